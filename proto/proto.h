@@ -1,0 +1,816 @@
+/*
+ * proto.h: repnet's data model and core, the contract every other library
+ * builds on.
+ *
+ * This is the only public header of the proto library. It holds:
+ *   - the error codes (rn_err) and rn_strerror();
+ *   - logging (log_*() and fatal*());
+ *   - time helpers (event time in ms since the epoch, RFC 3339);
+ *   - the bounded cursor every wire parser reads through;
+ *   - address and prefix types with strict parsers and formatters;
+ *   - observations and the kind, category and source enums;
+ *   - the metrics registry, rendered as Prometheus text;
+ *   - the configuration schema and loader (libconfig underneath);
+ *   - small file helpers (atomic replace, CRC32C);
+ *   - the generated repnet/v1 protobuf-c messages and a budgeted allocator.
+ *
+ * Conventions: functions return 0 (RN_OK) or a negative rn_err. On failure
+ * the caller keeps ownership of whatever it passed in. Every *_free() is
+ * safe on NULL.
+ */
+#ifndef REPNET_PROTO_H
+#define REPNET_PROTO_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "proto/repnet/v1/repnet.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define REPNET_VERSION_STRING "0.1.0"
+
+#define RN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define RN_NORETURN     __attribute__((noreturn))
+#define RN_UNUSED       __attribute__((unused))
+#define RN_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define RN_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define RN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * 0 is success. -errno values pass system failures through unchanged.
+ * Domain errors sit below -1000.
+ */
+enum rn_err {
+	RN_OK = 0,
+	RN_EPARSE = -1001,     /* input does not follow its grammar */
+	RN_ETRUNC = -1002,     /* input ends before a length says it does */
+	RN_ELIMIT = -1003,     /* a configured or built-in cap was hit */
+	RN_ECONF = -1004,      /* invalid configuration */
+	RN_ESIG = -1005,       /* signature does not verify */
+	RN_EKEY = -1006,       /* unknown or revoked key */
+	RN_EREPLAY = -1007,    /* sequence not higher than the last applied */
+	RN_EEPOCH = -1008,     /* epoch rolled back */
+	RN_EDIGEST = -1009,    /* state digest does not match */
+	RN_EEXPIRED = -1010,   /* message or listing has expired */
+	RN_ECHECKSUM = -1011,  /* checksum mismatch */
+	RN_EVERSION = -1012,   /* unsupported version */
+	RN_ENOTFOUND = -1013,  /* no such entry */
+	RN_EEXIST = -1014,     /* entry exists already */
+	RN_ESTATE = -1015,     /* operation not valid in this state */
+	RN_ETEMPLATE = -1016,  /* flow data references an unknown template */
+	RN_EOVERLONG = -1017,  /* line or record longer than the buffer */
+	RN_EBUS = -1018,       /* message bus failure */
+	RN_ENETLINK = -1019,   /* netlink reported an error */
+	RN_EQUARANTINE = -1020, /* held back by a circuit breaker */
+	RN_EBADLEN = -1021,    /* a length field is inconsistent */
+	RN_EUNSUPP = -1022,    /* valid but not supported */
+	RN_EINTERNAL = -1099,  /* broken invariant: a bug */
+};
+
+/* A static, human-readable description of rc. Never NULL. */
+const char *rn_strerror(int rc);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Levels are syslog's, so they map one to one. */
+enum rn_log_level {
+	RN_LOG_ERR = 3,
+	RN_LOG_WARNING = 4,
+	RN_LOG_NOTICE = 5,
+	RN_LOG_INFO = 6,
+	RN_LOG_DEBUG = 7,
+};
+
+extern _Atomic int rn_log_level_current;
+
+/*
+ * Sets the program name, where logs go and the level. In the foreground
+ * logs go to stderr with a timestamp; otherwise to syslog(3) with the
+ * daemon facility. May be called again (for example after a reload).
+ */
+void rn_log_init(const char *ident, bool foreground, int level);
+void rn_log_set_level(int level);
+/* Parses "err", "warning", "notice", "info" or "debug". */
+int rn_log_level_parse(const char *name, int *level);
+const char *rn_log_level_name(int level);
+
+void rn_log_emit(int level, bool with_errno, const char *fmt, ...) RN_PRINTF(3, 4);
+void rn_log_vemit(int level, bool with_errno, const char *fmt, va_list ap);
+RN_NORETURN void rn_log_fatal(bool with_errno, const char *fmt, ...) RN_PRINTF(2, 3);
+
+/* Arguments are evaluated only when the level is enabled. */
+#define RN_LOG_IF(lvl, e, ...)                                                                     \
+	do {                                                                                       \
+		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl))    \
+			rn_log_emit((lvl), (e), __VA_ARGS__);                                      \
+	} while (0)
+
+/* log_warn() appends strerror(errno); log_warnx() does not. */
+#define log_warn(...)   RN_LOG_IF(RN_LOG_WARNING, true, __VA_ARGS__)
+#define log_warnx(...)  RN_LOG_IF(RN_LOG_WARNING, false, __VA_ARGS__)
+#define log_err(...)    RN_LOG_IF(RN_LOG_ERR, true, __VA_ARGS__)
+#define log_errx(...)   RN_LOG_IF(RN_LOG_ERR, false, __VA_ARGS__)
+#define log_notice(...) RN_LOG_IF(RN_LOG_NOTICE, false, __VA_ARGS__)
+#define log_info(...)   RN_LOG_IF(RN_LOG_INFO, false, __VA_ARGS__)
+#define log_debug(...)  RN_LOG_IF(RN_LOG_DEBUG, false, __VA_ARGS__)
+/* Only at startup, on privilege drops, or on a broken invariant. */
+#define fatal(...)      rn_log_fatal(true, __VA_ARGS__)
+#define fatalx(...)     rn_log_fatal(false, __VA_ARGS__)
+
+/*
+ * Rate limiting for messages about individual packets or lines: at most
+ * `burst` messages per `interval_s` seconds from one call site; the number
+ * suppressed is reported when the next window opens. Thread-safe.
+ */
+struct rn_ratelimit {
+	_Atomic int64_t window;
+	_Atomic uint32_t used;
+	_Atomic uint32_t suppressed;
+	uint32_t burst;
+	uint32_t interval_s;
+};
+#define RN_RATELIMIT_INIT(burst_, interval_)                                                       \
+	{                                                                                          \
+		.burst = (burst_), .interval_s = (interval_)                                       \
+	}
+/* True when the caller may log now. */
+bool rn_ratelimit_allow(struct rn_ratelimit *rl);
+
+#define RN_LOG_RL(lvl, ...)                                                                        \
+	do {                                                                                       \
+		static struct rn_ratelimit rl_ = RN_RATELIMIT_INIT(10, 60);                        \
+		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl) &&  \
+		    rn_ratelimit_allow(&rl_))                                                      \
+			rn_log_emit((lvl), false, __VA_ARGS__);                                    \
+	} while (0)
+#define log_warnx_rl(...) RN_LOG_RL(RN_LOG_WARNING, __VA_ARGS__)
+#define log_info_rl(...)  RN_LOG_RL(RN_LOG_INFO, __VA_ARGS__)
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Event times are int64 milliseconds since 1970-01-01T00:00:00Z. */
+int64_t rn_time_now_ms(void);
+/* CLOCK_MONOTONIC in ms, for timeouts and intervals. */
+int64_t rn_time_mono_ms(void);
+
+/* Days since the epoch of a proleptic Gregorian date; month 1-12. */
+int64_t rn_time_days_from_civil(int64_t y, unsigned m, unsigned d);
+void rn_time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
+#define RN_TIME_STRLEN 32
+/*
+ * Formats ms as RFC 3339 in UTC: "2026-11-29T02:26:49Z", or with
+ * milliseconds "2026-11-29T02:26:49.845Z". Returns the length written
+ * (excluding the NUL); dst must hold RN_TIME_STRLEN bytes.
+ */
+size_t rn_time_format(int64_t ms, bool with_ms, char *dst, size_t dstlen);
+/*
+ * Parses an RFC 3339 date-time with optional fraction and a Z or +hh:mm
+ * offset. The whole of buf must be consumed.
+ */
+int rn_time_parse(const uint8_t *buf, size_t len, int64_t *ms);
+/* Parses "250ms", "30s", "5m", "2h", "7d" or a bare number of seconds. */
+int rn_duration_parse(const char *s, int64_t *ms);
+/* Parses "8388608", "64k", "8M", "1G" (powers of 1024). */
+int rn_size_parse(const char *s, uint64_t *bytes);
+
+/* ------------------------------------------------------------------ */
+/* Bounded cursor                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every wire parser reads through a cursor. Reads past the end set a
+ * sticky error, return zero and do not advance, so a parser may read a
+ * whole fixed header and check rn_cur_ok() once. A length from the wire
+ * is only ever used through rn_cur_bytes() or rn_cur_sub(), which check it.
+ */
+struct rn_cur {
+	const uint8_t *p;
+	const uint8_t *end;
+	int err;
+};
+
+static inline void rn_cur_init(struct rn_cur *c, const uint8_t *buf, size_t len)
+{
+	c->p = buf;
+	c->end = buf + len;
+	c->err = RN_OK;
+}
+
+static inline size_t rn_cur_left(const struct rn_cur *c)
+{
+	return (size_t)(c->end - c->p);
+}
+
+static inline bool rn_cur_ok(const struct rn_cur *c)
+{
+	return c->err == RN_OK;
+}
+
+static inline void rn_cur_fail(struct rn_cur *c, int err)
+{
+	if (c->err == RN_OK)
+		c->err = err;
+}
+
+/* True when n more bytes can be read; otherwise fails the cursor. */
+static inline bool rn_cur_need(struct rn_cur *c, size_t n)
+{
+	if (RN_UNLIKELY(c->err != RN_OK))
+		return false;
+	if (RN_UNLIKELY(rn_cur_left(c) < n)) {
+		c->err = RN_ETRUNC;
+		return false;
+	}
+	return true;
+}
+
+static inline uint8_t rn_cur_u8(struct rn_cur *c)
+{
+	if (!rn_cur_need(c, 1))
+		return 0;
+	return *c->p++;
+}
+
+static inline uint16_t rn_cur_u16(struct rn_cur *c)
+{
+	if (!rn_cur_need(c, 2))
+		return 0;
+	uint16_t v = (uint16_t)((uint16_t)c->p[0] << 8 | c->p[1]);
+	c->p += 2;
+	return v;
+}
+
+static inline uint32_t rn_cur_u32(struct rn_cur *c)
+{
+	if (!rn_cur_need(c, 4))
+		return 0;
+	uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 |
+		     (uint32_t)c->p[3];
+	c->p += 4;
+	return v;
+}
+
+static inline uint64_t rn_cur_u64(struct rn_cur *c)
+{
+	uint64_t hi = rn_cur_u32(c);
+	uint64_t lo = rn_cur_u32(c);
+	return hi << 32 | lo;
+}
+
+/*
+ * Reads an unsigned big-endian integer of 1 to 8 bytes (IPFIX reduced-size
+ * encoding). Other widths fail with RN_EBADLEN.
+ */
+static inline uint64_t rn_cur_uint(struct rn_cur *c, size_t width)
+{
+	if (RN_UNLIKELY(width == 0 || width > 8)) {
+		rn_cur_fail(c, RN_EBADLEN);
+		return 0;
+	}
+	if (!rn_cur_need(c, width))
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = 0; i < width; i++)
+		v = v << 8 | c->p[i];
+	c->p += width;
+	return v;
+}
+
+/* Returns a pointer to the next n bytes and advances, or NULL. */
+static inline const uint8_t *rn_cur_bytes(struct rn_cur *c, size_t n)
+{
+	if (!rn_cur_need(c, n))
+		return NULL;
+	const uint8_t *p = c->p;
+	c->p += n;
+	return p;
+}
+
+static inline void rn_cur_skip(struct rn_cur *c, size_t n)
+{
+	(void)rn_cur_bytes(c, n);
+}
+
+/*
+ * Carves the next n bytes into sub and advances past them. On failure sub
+ * is an empty, failed cursor.
+ */
+static inline bool rn_cur_sub(struct rn_cur *c, size_t n, struct rn_cur *sub)
+{
+	const uint8_t *p = rn_cur_bytes(c, n);
+	if (p == NULL) {
+		rn_cur_init(sub, c->p, 0);
+		sub->err = c->err;
+		return false;
+	}
+	rn_cur_init(sub, p, n);
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Addresses                                                           */
+/* ------------------------------------------------------------------ */
+
+#define RN_AF_INET  4
+#define RN_AF_INET6 6
+
+/*
+ * An IPv4 or IPv6 address. IPv4 is kept in host byte order so that it can
+ * be used directly as a 32-bit bitmap key; IPv6 in network order.
+ * IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are always stored as IPv4.
+ */
+struct rn_addr {
+	uint8_t family; /* RN_AF_INET or RN_AF_INET6; 0 = unset */
+	uint8_t pad_[3];
+	union {
+		uint32_t v4;
+		uint8_t v6[16];
+	} u;
+};
+
+struct rn_prefix {
+	struct rn_addr addr; /* bits past len are zero */
+	uint8_t len;         /* 0-32 or 0-128 */
+};
+
+/* Longest text form, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", plus NUL. */
+#define RN_ADDR_STRLEN   46
+#define RN_PREFIX_STRLEN (RN_ADDR_STRLEN + 4)
+
+static inline void rn_addr_set_v4(struct rn_addr *a, uint32_t host_order)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = RN_AF_INET;
+	a->u.v4 = host_order;
+}
+
+/* Stores 16 network-order bytes; a v4-mapped address becomes IPv4. */
+void rn_addr_set_v6(struct rn_addr *a, const uint8_t b[16]);
+/* From 4 or 16 network-order bytes. Other lengths fail with RN_EBADLEN. */
+int rn_addr_from_bytes(struct rn_addr *a, const uint8_t *b, size_t len);
+/* Writes 4 or 16 network-order bytes into dst (16 bytes); returns the count. */
+size_t rn_addr_to_bytes(const struct rn_addr *a, uint8_t dst[16]);
+
+/*
+ * Strict parsers: the whole of buf must be one address. IPv4 is four
+ * decimal octets without leading zeros; IPv6 follows RFC 4291 section 2.2,
+ * including "::" and a trailing dotted quad, without zone identifiers.
+ */
+int rn_addr_parse(const uint8_t *buf, size_t len, struct rn_addr *out);
+/* As rn_addr_parse for a NUL-terminated string. */
+int rn_addr_parse_str(const char *s, struct rn_addr *out);
+
+/*
+ * "addr/len" or a bare address (a host prefix). With strict, host bits set
+ * past len are an error; without, they are cleared.
+ */
+int rn_prefix_parse(const uint8_t *buf, size_t len, bool strict, struct rn_prefix *out);
+int rn_prefix_parse_str(const char *s, bool strict, struct rn_prefix *out);
+
+/* Formats into dst; returns the length written, excluding the NUL. */
+size_t rn_addr_format(const struct rn_addr *a, char *dst, size_t dstlen);
+size_t rn_prefix_format(const struct rn_prefix *p, char *dst, size_t dstlen);
+
+/* Clears the bits of a past len. */
+void rn_addr_mask(struct rn_addr *a, unsigned len);
+unsigned rn_addr_maxlen(const struct rn_addr *a);
+bool rn_addr_equal(const struct rn_addr *a, const struct rn_addr *b);
+/* Orders IPv4 before IPv6, then numerically. */
+int rn_addr_cmp(const struct rn_addr *a, const struct rn_addr *b);
+bool rn_prefix_contains(const struct rn_prefix *p, const struct rn_addr *a);
+/* True when the two prefixes share any address. */
+bool rn_prefix_overlaps(const struct rn_prefix *a, const struct rn_prefix *b);
+
+struct sockaddr_storage;
+/*
+ * Parses "a.b.c.d:port" or "[v6]:port" (port 0-65535; 0 asks the kernel
+ * for one) into ss; *sslen gets the socket address length.
+ */
+int rn_hostport_parse(const char *s, struct sockaddr_storage *ss, unsigned *sslen);
+/* Formats a socket address as rn_hostport_parse() reads it. */
+size_t rn_sockaddr_format(const void *sa, char *dst, size_t dstlen);
+
+/*
+ * A small list of prefixes, searched linearly: for allowlists and
+ * never-block ranges of tens to hundreds of entries.
+ */
+struct rn_prefix_list {
+	struct rn_prefix *v;
+	size_t n;
+	size_t cap;
+};
+int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p);
+bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a);
+/* The first entry that overlaps p, or NULL. */
+const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,
+					       const struct rn_prefix *p);
+void rn_prefix_list_clear(struct rn_prefix_list *l);
+/* Appends the RFC 6890 special-purpose ranges that must never be listed. */
+int rn_prefix_list_add_special(struct rn_prefix_list *l);
+
+/* ------------------------------------------------------------------ */
+/* Observations                                                        */
+/* ------------------------------------------------------------------ */
+
+/* The C names of the repnet/v1 enums; the values are the wire values. */
+enum rn_kind {
+	RN_KIND_UNSPECIFIED = 0,
+	RN_KIND_SMTP_CONNECT = 1,
+	RN_KIND_RBL_LISTED = 2,
+	RN_KIND_UNKNOWN_RECIPIENT = 3,
+	RN_KIND_RELAY_DENIED = 4,
+	RN_KIND_HELO_REJECT = 5,
+	RN_KIND_SENDER_REJECT = 6,
+	RN_KIND_CLIENT_REJECT = 7,
+	RN_KIND_NO_RDNS = 8,
+	RN_KIND_PREGREET = 9,
+	RN_KIND_PIPELINING = 10,
+	RN_KIND_NON_SMTP = 11,
+	RN_KIND_HANGUP = 12,
+	RN_KIND_SASL_FAIL = 13,
+	RN_KIND_LOST_CONNECTION = 14,
+	RN_KIND_TIMEOUT = 15,
+	RN_KIND_TOO_MANY_ERRORS = 16,
+	RN_KIND_RATE_LIMITED = 17,
+	RN_KIND_DENYLISTED = 18,
+	RN_KIND_CONTENT_REJECT = 19,
+	RN_KIND_SPAMTRAP = 20,
+	RN_KIND_PROTOCOL_ERROR = 21,
+	RN_KIND_NO_MAIL = 22,
+	RN_KIND_SASL_SUCCESS = 23,
+	RN_KIND_SASL_BRUTEFORCE = 64,
+	RN_KIND_SASL_DISTRIBUTED = 65,
+	RN_KIND_HARVEST = 66,
+	RN_KIND_PROTOCOL_BOT = 67,
+	RN_KIND_RELAY_PROBE = 68,
+	RN_KIND_CONN_FLOOD = 69,
+	RN_KIND_RBL_CONFIRMED = 70,
+	RN_KIND_SMTP_SPRAY = 128,
+	RN_KIND_SCAN_HORIZONTAL = 129,
+	RN_KIND_SCAN_VERTICAL = 130,
+	RN_KIND_AUTH_BRUTEFORCE = 131,
+	RN_KIND_REFLECTOR = 132,
+	RN_KIND_AMPLIFICATION_VICTIM = 133,
+	RN_KIND_SYN_ONLY = 134,
+	RN_KIND_UDP_ONEWAY = 135,
+	RN_KIND_PEER_LISTED = 192,
+	RN_KIND_IMPORTED = 193,
+};
+/* Kind values fit in a byte, so tables indexed by kind have this size. */
+#define RN_KIND_MAX 256
+
+enum rn_category {
+	RN_CAT_UNSPECIFIED = 0,
+	RN_CAT_SPAM_SOURCE = 1,
+	RN_CAT_SASL_BRUTEFORCE = 2,
+	RN_CAT_SCANNER = 3,
+	RN_CAT_PROTOCOL_BOT = 4,
+	RN_CAT_HARVESTER = 5,
+	RN_CAT_PEER_LISTED = 6,
+	RN_CAT_RELAY_PROBE = 7,
+	RN_CAT_BRUTEFORCE = 8,
+	RN_CAT_REFLECTOR = 9,
+	RN_CAT_DROP = 10,
+};
+#define RN_CAT_COUNT 11
+
+enum rn_source {
+	RN_SRC_UNSPECIFIED = 0,
+	RN_SRC_POSTFIX = 1,
+	RN_SRC_EXIM = 2,
+	RN_SRC_NETFLOW_V5 = 3,
+	RN_SRC_NETFLOW_V9 = 4,
+	RN_SRC_IPFIX = 5,
+	RN_SRC_SFLOW = 6,
+	RN_SRC_MIRROR = 7,
+	RN_SRC_PEER = 8,
+	RN_SRC_IMPORT = 9,
+};
+#define RN_SRC_COUNT 10
+
+/* Lower-case snake names ("sasl_fail"), or NULL for an unknown value. */
+const char *rn_kind_name(unsigned kind);
+int rn_kind_parse(const char *name, enum rn_kind *out);
+const char *rn_category_name(unsigned cat);
+int rn_category_parse(const char *name, enum rn_category *out);
+const char *rn_source_name(unsigned src);
+
+#define RN_EVIDENCE_MAX 32 /* bytes including the NUL */
+#define RN_PROGRAM_MAX  32
+
+/*
+ * One observation, as collectors produce it. Plain data: no pointers, so
+ * arrays of them are copied and batched freely.
+ */
+struct rn_obs {
+	struct rn_addr addr;
+	uint8_t prefix_len; /* 0: a single address */
+	uint8_t source;     /* enum rn_source */
+	uint16_t kind;      /* enum rn_kind */
+	uint32_t count;     /* >= 1 */
+	int64_t ts_ms;      /* event time */
+	char evidence[RN_EVIDENCE_MAX];
+	char program[RN_PROGRAM_MAX]; /* local only, never on the bus */
+};
+
+/* Copies s into the evidence field, truncating at a character boundary. */
+void rn_obs_set_evidence(struct rn_obs *o, const char *s, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Metrics                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Counters live inside the structures of the code that bumps them, so the
+ * hot path touches only its own cache lines. A counter with one writer
+ * uses rn_counter_inc(); one with several uses rn_counter_add_shared().
+ * The registry reads them when /metrics is scraped.
+ */
+struct rn_counter {
+	_Atomic uint64_t v;
+};
+
+static inline void rn_counter_add(struct rn_counter *c, uint64_t n)
+{
+	atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+static inline void rn_counter_inc(struct rn_counter *c)
+{
+	rn_counter_add(c, 1);
+}
+static inline void rn_counter_add_shared(struct rn_counter *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(&c->v, n, memory_order_relaxed);
+}
+static inline uint64_t rn_counter_get(const struct rn_counter *c)
+{
+	return atomic_load_explicit(&c->v, memory_order_relaxed);
+}
+
+struct rn_gauge {
+	_Atomic int64_t v;
+};
+static inline void rn_gauge_set(struct rn_gauge *g, int64_t v)
+{
+	atomic_store_explicit(&g->v, v, memory_order_relaxed);
+}
+static inline void rn_gauge_add(struct rn_gauge *g, int64_t d)
+{
+	atomic_fetch_add_explicit(&g->v, d, memory_order_relaxed);
+}
+static inline int64_t rn_gauge_get(const struct rn_gauge *g)
+{
+	return atomic_load_explicit(&g->v, memory_order_relaxed);
+}
+
+enum rn_metric_type {
+	RN_METRIC_COUNTER,
+	RN_METRIC_GAUGE,
+};
+
+struct rn_metrics;
+
+/* Allocates an empty registry; free it with rn_metrics_free(). */
+int rn_metrics_alloc(struct rn_metrics **out);
+void rn_metrics_free(struct rn_metrics *m);
+
+/*
+ * Registers a counter or gauge. name must match [a-z_][a-z0-9_]* and should
+ * start with "repnet_"; labels is NULL or a Prometheus label list without
+ * braces, e.g. "program=\"postfix/smtpd\"". help and labels are copied.
+ * The value must outlive its registration. owner groups entries so that
+ * rn_metrics_unregister() can drop them together. The same name with the
+ * same labels twice is RN_EEXIST; the same name with another type or help
+ * is RN_ECONF.
+ */
+int rn_metrics_counter(struct rn_metrics *m, const void *owner, const char *name,
+		       const char *help, const char *labels, const struct rn_counter *c);
+int rn_metrics_gauge(struct rn_metrics *m, const void *owner, const char *name, const char *help,
+		     const char *labels, const struct rn_gauge *g);
+/* A value computed at scrape time by fn(arg), which must be thread-safe. */
+int rn_metrics_func(struct rn_metrics *m, const void *owner, const char *name, const char *help,
+		    enum rn_metric_type type, const char *labels, double (*fn)(void *arg),
+		    void *arg);
+/* Drops every entry registered with owner. */
+void rn_metrics_unregister(struct rn_metrics *m, const void *owner);
+
+/*
+ * Renders the registry in the Prometheus text exposition format 0.0.4.
+ * On success *out is a NUL-terminated buffer of *len bytes that the caller
+ * frees with free().
+ */
+int rn_metrics_render(struct rn_metrics *m, char **out, size_t *len);
+/* Escapes a label value (\\, \" and \n); returns the length written. */
+size_t rn_metrics_escape(const char *in, char *out, size_t outlen);
+/* Looks up one value by name and exact label list; for tests and status. */
+int rn_metrics_value(struct rn_metrics *m, const char *name, const char *labels, double *out);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Configuration is a table. Each library describes its keys in an array of
+ * rn_conf_key rows, ending with a row whose name is NULL, with offsets into
+ * its own configuration struct. The loader reads a libconfig file, checks
+ * every key against the tables (unknown keys are errors), applies defaults,
+ * checks bounds, and reports the first error with file, line and key.
+ *
+ * The file is libconfig syntax; a key "syslog.udp_listen" in section
+ * "collector" is written
+ *
+ *     collector: { syslog: { udp_listen = "127.0.0.1:5514"; }; };
+ *
+ * Defaults are strings parsed by the same code as the file, so the table
+ * is the single source of truth, and `repnet config` prints it.
+ */
+enum rn_conf_type {
+	RN_CONF_BOOL,     /* bool */
+	RN_CONF_INT,      /* int64_t in [min, max] */
+	RN_CONF_DOUBLE,   /* double in [min, max] (bounds as integers) */
+	RN_CONF_DURATION, /* int64_t ms in [min, max] ms; "30s", "5m", or seconds */
+	RN_CONF_SIZE,     /* uint64_t bytes in [min, max]; "8M" */
+	RN_CONF_STRING,   /* char *, length in [min, max]; "" is NULL when min is 0 */
+	RN_CONF_ENUM,     /* int: index into enum_names */
+	RN_CONF_FLAGS,    /* unsigned: bitmask, a list of enum_names */
+	RN_CONF_HOSTPORT, /* char *, "host:port" or "[v6]:port"; "" disables */
+	RN_CONF_URL,      /* char *, an nng URL such as "tcp://127.0.0.1:7400" */
+	RN_CONF_STRLIST,  /* struct rn_strlist, up to max entries */
+	RN_CONF_PREFIXES, /* struct rn_prefix_list, up to max entries */
+	RN_CONF_CUSTOM,   /* parsed by parse(); the node is not checked */
+};
+
+/* A key may be changed by SIGHUP without a restart. */
+#define RN_CONF_RELOAD 0x1u
+/* The value is a secret: never printed. */
+#define RN_CONF_SECRET 0x2u
+
+struct rn_strlist {
+	char **v;
+	size_t n;
+};
+
+/* An opaque handle on one node of the parsed file, for custom parsers. */
+struct rn_conf_node;
+
+struct rn_conf_key {
+	const char *name; /* dotted, relative to the section */
+	enum rn_conf_type type;
+	size_t offset;
+	int64_t min;
+	int64_t max;
+	const char *def; /* default in file syntax, or NULL for none/empty */
+	const char *help;
+	const char *const *enum_names; /* NULL-terminated, for ENUM and FLAGS */
+	unsigned flags;
+	/* CUSTOM only: parse node (NULL: apply the default) into field. */
+	int (*parse)(const struct rn_conf_node *node, void *field, char *err, size_t errlen);
+	/* CUSTOM only: release what parse() stored in field. */
+	void (*release)(void *field);
+	/* CUSTOM only: true when two parsed values are the same (for reload). */
+	bool (*equal)(const void *a, const void *b);
+	/* Optional extra check after the value is stored. */
+	int (*check)(const void *field, char *err, size_t errlen);
+};
+
+struct rn_conf_section {
+	const char *name; /* "core", "collector", ... */
+	const struct rn_conf_key *keys;
+	void *base; /* the section's configuration struct */
+};
+
+struct rn_conf_error {
+	char file[256];
+	int line; /* 0 when unknown */
+	char key[128];
+	char msg[256];
+};
+
+/* Formats "file:line: key: message". */
+size_t rn_conf_error_format(const struct rn_conf_error *e, char *dst, size_t dstlen);
+
+/*
+ * Loads path (NULL: defaults only) into the sections. overrides is NULL or
+ * a NULL-terminated list of "section.key=value" strings applied on top.
+ * On failure *err says where, and the sections hold nothing that needs
+ * freeing. On success release with rn_conf_release().
+ */
+int rn_conf_load(const char *path, const char *const *overrides, struct rn_conf_section *secs,
+		 size_t nsecs, struct rn_conf_error *err);
+/* As rn_conf_load, reading the file's text from buf (for tests and fuzzing). */
+int rn_conf_load_buf(const char *buf, size_t len, const char *name,
+		     const char *const *overrides, struct rn_conf_section *secs, size_t nsecs,
+		     struct rn_conf_error *err);
+void rn_conf_release(struct rn_conf_section *secs, size_t nsecs);
+
+/*
+ * Compares two loaded configurations field by field. Returns the first key
+ * (as "section.key") that differs and is not RN_CONF_RELOAD, or NULL.
+ */
+const char *rn_conf_first_restart_key(const struct rn_conf_section *old_secs,
+				      const struct rn_conf_section *new_secs, size_t nsecs,
+				      char *buf, size_t buflen);
+
+/* Writes every key with its type, bounds, default and help, as Markdown. */
+int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **out,
+		     size_t *len);
+/* Writes the effective configuration in file syntax (secrets masked). */
+int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len);
+
+/* Accessors for custom parsers. */
+int rn_conf_node_line(const struct rn_conf_node *n);
+const char *rn_conf_node_name(const struct rn_conf_node *n);
+/* For groups, lists and arrays: the number of children and the i-th one. */
+size_t rn_conf_node_count(const struct rn_conf_node *n);
+const struct rn_conf_node *rn_conf_node_child(const struct rn_conf_node *n, size_t i);
+const struct rn_conf_node *rn_conf_node_member(const struct rn_conf_node *n, const char *name);
+bool rn_conf_node_is_group(const struct rn_conf_node *n);
+bool rn_conf_node_is_list(const struct rn_conf_node *n);
+int rn_conf_node_string(const struct rn_conf_node *n, const char **out);
+int rn_conf_node_int(const struct rn_conf_node *n, int64_t *out);
+int rn_conf_node_double(const struct rn_conf_node *n, double *out);
+int rn_conf_node_bool(const struct rn_conf_node *n, bool *out);
+
+void rn_strlist_clear(struct rn_strlist *l);
+int rn_strlist_add(struct rn_strlist *l, const char *s);
+
+/*
+ * The core section: what every role shares. Its keys are
+ * rn_core_conf_keys; the daemon names the section "core".
+ */
+#define RN_ROLE_COLLECT 0x01u
+#define RN_ROLE_SCORE   0x02u
+#define RN_ROLE_PUBLISH 0x04u
+#define RN_ROLE_SERVE   0x08u
+#define RN_ROLE_SYNC    0x10u
+#define RN_ROLE_ALL     0x1fu
+
+struct rn_core_conf {
+	char *instance;  /* a name for this node, in logs and metrics */
+	char *data_dir;  /* state: journals, snapshots, templates, keys */
+	unsigned roles;  /* RN_ROLE_* */
+	int log_level;   /* RN_LOG_ERR + index: err, warning, notice, info, debug */
+	char *http_listen; /* host:port for /metrics and the HTTP APIs */
+	int64_t shutdown_grace_ms;
+};
+extern const struct rn_conf_key rn_core_conf_keys[];
+extern const char *const rn_role_names[]; /* indexed by bit position */
+
+/* ------------------------------------------------------------------ */
+/* Files and checksums                                                 */
+/* ------------------------------------------------------------------ */
+
+/* CRC32C (Castagnoli), as iSCSI and ext4 use it. Start with crc = 0. */
+uint32_t rn_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * Replaces path with buf atomically: writes path.tmp, fsyncs it, renames it
+ * over path and fsyncs the directory. mode applies to a new file.
+ */
+int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode);
+/* Reads a whole file of at most max bytes; *out is freed with free(). */
+int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
+/* mkdir -p with mode for each missing component. */
+int rn_mkdirs(const char *path, unsigned mode);
+
+/* ------------------------------------------------------------------ */
+/* Protobuf                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A protobuf-c allocator with a byte budget, so that a hostile message
+ * cannot make the decoder allocate without bound. Allocations past the
+ * budget fail, and protobuf-c then fails the unpack.
+ */
+struct rn_pb_budget {
+	ProtobufCAllocator alloc; /* pass &b.alloc to protobuf-c */
+	size_t limit;
+	size_t used;
+	bool exceeded;
+};
+void rn_pb_budget_init(struct rn_pb_budget *b, size_t limit);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REPNET_PROTO_H */

@@ -1,0 +1,27 @@
+/*
+ * sections.c: binding and loading the executables' configuration sections.
+ */
+#include <string.h>
+
+#include "src/common/sections.h"
+
+void daemon_conf_bind(struct daemon_conf *c)
+{
+	c->secs[0] = (struct rn_conf_section){"core", rn_core_conf_keys, &c->core};
+	c->secs[1] = (struct rn_conf_section){"collector", collector_conf_keys, &c->collector};
+	c->secs[2] = (struct rn_conf_section){"scoring", scoring_conf_keys, &c->scoring};
+	c->secs[3] = (struct rn_conf_section){"feeds", feeds_conf_keys, &c->feeds};
+}
+
+int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
+		     struct rn_conf_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	daemon_conf_bind(c);
+	return rn_conf_load(path, overrides, c->secs, DAEMON_NSECS, err);
+}
+
+void daemon_conf_release(struct daemon_conf *c)
+{
+	rn_conf_release(c->secs, DAEMON_NSECS);
+}

@@ -1,0 +1,175 @@
+/*
+ * main.c: repnet, the command-line tool. Each subcommand is one row of
+ * the table below, with its own --help.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/sections.h"
+
+struct cmd {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct cmd *find_cmd(const char *name);
+static void main_usage(FILE *f);
+
+static bool want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return 2;
+	printf("repnet %s\n", REPNET_VERSION_STRING);
+	return 0;
+}
+
+/*
+ * repnet config [--dump] [-c FILE] [-o section.key=value]...
+ * Without --dump, prints the key table; with it, the effective
+ * configuration after defaults, FILE and overrides.
+ */
+static int cmd_config(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"dump", no_argument, NULL, 'd'},
+					      {"config", required_argument, NULL, 'c'},
+					      {NULL, 0, NULL, 0}};
+	const char *path = NULL;
+	bool dump = false;
+	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	size_t nov = 0;
+	int ch, code = 1;
+
+	if (ov == NULL)
+		return 1;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dump = true;
+			break;
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			ov[nov++] = optarg;
+			break;
+		default:
+			free(ov);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		free(ov);
+		return 2;
+	}
+	struct daemon_conf c;
+	struct rn_conf_error err;
+	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
+		char msg[1024];
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		fprintf(stderr, "repnet: %s\n", msg);
+		free(ov);
+		return 1;
+	}
+	char *out = NULL;
+	size_t len = 0;
+	int rc = dump ? rn_conf_dump(c.secs, DAEMON_NSECS, &out, &len)
+		      : rn_conf_describe(c.secs, DAEMON_NSECS, &out, &len);
+	if (rc == RN_OK) {
+		fwrite(out, 1, len, stdout);
+		code = 0;
+	} else {
+		fprintf(stderr, "repnet: %s\n", rn_strerror(rc));
+	}
+	free(out);
+	daemon_conf_release(&c);
+	free(ov);
+	return code;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stdout);
+		return 0;
+	}
+	const struct cmd *c = find_cmd(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "repnet: no command \"%s\"\n", argv[1]);
+		return 2;
+	}
+	printf("usage: repnet %s\n\n%s\n", c->usage, c->summary);
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+	{"config", "Print every configuration key with its type, default and range (Markdown),\n"
+		   "or with --dump the effective configuration after FILE and overrides.",
+	 "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+	{"version", "Print the version.", "version", cmd_version},
+	{"help", "Describe a command.", "help [COMMAND]", cmd_help},
+};
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < RN_ARRAY_LEN(cmds); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "usage: repnet COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < RN_ARRAY_LEN(cmds); i++) {
+		const char *nl = strchr(cmds[i].summary, '\n');
+		int n = nl ? (int)(nl - cmds[i].summary) : (int)strlen(cmds[i].summary);
+		fprintf(f, "  %-10s %.*s\n", cmds[i].name, n, cmds[i].summary);
+	}
+	fprintf(f, "\nrepnet COMMAND --help describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	rn_log_init("repnet", true, RN_LOG_WARNING);
+	if (argc < 2) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, argv + 1);
+	const struct cmd *c = find_cmd(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "repnet: no command \"%s\"\n\n", argv[1]);
+		main_usage(stderr);
+		return 2;
+	}
+	if (want_help(argc - 1, argv + 1)) {
+		printf("usage: repnet %s\n\n%s\n", c->usage, c->summary);
+		return 0;
+	}
+	int code = c->run(argc - 1, argv + 1);
+	if (code == 2)
+		fprintf(stderr, "usage: repnet %s\n", c->usage);
+	return code;
+}
