@@ -1063,34 +1063,59 @@ static void dump_value(struct sbuf *b, const struct rn_conf_key *k, const void *
 	}
 }
 
+/* True when name lies under the dotted group path prefix (plen bytes). */
+static bool under(const char *name, const char *prefix, size_t plen)
+{
+	return plen == 0 || (strncmp(name, prefix, plen) == 0 && name[plen] == '.');
+}
+
+/*
+ * Writes the keys under prefix: leaves first, then each subgroup once, in
+ * the order the table first mentions it. libconfig does not accept dotted
+ * names, and a group may appear only once.
+ */
+static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const char *prefix,
+		       size_t plen, int depth)
+{
+	size_t skip = plen ? plen + 1 : 0;
+	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
+		if (!under(k->name, prefix, plen) || strchr(k->name + skip, '.') != NULL)
+			continue;
+		if (k->type == RN_CONF_CUSTOM) {
+			sb_printf(b, "%*s# %s: a group set in the file; see `repnet config`\n",
+				  depth * 2, "", k->name + skip);
+			continue;
+		}
+		sb_printf(b, "%*s%s = ", depth * 2, "", k->name + skip);
+		dump_value(b, k, CFIELD(sec, k));
+		sb_printf(b, ";\n");
+	}
+	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
+		if (!under(k->name, prefix, plen))
+			continue;
+		const char *dot = strchr(k->name + skip, '.');
+		if (dot == NULL)
+			continue;
+		size_t glen = (size_t)(dot - k->name);
+		/* Only at the first key of this group. */
+		bool seen = false;
+		for (const struct rn_conf_key *j = sec->keys; j < k; j++)
+			if (strncmp(j->name, k->name, glen) == 0 && j->name[glen] == '.')
+				seen = true;
+		if (seen)
+			continue;
+		sb_printf(b, "%*s%.*s: {\n", depth * 2, "", (int)(glen - skip), k->name + skip);
+		dump_group(b, sec, k->name, glen, depth + 1);
+		sb_printf(b, "%*s};\n", depth * 2, "");
+	}
+}
+
 int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len)
 {
 	struct sbuf b = {0};
 	for (size_t s = 0; s < nsecs; s++) {
 		sb_printf(&b, "%s: {\n", secs[s].name);
-		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++) {
-			if (k->type == RN_CONF_CUSTOM) {
-				sb_printf(&b, "  # %s: set in the file; see `repnet config`\n",
-					  k->name);
-				continue;
-			}
-			/* Dotted keys are written with the dotted path, which libconfig
-			 * does not accept; nest them instead. */
-			const char *p = k->name;
-			int depth = 0;
-			const char *dot;
-			while ((dot = strchr(p, '.')) != NULL) {
-				sb_printf(&b, "  %.*s: { ", (int)(dot - p), p);
-				p = dot + 1;
-				depth++;
-			}
-			sb_printf(&b, "%s%s = ", depth ? "" : "  ", p);
-			dump_value(&b, k, CFIELD(&secs[s], k));
-			sb_printf(&b, ";");
-			for (int i = 0; i < depth; i++)
-				sb_printf(&b, " };");
-			sb_printf(&b, "\n");
-		}
+		dump_group(&b, &secs[s], "", 0, 1);
 		sb_printf(&b, "};\n");
 	}
 	if (b.err != 0) {

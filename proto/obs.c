@@ -5,6 +5,8 @@
  * that hot code does not spell generated names. The static assertions
  * below fail the build if the two ever drift apart.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/proto.h"
@@ -135,4 +137,170 @@ void rn_obs_set_evidence(struct rn_obs *o, const char *s, size_t len)
 	}
 	memcpy(o->evidence, s, len);
 	o->evidence[len] = '\0';
+}
+
+int rn_obs_batch_pack(const struct rn_obs_batch_meta *meta, const struct rn_obs *obs, size_t n,
+		      uint8_t **out, size_t *len)
+{
+	Repnet__V1__ObservationBatch b = REPNET__V1__OBSERVATION_BATCH__INIT;
+	Repnet__V1__Observation *ov = NULL;
+	Repnet__V1__Observation **pv = NULL;
+	uint8_t(*ips)[16] = NULL;
+	uint8_t *buf = NULL;
+	int rc = RN_OK;
+
+	if (n > 0) {
+		ov = calloc(n, sizeof(*ov));
+		pv = calloc(n, sizeof(*pv));
+		ips = calloc(n, sizeof(*ips));
+		if (ov == NULL || pv == NULL || ips == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		repnet__v1__observation__init(&ov[i]);
+		ov[i].ip.len = rn_addr_to_bytes(&obs[i].addr, ips[i]);
+		ov[i].ip.data = ips[i];
+		ov[i].prefix_len = obs[i].prefix_len;
+		ov[i].kind = (Repnet__V1__Kind)obs[i].kind;
+		ov[i].time_ms = obs[i].ts_ms;
+		ov[i].count = obs[i].count;
+		ov[i].evidence = (char *)obs[i].evidence;
+		ov[i].source = (Repnet__V1__Source)obs[i].source;
+		pv[i] = &ov[i];
+	}
+	b.collector_id.data = (uint8_t *)meta->collector_id;
+	b.collector_id.len = sizeof(meta->collector_id);
+	b.batch_seq = meta->batch_seq;
+	b.sent_ms = meta->sent_ms;
+	b.reporter.data = (uint8_t *)meta->reporter;
+	b.reporter.len = sizeof(meta->reporter);
+	b.observations = pv;
+	b.n_observations = n;
+	size_t sz = repnet__v1__observation_batch__get_packed_size(&b);
+	buf = malloc(sz ? sz : 1);
+	if (buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	repnet__v1__observation_batch__pack(&b, buf);
+	*out = buf;
+	*len = sz;
+out:
+	free(ips);
+	free(pv);
+	free(ov);
+	return rc;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0;
+	while (i < n) {
+		uint8_t c = p[i];
+		size_t k;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return false; /* no control characters in evidence */
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+			k = 1;
+		else if ((c & 0xf0) == 0xe0)
+			k = 2;
+		else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+			k = 3;
+		else
+			return false;
+		if (n - i <= k)
+			return false;
+		for (size_t j = 1; j <= k; j++)
+			if ((p[i + j] & 0xc0) != 0x80)
+				return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap,
+			struct rn_obs_batch_meta *meta, struct rn_obs *obs, size_t *n,
+			struct rn_obs_rejects *rej)
+{
+	struct rn_pb_budget budget;
+	/* Generous for cap observations, and far below "unbounded". */
+	rn_pb_budget_init(&budget, 4096 + cap * 256 + len * 2);
+	Repnet__V1__ObservationBatch *b =
+		repnet__v1__observation_batch__unpack(&budget.alloc, len, buf);
+	if (b == NULL)
+		return budget.exceeded ? RN_ELIMIT : RN_EPARSE;
+	int rc = RN_OK;
+	if (b->n_observations > cap) {
+		rc = RN_ELIMIT;
+		goto out;
+	}
+	memset(meta, 0, sizeof(*meta));
+	if (b->collector_id.len > 0) {
+		if (b->collector_id.len != sizeof(meta->collector_id)) {
+			rc = RN_EPARSE;
+			goto out;
+		}
+		memcpy(meta->collector_id, b->collector_id.data, sizeof(meta->collector_id));
+	}
+	if (b->reporter.len > 0) {
+		if (b->reporter.len != sizeof(meta->reporter)) {
+			rc = RN_EPARSE;
+			goto out;
+		}
+		memcpy(meta->reporter, b->reporter.data, sizeof(meta->reporter));
+	}
+	meta->batch_seq = b->batch_seq;
+	meta->sent_ms = b->sent_ms;
+	size_t k = 0;
+	for (size_t i = 0; i < b->n_observations; i++) {
+		const Repnet__V1__Observation *o = b->observations[i];
+		struct rn_obs *d = &obs[k];
+		memset(d, 0, sizeof(*d));
+		if (rn_addr_from_bytes(&d->addr, o->ip.data, o->ip.len) != RN_OK) {
+			rej->bad_ip++;
+			continue;
+		}
+		if (o->prefix_len > rn_addr_maxlen(&d->addr)) {
+			rej->bad_prefix++;
+			continue;
+		}
+		if ((unsigned)o->kind == 0 || rn_kind_name((unsigned)o->kind) == NULL) {
+			rej->bad_kind++;
+			continue;
+		}
+		if ((unsigned)o->source >= RN_SRC_COUNT) {
+			rej->bad_source++;
+			continue;
+		}
+		if (o->count == 0) {
+			rej->bad_count++;
+			continue;
+		}
+		size_t el = o->evidence ? strlen(o->evidence) : 0;
+		if (el >= RN_EVIDENCE_MAX || !utf8_valid(o->evidence, el)) {
+			rej->bad_evidence++;
+			continue;
+		}
+		d->prefix_len = (uint8_t)o->prefix_len;
+		if (d->prefix_len != 0)
+			rn_addr_mask(&d->addr, d->prefix_len);
+		d->kind = (uint16_t)o->kind;
+		d->source = (uint8_t)o->source;
+		d->count = o->count;
+		d->ts_ms = o->time_ms;
+		if (el > 0)
+			memcpy(d->evidence, o->evidence, el);
+		k++;
+	}
+	*n = k;
+out:
+	repnet__v1__observation_batch__free_unpacked(b, &budget.alloc);
+	return rc;
 }

@@ -210,7 +210,7 @@ struct rn_cur {
 static inline void rn_cur_init(struct rn_cur *c, const uint8_t *buf, size_t len)
 {
 	c->p = buf;
-	c->end = buf + len;
+	c->end = len != 0 ? buf + len : buf; /* NULL + 0 is undefined */
 	c->err = RN_OK;
 }
 
@@ -533,6 +533,42 @@ struct rn_obs {
 
 /* Copies s into the evidence field, truncating at a character boundary. */
 void rn_obs_set_evidence(struct rn_obs *o, const char *s, size_t len);
+
+/* The header of an observation batch (repnet.v1.ObservationBatch). */
+struct rn_obs_batch_meta {
+	uint8_t collector_id[16];
+	uint64_t batch_seq;
+	int64_t sent_ms;
+	uint8_t reporter[8];
+};
+
+/*
+ * Packs n observations into a repnet.v1.ObservationBatch. On success *out
+ * is a malloc'd buffer of *len bytes that the caller frees.
+ */
+int rn_obs_batch_pack(const struct rn_obs_batch_meta *meta, const struct rn_obs *obs, size_t n,
+		      uint8_t **out, size_t *len);
+
+/* Why observations in a batch were refused, for the metrics. */
+struct rn_obs_rejects {
+	uint64_t bad_ip;       /* not 4 or 16 bytes */
+	uint64_t bad_prefix;   /* prefix_len longer than the address */
+	uint64_t bad_kind;     /* a kind this build does not know */
+	uint64_t bad_count;    /* count of zero */
+	uint64_t bad_evidence; /* evidence too long or not UTF-8 */
+	uint64_t bad_source;   /* a source this build does not know */
+};
+
+/*
+ * Decodes a repnet.v1.ObservationBatch of at most cap observations into
+ * obs[] under a decoding budget. Observations that fail validation are
+ * skipped and counted in rej; the rest are stored, *n of them. A batch
+ * that does not decode, or holds more than cap observations, fails with
+ * RN_EPARSE or RN_ELIMIT and stores nothing.
+ */
+int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap,
+			struct rn_obs_batch_meta *meta, struct rn_obs *obs, size_t *n,
+			struct rn_obs_rejects *rej);
 
 /* ------------------------------------------------------------------ */
 /* Metrics                                                             */

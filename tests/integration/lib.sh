@@ -1,0 +1,60 @@
+# lib.sh: helpers for the shell tests. Source it; it sets up $T, a
+# temporary directory removed on exit, and kills what start_daemon started.
+set -eu
+: "${REPNET_BUILD:?}" "${REPNET_SRC:?}"
+T=$(mktemp -d /tmp/repnet-test.XXXXXX)
+DAEMON_PIDS=""
+cleanup() {
+	for p in $DAEMON_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+# wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN in FILE.
+wait_for() {
+	i=0; lim=$(( ${3:-10} * 10 ))
+	while ! grep -q -- "$2" "$1" 2>/dev/null; do
+		i=$((i + 1)); [ $i -le $lim ] || { cat "$1" >&2 || true; fail "timeout waiting for '$2' in $1"; }
+		sleep 0.1
+	done
+}
+
+# start_daemon LOG ARGS...: runs repnetd -f in the background; sets DPID.
+start_daemon() {
+	log=$1; shift
+	"$REPNET_BUILD/repnetd" -f "$@" >"$log" 2>&1 &
+	DPID=$!
+	DAEMON_PIDS="$DAEMON_PIDS $DPID"
+}
+
+# http_port LOG: the port the daemon's HTTP listener bound.
+http_port() {
+	wait_for "$1" "serving /metrics"
+	sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$1" | head -n 1
+}
+
+# metric PORT NAME_AND_LABELS: prints the value of one sample.
+metric() {
+	curl -sf "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+# wait_exit PID SECONDS: waits for our child PID to exit, killing it after
+# SECONDS; sets EXIT_STATUS (137 when it had to be killed).
+wait_exit() {
+	( i=0
+	  while [ $i -lt $(($2 * 10)) ]; do
+		kill -0 "$1" 2>/dev/null || exit 0
+		sleep 0.1; i=$((i + 1))
+	  done
+	  kill -KILL "$1" ) >/dev/null 2>&1 &
+	wd=$!
+	set +e
+	wait "$1"
+	EXIT_STATUS=$?
+	set -e
+	kill "$wd" 2>/dev/null || true
+	wait "$wd" 2>/dev/null || true
+}
