@@ -4,5 +4,5 @@
 #include "collector/collector.h"
 
 const struct rn_conf_key collector_conf_keys[] = {
-	{.name = NULL},
+        {.name = NULL},
 };

@@ -4,5 +4,5 @@
 #include "feeds/feeds.h"
 
 const struct rn_conf_key feeds_conf_keys[] = {
-	{.name = NULL},
+        {.name = NULL},
 };

@@ -50,7 +50,7 @@ static void metrics_cb(nng_aio *aio)
 	}
 	if ((rv = nng_http_res_alloc(&res)) != 0 ||
 	    (rv = nng_http_res_set_header(res, "Content-Type",
-					  "text/plain; version=0.0.4; charset=utf-8")) != 0 ||
+	                                  "text/plain; version=0.0.4; charset=utf-8")) != 0 ||
 	    (rv = nng_http_res_copy_data(res, body, len)) != 0) {
 		free(body);
 		nng_http_res_free(res);
@@ -107,9 +107,9 @@ int feeds_http_start(struct feeds_http **out, const char *listen, struct rn_metr
 			h->port = ntohs(sa.s_in6.sa_port);
 	}
 	rn_metrics_counter(m, h, "repnet_http_requests_total", "HTTP requests served, by path.",
-			   "path=\"/metrics\"", &h->req_metrics);
+	                   "path=\"/metrics\"", &h->req_metrics);
 	rn_metrics_counter(m, h, "repnet_http_errors_total",
-			   "HTTP requests that failed inside repnet.", NULL, &h->req_errors);
+	                   "HTTP requests that failed inside repnet.", NULL, &h->req_errors);
 	*out = h;
 	return RN_OK;
 fail:

@@ -23,7 +23,7 @@ void rn_addr_set_v6(struct rn_addr *a, const uint8_t b[16])
 {
 	if (memcmp(b, v4mapped_prefix, 12) == 0) {
 		rn_addr_set_v4(a, (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-					  (uint32_t)b[14] << 8 | b[15]);
+		                          (uint32_t)b[14] << 8 | b[15]);
 		return;
 	}
 	memset(a, 0, sizeof(*a));
@@ -35,7 +35,7 @@ int rn_addr_from_bytes(struct rn_addr *a, const uint8_t *b, size_t len)
 {
 	if (len == 4) {
 		rn_addr_set_v4(a, (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-					  (uint32_t)b[2] << 8 | b[3]);
+		                          (uint32_t)b[2] << 8 | b[3]);
 		return RN_OK;
 	}
 	if (len == 16) {
@@ -72,7 +72,7 @@ int rn_addr_parse(const uint8_t *buf, size_t len, struct rn_addr *out)
 		if (ch == ':')
 			colon = true;
 		else if (!((ch >= '0' && ch <= '9') || ch == '.' || (ch >= 'a' && ch <= 'f') ||
-			   (ch >= 'A' && ch <= 'F')))
+		           (ch >= 'A' && ch <= 'F')))
 			return RN_EPARSE;
 	}
 	memcpy(tmp, buf, len);
@@ -277,7 +277,7 @@ bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_add
 }
 
 const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,
-					       const struct rn_prefix *p)
+                                               const struct rn_prefix *p)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (rn_prefix_overlaps(&l->v[i], p))
@@ -298,14 +298,13 @@ void rn_prefix_list_clear(struct rn_prefix_list *l)
  * None of these is a legitimate public mail or flow source.
  */
 static const char *const special_ranges[] = {
-	"0.0.0.0/8",	   "10.0.0.0/8",      "100.64.0.0/10",	 "127.0.0.0/8",
-	"169.254.0.0/16",  "172.16.0.0/12",   "192.0.0.0/24",	 "192.0.2.0/24",
-	"192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",	 "192.168.0.0/16",
-	"192.175.48.0/24", "198.18.0.0/15",   "198.51.100.0/24", "203.0.113.0/24",
-	"224.0.0.0/4",	   "240.0.0.0/4",     "::/128",		 "::1/128",
-	"64:ff9b::/96",	   "64:ff9b:1::/48",  "100::/64",	 "2001::/23",
-	"2001:db8::/32",   "2002::/16",	      "3fff::/20",	 "5f00::/16",
-	"fc00::/7",	   "fe80::/10",	      "ff00::/8",
+        "0.0.0.0/8",      "10.0.0.0/8",     "100.64.0.0/10",   "127.0.0.0/8",     "169.254.0.0/16",
+        "172.16.0.0/12",  "192.0.0.0/24",   "192.0.2.0/24",    "192.31.196.0/24", "192.52.193.0/24",
+        "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15",   "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4",    "240.0.0.0/4",     "::/128",          "::1/128",
+        "64:ff9b::/96",   "64:ff9b:1::/48", "100::/64",        "2001::/23",       "2001:db8::/32",
+        "2002::/16",      "3fff::/20",      "5f00::/16",       "fc00::/7",        "fe80::/10",
+        "ff00::/8",
 };
 
 int rn_prefix_list_add_special(struct rn_prefix_list *l)

@@ -25,7 +25,7 @@
 
 #include "proto/proto.h"
 
-#define FIELD(sec, key) ((void *)((char *)(sec)->base + (key)->offset))
+#define FIELD(sec, key)  ((void *)((char *)(sec)->base + (key)->offset))
 #define CFIELD(sec, key) ((const void *)((const char *)(sec)->base + (key)->offset))
 
 static const config_setting_t *cs(const struct rn_conf_node *n)
@@ -39,10 +39,10 @@ static config_setting_t *ms(const struct rn_conf_node *n)
 }
 
 static void set_err(struct rn_conf_error *err, const char *file, int line, const char *key,
-		    const char *fmt, ...) RN_PRINTF(5, 6);
+                    const char *fmt, ...) RN_PRINTF(5, 6);
 
 static void set_err(struct rn_conf_error *err, const char *file, int line, const char *key,
-		    const char *fmt, ...)
+                    const char *fmt, ...)
 {
 	if (err == NULL)
 		return;
@@ -178,8 +178,8 @@ static int check_hostport(const char *s, char *msg, size_t msglen)
 	if (s[0] == '\0')
 		return RN_OK;
 	if (rn_hostport_parse(s, &ss, &len) != RN_OK) {
-		snprintf(msg, msglen, "\"%s\" is not an address:port (use 127.0.0.1:514 or [::1]:514)",
-			 s);
+		snprintf(msg, msglen,
+		         "\"%s\" is not an address:port (use 127.0.0.1:514 or [::1]:514)", s);
 		return RN_ECONF;
 	}
 	return RN_OK;
@@ -187,9 +187,9 @@ static int check_hostport(const char *s, char *msg, size_t msglen)
 
 static int check_url(const char *s, char *msg, size_t msglen)
 {
-	static const char *const schemes[] = {"tcp://", "tcp4://",	"tcp6://", "tls+tcp://",
-					      "tls+tcp4://", "tls+tcp6://", "ipc://",  "inproc://",
-					      "ws://",	"wss://"};
+	static const char *const schemes[] = {"tcp://",      "tcp4://",     "tcp6://", "tls+tcp://",
+	                                      "tls+tcp4://", "tls+tcp6://", "ipc://",  "inproc://",
+	                                      "ws://",       "wss://"};
 	if (s[0] == '\0')
 		return RN_OK;
 	for (size_t i = 0; i < RN_ARRAY_LEN(schemes); i++) {
@@ -249,7 +249,7 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 		}
 		if (iv < k->min || iv > k->max) {
 			snprintf(msg, msglen, "%lld is out of range [%lld, %lld]", (long long)iv,
-				 (long long)k->min, (long long)k->max);
+			         (long long)k->min, (long long)k->max);
 			return RN_ECONF;
 		}
 		*(int64_t *)f = iv;
@@ -264,7 +264,7 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 		}
 		if (dv < (double)k->min || dv > (double)k->max) {
 			snprintf(msg, msglen, "%g is out of range [%lld, %lld]", dv,
-				 (long long)k->min, (long long)k->max);
+			         (long long)k->min, (long long)k->max);
 			return RN_ECONF;
 		}
 		*(double *)f = dv;
@@ -273,12 +273,13 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 	case RN_CONF_DURATION:
 		rc = rn_duration_parse(s, &iv);
 		if (rc != RN_OK) {
-			snprintf(msg, msglen, "\"%s\" is not a duration (250ms, 30s, 5m, 2h, 7d)", s);
+			snprintf(msg, msglen, "\"%s\" is not a duration (250ms, 30s, 5m, 2h, 7d)",
+			         s);
 			return RN_ECONF;
 		}
 		if (iv < k->min || iv > k->max) {
 			snprintf(msg, msglen, "%s is out of range [%lldms, %lldms]", s,
-				 (long long)k->min, (long long)k->max);
+			         (long long)k->min, (long long)k->max);
 			return RN_ECONF;
 		}
 		*(int64_t *)f = iv;
@@ -291,7 +292,7 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 		}
 		if (uv < (uint64_t)k->min || uv > (uint64_t)k->max) {
 			snprintf(msg, msglen, "%s is out of range [%lld, %lld] bytes", s,
-				 (long long)k->min, (long long)k->max);
+			         (long long)k->min, (long long)k->max);
 			return RN_ECONF;
 		}
 		*(uint64_t *)f = uv;
@@ -302,7 +303,7 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 		size_t n = strlen(s);
 		if (k->type == RN_CONF_STRING && ((int64_t)n < k->min || (int64_t)n > k->max)) {
 			snprintf(msg, msglen, "length %zu is out of range [%lld, %lld]", n,
-				 (long long)k->min, (long long)k->max);
+			         (long long)k->min, (long long)k->max);
 			return RN_ECONF;
 		}
 		if (k->type == RN_CONF_HOSTPORT && check_hostport(s, msg, msglen) != RN_OK)
@@ -338,7 +339,7 @@ static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *m
 
 /* Adds one list element given as text. */
 static int add_elem_text(const struct rn_conf_key *k, void *f, const char *s, char *msg,
-			 size_t msglen)
+                         size_t msglen)
 {
 	switch (k->type) {
 	case RN_CONF_STRLIST: {
@@ -362,7 +363,7 @@ static int add_elem_text(const struct rn_conf_key *k, void *f, const char *s, ch
 		}
 		if (rn_prefix_parse_str(s, true, &p) != RN_OK) {
 			snprintf(msg, msglen,
-				 "\"%s\" is not an address or prefix (host bits must be zero)", s);
+			         "\"%s\" is not an address or prefix (host bits must be zero)", s);
 			return RN_ECONF;
 		}
 		return rn_prefix_list_add(l, &p);
@@ -391,7 +392,7 @@ static bool is_list_type(enum rn_conf_type t)
 
 /* A whole value as text: lists are comma-separated. */
 static int set_value_text(const struct rn_conf_key *k, void *f, const char *s, char *msg,
-			  size_t msglen)
+                          size_t msglen)
 {
 	if (!is_list_type(k->type))
 		return set_text(k, f, s, msg, msglen);
@@ -402,7 +403,8 @@ static int set_value_text(const struct rn_conf_key *k, void *f, const char *s, c
 		return -ENOMEM;
 	int rc = RN_OK;
 	char *save = NULL;
-	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		while (*tok == ' ')
 			tok++;
 		size_t n = strlen(tok);
@@ -418,7 +420,7 @@ static int set_value_text(const struct rn_conf_key *k, void *f, const char *s, c
 
 /* A value from the file. */
 static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t *n, char *msg,
-		    size_t msglen)
+                    size_t msglen)
 {
 	int t = config_setting_type(n);
 	char tmp[64];
@@ -448,16 +450,17 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 	}
 	switch (t) {
 	case CONFIG_TYPE_STRING:
-		if (k->type == RN_CONF_BOOL || k->type == RN_CONF_INT || k->type == RN_CONF_DOUBLE) {
+		if (k->type == RN_CONF_BOOL || k->type == RN_CONF_INT ||
+		    k->type == RN_CONF_DOUBLE) {
 			snprintf(msg, msglen, "expected %s, not a string",
-				 k->type == RN_CONF_BOOL ? "true or false" : "a number");
+			         k->type == RN_CONF_BOOL ? "true or false" : "a number");
 			return RN_ECONF;
 		}
 		return set_text(k, f, config_setting_get_string(n), msg, msglen);
 	case CONFIG_TYPE_BOOL:
 		if (k->type != RN_CONF_BOOL) {
 			snprintf(msg, msglen, "expected a %s, not a boolean",
-				 k->type == RN_CONF_ENUM ? "name" : "value");
+			         k->type == RN_CONF_ENUM ? "name" : "value");
 			return RN_ECONF;
 		}
 		*(bool *)f = config_setting_get_bool(n) != 0;
@@ -467,7 +470,7 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 		if (k->type != RN_CONF_INT && k->type != RN_CONF_DOUBLE &&
 		    k->type != RN_CONF_DURATION && k->type != RN_CONF_SIZE) {
 			snprintf(msg, msglen, "expected a %s, not a number",
-				 k->type == RN_CONF_BOOL ? "boolean" : "string");
+			         k->type == RN_CONF_BOOL ? "boolean" : "string");
 			return RN_ECONF;
 		}
 		snprintf(tmp, sizeof(tmp), "%lld", (long long)config_setting_get_int64(n));
@@ -475,7 +478,7 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 	case CONFIG_TYPE_FLOAT:
 		if (k->type != RN_CONF_DOUBLE) {
 			snprintf(msg, msglen, "expected %s, not a decimal number",
-				 k->type == RN_CONF_INT ? "an integer" : "another type");
+			         k->type == RN_CONF_INT ? "an integer" : "another type");
 			return RN_ECONF;
 		}
 		snprintf(tmp, sizeof(tmp), "%.17g", config_setting_get_float(n));
@@ -507,7 +510,7 @@ static bool is_group_prefix(const struct rn_conf_section *sec, const char *prefi
 }
 
 static struct rn_conf_section *find_section(struct rn_conf_section *secs, size_t nsecs,
-					    const char *name)
+                                            const char *name)
 {
 	for (size_t i = 0; i < nsecs; i++)
 		if (strcmp(secs[i].name, name) == 0)
@@ -523,7 +526,7 @@ struct walk {
 };
 
 static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_setting_t *g,
-		      const char *prefix)
+                      const char *prefix)
 {
 	int cnt = config_setting_length(g);
 	for (int i = 0; i < cnt; i++) {
@@ -539,7 +542,7 @@ static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_
 			return RN_ECONF;
 		}
 		int pl = prefix[0] ? snprintf(path, sizeof(path), "%s.%s", prefix, name)
-				   : snprintf(path, sizeof(path), "%s", name);
+		                   : snprintf(path, sizeof(path), "%s", name);
 		char full[200];
 		snprintf(full, sizeof(full), "%s.%s", sec->name, path);
 		if (pl < 0 || (size_t)pl >= sizeof(path)) {
@@ -552,7 +555,7 @@ static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_
 			int rc = set_node(k, FIELD(sec, k), n, msg, sizeof(msg));
 			if (rc != RN_OK) {
 				set_err(w->err, file, line, full, "%s",
-					msg[0] ? msg : rn_strerror(rc));
+				        msg[0] ? msg : rn_strerror(rc));
 				return RN_ECONF;
 			}
 			continue;
@@ -602,7 +605,8 @@ static int apply_defaults(struct rn_conf_section *secs, size_t nsecs, struct rn_
 			if (rc != RN_OK) {
 				char full[200];
 				snprintf(full, sizeof(full), "%s.%s", sec->name, k->name);
-				set_err(err, "<defaults>", 0, full, "bad built-in default: %s", msg);
+				set_err(err, "<defaults>", 0, full, "bad built-in default: %s",
+				        msg);
 				return RN_EINTERNAL;
 			}
 		}
@@ -611,7 +615,7 @@ static int apply_defaults(struct rn_conf_section *secs, size_t nsecs, struct rn_
 }
 
 static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, size_t nsecs,
-			   struct rn_conf_error *err)
+                           struct rn_conf_error *err)
 {
 	for (size_t i = 0; ov != NULL && ov[i] != NULL; i++) {
 		const char *eq = strchr(ov[i], '=');
@@ -640,13 +644,14 @@ static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, 
 		}
 		if (k->type == RN_CONF_CUSTOM) {
 			set_err(err, "<command line>", 0, full,
-				"this key can only be set in the configuration file");
+			        "this key can only be set in the configuration file");
 			return RN_ECONF;
 		}
 		char msg[256] = "";
 		int rc = set_value_text(k, FIELD(sec, k), eq + 1, msg, sizeof(msg));
 		if (rc != RN_OK) {
-			set_err(err, "<command line>", 0, full, "%s", msg[0] ? msg : rn_strerror(rc));
+			set_err(err, "<command line>", 0, full, "%s",
+			        msg[0] ? msg : rn_strerror(rc));
 			return RN_ECONF;
 		}
 	}
@@ -654,7 +659,7 @@ static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, 
 }
 
 static int run_checks(struct rn_conf_section *secs, size_t nsecs, struct rn_conf_error *err,
-		      const char *file)
+                      const char *file)
 {
 	for (size_t s = 0; s < nsecs; s++) {
 		struct rn_conf_section *sec = &secs[s];
@@ -674,7 +679,7 @@ static int run_checks(struct rn_conf_section *secs, size_t nsecs, struct rn_conf
 }
 
 static int load(config_t *cfg, bool have_file, const char *name, const char *const *overrides,
-		struct rn_conf_section *secs, size_t nsecs, struct rn_conf_error *err)
+                struct rn_conf_section *secs, size_t nsecs, struct rn_conf_error *err)
 {
 	int rc = apply_defaults(secs, nsecs, err);
 	if (rc != RN_OK)
@@ -688,7 +693,7 @@ static int load(config_t *cfg, bool have_file, const char *name, const char *con
 			const char *sname = config_setting_name(n);
 			int line = config_setting_source_line(n);
 			struct rn_conf_section *sec =
-				sname ? find_section(secs, nsecs, sname) : NULL;
+			        sname ? find_section(secs, nsecs, sname) : NULL;
 			if (sec == NULL) {
 				set_err(err, name, line, sname, "unknown section");
 				rc = RN_ECONF;
@@ -696,7 +701,7 @@ static int load(config_t *cfg, bool have_file, const char *name, const char *con
 			}
 			if (!config_setting_is_group(n)) {
 				set_err(err, name, line, sname,
-					"a section is a group: %s: { key = value; };", sname);
+				        "a section is a group: %s: { key = value; };", sname);
 				rc = RN_ECONF;
 				goto fail;
 			}
@@ -717,9 +722,8 @@ fail:
 	return rc;
 }
 
-int rn_conf_load_buf(const char *buf, size_t len, const char *name,
-		     const char *const *overrides, struct rn_conf_section *secs, size_t nsecs,
-		     struct rn_conf_error *err)
+int rn_conf_load_buf(const char *buf, size_t len, const char *name, const char *const *overrides,
+                     struct rn_conf_section *secs, size_t nsecs, struct rn_conf_error *err)
 {
 	config_t cfg;
 	int rc;
@@ -748,7 +752,7 @@ int rn_conf_load_buf(const char *buf, size_t len, const char *name,
 }
 
 int rn_conf_load(const char *path, const char *const *overrides, struct rn_conf_section *secs,
-		 size_t nsecs, struct rn_conf_error *err)
+                 size_t nsecs, struct rn_conf_error *err)
 {
 	if (err != NULL)
 		memset(err, 0, sizeof(*err));
@@ -826,8 +830,8 @@ static bool field_equal(const struct rn_conf_key *k, const void *a, const void *
 }
 
 const char *rn_conf_first_restart_key(const struct rn_conf_section *old_secs,
-				      const struct rn_conf_section *new_secs, size_t nsecs,
-				      char *buf, size_t buflen)
+                                      const struct rn_conf_section *new_secs, size_t nsecs,
+                                      char *buf, size_t buflen)
 {
 	for (size_t s = 0; s < nsecs; s++) {
 		for (const struct rn_conf_key *k = old_secs[s].keys; k->name != NULL; k++) {
@@ -947,12 +951,12 @@ int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **ou
 	for (size_t s = 0; s < nsecs; s++) {
 		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++) {
 			sb_printf(&b, "| `%s.%s` | %s | %s%s%s | ", secs[s].name, k->name,
-				  type_name(k), k->def && k->def[0] ? "`" : "",
-				  k->def && k->def[0] ? k->def : "(none)",
-				  k->def && k->def[0] ? "`" : "");
+			          type_name(k), k->def && k->def[0] ? "`" : "",
+			          k->def && k->def[0] ? k->def : "(none)",
+			          k->def && k->def[0] ? "`" : "");
 			describe_bounds(&b, k);
 			sb_printf(&b, " | %s | %s |\n", (k->flags & RN_CONF_RELOAD) ? "yes" : "no",
-				  k->help ? k->help : "");
+			          k->help ? k->help : "");
 		}
 	}
 	if (b.err != 0) {
@@ -1075,7 +1079,7 @@ static bool under(const char *name, const char *prefix, size_t plen)
  * names, and a group may appear only once.
  */
 static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const char *prefix,
-		       size_t plen, int depth)
+                       size_t plen, int depth)
 {
 	size_t skip = plen ? plen + 1 : 0;
 	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
@@ -1083,7 +1087,7 @@ static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const 
 			continue;
 		if (k->type == RN_CONF_CUSTOM) {
 			sb_printf(b, "%*s# %s: a group set in the file; see `repnet config`\n",
-				  depth * 2, "", k->name + skip);
+			          depth * 2, "", k->name + skip);
 			continue;
 		}
 		sb_printf(b, "%*s%s = ", depth * 2, "", k->name + skip);
@@ -1222,45 +1226,45 @@ static const char *const log_level_names[] = {"err", "warning", "notice", "info"
 #define CORE_OFF(f) offsetof(struct rn_core_conf, f)
 
 const struct rn_conf_key rn_core_conf_keys[] = {
-	{.name = "instance",
-	 .type = RN_CONF_STRING,
-	 .offset = CORE_OFF(instance),
-	 .min = 1,
-	 .max = 63,
-	 .def = "repnet",
-	 .help = "Name of this node, in logs, metrics and the feed's publisher field."},
-	{.name = "data_dir",
-	 .type = RN_CONF_STRING,
-	 .offset = CORE_OFF(data_dir),
-	 .min = 1,
-	 .max = 1024,
-	 .def = REPNET_DEFAULT_DATA_DIR,
-	 .help = "Directory for journals, snapshots, templates and keys. Created if absent."},
-	{.name = "roles",
-	 .type = RN_CONF_FLAGS,
-	 .offset = CORE_OFF(roles),
-	 .def = "collect,score,publish,serve,sync",
-	 .enum_names = rn_role_names,
-	 .help = "Roles this process runs. All run in one process by default."},
-	{.name = "log_level",
-	 .type = RN_CONF_ENUM,
-	 .offset = CORE_OFF(log_level),
-	 .def = "notice",
-	 .enum_names = log_level_names,
-	 .flags = RN_CONF_RELOAD,
-	 .help = "Least severe level logged: err, warning, notice, info or debug."},
-	{.name = "http_listen",
-	 .type = RN_CONF_HOSTPORT,
-	 .offset = CORE_OFF(http_listen),
-	 .def = "127.0.0.1:9477",
-	 .help = "Address of the HTTP listener that serves /metrics. Empty disables it."},
-	{.name = "shutdown_grace",
-	 .type = RN_CONF_DURATION,
-	 .offset = CORE_OFF(shutdown_grace_ms),
-	 .min = 0,
-	 .max = 600000,
-	 .def = "10s",
-	 .flags = RN_CONF_RELOAD,
-	 .help = "How long a stop waits for queues to drain before exiting."},
-	{.name = NULL},
+        {.name = "instance",
+         .type = RN_CONF_STRING,
+         .offset = CORE_OFF(instance),
+         .min = 1,
+         .max = 63,
+         .def = "repnet",
+         .help = "Name of this node, in logs, metrics and the feed's publisher field."},
+        {.name = "data_dir",
+         .type = RN_CONF_STRING,
+         .offset = CORE_OFF(data_dir),
+         .min = 1,
+         .max = 1024,
+         .def = REPNET_DEFAULT_DATA_DIR,
+         .help = "Directory for journals, snapshots, templates and keys. Created if absent."},
+        {.name = "roles",
+         .type = RN_CONF_FLAGS,
+         .offset = CORE_OFF(roles),
+         .def = "collect,score,publish,serve,sync",
+         .enum_names = rn_role_names,
+         .help = "Roles this process runs. All run in one process by default."},
+        {.name = "log_level",
+         .type = RN_CONF_ENUM,
+         .offset = CORE_OFF(log_level),
+         .def = "notice",
+         .enum_names = log_level_names,
+         .flags = RN_CONF_RELOAD,
+         .help = "Least severe level logged: err, warning, notice, info or debug."},
+        {.name = "http_listen",
+         .type = RN_CONF_HOSTPORT,
+         .offset = CORE_OFF(http_listen),
+         .def = "127.0.0.1:9477",
+         .help = "Address of the HTTP listener that serves /metrics. Empty disables it."},
+        {.name = "shutdown_grace",
+         .type = RN_CONF_DURATION,
+         .offset = CORE_OFF(shutdown_grace_ms),
+         .min = 0,
+         .max = 600000,
+         .def = "10s",
+         .flags = RN_CONF_RELOAD,
+         .help = "How long a stop waits for queues to drain before exiting."},
+        {.name = NULL},
 };

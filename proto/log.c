@@ -24,8 +24,8 @@ static _Atomic bool log_foreground = true;
 static char log_ident[32] = "repnet";
 
 static const char *const level_names[] = {
-	[RN_LOG_ERR] = "err",         [RN_LOG_WARNING] = "warning", [RN_LOG_NOTICE] = "notice",
-	[RN_LOG_INFO] = "info",       [RN_LOG_DEBUG] = "debug",
+        [RN_LOG_ERR] = "err",   [RN_LOG_WARNING] = "warning", [RN_LOG_NOTICE] = "notice",
+        [RN_LOG_INFO] = "info", [RN_LOG_DEBUG] = "debug",
 };
 
 void rn_log_init(const char *ident, bool foreground, int level)
@@ -77,7 +77,8 @@ void rn_log_vemit(int level, bool with_errno, const char *fmt, va_list ap)
 		n = (int)sizeof(msg) - 1;
 	if (with_errno) {
 		const char *es = strerrordesc_np(saved);
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", es != NULL ? es : "unknown error");
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
+		         es != NULL ? es : "unknown error");
 	}
 
 	if (!atomic_load(&log_foreground)) {
@@ -89,7 +90,7 @@ void rn_log_vemit(int level, bool with_errno, const char *fmt, va_list ap)
 	rn_time_format(rn_time_now_ms(), true, ts, sizeof(ts));
 	char line[1200];
 	int m = snprintf(line, sizeof(line), "%s %s[%d] %s: %s\n", ts, log_ident, (int)getpid(),
-			 rn_log_level_name(level), msg);
+	                 rn_log_level_name(level), msg);
 	if (m > 0) {
 		size_t len = (size_t)m < sizeof(line) ? (size_t)m : sizeof(line) - 1;
 		if ((size_t)m >= sizeof(line))
@@ -125,7 +126,7 @@ bool rn_ratelimit_allow(struct rn_ratelimit *rl)
 	int64_t old = atomic_load_explicit(&rl->window, memory_order_relaxed);
 	if (win != old &&
 	    atomic_compare_exchange_strong_explicit(&rl->window, &old, win, memory_order_relaxed,
-						    memory_order_relaxed)) {
+	                                            memory_order_relaxed)) {
 		uint32_t sup = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
 		atomic_store_explicit(&rl->used, 0, memory_order_relaxed);
 		if (sup > 0)

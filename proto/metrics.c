@@ -78,7 +78,7 @@ static bool valid_name(const char *s)
 		return false;
 	for (const char *p = s; *p; p++) {
 		bool ok = (*p >= 'a' && *p <= 'z') || *p == '_' || (*p >= 'A' && *p <= 'Z') ||
-			  (p != s && *p >= '0' && *p <= '9') || *p == ':';
+		          (p != s && *p >= '0' && *p <= '9') || *p == ':';
 		if (!ok)
 			return false;
 	}
@@ -189,46 +189,46 @@ out:
 	return rc;
 }
 
-int rn_metrics_counter(struct rn_metrics *m, const void *owner, const char *name,
-		       const char *help, const char *labels, const struct rn_counter *c)
+int rn_metrics_counter(struct rn_metrics *m, const void *owner, const char *name, const char *help,
+                       const char *labels, const struct rn_counter *c)
 {
 	struct entry e = {.owner = owner,
-			  .name = (char *)name,
-			  .help = (char *)help,
-			  .labels = (char *)labels,
-			  .type = RN_METRIC_COUNTER,
-			  .src = SRC_COUNTER,
-			  .ptr = c};
+	                  .name = (char *)name,
+	                  .help = (char *)help,
+	                  .labels = (char *)labels,
+	                  .type = RN_METRIC_COUNTER,
+	                  .src = SRC_COUNTER,
+	                  .ptr = c};
 	return add(m, &e);
 }
 
 int rn_metrics_gauge(struct rn_metrics *m, const void *owner, const char *name, const char *help,
-		     const char *labels, const struct rn_gauge *g)
+                     const char *labels, const struct rn_gauge *g)
 {
 	struct entry e = {.owner = owner,
-			  .name = (char *)name,
-			  .help = (char *)help,
-			  .labels = (char *)labels,
-			  .type = RN_METRIC_GAUGE,
-			  .src = SRC_GAUGE,
-			  .ptr = g};
+	                  .name = (char *)name,
+	                  .help = (char *)help,
+	                  .labels = (char *)labels,
+	                  .type = RN_METRIC_GAUGE,
+	                  .src = SRC_GAUGE,
+	                  .ptr = g};
 	return add(m, &e);
 }
 
 int rn_metrics_func(struct rn_metrics *m, const void *owner, const char *name, const char *help,
-		    enum rn_metric_type type, const char *labels, double (*fn)(void *arg),
-		    void *arg)
+                    enum rn_metric_type type, const char *labels, double (*fn)(void *arg),
+                    void *arg)
 {
 	if (fn == NULL)
 		return RN_ECONF;
 	struct entry e = {.owner = owner,
-			  .name = (char *)name,
-			  .help = (char *)help,
-			  .labels = (char *)labels,
-			  .type = type,
-			  .src = SRC_FUNC,
-			  .fn = fn,
-			  .arg = arg};
+	                  .name = (char *)name,
+	                  .help = (char *)help,
+	                  .labels = (char *)labels,
+	                  .type = type,
+	                  .src = SRC_FUNC,
+	                  .fn = fn,
+	                  .arg = arg};
 	return add(m, &e);
 }
 
@@ -357,7 +357,7 @@ int rn_metrics_render(struct rn_metrics *m, char **out, size_t *len)
 					buf_printf(&b, "%c", *p);
 			}
 			buf_printf(&b, "\n# TYPE %s %s\n", e->name,
-				   e->type == RN_METRIC_COUNTER ? "counter" : "gauge");
+			           e->type == RN_METRIC_COUNTER ? "counter" : "gauge");
 			last = e->name;
 		}
 		if (e->labels != NULL && e->labels[0] != '\0')

@@ -25,69 +25,74 @@ _Static_assert((int)RN_SRC_IMPORT == (int)REPNET__V1__SOURCE__SOURCE_IMPORT, "so
 _Static_assert(RN_SRC_COUNT == REPNET__V1__SOURCE__SOURCE_IMPORT + 1, "source count");
 
 static const char *const kind_names[RN_KIND_MAX] = {
-	[RN_KIND_UNSPECIFIED] = "unspecified",
-	[RN_KIND_SMTP_CONNECT] = "smtp_connect",
-	[RN_KIND_RBL_LISTED] = "rbl_listed",
-	[RN_KIND_UNKNOWN_RECIPIENT] = "unknown_recipient",
-	[RN_KIND_RELAY_DENIED] = "relay_denied",
-	[RN_KIND_HELO_REJECT] = "helo_reject",
-	[RN_KIND_SENDER_REJECT] = "sender_reject",
-	[RN_KIND_CLIENT_REJECT] = "client_reject",
-	[RN_KIND_NO_RDNS] = "no_rdns",
-	[RN_KIND_PREGREET] = "pregreet",
-	[RN_KIND_PIPELINING] = "pipelining",
-	[RN_KIND_NON_SMTP] = "non_smtp",
-	[RN_KIND_HANGUP] = "hangup",
-	[RN_KIND_SASL_FAIL] = "sasl_fail",
-	[RN_KIND_LOST_CONNECTION] = "lost_connection",
-	[RN_KIND_TIMEOUT] = "timeout",
-	[RN_KIND_TOO_MANY_ERRORS] = "too_many_errors",
-	[RN_KIND_RATE_LIMITED] = "rate_limited",
-	[RN_KIND_DENYLISTED] = "denylisted",
-	[RN_KIND_CONTENT_REJECT] = "content_reject",
-	[RN_KIND_SPAMTRAP] = "spamtrap",
-	[RN_KIND_PROTOCOL_ERROR] = "protocol_error",
-	[RN_KIND_NO_MAIL] = "no_mail",
-	[RN_KIND_SASL_SUCCESS] = "sasl_success",
-	[RN_KIND_SASL_BRUTEFORCE] = "sasl_bruteforce",
-	[RN_KIND_SASL_DISTRIBUTED] = "sasl_distributed",
-	[RN_KIND_HARVEST] = "harvest",
-	[RN_KIND_PROTOCOL_BOT] = "protocol_bot",
-	[RN_KIND_RELAY_PROBE] = "relay_probe",
-	[RN_KIND_CONN_FLOOD] = "conn_flood",
-	[RN_KIND_RBL_CONFIRMED] = "rbl_confirmed",
-	[RN_KIND_SMTP_SPRAY] = "smtp_spray",
-	[RN_KIND_SCAN_HORIZONTAL] = "scan_horizontal",
-	[RN_KIND_SCAN_VERTICAL] = "scan_vertical",
-	[RN_KIND_AUTH_BRUTEFORCE] = "auth_bruteforce",
-	[RN_KIND_REFLECTOR] = "reflector",
-	[RN_KIND_AMPLIFICATION_VICTIM] = "amplification_victim",
-	[RN_KIND_SYN_ONLY] = "syn_only",
-	[RN_KIND_UDP_ONEWAY] = "udp_oneway",
-	[RN_KIND_PEER_LISTED] = "peer_listed",
-	[RN_KIND_IMPORTED] = "imported",
+        [RN_KIND_UNSPECIFIED] = "unspecified",
+        [RN_KIND_SMTP_CONNECT] = "smtp_connect",
+        [RN_KIND_RBL_LISTED] = "rbl_listed",
+        [RN_KIND_UNKNOWN_RECIPIENT] = "unknown_recipient",
+        [RN_KIND_RELAY_DENIED] = "relay_denied",
+        [RN_KIND_HELO_REJECT] = "helo_reject",
+        [RN_KIND_SENDER_REJECT] = "sender_reject",
+        [RN_KIND_CLIENT_REJECT] = "client_reject",
+        [RN_KIND_NO_RDNS] = "no_rdns",
+        [RN_KIND_PREGREET] = "pregreet",
+        [RN_KIND_PIPELINING] = "pipelining",
+        [RN_KIND_NON_SMTP] = "non_smtp",
+        [RN_KIND_HANGUP] = "hangup",
+        [RN_KIND_SASL_FAIL] = "sasl_fail",
+        [RN_KIND_LOST_CONNECTION] = "lost_connection",
+        [RN_KIND_TIMEOUT] = "timeout",
+        [RN_KIND_TOO_MANY_ERRORS] = "too_many_errors",
+        [RN_KIND_RATE_LIMITED] = "rate_limited",
+        [RN_KIND_DENYLISTED] = "denylisted",
+        [RN_KIND_CONTENT_REJECT] = "content_reject",
+        [RN_KIND_SPAMTRAP] = "spamtrap",
+        [RN_KIND_PROTOCOL_ERROR] = "protocol_error",
+        [RN_KIND_NO_MAIL] = "no_mail",
+        [RN_KIND_SASL_SUCCESS] = "sasl_success",
+        [RN_KIND_SASL_BRUTEFORCE] = "sasl_bruteforce",
+        [RN_KIND_SASL_DISTRIBUTED] = "sasl_distributed",
+        [RN_KIND_HARVEST] = "harvest",
+        [RN_KIND_PROTOCOL_BOT] = "protocol_bot",
+        [RN_KIND_RELAY_PROBE] = "relay_probe",
+        [RN_KIND_CONN_FLOOD] = "conn_flood",
+        [RN_KIND_RBL_CONFIRMED] = "rbl_confirmed",
+        [RN_KIND_SMTP_SPRAY] = "smtp_spray",
+        [RN_KIND_SCAN_HORIZONTAL] = "scan_horizontal",
+        [RN_KIND_SCAN_VERTICAL] = "scan_vertical",
+        [RN_KIND_AUTH_BRUTEFORCE] = "auth_bruteforce",
+        [RN_KIND_REFLECTOR] = "reflector",
+        [RN_KIND_AMPLIFICATION_VICTIM] = "amplification_victim",
+        [RN_KIND_SYN_ONLY] = "syn_only",
+        [RN_KIND_UDP_ONEWAY] = "udp_oneway",
+        [RN_KIND_PEER_LISTED] = "peer_listed",
+        [RN_KIND_IMPORTED] = "imported",
 };
 
 static const char *const category_names[RN_CAT_COUNT] = {
-	[RN_CAT_UNSPECIFIED] = "unspecified",
-	[RN_CAT_SPAM_SOURCE] = "spam_source",
-	[RN_CAT_SASL_BRUTEFORCE] = "sasl_bruteforce",
-	[RN_CAT_SCANNER] = "scanner",
-	[RN_CAT_PROTOCOL_BOT] = "protocol_bot",
-	[RN_CAT_HARVESTER] = "harvester",
-	[RN_CAT_PEER_LISTED] = "peer_listed",
-	[RN_CAT_RELAY_PROBE] = "relay_probe",
-	[RN_CAT_BRUTEFORCE] = "bruteforce",
-	[RN_CAT_REFLECTOR] = "reflector",
-	[RN_CAT_DROP] = "drop",
+        [RN_CAT_UNSPECIFIED] = "unspecified",
+        [RN_CAT_SPAM_SOURCE] = "spam_source",
+        [RN_CAT_SASL_BRUTEFORCE] = "sasl_bruteforce",
+        [RN_CAT_SCANNER] = "scanner",
+        [RN_CAT_PROTOCOL_BOT] = "protocol_bot",
+        [RN_CAT_HARVESTER] = "harvester",
+        [RN_CAT_PEER_LISTED] = "peer_listed",
+        [RN_CAT_RELAY_PROBE] = "relay_probe",
+        [RN_CAT_BRUTEFORCE] = "bruteforce",
+        [RN_CAT_REFLECTOR] = "reflector",
+        [RN_CAT_DROP] = "drop",
 };
 
 static const char *const source_names[RN_SRC_COUNT] = {
-	[RN_SRC_UNSPECIFIED] = "unspecified", [RN_SRC_POSTFIX] = "postfix",
-	[RN_SRC_EXIM] = "exim",		      [RN_SRC_NETFLOW_V5] = "netflow_v5",
-	[RN_SRC_NETFLOW_V9] = "netflow_v9",   [RN_SRC_IPFIX] = "ipfix",
-	[RN_SRC_SFLOW] = "sflow",	      [RN_SRC_MIRROR] = "mirror",
-	[RN_SRC_PEER] = "peer",		      [RN_SRC_IMPORT] = "import",
+        [RN_SRC_UNSPECIFIED] = "unspecified",
+        [RN_SRC_POSTFIX] = "postfix",
+        [RN_SRC_EXIM] = "exim",
+        [RN_SRC_NETFLOW_V5] = "netflow_v5",
+        [RN_SRC_NETFLOW_V9] = "netflow_v9",
+        [RN_SRC_IPFIX] = "ipfix",
+        [RN_SRC_SFLOW] = "sflow",
+        [RN_SRC_MIRROR] = "mirror",
+        [RN_SRC_PEER] = "peer",
+        [RN_SRC_IMPORT] = "import",
 };
 
 const char *rn_kind_name(unsigned kind)
@@ -140,7 +145,7 @@ void rn_obs_set_evidence(struct rn_obs *o, const char *s, size_t len)
 }
 
 int rn_obs_batch_pack(const struct rn_obs_batch_meta *meta, const struct rn_obs *obs, size_t n,
-		      uint8_t **out, size_t *len)
+                      uint8_t **out, size_t *len)
 {
 	Repnet__V1__ObservationBatch b = REPNET__V1__OBSERVATION_BATCH__INIT;
 	Repnet__V1__Observation *ov = NULL;
@@ -225,15 +230,14 @@ static bool utf8_valid(const char *s, size_t n)
 	return true;
 }
 
-int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap,
-			struct rn_obs_batch_meta *meta, struct rn_obs *obs, size_t *n,
-			struct rn_obs_rejects *rej)
+int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap, struct rn_obs_batch_meta *meta,
+                        struct rn_obs *obs, size_t *n, struct rn_obs_rejects *rej)
 {
 	struct rn_pb_budget budget;
 	/* Generous for cap observations, and far below "unbounded". */
 	rn_pb_budget_init(&budget, 4096 + cap * 256 + len * 2);
 	Repnet__V1__ObservationBatch *b =
-		repnet__v1__observation_batch__unpack(&budget.alloc, len, buf);
+	        repnet__v1__observation_batch__unpack(&budget.alloc, len, buf);
 	if (b == NULL)
 		return budget.exceeded ? RN_ELIMIT : RN_EPARSE;
 	int rc = RN_OK;

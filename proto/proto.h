@@ -55,29 +55,29 @@ extern "C" {
  */
 enum rn_err {
 	RN_OK = 0,
-	RN_EPARSE = -1001,     /* input does not follow its grammar */
-	RN_ETRUNC = -1002,     /* input ends before a length says it does */
-	RN_ELIMIT = -1003,     /* a configured or built-in cap was hit */
-	RN_ECONF = -1004,      /* invalid configuration */
-	RN_ESIG = -1005,       /* signature does not verify */
-	RN_EKEY = -1006,       /* unknown or revoked key */
-	RN_EREPLAY = -1007,    /* sequence not higher than the last applied */
-	RN_EEPOCH = -1008,     /* epoch rolled back */
-	RN_EDIGEST = -1009,    /* state digest does not match */
-	RN_EEXPIRED = -1010,   /* message or listing has expired */
-	RN_ECHECKSUM = -1011,  /* checksum mismatch */
-	RN_EVERSION = -1012,   /* unsupported version */
-	RN_ENOTFOUND = -1013,  /* no such entry */
-	RN_EEXIST = -1014,     /* entry exists already */
-	RN_ESTATE = -1015,     /* operation not valid in this state */
-	RN_ETEMPLATE = -1016,  /* flow data references an unknown template */
-	RN_EOVERLONG = -1017,  /* line or record longer than the buffer */
-	RN_EBUS = -1018,       /* message bus failure */
-	RN_ENETLINK = -1019,   /* netlink reported an error */
+	RN_EPARSE = -1001,      /* input does not follow its grammar */
+	RN_ETRUNC = -1002,      /* input ends before a length says it does */
+	RN_ELIMIT = -1003,      /* a configured or built-in cap was hit */
+	RN_ECONF = -1004,       /* invalid configuration */
+	RN_ESIG = -1005,        /* signature does not verify */
+	RN_EKEY = -1006,        /* unknown or revoked key */
+	RN_EREPLAY = -1007,     /* sequence not higher than the last applied */
+	RN_EEPOCH = -1008,      /* epoch rolled back */
+	RN_EDIGEST = -1009,     /* state digest does not match */
+	RN_EEXPIRED = -1010,    /* message or listing has expired */
+	RN_ECHECKSUM = -1011,   /* checksum mismatch */
+	RN_EVERSION = -1012,    /* unsupported version */
+	RN_ENOTFOUND = -1013,   /* no such entry */
+	RN_EEXIST = -1014,      /* entry exists already */
+	RN_ESTATE = -1015,      /* operation not valid in this state */
+	RN_ETEMPLATE = -1016,   /* flow data references an unknown template */
+	RN_EOVERLONG = -1017,   /* line or record longer than the buffer */
+	RN_EBUS = -1018,        /* message bus failure */
+	RN_ENETLINK = -1019,    /* netlink reported an error */
 	RN_EQUARANTINE = -1020, /* held back by a circuit breaker */
-	RN_EBADLEN = -1021,    /* a length field is inconsistent */
-	RN_EUNSUPP = -1022,    /* valid but not supported */
-	RN_EINTERNAL = -1099,  /* broken invariant: a bug */
+	RN_EBADLEN = -1021,     /* a length field is inconsistent */
+	RN_EUNSUPP = -1022,     /* valid but not supported */
+	RN_EINTERNAL = -1099,   /* broken invariant: a bug */
 };
 
 /* A static, human-readable description of rc. Never NULL. */
@@ -114,10 +114,10 @@ void rn_log_vemit(int level, bool with_errno, const char *fmt, va_list ap);
 RN_NORETURN void rn_log_fatal(bool with_errno, const char *fmt, ...) RN_PRINTF(2, 3);
 
 /* Arguments are evaluated only when the level is enabled. */
-#define RN_LOG_IF(lvl, e, ...)                                                                     \
-	do {                                                                                       \
-		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl))    \
-			rn_log_emit((lvl), (e), __VA_ARGS__);                                      \
+#define RN_LOG_IF(lvl, e, ...)                                                                  \
+	do {                                                                                    \
+		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl)) \
+			rn_log_emit((lvl), (e), __VA_ARGS__);                                   \
 	} while (0)
 
 /* log_warn() appends strerror(errno); log_warnx() does not. */
@@ -129,8 +129,8 @@ RN_NORETURN void rn_log_fatal(bool with_errno, const char *fmt, ...) RN_PRINTF(2
 #define log_info(...)   RN_LOG_IF(RN_LOG_INFO, false, __VA_ARGS__)
 #define log_debug(...)  RN_LOG_IF(RN_LOG_DEBUG, false, __VA_ARGS__)
 /* Only at startup, on privilege drops, or on a broken invariant. */
-#define fatal(...)      rn_log_fatal(true, __VA_ARGS__)
-#define fatalx(...)     rn_log_fatal(false, __VA_ARGS__)
+#define fatal(...)  rn_log_fatal(true, __VA_ARGS__)
+#define fatalx(...) rn_log_fatal(false, __VA_ARGS__)
 
 /*
  * Rate limiting for messages about individual packets or lines: at most
@@ -144,19 +144,19 @@ struct rn_ratelimit {
 	uint32_t burst;
 	uint32_t interval_s;
 };
-#define RN_RATELIMIT_INIT(burst_, interval_)                                                       \
-	{                                                                                          \
-		.burst = (burst_), .interval_s = (interval_)                                       \
+#define RN_RATELIMIT_INIT(burst_, interval_)                 \
+	{                                                    \
+		.burst = (burst_), .interval_s = (interval_) \
 	}
 /* True when the caller may log now. */
 bool rn_ratelimit_allow(struct rn_ratelimit *rl);
 
-#define RN_LOG_RL(lvl, ...)                                                                        \
-	do {                                                                                       \
-		static struct rn_ratelimit rl_ = RN_RATELIMIT_INIT(10, 60);                        \
-		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl) &&  \
-		    rn_ratelimit_allow(&rl_))                                                      \
-			rn_log_emit((lvl), false, __VA_ARGS__);                                    \
+#define RN_LOG_RL(lvl, ...)                                                                       \
+	do {                                                                                      \
+		static struct rn_ratelimit rl_ = RN_RATELIMIT_INIT(10, 60);                       \
+		if (atomic_load_explicit(&rn_log_level_current, memory_order_relaxed) >= (lvl) && \
+		    rn_ratelimit_allow(&rl_))                                                     \
+			rn_log_emit((lvl), false, __VA_ARGS__);                                   \
 	} while (0)
 #define log_warnx_rl(...) RN_LOG_RL(RN_LOG_WARNING, __VA_ARGS__)
 #define log_info_rl(...)  RN_LOG_RL(RN_LOG_INFO, __VA_ARGS__)
@@ -263,7 +263,7 @@ static inline uint32_t rn_cur_u32(struct rn_cur *c)
 	if (!rn_cur_need(c, 4))
 		return 0;
 	uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 |
-		     (uint32_t)c->p[3];
+	             (uint32_t)c->p[3];
 	c->p += 4;
 	return v;
 }
@@ -421,7 +421,7 @@ int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p);
 bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a);
 /* The first entry that overlaps p, or NULL. */
 const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,
-					       const struct rn_prefix *p);
+                                               const struct rn_prefix *p);
 void rn_prefix_list_clear(struct rn_prefix_list *l);
 /* Appends the RFC 6890 special-purpose ranges that must never be listed. */
 int rn_prefix_list_add_special(struct rn_prefix_list *l);
@@ -547,7 +547,7 @@ struct rn_obs_batch_meta {
  * is a malloc'd buffer of *len bytes that the caller frees.
  */
 int rn_obs_batch_pack(const struct rn_obs_batch_meta *meta, const struct rn_obs *obs, size_t n,
-		      uint8_t **out, size_t *len);
+                      uint8_t **out, size_t *len);
 
 /* Why observations in a batch were refused, for the metrics. */
 struct rn_obs_rejects {
@@ -566,9 +566,8 @@ struct rn_obs_rejects {
  * that does not decode, or holds more than cap observations, fails with
  * RN_EPARSE or RN_ELIMIT and stores nothing.
  */
-int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap,
-			struct rn_obs_batch_meta *meta, struct rn_obs *obs, size_t *n,
-			struct rn_obs_rejects *rej);
+int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap, struct rn_obs_batch_meta *meta,
+                        struct rn_obs *obs, size_t *n, struct rn_obs_rejects *rej);
 
 /* ------------------------------------------------------------------ */
 /* Metrics                                                             */
@@ -587,7 +586,7 @@ struct rn_counter {
 static inline void rn_counter_add(struct rn_counter *c, uint64_t n)
 {
 	atomic_store_explicit(&c->v, atomic_load_explicit(&c->v, memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 static inline void rn_counter_inc(struct rn_counter *c)
 {
@@ -638,14 +637,14 @@ void rn_metrics_free(struct rn_metrics *m);
  * same labels twice is RN_EEXIST; the same name with another type or help
  * is RN_ECONF.
  */
-int rn_metrics_counter(struct rn_metrics *m, const void *owner, const char *name,
-		       const char *help, const char *labels, const struct rn_counter *c);
+int rn_metrics_counter(struct rn_metrics *m, const void *owner, const char *name, const char *help,
+                       const char *labels, const struct rn_counter *c);
 int rn_metrics_gauge(struct rn_metrics *m, const void *owner, const char *name, const char *help,
-		     const char *labels, const struct rn_gauge *g);
+                     const char *labels, const struct rn_gauge *g);
 /* A value computed at scrape time by fn(arg), which must be thread-safe. */
 int rn_metrics_func(struct rn_metrics *m, const void *owner, const char *name, const char *help,
-		    enum rn_metric_type type, const char *labels, double (*fn)(void *arg),
-		    void *arg);
+                    enum rn_metric_type type, const char *labels, double (*fn)(void *arg),
+                    void *arg);
 /* Drops every entry registered with owner. */
 void rn_metrics_unregister(struct rn_metrics *m, const void *owner);
 
@@ -751,11 +750,10 @@ size_t rn_conf_error_format(const struct rn_conf_error *e, char *dst, size_t dst
  * freeing. On success release with rn_conf_release().
  */
 int rn_conf_load(const char *path, const char *const *overrides, struct rn_conf_section *secs,
-		 size_t nsecs, struct rn_conf_error *err);
+                 size_t nsecs, struct rn_conf_error *err);
 /* As rn_conf_load, reading the file's text from buf (for tests and fuzzing). */
-int rn_conf_load_buf(const char *buf, size_t len, const char *name,
-		     const char *const *overrides, struct rn_conf_section *secs, size_t nsecs,
-		     struct rn_conf_error *err);
+int rn_conf_load_buf(const char *buf, size_t len, const char *name, const char *const *overrides,
+                     struct rn_conf_section *secs, size_t nsecs, struct rn_conf_error *err);
 void rn_conf_release(struct rn_conf_section *secs, size_t nsecs);
 
 /*
@@ -763,12 +761,11 @@ void rn_conf_release(struct rn_conf_section *secs, size_t nsecs);
  * (as "section.key") that differs and is not RN_CONF_RELOAD, or NULL.
  */
 const char *rn_conf_first_restart_key(const struct rn_conf_section *old_secs,
-				      const struct rn_conf_section *new_secs, size_t nsecs,
-				      char *buf, size_t buflen);
+                                      const struct rn_conf_section *new_secs, size_t nsecs,
+                                      char *buf, size_t buflen);
 
 /* Writes every key with its type, bounds, default and help, as Markdown. */
-int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **out,
-		     size_t *len);
+int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len);
 /* Writes the effective configuration in file syntax (secrets masked). */
 int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len);
 
@@ -801,10 +798,10 @@ int rn_strlist_add(struct rn_strlist *l, const char *s);
 #define RN_ROLE_ALL     0x1fu
 
 struct rn_core_conf {
-	char *instance;  /* a name for this node, in logs and metrics */
-	char *data_dir;  /* state: journals, snapshots, templates, keys */
-	unsigned roles;  /* RN_ROLE_* */
-	int log_level;   /* RN_LOG_ERR + index: err, warning, notice, info, debug */
+	char *instance;    /* a name for this node, in logs and metrics */
+	char *data_dir;    /* state: journals, snapshots, templates, keys */
+	unsigned roles;    /* RN_ROLE_* */
+	int log_level;     /* RN_LOG_ERR + index: err, warning, notice, info, debug */
 	char *http_listen; /* host:port for /metrics and the HTTP APIs */
 	int64_t shutdown_grace_ms;
 };

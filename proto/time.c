@@ -33,9 +33,10 @@ int64_t rn_time_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;                                   /* [0, 399] */
-	int64_t doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + (int64_t)d - 1; /* [0, 365] */
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+	int64_t yoe = y - era * 400; /* [0, 399] */
+	int64_t doy =
+	        (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + (int64_t)d - 1; /* [0, 365] */
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                       /* [0, 146096] */
 	return era * 146097 + doe - 719468;
 }
 
@@ -72,12 +73,12 @@ size_t rn_time_format(int64_t ms, bool with_ms, char *dst, size_t dstlen)
 	int n;
 	if (with_ms)
 		n = snprintf(dst, dstlen, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, mo,
-			     d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
-			     (unsigned)(sod % 60), (unsigned)frac);
+		             d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
+		             (unsigned)(sod % 60), (unsigned)frac);
 	else
 		n = snprintf(dst, dstlen, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, mo, d,
-			     (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
-			     (unsigned)(sod % 60));
+		             (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
+		             (unsigned)(sod % 60));
 	if (n < 0)
 		return 0;
 	return (size_t)n < dstlen ? (size_t)n : dstlen - 1;
@@ -163,7 +164,7 @@ int rn_time_parse(const uint8_t *buf, size_t len, int64_t *ms)
 }
 
 static int parse_scaled(const char *s, int64_t max, int64_t *out, const char *const *units,
-			const int64_t *scales, size_t nunits, int64_t bare_scale)
+                        const int64_t *scales, size_t nunits, int64_t bare_scale)
 {
 	if (s == NULL || *s == '\0')
 		return RN_EPARSE;
@@ -206,8 +207,8 @@ int rn_duration_parse(const char *s, int64_t *ms)
 int rn_size_parse(const char *s, uint64_t *bytes)
 {
 	static const char *const units[] = {"k", "K", "M", "G", "KiB", "MiB", "GiB"};
-	static const int64_t scales[] = {1024,		    1024,	  1024 * 1024, 1024 * 1024 * 1024,
-					 1024,		    1024 * 1024, 1024 * 1024 * 1024};
+	static const int64_t scales[] = {1024, 1024,        1024 * 1024,       1024 * 1024 * 1024,
+	                                 1024, 1024 * 1024, 1024 * 1024 * 1024};
 	int64_t v;
 	int rc = parse_scaled(s, INT64_MAX, &v, units, scales, RN_ARRAY_LEN(units), 1);
 	if (rc == RN_OK)

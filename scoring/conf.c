@@ -4,5 +4,5 @@
 #include "scoring/scoring.h"
 
 const struct rn_conf_key scoring_conf_keys[] = {
-	{.name = NULL},
+        {.name = NULL},
 };

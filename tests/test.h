@@ -16,36 +16,36 @@
 #include "proto/proto.h"
 
 /* expr must return RN_OK. */
-#define RN_PASS(expr)                                                                              \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		if (rc_ != RN_OK) {                                                                \
-			print_error("%s:%d: %s: %s (%d)\n", __FILE__, __LINE__, #expr,             \
-				    rn_strerror(rc_), rc_);                                        \
-			fail();                                                                    \
-		}                                                                                  \
+#define RN_PASS(expr)                                                                  \
+	do {                                                                           \
+		int rc_ = (expr);                                                      \
+		if (rc_ != RN_OK) {                                                    \
+			print_error("%s:%d: %s: %s (%d)\n", __FILE__, __LINE__, #expr, \
+			            rn_strerror(rc_), rc_);                            \
+			fail();                                                        \
+		}                                                                      \
 	} while (0)
 
 /* expr must return exactly want. */
-#define RN_FAILS_WITH(expr, want)                                                                  \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		if (rc_ != (want)) {                                                               \
-			print_error("%s:%d: %s: got %s (%d), want %s (%d)\n", __FILE__, __LINE__,  \
-				    #expr, rn_strerror(rc_), rc_, rn_strerror(want), (want));      \
-			fail();                                                                    \
-		}                                                                                  \
+#define RN_FAILS_WITH(expr, want)                                                                 \
+	do {                                                                                      \
+		int rc_ = (expr);                                                                 \
+		if (rc_ != (want)) {                                                              \
+			print_error("%s:%d: %s: got %s (%d), want %s (%d)\n", __FILE__, __LINE__, \
+			            #expr, rn_strerror(rc_), rc_, rn_strerror(want), (want));     \
+			fail();                                                                   \
+		}                                                                                 \
 	} while (0)
 
 /* expr must fail, with any error. */
-#define RN_FAILS(expr)                                                                             \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		if (rc_ == RN_OK) {                                                                \
-			print_error("%s:%d: %s: succeeded, want an error\n", __FILE__, __LINE__,   \
-				    #expr);                                                        \
-			fail();                                                                    \
-		}                                                                                  \
+#define RN_FAILS(expr)                                                                           \
+	do {                                                                                     \
+		int rc_ = (expr);                                                                \
+		if (rc_ == RN_OK) {                                                              \
+			print_error("%s:%d: %s: succeeded, want an error\n", __FILE__, __LINE__, \
+			            #expr);                                                      \
+			fail();                                                                  \
+		}                                                                                \
 	} while (0)
 
 /* A deterministic generator for property tests (xorshift64*). */

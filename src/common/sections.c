@@ -14,7 +14,7 @@ void daemon_conf_bind(struct daemon_conf *c)
 }
 
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
-		     struct rn_conf_error *err)
+                     struct rn_conf_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	daemon_conf_bind(c);

@@ -24,7 +24,7 @@ struct daemon_conf {
 void daemon_conf_bind(struct daemon_conf *c);
 /* Loads path (NULL: built-in defaults) with overrides. */
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
-		     struct rn_conf_error *err);
+                     struct rn_conf_error *err);
 void daemon_conf_release(struct daemon_conf *c);
 
 #endif /* REPNET_SECTIONS_H */

@@ -47,8 +47,8 @@ static int cmd_version(int argc, char **argv)
 static int cmd_config(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"dump", no_argument, NULL, 'd'},
-					      {"config", required_argument, NULL, 'c'},
-					      {NULL, 0, NULL, 0}};
+	                                      {"config", required_argument, NULL, 'c'},
+	                                      {NULL, 0, NULL, 0}};
 	const char *path = NULL;
 	bool dump = false;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
@@ -90,7 +90,7 @@ static int cmd_config(int argc, char **argv)
 	char *out = NULL;
 	size_t len = 0;
 	int rc = dump ? rn_conf_dump(c.secs, DAEMON_NSECS, &out, &len)
-		      : rn_conf_describe(c.secs, DAEMON_NSECS, &out, &len);
+	              : rn_conf_describe(c.secs, DAEMON_NSECS, &out, &len);
 	if (rc == RN_OK) {
 		fwrite(out, 1, len, stdout);
 		code = 0;
@@ -119,11 +119,12 @@ static int cmd_help(int argc, char **argv)
 }
 
 static const struct cmd cmds[] = {
-	{"config", "Print every configuration key with its type, default and range (Markdown),\n"
-		   "or with --dump the effective configuration after FILE and overrides.",
-	 "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
-	{"version", "Print the version.", "version", cmd_version},
-	{"help", "Describe a command.", "help [COMMAND]", cmd_help},
+        {"config",
+         "Print every configuration key with its type, default and range (Markdown),\n"
+         "or with --dump the effective configuration after FILE and overrides.",
+         "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"version", "Print the version.", "version", cmd_version},
+        {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
 
 static const struct cmd *find_cmd(const char *name)

@@ -74,34 +74,34 @@ static int register_metrics(struct daemon *d)
 	struct rn_metrics *m = d->metrics;
 	int rc = RN_OK;
 	rc = rc ? rc
-		: rn_metrics_func(m, d, "repnet_build_info", "Version of this build; always 1.",
-				  RN_METRIC_GAUGE, "version=\"" REPNET_VERSION_STRING "\"", m_one,
-				  NULL);
+	        : rn_metrics_func(m, d, "repnet_build_info", "Version of this build; always 1.",
+	                          RN_METRIC_GAUGE, "version=\"" REPNET_VERSION_STRING "\"", m_one,
+	                          NULL);
 	rc = rc ? rc
-		: rn_metrics_func(m, d, "repnet_start_time_seconds",
-				  "When this process started, in seconds since the epoch.",
-				  RN_METRIC_GAUGE, NULL, m_start, d);
+	        : rn_metrics_func(m, d, "repnet_start_time_seconds",
+	                          "When this process started, in seconds since the epoch.",
+	                          RN_METRIC_GAUGE, NULL, m_start, d);
 	rc = rc ? rc
-		: rn_metrics_func(m, d, "repnet_process_resident_memory_bytes",
-				  "Resident set size of this process.", RN_METRIC_GAUGE, NULL, m_rss,
-				  NULL);
+	        : rn_metrics_func(m, d, "repnet_process_resident_memory_bytes",
+	                          "Resident set size of this process.", RN_METRIC_GAUGE, NULL,
+	                          m_rss, NULL);
 	rc = rc ? rc
-		: rn_metrics_func(m, d, "repnet_process_cpu_seconds_total",
-				  "User and system CPU time of this process.", RN_METRIC_COUNTER,
-				  NULL, m_cpu, NULL);
+	        : rn_metrics_func(m, d, "repnet_process_cpu_seconds_total",
+	                          "User and system CPU time of this process.", RN_METRIC_COUNTER,
+	                          NULL, m_cpu, NULL);
 	rc = rc ? rc
-		: rn_metrics_counter(m, d, "repnet_config_reloads_total",
-				     "Configuration reloads on SIGHUP, by result.", "result=\"ok\"",
-				     &d->reloads_ok);
+	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
+	                             "Configuration reloads on SIGHUP, by result.", "result=\"ok\"",
+	                             &d->reloads_ok);
 	rc = rc ? rc
-		: rn_metrics_counter(m, d, "repnet_config_reloads_total",
-				     "Configuration reloads on SIGHUP, by result.",
-				     "result=\"failed\"", &d->reloads_failed);
+	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
+	                             "Configuration reloads on SIGHUP, by result.",
+	                             "result=\"failed\"", &d->reloads_failed);
 	for (int i = 0; i < 5 && rc == RN_OK; i++) {
 		char labels[64];
 		snprintf(labels, sizeof(labels), "role=\"%s\"", rn_role_names[i]);
 		rc = rn_metrics_gauge(m, d, "repnet_role_enabled",
-				      "1 when this process runs the role.", labels, &d->role_on[i]);
+		                      "1 when this process runs the role.", labels, &d->role_on[i]);
 	}
 	return rc;
 }
@@ -115,13 +115,13 @@ static void roles_note(struct daemon *d)
 		rn_gauge_set(&d->role_on[i], on);
 		if (on) {
 			int n = snprintf(list + o, sizeof(list) - o, "%s%s", o ? "," : "",
-					 rn_role_names[i]);
+			                 rn_role_names[i]);
 			if (n > 0 && (size_t)n < sizeof(list) - o)
 				o += (size_t)n;
 		}
 	}
-	log_notice("instance %s: roles %s, data in %s", d->conf.core.instance,
-		   o ? list : "(none)", d->conf.core.data_dir);
+	log_notice("instance %s: roles %s, data in %s", d->conf.core.instance, o ? list : "(none)",
+	           d->conf.core.data_dir);
 }
 
 static void reload(struct daemon *d)
@@ -141,12 +141,12 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
-	const char *k = rn_conf_first_restart_key(d->conf.secs, next.secs, DAEMON_NSECS, key,
-						  sizeof(key));
+	const char *k =
+	        rn_conf_first_restart_key(d->conf.secs, next.secs, DAEMON_NSECS, key, sizeof(key));
 	if (k != NULL) {
 		log_warnx("reload refused, keeping the running configuration: %s changed, "
-			  "and it needs a restart",
-			  k);
+		          "and it needs a restart",
+		          k);
 		daemon_conf_release(&next);
 		rn_counter_inc(&d->reloads_failed);
 		return;
@@ -231,7 +231,7 @@ int daemon_run(const struct daemon_opts *opts)
 			goto out;
 		}
 		log_notice("serving /metrics on http://%s (port %u)", d.conf.core.http_listen,
-			   feeds_http_port(d.http));
+		           feeds_http_port(d.http));
 	}
 	roles_note(&d);
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);

@@ -12,16 +12,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: repnetd [-fnvV] [-c file] [-o section.key=value]...\n"
-		   "\n"
-		   "  -c file   configuration file (default: built-in defaults)\n"
-		   "  -o k=v    override one key, e.g. -o core.log_level=debug\n"
-		   "  -f        stay in the foreground and log to stderr\n"
-		   "  -n        check the configuration, print \"configuration OK\", exit\n"
-		   "  -v        more verbose (debug)\n"
-		   "  -V        print the version and exit\n"
-		   "  -h        this help\n"
-		   "\n"
-		   "Signals: TERM/INT drain and exit 0; HUP reloads the configuration.\n");
+	           "\n"
+	           "  -c file   configuration file (default: built-in defaults)\n"
+	           "  -o k=v    override one key, e.g. -o core.log_level=debug\n"
+	           "  -f        stay in the foreground and log to stderr\n"
+	           "  -n        check the configuration, print \"configuration OK\", exit\n"
+	           "  -v        more verbose (debug)\n"
+	           "  -V        print the version and exit\n"
+	           "  -h        this help\n"
+	           "\n"
+	           "Signals: TERM/INT drain and exit 0; HUP reloads the configuration.\n");
 }
 
 int main(int argc, char **argv)

@@ -8,15 +8,15 @@
 
 #include "test.h"
 
-static struct rn_addr A(const char *s)
-{
+static struct rn_addr A(const char *s) {
 	struct rn_addr a;
 	if (rn_addr_parse_str(s, &a) != RN_OK)
 		fail_msg("cannot parse %s", s);
 	return a;
 }
 
-static void test_parse_v4(void **state)
+static void
+test_parse_v4(void **state)
 {
 	(void)state;
 	struct rn_addr a;
@@ -28,9 +28,9 @@ static void test_parse_v4(void **state)
 	RN_PASS(rn_addr_parse_str("255.255.255.255", &a));
 	assert_int_equal(a.u.v4, 0xffffffffu);
 
-	static const char *const bad[] = {"",	     "1.2.3",	  "1.2.3.4.5", "256.1.1.1",
-					  "01.2.3.4", "1.2.3.4 ",  " 1.2.3.4",	"1..2.3",
-					  "1.2.3.-4", "1.2.3.4/8", "0x1.2.3.4", "1.2.3.4%eth0"};
+	static const char *const bad[] = {"",         "1.2.3",     "1.2.3.4.5", "256.1.1.1",
+	                                  "01.2.3.4", "1.2.3.4 ",  " 1.2.3.4",  "1..2.3",
+	                                  "1.2.3.-4", "1.2.3.4/8", "0x1.2.3.4", "1.2.3.4%eth0"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		RN_FAILS_WITH(rn_addr_parse_str(bad[i], &a), RN_EPARSE);
 }
@@ -54,14 +54,15 @@ static void test_parse_v6(void **state)
 	/* IPv4-mapped addresses fold to IPv4, so a host has one key. */
 	RN_PASS(rn_addr_parse_str("::ffff:192.0.2.7", &a));
 	assert_int_equal(a.family, RN_AF_INET);
-	assert_true(rn_addr_equal(&a, &(struct rn_addr){.family = RN_AF_INET,
-							 .u.v4 = 0xC0000207u}));
+	assert_true(
+	        rn_addr_equal(&a, &(struct rn_addr){.family = RN_AF_INET, .u.v4 = 0xC0000207u}));
 	RN_PASS(rn_addr_parse_str("::ffff:c000:207", &a));
 	assert_int_equal(a.family, RN_AF_INET);
 
-	static const char *const bad[] = {":",	       ":::",	      "1::2::3",  "12345::",
-					  "fe80::1%lo", "::g",	      "1:2:3:4:5:6:7:8:9",
-					  "[::1]",      "::1/128",    "1:2:3:4:5:6:7"};
+	static const char *const bad[] = {
+	        ":",          ":::",          "1::2::3",           "12345::",
+	        "fe80::1%lo", "::g",          "1:2:3:4:5:6:7:8:9", "[::1]",
+	        "::1/128",    "1:2:3:4:5:6:7"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		RN_FAILS_WITH(rn_addr_parse_str(bad[i], &a), RN_EPARSE);
 }
@@ -86,9 +87,9 @@ static void test_parse_bounds(void **state)
 static void test_format_roundtrip(void **state)
 {
 	(void)state;
-	static const char *const in[] = {"0.0.0.0",	 "1.2.3.4",	      "255.255.255.255",
-					 "2001:db8::1", "::",		      "::1",
-					 "fe80::1:2",	 "2001:db8:0:1:1:1:1:1", "64:ff9b::c000:221"};
+	static const char *const in[] = {
+	        "0.0.0.0", "1.2.3.4",   "255.255.255.255",      "2001:db8::1",      "::",
+	        "::1",     "fe80::1:2", "2001:db8:0:1:1:1:1:1", "64:ff9b::c000:221"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(in); i++) {
 		char out[RN_ADDR_STRLEN];
 		struct rn_addr a = A(in[i]);
@@ -163,8 +164,8 @@ static void test_prefix(void **state)
 	assert_int_equal(p.addr.family, RN_AF_INET);
 	assert_int_equal(p.len, 8);
 
-	static const char *const bad[] = {"1.2.3.4/33", "1.2.3.4/",   "1.2.3.4/08", "/8",
-					  "::/129",	"1.2.3.4/-1", "1.2.3.4/8/8", "1.2.3.4/1a"};
+	static const char *const bad[] = {"1.2.3.4/33", "1.2.3.4/",   "1.2.3.4/08",  "/8",
+	                                  "::/129",     "1.2.3.4/-1", "1.2.3.4/8/8", "1.2.3.4/1a"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		RN_FAILS(rn_prefix_parse_str(bad[i], false, &p));
 
@@ -182,13 +183,12 @@ static void test_special(void **state)
 	(void)state;
 	struct rn_prefix_list l = {0};
 	RN_PASS(rn_prefix_list_add_special(&l));
-	static const char *const special[] = {"127.0.0.1",   "10.20.30.40", "192.0.2.55",
-					      "198.51.100.1", "203.0.113.9", "198.19.255.255",
-					      "100.64.1.1",   "::1",	     "2001:db8::25",
-					      "fe80::1",      "ff02::1",     "fd00::1",
-					      "224.0.0.1",    "255.255.255.255"};
+	static const char *const special[] = {
+	        "127.0.0.1",      "10.20.30.40", "192.0.2.55", "198.51.100.1",   "203.0.113.9",
+	        "198.19.255.255", "100.64.1.1",  "::1",        "2001:db8::25",   "fe80::1",
+	        "ff02::1",        "fd00::1",     "224.0.0.1",  "255.255.255.255"};
 	static const char *const public[] = {"8.8.8.8", "1.1.1.1", "2a00:1450::1", "198.20.0.1",
-					     "100.128.0.1"};
+	                                     "100.128.0.1"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(special); i++) {
 		struct rn_addr a = A(special[i]);
 		if (!rn_prefix_list_contains(&l, &a))
@@ -218,9 +218,9 @@ static void test_hostport(void **state)
 	assert_int_equal(ss.ss_family, AF_INET6);
 	rn_sockaddr_format(&ss, out, sizeof(out));
 	assert_string_equal(out, "[::1]:0");
-	static const char *const bad[] = {"127.0.0.1",	   "127.0.0.1:",     "127.0.0.1:65536",
-					  "::1:53",	   "[127.0.0.1]:53", "[::1]53",
-					  "host.test:53", "127.0.0.1:053",  "127.0.0.1:5x"};
+	static const char *const bad[] = {"127.0.0.1",    "127.0.0.1:",     "127.0.0.1:65536",
+	                                  "::1:53",       "[127.0.0.1]:53", "[::1]53",
+	                                  "host.test:53", "127.0.0.1:053",  "127.0.0.1:5x"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		RN_FAILS(rn_hostport_parse(bad[i], &ss, &len));
 }
@@ -238,11 +238,15 @@ static void test_cmp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_v4),	 cmocka_unit_test(test_parse_v6),
-		cmocka_unit_test(test_parse_bounds),	 cmocka_unit_test(test_format_roundtrip),
-		cmocka_unit_test(test_random_roundtrip), cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_special),		 cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_cmp),
+	        cmocka_unit_test(test_parse_v4),
+	        cmocka_unit_test(test_parse_v6),
+	        cmocka_unit_test(test_parse_bounds),
+	        cmocka_unit_test(test_format_roundtrip),
+	        cmocka_unit_test(test_random_roundtrip),
+	        cmocka_unit_test(test_prefix),
+	        cmocka_unit_test(test_special),
+	        cmocka_unit_test(test_hostport),
+	        cmocka_unit_test(test_cmp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,7 +56,7 @@ static int parse_weights(const struct rn_conf_node *n, void *field, char *err, s
 		double v;
 		if (rn_conf_node_double(c, &v) != RN_OK || v < 0) {
 			snprintf(err, len, "line %d: %s: not a weight", rn_conf_node_line(c),
-				 rn_conf_node_name(c));
+			         rn_conf_node_name(c));
 			return RN_ECONF;
 		}
 		w->w[w->n] = v;
@@ -82,74 +82,82 @@ static int check_ratio(const void *f, char *err, size_t len)
 
 #define O(f) offsetof(struct tconf, f)
 static const struct rn_conf_key keys[] = {
-	{.name = "flag", .type = RN_CONF_BOOL, .offset = O(flag), .def = "false", .help = "f"},
-	{.name = "limits.count",
-	 .type = RN_CONF_INT,
-	 .offset = O(count),
-	 .min = 1,
-	 .max = 100,
-	 .def = "10",
-	 .flags = RN_CONF_RELOAD,
-	 .help = "c"},
-	{.name = "limits.ratio",
-	 .type = RN_CONF_DOUBLE,
-	 .offset = O(ratio),
-	 .min = 0,
-	 .max = 1,
-	 .def = "0.25",
-	 .check = check_ratio,
-	 .help = "r"},
-	{.name = "limits.window",
-	 .type = RN_CONF_DURATION,
-	 .offset = O(window_ms),
-	 .min = 1000,
-	 .max = 3600000,
-	 .def = "5m",
-	 .help = "w"},
-	{.name = "rcvbuf",
-	 .type = RN_CONF_SIZE,
-	 .offset = O(rcvbuf),
-	 .min = 4096,
-	 .max = 1 << 30,
-	 .def = "8M",
-	 .help = "b"},
-	{.name = "name", .type = RN_CONF_STRING, .offset = O(name), .min = 0, .max = 8, .help = "n"},
-	{.name = "mode",
-	 .type = RN_CONF_ENUM,
-	 .offset = O(mode),
-	 .def = "priority",
-	 .enum_names = modes,
-	 .help = "m"},
-	{.name = "roles",
-	 .type = RN_CONF_FLAGS,
-	 .offset = O(roles),
-	 .def = "a,c",
-	 .enum_names = roles,
-	 .help = "r"},
-	{.name = "listen",
-	 .type = RN_CONF_HOSTPORT,
-	 .offset = O(listen),
-	 .def = "127.0.0.1:5514",
-	 .help = "l"},
-	{.name = "url", .type = RN_CONF_URL, .offset = O(url), .def = "tcp://127.0.0.1:7400", .help = "u"},
-	{.name = "traps", .type = RN_CONF_STRLIST, .offset = O(traps), .max = 3, .help = "t"},
-	{.name = "never",
-	 .type = RN_CONF_PREFIXES,
-	 .offset = O(never),
-	 .max = 100,
-	 .def = "192.0.2.0/24, 2001:db8::/32",
-	 .help = "n"},
-	{.name = "weights",
-	 .type = RN_CONF_CUSTOM,
-	 .offset = O(weights),
-	 .parse = parse_weights,
-	 .equal = weights_equal,
-	 .help = "w"},
-	{.name = NULL},
+        {.name = "flag", .type = RN_CONF_BOOL, .offset = O(flag), .def = "false", .help = "f"},
+        {.name = "limits.count",
+         .type = RN_CONF_INT,
+         .offset = O(count),
+         .min = 1,
+         .max = 100,
+         .def = "10",
+         .flags = RN_CONF_RELOAD,
+         .help = "c"},
+        {.name = "limits.ratio",
+         .type = RN_CONF_DOUBLE,
+         .offset = O(ratio),
+         .min = 0,
+         .max = 1,
+         .def = "0.25",
+         .check = check_ratio,
+         .help = "r"},
+        {.name = "limits.window",
+         .type = RN_CONF_DURATION,
+         .offset = O(window_ms),
+         .min = 1000,
+         .max = 3600000,
+         .def = "5m",
+         .help = "w"},
+        {.name = "rcvbuf",
+         .type = RN_CONF_SIZE,
+         .offset = O(rcvbuf),
+         .min = 4096,
+         .max = 1 << 30,
+         .def = "8M",
+         .help = "b"},
+        {.name = "name",
+         .type = RN_CONF_STRING,
+         .offset = O(name),
+         .min = 0,
+         .max = 8,
+         .help = "n"},
+        {.name = "mode",
+         .type = RN_CONF_ENUM,
+         .offset = O(mode),
+         .def = "priority",
+         .enum_names = modes,
+         .help = "m"},
+        {.name = "roles",
+         .type = RN_CONF_FLAGS,
+         .offset = O(roles),
+         .def = "a,c",
+         .enum_names = roles,
+         .help = "r"},
+        {.name = "listen",
+         .type = RN_CONF_HOSTPORT,
+         .offset = O(listen),
+         .def = "127.0.0.1:5514",
+         .help = "l"},
+        {.name = "url",
+         .type = RN_CONF_URL,
+         .offset = O(url),
+         .def = "tcp://127.0.0.1:7400",
+         .help = "u"},
+        {.name = "traps", .type = RN_CONF_STRLIST, .offset = O(traps), .max = 3, .help = "t"},
+        {.name = "never",
+         .type = RN_CONF_PREFIXES,
+         .offset = O(never),
+         .max = 100,
+         .def = "192.0.2.0/24, 2001:db8::/32",
+         .help = "n"},
+        {.name = "weights",
+         .type = RN_CONF_CUSTOM,
+         .offset = O(weights),
+         .parse = parse_weights,
+         .equal = weights_equal,
+         .help = "w"},
+        {.name = NULL},
 };
 
-static int load(const char *text, struct tconf *c, struct rn_conf_error *err,
-		const char *const *ov)
+static int load(const char *text, struct tconf *c, struct rn_conf_error *err, const char *const *ov)
 {
 	struct rn_conf_section s = {"t", keys, c};
 	memset(c, 0xa5, sizeof(*c)); /* the loader must not read garbage */
@@ -191,17 +199,17 @@ static void test_file(void **state)
 	struct tconf c;
 	struct rn_conf_error err;
 	const char *text = "t: {\n"
-			   "  flag = true;\n"
-			   "  limits: { count = 42; ratio = 0.75; window = \"90s\"; };\n"
-			   "  rcvbuf = 65536;\n"
-			   "  name = \"edge1\";\n"
-			   "  mode = \"bitmask\";\n"
-			   "  roles = [\"b\"];\n"
-			   "  listen = \"[::1]:514\";\n"
-			   "  traps = [\"trap@example.test\", \"x@y.test\"];\n"
-			   "  never = [\"10.0.0.0/8\"];\n"
-			   "  weights: { sasl = 2.5; rbl = 4; };\n"
-			   "};\n";
+	                   "  flag = true;\n"
+	                   "  limits: { count = 42; ratio = 0.75; window = \"90s\"; };\n"
+	                   "  rcvbuf = 65536;\n"
+	                   "  name = \"edge1\";\n"
+	                   "  mode = \"bitmask\";\n"
+	                   "  roles = [\"b\"];\n"
+	                   "  listen = \"[::1]:514\";\n"
+	                   "  traps = [\"trap@example.test\", \"x@y.test\"];\n"
+	                   "  never = [\"10.0.0.0/8\"];\n"
+	                   "  weights: { sasl = 2.5; rbl = 4; };\n"
+	                   "};\n";
 	RN_PASS(load(text, &c, &err, NULL));
 	assert_true(c.flag);
 	assert_int_equal(c.count, 42);
@@ -231,28 +239,28 @@ static void test_errors(void **state)
 		const char *key;
 		const char *msg;
 	} cases[] = {
-		{"t: {\n  limits: {\n    count = 101;\n  };\n};\n", 3, "t.limits.count",
-		 "out of range"},
-		{"t: {\n  limits: { count = 0; };\n};\n", 2, "t.limits.count", "out of range"},
-		{"t: {\n  flag = true;\n  cuont = 3;\n};\n", 3, "t.cuont", "unknown key"},
-		{"x: { a = 1; };\n", 1, "x", "unknown section"},
-		{"t: {\n limits: { ratio = 2.0; };\n};\n", 2, "t.limits.ratio", "out of range"},
-		{"t: {\n limits: { ratio = 0.5; };\n};\n", 0, "t.limits.ratio", "not allowed"},
-		{"t: {\n limits: { window = \"3 hours\"; };\n};\n", 2, "t.limits.window",
-		 "not a duration"},
-		{"t: {\n name = \"far-too-long\";\n};\n", 2, "t.name", "length"},
-		{"t: {\n mode = \"round-robin\";\n};\n", 2, "t.mode", "bitmask, priority"},
-		{"t: {\n roles = [\"a\", \"z\"];\n};\n", 2, "t.roles", "\"z\""},
-		{"t: {\n listen = \"localhost:25\";\n};\n", 2, "t.listen", "address:port"},
-		{"t: {\n url = \"http://x\";\n};\n", 2, "t.url", "bus URL"},
-		{"t: {\n traps = [\"a\", \"b\", \"c\", \"d\"];\n};\n", 2, "t.traps", "more than 3"},
-		{"t: {\n never = [\"10.0.0.1/8\"];\n};\n", 2, "t.never", "host bits"},
-		{"t: {\n flag = 1;\n};\n", 2, "t.flag", "boolean"},
-		{"t: {\n limits: { count = \"ten\"; };\n};\n", 2, "t.limits.count", "not a string"},
-		{"t: {\n weights: { a = -1; };\n};\n", 2, "t.weights", "not a weight"},
-		{"t: {\n limits = 3;\n};\n", 2, "t.limits", "unknown key"},
-		{"t: {\n flag = true;\n limits: { count = = 3; };\n};\n", 3, NULL, "syntax error"},
-		{"t = 3;\n", 1, "t", "a section is a group"},
+	        {"t: {\n  limits: {\n    count = 101;\n  };\n};\n", 3, "t.limits.count",
+	         "out of range"},
+	        {"t: {\n  limits: { count = 0; };\n};\n", 2, "t.limits.count", "out of range"},
+	        {"t: {\n  flag = true;\n  cuont = 3;\n};\n", 3, "t.cuont", "unknown key"},
+	        {"x: { a = 1; };\n", 1, "x", "unknown section"},
+	        {"t: {\n limits: { ratio = 2.0; };\n};\n", 2, "t.limits.ratio", "out of range"},
+	        {"t: {\n limits: { ratio = 0.5; };\n};\n", 0, "t.limits.ratio", "not allowed"},
+	        {"t: {\n limits: { window = \"3 hours\"; };\n};\n", 2, "t.limits.window",
+	         "not a duration"},
+	        {"t: {\n name = \"far-too-long\";\n};\n", 2, "t.name", "length"},
+	        {"t: {\n mode = \"round-robin\";\n};\n", 2, "t.mode", "bitmask, priority"},
+	        {"t: {\n roles = [\"a\", \"z\"];\n};\n", 2, "t.roles", "\"z\""},
+	        {"t: {\n listen = \"localhost:25\";\n};\n", 2, "t.listen", "address:port"},
+	        {"t: {\n url = \"http://x\";\n};\n", 2, "t.url", "bus URL"},
+	        {"t: {\n traps = [\"a\", \"b\", \"c\", \"d\"];\n};\n", 2, "t.traps", "more than 3"},
+	        {"t: {\n never = [\"10.0.0.1/8\"];\n};\n", 2, "t.never", "host bits"},
+	        {"t: {\n flag = 1;\n};\n", 2, "t.flag", "boolean"},
+	        {"t: {\n limits: { count = \"ten\"; };\n};\n", 2, "t.limits.count", "not a string"},
+	        {"t: {\n weights: { a = -1; };\n};\n", 2, "t.weights", "not a weight"},
+	        {"t: {\n limits = 3;\n};\n", 2, "t.limits", "unknown key"},
+	        {"t: {\n flag = true;\n limits: { count = = 3; };\n};\n", 3, NULL, "syntax error"},
+	        {"t = 3;\n", 1, "t", "a section is a group"},
 	};
 	for (size_t i = 0; i < RN_ARRAY_LEN(cases); i++) {
 		struct tconf c;
@@ -327,8 +335,8 @@ static void test_dump_roundtrip(void **state)
 	struct tconf a, b;
 	struct rn_conf_error err;
 	const char *text = "t: { flag = true; limits: { count = 42; ratio = 0.125; window = "
-			   "\"90s\"; }; name = \"q\\\"x\"; roles = [\"b\", \"c\"]; traps = "
-			   "[\"a\"]; never = [\"10.0.0.0/8\"]; };";
+	                   "\"90s\"; }; name = \"q\\\"x\"; roles = [\"b\", \"c\"]; traps = "
+	                   "[\"a\"]; never = [\"10.0.0.0/8\"]; };";
 	RN_PASS(load(text, &a, &err, NULL));
 	struct rn_conf_section sa = {"t", keys, &a}, sb = {"t", keys, &b};
 	char *out;
@@ -371,10 +379,10 @@ static void test_nul_and_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),	cmocka_unit_test(test_file),
-		cmocka_unit_test(test_errors),		cmocka_unit_test(test_overrides),
-		cmocka_unit_test(test_restart_keys),	cmocka_unit_test(test_dump_roundtrip),
-		cmocka_unit_test(test_nul_and_garbage),
+	        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_file),
+	        cmocka_unit_test(test_errors),          cmocka_unit_test(test_overrides),
+	        cmocka_unit_test(test_restart_keys),    cmocka_unit_test(test_dump_roundtrip),
+	        cmocka_unit_test(test_nul_and_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
 static void test_reads(void **state)
 {
 	(void)state;
-	const uint8_t buf[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
-			       0x0c, 0x0d, 0x0e, 0x0f};
+	const uint8_t buf[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+	                       0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
 	struct rn_cur c;
 	rn_cur_init(&c, buf, sizeof(buf));
 	assert_int_equal(rn_cur_u8(&c), 0x01);
@@ -98,9 +98,9 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reads), cmocka_unit_test(test_sticky),
-		cmocka_unit_test(test_uint_widths), cmocka_unit_test(test_sub),
-		cmocka_unit_test(test_empty),
+	        cmocka_unit_test(test_reads),       cmocka_unit_test(test_sticky),
+	        cmocka_unit_test(test_uint_widths), cmocka_unit_test(test_sub),
+	        cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,9 +104,9 @@ static void test_ratelimit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_ratelimit),
+	        cmocka_unit_test(test_levels),
+	        cmocka_unit_test(test_long_line),
+	        cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

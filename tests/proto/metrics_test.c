@@ -21,12 +21,12 @@ static void test_render(void **state)
 	double x = 1.25;
 	RN_PASS(rn_metrics_alloc(&m));
 	RN_PASS(rn_metrics_counter(m, &a, "repnet_lines_total", "Lines read.",
-				   "program=\"postfix/smtpd\"", &a));
+	                           "program=\"postfix/smtpd\"", &a));
 	RN_PASS(rn_metrics_counter(m, &b, "repnet_lines_total", "Lines read.", "program=\"exim\"",
-				   &b));
+	                           &b));
 	RN_PASS(rn_metrics_gauge(m, &g, "repnet_queue_depth", "Depth.", NULL, &g));
 	RN_PASS(rn_metrics_func(m, &x, "repnet_ratio", "Twice x.", RN_METRIC_GAUGE, NULL, twice,
-				&x));
+	                        &x));
 	rn_counter_add(&a, 3);
 	rn_counter_inc(&b);
 	rn_gauge_set(&g, -7);
@@ -35,15 +35,15 @@ static void test_render(void **state)
 	RN_PASS(rn_metrics_render(m, &out, &len));
 	assert_int_equal(strlen(out), len);
 	const char *want = "# HELP repnet_lines_total Lines read.\n"
-			   "# TYPE repnet_lines_total counter\n"
-			   "repnet_lines_total{program=\"postfix/smtpd\"} 3\n"
-			   "repnet_lines_total{program=\"exim\"} 1\n"
-			   "# HELP repnet_queue_depth Depth.\n"
-			   "# TYPE repnet_queue_depth gauge\n"
-			   "repnet_queue_depth -7\n"
-			   "# HELP repnet_ratio Twice x.\n"
-			   "# TYPE repnet_ratio gauge\n"
-			   "repnet_ratio 2.5\n";
+	                   "# TYPE repnet_lines_total counter\n"
+	                   "repnet_lines_total{program=\"postfix/smtpd\"} 3\n"
+	                   "repnet_lines_total{program=\"exim\"} 1\n"
+	                   "# HELP repnet_queue_depth Depth.\n"
+	                   "# TYPE repnet_queue_depth gauge\n"
+	                   "repnet_queue_depth -7\n"
+	                   "# HELP repnet_ratio Twice x.\n"
+	                   "# TYPE repnet_ratio gauge\n"
+	                   "repnet_ratio 2.5\n";
 	assert_string_equal(out, want);
 	free(out);
 
@@ -69,20 +69,20 @@ static void test_rejects(void **state)
 	RN_PASS(rn_metrics_alloc(&m));
 	RN_PASS(rn_metrics_counter(m, NULL, "repnet_x_total", "X.", "a=\"1\"", &a));
 	RN_FAILS_WITH(rn_metrics_counter(m, NULL, "repnet_x_total", "X.", "a=\"1\"", &a),
-		      RN_EEXIST);
+	              RN_EEXIST);
 	/* Same name, other help or type: an inconsistent family. */
 	RN_FAILS_WITH(rn_metrics_counter(m, NULL, "repnet_x_total", "Y.", "a=\"2\"", &a), RN_ECONF);
-	RN_FAILS_WITH(rn_metrics_gauge(m, NULL, "repnet_x_total", "X.", "a=\"3\"",
-				       &(struct rn_gauge){0}),
-		      RN_ECONF);
+	RN_FAILS_WITH(
+	        rn_metrics_gauge(m, NULL, "repnet_x_total", "X.", "a=\"3\"", &(struct rn_gauge){0}),
+	        RN_ECONF);
 	static const char *const bad_names[] = {"", "9lives", "has-dash", "sp ace"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad_names); i++)
 		RN_FAILS_WITH(rn_metrics_counter(m, NULL, bad_names[i], "h", NULL, &a), RN_ECONF);
-	static const char *const bad_labels[] = {"a=1", "a=\"1", "=\"1\"", "a=\"1\",", "a=\"\\x\"",
-						 "a=\"1\"b=\"2\""};
+	static const char *const bad_labels[] = {"a=1",      "a=\"1",     "=\"1\"",
+	                                         "a=\"1\",", "a=\"\\x\"", "a=\"1\"b=\"2\""};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad_labels); i++)
 		RN_FAILS_WITH(rn_metrics_counter(m, NULL, "repnet_y", "h", bad_labels[i], &a),
-			      RN_ECONF);
+		              RN_ECONF);
 	RN_PASS(rn_metrics_counter(m, NULL, "repnet_y", "h", "a=\"q\\\"\\\\\\n\",b=\"\"", &a));
 	char esc[64];
 	rn_metrics_escape("a\"b\\c\nd", esc, sizeof(esc));
@@ -120,9 +120,9 @@ static void test_shared_counter(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_rejects),
-		cmocka_unit_test(test_shared_counter),
+	        cmocka_unit_test(test_render),
+	        cmocka_unit_test(test_rejects),
+	        cmocka_unit_test(test_shared_counter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

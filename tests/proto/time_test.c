@@ -56,13 +56,19 @@ static void test_parse(void **state)
 	assert_int_equal(P("2026-11-29T03:26:49+01:00"), 1795919209000);
 	assert_int_equal(P("2026-11-28T21:26:49.5-05:00"), 1795919209500);
 	assert_int_equal(P("2026-11-29 02:26:49z"), 1795919209000);
-	static const char *const bad[] = {
-		"2026-11-29",	     "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
-		"2026-11-29T24:00:00Z", "2026-11-29T02:26:49",  "2026-11-29T02:26:49.Z",
-		"2026-11-29T02:26:49+0100", "2026-11-29T02:26:49Zjunk", "2026-11-29T02:26:49.1234567890Z",
-		"2026-1-29T02:26:49Z"};
+	static const char *const bad[] = {"2026-11-29",
+	                                  "2026-13-01T00:00:00Z",
+	                                  "2026-02-29T00:00:00Z",
+	                                  "2026-11-29T24:00:00Z",
+	                                  "2026-11-29T02:26:49",
+	                                  "2026-11-29T02:26:49.Z",
+	                                  "2026-11-29T02:26:49+0100",
+	                                  "2026-11-29T02:26:49Zjunk",
+	                                  "2026-11-29T02:26:49.1234567890Z",
+	                                  "2026-1-29T02:26:49Z"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
-		RN_FAILS_WITH(rn_time_parse((const uint8_t *)bad[i], strlen(bad[i]), &ms), RN_EPARSE);
+		RN_FAILS_WITH(rn_time_parse((const uint8_t *)bad[i], strlen(bad[i]), &ms),
+		              RN_EPARSE);
 	/* Format then parse is the identity on milliseconds. */
 	uint64_t seed = 7;
 	for (int i = 0; i < 10000; i++) {
@@ -105,8 +111,10 @@ static void test_duration_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_civil_roundtrip), cmocka_unit_test(test_format),
-		cmocka_unit_test(test_parse), cmocka_unit_test(test_duration_size),
+	        cmocka_unit_test(test_civil_roundtrip),
+	        cmocka_unit_test(test_format),
+	        cmocka_unit_test(test_parse),
+	        cmocka_unit_test(test_duration_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

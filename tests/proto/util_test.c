@@ -39,7 +39,7 @@ static void test_crc32c(void **state)
 		/* Incremental use gives the same result as one call. */
 		size_t cut = n ? rn_test_rand(&seed) % n : 0;
 		assert_int_equal(rn_crc32c(rn_crc32c(0, buf, cut), buf + cut, n - cut),
-				 crc_ref(buf, n));
+		                 crc_ref(buf, n));
 	}
 }
 
@@ -101,7 +101,7 @@ static void test_pb_budget(void **state)
 	struct rn_pb_budget big, small;
 	rn_pb_budget_init(&big, 1 << 20);
 	Repnet__V1__ObservationBatch *u =
-		repnet__v1__observation_batch__unpack(&big.alloc, n, wire);
+	        repnet__v1__observation_batch__unpack(&big.alloc, n, wire);
 	assert_non_null(u);
 	assert_int_equal(u->n_observations, 1000);
 	assert_true(big.used > 0);
@@ -167,10 +167,10 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c),
-		cmocka_unit_test(test_file_replace),
-		cmocka_unit_test(test_pb_budget),
-		cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_crc32c),
+	        cmocka_unit_test(test_file_replace),
+	        cmocka_unit_test(test_pb_budget),
+	        cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
