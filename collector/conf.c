@@ -3,6 +3,10 @@
  */
 #include "collector/collector.h"
 
-const struct rn_conf_key collector_conf_keys[] = {
+const struct rn_conf_key collector_smtp_conf_keys[] = {
+        {.name = NULL},
+};
+
+const struct rn_conf_key collector_flow_conf_keys[] = {
         {.name = NULL},
 };

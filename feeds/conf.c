@@ -3,6 +3,14 @@
  */
 #include "feeds/feeds.h"
 
-const struct rn_conf_key feeds_conf_keys[] = {
+const struct rn_conf_key feeds_bus_conf_keys[] = {
+        {.name = NULL},
+};
+
+const struct rn_conf_key feeds_rbl_conf_keys[] = {
+        {.name = NULL},
+};
+
+const struct rn_conf_key feeds_sync_conf_keys[] = {
         {.name = NULL},
 };

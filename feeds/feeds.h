@@ -18,16 +18,42 @@
 extern "C" {
 #endif
 
-/* The "feeds" configuration section. */
-struct feeds_conf {
-	int reserved_; /* no keys yet */
-};
-extern const struct rn_conf_key feeds_conf_keys[];
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
 
 /*
- * The HTTP listener: GET /metrics renders the registry in the Prometheus
- * text format. listen is "host:port" (port 0 picks a free one). The
- * registry must outlive the listener. Free with feeds_http_stop().
+ * The "feeds" section is split in tables that share the section name:
+ * the bus, signing and federation (feeds_bus_conf_keys); the local RBL,
+ * policy service, exports and decision stream (feeds_rbl_conf_keys); and
+ * netfilter sync (feeds_sync_conf_keys).
+ */
+struct feeds_bus_conf {
+	int reserved_; /* no keys yet */
+};
+struct feeds_rbl_conf {
+	int reserved_; /* no keys yet */
+};
+struct feeds_sync_conf {
+	int reserved_; /* no keys yet */
+};
+struct feeds_conf {
+	struct feeds_bus_conf bus;
+	struct feeds_rbl_conf rbl;
+	struct feeds_sync_conf sync;
+};
+extern const struct rn_conf_key feeds_bus_conf_keys[];
+extern const struct rn_conf_key feeds_rbl_conf_keys[];
+extern const struct rn_conf_key feeds_sync_conf_keys[];
+
+/* ------------------------------------------------------------------ */
+/* HTTP listener                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * GET /metrics renders the registry in the Prometheus text format. listen
+ * is "host:port" (port 0 picks a free one). The registry must outlive the
+ * listener. Free with feeds_http_stop().
  */
 struct feeds_http;
 int feeds_http_start(struct feeds_http **out, const char *listen, struct rn_metrics *m);

@@ -491,31 +491,48 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 
 /* ---- key lookup ------------------------------------------------------ */
 
-static const struct rn_conf_key *find_key(const struct rn_conf_section *sec, const char *name)
+/*
+ * Several tables may share a section name (one library can split its keys
+ * across files); a key is looked up in every table of its section.
+ */
+static const struct rn_conf_key *find_key(struct rn_conf_section *secs, size_t nsecs,
+                                          const char *secname, const char *name,
+                                          struct rn_conf_section **owner)
 {
-	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++)
-		if (strcmp(k->name, name) == 0)
-			return k;
+	for (size_t i = 0; i < nsecs; i++) {
+		if (strcmp(secs[i].name, secname) != 0)
+			continue;
+		for (const struct rn_conf_key *k = secs[i].keys; k->name != NULL; k++) {
+			if (strcmp(k->name, name) == 0) {
+				*owner = &secs[i];
+				return k;
+			}
+		}
+	}
 	return NULL;
 }
 
-/* True when some key of sec lies under the group path "prefix". */
-static bool is_group_prefix(const struct rn_conf_section *sec, const char *prefix)
+/* True when some key of the section lies under the group path "prefix". */
+static bool is_group_prefix(const struct rn_conf_section *secs, size_t nsecs, const char *secname,
+                            const char *prefix)
 {
 	size_t n = strlen(prefix);
-	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++)
-		if (strncmp(k->name, prefix, n) == 0 && k->name[n] == '.')
-			return true;
+	for (size_t i = 0; i < nsecs; i++) {
+		if (strcmp(secs[i].name, secname) != 0)
+			continue;
+		for (const struct rn_conf_key *k = secs[i].keys; k->name != NULL; k++)
+			if (strncmp(k->name, prefix, n) == 0 && k->name[n] == '.')
+				return true;
+	}
 	return false;
 }
 
-static struct rn_conf_section *find_section(struct rn_conf_section *secs, size_t nsecs,
-                                            const char *name)
+static bool have_section(const struct rn_conf_section *secs, size_t nsecs, const char *name)
 {
 	for (size_t i = 0; i < nsecs; i++)
 		if (strcmp(secs[i].name, name) == 0)
-			return &secs[i];
-	return NULL;
+			return true;
+	return false;
 }
 
 /* ---- the walk -------------------------------------------------------- */
@@ -523,10 +540,12 @@ static struct rn_conf_section *find_section(struct rn_conf_section *secs, size_t
 struct walk {
 	struct rn_conf_error *err;
 	const char *file;
+	struct rn_conf_section *secs;
+	size_t nsecs;
+	const char *secname;
 };
 
-static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_setting_t *g,
-                      const char *prefix)
+static int walk_group(struct walk *w, const config_setting_t *g, const char *prefix)
 {
 	int cnt = config_setting_length(g);
 	for (int i = 0; i < cnt; i++) {
@@ -544,12 +563,13 @@ static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_
 		int pl = prefix[0] ? snprintf(path, sizeof(path), "%s.%s", prefix, name)
 		                   : snprintf(path, sizeof(path), "%s", name);
 		char full[200];
-		snprintf(full, sizeof(full), "%s.%s", sec->name, path);
+		snprintf(full, sizeof(full), "%s.%s", w->secname, path);
 		if (pl < 0 || (size_t)pl >= sizeof(path)) {
 			set_err(w->err, file, line, full, "key name too long");
 			return RN_ECONF;
 		}
-		const struct rn_conf_key *k = find_key(sec, path);
+		struct rn_conf_section *sec = NULL;
+		const struct rn_conf_key *k = find_key(w->secs, w->nsecs, w->secname, path, &sec);
 		if (k != NULL) {
 			char msg[256] = "";
 			int rc = set_node(k, FIELD(sec, k), n, msg, sizeof(msg));
@@ -560,8 +580,9 @@ static int walk_group(struct walk *w, struct rn_conf_section *sec, const config_
 			}
 			continue;
 		}
-		if (config_setting_is_group(n) && is_group_prefix(sec, path)) {
-			int rc = walk_group(w, sec, n, path);
+		if (config_setting_is_group(n) &&
+		    is_group_prefix(w->secs, w->nsecs, w->secname, path)) {
+			int rc = walk_group(w, n, path);
 			if (rc != RN_OK)
 				return rc;
 			continue;
@@ -634,8 +655,8 @@ static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, 
 		secname[sl] = '\0';
 		memcpy(keyname, dot + 1, kl);
 		keyname[kl] = '\0';
-		struct rn_conf_section *sec = find_section(secs, nsecs, secname);
-		const struct rn_conf_key *k = sec ? find_key(sec, keyname) : NULL;
+		struct rn_conf_section *sec = NULL;
+		const struct rn_conf_key *k = find_key(secs, nsecs, secname, keyname, &sec);
 		char full[232];
 		snprintf(full, sizeof(full), "%s.%s", secname, keyname);
 		if (k == NULL) {
@@ -685,16 +706,14 @@ static int load(config_t *cfg, bool have_file, const char *name, const char *con
 	if (rc != RN_OK)
 		goto fail;
 	if (have_file) {
-		struct walk w = {.err = err, .file = name};
+		struct walk w = {.err = err, .file = name, .secs = secs, .nsecs = nsecs};
 		const config_setting_t *root = config_root_setting(cfg);
 		int cnt = config_setting_length(root);
 		for (int i = 0; i < cnt; i++) {
 			const config_setting_t *n = config_setting_get_elem(root, (unsigned)i);
 			const char *sname = config_setting_name(n);
 			int line = config_setting_source_line(n);
-			struct rn_conf_section *sec =
-			        sname ? find_section(secs, nsecs, sname) : NULL;
-			if (sec == NULL) {
+			if (sname == NULL || !have_section(secs, nsecs, sname)) {
 				set_err(err, name, line, sname, "unknown section");
 				rc = RN_ECONF;
 				goto fail;
@@ -705,7 +724,8 @@ static int load(config_t *cfg, bool have_file, const char *name, const char *con
 				rc = RN_ECONF;
 				goto fail;
 			}
-			rc = walk_group(&w, sec, n, "");
+			w.secname = sname;
+			rc = walk_group(&w, n, "");
 			if (rc != RN_OK)
 				goto fail;
 		}
@@ -1118,8 +1138,16 @@ int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, s
 {
 	struct sbuf b = {0};
 	for (size_t s = 0; s < nsecs; s++) {
+		bool first = true;
+		for (size_t t = 0; t < s; t++)
+			if (strcmp(secs[t].name, secs[s].name) == 0)
+				first = false;
+		if (!first)
+			continue;
 		sb_printf(&b, "%s: {\n", secs[s].name);
-		dump_group(&b, &secs[s], "", 0, 1);
+		for (size_t t = s; t < nsecs; t++)
+			if (strcmp(secs[t].name, secs[s].name) == 0)
+				dump_group(&b, &secs[t], "", 0, 1);
 		sb_printf(&b, "};\n");
 	}
 	if (b.err != 0) {

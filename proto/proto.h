@@ -727,6 +727,11 @@ struct rn_conf_key {
 	int (*check)(const void *field, char *err, size_t errlen);
 };
 
+/*
+ * One key table bound to its struct. Several tables may share a section
+ * name; their keys must not overlap (a group, such as "syslog", may span
+ * tables only if its keys are distinct).
+ */
 struct rn_conf_section {
 	const char *name; /* "core", "collector", ... */
 	const struct rn_conf_key *keys;

@@ -8,9 +8,14 @@
 void daemon_conf_bind(struct daemon_conf *c)
 {
 	c->secs[0] = (struct rn_conf_section){"core", rn_core_conf_keys, &c->core};
-	c->secs[1] = (struct rn_conf_section){"collector", collector_conf_keys, &c->collector};
-	c->secs[2] = (struct rn_conf_section){"scoring", scoring_conf_keys, &c->scoring};
-	c->secs[3] = (struct rn_conf_section){"feeds", feeds_conf_keys, &c->feeds};
+	c->secs[1] =
+	        (struct rn_conf_section){"collector", collector_smtp_conf_keys, &c->collector.smtp};
+	c->secs[2] =
+	        (struct rn_conf_section){"collector", collector_flow_conf_keys, &c->collector.flow};
+	c->secs[3] = (struct rn_conf_section){"scoring", scoring_conf_keys, &c->scoring};
+	c->secs[4] = (struct rn_conf_section){"feeds", feeds_bus_conf_keys, &c->feeds.bus};
+	c->secs[5] = (struct rn_conf_section){"feeds", feeds_rbl_conf_keys, &c->feeds.rbl};
+	c->secs[6] = (struct rn_conf_section){"feeds", feeds_sync_conf_keys, &c->feeds.sync};
 }
 
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,

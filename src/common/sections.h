@@ -16,9 +16,9 @@ struct daemon_conf {
 	struct collector_conf collector;
 	struct scoring_conf scoring;
 	struct feeds_conf feeds;
-	struct rn_conf_section secs[4];
+	struct rn_conf_section secs[7];
 };
-#define DAEMON_NSECS 4
+#define DAEMON_NSECS 7
 
 /* Points secs at the fields of c. */
 void daemon_conf_bind(struct daemon_conf *c);

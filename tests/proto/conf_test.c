@@ -376,13 +376,66 @@ static void test_nul_and_garbage(void **state)
 	assert_non_null(strstr(err.msg, "cannot read"));
 }
 
+/* Two tables under one section name: one group in the file, two structs. */
+struct half {
+	int64_t a;
+	int64_t b;
+};
+static const struct rn_conf_key keys_a[] = {
+        {.name = "x.a",
+         .type = RN_CONF_INT,
+         .offset = offsetof(struct half, a),
+         .min = 0,
+         .max = 9,
+         .def = "1",
+         .help = "a"},
+        {.name = NULL},
+};
+static const struct rn_conf_key keys_b[] = {
+        {.name = "y.b",
+         .type = RN_CONF_INT,
+         .offset = offsetof(struct half, b),
+         .min = 0,
+         .max = 9,
+         .def = "2",
+         .help = "b"},
+        {.name = NULL},
+};
+
+static void test_shared_section(void **state)
+{
+	(void)state;
+	struct half h1, h2;
+	struct rn_conf_section s[2] = {{"lib", keys_a, &h1}, {"lib", keys_b, &h2}};
+	struct rn_conf_error err;
+	const char *text = "lib: { x: { a = 5; }; y: { b = 6; }; };";
+	RN_PASS(rn_conf_load_buf(text, strlen(text), "t", NULL, s, 2, &err));
+	assert_int_equal(h1.a, 5);
+	assert_int_equal(h2.b, 6);
+	const char *ov[] = {"lib.y.b=7", NULL};
+	RN_PASS(rn_conf_load_buf(text, strlen(text), "t", ov, s, 2, &err));
+	assert_int_equal(h2.b, 7);
+	char *out;
+	size_t len;
+	RN_PASS(rn_conf_dump(s, 2, &out, &len));
+	/* One group in the dump, which loads back. */
+	assert_non_null(strstr(out, "lib: {"));
+	assert_null(strstr(strstr(out, "lib: {") + 1, "lib: {"));
+	RN_PASS(rn_conf_load_buf(out, len, "dump", NULL, s, 2, &err));
+	assert_int_equal(h2.b, 7);
+	free(out);
+	const char *bad = "lib: { x: { b = 1; }; };";
+	RN_FAILS_WITH(rn_conf_load_buf(bad, strlen(bad), "t", NULL, s, 2, &err), RN_ECONF);
+	assert_string_equal(err.key, "lib.x.b");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_file),
 	        cmocka_unit_test(test_errors),          cmocka_unit_test(test_overrides),
 	        cmocka_unit_test(test_restart_keys),    cmocka_unit_test(test_dump_roundtrip),
-	        cmocka_unit_test(test_nul_and_garbage),
+	        cmocka_unit_test(test_nul_and_garbage), cmocka_unit_test(test_shared_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,14 @@
+/*
+ * cmds.h: the subcommands of repnet, one file each (cmd_<name>.c). Each
+ * takes argv with argv[0] the command name, and returns the exit code
+ * (2 for a usage error, which main() answers with the usage line).
+ * Internal to the repnet executable.
+ */
+#ifndef REPNET_CMDS_H
+#define REPNET_CMDS_H
+
+#include "src/common/sections.h"
+
+int cmd_config(int argc, char **argv);
+
+#endif /* REPNET_CMDS_H */
