@@ -29,7 +29,22 @@ extern "C" {
  * netfilter sync (feeds_sync_conf_keys).
  */
 struct feeds_bus_conf {
-	int reserved_; /* no keys yet */
+	uint64_t recv_max;     /* NNG_OPT_RECVMAXSZ on every bus socket */
+	char *tls_cert;        /* PEM certificate chain (tls+tcp:// only) */
+	char *tls_key;         /* PEM private key */
+	char *tls_ca;          /* PEM CA bundle peers must chain to */
+	bool tls_verify_peer;  /* listeners require a client certificate */
+	char *tls_server_name; /* dialers check the server's name (optional) */
+	int64_t reconnect_min_ms;
+	int64_t reconnect_max_ms;
+	/* Collectors -> scorer. */
+	char *ingest_listen;  /* the scorer's REP listener; "" disables */
+	char *ingest_url;     /* where collectors send; "" disables */
+	int64_t ingest_queue; /* observations a collector buffers */
+	int64_t ingest_batch; /* observations per batch, at most */
+	int64_t ingest_flush_ms;
+	int64_t ingest_timeout_ms;
+	int64_t ingest_block_ms;
 };
 struct feeds_rbl_conf {
 	int reserved_; /* no keys yet */
@@ -115,6 +130,67 @@ int feeds_envelope_seal(const struct feeds_signer *s, const uint8_t *payload, si
 int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_t len,
                         const uint8_t **payload, size_t *plen, const char **publisher,
                         bool *revoked);
+
+/* ------------------------------------------------------------------ */
+/* Observation ingest: collectors -> scorer                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Collectors send repnet.v1.ObservationBatch messages to the scorer over
+ * nng REQ/REP; the scorer answers each with a repnet.v1.BatchAck only
+ * after the batch is durable. A collector keeps a batch, byte for byte and
+ * with the same batch_seq, until it is acknowledged, so a lost reply only
+ * causes a resend, which the scorer recognises and acknowledges again
+ * without ingesting twice.
+ */
+
+/*
+ * The scorer's handler, called on the ingest thread for each new batch.
+ * Return RN_OK only once the observations are durable (the batch is then
+ * acknowledged); RN_EPARSE or RN_ELIMIT to refuse the batch for good; any
+ * other error to make the collector retry later.
+ */
+typedef int (*feeds_ingest_fn)(void *arg, const struct rn_obs_batch_meta *meta,
+                               const struct rn_obs *obs, size_t n);
+
+struct feeds_ingest_server;
+/* Listens on conf->ingest_listen. Free with feeds_ingest_server_stop(). */
+int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct feeds_bus_conf *conf,
+                              struct rn_metrics *m, feeds_ingest_fn fn, void *arg);
+/* The TCP port bound (useful with a ":0" URL). */
+unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s);
+/* Stops after the batch in hand, if any. Safe on NULL. */
+void feeds_ingest_server_stop(struct feeds_ingest_server *s);
+
+struct feeds_ingest_client;
+/*
+ * Dials conf->ingest_url (or url, when not NULL) and starts the sender
+ * thread. reporter is the operator's 8-byte pseudonymous id. Free with
+ * feeds_ingest_client_stop().
+ */
+int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
+                              const char *url, struct rn_metrics *m, const uint8_t reporter[8]);
+/*
+ * Queues n observations (copied). Waits up to conf->ingest_block for room;
+ * what still does not fit is dropped and counted. Returns the number
+ * taken. Each observation taken gets the next position (1, 2, ...); *pos,
+ * if not NULL, gets the position of the last one taken. Thread-safe.
+ */
+size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
+                                  uint64_t *pos);
+/*
+ * Every observation at or below this position has been acknowledged by
+ * the scorer (or refused by it for good). Sources that remember where
+ * they are (a tailed file) persist only positions whose observations are
+ * acknowledged.
+ */
+uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c);
+/*
+ * Waits up to grace_ms for the queue to be acknowledged, then stops and
+ * frees c. Returns how many observations were left unacknowledged (they
+ * are counted as lost). Safe on NULL.
+ */
+size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms);
 
 /* ------------------------------------------------------------------ */
 /* HTTP listener                                                       */
