@@ -62,6 +62,58 @@ extern const struct rn_conf_key feeds_rbl_conf_keys[];
 extern const struct rn_conf_key feeds_sync_conf_keys[];
 
 /* ------------------------------------------------------------------ */
+/* The blocklist view: what local consumers read                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The local consumers of a member's blocklist (the DNSBL, the policy
+ * service, exports, the decision stream, netfilter sync) read it through
+ * this interface. The replica implements it over the live state, updated
+ * in place as deltas arrive; tests may implement it over a fixed list.
+ *
+ * Categories are a bitmask: bit c is set for enum rn_category c.
+ */
+struct feeds_view_entry {
+	struct rn_prefix prefix; /* a host is /32 or /128 */
+	uint32_t categories;
+	int64_t expires_ms;
+};
+
+enum feeds_view_change {
+	FEEDS_VIEW_ADDED = 1,
+	FEEDS_VIEW_REMOVED = 2,
+};
+
+struct feeds_view {
+	void *arg;
+	/*
+	 * The categories listing a, or 0; *expires_ms gets the latest expiry
+	 * among them. The most specific listing covering a counts (a host
+	 * listing, else the longest listed prefix). Called concurrently from
+	 * many threads while the replica changes: it must be lock-free or
+	 * nearly so, and allocate nothing.
+	 */
+	uint32_t (*lookup)(void *arg, const struct rn_addr *a, int64_t *expires_ms);
+	/*
+	 * Calls fn for every entry of one consistent state, in address order,
+	 * and returns that state's version. fn returning non-zero stops the
+	 * walk and is returned.
+	 */
+	int (*walk)(void *arg, int (*fn)(void *fnarg, const struct feeds_view_entry *e),
+	            void *fnarg, uint64_t *version);
+	/*
+	 * Calls fn for each change after version `since` up to the current
+	 * version (returned in *version), oldest first. RN_ENOTFOUND when the
+	 * history no longer reaches back to `since`: the caller must walk the
+	 * full state instead.
+	 */
+	int (*changes)(void *arg, uint64_t since,
+	               int (*fn)(void *fnarg, enum feeds_view_change what,
+	                         const struct feeds_view_entry *e),
+	               void *fnarg, uint64_t *version);
+};
+
+/* ------------------------------------------------------------------ */
 /* Signing keys, keyring and envelopes                                 */
 /* ------------------------------------------------------------------ */
 
