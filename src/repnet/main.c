@@ -59,6 +59,8 @@ static const struct cmd cmds[] = {
          "Print every configuration key with its type, default and range (Markdown),\n"
          "or with --dump the effective configuration after FILE and overrides.",
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
+         "keygen [-o PREFIX]", cmd_keygen},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
