@@ -1,0 +1,136 @@
+/*
+ * engine.h: the scoring engine's state, shared by engine.c and the
+ * persistence code (state.c). Internal to the scoring library.
+ */
+#ifndef REPNET_SCORING_ENGINE_H
+#define REPNET_SCORING_ENGINE_H
+
+#include "scoring/keyset.h"
+#include "scoring/table.h"
+
+/* Kinds that may be active at once: masks are 64 bits wide. */
+#define ENGINE_MAX_ACTIVE_KINDS 64
+/* Slices of a bit-sliced count: up to SCORING_MAX_COUNT (15) fits in 4. */
+#define ENGINE_MAX_SLICES 4
+/* Slices of the offence counter: counts 0..7. */
+#define ENGINE_OFF_SLICES 3
+#define ENGINE_OFF_MAX    7
+/* Distinct evidence codes kept; code 0 stands for every other one. */
+#define ENGINE_MAX_CODES 4096
+/* A live engine that fell this many ticks behind jumps to the newest. */
+#define ENGINE_MAX_CATCHUP 1000
+
+/* A kind's configuration, resolved. */
+struct kslot {
+	bool active;
+	uint8_t bit; /* its bit in kind masks */
+	uint8_t category;
+	bool alone;
+	uint8_t max_count;
+	uint8_t nslices;
+	double weight;
+	int64_t half_life_ms, window_ms;
+	int64_t horizon_ms; /* a bucket this old (from its end) is dropped */
+};
+
+struct evset {
+	uint16_t code;
+	struct keyset *ks;
+};
+
+/*
+ * One reputation set: the addresses of one space observed doing one kind
+ * of thing in one time bucket, with the number of events (capped at the
+ * kind's max_count) bit-sliced over nslices key sets.
+ */
+struct rset {
+	uint8_t kind;
+	uint8_t space;
+	uint8_t nslices;
+	int64_t bucket;
+	int64_t first_ms, last_ms;
+	struct keyset *slice[ENGINE_MAX_SLICES];
+	struct evset *ev;
+	uint16_t nev, capev;
+};
+
+struct ecoll {
+	uint8_t id[16];
+	uint64_t seq;
+};
+
+struct scoring_engine {
+	struct scoring_conf conf;
+	bool live;
+	struct kslot kinds[RN_KIND_MAX];
+	uint8_t bit_kind[ENGINE_MAX_ACTIVE_KINDS];
+	uint64_t cat_kinds;   /* kinds that carry a category */
+	uint64_t alone_kinds; /* kinds that may list alone */
+	int64_t max_horizon_ms;
+	struct rn_prefix_list extra; /* peers' declared infrastructure */
+	struct scoring_protect *protect;
+	struct scoring_protect *noesc;
+
+	struct rset **sets;
+	size_t nsets, capsets;
+	uint32_t *shash; /* (kind, space, bucket) -> index + 1 */
+	size_t shcap;
+	struct rset *last_set;
+
+	struct keyset *off[SPACE_COUNT][ENGINE_OFF_SLICES];
+	int64_t off_period;
+
+	char (*codes)[RN_EVIDENCE_MAX];
+	size_t ncodes, capcodes;
+	uint32_t *chash;
+	size_t chcap;
+
+	int64_t clock;     /* replay: newest timestamp; live: newest now */
+	int64_t max_ts;    /* newest observation timestamp */
+	int64_t last_tick; /* INT64_MIN until the first tick */
+	int64_t next_tick; /* INT64_MIN until time is known */
+
+	struct rn_obs *held;
+	size_t nheld, capheld;
+
+	struct scoring_table *cur;
+	uint64_t seq;
+
+	struct ecoll *coll;
+	size_t ncoll, capcoll;
+};
+
+/* Pure formulas, shared with the tests' reference implementation. */
+/* Milli-points one event of kind k in a bucket ending at bucket_end is worth at t. */
+uint32_t engine_unit(const struct kslot *k, int64_t bucket_end_ms, int64_t t_ms);
+/* True when the bucket is past the kind's horizon at t. */
+bool engine_dead(const struct kslot *k, int64_t bucket_end_ms, int64_t t_ms);
+/* The TTL after offences (>= 1). */
+int64_t engine_ttl(const struct scoring_conf *c, unsigned offences);
+/* t rounded up to the expiry quantum. */
+int64_t engine_quantize(const struct scoring_conf *c, int64_t t_ms);
+/* Resolves a kind table; RN_ECONF when more than 64 kinds are active or a row is invalid. */
+int engine_kinds_resolve(const struct scoring_conf *c, struct kslot kinds[RN_KIND_MAX],
+                         uint8_t bit_kind[ENGINE_MAX_ACTIVE_KINDS], char *err, size_t errlen);
+static inline int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Set access, for the persistence code. */
+int engine_set_get(struct scoring_engine *e, unsigned kind, unsigned space, int64_t bucket,
+                   struct rset **out);
+void engine_set_free(struct rset *s);
+int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out);
+/* Builds protect and noesc from the configuration and extra. */
+int engine_protect_rebuild(struct scoring_engine *e);
+
+/* Duplicate detection for the service: the durable batch_seq per collector. */
+bool engine_batch_known(const struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
+int engine_batch_note(struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
+
+/* Replaces the current table (takes ownership of t). */
+void engine_set_table(struct scoring_engine *e, struct scoring_table *t);
+
+#endif /* REPNET_SCORING_ENGINE_H */

@@ -1,0 +1,442 @@
+/*
+ * keyset.c: sets of 64-bit keys as a two-level roaring map.
+ *
+ * Design notes: groups live in insertion order in parallel arrays (hi,
+ * bm), found through an open-addressing hash on hi once there are more
+ * than a few; ordered traversal uses `order`, a permutation sorted by hi
+ * that is rebuilt only when a group was added since the last sort. IPv4
+ * sets have a single group and never build the hash. card is kept exact
+ * through roaring's checked add and remove. Not thread-safe: the owner
+ * serialises access; concurrent readers of a set nobody modifies are fine.
+ *
+ * Untrusted bitmaps (snapshots on disk, the wire) are deserialised with
+ * roaring_bitmap_portable_deserialize_safe() and then walked: the values
+ * must be strictly ascending and exactly as many as the bitmap claims.
+ * CRoaring 0.2.66 keeps a container's stated cardinality, and later
+ * operations trust it (an array/bitset conversion sized by it), so a
+ * loaded bitmap is never used as read: keyset_read() rebuilds a fresh one
+ * from the walked values.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scoring/keyset.h"
+
+struct keyset *keyset_new(void)
+{
+	return calloc(1, sizeof(struct keyset));
+}
+
+void keyset_free(struct keyset *ks)
+{
+	if (ks == NULL)
+		return;
+	for (size_t i = 0; i < ks->n; i++)
+		roaring_bitmap_free(ks->bm[i]);
+	free(ks->hi);
+	free(ks->bm);
+	free(ks->hash);
+	free(ks->order);
+	free(ks);
+}
+
+static inline size_t hash_hi(uint32_t hi, size_t mask)
+{
+	return (size_t)(((uint64_t)hi * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+static void hash_insert(struct keyset *ks, size_t idx)
+{
+	size_t mask = ks->hcap - 1;
+	size_t h = hash_hi(ks->hi[idx], mask);
+	while (ks->hash[h] != 0)
+		h = (h + 1) & mask;
+	ks->hash[h] = (uint32_t)idx + 1;
+}
+
+static int hash_rebuild(struct keyset *ks, size_t cap)
+{
+	uint32_t *h = calloc(cap, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	free(ks->hash);
+	ks->hash = h;
+	ks->hcap = cap;
+	for (size_t i = 0; i < ks->n; i++)
+		hash_insert(ks, i);
+	return RN_OK;
+}
+
+/* The index of group hi, or -1. */
+static ptrdiff_t group_find(const struct keyset *ks, uint32_t hi)
+{
+	if (ks->hcap == 0) {
+		for (size_t i = 0; i < ks->n; i++)
+			if (ks->hi[i] == hi)
+				return (ptrdiff_t)i;
+		return -1;
+	}
+	size_t mask = ks->hcap - 1;
+	for (size_t h = hash_hi(hi, mask);; h = (h + 1) & mask) {
+		uint32_t v = ks->hash[h];
+		if (v == 0)
+			return -1;
+		if (ks->hi[v - 1] == hi)
+			return (ptrdiff_t)(v - 1);
+	}
+}
+
+static ptrdiff_t group_add(struct keyset *ks, uint32_t hi)
+{
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 1;
+		uint32_t *nh = realloc(ks->hi, cap * sizeof(*nh));
+		if (nh == NULL)
+			return -ENOMEM;
+		ks->hi = nh;
+		roaring_bitmap_t **nb = realloc(ks->bm, cap * sizeof(*nb));
+		if (nb == NULL)
+			return -ENOMEM;
+		ks->bm = nb;
+		ks->cap = cap;
+	}
+	roaring_bitmap_t *b = roaring_bitmap_create();
+	if (b == NULL)
+		return -ENOMEM;
+	size_t idx = ks->n;
+	ks->hi[idx] = hi;
+	ks->bm[idx] = b;
+	ks->n++;
+	ks->dirty = true;
+	if (ks->n > 4) {
+		if (ks->hcap < ks->n * 2) {
+			if (hash_rebuild(ks, ks->hcap ? ks->hcap * 2 : 16) != RN_OK) {
+				/* Keep the set consistent: forget the new group. */
+				roaring_bitmap_free(b);
+				ks->n--;
+				return -ENOMEM;
+			}
+		} else {
+			hash_insert(ks, idx);
+		}
+	}
+	return (ptrdiff_t)idx;
+}
+
+int keyset_add(struct keyset *ks, uint64_t key)
+{
+	uint32_t hi = (uint32_t)(key >> 32);
+	ptrdiff_t g = group_find(ks, hi);
+	if (g < 0) {
+		g = group_add(ks, hi);
+		if (g < 0)
+			return (int)g;
+	}
+	if (!roaring_bitmap_add_checked(ks->bm[g], (uint32_t)key))
+		return 0;
+	ks->card++;
+	return 1;
+}
+
+bool keyset_contains(const struct keyset *ks, uint64_t key)
+{
+	ptrdiff_t g = group_find(ks, (uint32_t)(key >> 32));
+	return g >= 0 && roaring_bitmap_contains(ks->bm[g], (uint32_t)key);
+}
+
+bool keyset_remove(struct keyset *ks, uint64_t key)
+{
+	ptrdiff_t g = group_find(ks, (uint32_t)(key >> 32));
+	if (g < 0 || !roaring_bitmap_remove_checked(ks->bm[g], (uint32_t)key))
+		return false;
+	ks->card--;
+	return true;
+}
+
+size_t keyset_bytes(const struct keyset *ks)
+{
+	size_t total = sizeof(*ks) + ks->cap * (sizeof(uint32_t) + sizeof(void *)) +
+	               ks->hcap * sizeof(uint32_t) + (ks->order ? ks->n * sizeof(uint32_t) : 0);
+	for (size_t i = 0; i < ks->n; i++) {
+		roaring_statistics_t st;
+		roaring_bitmap_statistics(ks->bm[i], &st);
+		/* Containers, plus per container its key, pointer, type code and header. */
+		total += st.n_bytes_array_containers + st.n_bytes_run_containers +
+		         st.n_bytes_bitset_containers + st.n_containers * (2 + 8 + 1 + 16) +
+		         sizeof(roaring_bitmap_t);
+	}
+	return total;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int keyset_prepare(struct keyset *ks)
+{
+	if (!ks->dirty && (ks->order != NULL || ks->n == 0))
+		return RN_OK;
+	uint32_t *o = realloc(ks->order, (ks->n ? ks->n : 1) * sizeof(*o));
+	if (o == NULL)
+		return -ENOMEM;
+	ks->order = o;
+	if (ks->n > 1) {
+		/* Sort (hi, index) pairs as integers: qsort has no context argument. */
+		uint64_t *pairs = malloc(ks->n * sizeof(*pairs));
+		if (pairs == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < ks->n; i++)
+			pairs[i] = (uint64_t)ks->hi[i] << 32 | i;
+		qsort(pairs, ks->n, sizeof(*pairs), cmp_u64);
+		for (size_t i = 0; i < ks->n; i++)
+			o[i] = (uint32_t)pairs[i];
+		free(pairs);
+	} else if (ks->n == 1) {
+		o[0] = 0;
+	}
+	ks->dirty = false;
+	return RN_OK;
+}
+
+void keyset_optimize(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		roaring_bitmap_run_optimize(ks->bm[i]);
+		roaring_bitmap_shrink_to_fit(ks->bm[i]);
+	}
+}
+
+void keyset_compact(struct keyset *ks)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < ks->n; i++) {
+		if (roaring_bitmap_is_empty(ks->bm[i])) {
+			roaring_bitmap_free(ks->bm[i]);
+			continue;
+		}
+		ks->hi[k] = ks->hi[i];
+		ks->bm[k] = ks->bm[i];
+		k++;
+	}
+	if (k == ks->n)
+		return;
+	ks->n = k;
+	ks->dirty = true;
+	if (ks->hcap != 0) {
+		if (k <= 4) {
+			free(ks->hash);
+			ks->hash = NULL;
+			ks->hcap = 0;
+		} else {
+			memset(ks->hash, 0, ks->hcap * sizeof(*ks->hash));
+			for (size_t i = 0; i < k; i++)
+				hash_insert(ks, i);
+		}
+	}
+}
+
+/* ---- iteration --------------------------------------------------------- */
+
+static bool iter_open_group(struct keyset_iter *it)
+{
+	const struct keyset *ks = it->ks;
+	while (it->gi < ks->n) {
+		uint32_t g = ks->order[it->gi];
+		roaring_init_iterator(ks->bm[g], &it->rit);
+		it->hi = (uint64_t)ks->hi[g] << 32;
+		it->n = roaring_read_uint32_iterator(&it->rit, it->buf, KEYSET_ITER_BUF);
+		it->pos = 0;
+		if (it->n > 0)
+			return true;
+		it->gi++;
+	}
+	return false;
+}
+
+void keyset_iter_init(struct keyset_iter *it, const struct keyset *ks)
+{
+	it->ks = ks;
+	it->gi = 0;
+	it->n = it->pos = 0;
+	it->done = !iter_open_group(it);
+}
+
+void keyset_iter_refill(struct keyset_iter *it)
+{
+	it->pos = 0;
+	it->n = roaring_read_uint32_iterator(&it->rit, it->buf, KEYSET_ITER_BUF);
+	if (it->n > 0)
+		return;
+	it->gi++;
+	it->done = !iter_open_group(it);
+}
+
+/* ---- serialisation ---------------------------------------------------- */
+
+size_t keyset_serialized_size(const struct keyset *ks)
+{
+	size_t sz = 4;
+	for (size_t i = 0; i < ks->n; i++)
+		if (!roaring_bitmap_is_empty(ks->bm[i]))
+			sz += 8 + roaring_bitmap_portable_size_in_bytes(ks->bm[i]);
+	return sz;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void keyset_serialize(const struct keyset *ks, uint8_t *dst)
+{
+	uint32_t ng = 0;
+	for (size_t i = 0; i < ks->n; i++)
+		if (!roaring_bitmap_is_empty(ks->bm[i]))
+			ng++;
+	put32(dst, ng);
+	uint8_t *p = dst + 4;
+	for (size_t k = 0; k < ks->n; k++) {
+		uint32_t g = ks->order[k];
+		if (roaring_bitmap_is_empty(ks->bm[g]))
+			continue;
+		size_t len = roaring_bitmap_portable_serialize(ks->bm[g], (char *)p + 8);
+		put32(p, ks->hi[g]);
+		put32(p + 4, (uint32_t)len);
+		p += 8 + len;
+	}
+}
+
+int keyset_walk_portable(const uint8_t *buf, size_t len, uint64_t max_card,
+                         int (*fn)(void *arg, uint32_t v), void *arg, uint64_t *card)
+{
+	if (len == 0)
+		return RN_EPARSE;
+	/* The size the header describes must be exactly the bytes we were given. */
+	size_t need = roaring_bitmap_portable_deserialize_size((const char *)buf, len);
+	if (need == 0 || need != len)
+		return RN_EBADLEN;
+	roaring_bitmap_t *b = roaring_bitmap_portable_deserialize_safe((const char *)buf, len);
+	if (b == NULL)
+		return RN_EPARSE;
+	uint64_t claimed = roaring_bitmap_get_cardinality(b);
+	int rc = RN_OK;
+	if (claimed > max_card) {
+		rc = RN_ELIMIT;
+		goto out;
+	}
+	roaring_uint32_iterator_t it;
+	uint32_t vals[KEYSET_ITER_BUF];
+	uint64_t seen = 0;
+	bool first = true;
+	uint32_t prev = 0;
+	roaring_init_iterator(b, &it);
+	for (;;) {
+		uint32_t n = roaring_read_uint32_iterator(&it, vals, KEYSET_ITER_BUF);
+		if (n == 0)
+			break;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!first && vals[i] <= prev) {
+				rc = RN_EPARSE;
+				goto out;
+			}
+			first = false;
+			prev = vals[i];
+			if (++seen > claimed) {
+				rc = RN_EPARSE;
+				goto out;
+			}
+			if (fn != NULL && (rc = fn(arg, vals[i])) != RN_OK)
+				goto out;
+		}
+	}
+	if (seen != claimed) {
+		rc = RN_EPARSE;
+		goto out;
+	}
+	*card = seen;
+out:
+	roaring_bitmap_free(b);
+	return rc;
+}
+
+struct rebuild {
+	roaring_bitmap_t *bm;
+	uint32_t buf[KEYSET_ITER_BUF];
+	uint32_t n;
+	uint64_t hi;
+	uint64_t mask;
+};
+
+static int rebuild_put(void *arg, uint32_t v)
+{
+	struct rebuild *r = arg;
+	if (((r->hi | v) & ~r->mask) != 0)
+		return RN_EPARSE;
+	r->buf[r->n++] = v;
+	if (r->n == KEYSET_ITER_BUF) {
+		roaring_bitmap_add_many(r->bm, r->n, r->buf);
+		r->n = 0;
+	}
+	return RN_OK;
+}
+
+int keyset_read(struct rn_cur *c, uint64_t mask, uint64_t max_card, struct keyset **out)
+{
+	uint32_t ng = rn_cur_u32(c);
+	if (!rn_cur_ok(c))
+		return c->err;
+	struct keyset *ks = keyset_new();
+	if (ks == NULL)
+		return -ENOMEM;
+	int rc = RN_OK;
+	bool have_prev = false;
+	uint32_t prev_hi = 0;
+	for (uint32_t i = 0; i < ng; i++) {
+		uint32_t hi = rn_cur_u32(c);
+		uint32_t len = rn_cur_u32(c);
+		const uint8_t *p = rn_cur_bytes(c, len);
+		if (p == NULL) {
+			rc = c->err;
+			goto fail;
+		}
+		if ((have_prev && hi <= prev_hi) || (((uint64_t)hi << 32) & ~mask) != 0) {
+			rc = RN_EPARSE;
+			goto fail;
+		}
+		have_prev = true;
+		prev_hi = hi;
+		ptrdiff_t g = group_add(ks, hi);
+		if (g < 0) {
+			rc = (int)g;
+			goto fail;
+		}
+		struct rebuild r = {.bm = ks->bm[g], .hi = (uint64_t)hi << 32, .mask = mask};
+		uint64_t card = 0;
+		rc = keyset_walk_portable(p, len, max_card - ks->card, rebuild_put, &r, &card);
+		if (rc != RN_OK)
+			goto fail;
+		if (card == 0) {
+			rc = RN_EPARSE; /* empty groups are never written */
+			goto fail;
+		}
+		if (r.n > 0)
+			roaring_bitmap_add_many(r.bm, r.n, r.buf);
+		ks->card += card;
+	}
+	rc = keyset_prepare(ks);
+	if (rc != RN_OK)
+		goto fail;
+	keyset_optimize(ks);
+	*out = ks;
+	return RN_OK;
+fail:
+	keyset_free(ks);
+	rn_cur_fail(c, rc);
+	return rc;
+}

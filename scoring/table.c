@@ -1,0 +1,1001 @@
+/*
+ * table.c: blocklist tables (build, lookup, iteration) and deltas (diff,
+ * apply).
+ *
+ * Design notes: a table is a list of address spaces, one per (family,
+ * prefix length), sorted by family then length. An IPv4 space is a
+ * directory of 65537 offsets indexed by the upper 16 bits of the key and
+ * an array of 4-byte records (the lower 16 bits and a class number), so
+ * a lookup reads one directory slot and one short run of records, usually
+ * in the same cache line. An IPv6 space is a sorted array of 64-bit keys
+ * and a parallel array of class numbers, searched by bisection. A class
+ * is a (categories, expiry) pair; tables rarely hold more than a few
+ * hundred, and at most TABLE_MAX_CLASSES. The scorer's tables add rich
+ * columns (score, first and last seen, offences, flags) in record order.
+ *
+ * Tables are immutable after tbuilder_finish() and reference-counted with
+ * an atomic counter: any thread may look up or iterate a table it holds a
+ * reference to, without locks.
+ *
+ * Deltas are lists of listings (family, length, key, category, expiry),
+ * sorted in that order. Applying one merges it with the old table space by
+ * space into a new table; the digest is updated from the delta alone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scoring/protect.h"
+#include "scoring/table.h"
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t key_of_addr(const struct rn_addr *a, unsigned plen)
+{
+	if (a->family == RN_AF_INET)
+		return (uint64_t)a->u.v4 & key_mask(RN_AF_INET, plen);
+	return be64(a->u.v6) & key_mask(RN_AF_INET6, plen);
+}
+
+void key_to_prefix(unsigned family, unsigned plen, uint64_t key, struct rn_prefix *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (family == RN_AF_INET) {
+		rn_addr_set_v4(&out->addr, (uint32_t)key);
+	} else {
+		/* Built by hand: the upper 64 bits alone are never a v4-mapped address. */
+		out->addr.family = RN_AF_INET6;
+		for (int i = 0; i < 8; i++)
+			out->addr.u.v6[i] = (uint8_t)(key >> (56 - 8 * i));
+	}
+	out->len = (uint8_t)plen;
+}
+
+int key_from_prefix(const struct rn_prefix *p, uint64_t *key)
+{
+	if (p->addr.family == RN_AF_INET) {
+		if (p->len > 32)
+			return RN_EPARSE;
+		*key = p->addr.u.v4;
+		return (*key & ~key_mask(RN_AF_INET, p->len)) == 0 ? RN_OK : RN_EPARSE;
+	}
+	if (p->addr.family != RN_AF_INET6 || p->len > SPACE_V6_MAXLEN)
+		return RN_EPARSE;
+	for (int i = 8; i < 16; i++)
+		if (p->addr.u.v6[i] != 0)
+			return RN_EPARSE;
+	*key = be64(p->addr.u.v6);
+	return (*key & ~key_mask(RN_AF_INET6, p->len)) == 0 ? RN_OK : RN_EPARSE;
+}
+
+/* ---- builder ---------------------------------------------------------------- */
+
+void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run)
+{
+	memset(b, 0, sizeof(*b));
+	b->rich = rich;
+	b->dry_run = dry_run;
+}
+
+static void tspace_release(struct tspace *s)
+{
+	free(s->dir);
+	free(s->rec);
+	free(s->k64);
+	free(s->cls);
+	free(s->score);
+	free(s->first_s);
+	free(s->last_s);
+	free(s->offences);
+	free(s->flags);
+	memset(s, 0, sizeof(*s));
+}
+
+void tbuilder_release(struct tbuilder *b)
+{
+	for (size_t i = 0; i < SPACE_COUNT; i++)
+		if (b->used[i])
+			tspace_release(&b->sp[i]);
+	free(b->cls);
+	free(b->map.keys);
+	free(b->map.vals);
+	memset(b, 0, sizeof(*b));
+}
+
+static inline uint64_t cls_hash(uint32_t cats, uint32_t flags, int64_t exp)
+{
+	uint64_t h = (uint64_t)exp * 0x9E3779B97F4A7C15ull ^ ((uint64_t)cats << 32 | cats) ^
+	             ((uint64_t)flags << 61);
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ull;
+	return h ^ (h >> 32);
+}
+
+static int class_grow(struct tbuilder *b)
+{
+	size_t cap = b->map.cap ? b->map.cap * 2 : 64;
+	uint32_t *vals = calloc(cap, sizeof(*vals));
+	if (vals == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->ncls; i++) {
+		size_t h = cls_hash(b->cls[i].cats, b->cls[i].flags, b->cls[i].expires_ms) & (cap - 1);
+		while (vals[h] != 0)
+			h = (h + 1) & (cap - 1);
+		vals[h] = (uint32_t)i + 1;
+	}
+	free(b->map.vals);
+	b->map.vals = vals;
+	b->map.cap = cap;
+	return RN_OK;
+}
+
+static int class_intern(struct tbuilder *b, uint32_t cats, uint32_t flags, int64_t exp,
+                        uint16_t *out)
+{
+	if (b->map.cap == 0 || (b->ncls + 1) * 2 > b->map.cap) {
+		int rc = class_grow(b);
+		if (rc != RN_OK)
+			return rc;
+	}
+	size_t mask = b->map.cap - 1;
+	size_t h = cls_hash(cats, flags, exp) & mask;
+	for (;; h = (h + 1) & mask) {
+		uint32_t v = b->map.vals[h];
+		if (v == 0)
+			break;
+		const struct tcls *c = &b->cls[v - 1];
+		if (c->cats == cats && c->flags == flags && c->expires_ms == exp) {
+			*out = (uint16_t)(v - 1);
+			return RN_OK;
+		}
+	}
+	if (b->ncls >= TABLE_MAX_CLASSES)
+		return RN_ELIMIT;
+	if (b->ncls == b->clscap) {
+		size_t cap = b->clscap ? b->clscap * 2 : 16;
+		struct tcls *nc = realloc(b->cls, cap * sizeof(*nc));
+		if (nc == NULL)
+			return -ENOMEM;
+		b->cls = nc;
+		b->clscap = cap;
+	}
+	b->cls[b->ncls] = (struct tcls){.cats = cats, .flags = flags, .expires_ms = exp};
+	b->map.vals[h] = (uint32_t)b->ncls + 1;
+	*out = (uint16_t)b->ncls;
+	b->ncls++;
+	return RN_OK;
+}
+
+#define GROW(p, cap)                                                 \
+	do {                                                         \
+		void *np_ = realloc((p), (cap) * sizeof(*(p)));      \
+		if (np_ == NULL)                                     \
+			return -ENOMEM;                              \
+		(p) = np_;                                           \
+	} while (0)
+
+static int tspace_grow(struct tspace *s, bool rich)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	if (s->family == RN_AF_INET) {
+		GROW(s->rec, cap);
+	} else {
+		GROW(s->k64, cap);
+		GROW(s->cls, cap);
+	}
+	if (rich) {
+		GROW(s->score, cap);
+		GROW(s->first_s, cap);
+		GROW(s->last_s, cap);
+		GROW(s->offences, cap);
+		GROW(s->flags, cap);
+	}
+	s->cap = cap;
+	return RN_OK;
+}
+
+size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen)
+{
+	unsigned idx = space_index(family, plen);
+	return b->used[idx] ? b->sp[idx].n : 0;
+}
+
+int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
+                  int64_t expires_ms, uint32_t cflags, const struct trich *rich)
+{
+	if ((family != RN_AF_INET && family != RN_AF_INET6) ||
+	    plen > (family == RN_AF_INET ? 32u : SPACE_V6_MAXLEN) ||
+	    (key & ~key_mask(family, plen)) != 0 || cats == 0)
+		return RN_EPARSE;
+	unsigned idx = space_index(family, plen);
+	struct tspace *s = &b->sp[idx];
+	if (!b->used[idx]) {
+		memset(s, 0, sizeof(*s));
+		s->family = (uint8_t)family;
+		s->plen = (uint8_t)plen;
+		s->last_hi = -1;
+		if (family == RN_AF_INET) {
+			s->dir = malloc(65537 * sizeof(*s->dir));
+			if (s->dir == NULL)
+				return -ENOMEM;
+		}
+		b->used[idx] = true;
+	}
+	if (s->n > 0) {
+		uint64_t last = family == RN_AF_INET
+		                        ? ((uint64_t)(uint32_t)s->last_hi << 16 | s->rec[s->n - 1].lo)
+		                        : s->k64[s->n - 1];
+		if (key <= last)
+			return RN_EPARSE;
+	}
+	uint16_t c;
+	int rc = class_intern(b, cats, cflags, expires_ms, &c);
+	if (rc != RN_OK)
+		return rc;
+	if (s->n == s->cap && (rc = tspace_grow(s, b->rich)) != RN_OK)
+		return rc;
+	size_t i = s->n;
+	if (family == RN_AF_INET) {
+		int32_t h = (int32_t)(key >> 16);
+		for (int32_t k = s->last_hi + 1; k <= h; k++)
+			s->dir[k] = (uint32_t)i;
+		s->last_hi = h;
+		s->rec[i] = (struct trec){.lo = (uint16_t)key, .cls = c};
+	} else {
+		s->k64[i] = key;
+		s->cls[i] = c;
+	}
+	if (b->rich) {
+		s->score[i] = rich ? rich->score : 0;
+		s->first_s[i] = rich ? rich->first_s : 0;
+		s->last_s[i] = rich ? rich->last_s : 0;
+		s->offences[i] = rich ? rich->offences : 0;
+		s->flags[i] = rich ? rich->flags : 0;
+	}
+	s->n++;
+	b->count++;
+	if (cflags & TCLS_SUPPRESSED)
+		b->suppressed++;
+	return RN_OK;
+}
+
+#define SHRINK(p, n)                                                         \
+	do {                                                                 \
+		if ((p) != NULL && (n) > 0) {                                \
+			void *np_ = realloc((p), (n) * sizeof(*(p)));        \
+			if (np_ != NULL)                                     \
+				(p) = np_;                                   \
+		}                                                            \
+	} while (0)
+
+static void cover_set(uint64_t *bits, uint32_t from, uint32_t to)
+{
+	for (uint32_t h = from;; h++) {
+		bits[h >> 6] |= 1ull << (h & 63);
+		if (h == to)
+			break;
+	}
+}
+
+int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring_table **out)
+{
+	struct scoring_table *t = calloc(1, sizeof(*t));
+	size_t nsp = 0;
+	int rc = -ENOMEM;
+	if (t == NULL)
+		goto fail;
+	for (size_t i = 0; i < SPACE_COUNT; i++)
+		if (b->used[i] && b->sp[i].n > 0)
+			nsp++;
+	t->sp = calloc(nsp ? nsp : 1, sizeof(*t->sp));
+	if (t->sp == NULL)
+		goto fail;
+	uint64_t lanes[4] = {0, 0, 0, 0};
+	for (size_t i = 0; i < SPACE_COUNT; i++) {
+		if (!b->used[i])
+			continue;
+		struct tspace *s = &b->sp[i];
+		if (s->n == 0) {
+			tspace_release(s);
+			b->used[i] = false;
+			continue;
+		}
+		if (s->family == RN_AF_INET) {
+			for (int32_t k = s->last_hi + 1; k <= 65536; k++)
+				s->dir[k] = (uint32_t)s->n;
+			SHRINK(s->rec, s->n);
+			if (s->plen < 32) {
+				if (t->v4_pfx_cover == NULL &&
+				    (t->v4_pfx_cover = calloc(1024, sizeof(uint64_t))) == NULL)
+					goto fail;
+				uint32_t hi = 0;
+				for (size_t k = 0; k < s->n; k++) {
+					hi = tspace_hi_of(s, k, hi);
+					uint64_t key = tspace_key(s, k, hi);
+					cover_set(t->v4_pfx_cover, (uint32_t)(key >> 16),
+					          (uint32_t)(key_last(RN_AF_INET, s->plen, key) >> 16));
+				}
+			}
+			t->count_v4 += s->n;
+		} else {
+			SHRINK(s->k64, s->n);
+			SHRINK(s->cls, s->n);
+			t->count_v6 += s->n;
+		}
+		SHRINK(s->score, s->n);
+		SHRINK(s->first_s, s->n);
+		SHRINK(s->last_s, s->n);
+		SHRINK(s->offences, s->n);
+		SHRINK(s->flags, s->n);
+		s->cap = s->n;
+		if (digest == NULL) {
+			uint32_t hi = 0;
+			for (size_t k = 0; k < s->n; k++) {
+				if (s->family == RN_AF_INET)
+					hi = tspace_hi_of(s, k, hi);
+				uint64_t key = tspace_key(s, k, hi);
+				const struct tcls *c = &b->cls[tspace_cls(s, k)];
+				for (uint32_t m = c->cats; m != 0; m &= m - 1)
+					digest_tuple(lanes, s->family, s->plen,
+					             (unsigned)__builtin_ctz(m), c->expires_ms, key,
+					             1);
+			}
+		}
+		t->sp[t->nsp++] = *s;
+		memset(s, 0, sizeof(*s));
+		b->used[i] = false;
+	}
+	if (digest != NULL)
+		memcpy(t->digest, digest, 32);
+	else
+		digest_store(lanes, t->digest);
+	SHRINK(b->cls, b->ncls);
+	t->cls = b->cls;
+	t->ncls = b->ncls;
+	b->cls = NULL;
+	t->count = b->count;
+	t->suppressed = b->suppressed;
+	t->rich = b->rich;
+	t->dry_run = b->dry_run;
+	atomic_init(&t->refs, 1);
+	tbuilder_release(b);
+	*out = t;
+	return RN_OK;
+fail:
+	if (t != NULL) {
+		/* Spaces already moved into t are released here; the rest by the builder. */
+		for (size_t i = 0; i < t->nsp; i++)
+			tspace_release(&t->sp[i]);
+		free(t->sp);
+		free(t->v4_pfx_cover);
+		free(t);
+	}
+	tbuilder_release(b);
+	return rc;
+}
+
+/* ---- tables ---------------------------------------------------------------- */
+
+int scoring_table_empty(struct scoring_table **out)
+{
+	struct tbuilder b;
+	tbuilder_init(&b, false, false);
+	return tbuilder_finish(&b, NULL, out);
+}
+
+struct scoring_table *scoring_table_ref(struct scoring_table *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+void scoring_table_free(struct scoring_table *t)
+{
+	if (t == NULL || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < t->nsp; i++)
+		tspace_release(&t->sp[i]);
+	free(t->sp);
+	free(t->cls);
+	free(t->v4_pfx_cover);
+	free(t);
+}
+
+size_t scoring_table_count(const struct scoring_table *t)
+{
+	return t->count;
+}
+
+size_t scoring_table_count_suppressed(const struct scoring_table *t)
+{
+	return t->suppressed;
+}
+
+size_t scoring_table_count_family(const struct scoring_table *t, unsigned family)
+{
+	return family == RN_AF_INET ? t->count_v4 : family == RN_AF_INET6 ? t->count_v6 : 0;
+}
+
+bool scoring_table_dry_run(const struct scoring_table *t)
+{
+	return t->dry_run;
+}
+
+size_t scoring_table_bytes(const struct scoring_table *t)
+{
+	size_t b = sizeof(*t) + t->nsp * sizeof(struct tspace) + t->ncls * sizeof(struct tcls);
+	if (t->v4_pfx_cover != NULL)
+		b += 1024 * sizeof(uint64_t);
+	for (size_t i = 0; i < t->nsp; i++) {
+		const struct tspace *s = &t->sp[i];
+		if (s->family == RN_AF_INET)
+			b += 65537 * sizeof(uint32_t) + s->n * sizeof(struct trec);
+		else
+			b += s->n * (sizeof(uint64_t) + sizeof(uint16_t));
+		if (t->rich)
+			b += s->n * (3 * sizeof(uint32_t) + 2);
+	}
+	return b;
+}
+
+void scoring_table_digest(const struct scoring_table *t, uint8_t out[32])
+{
+	memcpy(out, t->digest, 32);
+}
+
+uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint)
+{
+	uint32_t h = hint;
+	if (s->dir[h] > i)
+		h = 0;
+	while (s->dir[h + 1] <= i)
+		h++;
+	return h;
+}
+
+ptrdiff_t tspace_find(const struct tspace *s, uint64_t key)
+{
+	if (s->family == RN_AF_INET) {
+		uint32_t h = (uint32_t)(key >> 16);
+		uint16_t lo = (uint16_t)key;
+		size_t b = s->dir[h], e = s->dir[h + 1];
+		if (e - b <= 16) {
+			for (size_t i = b; i < e; i++)
+				if (s->rec[i].lo >= lo)
+					return s->rec[i].lo == lo ? (ptrdiff_t)i : -1;
+			return -1;
+		}
+		while (b < e) {
+			size_t m = b + (e - b) / 2;
+			if (s->rec[m].lo < lo)
+				b = m + 1;
+			else
+				e = m;
+		}
+		return b < s->dir[h + 1] && s->rec[b].lo == lo ? (ptrdiff_t)b : -1;
+	}
+	size_t b = 0, e = s->n;
+	while (b < e) {
+		size_t m = b + (e - b) / 2;
+		if (s->k64[m] < key)
+			b = m + 1;
+		else
+			e = m;
+	}
+	return b < s->n && s->k64[b] == key ? (ptrdiff_t)b : -1;
+}
+
+const struct tspace *table_space(const struct scoring_table *t, unsigned family, unsigned plen)
+{
+	for (size_t i = 0; i < t->nsp; i++)
+		if (t->sp[i].family == family && t->sp[i].plen == plen)
+			return &t->sp[i];
+	return NULL;
+}
+
+void tspace_entry(const struct scoring_table *t, const struct tspace *s, size_t i, uint32_t hi,
+                  struct scoring_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	key_to_prefix(s->family, s->plen, tspace_key(s, i, hi), &out->prefix);
+	const struct tcls *c = &t->cls[tspace_cls(s, i)];
+	out->cats = c->cats;
+	out->expires_ms = c->expires_ms;
+	if (c->flags & TCLS_SUPPRESSED)
+		out->flags |= SCORING_F_SUPPRESSED;
+	if (t->rich) {
+		out->score = s->score[i];
+		out->first_seen_ms = (int64_t)s->first_s[i] * 1000;
+		out->last_seen_ms = (int64_t)s->last_s[i] * 1000;
+		out->offences = s->offences[i];
+		out->flags |= s->flags[i];
+	}
+}
+
+static bool match(const struct scoring_table *t, const struct tspace *s, uint64_t key,
+                  int64_t now_ms, struct scoring_hit *hit, bool *found)
+{
+	ptrdiff_t i = tspace_find(s, key);
+	if (i < 0)
+		return false;
+	const struct tcls *c = &t->cls[tspace_cls(s, (size_t)i)];
+	if ((c->flags & TCLS_SUPPRESSED) || (now_ms != 0 && c->expires_ms <= now_ms))
+		return false;
+	if (!*found) {
+		key_to_prefix(s->family, s->plen, key, &hit->prefix);
+		hit->cats = 0;
+		hit->expires_ms = c->expires_ms;
+		*found = true;
+	}
+	hit->cats |= c->cats;
+	if (c->expires_ms > hit->expires_ms)
+		hit->expires_ms = c->expires_ms;
+	return true;
+}
+
+bool scoring_table_lookup(const struct scoring_table *t, const struct rn_addr *a, int64_t now_ms,
+                          struct scoring_hit *hit)
+{
+	bool found = false;
+	if (t->nsp == 0)
+		return false;
+	if (a->family == RN_AF_INET) {
+		/* IPv4 spaces come first, longest (hosts) last: walk them backwards. */
+		size_t last = 0;
+		while (last < t->nsp && t->sp[last].family == RN_AF_INET)
+			last++;
+		if (last == 0)
+			return false;
+		const struct tspace *s = &t->sp[last - 1];
+		size_t k = last;
+		if (s->plen == 32) {
+			match(t, s, a->u.v4, now_ms, hit, &found);
+			k--;
+		}
+		if (k == 0 || t->v4_pfx_cover == NULL)
+			return found;
+		uint32_t h = a->u.v4 >> 16;
+		if (!(t->v4_pfx_cover[h >> 6] & (1ull << (h & 63))))
+			return found;
+		while (k-- > 0) {
+			s = &t->sp[k];
+			match(t, s, key_of_addr(a, s->plen), now_ms, hit, &found);
+		}
+		return found;
+	}
+	if (a->family != RN_AF_INET6)
+		return false;
+	for (size_t k = t->nsp; k-- > 0;) {
+		const struct tspace *s = &t->sp[k];
+		if (s->family != RN_AF_INET6)
+			break;
+		match(t, s, key_of_addr(a, s->plen), now_ms, hit, &found);
+	}
+	return found;
+}
+
+bool scoring_table_find(const struct scoring_table *t, const struct rn_prefix *pfx,
+                        struct scoring_entry *out)
+{
+	uint64_t key;
+	if (key_from_prefix(pfx, &key) != RN_OK)
+		return false;
+	const struct tspace *s = table_space(t, pfx->addr.family, pfx->len);
+	if (s == NULL)
+		return false;
+	ptrdiff_t i = tspace_find(s, key);
+	if (i < 0)
+		return false;
+	tspace_entry(t, s, (size_t)i, (uint32_t)(key >> 16), out);
+	return true;
+}
+
+void scoring_iter_init(struct scoring_iter *it, const struct scoring_table *t)
+{
+	it->t = t;
+	it->space = 0;
+	it->pos = 0;
+	it->hi = 0;
+	it->all = false;
+}
+
+void scoring_iter_init_all(struct scoring_iter *it, const struct scoring_table *t)
+{
+	scoring_iter_init(it, t);
+	it->all = true;
+}
+
+bool scoring_iter_next(struct scoring_iter *it, struct scoring_entry *out)
+{
+	const struct scoring_table *t = it->t;
+	while (it->space < t->nsp) {
+		const struct tspace *s = &t->sp[it->space];
+		if (it->pos < s->n) {
+			if (s->family == RN_AF_INET)
+				it->hi = tspace_hi_of(s, it->pos, it->hi);
+			tspace_entry(t, s, it->pos, it->hi, out);
+			it->pos++;
+			if (!it->all && (out->flags & SCORING_F_SUPPRESSED))
+				continue;
+			return true;
+		}
+		it->space++;
+		it->pos = 0;
+		it->hi = 0;
+	}
+	return false;
+}
+
+/* ---- building from entries ------------------------------------------------- */
+
+struct bent {
+	uint64_t key;
+	unsigned idx; /* space */
+	size_t i;     /* into the caller's array */
+};
+
+static int cmp_bent(const void *a, const void *b)
+{
+	const struct bent *x = a, *y = b;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+#define CAT_VALID_MASK (((1u << RN_CAT_COUNT) - 1) & ~1u)
+
+int scoring_table_build(const struct scoring_entry *ents, size_t n, bool dry_run,
+                        struct scoring_table **out)
+{
+	struct bent *v = malloc((n ? n : 1) * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct scoring_entry *e = &ents[i];
+		if (e->cats == 0 || (e->cats & ~CAT_VALID_MASK) != 0 || e->expires_ms == 0 ||
+		    key_from_prefix(&e->prefix, &v[i].key) != RN_OK) {
+			free(v);
+			return RN_EPARSE;
+		}
+		v[i].idx = space_index(e->prefix.addr.family, e->prefix.len);
+		v[i].i = i;
+	}
+	qsort(v, n, sizeof(*v), cmp_bent);
+	struct tbuilder b;
+	tbuilder_init(&b, false, dry_run);
+	int rc = RN_OK;
+	for (size_t i = 0; i < n; i++) {
+		const struct scoring_entry *e = &ents[v[i].i];
+		rc = tbuilder_push(&b, e->prefix.addr.family, e->prefix.len, v[i].key, e->cats,
+		                   e->expires_ms, 0, NULL);
+		if (rc != RN_OK) {
+			tbuilder_release(&b);
+			free(v);
+			return rc;
+		}
+	}
+	free(v);
+	return tbuilder_finish(&b, NULL, out);
+}
+
+/* ---- deltas ------------------------------------------------------------------ */
+
+int dlist_push(struct dlist *l, unsigned family, unsigned plen, uint64_t key, unsigned cat,
+               int64_t expires_ms)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct dtuple *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct dtuple){.key = key,
+	                               .expires_ms = expires_ms,
+	                               .family = (uint8_t)family,
+	                               .plen = (uint8_t)plen,
+	                               .cat = (uint8_t)cat};
+	return RN_OK;
+}
+
+void dlist_release(struct dlist *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int dlist_append(struct dlist *a, struct dlist *b)
+{
+	if (b->n == 0)
+		return RN_OK;
+	if (a->n == 0) {
+		dlist_release(a);
+		*a = *b;
+		memset(b, 0, sizeof(*b));
+		return RN_OK;
+	}
+	if (a->cap < a->n + b->n) {
+		struct dtuple *v = realloc(a->v, (a->n + b->n) * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = a->n + b->n;
+	}
+	memcpy(a->v + a->n, b->v, b->n * sizeof(*b->v));
+	a->n += b->n;
+	dlist_release(b);
+	return RN_OK;
+}
+
+int dtuple_cmp(const struct dtuple *a, const struct dtuple *b)
+{
+	unsigned x = space_index(a->family, a->plen), y = space_index(b->family, b->plen);
+	if (x != y)
+		return x < y ? -1 : 1;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	if (a->cat != b->cat)
+		return a->cat < b->cat ? -1 : 1;
+	return 0;
+}
+
+void dtuple_listing(const struct dtuple *t, struct scoring_listing *out)
+{
+	key_to_prefix(t->family, t->plen, t->key, &out->prefix);
+	out->category = t->cat;
+	out->expires_ms = t->expires_ms;
+}
+
+void scoring_delta_free(struct scoring_delta *d)
+{
+	if (d == NULL)
+		return;
+	dlist_release(&d->add);
+	dlist_release(&d->del);
+	free(d);
+}
+
+size_t scoring_delta_added(const struct scoring_delta *d)
+{
+	return d->add.n;
+}
+
+size_t scoring_delta_removed(const struct scoring_delta *d)
+{
+	return d->del.n;
+}
+
+bool scoring_delta_empty(const struct scoring_delta *d)
+{
+	return d->add.n == 0 && d->del.n == 0;
+}
+
+void scoring_delta_get_added(const struct scoring_delta *d, size_t i, struct scoring_listing *out)
+{
+	dtuple_listing(&d->add.v[i], out);
+}
+
+void scoring_delta_get_removed(const struct scoring_delta *d, size_t i,
+                               struct scoring_listing *out)
+{
+	dtuple_listing(&d->del.v[i], out);
+}
+
+/* One entry's change: listings removed then added. */
+static int diff_entry(struct scoring_delta *d, unsigned family, unsigned plen, uint64_t key,
+                      uint32_t cats_o, int64_t exp_o, uint32_t cats_n, int64_t exp_n)
+{
+	int rc = RN_OK;
+	for (uint32_t m = cats_o; m != 0 && rc == RN_OK; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctz(m);
+		if (!(cats_n & (1u << c)) || exp_n != exp_o)
+			rc = dlist_push(&d->del, family, plen, key, c, exp_o);
+	}
+	for (uint32_t m = cats_n; m != 0 && rc == RN_OK; m &= m - 1) {
+		unsigned c = (unsigned)__builtin_ctz(m);
+		if (!(cats_o & (1u << c)) || exp_n != exp_o)
+			rc = dlist_push(&d->add, family, plen, key, c, exp_n);
+	}
+	return rc;
+}
+
+int scoring_delta_diff(const struct scoring_table *old, const struct scoring_table *new_,
+                       struct scoring_delta **out)
+{
+	struct scoring_delta *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	int rc = RN_OK;
+	size_t a = 0, b = 0;
+	while (a < old->nsp || b < new_->nsp) {
+		const struct tspace *sa = a < old->nsp ? &old->sp[a] : NULL;
+		const struct tspace *sb = b < new_->nsp ? &new_->sp[b] : NULL;
+		unsigned ia = sa ? space_index(sa->family, sa->plen) : SPACE_COUNT;
+		unsigned ib = sb ? space_index(sb->family, sb->plen) : SPACE_COUNT;
+		if (ia != ib) {
+			/* A space only one side has. */
+			const struct scoring_table *t = ia < ib ? old : new_;
+			const struct tspace *s = ia < ib ? sa : sb;
+			uint32_t hi = 0;
+			for (size_t i = 0; i < s->n && rc == RN_OK; i++) {
+				if (s->family == RN_AF_INET)
+					hi = tspace_hi_of(s, i, hi);
+				const struct tcls *c = &t->cls[tspace_cls(s, i)];
+				uint64_t key = tspace_key(s, i, hi);
+				rc = ia < ib ? diff_entry(d, s->family, s->plen, key, c->cats,
+				                          c->expires_ms, 0, 0)
+				             : diff_entry(d, s->family, s->plen, key, 0, 0, c->cats,
+				                          c->expires_ms);
+			}
+			if (ia < ib)
+				a++;
+			else
+				b++;
+			if (rc != RN_OK)
+				goto fail;
+			continue;
+		}
+		size_t i = 0, j = 0;
+		uint32_t hia = 0, hib = 0;
+		while ((i < sa->n || j < sb->n) && rc == RN_OK) {
+			uint64_t ka = UINT64_MAX, kb = UINT64_MAX;
+			if (i < sa->n) {
+				if (sa->family == RN_AF_INET)
+					hia = tspace_hi_of(sa, i, hia);
+				ka = tspace_key(sa, i, hia);
+			}
+			if (j < sb->n) {
+				if (sb->family == RN_AF_INET)
+					hib = tspace_hi_of(sb, j, hib);
+				kb = tspace_key(sb, j, hib);
+			}
+			uint32_t co = 0, cn = 0;
+			int64_t eo = 0, en = 0;
+			uint64_t key = ka < kb ? ka : kb;
+			if (i < sa->n && ka == key) {
+				const struct tcls *c = &old->cls[tspace_cls(sa, i)];
+				co = c->cats;
+				eo = c->expires_ms;
+				i++;
+			}
+			if (j < sb->n && kb == key) {
+				const struct tcls *c = &new_->cls[tspace_cls(sb, j)];
+				cn = c->cats;
+				en = c->expires_ms;
+				j++;
+			}
+			rc = diff_entry(d, sa->family, sa->plen, key, co, eo, cn, en);
+		}
+		if (rc != RN_OK)
+			goto fail;
+		a++;
+		b++;
+	}
+	*out = d;
+	return RN_OK;
+fail:
+	scoring_delta_free(d);
+	return rc;
+}
+
+static bool dlist_sorted(const struct dlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].cat == 0 || l->v[i].cat >= RN_CAT_COUNT)
+			return false;
+		if (i > 0 && dtuple_cmp(&l->v[i - 1], &l->v[i]) >= 0)
+			return false;
+	}
+	return true;
+}
+
+int scoring_table_apply(const struct scoring_table *old, const struct scoring_delta *d,
+                        const struct scoring_protect *protect, struct scoring_table **out)
+{
+	if (!dlist_sorted(&d->add) || !dlist_sorted(&d->del))
+		return RN_EPARSE;
+	struct tbuilder b;
+	tbuilder_init(&b, false, old->dry_run);
+	int rc = RN_OK;
+	size_t si = 0, ai = 0, ri = 0;
+	for (;;) {
+		/* The next space any source has. */
+		unsigned idx = SPACE_COUNT;
+		if (si < old->nsp)
+			idx = space_index(old->sp[si].family, old->sp[si].plen);
+		if (ai < d->add.n) {
+			unsigned x = space_index(d->add.v[ai].family, d->add.v[ai].plen);
+			idx = x < idx ? x : idx;
+		}
+		if (ri < d->del.n) {
+			unsigned x = space_index(d->del.v[ri].family, d->del.v[ri].plen);
+			idx = x < idx ? x : idx;
+		}
+		if (idx == SPACE_COUNT)
+			break;
+		unsigned family = space_family(idx), plen = space_plen(idx);
+		const struct tspace *s = NULL;
+		if (si < old->nsp && space_index(old->sp[si].family, old->sp[si].plen) == idx)
+			s = &old->sp[si++];
+		size_t i = 0;
+		uint32_t hi = 0;
+		for (;;) {
+			uint64_t key = UINT64_MAX;
+			bool any = false;
+			if (s != NULL && i < s->n) {
+				if (family == RN_AF_INET)
+					hi = tspace_hi_of(s, i, hi);
+				key = tspace_key(s, i, hi);
+				any = true;
+			}
+			bool has_add = ai < d->add.n &&
+			               space_index(d->add.v[ai].family, d->add.v[ai].plen) == idx;
+			bool has_del = ri < d->del.n &&
+			               space_index(d->del.v[ri].family, d->del.v[ri].plen) == idx;
+			if (has_add && (!any || d->add.v[ai].key < key)) {
+				key = d->add.v[ai].key;
+				any = true;
+			}
+			if (has_del && (!any || d->del.v[ri].key < key)) {
+				key = d->del.v[ri].key;
+				any = true;
+			}
+			if (!any)
+				break;
+			uint32_t cats = 0;
+			int64_t exp = 0;
+			if (s != NULL && i < s->n && tspace_key(s, i, hi) == key) {
+				const struct tcls *c = &old->cls[tspace_cls(s, i)];
+				cats = c->cats;
+				exp = c->expires_ms;
+				i++;
+			}
+			for (; ri < d->del.n && space_index(d->del.v[ri].family,
+			                                    d->del.v[ri].plen) == idx &&
+			       d->del.v[ri].key == key;
+			     ri++) {
+				const struct dtuple *t = &d->del.v[ri];
+				if (!(cats & (1u << t->cat)) || t->expires_ms != exp) {
+					rc = RN_ESTATE;
+					goto fail;
+				}
+				cats &= ~(1u << t->cat);
+			}
+			for (; ai < d->add.n && space_index(d->add.v[ai].family,
+			                                    d->add.v[ai].plen) == idx &&
+			       d->add.v[ai].key == key;
+			     ai++) {
+				const struct dtuple *t = &d->add.v[ai];
+				if ((cats & (1u << t->cat)) || (cats != 0 && t->expires_ms != exp)) {
+					rc = RN_ESTATE;
+					goto fail;
+				}
+				cats |= 1u << t->cat;
+				exp = t->expires_ms;
+			}
+			if (cats == 0)
+				continue;
+			uint32_t cf = protect_range(protect, family, key,
+			                            key_last(family, plen, key))
+			                      ? TCLS_SUPPRESSED
+			                      : 0;
+			if ((rc = tbuilder_push(&b, family, plen, key, cats, exp, cf, NULL)) != RN_OK)
+				goto fail;
+		}
+	}
+	uint8_t digest[32];
+	scoring_digest_after(old->digest, d, digest);
+	return tbuilder_finish(&b, digest, out);
+fail:
+	tbuilder_release(&b);
+	return rc;
+}
