@@ -45,6 +45,18 @@ struct feeds_bus_conf {
 	int64_t ingest_flush_ms;
 	int64_t ingest_timeout_ms;
 	int64_t ingest_block_ms;
+	/* The feed. */
+	char *publisher;      /* this node's publisher name; "" = core.instance */
+	char *signing_key;    /* secret key file; "" = data_dir/keys/publisher.key */
+	char *pub_listen;     /* PUB listener; "" = not publishing */
+	char *resync_listen;  /* REP listener of the resync service */
+	int64_t heartbeat_ms;
+	int64_t snapshot_interval_ms;
+	int64_t history;      /* deltas kept for resync */
+	uint64_t history_bytes;
+	int64_t delta_ttl_ms;
+	int64_t snapshot_ttl_ms;
+	int64_t max_listings; /* cap on a decoded snapshot or delta */
 };
 struct feeds_rbl_conf {
 	int reserved_; /* no keys yet */
@@ -243,6 +255,102 @@ uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c);
  * are counted as lost). Safe on NULL.
  */
 size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms);
+
+/* ------------------------------------------------------------------ */
+/* The feed: publisher and subscribers                                 */
+/* ------------------------------------------------------------------ */
+
+/* Where a feed stands, for status output and tests. */
+enum feeds_reject {
+	FEEDS_REJ_MALFORMED,       /* framing, payload or body did not decode */
+	FEEDS_REJ_UNKNOWN_KEY,     /* key id not in the keyring */
+	FEEDS_REJ_REVOKED_KEY,     /* key id of a revoked key */
+	FEEDS_REJ_BAD_SIGNATURE,   /* signature does not verify */
+	FEEDS_REJ_WRONG_PUBLISHER, /* a trusted key, but not this feed's publisher */
+	FEEDS_REJ_EXPIRED,         /* past its expires_ms */
+	FEEDS_REJ_EPOCH_ROLLBACK,  /* an epoch older than the one held */
+	FEEDS_REJ_REPLAY,          /* a sequence not newer than the one held */
+	FEEDS_REJ_BASE_DIGEST,     /* a delta for a state with another digest */
+	FEEDS_REJ_DIGEST_MISMATCH, /* the result would not have the signed digest */
+	FEEDS_REJ_INCONSISTENT,    /* the delta does not fit the state held */
+	FEEDS_REJ_QUARANTINED,     /* held back by the circuit breaker */
+	FEEDS_REJ_GAP,             /* not a rejection: a missing message, resyncing */
+	FEEDS_REJ_COUNT
+};
+const char *feeds_reject_name(enum feeds_reject r);
+
+struct feeds_feed_status {
+	char publisher[64];
+	uint64_t epoch, seq;
+	uint8_t digest[32];
+	uint64_t listed;
+	int64_t last_change_ms;
+	bool in_sync;
+	bool quarantined;
+	uint64_t rejected[FEEDS_REJ_COUNT];
+};
+
+/*
+ * The publisher: signs every message with its key, publishes deltas as
+ * the blocklist changes, heartbeats and periodic snapshots, and serves
+ * resync requests. Each start is a new epoch (persisted in
+ * data_dir/feeds/publisher.epoch) opened by a snapshot. Free with
+ * feeds_pub_stop(); the signer must outlive the publisher.
+ */
+struct feeds_pub;
+struct feeds_pub_opts {
+	const char *data_dir;
+	const struct feeds_signer *signer;
+	struct rn_metrics *metrics; /* may be NULL */
+};
+int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
+                    const struct feeds_pub_opts *o, struct scoring_table *initial);
+/*
+ * Publishes the change to table t. d is the delta from the table given
+ * last (the scorer's own), or NULL to have the publisher compute it; a d
+ * that does not lead to t's digest is recomputed. Refuses a dry-run table
+ * (RN_ESTATE). Thread-safe; t is referenced, not taken.
+ */
+int feeds_pub_update(struct feeds_pub *p, struct scoring_table *t, const struct scoring_delta *d);
+unsigned feeds_pub_port(const struct feeds_pub *p);
+unsigned feeds_pub_resync_port(const struct feeds_pub *p);
+void feeds_pub_status(struct feeds_pub *p, struct feeds_feed_status *st);
+void feeds_pub_stop(struct feeds_pub *p);
+
+/*
+ * A subscription to one publisher. on_change, if set, is called on the
+ * subscription's thread after each applied change with the old table
+ * (NULL at first), the new one, and the delta (NULL for a snapshot).
+ */
+struct feeds_sub;
+struct feeds_sub_opts {
+	const char *data_dir;                   /* data_dir/feeds/sub-NAME.state */
+	const struct feeds_keyring *keyring;    /* must outlive the subscription */
+	const struct scoring_protect *protect;  /* never-block here; may be NULL */
+	struct scoring_decode_limits limits;
+	struct rn_metrics *metrics;             /* may be NULL */
+	/* The circuit breaker, for other members' feeds. */
+	bool breaker;
+	int64_t quarantine_add;                 /* more added at once: held back */
+	double quarantine_pct;                  /* more than this % of the size: held back */
+	int64_t max_per_day;                    /* more added in a day: held back */
+	/* Test hook: lose this many per mille of received messages. */
+	unsigned drop_permille;
+	/* No sockets and no thread: the caller feeds messages (tests, fuzzing). */
+	bool offline;
+	void (*on_change)(void *arg, struct feeds_sub *s, const struct scoring_table *old_t,
+	                  const struct scoring_table *new_t, const struct scoring_delta *d);
+	void *arg;
+};
+int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, const char *name,
+                    const char *pub_url, const char *resync_url, const struct feeds_sub_opts *o);
+/* A reference on the current state, or NULL before the first. */
+struct scoring_table *feeds_sub_table(struct feeds_sub *s);
+/* Bumped on every applied change: cheap to poll. */
+uint64_t feeds_sub_version(const struct feeds_sub *s);
+const char *feeds_sub_name(const struct feeds_sub *s);
+void feeds_sub_status(struct feeds_sub *s, struct feeds_feed_status *st);
+void feeds_sub_stop(struct feeds_sub *s);
 
 /* ------------------------------------------------------------------ */
 /* HTTP listener                                                       */
