@@ -352,6 +352,35 @@ const char *feeds_sub_name(const struct feeds_sub *s);
 void feeds_sub_status(struct feeds_sub *s, struct feeds_feed_status *st);
 void feeds_sub_stop(struct feeds_sub *s);
 
+/*
+ * Federation: other members' feeds become observations of kind
+ * RN_KIND_PEER_LISTED for the local scorer, but only for entries that at
+ * least `quorum` members list, or that one member of weight >=
+ * weight_alone lists. Subscribe to each member with the circuit breaker
+ * on, register it with feeds_federation_add() before it starts, and give
+ * it feeds_federation_on_change (arg: the federation) as its on_change.
+ */
+struct feeds_federation;
+struct feeds_federation_opts {
+	int64_t quorum;                        /* k of the members */
+	double weight_alone;                   /* 0: no member lists alone */
+	int64_t refresh_ms;                    /* re-offer agreed entries this often */
+	const struct scoring_protect *protect; /* never offered; may be NULL */
+	/* Where observations go (the local scorer's ingest). */
+	void (*emit)(void *arg, const struct rn_obs *obs, size_t n);
+	void *arg;
+	struct rn_metrics *metrics; /* may be NULL */
+	bool no_thread;             /* no periodic refresh (tests) */
+};
+int feeds_federation_start(struct feeds_federation **out, const struct feeds_federation_opts *o);
+int feeds_federation_add(struct feeds_federation *f, const struct feeds_sub *s, const char *name,
+                         double weight);
+void feeds_federation_on_change(void *arg, struct feeds_sub *s, const struct scoring_table *old_t,
+                                const struct scoring_table *new_t, const struct scoring_delta *d);
+/* Re-offers everything now (the periodic refresh, for tests). */
+void feeds_federation_refresh(struct feeds_federation *f);
+void feeds_federation_stop(struct feeds_federation *f);
+
 /* ------------------------------------------------------------------ */
 /* HTTP listener                                                       */
 /* ------------------------------------------------------------------ */

@@ -190,7 +190,37 @@ static bool older(uint64_t e1, uint64_t s1, uint64_t e2, uint64_t s2)
 	return e1 < e2 || (e1 == e2 && s1 < s2);
 }
 
-/* The circuit breaker: true when a change of `added` entries must be held back. */
+/* Prefixes a delta lists that the current state does not list at all (renewals excluded). */
+static uint64_t new_prefixes_delta(const struct scoring_table *cur, const struct scoring_delta *d)
+{
+	uint64_t n = 0;
+	struct rn_prefix last = {0};
+	for (size_t i = 0; i < scoring_delta_added(d); i++) {
+		struct scoring_listing l;
+		struct scoring_entry e;
+		scoring_delta_get_added(d, i, &l);
+		if (i > 0 && l.prefix.len == last.len && rn_addr_equal(&l.prefix.addr, &last.addr))
+			continue;
+		last = l.prefix;
+		if (cur == NULL || !scoring_table_find(cur, &l.prefix, &e))
+			n++;
+	}
+	return n;
+}
+
+static uint64_t new_prefixes_table(const struct scoring_table *cur, const struct scoring_table *t)
+{
+	uint64_t n = 0;
+	struct scoring_iter it;
+	struct scoring_entry e, x;
+	scoring_iter_init_all(&it, t);
+	while (scoring_iter_next(&it, &e))
+		if (cur == NULL || !scoring_table_find(cur, &e.prefix, &x))
+			n++;
+	return n;
+}
+
+/* The circuit breaker: true when a change listing `added` new entries must be held back. */
 static bool breaker(struct feeds_sub *s, uint64_t added)
 {
 	if (!s->o.breaker)
@@ -291,7 +321,7 @@ static int handle_delta(struct feeds_sub *s, const struct feeds_payload_hdr *h, 
 		rc = RN_EDIGEST;
 		goto out;
 	}
-	if (breaker(s, scoring_delta_added(d))) {
+	if (s->o.breaker && breaker(s, new_prefixes_delta(s->table, d))) {
 		reject(s, FEEDS_REJ_QUARANTINED);
 		rc = RN_EQUARANTINE;
 		goto out;
@@ -347,13 +377,7 @@ static int handle_snapshot(struct feeds_sub *s, const struct feeds_payload_hdr *
 		return RN_EDIGEST;
 	}
 	if (s->o.breaker) {
-		struct scoring_delta *d = NULL;
-		uint64_t added = scoring_table_count(t);
-		if (s->table != NULL && scoring_delta_diff(s->table, t, &d) == RN_OK) {
-			added = scoring_delta_added(d);
-			scoring_delta_free(d);
-		}
-		if (breaker(s, added)) {
+		if (breaker(s, new_prefixes_table(s->table, t))) {
 			reject(s, FEEDS_REJ_QUARANTINED);
 			scoring_table_free(t);
 			s->need_resync = false; /* resyncing would fetch the same thing */
@@ -477,6 +501,8 @@ static void resync(struct feeds_sub *s)
 	int rv = nng_send(s->req, buf, n, 0);
 	if (rv == 0)
 		rv = nng_recvmsg(s->req, &m, 0);
+	if (rv == NNG_ECLOSED)
+		return;
 	if (rv != 0) {
 		rn_counter_inc(&s->resync_fail);
 		log_info_rl("feed %s: resync from %s: %s", s->name, s->resync_url,
@@ -538,6 +564,11 @@ static void *sub_main(void *arg)
 	while (!atomic_load(&s->stop)) {
 		nng_msg *m;
 		int rv = nng_recvmsg(s->sub, &m, 0);
+		if (atomic_load(&s->stop)) {
+			if (rv == 0)
+				nng_msg_free(m);
+			break;
+		}
 		if (rv == 0) {
 			s->rng ^= s->rng << 13;
 			s->rng ^= s->rng >> 7;
@@ -671,8 +702,8 @@ int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, c
 	s->req_open = true;
 	nng_socket_set(s->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(s->sub, NNG_OPT_RECVTIMEO, 100);
-	nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 10000);
-	nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 10000);
+	nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 5000);
+	nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 5000);
 	if ((rc = feeds_bus_setup(s->sub, conf, (size_t)conf->recv_max)) != RN_OK ||
 	    (rc = feeds_bus_setup(s->req, conf, (size_t)conf->recv_max)) != RN_OK ||
 	    (rc = feeds_bus_dial(s->sub, pub_url, conf)) != RN_OK ||
@@ -742,12 +773,13 @@ void feeds_sub_stop(struct feeds_sub *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stop, true);
-	if (s->thr_started)
-		pthread_join(s->thr, NULL);
+	/* Closing the sockets wakes the thread from a receive. */
 	if (s->sub_open)
 		nng_close(s->sub);
 	if (s->req_open)
 		nng_close(s->req);
+	if (s->thr_started)
+		pthread_join(s->thr, NULL);
 	if (s->o.metrics != NULL)
 		rn_metrics_unregister(s->o.metrics, s);
 	if (s->state_fd >= 0)
