@@ -129,7 +129,7 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
 	 .min = 100,
 	 .max = 600000,
 	 .def = "5s",
-	 .help = "Interval of signed heartbeats. Subscribers resync after 2.5 intervals of "
+	 .help = "Interval of signed heartbeats. Subscribers resync after 1.25 intervals of "
 	         "silence; heartbeats expire after 3."},
 	{.name = "bus.snapshot_interval",
 	 .type = RN_CONF_DURATION,

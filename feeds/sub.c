@@ -22,8 +22,13 @@
  *      (quarantined) and reported, not applied;
  *   7. (epoch, seq, digest) is made durable, then the new state is
  *      swapped in.
- * A gap, a mismatching heartbeat, or no heartbeat for 2.5 intervals make
- * the subscriber ask the resync service, with backoff.
+ * A gap, a mismatching heartbeat, or no heartbeat for 1.25 intervals make
+ * the subscriber ask the resync service, with backoff. The resync service
+ * is asked over REQ/REP, not the feed, so a feed that loses messages
+ * still converges within about two heartbeat intervals: a lost delta is
+ * noticed at the next heartbeat, and a lost heartbeat when the next one
+ * is overdue. A resync that finds the state current counts as a
+ * heartbeat.
  *
  * The durable state is two 64-byte slots in data_dir/feeds/sub-NAME.state,
  * written alternately with pwrite and fdatasync, each with a CRC32C: a
@@ -547,6 +552,7 @@ static void resync(struct feeds_sub *s)
 	}
 	if (!s->need_resync) {
 		s->resync_backoff_ms = 0;
+		s->last_hb_ms = rn_time_mono_ms();
 		(void)progressed;
 		return;
 	}
@@ -588,7 +594,7 @@ static void *sub_main(void *arg)
 		int64_t now = rn_time_mono_ms();
 		uint32_t iv =
 		        s->hb_interval_ms ? s->hb_interval_ms : (uint32_t)s->conf->heartbeat_ms;
-		if (s->table == NULL || now - s->last_hb_ms > (int64_t)iv * 5 / 2)
+		if (s->table == NULL || now - s->last_hb_ms > (int64_t)iv * 5 / 4)
 			if (!s->need_resync && !s->quarantined) {
 				if (s->table != NULL)
 					log_info_rl("feed %s: no heartbeat for %" PRId64 " ms",
