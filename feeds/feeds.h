@@ -46,13 +46,13 @@ struct feeds_bus_conf {
 	int64_t ingest_timeout_ms;
 	int64_t ingest_block_ms;
 	/* The feed. */
-	char *publisher;      /* this node's publisher name; "" = core.instance */
-	char *signing_key;    /* secret key file; "" = data_dir/keys/publisher.key */
-	char *pub_listen;     /* PUB listener; "" = not publishing */
-	char *resync_listen;  /* REP listener of the resync service */
+	char *publisher;     /* this node's publisher name; "" = core.instance */
+	char *signing_key;   /* secret key file; "" = data_dir/keys/publisher.key */
+	char *pub_listen;    /* PUB listener; "" = not publishing */
+	char *resync_listen; /* REP listener of the resync service */
 	int64_t heartbeat_ms;
 	int64_t snapshot_interval_ms;
-	int64_t history;      /* deltas kept for resync */
+	int64_t history; /* deltas kept for resync */
 	uint64_t history_bytes;
 	int64_t delta_ttl_ms;
 	int64_t snapshot_ttl_ms;
@@ -317,6 +317,17 @@ unsigned feeds_pub_resync_port(const struct feeds_pub *p);
 void feeds_pub_status(struct feeds_pub *p, struct feeds_feed_status *st);
 void feeds_pub_stop(struct feeds_pub *p);
 
+/* What a subscriber saw in one authenticated message. */
+struct feeds_msg_info {
+	const char *kind; /* "snapshot", "delta" or "heartbeat" */
+	uint64_t epoch, seq;
+	int64_t time_ms, expires_ms;
+	uint8_t digest[32];
+	uint64_t added, removed; /* listings, for deltas */
+	uint64_t listed;         /* entries, for snapshots and heartbeats */
+	int result;              /* RN_OK: applied (or current); else why not */
+};
+
 /*
  * A subscription to one publisher. on_change, if set, is called on the
  * subscription's thread after each applied change with the old table
@@ -324,20 +335,24 @@ void feeds_pub_stop(struct feeds_pub *p);
  */
 struct feeds_sub;
 struct feeds_sub_opts {
-	const char *data_dir;                   /* data_dir/feeds/sub-NAME.state */
-	const struct feeds_keyring *keyring;    /* must outlive the subscription */
-	const struct scoring_protect *protect;  /* never-block here; may be NULL */
+	const char *data_dir;                  /* data_dir/feeds/sub-NAME.state */
+	const struct feeds_keyring *keyring;   /* must outlive the subscription */
+	const struct scoring_protect *protect; /* never-block here; may be NULL */
 	struct scoring_decode_limits limits;
-	struct rn_metrics *metrics;             /* may be NULL */
+	struct rn_metrics *metrics; /* may be NULL */
 	/* The circuit breaker, for other members' feeds. */
 	bool breaker;
-	int64_t quarantine_add;                 /* more added at once: held back */
-	double quarantine_pct;                  /* more than this % of the size: held back */
-	int64_t max_per_day;                    /* more added in a day: held back */
+	int64_t quarantine_add; /* more added at once: held back */
+	double quarantine_pct;  /* more than this % of the size: held back */
+	int64_t max_per_day;    /* more added in a day: held back */
 	/* Test hook: lose this many per mille of received messages. */
 	unsigned drop_permille;
 	/* No sockets and no thread: the caller feeds messages (tests, fuzzing). */
 	bool offline;
+	/* No state file: nothing survives the process (repnet sub). */
+	bool ephemeral;
+	/* Called for every authenticated message, applied or not (repnet sub). */
+	void (*on_message)(void *arg, struct feeds_sub *s, const struct feeds_msg_info *m);
 	void (*on_change)(void *arg, struct feeds_sub *s, const struct scoring_table *old_t,
 	                  const struct scoring_table *new_t, const struct scoring_delta *d);
 	void *arg;

@@ -89,6 +89,7 @@ struct feeds_sub {
 	unsigned state_slot;
 	uint64_t gen;
 	uint64_t rng;
+	struct feeds_msg_info info; /* of the message being handled */
 	nng_socket sub, req;
 	bool sub_open, req_open;
 	pthread_t thr;
@@ -130,6 +131,10 @@ _Static_assert(sizeof(struct slot) == 64, "slot size");
 static int state_open(struct feeds_sub *s)
 {
 	char dir[4096];
+	if (s->o.ephemeral) {
+		s->state_fd = -1;
+		return RN_OK;
+	}
 	if (snprintf(dir, sizeof(dir), "%s/feeds", s->o.data_dir) >= (int)sizeof(dir))
 		return -ENAMETOOLONG;
 	int rc = rn_mkdirs(dir, 0750);
@@ -162,6 +167,8 @@ static int state_open(struct feeds_sub *s)
 
 static int state_save(struct feeds_sub *s, uint64_t epoch, uint64_t seq, const uint8_t d[32])
 {
+	if (s->state_fd < 0)
+		return RN_OK; /* ephemeral */
 	struct slot sl = {.epoch = epoch, .seq = seq, .gen = ++s->gen};
 	memcpy(sl.digest, d, 32);
 	sl.crc = rn_crc32c(0, &sl, offsetof(struct slot, crc));
@@ -319,6 +326,8 @@ static int handle_delta(struct feeds_sub *s, const struct feeds_payload_hdr *h, 
 		rc = RN_EDIGEST;
 		goto out;
 	}
+	s->info.added = scoring_delta_added(d);
+	s->info.removed = scoring_delta_removed(d);
 	scoring_digest_after(s->digest, d, after);
 	if (memcmp(after, h->digest, 32) != 0) {
 		reject(s, FEEDS_REJ_DIGEST_MISMATCH);
@@ -375,6 +384,7 @@ static int handle_snapshot(struct feeds_sub *s, const struct feeds_payload_hdr *
 		reject(s, FEEDS_REJ_MALFORMED);
 		return rc;
 	}
+	s->info.listed = scoring_table_count(t) - scoring_table_count_suppressed(t);
 	scoring_table_digest(t, got);
 	if (memcmp(got, h->digest, 32) != 0) {
 		reject(s, FEEDS_REJ_DIGEST_MISMATCH);
@@ -415,6 +425,7 @@ static int handle_heartbeat(struct feeds_sub *s, const struct feeds_payload_hdr 
 		reject(s, FEEDS_REJ_MALFORMED);
 		return RN_EPARSE;
 	}
+	s->info.listed = listed;
 	if (s->table != NULL && h->epoch == s->epoch && h->seq < s->seq) {
 		reject(s, FEEDS_REJ_REPLAY);
 		return RN_EREPLAY;
@@ -477,14 +488,28 @@ int feeds_sub_receive(struct feeds_sub *s, const uint8_t *buf, size_t len)
 		return RN_EEPOCH;
 	}
 	s->last_msg_ms = rn_time_mono_ms();
+	s->info = (struct feeds_msg_info){
+	        .epoch = h.epoch, .seq = h.seq, .time_ms = h.time_ms, .expires_ms = h.expires_ms};
+	memcpy(s->info.digest, h.digest, 32);
 	switch (field) {
 	case FEEDS_BODY_DELTA:
-		return handle_delta(s, &h, body, blen);
+		s->info.kind = "delta";
+		rc = handle_delta(s, &h, body, blen);
+		break;
 	case FEEDS_BODY_SNAPSHOT:
-		return handle_snapshot(s, &h, body, blen);
+		s->info.kind = "snapshot";
+		rc = handle_snapshot(s, &h, body, blen);
+		break;
 	default:
-		return handle_heartbeat(s, &h, body, blen);
+		s->info.kind = "heartbeat";
+		rc = handle_heartbeat(s, &h, body, blen);
+		break;
 	}
+	if (s->o.on_message != NULL) {
+		s->info.result = rc;
+		s->o.on_message(s->o.arg, s, &s->info);
+	}
+	return rc;
 }
 
 /* ---- resync ----------------------------------------------------------- */

@@ -61,6 +61,12 @@ static const struct cmd cmds[] = {
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
         {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
          "keygen [-o PREFIX]", cmd_keygen},
+        {"sub",
+         "Subscribe to a publisher's feed, verify every message, and print the verified\n"
+         "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"
+         "port + 1.",
+         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]",
+         cmd_sub},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };

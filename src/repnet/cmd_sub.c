@@ -1,0 +1,186 @@
+/*
+ * cmd_sub.c: repnet sub, a verifying subscriber that prints what the
+ * feed says as JSON lines.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmds.h"
+
+struct sub_ctx {
+	pthread_mutex_t mu;
+	const char *name;
+	long count, max;
+};
+
+static const char *result_name(int rc)
+{
+	switch (rc) {
+	case RN_OK:
+		return "applied";
+	case RN_EREPLAY:
+		return "replay";
+	case RN_EEPOCH:
+		return "epoch_rollback";
+	case RN_EDIGEST:
+		return "digest_mismatch";
+	case RN_EQUARANTINE:
+		return "quarantined";
+	case RN_ESTATE:
+		return "needs_resync";
+	default:
+		return rn_strerror(rc);
+	}
+}
+
+static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_info *m)
+{
+	struct sub_ctx *c = arg;
+	char t[RN_TIME_STRLEN], e[RN_TIME_STRLEN], hex[65];
+	(void)s;
+	rn_time_format(m->time_ms, true, t, sizeof(t));
+	rn_time_format(m->expires_ms, true, e, sizeof(e));
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", m->digest[i]);
+	pthread_mutex_lock(&c->mu);
+	printf("{\"kind\":\"%s\",\"publisher\":\"%s\",\"epoch\":%llu,\"seq\":%llu,\"time\":\"%s\","
+	       "\"expires\":\"%s\",\"digest\":\"%s\"",
+	       m->kind, c->name, (unsigned long long)m->epoch, (unsigned long long)m->seq, t, e,
+	       hex);
+	if (strcmp(m->kind, "delta") == 0)
+		printf(",\"added\":%llu,\"removed\":%llu", (unsigned long long)m->added,
+		       (unsigned long long)m->removed);
+	else
+		printf(",\"listed\":%llu", (unsigned long long)m->listed);
+	printf(",\"result\":\"%s\"}\n", result_name(m->result));
+	fflush(stdout);
+	c->count++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* tcp://host:7401 -> tcp://host:7402, the default layout. */
+static int resync_default(const char *url, char *out, size_t len)
+{
+	const char *colon = strrchr(url, ':');
+	if (colon == NULL || strchr(url, '/') == NULL || colon < strrchr(url, '/'))
+		return RN_EPARSE;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port <= 0 || port >= 65535)
+		return RN_EPARSE;
+	snprintf(out, len, "%.*s:%ld", (int)(colon - url), url, port + 1);
+	return RN_OK;
+}
+
+int cmd_sub(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"resync", required_argument, NULL, 'r'},
+	                                      {"name", required_argument, NULL, 'n'},
+	                                      {"key", required_argument, NULL, 'k'},
+	                                      {"count", required_argument, NULL, 'c'},
+	                                      {"timeout", required_argument, NULL, 't'},
+	                                      {"config", required_argument, NULL, 'C'},
+	                                      {NULL, 0, NULL, 0}};
+	const char *resync = NULL, *name = NULL, *key = NULL, *path = NULL;
+	long max = 0, timeout_s = 0;
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			resync = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'c':
+			max = strtol(optarg, NULL, 10);
+			break;
+		case 't':
+			timeout_s = strtol(optarg, NULL, 10);
+			break;
+		case 'C':
+			path = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || name == NULL || key == NULL)
+		return 2;
+	const char *url = argv[optind];
+	char rbuf[512];
+	if (resync == NULL) {
+		if (resync_default(url, rbuf, sizeof(rbuf)) != RN_OK) {
+			fprintf(stderr, "repnet: give --resync for %s\n", url);
+			return 2;
+		}
+		resync = rbuf;
+	}
+	struct daemon_conf c;
+	struct rn_conf_error err;
+	if (daemon_conf_load(&c, path, NULL, &err) != RN_OK) {
+		char msg[1024];
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		fprintf(stderr, "repnet: %s\n", msg);
+		return 1;
+	}
+	struct feeds_keyring *ring = NULL;
+	struct feeds_sub *s = NULL;
+	struct sub_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER, .name = name, .max = max};
+	int code = 1, rc;
+	if ((rc = feeds_keyring_alloc(&ring)) != RN_OK ||
+	    (rc = feeds_keyring_add(ring, name, key, false)) != RN_OK) {
+		fprintf(stderr, "repnet: key: %s\n", rn_strerror(rc));
+		goto out;
+	}
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct feeds_sub_opts o = {.keyring = ring,
+	                           .ephemeral = true,
+	                           .data_dir = c.core.data_dir,
+	                           .limits = {.max_listings = (uint64_t)c.feeds.bus.max_listings},
+	                           .on_message = on_message,
+	                           .arg = &ctx};
+	if ((rc = feeds_sub_start(&s, &c.feeds.bus, name, url, resync, &o)) != RN_OK) {
+		fprintf(stderr, "repnet: subscribe %s: %s\n", url, rn_strerror(rc));
+		goto out;
+	}
+	int64_t deadline = timeout_s > 0 ? rn_time_mono_ms() + timeout_s * 1000 : INT64_MAX;
+	for (;;) {
+		struct timespec ts = {.tv_nsec = 100000000};
+		if (sigtimedwait(&set, NULL, &ts) > 0)
+			break;
+		pthread_mutex_lock(&ctx.mu);
+		bool done = max > 0 && ctx.count >= max;
+		pthread_mutex_unlock(&ctx.mu);
+		if (done || rn_time_mono_ms() >= deadline)
+			break;
+	}
+	struct feeds_feed_status st;
+	feeds_sub_status(s, &st);
+	uint64_t rej = 0;
+	for (int r = 0; r < FEEDS_REJ_COUNT; r++)
+		if (r != FEEDS_REJ_GAP)
+			rej += st.rejected[r];
+	fprintf(stderr, "repnet: %ld verified messages, %llu rejected, at epoch %llu seq %llu%s\n",
+	        ctx.count, (unsigned long long)rej, (unsigned long long)st.epoch,
+	        (unsigned long long)st.seq, st.in_sync ? "" : " (not in sync)");
+	code = (max > 0 && ctx.count < max) ? 1 : 0;
+out:
+	feeds_sub_stop(s);
+	feeds_keyring_free(ring);
+	daemon_conf_release(&c);
+	return code;
+}
