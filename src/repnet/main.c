@@ -59,6 +59,17 @@ static const struct cmd cmds[] = {
          "Print every configuration key with its type, default and range (Markdown),\n"
          "or with --dump the effective configuration after FILE and overrides.",
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"logs",
+         "Read Postfix or Exim logs and print one JSON object per observation (ts, ip,\n"
+         "kind, source, program, evidence, count); --summary prints counts per kind and\n"
+         "unparsed lines per program instead. FILE or - reads in event time; --follow,\n"
+         "--udp, --tcp and --stdin run the live sources until SIGINT or SIGTERM.",
+         "logs [--format auto|postfix|exim] [--summary] [--no-detect] [--show-unparsed]\n"
+         "       [--ref-time RFC3339]"
+         "       [-c FILE] [-o section.key=value]... FILE|-\n"
+         "   or: repnet logs [options] [--follow FILE]... [--udp HOST:PORT] [--tcp HOST:PORT] "
+         "[--stdin]",
+         cmd_logs},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
