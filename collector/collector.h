@@ -118,15 +118,15 @@ extern const char *const collector_smtp_format_names[]; /* "auto", "postfix", "e
 
 /* Counts of one pipeline's work. */
 struct collector_smtp_stats {
-	uint64_t lines;        /* complete lines seen */
+	uint64_t lines; /* complete lines seen */
 	uint64_t bytes;
-	uint64_t overlong;     /* lines longer than smtp.max_line, skipped */
-	uint64_t malformed;    /* lines that follow no syslog wrapper (binary, garbage) */
-	uint64_t foreign;      /* well-formed lines of programs other than the MTA */
-	uint64_t ignored;      /* MTA lines understood, without an abuse signal */
-	uint64_t events;       /* line observations */
-	uint64_t signals;      /* detector observations */
-	uint64_t unknown[7];   /* MTA lines not understood, by program (see names) */
+	uint64_t overlong;   /* lines longer than smtp.max_line, skipped */
+	uint64_t malformed;  /* lines that follow no syslog wrapper (binary, garbage) */
+	uint64_t foreign;    /* well-formed lines of programs other than the MTA */
+	uint64_t ignored;    /* MTA lines understood, without an abuse signal */
+	uint64_t events;     /* line observations */
+	uint64_t signals;    /* detector observations */
+	uint64_t unknown[7]; /* MTA lines not understood, by program (see names) */
 	uint64_t kinds[RN_KIND_MAX];
 };
 /* Labels of collector_smtp_stats.unknown[]: "postfix/smtpd", ..., "exim", "other". */
@@ -134,10 +134,10 @@ extern const char *const collector_smtp_program_names[7];
 
 /* Options of an offline pipeline. */
 struct collector_smtp_opts {
-	int format;            /* enum collector_smtp_format; -1: the configuration's */
-	bool detect;           /* run the detectors (and the spamtrap check) */
-	int64_t ref_ms;        /* reference time for yearless timestamps; 0: now */
-	const uint8_t *key;    /* 32-byte key to hash SASL user names; NULL: random */
+	int format;         /* enum collector_smtp_format; -1: the configuration's */
+	bool detect;        /* run the detectors (and the spamtrap check) */
+	int64_t ref_ms;     /* reference time for yearless timestamps; 0: now */
+	const uint8_t *key; /* 32-byte key to hash SASL user names; NULL: random */
 	/* Optional: called with every MTA line not understood (for --show-unparsed). */
 	void (*unparsed)(void *arg, const char *program, const uint8_t *line, size_t len);
 	void *unparsed_arg;
