@@ -166,7 +166,8 @@ void collector_smtp_free(struct collector_smtp *p);
  * syslog.udp_listen and syslog.tcp_listen receiver, standard input when
  * smtp.stdin is set), each in its own thread, through one shared
  * detector, in event time, with metrics registered in m (which must
- * outlive it). data_dir holds tail positions and the SASL hashing key.
+ * outlive it). conf is copied: the caller may release or reload its own.
+ * data_dir holds tail positions and the SASL hashing key.
  * Free with collector_smtp_stop().
  */
 struct collector_smtp_live;

@@ -29,6 +29,11 @@ enum { SRC_TAIL, SRC_UDP, SRC_TCP, SRC_STDIN, SRC_COUNT };
 static const char *const src_names[SRC_COUNT] = {"tail", "syslog_udp", "syslog_tcp", "stdin"};
 
 struct collector_smtp_live {
+	/*
+	 * A private deep copy: the daemon swaps its configuration on reload
+	 * while these threads read theirs.
+	 */
+	struct collector_smtp_conf conf_copy;
 	const struct collector_smtp_conf *conf;
 	struct rn_metrics *m;
 	struct smtp_detect *det;
@@ -192,20 +197,62 @@ static int pipe_new(struct collector_smtp_live *l, int src, const struct collect
 	return RN_OK;
 }
 
-int collector_smtp_start(struct collector_smtp_live **out, const struct collector_smtp_conf *conf,
+static int strlist_copy(struct rn_strlist *dst, const struct rn_strlist *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < src->n; i++) {
+		int rc = rn_strlist_add(dst, src->v[i]);
+		if (rc != RN_OK)
+			return rc;
+	}
+	return RN_OK;
+}
+
+static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smtp_conf *src)
+{
+	*dst = *src;
+	dst->syslog_udp = dst->syslog_tcp = NULL;
+	memset(&dst->tail_paths, 0, sizeof(dst->tail_paths));
+	memset(&dst->rbl_zones, 0, sizeof(dst->rbl_zones));
+	memset(&dst->spamtraps, 0, sizeof(dst->spamtraps));
+	if ((src->syslog_udp != NULL && (dst->syslog_udp = strdup(src->syslog_udp)) == NULL) ||
+	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL))
+		return -ENOMEM;
+	int rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->rbl_zones, &src->rbl_zones);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->spamtraps, &src->spamtraps);
+	return rc;
+}
+
+static void conf_copy_release(struct collector_smtp_conf *c)
+{
+	free(c->syslog_udp);
+	free(c->syslog_tcp);
+	rn_strlist_clear(&c->tail_paths);
+	rn_strlist_clear(&c->rbl_zones);
+	rn_strlist_clear(&c->spamtraps);
+}
+
+int collector_smtp_start(struct collector_smtp_live **out, const struct collector_smtp_conf *cf,
                          const char *data_dir, struct rn_metrics *m,
                          const struct collector_sink *sink)
 {
 	struct collector_smtp_live *l = calloc(1, sizeof(*l));
+	const struct collector_smtp_conf *conf;
 	uint8_t key[32];
 	int rc;
 
 	if (l == NULL)
 		return -ENOMEM;
-	l->conf = conf;
-	l->m = m;
 	l->stdin_stop = -1;
 	pthread_mutex_init(&l->det_lock, NULL);
+	l->conf = conf = &l->conf_copy;
+	rc = conf_copy(&l->conf_copy, cf);
+	if (rc != RN_OK)
+		goto fail;
+	l->m = m;
 	if (conf->detect) {
 		rc = smtp_key_load(data_dir, key);
 		if (rc != RN_OK) {
@@ -295,5 +342,6 @@ void collector_smtp_stop(struct collector_smtp_live *l)
 	}
 	smtp_detect_free(l->det);
 	pthread_mutex_destroy(&l->det_lock);
+	conf_copy_release(&l->conf_copy);
 	free(l);
 }
