@@ -119,10 +119,11 @@ static void test_spoofing(void **state)
 	                 SMTP_EVENT);
 	assert_int_equal(ev.kind, RN_KIND_UNKNOWN_RECIPIENT);
 	/* The authenticator's user name is found, not put in the evidence. */
-	assert_int_equal(ex1("LOGIN authenticator failed for (h) [198.51.100.7]:1 I=[127.0.0.1]:25: "
-	                     "535 Incorrect authentication data (set_id=carol)",
-	                     &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        ex1("LOGIN authenticator failed for (h) [198.51.100.7]:1 I=[127.0.0.1]:25: "
+	            "535 Incorrect authentication data (set_id=carol)",
+	            &ev),
+	        SMTP_EVENT);
 	assert_string_equal(ev.evidence, "auth:LOGIN");
 	assert_int_equal(ev.user_len, 5);
 	assert_memory_equal(ev.user, "carol", 5);
@@ -133,10 +134,11 @@ static void test_spoofing(void **state)
 	                 SMTP_UNKNOWN);
 	assert_int_equal(ex1("1xXUhY-0002YT-1n something new", &ev), SMTP_UNKNOWN);
 	/* Other Exim forms: dropped for too many errors, dnslists' default text. */
-	assert_int_equal(ex1("SMTP call from (h) [198.51.100.7]:1 I=[127.0.0.1]:25 dropped: too many "
-	                     "syntax or protocol errors (last command was \"x\", C=EHLO)",
-	                     &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        ex1("SMTP call from (h) [198.51.100.7]:1 I=[127.0.0.1]:25 dropped: too many "
+	            "syntax or protocol errors (last command was \"x\", C=EHLO)",
+	            &ev),
+	        SMTP_EVENT);
 	assert_int_equal(ev.kind, RN_KIND_TOO_MANY_ERRORS);
 }
 

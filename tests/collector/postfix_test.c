@@ -53,9 +53,9 @@ static void test_group_good(void **state)
 	assert_int_equal(count_addr(&mf, "127.0.1.24", RN_KIND_CONTENT_REJECT), 1);
 	assert_int_equal(count_addr(&mf, "127.0.1.25", RN_KIND_CONTENT_REJECT), 0);
 	/* No abuse kinds from good senders. */
-	static const unsigned bad[] = {RN_KIND_RBL_LISTED, RN_KIND_PREGREET, RN_KIND_SASL_FAIL,
-	                               RN_KIND_HANGUP, RN_KIND_DENYLISTED, RN_KIND_RELAY_DENIED,
-	                               RN_KIND_NON_SMTP, RN_KIND_NO_RDNS};
+	static const unsigned bad[] = {RN_KIND_RBL_LISTED, RN_KIND_PREGREET,   RN_KIND_SASL_FAIL,
+	                               RN_KIND_HANGUP,     RN_KIND_DENYLISTED, RN_KIND_RELAY_DENIED,
+	                               RN_KIND_NON_SMTP,   RN_KIND_NO_RDNS};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		assert_int_equal(count_kind(&mf, 1, bad[i]), 0);
 }
@@ -180,35 +180,42 @@ static void test_lines(void **state)
 	struct smtp_event ev;
 
 	/* IPv6 in brackets, with and without Postfix's ipv6: prefix. */
-	assert_int_equal(pf1("postfix/smtpd", "connect from unknown[2001:db8::1]", &ev), SMTP_EVENT);
+	assert_int_equal(pf1("postfix/smtpd", "connect from unknown[2001:db8::1]", &ev),
+	                 SMTP_EVENT);
 	assert_addr(&ev.addr, "2001:db8::1");
 	assert_int_equal(ev.kind, RN_KIND_SMTP_CONNECT);
-	assert_int_equal(pf1("postfix/postscreen", "CONNECT from [ipv6:2001:db8::2]:4 to [::1]:25", &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        pf1("postfix/postscreen", "CONNECT from [ipv6:2001:db8::2]:4 to [::1]:25", &ev),
+	        SMTP_EVENT);
 	assert_addr(&ev.addr, "2001:db8::2");
 	/* Pre-3.6 spellings. */
 	assert_int_equal(pf1("postfix/postscreen", "BLACKLISTED [192.0.2.7]:25", &ev), SMTP_EVENT);
 	assert_int_equal(ev.kind, RN_KIND_DENYLISTED);
-	assert_int_equal(pf1("postfix/postscreen", "WHITELISTED [192.0.2.7]:25", &ev), SMTP_IGNORED);
+	assert_int_equal(pf1("postfix/postscreen", "WHITELISTED [192.0.2.7]:25", &ev),
+	                 SMTP_IGNORED);
 	/* postscreen's comma-separated NOQUEUE, and a connection-count reject. */
-	assert_int_equal(pf1("postfix/postscreen",
-	                     "NOQUEUE: reject: RCPT from [192.0.2.9]:5: 550 5.7.1 Service unavailable; "
-	                     "client [192.0.2.9] blocked using b.example; from=<a@b>, to=<c@d>, "
-	                     "proto=ESMTP, helo=<x>",
-	                     &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        pf1("postfix/postscreen",
+	            "NOQUEUE: reject: RCPT from [192.0.2.9]:5: 550 5.7.1 Service unavailable; "
+	            "client [192.0.2.9] blocked using b.example; from=<a@b>, to=<c@d>, "
+	            "proto=ESMTP, helo=<x>",
+	            &ev),
+	        SMTP_EVENT);
 	assert_int_equal(ev.kind, RN_KIND_RBL_LISTED);
 	assert_string_equal(ev.evidence, "rbl:b.example");
 	assert_int_equal(pf1("postfix/postscreen",
-	                     "NOQUEUE: reject: CONNECT from [192.0.2.9]:5: too many connections", &ev),
+	                     "NOQUEUE: reject: CONNECT from [192.0.2.9]:5: too many connections",
+	                     &ev),
 	                 SMTP_EVENT);
 	assert_int_equal(ev.kind, RN_KIND_RATE_LIMITED);
 	/* The daemon is inferred when the wrapper kept only "postfix". */
-	assert_int_equal(pf1("postfix", "PREGREET 11 after 0 from [192.0.2.1]:1: EHLO x\\r\\n", &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        pf1("postfix", "PREGREET 11 after 0 from [192.0.2.1]:1: EHLO x\\r\\n", &ev),
+	        SMTP_EVENT);
 	assert_string_equal(ev.daemon, "postfix/postscreen");
-	assert_int_equal(pf1("postfix", "addr 192.0.2.3 listed by domain zen.test as 127.0.0.2", &ev),
-	                 SMTP_EVENT);
+	assert_int_equal(
+	        pf1("postfix", "addr 192.0.2.3 listed by domain zen.test as 127.0.0.2", &ev),
+	        SMTP_EVENT);
 	assert_string_equal(ev.daemon, "postfix/dnsblog");
 	/* A recipient cannot steer the classification. */
 	assert_int_equal(pf1("postfix/smtpd",
@@ -227,7 +234,8 @@ static void test_lines(void **state)
 	                 SMTP_UNKNOWN);
 	/* Lines without a client address are never events. */
 	assert_int_equal(pf1("postfix/smtpd", "connect from unknown", &ev), SMTP_UNKNOWN);
-	assert_int_equal(pf1("postfix/smtpd", "connect from unknown[999.1.1.1]", &ev), SMTP_UNKNOWN);
+	assert_int_equal(pf1("postfix/smtpd", "connect from unknown[999.1.1.1]", &ev),
+	                 SMTP_UNKNOWN);
 	/* SASL: the user name is found, kept out of the evidence. */
 	assert_int_equal(pf1("postfix/smtpd",
 	                     "warning: unknown[192.0.2.5]: SASL PLAIN authentication failed: "
@@ -243,11 +251,11 @@ static void test_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_whole_log),     cmocka_unit_test(test_group_good),
-	        cmocka_unit_test(test_group_zen),     cmocka_unit_test(test_group_bl),
-	        cmocka_unit_test(test_group_bots),    cmocka_unit_test(test_group_dictionary),
-	        cmocka_unit_test(test_group_sasl),    cmocka_unit_test(test_group_protocol),
-	        cmocka_unit_test(test_group_policy),  cmocka_unit_test(test_group_rdns),
+	        cmocka_unit_test(test_whole_log),    cmocka_unit_test(test_group_good),
+	        cmocka_unit_test(test_group_zen),    cmocka_unit_test(test_group_bl),
+	        cmocka_unit_test(test_group_bots),   cmocka_unit_test(test_group_dictionary),
+	        cmocka_unit_test(test_group_sasl),   cmocka_unit_test(test_group_protocol),
+	        cmocka_unit_test(test_group_policy), cmocka_unit_test(test_group_rdns),
 	        cmocka_unit_test(test_lines),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

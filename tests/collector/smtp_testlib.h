@@ -52,8 +52,10 @@ static inline void run_buf(const struct collector_smtp_conf *c, bool detect, con
                            size_t len, struct obs_vec *o, struct collector_smtp_stats *st)
 {
 	static const uint8_t key[32] = {1, 2, 3};
-	struct collector_smtp_opts opts = {
-	        .format = -1, .detect = detect, .ref_ms = 1796083200000LL /* 2026-12-01 */, .key = key};
+	struct collector_smtp_opts opts = {.format = -1,
+	                                   .detect = detect,
+	                                   .ref_ms = 1796083200000LL /* 2026-12-01 */,
+	                                   .key = key};
 	struct collector_sink sink = {.emit = obs_vec_emit, .arg = o};
 	struct collector_smtp *p = NULL;
 	RN_PASS(collector_smtp_alloc(&p, c, &opts, &sink));
