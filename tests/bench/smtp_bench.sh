@@ -54,4 +54,46 @@ if command -v fail2ban-regex >/dev/null; then
 else
 	echo "fail2ban-regex: not installed (scripts/bootstrap.sh --bench)"
 fi
+# crowdsec (Debian's 1.4.6) in replay mode with the hub's Postfix parser and
+# scenario, from the copy of the hub the package ships (no network), its
+# local API on loopback, in a private configuration under $W.
+if command -v crowdsec >/dev/null && [ -f /usr/share/crowdsec/hub/.index.json ]; then
+	C=$W/cs
+	mkdir -p "$C/etc" "$C/data"
+	cp -r /usr/share/crowdsec/hub "$C/hub"
+	cp -r /etc/crowdsec/patterns /etc/crowdsec/profiles.yaml "$C/etc/"
+	echo "simulation: false" >"$C/etc/simulation.yaml"
+	: >"$C/etc/acquis.yaml"
+	cat >"$C/etc/config.yaml" <<CONF
+common: { daemonize: false, log_media: stdout, log_level: error }
+config_paths:
+  config_dir: $C/etc/
+  data_dir: $C/data/
+  simulation_path: $C/etc/simulation.yaml
+  hub_dir: $C/hub/
+  index_path: $C/hub/.index.json
+  notification_dir: $C/etc/notifications/
+  plugin_dir: $C/plugins/
+crowdsec_service: { acquisition_path: $C/etc/acquis.yaml, parser_routines: 1, buckets_routines: 1, output_routines: 1 }
+db_config: { type: sqlite, db_path: $C/data/crowdsec.db, use_wal: false }
+prometheus: { enabled: false }
+api:
+  client: { credentials_path: $C/etc/local_api_credentials.yaml }
+  server: { enable: true, listen_uri: "127.0.0.1:${CS_PORT:-18089}", profiles_path: $C/etc/profiles.yaml }
+CONF
+	for it in "parsers install crowdsecurity/syslog-logs" "parsers install crowdsecurity/postfix-logs" \
+		"parsers install crowdsecurity/dateparse-enrich" "scenarios install crowdsecurity/postfix-spam"; do
+		# shellcheck disable=SC2086
+		timeout 60 cscli -c "$C/etc/config.yaml" --branch master $it >/dev/null 2>&1 || echo "cscli $it failed"
+	done
+	timeout 60 cscli -c "$C/etc/config.yaml" machines add bench --password benchpw \
+		-f "$C/etc/local_api_credentials.yaml" --force >/dev/null 2>&1
+	sed -i "s#url: .*#url: http://127.0.0.1:${CS_PORT:-18089}#" "$C/etc/local_api_credentials.yaml"
+	if measure crowdsec_replay timeout 900 crowdsec -c "$C/etc/config.yaml" -dsn "file://$F" -type syslog; then
+		printf 'ratio repnet (parsers + detectors) / crowdsec replay: %.1fx\n' \
+			"$(echo "$CPU_crowdsec_replay / $CPU_repnet_detect" | bc -l)"
+	fi
+else
+	echo "crowdsec: not installed"
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
