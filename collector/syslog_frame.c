@@ -72,6 +72,7 @@ int syslog_framer_feed(struct syslog_framer *f, const uint8_t *buf, size_t len,
 			if (*p >= '0' && *p <= '9') {
 				if (++f->digits > 9) {
 					f->errors++;
+					f->state = SF_START;
 					return RN_EPARSE;
 				}
 				f->count = f->count * 10 + (uint64_t)(*p - '0');
@@ -80,6 +81,7 @@ int syslog_framer_feed(struct syslog_framer *f, const uint8_t *buf, size_t len,
 			}
 			if (*p != ' ') {
 				f->errors++;
+				f->state = SF_START;
 				return RN_EPARSE;
 			}
 			p++;

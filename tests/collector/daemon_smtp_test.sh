@@ -15,7 +15,9 @@ core: {
   roles = ["collect"];
 };
 collector: {
-  syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = "127.0.0.1:0"; };
+  syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = "127.0.0.1:0";
+            max_connections = 2; idle_timeout = "2s"; };
+  smtp: { max_line = "1k"; };
   tail: { paths = ["$L"]; poll_interval = "200ms"; };
 };
 CONF
@@ -36,10 +38,41 @@ wait_for "$T/log" "observation .* 192.0.2.3 protocol_bot"
 wait_for "$T/log" "observation .* 192.0.2.1 smtp_connect"
 wait_for "$T/log" "observation .* 192.0.2.2 sasl_fail"
 [ "$(metric "$PORT" repnet_collector_observations_total)" = 4 ] || fail "observations_total"
+[ "$(metric "$PORT" 'repnet_syslog_connections')" -le 2 ] || fail "connections gauge"
 [ "$(metric "$PORT" 'repnet_smtp_lines_total{source="syslog_udp"}')" = 1 ] || fail "udp lines"
 [ "$(metric "$PORT" 'repnet_smtp_lines_total{source="tail"}')" = 1 ] || fail "tail lines"
 [ "$(metric "$PORT" 'repnet_syslog_connections_total{result="accepted"}')" -ge 1 ] || fail "tcp accepted"
 [ "$(metric "$PORT" 'repnet_smtp_detector_signals_total{detector="protocol_bot"}')" = 1 ] || fail "detector metric"
+# Bounded connections, idle timeout, overlong frames and framing errors.
+if command -v python3 >/dev/null; then
+	python3 - "$TCP" <<'PY' || fail "connection limits"
+import socket, sys, time
+port = int(sys.argv[1])
+a = socket.create_connection(("127.0.0.1", port))
+b = socket.create_connection(("127.0.0.1", port))
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", port))
+c.settimeout(5)
+assert c.recv(1) == b"", "third connection not refused"
+# An overlong octet-counted frame is skipped; the next frame still counts.
+body = b"<13>Nov 29 02:25:30 mx postfix/smtpd[1]: connect from unknown[192.0.2.9]"
+a.sendall(b"2000 " + b"x" * 2000 + str(len(body)).encode() + b" " + body)
+# A malformed count closes that connection.
+b.sendall(b"12x\n")
+b.settimeout(5)
+assert b.recv(1) == b"", "framing error did not close"
+# The idle one is closed after idle_timeout (2s).
+a.settimeout(10)
+t = time.time()
+assert a.recv(1) == b"", "idle connection not closed"
+assert time.time() - t < 9
+PY
+	wait_for "$T/log" "observation .* 192.0.2.9 smtp_connect"
+	[ "$(metric "$PORT" 'repnet_syslog_connections_total{result="refused"}')" = 1 ] || fail "refused"
+	[ "$(metric "$PORT" 'repnet_syslog_connections_total{result="idle_closed"}')" -ge 1 ] || fail "idle_closed"
+	[ "$(metric "$PORT" 'repnet_syslog_errors_total{error="framing"}')" = 1 ] || fail "framing errors"
+	[ "$(metric "$PORT" 'repnet_smtp_lines_overlong_total{source="syslog_tcp"}')" = 1 ] || fail "overlong"
+fi
 # Every metric is documented.
 curl -sf "http://127.0.0.1:$PORT/metrics" | sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' >"$T/names"
 while read -r m; do
