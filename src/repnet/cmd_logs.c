@@ -145,7 +145,7 @@ int cmd_logs(int argc, char **argv)
 	                                      {"stdin", no_argument, NULL, 'S'},
 	                                      {"show-unparsed", no_argument, NULL, 'U'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL, *udp = NULL, *tcp = NULL;
+	const char *path = NULL, *udp = NULL, *tcp = NULL, *file = NULL;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
 	char **follow = calloc((size_t)argc + 1, sizeof(*follow));
 	size_t nov = 0, nfollow = 0;
@@ -220,7 +220,15 @@ int cmd_logs(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (live ? optind != argc : optind + 1 != argc) {
+	if (use_stdin && nfollow == 0 && udp == NULL && tcp == NULL) {
+		/* Standard input alone ends at its end: that is the offline mode. */
+		live = false;
+		if (optind != argc) {
+			code = 2;
+			goto out;
+		}
+		file = "-";
+	} else if (live ? optind != argc : optind + 1 != argc) {
 		code = 2;
 		goto out;
 	}
@@ -247,7 +255,8 @@ int cmd_logs(int argc, char **argv)
 		goto out;
 	}
 
-	const char *file = argv[optind];
+	if (file == NULL)
+		file = argv[optind];
 	int fd = STDIN_FILENO;
 	if (strcmp(file, "-") != 0) {
 		fd = open(file, O_RDONLY | O_CLOEXEC);

@@ -63,10 +63,9 @@ static const struct cmd cmds[] = {
          "Read Postfix or Exim logs and print one JSON object per observation (ts, ip,\n"
          "kind, source, program, evidence, count); --summary prints counts per kind and\n"
          "unparsed lines per program instead. FILE or - reads in event time; --follow,\n"
-         "--udp, --tcp and --stdin run the live sources until SIGINT or SIGTERM.",
+         "--udp and --tcp (with --stdin) run the live sources until SIGINT or SIGTERM.",
          "logs [--format auto|postfix|exim] [--summary] [--no-detect] [--show-unparsed]\n"
-         "       [--ref-time RFC3339]"
-         "       [-c FILE] [-o section.key=value]... FILE|-\n"
+         "       [--ref-time RFC3339] [-c FILE] [-o section.key=value]... FILE|-\n"
          "   or: repnet logs [options] [--follow FILE]... [--udp HOST:PORT] [--tcp HOST:PORT] "
          "[--stdin]",
          cmd_logs},
