@@ -443,12 +443,9 @@ static int warning_line(const uint8_t *p, const uint8_t *end, struct smtp_event 
 	}
 	if (TX_STARTS(p, end, "hostname ") &&
 	    (q = TX_FIND(p, end, " does not resolve to address ")) != NULL) {
+		/* IPv6 contains ':'; the address ends at a space or ": ". */
 		const uint8_t *a = q + 29;
 		const uint8_t *ae = a;
-		while (ae < end && *ae != ':' && *ae != ' ')
-			ae++;
-		/* IPv6 contains ':'; take the token up to a space or ": ". */
-		ae = a;
 		while (ae < end && *ae != ' ' && !(*ae == ':' && ae + 1 < end && ae[1] == ' '))
 			ae++;
 		if (TX_FIND(ae, end, "Temporary failure") != NULL)

@@ -123,7 +123,8 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 		ctr_inc(&c->kinds[ev.kind & (RN_KIND_MAX - 1)]);
 	} else {
 		ctr_inc(&c->ignored);
-		if (p->det == NULL || ev.qid_role == SMTP_QID_NONE)
+		/* Queue-id lines matter only to the spamtrap check. */
+		if (p->det == NULL || ev.qid_role == SMTP_QID_NONE || p->conf->spamtraps.n == 0)
 			return RN_OK;
 	}
 	if (p->nbatch + SMTP_DETECT_MAX_OUT > RN_ARRAY_LEN(p->batch) || p->nbatch >= SMTP_BATCH)

@@ -54,6 +54,27 @@ for f in mf:postfix-maillog_file rs:postfix-rsyslog-rfc3339; do
 	[ "$(got lost_connection)" = "${want_lost}" ] || [ "$want_lost" = 0 ] || fail "$n: lost_connection $(got lost_connection), raw $want_lost"
 done
 
+# Spamtraps: a trap recipient makes every message to it (linked from the
+# delivery back to the client through the queue id) and every rejected
+# attempt a spamtrap hit. The oracle joins the raw lines with awk.
+TRAP=carol@test.example
+want=$(awk -v trap="<$TRAP>" '
+	/postfix\/smtpd\[[0-9]+\]: [0-9A-F]+: client=/ { q = $6; sub(/:$/, "", q); client[q] = 1 }
+	/postfix\/(virtual|local)\[[0-9]+\]: [0-9A-F]+: to=/ {
+		q = $6; sub(/:$/, "", q); t = $7; sub(/^to=/, "", t); sub(/,$/, "", t)
+		if (t == trap && (q in client) && !(q in done)) { done[q] = 1; n++ }
+	}
+	/: (NOQUEUE|[0-9A-F]+): reject: RCPT from / && index($0, "to=" trap) { n++ }
+	END { print n + 0 }' "$D/postfix-maillog_file.log")
+got=$(timeout 60 "$R" logs -o collector.detect.spamtrap.recipients=$TRAP "$D/postfix-maillog_file.log" | grep -c '"kind":"spamtrap"' || true)
+[ "$want" -gt 50 ] || fail "spamtrap oracle found only $want"
+[ "$got" = "$want" ] || fail "spamtrap hits: $got, raw lines say $want"
+want=$(grep -E ' <= .* H=.* for (.* )?'"$TRAP"'( |$)| rejected RCPT <'"$TRAP"'>' "$D/exim-mainlog.log" | wc -l)
+got=$(timeout 60 "$R" logs -o collector.detect.spamtrap.recipients=@test.example,nobody@x "$D/exim-mainlog.log" | grep -c '"kind":"spamtrap"' || true)
+got1=$(timeout 60 "$R" logs -o collector.detect.spamtrap.recipients=$TRAP "$D/exim-mainlog.log" | grep -c '"kind":"spamtrap"' || true)
+[ "$got1" = "$want" ] || fail "exim spamtrap hits: $got1, raw lines say $want"
+[ "$got" -gt "$got1" ] || fail "a trap domain matches more than one trap address"
+
 # --summary: counts per kind and unparsed lines per program; none unparsed here.
 timeout 60 "$R" logs --summary "$D/postfix-maillog_file.log" >"$T/sum"
 grep -q '^lines 3220$' "$T/sum" || fail "summary lines"
