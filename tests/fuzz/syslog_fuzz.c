@@ -25,7 +25,10 @@ static int on_msg(void *arg, const uint8_t *msg, size_t n)
 	if (smtp_wrap_parse(&clk, msg, n, &l) == RN_OK) {
 		if (l.msg < msg || l.msg + l.msg_len > msg + n)
 			abort();
-		if (l.prog_len > 0 && (l.prog < msg || l.prog + l.prog_len > msg + n))
+		/* Exim's mainlog has no tag: its program is the literal "exim". */
+		bool literal = l.wrapper == SMTP_WRAP_EXIM && l.prog_len == 4 &&
+		               memcmp(l.prog, "exim", 4) == 0;
+		if (l.prog_len > 0 && !literal && (l.prog < msg || l.prog + l.prog_len > msg + n))
 			abort();
 	}
 	(void)smtp_wrap_strip_exim_stamp(&clk, msg, n);
