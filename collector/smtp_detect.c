@@ -16,6 +16,8 @@
  *   - A detector fires when its window reaches the threshold, then stays
  *     quiet for that address for one window, so a sustained attack gives
  *     one signal per window, whose count is the events in the window.
+ *   - Table buckets come from SipHash with a random key, so clients that
+ *     choose their addresses (any IPv6 /64) cannot aim them at one chain.
  *   - SASL user names are hashed with a keyed BLAKE2b (libsodium
  *     crypto_generichash, 16-byte output) and only the hash is kept; the
  *     name itself is never copied. Recipients are compared with the trap
@@ -82,6 +84,7 @@ struct lru {
 struct smtp_detect {
 	const struct collector_smtp_conf *conf;
 	uint8_t key[crypto_generichash_KEYBYTES];
+	uint8_t hkey[crypto_shorthash_KEYBYTES];
 
 	struct det_addr *addrs;
 	uint32_t *addr_hash;
@@ -101,6 +104,15 @@ struct smtp_detect {
 	struct smtp_detect_stats stats;
 };
 
+static uint64_t keyed_hash(const struct smtp_detect *d, const void *p, size_t n)
+{
+	uint8_t out[crypto_shorthash_BYTES];
+	uint64_t v;
+	crypto_shorthash(out, p, n, d->hkey);
+	memcpy(&v, out, sizeof(v));
+	return v;
+}
+
 static uint32_t pow2_at_least(uint64_t n)
 {
 	uint32_t p = 1;
@@ -109,33 +121,18 @@ static uint32_t pow2_at_least(uint64_t n)
 	return p;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
+/*
+ * Table hashes are keyed (SipHash-2-4 with a random key per detector): a
+ * client chooses its IPv6 address and its queue ids' recipients freely,
+ * and must not be able to aim many entries at one bucket.
+ */
+static uint64_t keyed_hash(const struct smtp_detect *d, const void *p, size_t n);
 
-static uint64_t addr_hashv(const struct rn_addr *a)
+static uint64_t addr_hashv_k(const struct smtp_detect *d, const struct rn_addr *a)
 {
 	if (a->family == RN_AF_INET)
-		return mix64(a->u.v4 | 0x400000000ULL);
-	uint64_t h1, h2;
-	memcpy(&h1, a->u.v6, 8);
-	memcpy(&h2, a->u.v6 + 8, 8);
-	return mix64(h1 ^ mix64(h2 ^ 6));
-}
-
-static uint64_t bytes_hash(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
-	return mix64(h);
+		return keyed_hash(d, &a->u.v4, 4);
+	return keyed_hash(d, a->u.v6, 16);
 }
 
 /* ---- LRU lists over arrays; prev/next fields are passed as offsets. ---- */
@@ -188,7 +185,7 @@ static float win_add(struct win *w, int64_t t, int64_t len, float x)
 
 static struct det_addr *addr_get(struct smtp_detect *d, const struct rn_addr *a)
 {
-	uint32_t b = (uint32_t)addr_hashv(a) & d->addr_mask;
+	uint32_t b = (uint32_t)addr_hashv_k(d, a) & d->addr_mask;
 	for (uint32_t i = d->addr_hash[b]; i != NIL; i = d->addrs[i].hnext) {
 		if (rn_addr_equal(&d->addrs[i].addr, a)) {
 			if (d->addr_lru.head != i) {
@@ -206,7 +203,7 @@ static struct det_addr *addr_get(struct smtp_detect *d, const struct rn_addr *a)
 		/* Evict the least recently seen address. */
 		i = d->addr_lru.tail;
 		LRU_UNLINK(d->addrs, d->addr_lru, i);
-		uint32_t ob = (uint32_t)addr_hashv(&d->addrs[i].addr) & d->addr_mask;
+		uint32_t ob = (uint32_t)addr_hashv_k(d, &d->addrs[i].addr) & d->addr_mask;
 		uint32_t *pp = &d->addr_hash[ob];
 		while (*pp != i)
 			pp = &d->addrs[*pp].hnext;
@@ -265,7 +262,7 @@ static struct det_qid *qid_find(struct smtp_detect *d, const uint8_t *id, size_t
 {
 	if (n == 0 || n > sizeof(d->qids[0].id))
 		return NULL;
-	uint32_t b = (uint32_t)bytes_hash(id, n) & d->qid_mask;
+	uint32_t b = (uint32_t)keyed_hash(d, id, n) & d->qid_mask;
 	for (uint32_t i = d->qid_hash[b]; i != NIL; i = d->qids[i].hnext)
 		if (d->qids[i].len == n && memcmp(d->qids[i].id, id, n) == 0)
 			return &d->qids[i];
@@ -289,13 +286,13 @@ static struct det_qid *qid_put(struct smtp_detect *d, const uint8_t *id, size_t 
 		d->qid_n++;
 	} else {
 		struct det_qid *o = &d->qids[i];
-		uint32_t *pp = &d->qid_hash[(uint32_t)bytes_hash(o->id, o->len) & d->qid_mask];
+		uint32_t *pp = &d->qid_hash[(uint32_t)keyed_hash(d, o->id, o->len) & d->qid_mask];
 		while (*pp != i)
 			pp = &d->qids[*pp].hnext;
 		*pp = o->hnext;
 		rn_counter_inc(&d->stats.evicted_qids);
 	}
-	uint32_t b = (uint32_t)bytes_hash(id, n) & d->qid_mask;
+	uint32_t b = (uint32_t)keyed_hash(d, id, n) & d->qid_mask;
 	q = &d->qids[i];
 	memcpy(q->id, id, n);
 	q->len = (uint8_t)n;
@@ -316,6 +313,7 @@ int smtp_detect_alloc(struct smtp_detect **out, const struct collector_smtp_conf
 		return -ENOMEM;
 	d->conf = conf;
 	memcpy(d->key, key, sizeof(d->key));
+	randombytes_buf(d->hkey, sizeof(d->hkey));
 	d->addr_cap = (uint32_t)conf->det_max_addrs;
 	d->user_cap = (uint32_t)conf->det_max_users;
 	d->qid_cap = (uint32_t)conf->det_max_qids;
