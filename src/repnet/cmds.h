@@ -11,5 +11,6 @@
 
 int cmd_config(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif /* REPNET_CMDS_H */

@@ -69,6 +69,8 @@ static const struct cmd cmds[] = {
          "   or: repnet logs [options] [--follow FILE]... [--udp HOST:PORT] [--tcp HOST:PORT] "
          "[--stdin]",
          cmd_logs},
+        {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
+         "keygen [-o PREFIX]", cmd_keygen},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
