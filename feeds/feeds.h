@@ -260,8 +260,8 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
 /*
  * Writes the view's current state in fmt (plain, json, rbldnsd, nft,
  * ipset) to a malloc'd buffer *out of *len bytes that the caller frees.
- * zone names the rbldnsd zone's SOA/NS and TXT come from c. version, if
- * not NULL, gets the state's version.
+ * The rbldnsd file's SOA, NS, TTL, A codes and TXT, and the set names,
+ * come from c. version, if not NULL, gets the state's version.
  */
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version);
