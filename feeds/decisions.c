@@ -89,7 +89,8 @@ static void write_decision(struct stream_ctx *x, const struct feeds_view_entry *
 		if (n > 0 && (size_t)n < sizeof(scen) - o)
 			o += (size_t)n;
 	}
-	int64_t left = e->expires_ms != 0 ? e->expires_ms - x->now : x->d->conf->decisions_duration_ms;
+	int64_t left =
+	        e->expires_ms != 0 ? e->expires_ms - x->now : x->d->conf->decisions_duration_ms;
 	go_duration(deleted ? 0 : left, dur, sizeof(dur));
 	feeds_sb_printf(x->b,
 	                "%s{\"id\":%llu,\"origin\":\"repnet\",\"type\":\"ban\",\"scope\":\"%s\","

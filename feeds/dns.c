@@ -68,7 +68,8 @@ static int dns_name_read(struct rn_cur *c, struct dns_query *q, bool *pointer)
 		if (q != NULL)
 			for (unsigned i = 0; i < l; i++) {
 				uint8_t ch = p[i];
-				q->name[total + i] = ch >= 'A' && ch <= 'Z' ? (uint8_t)(ch + 32) : ch;
+				q->name[total + i] =
+				        ch >= 'A' && ch <= 'Z' ? (uint8_t)(ch + 32) : ch;
 			}
 		total += l;
 		labels++;
@@ -97,8 +98,7 @@ int dns_query_parse(const uint8_t *buf, size_t len, struct dns_query *q, int *rc
 	rn_cur_init(&c, buf, len);
 	q->id = rn_cur_u16(&c);
 	q->flags = rn_cur_u16(&c);
-	uint16_t qd = rn_cur_u16(&c), an = rn_cur_u16(&c), ns = rn_cur_u16(&c),
-	         ar = rn_cur_u16(&c);
+	uint16_t qd = rn_cur_u16(&c), an = rn_cur_u16(&c), ns = rn_cur_u16(&c), ar = rn_cur_u16(&c);
 	if (!rn_cur_ok(&c))
 		return RN_ETRUNC;
 	if (q->flags & 0x8000)
@@ -214,8 +214,7 @@ static int parse_cats(const char *s, uint32_t *mask)
 	return *mask != 0 ? RN_OK : RN_EPARSE;
 }
 
-int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char *err,
-                    size_t errlen)
+int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (c->dnsbl_zones.n == 0 || c->dnsbl_zones.n > DNSBL_ZONES_MAX) {
@@ -260,7 +259,8 @@ int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char 
 		uint8_t code;
 		size_t nl = eq != NULL ? (size_t)(eq - spec) : 0;
 		if (eq == NULL || nl == 0 || nl >= sizeof(name)) {
-			snprintf(err, errlen, "dnsbl.codes: \"%s\" is not category=127.0.0.N", spec);
+			snprintf(err, errlen, "dnsbl.codes: \"%s\" is not category=127.0.0.N",
+			         spec);
 			return RN_ECONF;
 		}
 		memcpy(name, spec, nl);
@@ -272,7 +272,8 @@ int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char 
 		int rc = parse_code(eq + 1, &code);
 		if (rc != RN_OK) {
 			snprintf(err, errlen,
-			         "dnsbl.codes: %s: \"%s\" is not in 127.0.0.2-127.0.0.255 (127.0.0.1 "
+			         "dnsbl.codes: %s: \"%s\" is not in 127.0.0.2-127.0.0.255 "
+			         "(127.0.0.1 "
 			         "means not listed, 127.255.255.x are error codes)",
 			         name, eq + 1);
 			return RN_ECONF;
@@ -290,7 +291,8 @@ int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char 
 	for (size_t i = 0; i < c->dnsbl_ns.n && i < DNSBL_NS_MAX; i++) {
 		if (dns_name_from_text(c->dnsbl_ns.v[i], cfg->ns[i], &cfg->ns_len[i], NULL) !=
 		    RN_OK) {
-			snprintf(err, errlen, "dnsbl.ns: \"%s\" is not a host name", c->dnsbl_ns.v[i]);
+			snprintf(err, errlen, "dnsbl.ns: \"%s\" is not a host name",
+			         c->dnsbl_ns.v[i]);
 			return RN_ECONF;
 		}
 		cfg->nns++;
@@ -314,8 +316,7 @@ int dnsbl_cfg_build(struct dnsbl_cfg *cfg, const struct feeds_rbl_conf *c, char 
 
 /* ---- answers ---------------------------------------------------------- */
 
-size_t dnsbl_txt_expand(const char *tmpl, const char *addr, uint32_t cats, char *out,
-                        size_t outlen)
+size_t dnsbl_txt_expand(const char *tmpl, const char *addr, uint32_t cats, char *out, size_t outlen)
 {
 	size_t o = 0, max = outlen > 0 ? outlen - 1 : 0;
 	if (max > DNSBL_TXT_MAX)
@@ -343,7 +344,8 @@ size_t dnsbl_txt_expand(const char *tmpl, const char *addr, uint32_t cats, char 
 				if (!first)
 					PUT(',');
 				first = false;
-				for (const char *a = rn_category_name(c); a != NULL && *a != '\0'; a++)
+				for (const char *a = rn_category_name(c); a != NULL && *a != '\0';
+				     a++)
 					PUT(*a);
 			}
 		} else if (p[0] == '%' && p[1] == '%') {
@@ -580,8 +582,7 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 			break;
 		}
 	}
-	if (z == NULL || q.qclass != DNS_C_IN || q.qtype == DNS_T_AXFR ||
-	    q.qtype == DNS_T_IXFR) {
+	if (z == NULL || q.qclass != DNS_C_IN || q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR) {
 		res->rcode = DNS_R_REFUSED;
 		w_header(&w, &q, DNS_R_REFUSED, false, false, 1, 0, 0, ar);
 		w_bytes(&w, in + DNS_HDR_LEN, q.question_end - DNS_HDR_LEN);

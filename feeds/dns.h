@@ -13,16 +13,16 @@
 #define DNS_UDP_MIN    512
 #define DNS_MSG_MAX    4096 /* largest answer we ever build */
 
-#define DNS_T_A     1
-#define DNS_T_NS    2
-#define DNS_T_SOA   6
-#define DNS_T_TXT   16
-#define DNS_T_AAAA  28
-#define DNS_T_OPT   41
-#define DNS_T_IXFR  251
-#define DNS_T_AXFR  252
-#define DNS_T_ANY   255
-#define DNS_C_IN    1
+#define DNS_T_A    1
+#define DNS_T_NS   2
+#define DNS_T_SOA  6
+#define DNS_T_TXT  16
+#define DNS_T_AAAA 28
+#define DNS_T_OPT  41
+#define DNS_T_IXFR 251
+#define DNS_T_AXFR 252
+#define DNS_T_ANY  255
+#define DNS_C_IN   1
 
 #define DNS_R_NOERROR  0
 #define DNS_R_FORMERR  1

@@ -50,11 +50,11 @@
 #include "feeds/dns.h"
 #include "feeds/feeds.h"
 
-#define DNSBL_BATCH     64
-#define DNSBL_IN_MAX    1500 /* larger datagrams are dropped (MSG_TRUNC) */
-#define DNSBL_ARENA     (64 * 1024)
+#define DNSBL_BATCH      64
+#define DNSBL_IN_MAX     1500 /* larger datagrams are dropped (MSG_TRUNC) */
+#define DNSBL_ARENA      (64 * 1024)
 #define DNSBL_LISTEN_MAX 8
-#define DNSBL_RL_SLOTS  4096
+#define DNSBL_RL_SLOTS   4096
 
 struct dnsbl_stats {
 	struct rn_counter q_udp, q_tcp;
@@ -218,9 +218,9 @@ static void udp_batch(struct dnsbl_worker *w, int fd)
 				off = 0;
 				ns = 0;
 			}
-			size_t len = dnsbl_respond(&d->cfg, d->view, now, w->in[i],
-			                           w->rmsg[i].msg_len, false, w->arena + off,
-			                           DNS_MSG_MAX, &r);
+			size_t len =
+			        dnsbl_respond(&d->cfg, d->view, now, w->in[i], w->rmsg[i].msg_len,
+			                      false, w->arena + off, DNS_MSG_MAX, &r);
 			stats_rcode(&w->st, &r);
 			if (len == 0) {
 				rn_counter_inc(&w->st.drop_malformed);
@@ -412,7 +412,8 @@ static void *tcp_main(void *arg)
 				ok = tcp_flush(c) && tcp_process(d, c);
 				c->last_ms = now;
 			} else if (re & (POLLIN | POLLHUP)) {
-				ssize_t k = recv(c->fd, c->in + c->inlen, 2 + DNS_MSG_MAX - c->inlen, 0);
+				ssize_t k = recv(c->fd, c->in + c->inlen,
+				                 2 + DNS_MSG_MAX - c->inlen, 0);
 				if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
 					ok = false;
 				else if (k > 0) {
@@ -444,7 +445,8 @@ static int open_socket(const struct sockaddr_storage *ss, unsigned sslen, int ty
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+	    (type == SOCK_DGRAM &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
 	    (ss->ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, (const struct sockaddr *)ss, sslen) != 0 ||
@@ -480,7 +482,8 @@ static double m_sum(void *arg)
 {
 	const struct metric_desc *md = arg;
 	const struct feeds_dnsbl *d = md->d;
-	uint64_t v = rn_counter_get((const struct rn_counter *)((const char *)&d->tcp_st + md->off));
+	uint64_t v =
+	        rn_counter_get((const struct rn_counter *)((const char *)&d->tcp_st + md->off));
 	for (unsigned i = 0; i < d->nworkers; i++)
 		v += rn_counter_get(
 		        (const struct rn_counter *)((const char *)&d->workers[i].st + md->off));
@@ -502,10 +505,10 @@ static int register_metrics(struct feeds_dnsbl *d)
 	         O(rcode[0])},
 	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"formerr\"",
 	         O(rcode[1])},
-	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.",
-	         "rcode=\"servfail\"", O(rcode[2])},
-	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.",
-	         "rcode=\"nxdomain\"", O(rcode[3])},
+	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"servfail\"",
+	         O(rcode[2])},
+	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"nxdomain\"",
+	         O(rcode[3])},
 	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"notimp\"",
 	         O(rcode[4])},
 	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"refused\"",
@@ -612,7 +615,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		unsigned sslen;
 		rc = rn_hostport_parse(c->dnsbl_listen.v[a], &ss, &sslen);
 		if (rc != RN_OK) {
-			log_warnx("dnsbl: listen \"%s\": %s", c->dnsbl_listen.v[a], rn_strerror(rc));
+			log_warnx("dnsbl: listen \"%s\": %s", c->dnsbl_listen.v[a],
+			          rn_strerror(rc));
 			goto fail;
 		}
 		if (d->port != 0)
@@ -621,7 +625,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 			struct dnsbl_worker *w = &d->workers[i];
 			rc = open_socket(&ss, sslen, SOCK_DGRAM, &w->fds[w->nfds]);
 			if (rc != RN_OK) {
-				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a], rn_strerror(rc));
+				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
+				          rn_strerror(rc));
 				goto fail;
 			}
 			if (d->port == 0) {

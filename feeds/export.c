@@ -86,8 +86,8 @@ struct export_ctx {
 	/* The last prefix written per family, to skip covered entries. */
 	struct rn_prefix cover[2];
 	bool have_cover[2];
-	bool in_v6;     /* rbldnsd, nft, ipset: the IPv6 part has started */
-	size_t chunk;   /* elements in the current nft chunk */
+	bool in_v6;   /* rbldnsd, nft, ipset: the IPv6 part has started */
+	size_t chunk; /* elements in the current nft chunk */
 	size_t counts[2];
 };
 
@@ -143,7 +143,8 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 		feeds_sb_printf(&x->b, "{\"prefix\":\"%s\",\"categories\":[", pfx);
 		for (unsigned cat = 1; cat < RN_CAT_COUNT; cat++)
 			if (e->categories & (1u << cat)) {
-				feeds_sb_printf(&x->b, "%s\"%s\"", first ? "" : ",", rn_category_name(cat));
+				feeds_sb_printf(&x->b, "%s\"%s\"", first ? "" : ",",
+				                rn_category_name(cat));
 				first = false;
 			}
 		feeds_sb_printf(&x->b, "]");
@@ -179,7 +180,7 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 		}
 		if (x->chunk == 0)
 			feeds_sb_printf(&x->b, "add element inet %s %s {", c->export_nft_table,
-			          fi == 0 ? c->export_nft_set4 : c->export_nft_set6);
+			                fi == 0 ? c->export_nft_set4 : c->export_nft_set6);
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
 		feeds_sb_printf(&x->b, "%s %s", x->chunk > 0 ? "," : "", pfx);
 		if (++x->chunk == NFT_CHUNK) {
@@ -191,8 +192,8 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 		if (covered(x, e))
 			return 0;
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
-		feeds_sb_printf(&x->b, "add %s-new %s\n", fi == 0 ? c->export_ipset4 : c->export_ipset6,
-		          pfx);
+		feeds_sb_printf(&x->b, "add %s-new %s\n",
+		                fi == 0 ? c->export_ipset4 : c->export_ipset6, pfx);
 		break;
 	default:
 		return RN_EUNSUPP;
@@ -247,7 +248,7 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		char tp[DNSBL_TXT_MAX + 32];
 		feeds_sb_printf(&x.b, "# repnet blocklist for rbldnsd (combined dataset)\n");
 		feeds_sb_printf(&x.b, "$SOA %u %s %s 0 3600 600 604800 %u\n", x.cfg->ttl,
-		          c->dnsbl_ns.v[0], c->dnsbl_soa_rname, x.cfg->neg_ttl);
+		                c->dnsbl_ns.v[0], c->dnsbl_soa_rname, x.cfg->neg_ttl);
 		feeds_sb_printf(&x.b, "$NS %u", x.cfg->ttl);
 		for (size_t i = 0; i < c->dnsbl_ns.n; i++)
 			feeds_sb_printf(&x.b, " %s", c->dnsbl_ns.v[i]);
@@ -258,12 +259,13 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 	}
 	case FEEDS_FMT_NFT:
 		feeds_sb_printf(&x.b, "#!/usr/sbin/nft -f\n# repnet blocklist\nadd table inet %s\n",
-		          c->export_nft_table);
+		                c->export_nft_table);
 		for (unsigned fi = 0; fi < 2; fi++)
-			feeds_sb_printf(&x.b, "add set inet %s %s { type %s;%s }\n", c->export_nft_table,
-			          fi == 0 ? c->export_nft_set4 : c->export_nft_set6,
-			          fi == 0 ? "ipv4_addr" : "ipv6_addr",
-			          need.interval[fi] ? " flags interval;" : "");
+			feeds_sb_printf(&x.b, "add set inet %s %s { type %s;%s }\n",
+			                c->export_nft_table,
+			                fi == 0 ? c->export_nft_set4 : c->export_nft_set6,
+			                fi == 0 ? "ipv4_addr" : "ipv6_addr",
+			                need.interval[fi] ? " flags interval;" : "");
 		nft_set_head(&x, 0);
 		nft_set_head(&x, 1);
 		break;
@@ -271,11 +273,12 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		for (unsigned fi = 0; fi < 2; fi++) {
 			const char *name = fi == 0 ? c->export_ipset4 : c->export_ipset6;
 			const char *fam = fi == 0 ? "inet" : "inet6";
-			feeds_sb_printf(&x.b,
-			          "create %s hash:net family %s hashsize 1024 maxelem %d -exist\n"
-			          "create %s-new hash:net family %s hashsize 1024 maxelem %d -exist\n"
-			          "flush %s-new\n",
-			          name, fam, IPSET_MAXELEM, name, fam, IPSET_MAXELEM, name);
+			feeds_sb_printf(
+			        &x.b,
+			        "create %s hash:net family %s hashsize 1024 maxelem %d -exist\n"
+			        "create %s-new hash:net family %s hashsize 1024 maxelem %d -exist\n"
+			        "flush %s-new\n",
+			        name, fam, IPSET_MAXELEM, name, fam, IPSET_MAXELEM, name);
 		}
 		break;
 	default:

@@ -374,8 +374,8 @@ static int range_emit(uint32_t lo, uint32_t hi, struct line_ctx *lc,
 }
 
 static int parse_ip4set_line(struct rn_cur *c, struct line_ctx *lc,
-                             int (*fn)(void *arg, const struct feeds_import_entry *e),
-                             void *arg, struct feeds_import_stats *st)
+                             int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
+                             struct feeds_import_stats *st)
 {
 	const uint8_t *tok;
 	bool excl = false;

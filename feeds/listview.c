@@ -84,8 +84,8 @@ struct lv_class {
 struct lv_ptable {
 	size_t n;
 	unsigned nlens;
-	uint8_t lens[129];   /* the lengths present, longest first */
-	size_t start[130];   /* entries of lens[i] are [start[i], start[i+1]) */
+	uint8_t lens[129]; /* the lengths present, longest first */
+	size_t start[130]; /* entries of lens[i] are [start[i], start[i+1]) */
 	struct feeds_view_entry e[];
 };
 
@@ -222,8 +222,8 @@ static uint32_t lv_lookup(void *arg, const struct rn_addr *a, int64_t *expires_m
 	struct lv_stripe *s = lv_read_enter(lv);
 
 	if (a->family == RN_AF_INET) {
-		const struct lv_block *b = atomic_load_explicit(&lv->buckets[a->u.v4 >> 16],
-		                                                memory_order_acquire);
+		const struct lv_block *b =
+		        atomic_load_explicit(&lv->buckets[a->u.v4 >> 16], memory_order_acquire);
 		if (b != NULL) {
 			long i = lv_block_find(b, (uint16_t)a->u.v4);
 			if (i >= 0) {
@@ -300,8 +300,8 @@ static int lv_class_get(struct feeds_listview *lv, uint32_t cats, int64_t exp)
 	int freeslot = -1;
 	for (unsigned c = 0; c < LV_CLASSES; c++) {
 		uint32_t cc = atomic_load_explicit(&lv->cls[c].cats, memory_order_relaxed);
-		if (cc == cats && atomic_load_explicit(&lv->cls[c].expires_ms,
-		                                       memory_order_relaxed) == exp) {
+		if (cc == cats &&
+		    atomic_load_explicit(&lv->cls[c].expires_ms, memory_order_relaxed) == exp) {
 			lv->cls[c].pending_free = false;
 			return (int)c;
 		}
@@ -509,9 +509,8 @@ fail:
  * unique, with class indexes ac[]) and dels d[0..nd) (sorted) into a new
  * block.
  */
-static int lv_apply_bucket(struct feeds_listview *lv, uint32_t hi,
-                           const struct feeds_view_entry *a, const uint8_t *ac, size_t na,
-                           const struct rn_prefix *d, size_t nd)
+static int lv_apply_bucket(struct feeds_listview *lv, uint32_t hi, const struct feeds_view_entry *a,
+                           const uint8_t *ac, size_t na, const struct rn_prefix *d, size_t nd)
 {
 	struct lv_block *old = atomic_load_explicit(&lv->buckets[hi], memory_order_relaxed);
 	size_t nold = old != NULL ? old->n : 0;
@@ -528,7 +527,8 @@ static int lv_apply_bucket(struct feeds_listview *lv, uint32_t hi,
 		uint16_t ol = i < nold ? old->low[i] : 0;
 		uint16_t al = j < na ? (uint16_t)a[j].prefix.addr.u.v4 : 0;
 		int c = i == nold ? 1 : j == na ? -1 : (ol < al ? -1 : ol > al);
-		unsigned oc = i < nold ? (old->cls != LV_MIXED ? old->cls : lv_block_cls(old)[i]) : 0;
+		unsigned oc =
+		        i < nold ? (old->cls != LV_MIXED ? old->cls : lv_block_cls(old)[i]) : 0;
 		if (c <= 0) {
 			uint32_t key = hi << 16 | ol;
 			while (k < nd && d[k].addr.u.v4 < key)
@@ -725,8 +725,8 @@ out:
 	return rc;
 }
 
-int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entry *add,
-                         size_t nadd, const struct rn_prefix *del, size_t ndel)
+int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entry *add, size_t nadd,
+                         const struct rn_prefix *del, size_t ndel)
 {
 	struct feeds_view_entry *a = NULL;
 	struct rn_prefix *d = NULL;
@@ -820,8 +820,8 @@ out:
 	return rc;
 }
 
-static int lv_walk(void *arg, int (*fn)(void *fnarg, const struct feeds_view_entry *e),
-                   void *fnarg, uint64_t *version)
+static int lv_walk(void *arg, int (*fn)(void *fnarg, const struct feeds_view_entry *e), void *fnarg,
+                   uint64_t *version)
 {
 	struct feeds_listview *lv = arg;
 	pthread_mutex_lock(&lv->lock);
@@ -928,9 +928,8 @@ int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e
 
 int feeds_listview_alloc(struct feeds_listview **out, size_t history)
 {
-	struct feeds_listview *lv = aligned_alloc(LV_CACHE_LINE,
-	                                          (sizeof(*lv) + LV_CACHE_LINE - 1) /
-	                                                  LV_CACHE_LINE * LV_CACHE_LINE);
+	struct feeds_listview *lv = aligned_alloc(
+	        LV_CACHE_LINE, (sizeof(*lv) + LV_CACHE_LINE - 1) / LV_CACHE_LINE * LV_CACHE_LINE);
 	if (lv == NULL)
 		return -ENOMEM;
 	memset(lv, 0, sizeof(*lv));

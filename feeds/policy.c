@@ -301,8 +301,8 @@ static void *policy_main(void *arg)
 				ok = pconn_flush(c) && pconn_process(p, c);
 				c->last_ms = now;
 			} else if (re & (POLLIN | POLLHUP)) {
-				ssize_t k = recv(c->fd, c->in + c->inlen, POLICY_REQUEST_MAX - c->inlen,
-				                 0);
+				ssize_t k = recv(c->fd, c->in + c->inlen,
+				                 POLICY_REQUEST_MAX - c->inlen, 0);
 				if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
 					ok = false;
 				} else if (k > 0) {
@@ -426,9 +426,10 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 		        : rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
 		                             "action=\"defer_if_permit\"", &p->req_defer);
 		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_malformed_total",
-		                             "Malformed policy requests (the connection is closed).",
-		                             NULL, &p->malformed);
+		        : rn_metrics_counter(
+		                  m, p, "repnet_policy_malformed_total",
+		                  "Malformed policy requests (the connection is closed).", NULL,
+		                  &p->malformed);
 		static const char *chelp = "Policy connections, by outcome.";
 		rc = rc ? rc
 		        : rn_metrics_counter(m, p, "repnet_policy_connections_total", chelp,

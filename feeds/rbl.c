@@ -219,8 +219,8 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 		                           "Entries in the served list.", NULL, &r->entries);
 		rc = rc ? rc
 		        : rn_metrics_gauge(m, r, "repnet_rbl_list_memory_bytes",
-		                           "Bytes held by the served list's lookup structure.", NULL,
-		                           &r->memory);
+		                           "Bytes held by the served list's lookup structure.",
+		                           NULL, &r->memory);
 		if (rc != RN_OK)
 			goto fail;
 	}
@@ -235,7 +235,8 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 		if ((rc = feeds_dnsbl_start(&r->dnsbl, c, &r->view, m)) != RN_OK)
 			goto fail;
 		log_notice("dnsbl: serving %zu zone(s) on port %u (%lld UDP workers)",
-		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl), (long long)c->dnsbl_workers);
+		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl),
+		           (long long)c->dnsbl_workers);
 	}
 	if (c->policy_listen != NULL || c->policy_unix != NULL) {
 		if ((rc = feeds_policy_start(&r->policy, c, &r->view, m)) != RN_OK)

@@ -18,15 +18,15 @@
 #define RBL(f) offsetof(struct feeds_rbl_conf, f)
 
 const char *const feeds_list_format_names[] = {
-        [FEEDS_FMT_PLAIN] = "plain",     [FEEDS_FMT_JSON] = "json",
+        [FEEDS_FMT_PLAIN] = "plain",         [FEEDS_FMT_JSON] = "json",
         [FEEDS_FMT_DROP_JSON] = "drop-json", [FEEDS_FMT_DROP_TXT] = "drop-txt",
-        [FEEDS_FMT_IP4SET] = "ip4set",   [FEEDS_FMT_CIDR] = "cidr",
-        [FEEDS_FMT_RBLDNSD] = "rbldnsd", [FEEDS_FMT_NFT] = "nft",
-        [FEEDS_FMT_IPSET] = "ipset",     [FEEDS_FMT_COUNT_] = NULL,
+        [FEEDS_FMT_IP4SET] = "ip4set",       [FEEDS_FMT_CIDR] = "cidr",
+        [FEEDS_FMT_RBLDNSD] = "rbldnsd",     [FEEDS_FMT_NFT] = "nft",
+        [FEEDS_FMT_IPSET] = "ipset",         [FEEDS_FMT_COUNT_] = NULL,
 };
 
 /* The formats a list file may be read in. */
-static const char *const list_in_names[] = {"plain", "json",   "drop-json", "drop-txt",
+static const char *const list_in_names[] = {"plain",  "json", "drop-json", "drop-txt",
                                             "ip4set", "cidr", NULL};
 
 int feeds_list_format_parse(const char *name, enum feeds_list_format *out)
@@ -42,9 +42,8 @@ int feeds_list_format_parse(const char *name, enum feeds_list_format *out)
 static const char *const combine_names[] = {"priority", "bitmask", NULL};
 
 /* Postfix's protocol_state values, lower case. */
-const char *const feeds_policy_state_names[] = {"connect", "ehlo", "helo", "mail", "rcpt",
-                                                "data",    "end-of-message", "vrfy", "etrn",
-                                                NULL};
+const char *const feeds_policy_state_names[] = {"connect", "ehlo",           "helo", "mail", "rcpt",
+                                                "data",    "end-of-message", "vrfy", "etrn", NULL};
 
 static int check_zones(const void *field, char *err, size_t errlen)
 {

@@ -10,5 +10,7 @@
 #include "src/common/sections.h"
 
 int cmd_config(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif /* REPNET_CMDS_H */
