@@ -21,8 +21,10 @@
  * nft: the script adds the table and the sets if missing, flushes the
  * sets and adds the elements in chunks, all in one nft -f transaction; it
  * never deletes the table, so chains the operator added to it survive.
- * The sets are interval sets only when a prefix needs it (nft is slow on
- * large interval sets).
+ * The sets are always interval sets, so that a set keeps its type from
+ * one export to the next whatever the list holds (nft refuses to re-add
+ * a set with other flags); nft is slower on large interval sets than on
+ * hash sets, and ipset is the faster path for millions of hosts.
  *
  * ipset: fills a fresh "<name>-new" set and swaps it in, so the live set
  * changes atomically, with fixed creation parameters so that re-running
@@ -202,20 +204,6 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 	return x->b.err;
 }
 
-/* Whether the family needs an interval set: any prefix not a host. */
-struct need_ctx {
-	bool interval[2];
-};
-
-static int need_fn(void *arg, const struct feeds_view_entry *e)
-{
-	struct need_ctx *n = arg;
-	unsigned fi = e->prefix.addr.family == RN_AF_INET ? 0 : 1;
-	if (e->prefix.len != rn_addr_maxlen(&e->prefix.addr))
-		n->interval[fi] = true;
-	return 0;
-}
-
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version)
 {
@@ -238,9 +226,6 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		log_warnx("export: %s", err);
 		goto fail;
 	}
-	struct need_ctx need = {{false, false}};
-	if (fmt == FEEDS_FMT_NFT && (rc = v->walk(v->arg, need_fn, &need, NULL)) != RN_OK)
-		goto fail;
 
 	/* Headers. */
 	switch (fmt) {
@@ -261,11 +246,10 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		feeds_sb_printf(&x.b, "#!/usr/sbin/nft -f\n# repnet blocklist\nadd table inet %s\n",
 		                c->export_nft_table);
 		for (unsigned fi = 0; fi < 2; fi++)
-			feeds_sb_printf(&x.b, "add set inet %s %s { type %s;%s }\n",
+			feeds_sb_printf(&x.b, "add set inet %s %s { type %s; flags interval; }\n",
 			                c->export_nft_table,
 			                fi == 0 ? c->export_nft_set4 : c->export_nft_set6,
-			                fi == 0 ? "ipv4_addr" : "ipv6_addr",
-			                need.interval[fi] ? " flags interval;" : "");
+			                fi == 0 ? "ipv4_addr" : "ipv6_addr");
 		nft_set_head(&x, 0);
 		nft_set_head(&x, 1);
 		break;
