@@ -16,8 +16,10 @@
  *
  * Handlers run on nng's HTTP threads, concurrently. The position table is
  * guarded by one mutex, held across the view walk of a request so that a
- * key's position always matches what it was sent. API keys are compared
- * in constant time. A request without a known key gets 403 and is
+ * key's position always matches what it was sent. API keys come from a
+ * file (decisions.api_keys_file, mode 0600), not the configuration, so
+ * that the configuration can be shown and dumped; they are compared in
+ * constant time. A request without a known key gets 403 and is
  * counted.
  */
 #include <errno.h>
@@ -26,11 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include <sodium.h>
+
 #include "feeds/feeds.h"
 #include "feeds/sbuf.h"
 
+#define KEY_MIN 8
+#define KEY_MAX 256
+
 struct bouncer {
-	const char *key; /* points into the configuration */
+	char *key;
 	uint64_t version;
 	bool valid;
 };
@@ -228,6 +237,82 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 	*len = sb.len;
 }
 
+/*
+ * Reads the key file: one key a line, blank lines and "#" comments
+ * ignored. A file readable by group or others is refused, as are keys
+ * shorter than KEY_MIN or longer than KEY_MAX characters and more keys
+ * than decisions.max_bouncers.
+ */
+static int load_keys(struct feeds_decisions *d, const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, off = 0;
+	struct stat st;
+	int rc;
+	if (stat(path, &st) != 0) {
+		rc = -errno;
+		log_warnx("decisions: %s: %s", path, rn_strerror(rc));
+		return rc;
+	}
+	if (st.st_mode & 077) {
+		log_warnx("decisions: %s is readable by group or others; chmod 600 it", path);
+		return RN_ECONF;
+	}
+	if ((rc = rn_file_read(path, 1 << 20, &buf, &len)) != RN_OK) {
+		log_warnx("decisions: %s: %s", path, rn_strerror(rc));
+		return rc;
+	}
+	d->b = calloc((size_t)d->conf->decisions_max_bouncers, sizeof(*d->b));
+	if (d->b == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned lineno = 1; off < len; lineno++) {
+		const uint8_t *nl = memchr(buf + off, '\n', len - off);
+		size_t ll = nl != NULL ? (size_t)(nl - (buf + off)) : len - off;
+		const uint8_t *l = buf + off;
+		off += ll + (nl != NULL);
+		while (ll > 0 && (l[ll - 1] == ' ' || l[ll - 1] == '\t' || l[ll - 1] == '\r'))
+			ll--;
+		while (ll > 0 && (l[0] == ' ' || l[0] == '\t')) {
+			l++;
+			ll--;
+		}
+		if (ll == 0 || l[0] == '#')
+			continue;
+		bool printable = true;
+		for (size_t i = 0; i < ll; i++)
+			printable &= l[i] > ' ' && l[i] < 0x7f;
+		if (ll < KEY_MIN || ll > KEY_MAX || !printable) {
+			log_warnx("decisions: %s:%u: a key is %d to %d printable characters", path,
+			          lineno, KEY_MIN, KEY_MAX);
+			rc = RN_ECONF;
+			goto out;
+		}
+		if (d->nb == (size_t)d->conf->decisions_max_bouncers) {
+			log_warnx("decisions: %s: more than %lld keys (decisions.max_bouncers)",
+			          path, (long long)d->conf->decisions_max_bouncers);
+			rc = RN_ELIMIT;
+			goto out;
+		}
+		d->b[d->nb].key = strndup((const char *)l, ll);
+		if (d->b[d->nb].key == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		d->nb++;
+	}
+	if (d->nb == 0) {
+		log_warnx("decisions: %s holds no key", path);
+		rc = RN_ECONF;
+	}
+out:
+	if (buf != NULL)
+		sodium_memzero(buf, len);
+	free(buf);
+	return rc;
+}
+
 int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
                           const struct feeds_rbl_conf *c, const struct feeds_view *v,
                           struct rn_metrics *m)
@@ -240,16 +325,8 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 	d->view = v;
 	d->metrics = m;
 	pthread_mutex_init(&d->lock, NULL);
-	d->nb = c->decisions_keys.n;
-	if (d->nb > (size_t)c->decisions_max_bouncers)
-		d->nb = (size_t)c->decisions_max_bouncers;
-	d->b = calloc(d->nb + 1, sizeof(*d->b));
-	if (d->b == NULL) {
-		rc = -ENOMEM;
+	if ((rc = load_keys(d, c->decisions_keys_file)) != RN_OK)
 		goto fail;
-	}
-	for (size_t i = 0; i < d->nb; i++)
-		d->b[i].key = c->decisions_keys.v[i];
 	if (m != NULL) {
 		static const char *help = "Decision stream polls answered, by kind.";
 		rc = rn_metrics_counter(m, d, "repnet_decisions_polls_total", help, "kind=\"full\"",
@@ -271,6 +348,7 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 	rc = feeds_http_handle(h, "/v1/decisions/stream", stream_cb, d);
 	if (rc != RN_OK)
 		goto fail;
+	log_notice("decisions: serving /v1/decisions/stream to %zu key(s)", d->nb);
 	*out = d;
 	return RN_OK;
 fail:
@@ -285,6 +363,8 @@ void feeds_decisions_free(struct feeds_decisions *d)
 	if (d->metrics != NULL)
 		rn_metrics_unregister(d->metrics, d);
 	pthread_mutex_destroy(&d->lock);
+	for (size_t i = 0; d->b != NULL && i < d->nb; i++)
+		free(d->b[i].key);
 	free(d->b);
 	free(d);
 }

@@ -4,18 +4,20 @@
  *
  * Design notes.
  *
- * Threads. Each of the dnsbl.workers UDP threads owns one socket per
- * listen address (SO_REUSEPORT, so the kernel spreads clients over them)
+ * Threads. There are dnsbl.workers UDP threads per listen address, each
+ * owning one SO_REUSEPORT socket (the kernel spreads clients over them)
  * and everything it touches per packet: receive buffers, an answer arena,
  * its rate-limit table and its counters. Workers share only the compiled
  * configuration and the view, both read-only for them. One TCP thread
- * serves every TCP listener with poll(). All threads also poll an eventfd
- * that feeds_dnsbl_stop() writes, and exit on it.
+ * serves every TCP listener with poll(). feeds_dnsbl_stop() sets a flag,
+ * shuts the UDP sockets down and writes an eventfd the TCP thread polls.
  *
- * Per batch a worker takes up to DNSBL_BATCH datagrams with one
- * recvmmsg(MSG_DONTWAIT), answers each into a contiguous arena, and sends
- * every answer with one sendmmsg(). Nothing is allocated after start: the
- * arena is flushed early if the next answer might not fit.
+ * Per wakeup a worker takes every queued datagram (up to DNSBL_BATCH) with
+ * one blocking recvmmsg(MSG_WAITFORONE), answers each into a contiguous
+ * arena, and sends every answer with one sendmmsg(): two system calls per
+ * batch, where a recvfrom/sendto server makes two per query. Nothing is
+ * allocated after start: the arena is flushed early if the next answer
+ * might not fit, and the message headers are set up once.
  *
  * Counters are per thread (single writer, plain relaxed stores) and are
  * summed when /metrics is scraped.
@@ -35,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +114,7 @@ struct feeds_dnsbl {
 	const struct feeds_view *view;
 	struct rn_metrics *metrics;
 	int stopfd;
+	_Atomic bool stop;
 	unsigned port;
 	struct dnsbl_worker *workers;
 	unsigned nworkers;
@@ -181,98 +185,94 @@ static bool rl_allow(struct dnsbl_worker *w, const struct sockaddr_storage *ss, 
 	return true;
 }
 
-static void udp_batch(struct dnsbl_worker *w, int fd)
+/* Answers one batch of n datagrams and sends the answers. */
+static void udp_answer(struct dnsbl_worker *w, int fd, int n)
 {
 	struct feeds_dnsbl *d = w->d;
-	for (;;) {
-		for (unsigned i = 0; i < DNSBL_BATCH; i++) {
-			w->riov[i].iov_base = w->in[i];
-			w->riov[i].iov_len = DNSBL_IN_MAX;
-			memset(&w->rmsg[i].msg_hdr, 0, sizeof(w->rmsg[i].msg_hdr));
-			w->rmsg[i].msg_hdr.msg_iov = &w->riov[i];
-			w->rmsg[i].msg_hdr.msg_iovlen = 1;
-			w->rmsg[i].msg_hdr.msg_name = &w->rsa[i];
-			w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rsa[i]);
+	int64_t now = now_ms();
+	size_t off = 0;
+	unsigned ns = 0;
+	for (int i = 0; i < n; i++) {
+		struct dnsbl_result r;
+		rn_counter_inc(&w->st.q_udp);
+		if (w->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			rn_counter_inc(&w->st.drop_oversize);
+			continue;
 		}
-		int n = recvmmsg(fd, w->rmsg, DNSBL_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return;
-		int64_t now = now_ms();
-		size_t off = 0;
-		unsigned ns = 0;
-		for (int i = 0; i < n; i++) {
-			struct dnsbl_result r;
-			rn_counter_inc(&w->st.q_udp);
-			if (w->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				rn_counter_inc(&w->st.drop_oversize);
-				continue;
-			}
-			if (w->rl != NULL && !rl_allow(w, &w->rsa[i], now)) {
-				rn_counter_inc(&w->st.drop_ratelimit);
-				continue;
-			}
-			if (DNSBL_ARENA - off < DNS_MSG_MAX) {
-				/* Flush what is built; the arena is reused from the start. */
-				if (ns > 0 && sendmmsg(fd, w->smsg, ns, 0) < 0)
-					rn_counter_inc(&w->st.send_errors);
-				off = 0;
-				ns = 0;
-			}
-			size_t len =
-			        dnsbl_respond(&d->cfg, d->view, now, w->in[i], w->rmsg[i].msg_len,
-			                      false, w->arena + off, DNS_MSG_MAX, &r);
-			stats_rcode(&w->st, &r);
-			if (len == 0) {
-				rn_counter_inc(&w->st.drop_malformed);
-				continue;
-			}
-			w->siov[ns].iov_base = w->arena + off;
-			w->siov[ns].iov_len = len;
-			memset(&w->smsg[ns].msg_hdr, 0, sizeof(w->smsg[ns].msg_hdr));
-			w->smsg[ns].msg_hdr.msg_iov = &w->siov[ns];
-			w->smsg[ns].msg_hdr.msg_iovlen = 1;
-			w->smsg[ns].msg_hdr.msg_name = &w->rsa[i];
-			w->smsg[ns].msg_hdr.msg_namelen = w->rmsg[i].msg_hdr.msg_namelen;
-			ns++;
-			off += (len + 7) & ~(size_t)7;
+		if (w->rl != NULL && !rl_allow(w, &w->rsa[i], now)) {
+			rn_counter_inc(&w->st.drop_ratelimit);
+			continue;
 		}
-		unsigned sent = 0;
-		while (sent < ns) {
-			int m = sendmmsg(fd, w->smsg + sent, ns - sent, 0);
-			if (m <= 0) {
-				/* Count the datagram and move past it. */
+		if (DNSBL_ARENA - off < DNS_MSG_MAX) {
+			/* Flush what is built; the arena is reused from the start. */
+			if (ns > 0 && sendmmsg(fd, w->smsg, ns, 0) < 0)
 				rn_counter_inc(&w->st.send_errors);
-				sent++;
-				continue;
-			}
-			sent += (unsigned)m;
+			off = 0;
+			ns = 0;
 		}
-		if (n < DNSBL_BATCH)
-			return;
+		size_t len = dnsbl_respond(&d->cfg, d->view, now, w->in[i], w->rmsg[i].msg_len,
+		                           false, w->arena + off, DNS_MSG_MAX, &r);
+		stats_rcode(&w->st, &r);
+		if (len == 0) {
+			rn_counter_inc(&w->st.drop_malformed);
+			continue;
+		}
+		w->siov[ns].iov_base = w->arena + off;
+		w->siov[ns].iov_len = len;
+		w->smsg[ns].msg_hdr.msg_name = &w->rsa[i];
+		w->smsg[ns].msg_hdr.msg_namelen = w->rmsg[i].msg_hdr.msg_namelen;
+		ns++;
+		off += (len + 7) & ~(size_t)7;
 	}
+	unsigned sent = 0;
+	while (sent < ns) {
+		int m = sendmmsg(fd, w->smsg + sent, ns - sent, 0);
+		if (m <= 0) {
+			if (m < 0 && errno == EINTR)
+				continue;
+			/* Count the datagram and move past it. */
+			rn_counter_inc(&w->st.send_errors);
+			sent++;
+			continue;
+		}
+		sent += (unsigned)m;
+	}
+	/* recvmmsg wrote the address lengths: reset the ones used. */
+	for (int i = 0; i < n; i++)
+		w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rsa[i]);
 }
 
+/*
+ * One worker, one blocking socket: recvmmsg(MSG_WAITFORONE) sleeps until a
+ * datagram arrives and then takes every one queued (up to DNSBL_BATCH),
+ * so a busy server answers whole batches with two system calls, and an
+ * idle one costs nothing. The receive timeout only bounds how long a stop
+ * may take to be noticed; feeds_dnsbl_stop() also shuts the socket down.
+ */
 static void *udp_main(void *arg)
 {
 	struct dnsbl_worker *w = arg;
-	struct pollfd pfd[DNSBL_LISTEN_MAX + 1];
-	for (unsigned i = 0; i < w->nfds; i++)
-		pfd[i] = (struct pollfd){.fd = w->fds[i], .events = POLLIN};
-	pfd[w->nfds] = (struct pollfd){.fd = w->d->stopfd, .events = POLLIN};
-	for (;;) {
-		int r = poll(pfd, w->nfds + 1, -1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("dnsbl: poll");
-			return NULL;
-		}
-		if (pfd[w->nfds].revents != 0)
-			return NULL;
-		for (unsigned i = 0; i < w->nfds; i++)
-			if (pfd[i].revents & POLLIN)
-				udp_batch(w, w->fds[i]);
+	int fd = w->fds[0];
+	for (unsigned i = 0; i < DNSBL_BATCH; i++) {
+		w->riov[i].iov_base = w->in[i];
+		w->riov[i].iov_len = DNSBL_IN_MAX;
+		memset(&w->rmsg[i].msg_hdr, 0, sizeof(w->rmsg[i].msg_hdr));
+		w->rmsg[i].msg_hdr.msg_iov = &w->riov[i];
+		w->rmsg[i].msg_hdr.msg_iovlen = 1;
+		w->rmsg[i].msg_hdr.msg_name = &w->rsa[i];
+		w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rsa[i]);
+		memset(&w->smsg[i].msg_hdr, 0, sizeof(w->smsg[i].msg_hdr));
+		w->smsg[i].msg_hdr.msg_iov = &w->siov[i];
+		w->smsg[i].msg_hdr.msg_iovlen = 1;
 	}
+	while (!atomic_load_explicit(&w->d->stop, memory_order_relaxed)) {
+		int n = recvmmsg(fd, w->rmsg, DNSBL_BATCH, MSG_WAITFORONE, NULL);
+		if (n > 0)
+			udp_answer(w, fd, n);
+		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_warnx_rl("dnsbl: recvmmsg: %s", strerror(errno));
+	}
+	return NULL;
 }
 
 /* ---- TCP -------------------------------------------------------------- */
@@ -441,10 +441,21 @@ static void *tcp_main(void *arg)
 static int open_socket(const struct sockaddr_storage *ss, unsigned sslen, int type, int *out)
 {
 	int one = 1;
-	int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct timeval tv = {.tv_usec = 250000};
+	/* UDP sockets block (with a timeout); TCP ones are polled. */
+	int fd = socket(ss->ss_family,
+	                type | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	/*
+	 * No SO_REUSEADDR on UDP: with it on both sides, a client's socket
+	 * (dig's, for one) may be given our port and then receive its own
+	 * queries. SO_REUSEPORT lets only sockets of the same user that also
+	 * ask for it join.
+	 */
+	if ((type == SOCK_STREAM &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+	    (type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) ||
 	    (type == SOCK_DGRAM &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
 	    (ss->ss_family == AF_INET6 &&
@@ -579,7 +590,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		rc = -errno;
 		goto fail;
 	}
-	d->nworkers = (unsigned)c->dnsbl_workers;
+	/* One worker per (worker, address): each blocks on its own socket. */
+	d->nworkers = (unsigned)c->dnsbl_workers * (unsigned)c->dnsbl_listen.n;
 	d->workers = calloc(d->nworkers, sizeof(*d->workers));
 	d->conns = calloc((size_t)c->dnsbl_tcp_max_conns, sizeof(*d->conns));
 	if (d->workers == NULL || d->conns == NULL) {
@@ -603,8 +615,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 				rc = -ENOMEM;
 				goto fail;
 			}
-			w->rl_rate = (double)c->dnsbl_ratelimit / d->nworkers;
-			w->rl_burst = (double)c->dnsbl_ratelimit_burst / d->nworkers;
+			w->rl_rate = (double)c->dnsbl_ratelimit / (double)c->dnsbl_workers;
+			w->rl_burst = (double)c->dnsbl_ratelimit_burst / (double)c->dnsbl_workers;
 			if (w->rl_burst < 1)
 				w->rl_burst = 1;
 		}
@@ -621,8 +633,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		}
 		if (d->port != 0)
 			set_port(&ss, d->port);
-		for (unsigned i = 0; i < d->nworkers; i++) {
-			struct dnsbl_worker *w = &d->workers[i];
+		for (unsigned i = 0; i < (unsigned)c->dnsbl_workers; i++) {
+			struct dnsbl_worker *w = &d->workers[a * (size_t)c->dnsbl_workers + i];
 			rc = open_socket(&ss, sslen, SOCK_DGRAM, &w->fds[w->nfds]);
 			if (rc != RN_OK) {
 				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
@@ -672,6 +684,10 @@ void feeds_dnsbl_stop(struct feeds_dnsbl *d)
 {
 	if (d == NULL)
 		return;
+	atomic_store(&d->stop, true);
+	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
+		for (unsigned j = 0; j < d->workers[i].nfds; j++)
+			shutdown(d->workers[i].fds[j], SHUT_RD);
 	if (d->stopfd >= 0) {
 		uint64_t one = 1;
 		if (write(d->stopfd, &one, sizeof(one)) < 0)

@@ -79,7 +79,7 @@ struct feeds_rbl_conf {
 	struct rn_strlist policy_defer;  /* categories answered DEFER_IF_PERMIT */
 	int64_t policy_max_conns;
 	int64_t policy_idle_ms;
-	struct rn_strlist decisions_keys; /* X-Api-Key values; none: stream off */
+	char *decisions_keys_file;        /* X-Api-Key values, one a line; "": stream off */
 	int64_t decisions_duration_ms;    /* duration of listings without expiry */
 	int64_t decisions_max_bouncers;
 	char *export_nft_table;

@@ -85,8 +85,8 @@ static void ext_cb(nng_aio *aio)
 	nng_http_req *req = nng_aio_get_input(aio, 0);
 	nng_http_handler *hh = nng_aio_get_input(aio, 1);
 	struct http_ext *x = nng_http_handler_get_data(hh);
-	struct feeds_http_req r = {.uri = nng_http_req_get_uri(req), .header = ext_header,
-	                           .impl_ = req};
+	struct feeds_http_req r = {
+	        .uri = nng_http_req_get_uri(req), .header = ext_header, .impl_ = req};
 	nng_http_res *res = NULL;
 	int status = 200, rv;
 	char *body = NULL;

@@ -236,7 +236,7 @@ struct line_ctx {
 	struct feeds_import_entry e;
 	bool have_prefix;
 	bool skip; /* a line that carries no entry (metadata) */
-	int err;
+	int cb_rc; /* what the caller's function returned, when not 0 */
 };
 
 static int set_prefix(struct line_ctx *lc, const char *s, size_t n)
@@ -364,8 +364,10 @@ static int range_emit(uint32_t lo, uint32_t hi, struct line_ctx *lc,
 		lc->e.prefix.len = (uint8_t)len;
 		st->entries++;
 		int rc = fn(arg, &lc->e);
-		if (rc != 0)
+		if (rc != 0) {
+			lc->cb_rc = rc;
 			return rc;
+		}
 		uint32_t size_m1 = len == 0 ? UINT32_MAX : (1u << (32 - len)) - 1;
 		if (lo + size_m1 >= hi)
 			return RN_OK;
@@ -508,8 +510,8 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 			if (first == '#' || first == ';' || first == '$' || first == ':')
 				continue;
 			rc = parse_ip4set_line(&c, &lc, fn, arg, st);
-			if (rc > 0)
-				return rc; /* stopped by fn */
+			if (lc.cb_rc != 0)
+				return lc.cb_rc; /* stopped by fn */
 			if (rc == RN_OK)
 				continue;
 			break;

@@ -65,12 +65,13 @@ static int dup_list(struct rn_strlist *dst, const struct rn_strlist *src)
 
 static void conf_release(struct feeds_rbl_conf *c)
 {
-	char **strs[] = {&c->list_file,        &c->dnsbl_soa_rname,  &c->dnsbl_reason,
-	                 &c->dnsbl_lookup_url, &c->policy_listen,    &c->policy_unix,
-	                 &c->policy_text,      &c->export_nft_table, &c->export_nft_set4,
-	                 &c->export_nft_set6,  &c->export_ipset4,    &c->export_ipset6};
-	struct rn_strlist *lists[] = {&c->dnsbl_listen, &c->dnsbl_zones,  &c->dnsbl_ns,
-	                              &c->dnsbl_codes,  &c->policy_defer, &c->decisions_keys};
+	char **strs[] = {&c->decisions_keys_file, &c->list_file,        &c->dnsbl_soa_rname,
+	                 &c->dnsbl_reason,        &c->dnsbl_lookup_url, &c->policy_listen,
+	                 &c->policy_unix,         &c->policy_text,      &c->export_nft_table,
+	                 &c->export_nft_set4,     &c->export_nft_set6,  &c->export_ipset4,
+	                 &c->export_ipset6};
+	struct rn_strlist *lists[] = {&c->dnsbl_listen, &c->dnsbl_zones, &c->dnsbl_ns,
+	                              &c->dnsbl_codes, &c->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -84,16 +85,18 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 {
 	int rc = RN_OK;
 	*dst = *src;
-	char **strs[] = {&dst->list_file,        &dst->dnsbl_soa_rname,  &dst->dnsbl_reason,
-	                 &dst->dnsbl_lookup_url, &dst->policy_listen,    &dst->policy_unix,
-	                 &dst->policy_text,      &dst->export_nft_table, &dst->export_nft_set4,
-	                 &dst->export_nft_set6,  &dst->export_ipset4,    &dst->export_ipset6};
-	struct rn_strlist *lists[] = {&dst->dnsbl_listen, &dst->dnsbl_zones,  &dst->dnsbl_ns,
-	                              &dst->dnsbl_codes,  &dst->policy_defer, &dst->decisions_keys};
+	char **strs[] = {&dst->decisions_keys_file, &dst->list_file,        &dst->dnsbl_soa_rname,
+	                 &dst->dnsbl_reason,        &dst->dnsbl_lookup_url, &dst->policy_listen,
+	                 &dst->policy_unix,         &dst->policy_text,      &dst->export_nft_table,
+	                 &dst->export_nft_set4,     &dst->export_nft_set6,  &dst->export_ipset4,
+	                 &dst->export_ipset6};
+	struct rn_strlist *lists[] = {&dst->dnsbl_listen, &dst->dnsbl_zones, &dst->dnsbl_ns,
+	                              &dst->dnsbl_codes, &dst->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++)
 		*strs[i] = NULL;
 	for (size_t i = 0; i < RN_ARRAY_LEN(lists); i++)
 		memset(lists[i], 0, sizeof(*lists[i]));
+	rc = rc ? rc : dup_str(&dst->decisions_keys_file, src->decisions_keys_file);
 	rc = rc ? rc : dup_str(&dst->list_file, src->list_file);
 	rc = rc ? rc : dup_str(&dst->dnsbl_soa_rname, src->dnsbl_soa_rname);
 	rc = rc ? rc : dup_str(&dst->dnsbl_reason, src->dnsbl_reason);
@@ -111,7 +114,6 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 	rc = rc ? rc : dup_list(&dst->dnsbl_ns, &src->dnsbl_ns);
 	rc = rc ? rc : dup_list(&dst->dnsbl_codes, &src->dnsbl_codes);
 	rc = rc ? rc : dup_list(&dst->policy_defer, &src->policy_defer);
-	rc = rc ? rc : dup_list(&dst->decisions_keys, &src->decisions_keys);
 	if (rc != RN_OK)
 		conf_release(dst);
 	return rc;
@@ -251,11 +253,9 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 	}
 	r->started = true;
 	/* Last: once registered, the handler lives as long as the listener. */
-	if (c->decisions_keys.n > 0 && h != NULL) {
+	if (c->decisions_keys_file != NULL && h != NULL) {
 		if ((rc = feeds_decisions_start(&r->decisions, h, c, &r->view, m)) != RN_OK)
 			goto fail;
-		log_notice("decisions: serving /v1/decisions/stream to %zu key(s)",
-		           c->decisions_keys.n);
 	}
 	*out = r;
 	return RN_OK;

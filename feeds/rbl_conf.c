@@ -311,13 +311,13 @@ const struct rn_conf_key feeds_rbl_conf_keys[] = {
          .max = 3600000,
          .def = "10m",
          .help = "A policy connection idle this long is closed (Postfix reconnects)."},
-        {.name = "decisions.api_keys",
-         .type = RN_CONF_STRLIST,
-         .offset = RBL(decisions_keys),
-         .max = 64,
-         .flags = RN_CONF_SECRET,
-         .help = "X-Api-Key values bouncers present to /v1/decisions/stream on "
-                 "core.http_listen. None: the stream is off."},
+        {.name = "decisions.api_keys_file",
+         .type = RN_CONF_STRING,
+         .offset = RBL(decisions_keys_file),
+         .max = 1024,
+         .help = "File of the X-Api-Key values bouncers present to /v1/decisions/stream on "
+                 "core.http_listen, one a line (8 to 256 characters, \"#\" comments), not "
+                 "readable by group or others. Empty: the stream is off."},
         {.name = "decisions.duration",
          .type = RN_CONF_DURATION,
          .offset = RBL(decisions_duration_ms),

@@ -22,8 +22,10 @@ cat >"$T/r.conf" <<CONF
 core: { data_dir = "$T/data"; http_listen = "127.0.0.1:$HP"; roles = ["serve"]; };
 feeds: { dnsbl: { list_file = "$T/list.json"; list_poll = "200ms"; listen = []; };
          policy: { listen = ""; };
-         decisions: { api_keys = ["bouncer-key-$$"]; }; };
+         decisions: { api_keys_file = "$T/keys"; }; };
 CONF
+echo "bouncer-key-$$" >"$T/keys"
+chmod 600 "$T/keys"
 cat >"$T/bouncer.yaml" <<YAML
 mode: nftables
 pid_dir: $T/

@@ -145,12 +145,12 @@ static void test_listed_a_txt(void **state)
 	size_t n = ask(cfg, q, ql, false, out, &r);
 	assert_int_equal(r.rcode, DNS_R_NOERROR);
 	assert_true(r.listed);
-	assert_int_equal(out[2] & 0x04, 0x04);                /* AA */
-	assert_int_equal(out[2] & 0x01, 0x01);                /* RD copied */
-	assert_int_equal(u16(out + 6), 1);                    /* ANCOUNT */
-	assert_memory_equal(out + 12, q + 12, ql - 12);       /* question as sent, case kept */
+	assert_int_equal(out[2] & 0x04, 0x04);          /* AA */
+	assert_int_equal(out[2] & 0x01, 0x01);          /* RD copied */
+	assert_int_equal(u16(out + 6), 1);              /* ANCOUNT */
+	assert_memory_equal(out + 12, q + 12, ql - 12); /* question as sent, case kept */
 	size_t rr = first_rr(out, ql - 12);
-	assert_int_equal(u16(out + rr), 0xc00c);              /* owner points at the question */
+	assert_int_equal(u16(out + rr), 0xc00c); /* owner points at the question */
 	assert_int_equal(u16(out + rr + 2), DNS_T_A);
 	assert_int_equal(u16(out + rr + 6) << 16 | u16(out + rr + 8), 300);
 	assert_int_equal(u16(out + rr + 10), 4);
@@ -372,7 +372,10 @@ static void test_malformed(void **state)
 	/* A compression pointer in the question: FORMERR, counted as a bad name. */
 	uint8_t p[64];
 	memcpy(p, q, 12);
-	memcpy(p + 12, "\x01" "1\xc0\x0c\x00\x01\x00\x01", 8);
+	memcpy(p + 12,
+	       "\x01"
+	       "1\xc0\x0c\x00\x01\x00\x01",
+	       8);
 	RN_FAILS_WITH(dns_query_parse(p, 20, &dq, &rcode), RN_EPARSE);
 	assert_int_equal(rcode, DNS_R_FORMERR);
 	assert_int_equal(ask(cfg, p, 20, false, out, &r), DNS_HDR_LEN);
@@ -399,7 +402,10 @@ static void test_malformed(void **state)
 	assert_int_equal(r.rcode, DNS_R_NOTIMP);
 	/* Extended label types and over-long names. */
 	memcpy(p, q, 12);
-	memcpy(p + 12, "\x41" "abc\x00\x00\x01\x00\x01", 9);
+	memcpy(p + 12,
+	       "\x41"
+	       "abc\x00\x00\x01\x00\x01",
+	       9);
 	ask(cfg, p, 21, false, out, &r);
 	assert_int_equal(r.rcode, DNS_R_FORMERR);
 	uint8_t big[400];
@@ -431,8 +437,8 @@ static void test_config(void **state)
 	c.dnsbl_ns = (struct rn_strlist){ns, 1};
 	c.dnsbl_codes = (struct rn_strlist){codes, 1};
 	const char *bad[] = {"spam_source=127.0.0.1", "spam_source=127.255.255.254",
-	                     "spam_source=127.0.1.2", "nosuch=127.0.0.2", "spam_source",
-	                     "spam_source=10.0.0.2"};
+	                     "spam_source=127.0.1.2", "nosuch=127.0.0.2",
+	                     "spam_source",           "spam_source=10.0.0.2"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++) {
 		codes[0] = (char *)bad[i];
 		RN_FAILS_WITH(dnsbl_cfg_build(cfg, &c, err, sizeof(err)), RN_ECONF);
@@ -443,7 +449,8 @@ static void test_config(void **state)
 	/* A category without a code answers 127.0.0.2. */
 	assert_int_equal(dnsbl_code(cfg, 1u << RN_CAT_SCANNER), 2);
 	char t[300];
-	dnsbl_txt_expand("a $ b %c %% %x $", "192.0.2.1", 1u << RN_CAT_DROP | 1u << 1, t, sizeof(t));
+	dnsbl_txt_expand("a $ b %c %% %x $", "192.0.2.1", 1u << RN_CAT_DROP | 1u << 1, t,
+	                 sizeof(t));
 	assert_string_equal(t, "a 192.0.2.1 b spam_source,drop % %x 192.0.2.1");
 	/* Cut at 255 bytes. */
 	char longt[600];
@@ -456,9 +463,12 @@ static void test_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_listed_a_txt),  cmocka_unit_test(test_test_points_and_negative),
-	        cmocka_unit_test(test_apex_refused),  cmocka_unit_test(test_edns),
-	        cmocka_unit_test(test_malformed),     cmocka_unit_test(test_config),
+	        cmocka_unit_test(test_listed_a_txt),
+	        cmocka_unit_test(test_test_points_and_negative),
+	        cmocka_unit_test(test_apex_refused),
+	        cmocka_unit_test(test_edns),
+	        cmocka_unit_test(test_malformed),
+	        cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -72,13 +72,12 @@ static void test_formats(void **state)
 	(void)state;
 	expect(FEEDS_FMT_PLAIN,
 	       "192.0.2.1\n198.51.100.0/24\n198.51.100.7\n2001:db8::/32\n2001:db8::1\n");
-	expect(FEEDS_FMT_JSON,
-	       "{\"prefix\":\"192.0.2.1/32\",\"categories\":[\"spam_source\"],"
-	       "\"expires\":\"2026-11-29T00:00:00Z\"}\n"
-	       "{\"prefix\":\"198.51.100.0/24\",\"categories\":[\"scanner\"]}\n"
-	       "{\"prefix\":\"198.51.100.7/32\",\"categories\":[\"spam_source\"]}\n"
-	       "{\"prefix\":\"2001:db8::/32\",\"categories\":[\"drop\"]}\n"
-	       "{\"prefix\":\"2001:db8::1/128\",\"categories\":[\"scanner\"]}\n");
+	expect(FEEDS_FMT_JSON, "{\"prefix\":\"192.0.2.1/32\",\"categories\":[\"spam_source\"],"
+	                       "\"expires\":\"2026-11-29T00:00:00Z\"}\n"
+	                       "{\"prefix\":\"198.51.100.0/24\",\"categories\":[\"scanner\"]}\n"
+	                       "{\"prefix\":\"198.51.100.7/32\",\"categories\":[\"spam_source\"]}\n"
+	                       "{\"prefix\":\"2001:db8::/32\",\"categories\":[\"drop\"]}\n"
+	                       "{\"prefix\":\"2001:db8::1/128\",\"categories\":[\"scanner\"]}\n");
 	expect(FEEDS_FMT_RBLDNSD,
 	       "# repnet blocklist for rbldnsd (combined dataset)\n"
 	       "$SOA 300 ns1.bl.test hostmaster.bl.test 0 3600 600 604800 60\n"
@@ -118,8 +117,8 @@ static void test_formats(void **state)
 static int collect(void *arg, const struct feeds_import_entry *e)
 {
 	struct feeds_listview *dst = arg;
-	struct feeds_view_entry v = {.prefix = e->prefix, .categories = e->categories,
-	                             .expires_ms = e->expires_ms};
+	struct feeds_view_entry v = {
+	        .prefix = e->prefix, .categories = e->categories, .expires_ms = e->expires_ms};
 	return feeds_listview_apply(dst, &v, 1, NULL, 0);
 }
 

@@ -70,8 +70,8 @@ static void test_drop(void **state)
 	const char *t = "1.2.3.0/24\nnope\n";
 	struct acc b;
 	memset(&b, 0, sizeof(b));
-	RN_FAILS_WITH(feeds_import_parse(FEEDS_FMT_CIDR, (const uint8_t *)t, strlen(t), true, acc_fn,
-	                                 &b, &st),
+	RN_FAILS_WITH(feeds_import_parse(FEEDS_FMT_CIDR, (const uint8_t *)t, strlen(t), true,
+	                                 acc_fn, &b, &st),
 	              RN_EPARSE);
 }
 
@@ -81,15 +81,19 @@ static void test_ip4set(void **state)
 	struct acc a;
 	struct feeds_import_stats st;
 	/* The manual's spellings of 127.0.0.0/24 and of 127.16.0.0/12. */
-	const char *forms24[] = {"127.0.0.0/24", "127.0.0", "127/24", "127-127.0.0",
+	const char *forms24[] = {"127.0.0.0/24",          "127.0.0",      "127/24", "127-127.0.0",
 	                         "127.0.0.0-127.0.0.255", "127.0.0.0-255"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(forms24); i++) {
 		parse(FEEDS_FMT_IP4SET, forms24[i], &a, &st);
 		assert_int_equal(a.n, 1);
 		assert_string_equal(a.s[0], "127.0.0.0/24 0 0 ");
 	}
-	const char *forms12[] = {"127.16.0.0-127.31.255.255", "127.16.0-127.31.255", "127.16-127.31",
-	                         "127.16.0.0/12", "127.16.0/12", "127.16/12"};
+	const char *forms12[] = {"127.16.0.0-127.31.255.255",
+	                         "127.16.0-127.31.255",
+	                         "127.16-127.31",
+	                         "127.16.0.0/12",
+	                         "127.16.0/12",
+	                         "127.16/12"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(forms12); i++) {
 		parse(FEEDS_FMT_IP4SET, forms12[i], &a, &st);
 		assert_int_equal(a.n, 1);
@@ -153,9 +157,33 @@ static void test_cidr_json(void **state)
 	assert_string_equal(a.s[1], "2001:db8::/32 0 0 ");
 	assert_int_equal(st.bad_lines, 1);
 	/* Export formats cannot be imported. */
-	RN_FAILS_WITH(feeds_import_parse(FEEDS_FMT_NFT, (const uint8_t *)"", 0, false, acc_fn, &a,
-	                                 &st),
-	              RN_EUNSUPP);
+	RN_FAILS_WITH(
+	        feeds_import_parse(FEEDS_FMT_NFT, (const uint8_t *)"", 0, false, acc_fn, &a, &st),
+	        RN_EUNSUPP);
+}
+
+static int stop_after_two(void *arg, const struct feeds_import_entry *e)
+{
+	(void)e;
+	int *n = arg;
+	return ++*n > 2 ? RN_ELIMIT : 0;
+}
+
+/* The caller's error stops the parse, in every format, and is returned. */
+static void test_callback_stops(void **state)
+{
+	(void)state;
+	const char *text[] = {"192.0.2.1-192.0.2.6\n", "1.2.3.4\n1.2.3.5\n1.2.3.6\n1.2.3.7\n"};
+	enum feeds_list_format f[] = {FEEDS_FMT_IP4SET, FEEDS_FMT_CIDR};
+	for (int i = 0; i < 2; i++) {
+		int n = 0;
+		struct feeds_import_stats st;
+		RN_FAILS_WITH(feeds_import_parse(f[i], (const uint8_t *)text[i], strlen(text[i]),
+		                                 false, stop_after_two, &n, &st),
+		              RN_ELIMIT);
+		assert_int_equal(n, 3);
+		assert_int_equal(st.bad_lines, 0);
+	}
 }
 
 int main(void)
@@ -164,6 +192,7 @@ int main(void)
 	        cmocka_unit_test(test_drop),
 	        cmocka_unit_test(test_ip4set),
 	        cmocka_unit_test(test_cidr_json),
+	        cmocka_unit_test(test_callback_stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

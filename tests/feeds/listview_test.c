@@ -35,9 +35,9 @@ static void test_basic(void **state)
 	RN_PASS(feeds_listview_alloc(&lv, 100));
 	feeds_listview_view(lv, &v);
 	struct feeds_view_entry e[] = {
-	        ent("192.0.2.1", 1u << 1, 0),          ent("192.0.2.0/24", 1u << 3, 5000),
-	        ent("192.0.0.0/16", 1u << 4, 0),       ent("2001:db8::/32", 1u << 10, 7),
-	        ent("2001:db8::1", 1u << 2, 9),        ent("198.51.100.7", 1u << 1 | 1u << 5, 0),
+	        ent("192.0.2.1", 1u << 1, 0),    ent("192.0.2.0/24", 1u << 3, 5000),
+	        ent("192.0.0.0/16", 1u << 4, 0), ent("2001:db8::/32", 1u << 10, 7),
+	        ent("2001:db8::1", 1u << 2, 9),  ent("198.51.100.7", 1u << 1 | 1u << 5, 0),
 	};
 	RN_PASS(feeds_listview_apply(lv, e, RN_ARRAY_LEN(e), NULL, 0));
 	assert_int_equal(feeds_listview_count(lv), 6);
@@ -261,8 +261,9 @@ static void test_model(void **state)
 		struct rn_addr a;
 		rand_addr(&seed, &a);
 		unsigned max = rn_addr_maxlen(&a);
-		unsigned len = rn_test_rand(&seed) % 3 == 0 ? max - (unsigned)(rn_test_rand(&seed) % 12)
-		                                            : max;
+		unsigned len = rn_test_rand(&seed) % 3 == 0
+		                       ? max - (unsigned)(rn_test_rand(&seed) % 12)
+		                       : max;
 		rn_addr_mask(&a, len);
 		m.e[i].prefix.addr = a;
 		m.e[i].prefix.len = (uint8_t)len;
@@ -282,7 +283,8 @@ static void test_model(void **state)
 				continue;
 			bool dup = false;
 			for (size_t x = 0; x < na; x++)
-				dup |= memcmp(&add[x].prefix, &m.e[i].prefix, sizeof(add[x].prefix)) == 0;
+				dup |= memcmp(&add[x].prefix, &m.e[i].prefix,
+				              sizeof(add[x].prefix)) == 0;
 			for (size_t x = 0; x < nd; x++)
 				dup |= memcmp(&del[x], &m.e[i].prefix, sizeof(del[x])) == 0;
 			if (dup)
@@ -386,10 +388,8 @@ static void test_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_basic),
-	        cmocka_unit_test(test_walk_changes_replace),
-	        cmocka_unit_test(test_class_limit),
-	        cmocka_unit_test(test_model),
+	        cmocka_unit_test(test_basic),       cmocka_unit_test(test_walk_changes_replace),
+	        cmocka_unit_test(test_class_limit), cmocka_unit_test(test_model),
 	        cmocka_unit_test(test_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

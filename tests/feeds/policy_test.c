@@ -43,10 +43,8 @@ static void test_parse(void **state)
 	RN_FAILS_WITH(policy_req_parse((const uint8_t *)ok, 20, &r, &used), RN_ETRUNC);
 	RN_FAILS_WITH(policy_req_parse((const uint8_t *)ok, strlen(ok) - 1, &r, &used), RN_ETRUNC);
 	/* Malformed. */
-	const char *bad[] = {"request=smtpd_access_policy\nno equals\n\n",
-	                     "=value\n\n",
-	                     "protocol_state=RCPT\n\n",
-	                     "request=smtpd_access_policy\nna me=x\n\n"};
+	const char *bad[] = {"request=smtpd_access_policy\nno equals\n\n", "=value\n\n",
+	                     "protocol_state=RCPT\n\n", "request=smtpd_access_policy\nna me=x\n\n"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		RN_FAILS_WITH(policy_req_parse((const uint8_t *)bad[i], strlen(bad[i]), &r, &used),
 		              RN_EPARSE);
@@ -138,10 +136,12 @@ static void test_server(void **state)
 
 	int fd = connect_tcp(feeds_policy_port(p));
 	roundtrip(fd, REQ("RCPT", "192.0.2.1") "foo=bar\n\n", ans, sizeof(ans));
-	assert_string_equal(ans, "action=REJECT Listed by repnet: spam_source,scanner (192.0.2.1)\n\n");
+	assert_string_equal(ans,
+	                    "action=REJECT Listed by repnet: spam_source,scanner (192.0.2.1)\n\n");
 	/* The same connection serves the next requests. */
 	roundtrip(fd, REQ("RCPT", "198.51.100.77") "\n", ans, sizeof(ans));
-	assert_string_equal(ans, "action=DEFER_IF_PERMIT Listed by repnet: scanner (198.51.100.77)\n\n");
+	assert_string_equal(ans,
+	                    "action=DEFER_IF_PERMIT Listed by repnet: scanner (198.51.100.77)\n\n");
 	roundtrip(fd, REQ("RCPT", "192.0.2.2") "\n", ans, sizeof(ans));
 	assert_string_equal(ans, "action=DUNNO\n\n");
 	/* Not a checked state. */
@@ -151,7 +151,8 @@ static void test_server(void **state)
 	assert_string_equal(ans,
 	                    "action=REJECT Listed by repnet: sasl_bruteforce (2001:db8::5)\n\n");
 	/* Two requests in one write: two answers. */
-	roundtrip(fd, REQ("RCPT", "192.0.2.2") "\n" REQ("RCPT", "192.0.2.3") "\n", ans, sizeof(ans));
+	roundtrip(fd, REQ("RCPT", "192.0.2.2") "\n" REQ("RCPT", "192.0.2.3") "\n", ans,
+	          sizeof(ans));
 	if (strcmp(ans, "action=DUNNO\n\naction=DUNNO\n\n") != 0) {
 		char more[256];
 		roundtrip(fd, NULL, more, sizeof(more));
@@ -165,14 +166,15 @@ static void test_server(void **state)
 	strcpy(sun.sun_path, sock);
 	assert_int_equal(connect(ufd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	roundtrip(ufd, REQ("RCPT", "::ffff:192.0.2.1") "\n", ans, sizeof(ans));
-	assert_string_equal(ans, "action=REJECT Listed by repnet: spam_source,scanner (192.0.2.1)\n\n");
+	assert_string_equal(ans,
+	                    "action=REJECT Listed by repnet: spam_source,scanner (192.0.2.1)\n\n");
 	int extra = connect_tcp(feeds_policy_port(p));
 	assert_int_equal(roundtrip(extra, NULL, ans, sizeof(ans)), 0);
 	close(extra);
 
 	/* Malformed: no answer, the connection is closed. */
-	assert_int_equal(roundtrip(fd, "request=smtpd_access_policy\nbroken line\n\n", ans, sizeof(ans)),
-	                 0);
+	assert_int_equal(
+	        roundtrip(fd, "request=smtpd_access_policy\nbroken line\n\n", ans, sizeof(ans)), 0);
 	close(fd);
 	close(ufd);
 
@@ -185,7 +187,8 @@ static void test_server(void **state)
 	assert_true(val == 4);
 	RN_PASS(rn_metrics_value(m, "repnet_policy_malformed_total", NULL, &val));
 	assert_true(val == 1);
-	RN_PASS(rn_metrics_value(m, "repnet_policy_connections_total", "outcome=\"refused\"", &val));
+	RN_PASS(rn_metrics_value(m, "repnet_policy_connections_total", "outcome=\"refused\"",
+	                         &val));
 	assert_true(val == 1);
 	feeds_policy_stop(p);
 	assert_int_equal(access(sock, F_OK), -1); /* the socket file is removed */

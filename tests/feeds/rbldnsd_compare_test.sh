@@ -8,8 +8,18 @@ command -v dig >/dev/null || skip "dig is not installed (dnsutils)"
 command -v rbldnsd >/dev/null || skip "rbldnsd is not installed"
 command -v python3 >/dev/null || skip "python3 is not installed"
 
+# As root, everything runs in a network namespace of its own, on ports
+# below the ephemeral range: a port on the shared loopback can be joined by
+# other root processes (SO_REUSEPORT), and dig's own random source port
+# must never be a server's port.
+X=""
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "rncmp$$" 2>/dev/null; then
+	trap 'ip netns del "rncmp$$" 2>/dev/null; cleanup' EXIT
+	ip -n "rncmp$$" link set lo up
+	X="ip netns exec rncmp$$"
+fi
 freeport() {
-	python3 -c 'import socket
+	$X python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 python3 "$REPNET_SRC/tests/data/feeds/gen_list.py" "$T" 7 || fail "generator"
@@ -19,26 +29,28 @@ chmod 755 "$T"
 	--output "$T/zone.rbl" || fail "export"
 chmod 644 "$T/zone.rbl"
 
-RP=$(freeport)
+if [ -n "$X" ]; then RP=5353; else RP=$(freeport); fi
+if [ -n "$X" ]; then LISTEN=127.0.0.1:53; else LISTEN=127.0.0.1:0; fi
 if [ "$(id -u)" = 0 ]; then U="-u rbldns"; else U=""; fi
 # shellcheck disable=SC2086
-rbldnsd $U -n -b "127.0.0.1/$RP" -w "$T" bl.test:combined:zone.rbl >"$T/rbldnsd.log" 2>&1 &
+$X rbldnsd $U -n -b "127.0.0.1/$RP" -w "$T" bl.test:combined:zone.rbl >"$T/rbldnsd.log" 2>&1 &
 RBPID=$!
 DAEMON_PIDS="$DAEMON_PIDS $RBPID"
 wait_for "$T/rbldnsd.log" "started"
 
 cat >"$T/r.conf" <<CONF
 core: { data_dir = "$T/data"; http_listen = ""; roles = ["serve"]; };
-feeds: { dnsbl: { list_file = "$T/list.json"; listen = ["127.0.0.1:0"]; zones = ["bl.test"];
+feeds: { dnsbl: { list_file = "$T/list.json"; listen = ["$LISTEN"]; zones = ["bl.test"];
                   lookup_url = "https://bl.test/?\$"; };
          policy: { listen = ""; }; };
 CONF
-start_daemon "$T/log" -c "$T/r.conf"
+$X "$REPNET_BUILD/repnetd" -f -c "$T/r.conf" >"$T/log" 2>&1 &
+DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_for "$T/log" "repnetd .* running"
 P=$(sed -n 's/.*dnsbl: serving .* on port \([0-9]*\).*/\1/p' "$T/log")
 
-dig -p "$RP" @127.0.0.1 +time=2 +tries=2 +noall +answer +comments -f "$T/queries.txt" >"$T/out.rbldnsd" 2>&1
-dig -p "$P" @127.0.0.1 +time=2 +tries=2 +noall +answer +comments -f "$T/queries.txt" >"$T/out.repnet" 2>&1
+$X dig -p "$RP" @127.0.0.1 +time=2 +tries=2 +noall +answer +comments -f "$T/queries.txt" >"$T/out.rbldnsd" 2>&1
+$X dig -p "$P" @127.0.0.1 +time=2 +tries=2 +noall +answer +comments -f "$T/queries.txt" >"$T/out.repnet" 2>&1
 for f in rbldnsd repnet; do
 	grep -o 'status: [A-Z]*' "$T/out.$f" >"$T/rc.$f"
 	grep -v '^;' "$T/out.$f" | grep . | sort >"$T/ans.$f"

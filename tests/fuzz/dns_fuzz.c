@@ -41,7 +41,8 @@ static void setup(void)
 	e[1].categories = 1u << RN_CAT_SCANNER | 1u << RN_CAT_SASL_BRUTEFORCE;
 	rn_prefix_parse_str("2001:db8::/32", true, &e[2].prefix);
 	e[2].categories = 1u << RN_CAT_DROP;
-	if (feeds_listview_alloc(&lv, 16) != RN_OK || feeds_listview_apply(lv, e, 3, NULL, 0) != RN_OK)
+	if (feeds_listview_alloc(&lv, 16) != RN_OK ||
+	    feeds_listview_apply(lv, e, 3, NULL, 0) != RN_OK)
 		abort();
 	feeds_listview_view(lv, &view);
 }

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (used < 2 || used > size - off || data[off + used - 1] != '\n' ||
 		    data[off + used - 2] != '\n' || !r.have_request)
 			abort();
-		if (strlen(r.request) >= POLICY_VALUE_MAX || strlen(r.client_address) >= POLICY_VALUE_MAX)
+		if (strlen(r.request) >= POLICY_VALUE_MAX ||
+		    strlen(r.client_address) >= POLICY_VALUE_MAX)
 			abort();
 		off += used;
 	}
