@@ -732,11 +732,16 @@ static int lv_apply_sorted(struct feeds_listview *lv, const struct feeds_view_en
 	int rc = RN_OK;
 
 	/* Split hosts (buckets) from prefixes (tables), keeping the order. */
-	h = malloc((nadd + 1) * sizeof(*h));
-	pa = malloc((nadd + 1) * sizeof(*pa));
-	hd = malloc((ndel + 1) * sizeof(*hd));
-	pd = malloc((ndel + 1) * sizeof(*pd));
-	ac = malloc(nadd + 1);
+	size_t nh4 = 0, nhd4 = 0;
+	for (size_t i = 0; i < nadd; i++)
+		nh4 += lv_is_host4(&add[i].prefix);
+	for (size_t i = 0; i < ndel; i++)
+		nhd4 += lv_is_host4(&del[i]);
+	h = malloc((nh4 + 1) * sizeof(*h));
+	pa = malloc((nadd - nh4 + 1) * sizeof(*pa));
+	hd = malloc((nhd4 + 1) * sizeof(*hd));
+	pd = malloc((ndel - nhd4 + 1) * sizeof(*pd));
+	ac = malloc(nh4 + 1);
 	if (h == NULL || pa == NULL || hd == NULL || pd == NULL || ac == NULL) {
 		rc = -ENOMEM;
 		goto out;
