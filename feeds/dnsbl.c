@@ -61,6 +61,7 @@
 
 struct dnsbl_stats {
 	struct rn_counter q_udp, q_tcp;
+	struct rn_counter batches;  /* recvmmsg calls that returned datagrams */
 	struct rn_counter rcode[6]; /* NOERROR .. REFUSED */
 	struct rn_counter badvers;
 	struct rn_counter listed, truncated;
@@ -267,9 +268,10 @@ static void *udp_main(void *arg)
 	}
 	while (!atomic_load_explicit(&w->d->stop, memory_order_relaxed)) {
 		int n = recvmmsg(fd, w->rmsg, DNSBL_BATCH, MSG_WAITFORONE, NULL);
-		if (n > 0)
+		if (n > 0) {
+			rn_counter_inc(&w->st.batches);
 			udp_answer(w, fd, n);
-		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			log_warnx_rl("dnsbl: recvmmsg: %s", strerror(errno));
 	}
 	return NULL;
@@ -512,6 +514,9 @@ static int register_metrics(struct feeds_dnsbl *d)
 	         "transport=\"udp\"", O(q_udp)},
 	        {"repnet_dnsbl_queries_total", "DNS queries received, by transport.",
 	         "transport=\"tcp\"", O(q_tcp)},
+	        {"repnet_dnsbl_udp_batches_total",
+	         "recvmmsg calls that returned datagrams (queries per batch = queries / batches).",
+	         NULL, O(batches)},
 	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"noerror\"",
 	         O(rcode[0])},
 	        {"repnet_dnsbl_answers_total", "DNS answers sent, by rcode.", "rcode=\"formerr\"",
