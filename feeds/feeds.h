@@ -163,7 +163,7 @@ struct feeds_view {
  * (categories and expiry); prefixes and IPv6 in per-length sorted
  * tables. Readers take no lock: updates copy the buckets they change and
  * free the old ones only after every reader that could see them is gone.
- * At 1M random IPv4 hosts it holds about 4 MB.
+ * At 1M random IPv4 hosts it holds about 3 MB.
  *
  * It is what the serve role reads until the replica is wired, what
  * `repnet export` reads, and what the tests apply "deltas" to.

@@ -171,4 +171,9 @@ grep -q '^repnet_dnsbl_bad_names_total 1$' "$T/metrics" || fail "bad name counte
 kill -TERM "$DPID"
 wait_exit "$DPID" 15
 [ "$EXIT_STATUS" = 0 ] || fail "exit status $EXIT_STATUS"
+
+# A key file others can read is refused at start, with the reason.
+chmod 644 "$T/keys"
+if $X "$REPNET_BUILD/repnetd" -f -c "$T/rbl.conf" >"$T/log2" 2>&1; then fail "started with a world-readable key file"; fi
+grep -q "keys is readable by group or others" "$T/log2" || { cat "$T/log2"; fail "key file message"; }
 echo PASS
