@@ -1003,10 +1003,19 @@ int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e
 			return RN_EPARSE;
 	qsort(e, n, sizeof(*e), lv_entry_cmp);
 	d.n = lv_unique_entries(e, n);
-	d.add = malloc((d.n + 1) * sizeof(*d.add));
-	if (d.add == NULL)
-		return -ENOMEM;
 	pthread_mutex_lock(&lv->lock);
+	if (lv->hosts == 0 && atomic_load(&lv->ptab[0]) == NULL &&
+	    atomic_load(&lv->ptab[1]) == NULL) {
+		/* An empty view (the first load): everything is an addition. */
+		rc = d.n > 0 ? lv_apply_sorted(lv, e, d.n, NULL, 0) : RN_OK;
+		pthread_mutex_unlock(&lv->lock);
+		return rc;
+	}
+	d.add = malloc((d.n + 1) * sizeof(*d.add));
+	if (d.add == NULL) {
+		pthread_mutex_unlock(&lv->lock);
+		return -ENOMEM;
+	}
 	rc = lv_walk_locked(lv, lv_diff_fn, &d);
 	while (rc == RN_OK && d.i < d.n)
 		d.add[d.nadd++] = d.next[d.i++];
