@@ -71,6 +71,21 @@ static const struct cmd cmds[] = {
          cmd_logs},
         {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
          "keygen [-o PREFIX]", cmd_keygen},
+        {"export",
+         "Write a blocklist as rbldnsd data, an nft script, an ipset restore file, a plain\n"
+         "list or JSON lines, read from a list file (--from, in --from-format; entries\n"
+         "without categories get --category, default drop). --output replaces FILE\n"
+         "atomically; without it the export goes to standard output.",
+         "export --format rbldnsd|nft|ipset|plain|json --from FILE [--from-format FMT]\n"
+         "       [--category CAT] [--output FILE] [-c CONF] [-o section.key=value]...",
+         cmd_export},
+        {"import",
+         "Read an external list (Spamhaus DROP JSON or text, rbldnsd ip4set, CIDR list)\n"
+         "as observations of kind \"imported\": print them as JSON lines, or send them to\n"
+         "a scorer's ingest listener with --to and wait for the acknowledgement.",
+         "import --format drop-json|drop-txt|ip4set|cidr FILE [--to URL] [-c CONF]\n"
+         "       [-o section.key=value]...",
+         cmd_import},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };

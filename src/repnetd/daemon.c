@@ -28,6 +28,7 @@ struct daemon {
 	struct daemon_conf conf;
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
+	struct feeds_rbl *rbl; /* serve role: list view, DNSBL, policy, decisions */
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -271,6 +272,13 @@ int daemon_run(const struct daemon_opts *opts)
 		log_notice("serving /metrics on http://%s (port %u)", d.conf.core.http_listen,
 		           feeds_http_port(d.http));
 	}
+	if (d.conf.core.roles & RN_ROLE_SERVE) {
+		rc = feeds_rbl_start(&d.rbl, &d.conf.feeds.rbl, d.http, d.metrics);
+		if (rc != RN_OK) {
+			log_errx("serve: %s", rn_strerror(rc));
+			goto out;
+		}
+	}
 	roles_note(&d);
 	if ((rc = smtp_start(&d)) != RN_OK) {
 		log_errx("collector: %s", rn_strerror(rc));
@@ -299,6 +307,7 @@ int daemon_run(const struct daemon_opts *opts)
 out:
 	collector_smtp_stop(d.smtp);
 	feeds_http_stop(d.http);
+	feeds_rbl_stop(d.rbl);
 	if (d.metrics != NULL)
 		rn_metrics_unregister(d.metrics, &d);
 	rn_metrics_free(d.metrics);
