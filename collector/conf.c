@@ -1,9 +1,161 @@
 /*
  * conf.c: the collector's configuration keys.
+ *
+ * Design notes: the SMTP table (collector_smtp_conf_keys) and the flow
+ * table share the section name "collector"; SMTP keys live under the
+ * groups smtp, tail, syslog and detect. Default thresholds are argued in
+ * README.md ("SMTP detectors").
  */
+#include <stddef.h>
+
 #include "collector/collector.h"
 
+const char *const collector_smtp_format_names[] = {"auto", "postfix", "exim", NULL};
+static const char *const tail_start_names[] = {"end", "beginning", NULL};
+
+#define S_OFF(f) offsetof(struct collector_smtp_conf, f)
+#define DUR(n, f, lo, hi, d, h)                                                         \
+	{                                                                               \
+		.name = (n), .type = RN_CONF_DURATION, .offset = S_OFF(f), .min = (lo), \
+		.max = (hi), .def = (d), .help = (h)                                    \
+	}
+#define INT(n, f, lo, hi, d, h)                                                                 \
+	{                                                                                       \
+		.name = (n), .type = RN_CONF_INT, .offset = S_OFF(f), .min = (lo), .max = (hi), \
+		.def = (d), .help = (h)                                                         \
+	}
+#define DBL(n, f, lo, hi, d, h)                                                                    \
+	{                                                                                          \
+		.name = (n), .type = RN_CONF_DOUBLE, .offset = S_OFF(f), .min = (lo), .max = (hi), \
+		.def = (d), .help = (h)                                                            \
+	}
+
+#define HOUR_MS 3600000LL
+#define DAY_MS  (24 * HOUR_MS)
+
 const struct rn_conf_key collector_smtp_conf_keys[] = {
+        {.name = "smtp.format",
+         .type = RN_CONF_ENUM,
+         .offset = S_OFF(format),
+         .def = "auto",
+         .enum_names = collector_smtp_format_names,
+         .help = "Which MTA wrote the logs: auto (by program name), postfix or exim."},
+        {.name = "smtp.max_line",
+         .type = RN_CONF_SIZE,
+         .offset = S_OFF(max_line),
+         .min = 256,
+         .max = 1048576,
+         .def = "8k",
+         .help = "Longest log line or syslog message read; longer ones are counted and "
+                 "skipped."},
+        {.name = "smtp.stdin",
+         .type = RN_CONF_BOOL,
+         .offset = S_OFF(stdin_source),
+         .def = "false",
+         .help = "Also read log lines from standard input (foreground use)."},
+        {.name = "tail.paths",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(tail_paths),
+         .max = 16,
+         .help = "Log files to follow across rotation and truncation. None by default."},
+        {.name = "tail.start",
+         .type = RN_CONF_ENUM,
+         .offset = S_OFF(tail_start),
+         .def = "end",
+         .enum_names = tail_start_names,
+         .help = "Where to start a file that has no saved position: end or beginning."},
+        DUR("tail.poll_interval", tail_poll_ms, 100, 60000, "1s",
+            "How often a followed file is checked besides inotify (rotation, lost events)."),
+        DUR("tail.save_interval", tail_save_ms, 100, 3600000, "1s",
+            "How often read positions are saved to the data directory."),
+        {.name = "syslog.udp_listen",
+         .type = RN_CONF_HOSTPORT,
+         .offset = S_OFF(syslog_udp),
+         .def = "127.0.0.1:5514",
+         .help = "Address of the syslog UDP receiver (RFC 3164, RFC 5424). Empty disables it."},
+        {.name = "syslog.tcp_listen",
+         .type = RN_CONF_HOSTPORT,
+         .offset = S_OFF(syslog_tcp),
+         .def = "127.0.0.1:5514",
+         .help = "Address of the syslog TCP receiver (RFC 6587 octet counting or newline "
+                 "framing). Empty disables it."},
+        INT("syslog.max_connections", syslog_max_conns, 1, 4096, "64",
+            "Most concurrent syslog TCP connections; more are refused and counted."),
+        DUR("syslog.idle_timeout", syslog_idle_ms, 1000, 86400000, "10m",
+            "A syslog TCP connection silent this long is closed."),
+        {.name = "syslog.rcvbuf",
+         .type = RN_CONF_SIZE,
+         .offset = S_OFF(syslog_rcvbuf),
+         .min = 65536,
+         .max = 268435456,
+         .def = "4M",
+         .help = "Receive buffer of the syslog UDP socket (SO_RCVBUF)."},
+        {.name = "detect.enable",
+         .type = RN_CONF_BOOL,
+         .offset = S_OFF(detect),
+         .def = "true",
+         .help = "Run the SMTP detectors and the spamtrap check."},
+        INT("detect.max_addresses", det_max_addrs, 1024, 16777216, "65536",
+            "Most client addresses the detectors track; the least recently seen is evicted."),
+        INT("detect.max_users", det_max_users, 64, 1048576, "8192",
+            "Most SASL user names (hashed) the distributed brute-force detector tracks."),
+        INT("detect.max_queue_ids", det_max_qids, 64, 1048576, "16384",
+            "Most queue ids remembered to link deliveries to clients (spamtrap check)."),
+        DUR("detect.sasl.fast_window", sasl_fast_window_ms, 1000, DAY_MS, "10m",
+            "Window of the fast SASL brute-force detector."),
+        INT("detect.sasl.fast_threshold", sasl_fast_threshold, 1, 100000, "5",
+            "SASL failures from one address within the fast window that signal brute force."),
+        DUR("detect.sasl.slow_window", sasl_slow_window_ms, 60000, 7 * DAY_MS, "6h",
+            "Window of the slow SASL brute-force detector."),
+        INT("detect.sasl.slow_threshold", sasl_slow_threshold, 1, 100000, "12",
+            "SASL failures from one address within the slow window that signal brute force."),
+        DUR("detect.sasl.dist_window", sasl_dist_window_ms, 60000, 7 * DAY_MS, "6h",
+            "Window of the distributed SASL detector (many addresses, one user name)."),
+        INT("detect.sasl.dist_addresses", sasl_dist_addrs, 2, 64, "5",
+            "Distinct addresses failing against one user name within the window that signal "
+            "a distributed attack."),
+        DUR("detect.harvest.window", harvest_window_ms, 1000, DAY_MS, "1h",
+            "Window of the recipient-harvesting detector."),
+        INT("detect.harvest.threshold", harvest_threshold, 1, 100000, "5",
+            "Unknown-recipient rejects from one address within the window that signal "
+            "harvesting."),
+        DUR("detect.bot.window", bot_window_ms, 1000, DAY_MS, "1h",
+            "Window of the protocol-violating bot detector."),
+        DBL("detect.bot.threshold", bot_threshold, 0, 1000, "1",
+            "Weighted protocol violations from one address within the window that signal "
+            "a bot."),
+        DBL("detect.bot.weight_pregreet", bot_w_pregreet, 0, 1000, "1",
+            "Weight of talking before the greeting."),
+        DBL("detect.bot.weight_pipelining", bot_w_pipelining, 0, 1000, "1",
+            "Weight of improper pipelining (synchronization errors)."),
+        DBL("detect.bot.weight_non_smtp", bot_w_non_smtp, 0, 1000, "1",
+            "Weight of a non-SMTP command (HTTP and the like)."),
+        DBL("detect.bot.weight_hangup", bot_w_hangup, 0, 1000, "0.5",
+            "Weight of hanging up during postscreen's tests."),
+        DBL("detect.bot.weight_protocol_error", bot_w_protocol, 0, 1000, "0.25",
+            "Weight of an SMTP syntax or protocol error."),
+        DUR("detect.relay.window", relay_window_ms, 1000, DAY_MS, "1h",
+            "Window of the relay-probing detector."),
+        INT("detect.relay.threshold", relay_threshold, 1, 100000, "2",
+            "Relay-denied rejects from one address within the window that signal probing."),
+        DUR("detect.flood.window", flood_window_ms, 1000, DAY_MS, "1m",
+            "Window of the connection-flood detector."),
+        INT("detect.flood.threshold", flood_threshold, 1, 10000000, "30",
+            "Connections from one address within the window that signal a flood."),
+        DUR("detect.rbl.window", rbl_window_ms, 1000, 7 * DAY_MS, "1h",
+            "An address confirmed by a DNSBL is signalled again only after this long."),
+        {.name = "detect.rbl.zones",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(rbl_zones),
+         .max = 64,
+         .help = "DNSBL zones whose listings are trusted as confirmation. Empty: every zone "
+                 "the MTA names."},
+        {.name = "detect.spamtrap.recipients",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(spamtraps),
+         .max = 4096,
+         .help = "Spamtrap addresses (exact, case-insensitive) or domains (@domain); mail "
+                 "to them is a spamtrap hit."},
         {.name = NULL},
 };
 

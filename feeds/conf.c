@@ -176,10 +176,6 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
         {.name = NULL},
 };
 
-const struct rn_conf_key feeds_rbl_conf_keys[] = {
-        {.name = NULL},
-};
-
 const struct rn_conf_key feeds_sync_conf_keys[] = {
         {.name = NULL},
 };

@@ -58,8 +58,47 @@ struct feeds_bus_conf {
 	int64_t snapshot_ttl_ms;
 	int64_t max_listings; /* cap on a decoded snapshot or delta */
 };
+/* How the DNSBL turns several categories into one A record. */
+enum feeds_dnsbl_combine {
+	FEEDS_DNSBL_PRIORITY = 0, /* the code of the highest-priority category */
+	FEEDS_DNSBL_BITMASK = 1,  /* the OR of the categories' codes */
+};
+/* The local RBL: DNSBL, policy service, decision stream, exports. */
 struct feeds_rbl_conf {
-	int reserved_; /* no keys yet */
+	char *list_file;                /* serve role's list until the replica is wired */
+	int list_format;                /* enum feeds_list_format */
+	int64_t list_poll_ms;           /* how often list_file is checked for changes */
+	struct rn_strlist dnsbl_listen; /* host:port, UDP and TCP */
+	struct rn_strlist dnsbl_zones;  /* "zone" or "zone:category,category" */
+	int64_t dnsbl_workers;
+	int64_t dnsbl_ttl_ms;
+	int64_t dnsbl_negative_ttl_ms;
+	struct rn_strlist dnsbl_ns;      /* NS names; the first is the SOA MNAME */
+	char *dnsbl_soa_rname;           /* SOA RNAME, as a domain name */
+	struct rn_strlist dnsbl_codes;   /* "category=127.0.0.N", highest priority first */
+	int dnsbl_combine;               /* enum feeds_dnsbl_combine */
+	char *dnsbl_reason;              /* TXT: "$" is the address, "%c" the categories */
+	char *dnsbl_lookup_url;          /* appended to the TXT; "$" is the address */
+	int64_t dnsbl_edns_size;         /* largest UDP answer with EDNS0 */
+	int64_t dnsbl_tcp_max_conns;
+	int64_t dnsbl_tcp_idle_ms;
+	int64_t dnsbl_ratelimit;         /* queries per second per client; 0: off */
+	int64_t dnsbl_ratelimit_burst;
+	char *policy_listen;             /* host:port; "" disables */
+	char *policy_unix;               /* unix socket path; "" disables */
+	unsigned policy_states;          /* protocol_state values checked (bitmask) */
+	char *policy_text;               /* reject text: "$" address, "%c" categories */
+	struct rn_strlist policy_defer;  /* categories answered DEFER_IF_PERMIT */
+	int64_t policy_max_conns;
+	int64_t policy_idle_ms;
+	char *decisions_keys_file;        /* X-Api-Key values, one a line; "": stream off */
+	int64_t decisions_duration_ms;    /* duration of listings without expiry */
+	int64_t decisions_max_bouncers;
+	char *export_nft_table;
+	char *export_nft_set4;
+	char *export_nft_set6;
+	char *export_ipset4;
+	char *export_ipset6;
 };
 struct feeds_sync_conf {
 	int reserved_; /* no keys yet */
@@ -124,6 +163,156 @@ struct feeds_view {
 	                         const struct feeds_view_entry *e),
 	               void *fnarg, uint64_t *version);
 };
+
+/* ------------------------------------------------------------------ */
+/* The list view: a blocklist held in memory                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A feeds_view over a list held in memory, updated in place while it is
+ * read. IPv4 hosts are kept in 65536 buckets keyed by the upper 16 bits,
+ * each a small sorted array of the lower 16 bits with a one-byte class
+ * (categories and expiry); prefixes and IPv6 in per-length sorted
+ * tables. Readers take no lock: updates copy the buckets they change and
+ * free the old ones only after every reader that could see them is gone.
+ * At 1M random IPv4 hosts it holds about 3 MB.
+ *
+ * It is what the serve role reads until the replica is wired, what
+ * `repnet export` reads, and what the tests apply "deltas" to.
+ */
+struct feeds_listview;
+
+/*
+ * history is how many changes the view remembers for feeds_view.changes
+ * (0: none; the decision stream then always sends the full state). Free
+ * with feeds_listview_free().
+ */
+int feeds_listview_alloc(struct feeds_listview **out, size_t history);
+/* Safe on NULL. No reader may be inside the view. */
+void feeds_listview_free(struct feeds_listview *lv);
+/* Fills v with the view's functions; v is valid while lv lives. */
+void feeds_listview_view(struct feeds_listview *lv, struct feeds_view *v);
+
+/*
+ * Applies one batch: entries in add are inserted or replace the entry of
+ * the same prefix; prefixes in del are removed (absent ones are ignored).
+ * The batch becomes one new version. Entries must have categories != 0
+ * and a prefix with zero host bits (RN_EPARSE otherwise). More than 254
+ * distinct (categories, expiry) pairs among IPv4 hosts is RN_ELIMIT. On
+ * failure nothing changed. Writers are serialised internally.
+ */
+int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entry *add,
+                         size_t nadd, const struct rn_prefix *del, size_t ndel);
+/*
+ * Makes the content equal to e[0..n) (duplicates: the last wins) by
+ * applying the difference as one batch. e is reordered.
+ */
+int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e, size_t n);
+/* Number of entries, and bytes held by the lookup structure. */
+size_t feeds_listview_count(struct feeds_listview *lv);
+size_t feeds_listview_memory(struct feeds_listview *lv);
+uint64_t feeds_listview_version(struct feeds_listview *lv);
+
+/* ------------------------------------------------------------------ */
+/* List formats: imports and exports                                  */
+/* ------------------------------------------------------------------ */
+
+enum feeds_list_format {
+	FEEDS_FMT_PLAIN = 0,    /* one address or prefix per line */
+	FEEDS_FMT_JSON = 1,     /* JSON lines: prefix, categories, expires */
+	FEEDS_FMT_DROP_JSON,    /* Spamhaus DROP, JSON lines (import) */
+	FEEDS_FMT_DROP_TXT,     /* Spamhaus DROP, "cidr ; SBLnnn" (import) */
+	FEEDS_FMT_IP4SET,       /* rbldnsd ip4set data (import) */
+	FEEDS_FMT_CIDR,         /* plain CIDR list, "#" comments (import) */
+	FEEDS_FMT_RBLDNSD,      /* rbldnsd combined ip4trie + ip6trie (export) */
+	FEEDS_FMT_NFT,          /* nft -f script (export) */
+	FEEDS_FMT_IPSET,        /* ipset restore file (export) */
+	FEEDS_FMT_COUNT_,
+};
+/* "plain", "json", "drop-json", ...; NULL-terminated, indexed by format. */
+extern const char *const feeds_list_format_names[];
+int feeds_list_format_parse(const char *name, enum feeds_list_format *out);
+
+/* One imported listing. evidence is the list's reference (an SBL id), or "". */
+struct feeds_import_entry {
+	struct rn_prefix prefix;
+	uint32_t categories; /* 0 when the format carries none */
+	int64_t expires_ms;  /* 0 when the format carries none */
+	char evidence[RN_EVIDENCE_MAX];
+};
+
+/* Why import lines were refused, for the caller's counters. */
+struct feeds_import_stats {
+	uint64_t lines;
+	uint64_t entries;
+	uint64_t bad_lines; /* malformed lines, skipped */
+	uint64_t excluded;  /* ip4set "!" exclusions and ranges that could not be kept */
+};
+
+/*
+ * Parses a whole list of format fmt (plain, json, drop-json, drop-txt,
+ * ip4set, cidr) from buf, calling fn for each entry; fn returning non-zero
+ * stops the parse and is returned. Malformed lines are skipped, counted
+ * in st and logged (rate-limited) with their line number; a list with
+ * malformed lines and strict set fails with RN_EPARSE after the first.
+ * Lines longer than 4096 bytes are malformed. Allocates nothing.
+ */
+int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t len, bool strict,
+                       int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
+                       struct feeds_import_stats *st);
+/*
+ * Reads a list file into a freshly allocated array of view entries:
+ * entries without categories get default_cats. *out is freed by the
+ * caller with free(). At most max_entries entries (RN_ELIMIT past it).
+ */
+int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
+                      size_t max_entries, struct feeds_view_entry **out, size_t *n,
+                      struct feeds_import_stats *st);
+
+/*
+ * Writes the view's current state in fmt (plain, json, rbldnsd, nft,
+ * ipset) to a malloc'd buffer *out of *len bytes that the caller frees.
+ * The rbldnsd file's SOA, NS, TTL, A codes and TXT, and the set names,
+ * come from c. version, if not NULL, gets the state's version.
+ */
+int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
+                 const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version);
+
+/* ------------------------------------------------------------------ */
+/* DNSBL server                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * repnet's DNS responder for its zones (c->dnsbl_zones) over UDP and TCP
+ * on every c->dnsbl_listen address. c->dnsbl_workers UDP threads each own
+ * an SO_REUSEPORT socket per address and answer batches with recvmmsg and
+ * sendmmsg; one thread serves TCP. Answers come from v at query time, so
+ * updates of the view show at once. c and v must outlive the server. Free
+ * with feeds_dnsbl_stop().
+ */
+struct feeds_dnsbl;
+int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
+                      const struct feeds_view *v, struct rn_metrics *m);
+/* The port bound (the same for UDP and TCP; useful with port 0). */
+unsigned feeds_dnsbl_port(const struct feeds_dnsbl *d);
+/* Stops the threads, closes the sockets and frees d. Safe on NULL. */
+void feeds_dnsbl_stop(struct feeds_dnsbl *d);
+
+/* ------------------------------------------------------------------ */
+/* Postfix policy service                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Postfix's policy delegation protocol (check_policy_service) on
+ * c->policy_listen (TCP) and c->policy_unix (a unix socket), served by
+ * one thread. Connections stay open across requests. Free with
+ * feeds_policy_stop().
+ */
+struct feeds_policy;
+int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c,
+                       const struct feeds_view *v, struct rn_metrics *m);
+unsigned feeds_policy_port(const struct feeds_policy *p);
+void feeds_policy_stop(struct feeds_policy *p);
 
 /* ------------------------------------------------------------------ */
 /* Signing keys, keyring and envelopes                                 */
@@ -411,6 +600,57 @@ int feeds_http_start(struct feeds_http **out, const char *listen, struct rn_metr
 unsigned feeds_http_port(const struct feeds_http *h);
 /* Stops serving, waits for handlers in flight, and frees h. Safe on NULL. */
 void feeds_http_stop(struct feeds_http *h);
+
+/*
+ * A further GET handler on the listener. fn runs on nng's HTTP threads,
+ * concurrently; it gets the request's path with its query string and a
+ * header lookup, and fills *status (200 when left alone), *body (malloc'd;
+ * the listener frees it) and *ctype (static). Register before traffic
+ * arrives; a handler lives as long as the listener.
+ */
+struct feeds_http_req {
+	const char *uri; /* path and query, as received */
+	const char *(*header)(const struct feeds_http_req *r, const char *name);
+	void *impl_;
+};
+typedef void (*feeds_http_fn)(void *arg, const struct feeds_http_req *req, int *status,
+                              char **body, size_t *len, const char **ctype);
+int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* CrowdSec-compatible decision stream                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * GET /v1/decisions/stream?startup=true|false for CrowdSec bouncers. A
+ * request without a configured X-Api-Key gets 403. Each key has its own
+ * position: it gets the changes since its last poll, or the full state on
+ * startup=true or when the view's history no longer reaches back. c and v
+ * must outlive the listener. Free with feeds_decisions_free() after
+ * feeds_http_stop().
+ */
+struct feeds_decisions;
+int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
+                          const struct feeds_rbl_conf *c, const struct feeds_view *v,
+                          struct rn_metrics *m);
+void feeds_decisions_free(struct feeds_decisions *d);
+
+/* ------------------------------------------------------------------ */
+/* The serve role's local RBL                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Everything above wired together for repnetd's serve role: a list view
+ * loaded from c->list_file (reloaded in place when the file changes, every
+ * c->list_poll), the DNSBL, the policy service and the decision stream
+ * (on h, when not NULL), each only when configured. Until the replica is
+ * wired this is what serves; *out is NULL when nothing is configured.
+ * Stop with feeds_rbl_stop() after feeds_http_stop(h). Safe on NULL.
+ */
+struct feeds_rbl;
+int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, struct feeds_http *h,
+                    struct rn_metrics *m);
+void feeds_rbl_stop(struct feeds_rbl *r);
 
 #ifdef __cplusplus
 }

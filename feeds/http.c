@@ -19,7 +19,19 @@
 
 #include "feeds/feeds.h"
 
+/* A handler added with feeds_http_handle(). */
+struct http_ext {
+	struct feeds_http *h;
+	feeds_http_fn fn;
+	void *arg;
+	char labels[96];
+	struct rn_counter requests;
+};
+#define HTTP_EXT_MAX 8
+
 struct feeds_http {
+	struct http_ext *ext[HTTP_EXT_MAX];
+	size_t next;
 	nng_http_server *srv;
 	nng_url *url;
 	struct rn_metrics *metrics;
@@ -61,6 +73,71 @@ static void metrics_cb(nng_aio *aio)
 	free(body);
 	nng_aio_set_output(aio, 0, res);
 	nng_aio_finish(aio, 0);
+}
+
+static const char *ext_header(const struct feeds_http_req *r, const char *name)
+{
+	return nng_http_req_get_header(r->impl_, name);
+}
+
+static void ext_cb(nng_aio *aio)
+{
+	nng_http_req *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *hh = nng_aio_get_input(aio, 1);
+	struct http_ext *x = nng_http_handler_get_data(hh);
+	struct feeds_http_req r = {
+	        .uri = nng_http_req_get_uri(req), .header = ext_header, .impl_ = req};
+	nng_http_res *res = NULL;
+	int status = 200, rv;
+	char *body = NULL;
+	size_t len = 0;
+	const char *ctype = "text/plain; charset=utf-8";
+
+	rn_counter_add_shared(&x->requests, 1);
+	x->fn(x->arg, &r, &status, &body, &len, &ctype);
+	if ((rv = nng_http_res_alloc(&res)) != 0 ||
+	    (rv = nng_http_res_set_status(res, (uint16_t)status)) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Content-Type", ctype)) != 0 ||
+	    (body != NULL && (rv = nng_http_res_copy_data(res, body, len)) != 0)) {
+		free(body);
+		nng_http_res_free(res);
+		rn_counter_add_shared(&x->h->req_errors, 1);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	free(body);
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg)
+{
+	nng_http_handler *hh = NULL;
+	int rv;
+	if (h->next == HTTP_EXT_MAX)
+		return RN_ELIMIT;
+	struct http_ext *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return -ENOMEM;
+	x->h = h;
+	x->fn = fn;
+	x->arg = arg;
+	char esc[64];
+	rn_metrics_escape(path, esc, sizeof(esc));
+	snprintf(x->labels, sizeof(x->labels), "path=\"%s\"", esc);
+	if ((rv = nng_http_handler_alloc(&hh, path, ext_cb)) != 0 ||
+	    (rv = nng_http_handler_set_method(hh, "GET")) != 0 ||
+	    (rv = nng_http_handler_set_data(hh, x, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(h->srv, hh)) != 0) {
+		log_warnx("http: handler %s: %s", path, nng_strerror(rv));
+		nng_http_handler_free(hh);
+		free(x);
+		return RN_EBUS;
+	}
+	h->ext[h->next++] = x;
+	rn_metrics_counter(h->metrics, h, "repnet_http_requests_total",
+	                   "HTTP requests served, by path.", x->labels, &x->requests);
+	return RN_OK;
 }
 
 int feeds_http_start(struct feeds_http **out, const char *listen, struct rn_metrics *m)
@@ -132,6 +209,8 @@ void feeds_http_stop(struct feeds_http *h)
 	nng_http_server_stop(h->srv);
 	nng_http_server_release(h->srv);
 	rn_metrics_unregister(h->metrics, h);
+	for (size_t i = 0; i < h->next; i++)
+		free(h->ext[i]);
 	nng_url_free(h->url);
 	free(h);
 }

@@ -14,7 +14,7 @@ build_pkgs="gcc g++ make cmake pkg-config clang llvm lld libclang-rt-14-dev
   libcmocka-dev linux-libc-dev"
 # Real peers and clients the tests talk to.
 test_pkgs="dnsutils nftables ipset iproute2 bsdutils nfdump curl procps
-  python3 util-linux"
+  python3 util-linux logrotate tzdata rbldnsd postfix swaks crowdsec-firewall-bouncer"
 bench_pkgs="rbldnsd dnsperf pmacct fail2ban hyperfine bc"
 
 pkgs="$build_pkgs $test_pkgs"
@@ -42,6 +42,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "bootstrap: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix installs unconfigured: the tests write their own main.cf.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -q
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing

@@ -10,7 +10,10 @@
 #include "src/common/sections.h"
 
 int cmd_config(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 
 #endif /* REPNET_CMDS_H */

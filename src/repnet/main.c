@@ -59,8 +59,33 @@ static const struct cmd cmds[] = {
          "Print every configuration key with its type, default and range (Markdown),\n"
          "or with --dump the effective configuration after FILE and overrides.",
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"logs",
+         "Read Postfix or Exim logs and print one JSON object per observation (ts, ip,\n"
+         "kind, source, program, evidence, count); --summary prints counts per kind and\n"
+         "unparsed lines per program instead. FILE or - reads in event time; --follow,\n"
+         "--udp and --tcp (with --stdin) run the live sources until SIGINT or SIGTERM.",
+         "logs [--format auto|postfix|exim] [--summary] [--no-detect] [--show-unparsed]\n"
+         "       [--ref-time RFC3339] [-c FILE] [-o section.key=value]... FILE|-\n"
+         "   or: repnet logs [options] [--follow FILE]... [--udp HOST:PORT] [--tcp HOST:PORT] "
+         "[--stdin]",
+         cmd_logs},
         {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
          "keygen [-o PREFIX]", cmd_keygen},
+        {"export",
+         "Write a blocklist as rbldnsd data, an nft script, an ipset restore file, a plain\n"
+         "list or JSON lines, read from a list file (--from, in --from-format; entries\n"
+         "without categories get --category, default drop). --output replaces FILE\n"
+         "atomically; without it the export goes to standard output.",
+         "export --format rbldnsd|nft|ipset|plain|json --from FILE [--from-format FMT]\n"
+         "       [--category CAT] [--output FILE] [-c CONF] [-o section.key=value]...",
+         cmd_export},
+        {"import",
+         "Read an external list (Spamhaus DROP JSON or text, rbldnsd ip4set, CIDR list)\n"
+         "as observations of kind \"imported\": print them as JSON lines, or send them to\n"
+         "a scorer's ingest listener with --to and wait for the acknowledgement.",
+         "import --format drop-json|drop-txt|ip4set|cidr FILE [--to URL] [-c CONF]\n"
+         "       [-o section.key=value]...",
+         cmd_import},
         {"sub",
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"

@@ -28,11 +28,50 @@ struct daemon {
 	struct daemon_conf conf;
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
+	struct feeds_rbl *rbl; /* serve role: list view, DNSBL, policy, decisions */
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
 	struct rn_gauge role_on[5];
+	struct collector_smtp_live *smtp; /* collect role: SMTP log sources */
+	struct rn_counter smtp_obs;       /* what the SMTP sink received */
 };
+
+/*
+ * The collect role's sink until the scorer and the bus are wired: counts
+ * observations and logs them at debug level. Called from collector
+ * threads, so the counter is shared.
+ */
+static void smtp_sink_emit(void *arg, const struct rn_obs *obs, size_t n)
+{
+	struct daemon *d = arg;
+	rn_counter_add_shared(&d->smtp_obs, n);
+	for (size_t i = 0; i < n && rn_log_level_current >= RN_LOG_DEBUG; i++) {
+		char ip[RN_ADDR_STRLEN], ts[RN_TIME_STRLEN];
+		rn_addr_format(&obs[i].addr, ip, sizeof(ip));
+		rn_time_format(obs[i].ts_ms, true, ts, sizeof(ts));
+		log_debug("observation %s %s %s %s %s", ts, ip, rn_kind_name(obs[i].kind),
+		          obs[i].program, obs[i].evidence);
+	}
+}
+
+static int smtp_start(struct daemon *d)
+{
+	if ((d->conf.core.roles & RN_ROLE_COLLECT) == 0)
+		return RN_OK;
+	int rc = rn_metrics_counter(d->metrics, d, "repnet_collector_observations_total",
+	                            "Observations the collect role produced.", NULL, &d->smtp_obs);
+	if (rc != RN_OK)
+		return rc;
+	struct collector_sink sink = {.emit = smtp_sink_emit, .arg = d};
+	rc = collector_smtp_start(&d->smtp, &d->conf.collector.smtp, d->conf.core.data_dir,
+	                          d->metrics, &sink);
+	if (rc == RN_OK)
+		log_notice("collector: syslog on udp port %u, tcp port %u; %zu file(s) followed",
+		           collector_smtp_udp_port(d->smtp), collector_smtp_tcp_port(d->smtp),
+		           d->conf.collector.smtp.tail_paths.n);
+	return rc;
+}
 
 static double m_rss(void *arg)
 {
@@ -233,7 +272,18 @@ int daemon_run(const struct daemon_opts *opts)
 		log_notice("serving /metrics on http://%s (port %u)", d.conf.core.http_listen,
 		           feeds_http_port(d.http));
 	}
+	if (d.conf.core.roles & RN_ROLE_SERVE) {
+		rc = feeds_rbl_start(&d.rbl, &d.conf.feeds.rbl, d.http, d.metrics);
+		if (rc != RN_OK) {
+			log_errx("serve: %s", rn_strerror(rc));
+			goto out;
+		}
+	}
 	roles_note(&d);
+	if ((rc = smtp_start(&d)) != RN_OK) {
+		log_errx("collector: %s", rn_strerror(rc));
+		goto out;
+	}
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
 
 	for (;;) {
@@ -255,7 +305,9 @@ int daemon_run(const struct daemon_opts *opts)
 	}
 	code = 0;
 out:
+	collector_smtp_stop(d.smtp);
 	feeds_http_stop(d.http);
+	feeds_rbl_stop(d.rbl);
 	if (d.metrics != NULL)
 		rn_metrics_unregister(d.metrics, &d);
 	rn_metrics_free(d.metrics);

@@ -29,6 +29,7 @@ core: {
   http_listen = "127.0.0.1:0";
   log_level = "notice";
 };
+collector: { syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = "127.0.0.1:0"; }; };
 CONF
 start_daemon "$T/log" -c "$T/good.conf"
 PORT=$(http_port "$T/log")

@@ -1,0 +1,134 @@
+/*
+ * cmd_export.c: repnet export.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+
+/* The formats export writes. */
+static bool export_format_ok(enum feeds_list_format f)
+{
+	return f == FEEDS_FMT_PLAIN || f == FEEDS_FMT_JSON || f == FEEDS_FMT_RBLDNSD ||
+	       f == FEEDS_FMT_NFT || f == FEEDS_FMT_IPSET;
+}
+
+/*
+ * repnet export --format F --from FILE [--from-format F] [--category C]
+ *               [--output FILE] [-c CONF] [-o section.key=value]...
+ * Loads the list into a list view and writes it in format F, to stdout
+ * or atomically (write, fsync, rename) to FILE.
+ */
+int cmd_export(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"format", required_argument, NULL, 'f'},
+	                                      {"output", required_argument, NULL, 'O'},
+	                                      {"from", required_argument, NULL, 'F'},
+	                                      {"from-format", required_argument, NULL, 'I'},
+	                                      {"category", required_argument, NULL, 'C'},
+	                                      {"config", required_argument, NULL, 'c'},
+	                                      {NULL, 0, NULL, 0}};
+	const char *fmt_s = NULL, *output = NULL, *from = NULL, *from_fmt = "json", *conf = NULL;
+	const char *cat_s = "drop";
+	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	size_t nov = 0;
+	int ch, code = 1, rc;
+	struct daemon_conf c;
+	struct rn_conf_error err;
+	struct feeds_listview *lv = NULL;
+	struct feeds_view_entry *e = NULL;
+	size_t n = 0;
+	char *out = NULL;
+	size_t len = 0;
+	bool conf_loaded = false;
+
+	if (ov == NULL)
+		return 1;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fmt_s = optarg;
+			break;
+		case 'O':
+			output = optarg;
+			break;
+		case 'F':
+			from = optarg;
+			break;
+		case 'I':
+			from_fmt = optarg;
+			break;
+		case 'C':
+			cat_s = optarg;
+			break;
+		case 'c':
+			conf = optarg;
+			break;
+		case 'o':
+			ov[nov++] = optarg;
+			break;
+		default:
+			free(ov);
+			return 2;
+		}
+	}
+	enum feeds_list_format fmt, ffmt;
+	enum rn_category cat;
+	if (optind != argc || fmt_s == NULL || from == NULL ||
+	    feeds_list_format_parse(fmt_s, &fmt) != RN_OK || !export_format_ok(fmt) ||
+	    feeds_list_format_parse(from_fmt, &ffmt) != RN_OK ||
+	    rn_category_parse(cat_s, &cat) != RN_OK) {
+		free(ov);
+		return 2;
+	}
+	if (daemon_conf_load(&c, conf, ov, &err) != RN_OK) {
+		char msg[1024];
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		fprintf(stderr, "repnet: %s\n", msg);
+		goto out;
+	}
+	conf_loaded = true;
+	struct feeds_import_stats st;
+	rc = feeds_import_file(from, ffmt, 1u << cat, (size_t)64 << 20, &e, &n, &st);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: %s: %s\n", from, rn_strerror(rc));
+		goto out;
+	}
+	if (st.bad_lines > 0)
+		fprintf(stderr, "repnet: %s: %llu malformed lines skipped\n", from,
+		        (unsigned long long)st.bad_lines);
+	struct feeds_view v;
+	if ((rc = feeds_listview_alloc(&lv, 0)) != RN_OK ||
+	    (rc = feeds_listview_replace(lv, e, n)) != RN_OK) {
+		fprintf(stderr, "repnet: %s: %s\n", from, rn_strerror(rc));
+		goto out;
+	}
+	feeds_listview_view(lv, &v);
+	rc = feeds_export(&v, fmt, &c.feeds.rbl, &out, &len, NULL);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: export: %s\n", rn_strerror(rc));
+		goto out;
+	}
+	if (output != NULL) {
+		rc = rn_file_replace(output, out, len, 0644);
+		if (rc != RN_OK) {
+			fprintf(stderr, "repnet: %s: %s\n", output, rn_strerror(rc));
+			goto out;
+		}
+	} else if (fwrite(out, 1, len, stdout) != len || fflush(stdout) != 0) {
+		fprintf(stderr, "repnet: write error\n");
+		goto out;
+	}
+	code = 0;
+out:
+	free(out);
+	free(e);
+	feeds_listview_free(lv);
+	if (conf_loaded)
+		daemon_conf_release(&c);
+	free(ov);
+	return code;
+}

@@ -1,0 +1,165 @@
+/*
+ * cmd_import.c: repnet import.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+
+struct import_ctx {
+	struct rn_obs *obs;
+	size_t n, cap;
+	const char *tag; /* evidence when the list has none */
+	int64_t now;
+};
+
+static int import_fn(void *arg, const struct feeds_import_entry *e)
+{
+	struct import_ctx *x = arg;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 4096;
+		struct rn_obs *o = realloc(x->obs, cap * sizeof(*o));
+		if (o == NULL)
+			return RN_ELIMIT;
+		x->obs = o;
+		x->cap = cap;
+	}
+	struct rn_obs *o = &x->obs[x->n++];
+	memset(o, 0, sizeof(*o));
+	o->addr = e->prefix.addr;
+	/* 0 is a single address. */
+	o->prefix_len = e->prefix.len == rn_addr_maxlen(&e->prefix.addr) ? 0 : e->prefix.len;
+	o->source = RN_SRC_IMPORT;
+	o->kind = RN_KIND_IMPORTED;
+	o->count = 1;
+	o->ts_ms = x->now;
+	const char *ev = e->evidence[0] != '\0' ? e->evidence : x->tag;
+	rn_obs_set_evidence(o, ev, strlen(ev));
+	return 0;
+}
+
+static void print_json(const struct rn_obs *o)
+{
+	char a[RN_ADDR_STRLEN], t[RN_TIME_STRLEN], ev[2 * RN_EVIDENCE_MAX];
+	rn_addr_format(&o->addr, a, sizeof(a));
+	rn_time_format(o->ts_ms, true, t, sizeof(t));
+	rn_metrics_escape(o->evidence, ev, sizeof(ev));
+	printf("{\"addr\":\"%s\",\"prefix_len\":%u,\"kind\":\"%s\",\"source\":\"%s\","
+	       "\"count\":%u,\"ts\":\"%s\",\"evidence\":\"%s\"}\n",
+	       a, o->prefix_len, rn_kind_name(o->kind), rn_source_name(o->source), o->count, t, ev);
+}
+
+/*
+ * repnet import --format F FILE [--to URL] [-c CONF] [-o section.key=value]...
+ * Parses an external list into observations of kind "imported" and prints
+ * them as JSON lines, or sends them to a scorer's ingest listener and
+ * waits for its acknowledgement.
+ */
+int cmd_import(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"format", required_argument, NULL, 'f'},
+	                                      {"to", required_argument, NULL, 't'},
+	                                      {"config", required_argument, NULL, 'c'},
+	                                      {NULL, 0, NULL, 0}};
+	const char *fmt_s = NULL, *to = NULL, *conf = NULL;
+	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	size_t nov = 0;
+	int ch, code = 1, rc;
+	struct import_ctx x = {.now = rn_time_now_ms()};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct daemon_conf c;
+	bool conf_loaded = false;
+
+	if (ov == NULL)
+		return 1;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fmt_s = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'c':
+			conf = optarg;
+			break;
+		case 'o':
+			ov[nov++] = optarg;
+			break;
+		default:
+			free(ov);
+			return 2;
+		}
+	}
+	enum feeds_list_format fmt;
+	if (optind != argc - 1 || fmt_s == NULL || feeds_list_format_parse(fmt_s, &fmt) != RN_OK ||
+	    (fmt != FEEDS_FMT_DROP_JSON && fmt != FEEDS_FMT_DROP_TXT && fmt != FEEDS_FMT_IP4SET &&
+	     fmt != FEEDS_FMT_CIDR)) {
+		free(ov);
+		return 2;
+	}
+	const char *path = argv[optind];
+	x.tag = fmt == FEEDS_FMT_IP4SET ? "ip4set" : fmt == FEEDS_FMT_CIDR ? "cidr" : "drop";
+	rc = rn_file_read(path, (size_t)1 << 30, &buf, &len);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: %s: %s\n", path, rn_strerror(rc));
+		goto out;
+	}
+	struct feeds_import_stats st;
+	rc = feeds_import_parse(fmt, buf, len, false, import_fn, &x, &st);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: %s: %s\n", path, rn_strerror(rc));
+		goto out;
+	}
+	fprintf(stderr, "repnet: %s: %llu lines, %zu observations, %llu malformed, %llu excluded\n",
+	        path, (unsigned long long)st.lines, x.n, (unsigned long long)st.bad_lines,
+	        (unsigned long long)st.excluded);
+	if (to == NULL) {
+		for (size_t i = 0; i < x.n; i++)
+			print_json(&x.obs[i]);
+		code = fflush(stdout) == 0 ? 0 : 1;
+		goto out;
+	}
+	struct rn_conf_error err;
+	if (daemon_conf_load(&c, conf, ov, &err) != RN_OK) {
+		char msg[1024];
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		fprintf(stderr, "repnet: %s\n", msg);
+		goto out;
+	}
+	conf_loaded = true;
+	static const uint8_t reporter[8] = {'i', 'm', 'p', 'o', 'r', 't', 0, 0};
+	struct feeds_ingest_client *ic = NULL;
+	rc = feeds_ingest_client_start(&ic, &c.feeds.bus, to, NULL, reporter);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: %s: %s\n", to, rn_strerror(rc));
+		goto out;
+	}
+	size_t sent = 0;
+	while (sent < x.n) {
+		size_t k = feeds_ingest_client_submit(ic, x.obs + sent, x.n - sent, NULL);
+		sent += k;
+		if (k == 0)
+			break; /* the queue stays full: the scorer is not acknowledging */
+	}
+	size_t lost = feeds_ingest_client_stop(ic, c.feeds.bus.ingest_timeout_ms * 2);
+	lost += x.n - sent;
+	if (lost > 0) {
+		fprintf(stderr, "repnet: %s: %zu of %zu observations not acknowledged\n", to, lost,
+		        x.n);
+		goto out;
+	}
+	fprintf(stderr, "repnet: %s: %zu observations acknowledged\n", to, x.n);
+	code = 0;
+out:
+	free(buf);
+	free(x.obs);
+	if (conf_loaded)
+		daemon_conf_release(&c);
+	free(ov);
+	return code;
+}

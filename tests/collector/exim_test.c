@@ -1,0 +1,153 @@
+/*
+ * exim_test.c: the Exim parser on the real mainlog's behaviour groups
+ * (drive_exim.sh, by third octet) and on single lines, including clients
+ * that try to put another address into the line.
+ */
+#include "tests/collector/smtp_testlib.h"
+
+static struct collector_smtp_conf conf;
+static struct obs_vec ex;
+static struct collector_smtp_stats ex_st;
+
+static int setup(void **state)
+{
+	(void)state;
+	smtp_conf_defaults(&conf, NULL);
+	run_file(&conf, false, "exim-mainlog.log", &ex, &ex_st);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(ex.v);
+	smtp_conf_release(&conf);
+	return 0;
+}
+
+static int ex1(const char *msg, struct smtp_event *ev)
+{
+	return exim_parse((const uint8_t *)msg, strlen(msg), ev);
+}
+
+static void test_whole_log(void **state)
+{
+	(void)state;
+	assert_int_equal(ex_st.lines, 1418);
+	assert_int_equal(ex_st.unknown[SMTP_PROG_EXIM], 0);
+	assert_int_equal(ex_st.events + ex_st.ignored, 1418);
+	for (size_t i = 0; i < ex.n; i++)
+		assert_int_equal(ex.v[i].source, RN_SRC_EXIM);
+	assert_int_equal(count_kind(&ex, -1, RN_KIND_SMTP_CONNECT), 300);
+}
+
+static void test_groups(void **state)
+{
+	(void)state;
+	/* 1.x: good senders; 127.0.1.30's 20 recipients trip the sender rate limit. */
+	assert_int_equal(count_addr(&ex, "127.0.1.30", RN_KIND_RATE_LIMITED), 4);
+	assert_int_equal(count_addr(&ex, "127.0.1.23", RN_KIND_CONTENT_REJECT), 1);
+	assert_int_equal(count_kind(&ex, 1, RN_KIND_RBL_LISTED), 0);
+	assert_int_equal(count_kind(&ex, 1, RN_KIND_SASL_FAIL), 0);
+	/* 2.x and 3.x: dnslists zen.test and bl.test. */
+	size_t zen = 0, bl = 0;
+	for (size_t i = 0; i < ex.n; i++) {
+		if (ex.v[i].kind != RN_KIND_RBL_LISTED)
+			continue;
+		unsigned third = (ex.v[i].addr.u.v4 >> 8) & 0xff;
+		zen += third == 2 && strcmp(ex.v[i].evidence, "rbl:zen.test") == 0;
+		bl += third == 3 && strcmp(ex.v[i].evidence, "rbl:bl.test") == 0;
+	}
+	assert_int_equal(zen, 11);
+	assert_int_equal(bl, 22);
+	/* 4.x: talking before the greeting (.2-.10), hangups. */
+	assert_int_equal(count_kind(&ex, 4, RN_KIND_PREGREET), 9);
+	assert_true(count_kind(&ex, 4, RN_KIND_LOST_CONNECTION) >= 4);
+	/* 5.x: unknown users and the dictionary-attack drop. */
+	assert_true(count_kind(&ex, 5, RN_KIND_UNKNOWN_RECIPIENT) >= 7);
+	assert_int_equal(count_kind(&ex, 5, RN_KIND_TOO_MANY_ERRORS), 5); /* .20-.24 */
+	/* 6.x: authenticator failures, two successes (A=). */
+	assert_int_equal(count_kind(&ex, 6, RN_KIND_SASL_FAIL), 25);
+	assert_int_equal(count_kind(&ex, 6, RN_KIND_SASL_SUCCESS), 2);
+	/* 7.x: lost, timeout, HTTP, pipelining, syntax and protocol errors. */
+	assert_true(count_kind(&ex, 7, RN_KIND_LOST_CONNECTION) >= 6);
+	assert_int_equal(count_addr(&ex, "127.0.7.7", RN_KIND_TIMEOUT), 1);
+	assert_int_equal(count_addr(&ex, "127.0.7.8", RN_KIND_NON_SMTP), 1);
+	assert_int_equal(count_addr(&ex, "127.0.7.9", RN_KIND_PIPELINING), 1);
+	assert_int_equal(count_addr(&ex, "127.0.7.10", RN_KIND_PROTOCOL_ERROR), 3);
+	assert_int_equal(count_addr(&ex, "127.0.7.11", RN_KIND_SASL_FAIL), 1);
+	assert_int_equal(count_addr(&ex, "127.0.7.12", RN_KIND_SASL_FAIL), 1); /* cancelled */
+	/* 8.x: relay, connect ACL, HELO, sender. */
+	assert_int_equal(count_kind(&ex, 8, RN_KIND_RELAY_DENIED), 3);
+	assert_int_equal(count_addr(&ex, "127.0.8.99", RN_KIND_CLIENT_REJECT), 1);
+	assert_int_equal(count_addr(&ex, "127.0.8.13", RN_KIND_HELO_REJECT), 2);
+	assert_int_equal(count_addr(&ex, "127.0.8.12", RN_KIND_HELO_REJECT), 2);
+	assert_int_equal(count_kind(&ex, 8, RN_KIND_SENDER_REJECT), 3);
+	/* 9.x: forged reverse DNS, and a deferred lookup. */
+	assert_int_equal(count_addr(&ex, "127.0.9.2", RN_KIND_NO_RDNS), 1);
+	assert_int_equal(count_addr(&ex, "127.0.9.3", RN_KIND_NO_RDNS), 1);
+	/* IPv6 in brackets. */
+	assert_true(count_addr(&ex, "::1", RN_KIND_SMTP_CONNECT) >= 1);
+	assert_int_equal(count_addr(&ex, "::1", RN_KIND_UNKNOWN_RECIPIENT), 1);
+}
+
+static void test_spoofing(void **state)
+{
+	(void)state;
+	struct smtp_event ev;
+	/* A HELO that is an address literal is not the client. */
+	assert_int_equal(ex1("SMTP connection from ([192.0.2.66]) [198.51.100.7]:1234 "
+	                     "I=[127.0.0.1]:25 (TCP/IP connection count = 1)",
+	                     &ev),
+	                 SMTP_EVENT);
+	assert_addr(&ev.addr, "198.51.100.7");
+	assert_int_equal(ex1("H=([192.0.2.66]) [198.51.100.7]:1 I=[127.0.0.1]:25 F=<a@b> rejected "
+	                     "RCPT <c@d>: relay not permitted",
+	                     &ev),
+	                 SMTP_EVENT);
+	assert_addr(&ev.addr, "198.51.100.7");
+	assert_int_equal(ev.kind, RN_KIND_RELAY_DENIED);
+	/* A command that carries " H=[...]" makes the line ambiguous: not attributed. */
+	assert_int_equal(ex1("SMTP syntax error in \"MAIL FROM:<x H=[192.0.2.1]:1>\" "
+	                     "H=(h) [198.51.100.7]:1 I=[127.0.0.1]:25 unrecognized command",
+	                     &ev),
+	                 SMTP_UNKNOWN);
+	/* A recipient cannot pick the reason. */
+	assert_int_equal(ex1("H=(h) [198.51.100.7]:1 I=[127.0.0.1]:25 F=<a@b> rejected RCPT "
+	                     "<\"is in a black list at evil.test\"@x>: Unknown user",
+	                     &ev),
+	                 SMTP_EVENT);
+	assert_int_equal(ev.kind, RN_KIND_UNKNOWN_RECIPIENT);
+	/* The authenticator's user name is found, not put in the evidence. */
+	assert_int_equal(
+	        ex1("LOGIN authenticator failed for (h) [198.51.100.7]:1 I=[127.0.0.1]:25: "
+	            "535 Incorrect authentication data (set_id=carol)",
+	            &ev),
+	        SMTP_EVENT);
+	assert_string_equal(ev.evidence, "auth:LOGIN");
+	assert_int_equal(ev.user_len, 5);
+	assert_memory_equal(ev.user, "carol", 5);
+	/* Not understood: counted, not guessed. */
+	assert_int_equal(ex1("H=(h) [198.51.100.7]:1 I=[127.0.0.1]:25 F=<a@b> rejected RCPT <c@d>: "
+	                     "computer says no",
+	                     &ev),
+	                 SMTP_UNKNOWN);
+	assert_int_equal(ex1("1xXUhY-0002YT-1n something new", &ev), SMTP_UNKNOWN);
+	/* Other Exim forms: dropped for too many errors, dnslists' default text. */
+	assert_int_equal(
+	        ex1("SMTP call from (h) [198.51.100.7]:1 I=[127.0.0.1]:25 dropped: too many "
+	            "syntax or protocol errors (last command was \"x\", C=EHLO)",
+	            &ev),
+	        SMTP_EVENT);
+	assert_int_equal(ev.kind, RN_KIND_TOO_MANY_ERRORS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_whole_log),
+	        cmocka_unit_test(test_groups),
+	        cmocka_unit_test(test_spoofing),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

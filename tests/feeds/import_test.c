@@ -1,0 +1,198 @@
+/*
+ * import_test.c: each list format's parser, entry by entry: DROP JSON
+ * and text, rbldnsd ip4set (every range form of its manual), CIDR lists,
+ * repnet's own JSON; malformed lines skipped and counted, or fatal in
+ * strict mode.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feeds/feeds.h"
+#include "test.h"
+
+struct acc {
+	char s[64][RN_PREFIX_STRLEN + 80];
+	size_t n;
+};
+
+static int acc_fn(void *arg, const struct feeds_import_entry *e)
+{
+	struct acc *a = arg;
+	char p[RN_PREFIX_STRLEN];
+	rn_prefix_format(&e->prefix, p, sizeof(p));
+	if (a->n < 64)
+		snprintf(a->s[a->n], sizeof(a->s[0]), "%s %x %lld %s", p, e->categories,
+		         (long long)e->expires_ms, e->evidence);
+	a->n++;
+	return 0;
+}
+
+static void parse(enum feeds_list_format f, const char *text, struct acc *a,
+                  struct feeds_import_stats *st)
+{
+	memset(a, 0, sizeof(*a));
+	RN_PASS(feeds_import_parse(f, (const uint8_t *)text, strlen(text), false, acc_fn, a, st));
+}
+
+static void test_drop(void **state)
+{
+	(void)state;
+	struct acc a;
+	struct feeds_import_stats st;
+	parse(FEEDS_FMT_DROP_TXT,
+	      "; Spamhaus DROP List 2024/01/15\n; Last-Modified: Mon, 15 Jan 2024 09:47:24 GMT\n"
+	      "1.10.16.0/20 ; SBL256894\n1.19.0.0/16 ; SBL434604\r\nnot a prefix ; SBL1\n"
+	      "2.57.122.0/24;SBL636050\n",
+	      &a, &st);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.s[0], "1.10.16.0/20 0 0 SBL256894");
+	assert_string_equal(a.s[1], "1.19.0.0/16 0 0 SBL434604");
+	assert_string_equal(a.s[2], "2.57.122.0/24 0 0 SBL636050");
+	assert_int_equal(st.lines, 6);
+	assert_int_equal(st.bad_lines, 1);
+
+	parse(FEEDS_FMT_DROP_JSON,
+	      "{\"cidr\":\"1.10.16.0/20\",\"sblid\":\"SBL256894\",\"rir\":\"apnic\"}\n"
+	      "{\"cidr\": \"2a06:e480::/29\" , \"sblid\":\"SBL301771\",\"rir\":\"ripencc\"}\n"
+	      "{\"type\":\"metadata\",\"timestamp\":1705311944,\"size\":85742,\"records\":1253,"
+	      "\"copyright\":\"(c) 2024 The Spamhaus Project SLU\",\"terms\":\"https:\\/\\/www."
+	      "spamhaus.org\\/drop\\/terms\\/\"}\n"
+	      "{\"cidr\":\"1.2.3.0/24\",\"sblid\":\"SBL1\",\"nested\":{\"a\":1}}\n"
+	      "{\"cidr\":\"1.2.3.0/24\"\n"
+	      "{\"sblid\":\"SBL2\"}\n",
+	      &a, &st);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.s[0], "1.10.16.0/20 0 0 SBL256894");
+	assert_string_equal(a.s[1], "2a06:e480::/29 0 0 SBL301771");
+	assert_int_equal(st.bad_lines, 3);
+	/* Strict mode fails at the first bad line. */
+	const char *t = "1.2.3.0/24\nnope\n";
+	struct acc b;
+	memset(&b, 0, sizeof(b));
+	RN_FAILS_WITH(feeds_import_parse(FEEDS_FMT_CIDR, (const uint8_t *)t, strlen(t), true,
+	                                 acc_fn, &b, &st),
+	              RN_EPARSE);
+}
+
+static void test_ip4set(void **state)
+{
+	(void)state;
+	struct acc a;
+	struct feeds_import_stats st;
+	/* The manual's spellings of 127.0.0.0/24 and of 127.16.0.0/12. */
+	const char *forms24[] = {"127.0.0.0/24",          "127.0.0",      "127/24", "127-127.0.0",
+	                         "127.0.0.0-127.0.0.255", "127.0.0.0-255"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(forms24); i++) {
+		parse(FEEDS_FMT_IP4SET, forms24[i], &a, &st);
+		assert_int_equal(a.n, 1);
+		assert_string_equal(a.s[0], "127.0.0.0/24 0 0 ");
+	}
+	const char *forms12[] = {"127.16.0.0-127.31.255.255",
+	                         "127.16.0-127.31.255",
+	                         "127.16-127.31",
+	                         "127.16.0.0/12",
+	                         "127.16.0/12",
+	                         "127.16/12"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(forms12); i++) {
+		parse(FEEDS_FMT_IP4SET, forms12[i], &a, &st);
+		assert_int_equal(a.n, 1);
+		assert_string_equal(a.s[0], "127.16.0.0/12 0 0 ");
+	}
+	/* "127.16.0-31" is 127.16.0.0-127.16.31.255. */
+	parse(FEEDS_FMT_IP4SET, "127.16.0-31\n", &a, &st);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.s[0], "127.16.0.0/19 0 0 ");
+	/* A range that is not one prefix becomes its CIDR cover. */
+	parse(FEEDS_FMT_IP4SET, "192.0.2.1-192.0.2.6 :127.0.0.3:text\n", &a, &st);
+	assert_int_equal(a.n, 4);
+	assert_string_equal(a.s[0], "192.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[1], "192.0.2.2/31 0 0 ");
+	assert_string_equal(a.s[2], "192.0.2.4/31 0 0 ");
+	assert_string_equal(a.s[3], "192.0.2.6/32 0 0 ");
+	/* Specials, defaults, comments, values, exclusions. */
+	parse(FEEDS_FMT_IP4SET,
+	      "# c\n; c\n$TTL 3600\n$SOA 0 a b 0 1 1 1 1\n:127.0.0.2:Listed $\n192.0.2.1 TXT only\n"
+	      "192.0.2.9:127.0.0.4:x\n!192.0.2.3\n10/8 ; private\n192.0.2.300\n1.2.3.4-1.2.3.1\n",
+	      &a, &st);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.s[0], "192.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[1], "192.0.2.9/32 0 0 ");
+	assert_string_equal(a.s[2], "10.0.0.0/8 0 0 ");
+	assert_int_equal(st.excluded, 1);
+	assert_int_equal(st.bad_lines, 2);
+}
+
+static void test_cidr_json(void **state)
+{
+	(void)state;
+	struct acc a;
+	struct feeds_import_stats st;
+	parse(FEEDS_FMT_CIDR,
+	      "# list\n  192.0.2.0/24\n198.51.100.7 # one\n2001:db8::/32\n10.1.2.3/8\n\n"
+	      "192.0.2.0/33\n",
+	      &a, &st);
+	assert_int_equal(a.n, 4);
+	assert_string_equal(a.s[1], "198.51.100.7/32 0 0 ");
+	assert_string_equal(a.s[3], "10.0.0.0/8 0 0 "); /* host bits cleared */
+	assert_int_equal(st.bad_lines, 1);
+	/* Over-long lines are malformed, not read in pieces. */
+	char *lng = malloc(5000);
+	memset(lng, ' ', 4999);
+	memcpy(lng + 4980, "192.0.2.1", 9);
+	lng[4999] = '\0';
+	parse(FEEDS_FMT_CIDR, lng, &a, &st);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(st.bad_lines, 1);
+	free(lng);
+
+	parse(FEEDS_FMT_JSON,
+	      "{\"prefix\":\"192.0.2.1/32\",\"categories\":[\"spam_source\",\"drop\"],"
+	      "\"expires\":\"2026-11-29T00:00:00Z\"}\n"
+	      "{\"prefix\":\"2001:db8::/32\",\"categories\":[]}\n"
+	      "{\"prefix\":\"192.0.2.2/32\",\"categories\":[\"no_such\"]}\n",
+	      &a, &st);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.s[0], "192.0.2.1/32 402 1795910400000 ");
+	assert_string_equal(a.s[1], "2001:db8::/32 0 0 ");
+	assert_int_equal(st.bad_lines, 1);
+	/* Export formats cannot be imported. */
+	RN_FAILS_WITH(
+	        feeds_import_parse(FEEDS_FMT_NFT, (const uint8_t *)"", 0, false, acc_fn, &a, &st),
+	        RN_EUNSUPP);
+}
+
+static int stop_after_two(void *arg, const struct feeds_import_entry *e)
+{
+	(void)e;
+	int *n = arg;
+	return ++*n > 2 ? RN_ELIMIT : 0;
+}
+
+/* The caller's error stops the parse, in every format, and is returned. */
+static void test_callback_stops(void **state)
+{
+	(void)state;
+	const char *text[] = {"192.0.2.1-192.0.2.6\n", "1.2.3.4\n1.2.3.5\n1.2.3.6\n1.2.3.7\n"};
+	enum feeds_list_format f[] = {FEEDS_FMT_IP4SET, FEEDS_FMT_CIDR};
+	for (int i = 0; i < 2; i++) {
+		int n = 0;
+		struct feeds_import_stats st;
+		RN_FAILS_WITH(feeds_import_parse(f[i], (const uint8_t *)text[i], strlen(text[i]),
+		                                 false, stop_after_two, &n, &st),
+		              RN_ELIMIT);
+		assert_int_equal(n, 3);
+		assert_int_equal(st.bad_lines, 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_drop),
+	        cmocka_unit_test(test_ip4set),
+	        cmocka_unit_test(test_cidr_json),
+	        cmocka_unit_test(test_callback_stops),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
