@@ -59,6 +59,13 @@ static const struct cmd cmds[] = {
          "Print every configuration key with its type, default and range (Markdown),\n"
          "or with --dump the effective configuration after FILE and overrides.",
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"flows",
+         "Decode the NetFlow v5/v9, IPFIX and sFlow datagrams in a pcap file: one JSON\n"
+         "object per flow record, or totals and defect counts with --summary. --detect\n"
+         "runs the flow detectors and prints their observations; --mirror reads the\n"
+         "file as mirror-port traffic through the packet meter.",
+         "flows [--summary] [--detect] [--mirror] [-c FILE] [-o section.key=value]... FILE.pcap",
+         cmd_flows},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
