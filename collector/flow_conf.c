@@ -244,8 +244,9 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
          .offset = FOFF(context_min),
          .min = 1,
          .max = 1000000,
-         .def = "10",
-         .help = "One-way flows (SYN-only TCP, one-way UDP) from a source in a window before "
-                 "the context kinds syn_only and udp_oneway are reported."},
+         .def = "5",
+         .help = "One-way flows (SYN-only TCP, one-way UDP) from a source, or amplified "
+                 "packets from a reflector, in a window before syn_only, udp_oneway or "
+                 "reflector is reported."},
         {.name = NULL},
 };

@@ -22,11 +22,17 @@
 struct tee {
 	const struct collector_flow_rec_sink *user;
 	struct flow_detect *det;
+	uint64_t records, packets, bytes;
 };
 
 static void tee_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 {
 	struct tee *t = arg;
+	for (size_t i = 0; i < n; i++) {
+		t->records++;
+		t->packets += r[i].packets + r[i].rev_packets;
+		t->bytes += r[i].bytes + r[i].rev_bytes;
+	}
 	if (t->user != NULL && t->user->rec != NULL)
 		t->user->rec(t->user->arg, r, n);
 	if (t->det != NULL)
@@ -150,6 +156,9 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 		const struct pktmeter_stats *ps = pktmeter_stats(pm);
 		tot.datagrams = rn_counter_get(&ps->frames);
 		tot.not_flow = rn_counter_get(&ps->not_ip) + rn_counter_get(&ps->malformed);
+		tot.records = tee.records;
+		tot.packets = tee.packets;
+		tot.bytes = tee.bytes;
 	}
 	if (det != NULL) {
 		flow_detect_flush(det);
