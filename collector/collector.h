@@ -191,12 +191,20 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 /* The UDP port the i-th listener bound (0 when there is none); for tests. */
 unsigned collector_flow_port(const struct collector_flow *f, unsigned i);
 /* Totals so far, summed over the workers. */
-void collector_flow_totals_get(const struct collector_flow *f, struct collector_flow_totals *t);
+void collector_flow_totals_get(struct collector_flow *f, struct collector_flow_totals *t);
 /*
  * Stops capture, decodes what the sockets or rings already hold, flushes
  * the detectors, saves the templates, and frees f. Safe on NULL.
  */
 void collector_flow_stop(struct collector_flow *f);
+
+/*
+ * The body of repnet-capture, the privileged helper: reads one capture
+ * request from fd, opens AF_PACKET or AF_XDP sockets (and attaches the XDP
+ * program), passes the descriptors back, and waits until fd closes to
+ * detach. Returns the process exit code. Linked into repnet-capture only.
+ */
+int collector_capture_helper(int fd);
 
 #ifdef __cplusplus
 }
