@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rn_cur c;
 	int64_t t = 1768471200000;
 
-	if (flow_exporters_alloc(&x, 4, NULL, NULL) != RN_OK || flow_detect_alloc(&det, &fc, NULL, NULL, NULL) != RN_OK ||
+	if (flow_exporters_alloc(&x, 4, NULL, NULL) != RN_OK ||
+	    flow_detect_alloc(&det, &fc, NULL, NULL, NULL) != RN_OK ||
 	    flow_dec_alloc(&d, &dc, x, &s) != RN_OK)
 		abort();
 	rn_cur_init(&c, data, size);
@@ -71,12 +72,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Persistence: what was stored must load back, all of it. */
 	char path[64];
-	snprintf(path, sizeof(path), "/tmp/repnet-fuzz-tmpl.%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/repnet-fuzz-tmpl.%d",
+	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
 	size_t stored = d->ntmpl, loaded = 0, bad = 0;
 	if (flow_tmpl_save(&d, 1, path) == RN_OK) {
 		if (flow_dec_alloc(&d2, &dc, x, NULL) != RN_OK)
 			abort();
-		if (flow_tmpl_load(d2, path, &loaded, &bad) != RN_OK || loaded != stored || bad != 0)
+		if (flow_tmpl_load(d2, path, &loaded, &bad) != RN_OK || loaded != stored ||
+		    bad != 0)
 			abort();
 		flow_dec_free(d2);
 		unlink(path);

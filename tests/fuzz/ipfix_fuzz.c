@@ -25,7 +25,7 @@ static void on_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct flow_dec_conf dc = {.max_templates = 64,
+	struct flow_dec_conf dc = {.max_templates = 16,
 	                           .max_templates_per_exporter = 16,
 	                           .pending_bytes = 8192,
 	                           .pending_max_age_ms = 30000,
