@@ -13,7 +13,9 @@
  *
  *   TPACKET: one AF_PACKET socket per fanout member, TPACKET_V3 ring,
  *   PACKET_IGNORE_OUTGOING, a classic BPF filter on the UDP destination
- *   ports (libpcap compiles it) unless raw, PACKET_FANOUT_HASH.
+ *   ports (libpcap compiles it) unless raw, PACKET_FANOUT_HASH; a raw
+ *   (mirror-port) socket puts the interface in promiscuous mode for as
+ *   long as it is open.
  *
  *   XDP: the steering program (collector/bpf/steer.bpf.c, built into this
  *   binary) is loaded through libxdp and attached in skb or native mode;
@@ -154,6 +156,18 @@ static int open_tpacket(struct helper_state *h, const struct capmsg_req *r, char
 			rc = -errno;
 			snprintf(msg, ml, "bind to %s: %s", r->ifname, strerror(errno));
 			break;
+		}
+		if (r->raw) {
+			/* A mirror port delivers frames addressed to other hosts. */
+			struct packet_mreq mr = {.mr_ifindex = h->ifindex,
+			                         .mr_type = PACKET_MR_PROMISC};
+			if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) !=
+			    0) {
+				rc = -errno;
+				snprintf(msg, ml, "promiscuous mode on %s: %s", r->ifname,
+				         strerror(errno));
+				break;
+			}
 		}
 		int fan = (int)((r->fanout_group & 0xffff) | (PACKET_FANOUT_HASH << 16));
 		if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &fan, sizeof(fan)) != 0) {

@@ -85,6 +85,7 @@ struct pend {
 	uint8_t proto, flags, source, live;
 	uint32_t hash;
 	int64_t first, last;
+	int64_t in; /* when it entered the ring: wall clock live, event time offline */
 	uint64_t packets, bytes;
 };
 
@@ -103,6 +104,7 @@ struct flow_detect {
 	struct rn_metrics *metrics;
 	const void *owner;
 	int64_t now;
+	int64_t wall; /* live: the wall clock of the last tick; 0 offline */
 	/* per-address state */
 	uint32_t *tags; /* nsets * WAYS; 0 = empty */
 	struct src_state *st;
@@ -473,11 +475,17 @@ static void ring_pop(struct flow_detect *d, bool evicted)
 	rn_gauge_set(&d->stats.pending, (int64_t)d->count);
 }
 
+static int64_t ring_clock(const struct flow_detect *d)
+{
+	return d->wall != 0 ? d->wall : d->now;
+}
+
 static void ring_expire(struct flow_detect *d)
 {
+	int64_t clock = ring_clock(d);
 	while (d->count > 0) {
 		struct pend *p = &d->ring[d->tail];
-		if (p->live && p->last + d->c->pair_window_ms >= d->now)
+		if (p->live && p->in + d->c->pair_window_ms >= clock)
 			break;
 		ring_pop(d, false);
 	}
@@ -600,6 +608,7 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r)
 	                   .hash = h,
 	                   .first = r->first_ms,
 	                   .last = r->last_ms,
+	                   .in = ring_clock(d),
 	                   .packets = r->packets,
 	                   .bytes = r->bytes};
 	d->head = (d->head + 1) % d->cap;
@@ -684,6 +693,14 @@ void flow_detect_feed(struct flow_detect *d, const struct collector_flow_rec *re
 		}
 		pair(d, r);
 	}
+	obs_flush(d);
+}
+
+void flow_detect_tick(struct flow_detect *d, int64_t wall_ms)
+{
+	if (wall_ms > d->wall)
+		d->wall = wall_ms;
+	ring_expire(d);
 	obs_flush(d);
 }
 

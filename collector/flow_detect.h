@@ -4,7 +4,9 @@
  * Records go in (flow_detect_feed), observations come out through a
  * collector_sink. A detector is not locked: one thread feeds it at a time
  * (the live collector serialises its workers with a mutex). Event time is
- * the records' time: windows advance with the largest last_ms seen.
+ * the records' time: windows advance with the largest last_ms seen. Live,
+ * the wait for a reverse direction is measured by the wall clock instead
+ * (flow_detect_tick).
  */
 #ifndef REPNET_COLLECTOR_FLOW_DETECT_H
 #define REPNET_COLLECTOR_FLOW_DETECT_H
@@ -35,6 +37,12 @@ int flow_detect_alloc(struct flow_detect **out, const struct collector_flow_conf
                       const struct collector_sink *sink, struct rn_metrics *m, const void *owner);
 void flow_detect_free(struct flow_detect *d);
 void flow_detect_feed(struct flow_detect *d, const struct collector_flow_rec *r, size_t n);
+/*
+ * Live only: records wait for their reverse by the wall clock rather than
+ * by event time, so that a one-way record is classified pair_window after
+ * it arrived even when no later record comes. Call about once a second.
+ */
+void flow_detect_tick(struct flow_detect *d, int64_t wall_ms);
 /*
  * Ends the input: every waiting record is classified as one-way, and
  * pending observations are emitted.

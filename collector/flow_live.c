@@ -177,6 +177,11 @@ static void worker_tick(struct flow_worker *w)
 	w->last_tick = now;
 	if (w->dec != NULL)
 		flow_dec_expire(w->dec, rn_time_now_ms());
+	if (w->id == 0 && w->f->det != NULL) {
+		pthread_mutex_lock(&w->f->det_mu);
+		flow_detect_tick(w->f->det, rn_time_now_ms());
+		pthread_mutex_unlock(&w->f->det_mu);
+	}
 	if (now - w->last_save >= w->f->conf->template_save_ms) {
 		w->last_save = now;
 		worker_save(w, false);
