@@ -29,6 +29,13 @@
  *     (counted). Distinct destinations, ports and reflectors are counted
  *     with 256-bit linear-counting sketches, so state per address is fixed
  *     (about 200 bytes) whatever the traffic.
+ *   - One-way records are counted per (address, kind) in a count-min
+ *     sketch (two rows of 64 Ki 16-bit counters, conservative update,
+ *     cleared at each window boundary of event time), so a flood of
+ *     spoofed one-way records costs two cache-resident counters each; the
+ *     per-address state is touched only when a source reaches context_min.
+ *     The sketch can only overcount, by collisions, and what it feeds is
+ *     context, never a listing kind.
  *   - Windows are per address and in event time: the first record after
  *     `window` since the window opened resets the counts. A kind is
  *     reported once per window per address, when its count crosses the
@@ -50,6 +57,8 @@
 #define WAYS      8
 #define BM_WORDS  4
 #define OBS_BATCH 64
+#define CM_ROWS   2
+#define CM_SIZE   65536 /* per row; 256 KiB in all, so it stays in cache */
 
 struct bm {
 	uint64_t w[BM_WORDS];
@@ -114,6 +123,9 @@ struct flow_detect {
 	size_t cap, head, tail, count;
 	uint32_t *idx; /* ring slot + 1; 0 = empty */
 	size_t idxcap;
+	/* one-way counts per (address, kind), before any per-address state */
+	uint16_t *cm; /* CM_ROWS * CM_SIZE */
+	int64_t cm_epoch;
 	/* observations being batched */
 	struct rn_obs out[OBS_BATCH];
 	size_t nout;
@@ -384,6 +396,34 @@ static void conversation(struct flow_detect *d, uint8_t proto, const struct dir 
 	}
 }
 
+/*
+ * Counts one more one-way record of kind k from a, in a count-min sketch
+ * (two rows, conservative update) reset every window. Returns the count
+ * the first time it reaches context_min, 0 otherwise, so that per-address
+ * state is only touched for sources that matter: a flood of spoofed
+ * one-way records costs two cache-resident counters each.
+ */
+static uint32_t context_count(struct flow_detect *d, const struct rn_addr *a, enum det_kind k)
+{
+	int64_t epoch = d->now / d->c->window_ms;
+	if (epoch != d->cm_epoch) {
+		memset(d->cm, 0, sizeof(*d->cm) * CM_ROWS * CM_SIZE);
+		d->cm_epoch = epoch;
+	}
+	uint64_t h = mix64(addr_hash(a) ^ ((uint64_t)k << 56));
+	uint16_t *c0 = &d->cm[h & (CM_SIZE - 1)];
+	uint16_t *c1 = &d->cm[CM_SIZE + ((h >> 32) & (CM_SIZE - 1))];
+	uint16_t m = *c0 < *c1 ? *c0 : *c1;
+	if (m == UINT16_MAX)
+		return 0;
+	m++;
+	if (*c0 < m)
+		*c0 = m;
+	if (*c1 < m)
+		*c1 = m;
+	return m == (uint32_t)d->c->context_min ? m : 0;
+}
+
 /* A record whose reverse never came. */
 static void one_way(struct flow_detect *d, const struct pend *p)
 {
@@ -393,13 +433,13 @@ static void one_way(struct flow_detect *d, const struct pend *p)
 	if (p->proto == 6) {
 		if ((p->flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)
 			return; /* mid-flow or asymmetric routing: no conclusion */
+		uint32_t n = context_count(d, &p->src, K_SYNONLY);
+		if (n == 0)
+			return;
 		struct src_state *s = state_get(d, &p->src, p->source);
-		s->syn_only++;
-		if (s->syn_only >= (uint32_t)d->c->context_min &&
-		    !(s->emitted & (1u << K_SYNONLY))) {
-			snprintf(ev, sizeof(ev), "syn_only=%u", s->syn_only);
-			emit(d, s, K_SYNONLY, s->syn_only, ev);
-		}
+		s->syn_only = n;
+		snprintf(ev, sizeof(ev), "syn_only=%u", n);
+		emit(d, s, K_SYNONLY, n, ev);
 		return;
 	}
 	if (p->proto == 17 || p->proto == 136) {
@@ -407,13 +447,13 @@ static void one_way(struct flow_detect *d, const struct pend *p)
 			amplified(d, &p->src, &p->dst, p->sport, p->packets, p->source);
 			return;
 		}
+		uint32_t n = context_count(d, &p->src, K_UDPONEWAY);
+		if (n == 0)
+			return;
 		struct src_state *s = state_get(d, &p->src, p->source);
-		s->udp_oneway++;
-		if (s->udp_oneway >= (uint32_t)d->c->context_min &&
-		    !(s->emitted & (1u << K_UDPONEWAY))) {
-			snprintf(ev, sizeof(ev), "udp_oneway=%u", s->udp_oneway);
-			emit(d, s, K_UDPONEWAY, s->udp_oneway, ev);
-		}
+		s->udp_oneway = n;
+		snprintf(ev, sizeof(ev), "udp_oneway=%u", n);
+		emit(d, s, K_UDPONEWAY, n, ev);
 	}
 }
 
@@ -546,9 +586,8 @@ static void order(uint8_t proto, const struct dir *x, const struct dir *y, const
 		*i = y, *r = x;
 }
 
-static void pair(struct flow_detect *d, const struct collector_flow_rec *r)
+static void pair(struct flow_detect *d, const struct collector_flow_rec *r, uint32_t h)
 {
-	uint32_t h = pair_hash(&r->src, r->sport, &r->dst, r->dport, r->proto);
 	size_t mask = d->idxcap - 1;
 
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -621,77 +660,83 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r)
 }
 
 /*
- * Starts loading, ahead of use, the cache lines that record k will touch:
+ * Starts loading, ahead of use, the cache lines that a record will touch:
  * its index slot, and (when the ring is full, so that inserting pops the
- * oldest entry) that entry's index slot and its source's tags. With a batch
- * of records in hand this overlaps the DRAM misses instead of taking them
- * one after the other.
+ * oldest entry) that entry's index slot. With a batch of records in hand
+ * this overlaps the cache misses instead of taking them one after the
+ * other.
  */
-static void prefetch_for(struct flow_detect *d, const struct collector_flow_rec *r, size_t ahead)
+static void prefetch_for(struct flow_detect *d, uint32_t h, size_t ahead)
 {
-	uint32_t h = pair_hash(&r->src, r->sport, &r->dst, r->dport, r->proto);
 	__builtin_prefetch(&d->idx[h & (d->idxcap - 1)]);
 	if (d->count + ahead >= d->cap) {
 		const struct pend *p = &d->ring[(d->tail + ahead) % d->cap];
 		__builtin_prefetch(&d->idx[p->hash & (d->idxcap - 1)]);
-		size_t set = (size_t)addr_hash(&p->src) & (d->nsets - 1);
-		__builtin_prefetch(&d->tags[set * WAYS]);
 	}
 }
 
-#define PREFETCH_AHEAD 6
+#define PREFETCH_AHEAD 8
+#define CHUNK          64
+
+static void feed_one(struct flow_detect *d, const struct collector_flow_rec *r, uint32_t h)
+{
+	rn_counter_inc(&d->stats.records);
+	if (r->src.family == 0 || r->dst.family == 0)
+		return;
+	if (r->last_ms > d->now)
+		d->now = r->last_ms;
+	ring_expire(d);
+	if (r->flags & (COLLECTOR_FLOW_BIFLOW | COLLECTOR_FLOW_COMPLETED)) {
+		struct dir x, y;
+		dir_from_rec(&x, r);
+		y = (struct dir){.src = &r->dst,
+		                 .dst = &r->src,
+		                 .sport = r->dport,
+		                 .dport = r->sport,
+		                 .flags = r->rev_tcp_flags,
+		                 .packets = r->rev_packets,
+		                 .bytes = r->rev_bytes,
+		                 .first = r->first_ms,
+		                 .last = r->last_ms};
+		if (r->flags & COLLECTOR_FLOW_COMPLETED) {
+			conversation(d, r->proto, &x, &y, true, r->source);
+			return;
+		}
+		if (r->rev_packets == 0) {
+			struct pend tmp = {.src = r->src,
+			                   .dst = r->dst,
+			                   .sport = r->sport,
+			                   .dport = r->dport,
+			                   .proto = r->proto,
+			                   .flags = r->tcp_flags,
+			                   .source = r->source,
+			                   .packets = r->packets,
+			                   .bytes = r->bytes};
+			one_way(d, &tmp);
+			return;
+		}
+		/* RFC 5103: the record's source is the initiator. */
+		conversation(d, r->proto, &x, &y, false, r->source);
+		return;
+	}
+	pair(d, r, h);
+}
 
 void flow_detect_feed(struct flow_detect *d, const struct collector_flow_rec *recs, size_t n)
 {
-	for (size_t k = 0; k < n && k < PREFETCH_AHEAD; k++)
-		prefetch_for(d, &recs[k], k);
-	for (size_t k = 0; k < n; k++) {
-		const struct collector_flow_rec *r = &recs[k];
-		if (k + PREFETCH_AHEAD < n)
-			prefetch_for(d, &recs[k + PREFETCH_AHEAD], PREFETCH_AHEAD);
-		rn_counter_inc(&d->stats.records);
-		if (r->src.family == 0 || r->dst.family == 0)
-			continue;
-		if (r->last_ms > d->now)
-			d->now = r->last_ms;
-		ring_expire(d);
-		if (r->flags & (COLLECTOR_FLOW_BIFLOW | COLLECTOR_FLOW_COMPLETED)) {
-			struct dir x, y;
-			const struct dir *ini, *rsp;
-			dir_from_rec(&x, r);
-			y = (struct dir){.src = &r->dst,
-			                 .dst = &r->src,
-			                 .sport = r->dport,
-			                 .dport = r->sport,
-			                 .flags = r->rev_tcp_flags,
-			                 .packets = r->rev_packets,
-			                 .bytes = r->rev_bytes,
-			                 .first = r->first_ms,
-			                 .last = r->last_ms};
-			if (r->flags & COLLECTOR_FLOW_COMPLETED) {
-				conversation(d, r->proto, &x, &y, true, r->source);
-				continue;
-			}
-			if (r->rev_packets == 0) {
-				struct pend tmp = {.src = r->src,
-				                   .dst = r->dst,
-				                   .sport = r->sport,
-				                   .dport = r->dport,
-				                   .proto = r->proto,
-				                   .flags = r->tcp_flags,
-				                   .source = r->source,
-				                   .packets = r->packets,
-				                   .bytes = r->bytes};
-				one_way(d, &tmp);
-				continue;
-			}
-			/* RFC 5103: the record's source is the initiator. */
-			ini = &x;
-			rsp = &y;
-			conversation(d, r->proto, ini, rsp, false, r->source);
-			continue;
+	uint32_t h[CHUNK];
+	for (size_t base = 0; base < n; base += CHUNK) {
+		size_t m = n - base < CHUNK ? n - base : CHUNK;
+		const struct collector_flow_rec *r = recs + base;
+		for (size_t k = 0; k < m; k++)
+			h[k] = pair_hash(&r[k].src, r[k].sport, &r[k].dst, r[k].dport, r[k].proto);
+		for (size_t k = 0; k < m && k < PREFETCH_AHEAD; k++)
+			prefetch_for(d, h[k], k);
+		for (size_t k = 0; k < m; k++) {
+			if (k + PREFETCH_AHEAD < m)
+				prefetch_for(d, h[k + PREFETCH_AHEAD], PREFETCH_AHEAD);
+			feed_one(d, &r[k], h[k]);
 		}
-		pair(d, r);
 	}
 	obs_flush(d);
 }
@@ -796,7 +841,8 @@ int flow_detect_alloc(struct flow_detect **out, const struct collector_flow_conf
 	while (d->idxcap < 2 * d->cap)
 		d->idxcap <<= 1;
 	d->idx = calloc(d->idxcap, sizeof(*d->idx));
-	if (d->tags == NULL || d->st == NULL || d->ring == NULL || d->idx == NULL)
+	d->cm = calloc((size_t)CM_ROWS * CM_SIZE, sizeof(*d->cm));
+	if (d->tags == NULL || d->st == NULL || d->ring == NULL || d->idx == NULL || d->cm == NULL)
 		goto fail;
 	rc = detect_register(d);
 	if (rc != RN_OK)
@@ -814,6 +860,7 @@ void flow_detect_free(struct flow_detect *d)
 		return;
 	if (d->metrics != NULL)
 		rn_metrics_unregister(d->metrics, d->owner);
+	free(d->cm);
 	free(d->idx);
 	free(d->ring);
 	free(d->st);

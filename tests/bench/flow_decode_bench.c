@@ -224,6 +224,10 @@ int main(int argc, char **argv)
 	if (detect && flow_detect_alloc(&det, &c.collector.flow, NULL, NULL, NULL) != RN_OK)
 		return 1;
 	printf("flow_decode_bench: one core, %s\n", detect ? "decode + detectors" : "decode only");
+	if (getenv("BENCH_V9_FIRST") != NULL) {
+		build(9);
+		run("nfgen-like v9 (first)", &c.collector.flow, secs);
+	}
 	build(5);
 	run("nfgen-like v5", &c.collector.flow, secs);
 	build(9);

@@ -182,7 +182,11 @@ static void test_spoofing(void **state)
 	daemon_conf_release(&c);
 }
 
-/* State is bounded: small caps, many sources; evictions are counted. */
+/*
+ * State is bounded: small caps, many sources; evictions are counted. SYN
+ * floods from 20000 addresses push waiting records out; completed SMTP
+ * conversations from 20000 addresses push per-address state out.
+ */
 static void test_bounds(void **state)
 {
 	(void)state;
@@ -200,13 +204,24 @@ static void test_bounds(void **state)
 		rec_set(&r, 0x0a000000u + i, 0xc0000201, 1000, 25, 6, 0x02, 1, 40,
 		        1768471200000 + i);
 		flow_detect_feed(d, &r, 1);
+		rec_set(&r, 0x0b000000u + i, 0xc0000202, 1000, 25, 6, 0x1b, 10, 800,
+		        1768471200000 + i);
+		r.flags = COLLECTOR_FLOW_BIFLOW;
+		r.rev_packets = 8;
+		r.rev_bytes = 900;
+		r.rev_tcp_flags = 0x1b;
+		flow_detect_feed(d, &r, 1);
 	}
 	flow_detect_flush(d);
 	const struct flow_detect_stats *s = flow_detect_stats(d);
 	assert_true(rn_counter_get(&s->pending_evicted) > 19000);
 	assert_true(rn_counter_get(&s->sources_evicted) > 19000);
+	assert_true(rn_counter_get(&s->completed) == 20000);
 	assert_true(rn_gauge_get(&s->sources) <= 64);
 	assert_int_equal(rn_gauge_get(&s->pending), 0);
+	/* One destination each: neither spray nor anything listed. */
+	for (size_t i = 0; i < l.n; i++)
+		assert_false(is_listing(l.v[i].kind));
 	flow_detect_free(d);
 	daemon_conf_release(&c);
 }
