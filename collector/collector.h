@@ -46,13 +46,14 @@ struct collector_smtp_conf {
 };
 /* Flow telemetry; the keys are "flow.*" rows of collector_flow_conf_keys. */
 struct collector_flow_conf {
-	char *netflow_listen; /* host:port of the NetFlow v5/v9 listener */
-	char *ipfix_listen;   /* host:port of the IPFIX listener */
-	char *sflow_listen;   /* host:port of the sFlow v5 listener */
-	int backend;          /* COLLECTOR_FLOW_BACKEND_* */
-	char *interface;      /* tpacket/xdp: the interface to capture on */
-	int xdp_mode;         /* 0 skb (generic), 1 native */
-	int xdp_bind;         /* 0 auto (zero-copy, else copy), 1 copy, 2 zero-copy */
+	char *netflow_listen;            /* host:port of the NetFlow v5/v9 listener */
+	char *ipfix_listen;              /* host:port of the IPFIX listener */
+	char *sflow_listen;              /* host:port of the sFlow v5 listener */
+	int backend;                     /* COLLECTOR_FLOW_BACKEND_* */
+	char *interface;                 /* tpacket/xdp: the interface to capture on */
+	int xdp_mode;                    /* 0 skb (generic), 1 native */
+	int xdp_bind;                    /* 0 auto (zero-copy, else copy), 1 copy, 2 zero-copy */
+	struct rn_prefix_list exporters; /* empty: any source may export to us */
 	int64_t workers;
 	uint64_t rcvbuf;
 	int64_t batch;

@@ -59,6 +59,14 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
          .def = "auto",
          .enum_names = xdp_bind_names,
          .help = "AF_XDP bind: auto tries zero-copy and falls back to copy; copy; zerocopy."},
+        {.name = "flow.exporters",
+         .type = RN_CONF_PREFIXES,
+         .offset = FOFF(exporters),
+         .min = 0,
+         .max = 4096,
+         .help = "Prefixes that may send flow export to the live collector; datagrams from "
+                 "anywhere else are dropped and counted (repnet_flow_refused_total). Empty "
+                 "accepts any source."},
         {.name = "flow.workers",
          .type = RN_CONF_INT,
          .offset = FOFF(workers),

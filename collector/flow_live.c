@@ -61,6 +61,7 @@ struct flow_worker {
 	int64_t last_save;
 	int64_t last_tick;
 	struct rn_counter packets, bytes; /* sums over decoded records */
+	struct rn_counter refused;        /* datagrams from outside flow.exporters */
 };
 
 struct helper {
@@ -81,6 +82,7 @@ struct collector_flow {
 	size_t nw;
 	struct flow_worker *mirror;
 	_Atomic bool stop;
+	struct rn_prefix_list allow; /* our copy of flow.exporters */
 	struct helper helpers[2];
 	size_t nhelpers;
 	unsigned ports[3];
@@ -160,6 +162,10 @@ static size_t worker_pump(struct flow_worker *w, struct capture *c, int timeout_
 		const struct capture_pkt *p = &w->pkts[i];
 		if (w->meter != NULL) {
 			(void)pktmeter_frame(w->meter, PKT_LINK_ETHER, p->data, p->len, p->ts_ms);
+			continue;
+		}
+		if (w->f->allow.n > 0 && !rn_prefix_list_contains(&w->f->allow, &p->addr)) {
+			rn_counter_inc(&w->refused);
 			continue;
 		}
 		struct flow_origin o = {.addr = p->addr, .port = p->port, .recv_ms = p->ts_ms};
@@ -420,6 +426,10 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 	 */
 	f->conf_copy = *conf;
 	f->conf = &f->conf_copy;
+	memset(&f->conf_copy.exporters, 0, sizeof(f->conf_copy.exporters));
+	for (size_t i = 0; i < conf->exporters.n; i++)
+		if ((rc = rn_prefix_list_add(&f->allow, &conf->exporters.v[i])) != RN_OK)
+			goto fail;
 	conf = f->conf;
 	f->m = m;
 	if (rsink != NULL)
@@ -496,10 +506,19 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		if (rc != RN_OK)
 			goto fail;
 	}
-	for (size_t i = 0; i < f->nw; i++)
+	for (size_t i = 0; i < f->nw; i++) {
 		for (size_t k = 0; k < f->w[i].ncaps; k++)
 			if ((rc = capture_register(f, f->w[i].caps[k], (unsigned)i)) != RN_OK)
 				goto fail;
+		char lab[32];
+		snprintf(lab, sizeof(lab), "worker=\"%zu\"", i);
+		if (f->m != NULL &&
+		    (rc = rn_metrics_counter(f->m, f, "repnet_flow_refused_total",
+		                             "Datagrams refused because their source is outside "
+		                             "flow.exporters, by worker.",
+		                             lab, &f->w[i].refused)) != RN_OK)
+			goto fail;
+	}
 	if (f->mirror != NULL)
 		for (size_t k = 0; k < f->mirror->ncaps; k++)
 			if ((rc = capture_register(f, f->mirror->caps[k], f->mirror->id)) != RN_OK)
@@ -564,6 +583,7 @@ void collector_flow_stop(struct collector_flow *f)
 	flow_detect_free(f->det);
 	flow_exporters_free(f->exps);
 	pthread_mutex_destroy(&f->det_mu);
+	rn_prefix_list_clear(&f->allow);
 	free(f->w);
 	free(f->data_dir);
 	free(f);

@@ -221,6 +221,7 @@ int main(int argc, char **argv)
 		secs = 2;
 	if (daemon_conf_load(&c, NULL, NULL, &err) != RN_OK)
 		return 1;
+	c.collector.flow.max_pending = getenv("MP") ? atoi(getenv("MP")) : c.collector.flow.max_pending;
 	if (detect && flow_detect_alloc(&det, &c.collector.flow, NULL, NULL, NULL) != RN_OK)
 		return 1;
 	printf("flow_decode_bench: one core, %s\n", detect ? "decode + detectors" : "decode only");

@@ -10,6 +10,7 @@
 # usage: tests/bench/flow_ingest.sh [VERSIONS] [RATES_PPS] [SECONDS] [DETECT=on|off]
 #   e.g. tests/bench/flow_ingest.sh "5 9 10" "50000 100000 150000 0" 10 on
 # env: REPNET_BUILD (default ./build), PEER_BIN (default /tmp/repnet-peer-bin),
+#      EXTRA (more repnetd options, e.g. "-o collector.flow.rcvbuf=64M"),
 #      SHARED_BENCH (default ../shared/bench), NFCAPD=0 skips the peer.
 set -u
 VERS=${1:-"5 9 10"}; RATES=${2:-"50000 100000 150000 0"}; SECS=${3:-10}; DETECT=${4:-on}
@@ -32,10 +33,10 @@ for v in $VERS; do for r in $RATES; do
 	taskset -c 0 "$B/repnetd" -f -o core.roles=collect -o "core.data_dir=$d" \
 		-o core.http_listen=127.0.0.1:$HPORT -o collector.flow.netflow_listen=127.0.0.1:$PORT \
 		-o collector.flow.ipfix_listen= -o collector.flow.sflow_listen= \
-		-o collector.flow.detect.enabled=$([ "$DETECT" = on ] && echo true || echo false) \
+		-o collector.flow.detect.enabled=$([ "$DETECT" = on ] && echo true || echo false) ${EXTRA:-} \
 		>"$d.log" 2>&1 &
 	pid=$!
-	for i in $(seq 50); do grep -q "listening on udp" "$d.log" && break; sleep 0.1; done
+	for i in $(seq 50); do grep -q "listening on udp" "$d.log" 2>/dev/null && break; sleep 0.1; done
 	c0=$(awk '{print $14+$15}' /proc/$pid/stat)
 	out=$(taskset -c 1 "$PB/nfgen" -v "$v" -p $PORT -r "$r" -n 100000000 -T "$SECS")
 	# Let it drain, bounded: until the count stops moving.

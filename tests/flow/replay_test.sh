@@ -83,4 +83,23 @@ rec=$(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}')
 kill -TERM "$DPID"
 wait_exit "$DPID" 15
 [ "$EXIT_STATUS" = 0 ] || fail "second SIGTERM exit status $EXIT_STATUS"
+
+# An exporter allowlist refuses (and counts) everything from elsewhere.
+start_daemon "$T/log3" -o core.http_listen=127.0.0.1:0 -o "core.data_dir=$T/data3" \
+	-o core.roles=collect -o collector.flow.netflow_listen=127.0.0.1:0 \
+	-o collector.flow.ipfix_listen= -o collector.flow.sflow_listen= -o core.log_level=info \
+	-o collector.flow.exporters=192.0.2.0/24,2001:db8::/32
+PORT=$(http_port "$T/log3")
+wait_for "$T/log3" "listening on udp 127.0.0.1:0 (port"
+NF=$(sed -n 's/.*listening on udp 127.0.0.1:0 (port \([0-9]*\).*/\1/p' "$T/log3" | sed -n 1p)
+python3 "$D/pcap_udp_replay.py" "$D/export-softflowd-v5.pcap" 127.0.0.1 "$NF" 0 >/dev/null
+i=0
+until [ "$(metric "$PORT" 'repnet_flow_refused_total{worker="0"}')" = 113 ]; do
+	i=$((i + 1)); [ $i -le 100 ] || fail "refused: $(metric "$PORT" 'repnet_flow_refused_total{worker="0"}')"
+	sleep 0.1
+done
+[ -z "$(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}')" ] ||
+	fail "records decoded from a refused exporter"
+kill -TERM "$DPID"
+wait_exit "$DPID" 15
 echo PASS
