@@ -258,6 +258,43 @@ static void test_sampling(void **state)
 	fx_free(&f);
 }
 
+/* NetFlow v9 options (scope System; SAMPLING_INTERVAL, SAMPLING_ALGORITHM). */
+static void test_v9_sampling(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct pkt p = {.n = 0};
+	fx_init(&f, 4096);
+	p16(&p, 9), p16(&p, 4), p32(&p, 100000), p32(&p, 1768471200), p32(&p, 0), p32(&p, 0);
+	size_t s = set_begin(&p, 1);
+	p16(&p, 257), p16(&p, 4), p16(&p, 8); /* id, scope bytes, option bytes */
+	p16(&p, 1), p16(&p, 4);               /* scope: System, 4 bytes */
+	p16(&p, 34), p16(&p, 4);
+	p16(&p, 35), p16(&p, 1);
+	p16(&p, 0); /* padding */
+	set_end(&p, s);
+	s = set_begin(&p, 257);
+	p32(&p, 0), p32(&p, 64), p8(&p, 2), p8(&p, 0), p8(&p, 0), p8(&p, 0);
+	set_end(&p, s);
+	s = set_begin(&p, 0);
+	p16(&p, 256), p16(&p, 4);
+	p16(&p, 8), p16(&p, 4);
+	p16(&p, 12), p16(&p, 4);
+	p16(&p, 2), p16(&p, 4);
+	p16(&p, 1), p16(&p, 4);
+	set_end(&p, s);
+	s = set_begin(&p, 256);
+	p32(&p, 0xc0000201), p32(&p, 0xc0000202), p32(&p, 2), p32(&p, 100);
+	set_end(&p, s);
+	RN_PASS(fx_feed(&f, p.b, p.n));
+	assert_int_equal(f.recs.n, 1);
+	assert_int_equal(f.recs.v[0].sampling, 64);
+	assert_int_equal(f.recs.v[0].packets, 128);
+	assert_int_equal(f.recs.v[0].bytes, 6400);
+	assert_int_equal(f.recs.v[0].source, RN_SRC_NETFLOW_V9);
+	fx_free(&f);
+}
+
 /* RFC 5103 biflow with reverse counters (PEN 29305) and absolute ms times. */
 static void test_biflow(void **state)
 {
@@ -532,12 +569,12 @@ static void test_mutations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_vectors),   cmocka_unit_test(test_replacement),
-	        cmocka_unit_test(test_sampling),  cmocka_unit_test(test_biflow),
-	        cmocka_unit_test(test_pending),   cmocka_unit_test(test_withdrawal),
-	        cmocka_unit_test(test_sequence),  cmocka_unit_test(test_persistence),
-	        cmocka_unit_test(test_v5_times),  cmocka_unit_test(test_sflow),
-	        cmocka_unit_test(test_mutations),
+	        cmocka_unit_test(test_vectors),     cmocka_unit_test(test_replacement),
+	        cmocka_unit_test(test_sampling),    cmocka_unit_test(test_v9_sampling),
+	        cmocka_unit_test(test_biflow),      cmocka_unit_test(test_pending),
+	        cmocka_unit_test(test_withdrawal),  cmocka_unit_test(test_sequence),
+	        cmocka_unit_test(test_persistence), cmocka_unit_test(test_v5_times),
+	        cmocka_unit_test(test_sflow),       cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
