@@ -288,8 +288,15 @@ static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *
 	int backend = mirror ? c->mirror_backend : c->backend;
 	req->kind = backend == COLLECTOR_FLOW_BACKEND_XDP ? CAPMSG_XDP : CAPMSG_TPACKET;
 	const char *ifname = mirror ? c->mirror_interface : c->interface;
-	if (ifname == NULL || backend == COLLECTOR_FLOW_BACKEND_UDP)
+	if (backend == COLLECTOR_FLOW_BACKEND_UDP) {
+		log_warnx("flow: collector.flow.mirror_backend must be tpacket or xdp");
 		return RN_ECONF;
+	}
+	if (ifname == NULL) {
+		log_warnx("flow: the %s backend needs collector.flow.interface",
+		          backend == COLLECTOR_FLOW_BACKEND_XDP ? "xdp" : "tpacket");
+		return RN_ECONF;
+	}
 	snprintf(req->ifname, sizeof(req->ifname), "%s", ifname);
 	req->queues = mirror ? 1 : (uint32_t)c->workers;
 	req->raw = mirror;
@@ -299,12 +306,18 @@ static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *
 			if (l[i] == NULL)
 				continue;
 			int rc = listen_port(l[i], &req->ports[req->nports]);
-			if (rc != RN_OK)
+			if (rc != RN_OK) {
+				log_warnx("flow: %s: the tpacket and xdp backends steer by port, "
+				          "which must not be 0",
+				          l[i]);
 				return rc;
+			}
 			req->nports++;
 		}
-		if (req->nports == 0)
+		if (req->nports == 0) {
+			log_warnx("flow: no listener configured for the %s backend", ifname);
 			return RN_ECONF;
+		}
 	}
 	req->fanout_group = c->fanout_group != 0
 	                            ? (uint32_t)c->fanout_group
