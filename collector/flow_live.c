@@ -10,8 +10,14 @@
  *     all keep one exporter's datagrams on one worker, so templates need no
  *     sharing. An optional mirror thread owns the mirror-port capture and
  *     the packet meter.
- *   - Detectors are shared: a worker feeds them a decoded batch (up to 256
- *     records) under one mutex, so the lock is taken once per batch.
+ *   - Detectors run on their own thread. Each worker copies its decoded
+ *     records into a single-producer, single-consumer ring (DET_RING
+ *     records); the detector thread drains the rings in batches and owns
+ *     the detectors, so no lock is taken per record and a slow detector
+ *     never holds up a socket. When a ring is full the records that do not
+ *     fit are counted (repnet_flow_detect_dropped_total) and skipped by the
+ *     detectors only: they were decoded, counted and given to the record
+ *     sink all the same.
  *   - Nothing is allocated per packet: captures lend their buffers, the
  *     decoder writes records into its own batch array.
  *   - Templates are saved per worker to core.data_dir/flow-templates.N
@@ -36,6 +42,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector/capture.h"
@@ -46,6 +53,16 @@
 #define PKT_BATCH   1024
 #define DRAIN_LIMIT 100000 /* packets drained per capture at stop */
 #define MAX_WORKERS 64
+#define DET_RING    65536 /* records per worker waiting for the detectors */
+#define DET_BATCH   256
+
+/* Single producer (a worker), single consumer (the detector thread). */
+struct det_ring {
+	struct collector_flow_rec *v; /* DET_RING entries */
+	_Atomic uint64_t head;        /* written by the producer */
+	_Atomic uint64_t tail;        /* written by the consumer */
+	struct rn_counter dropped;
+};
 
 struct flow_worker {
 	struct collector_flow *f;
@@ -62,6 +79,7 @@ struct flow_worker {
 	int64_t last_tick;
 	struct rn_counter packets, bytes; /* sums over decoded records */
 	struct rn_counter refused;        /* datagrams from outside flow.exporters */
+	struct det_ring ring;             /* records for the detector thread */
 };
 
 struct helper {
@@ -74,8 +92,11 @@ struct collector_flow {
 	struct collector_flow_conf conf_copy;   /* its strings are valid during start only */
 	struct rn_metrics *m;
 	struct flow_exporters *exps;
-	struct flow_detect *det;
-	pthread_mutex_t det_mu;
+	struct flow_detect *det; /* owned by the detector thread while it runs */
+	pthread_mutex_t det_mu;  /* guards det against totals_get() */
+	pthread_t det_th;
+	bool det_started;
+	_Atomic bool det_stop;
 	struct collector_flow_rec_sink rsink;
 	struct collector_sink sink;
 	struct flow_worker *w;
@@ -104,11 +125,68 @@ static void worker_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 	rn_counter_add(&w->bytes, by);
 	if (f->rsink.rec != NULL)
 		f->rsink.rec(f->rsink.arg, r, n);
-	if (f->det != NULL) {
-		pthread_mutex_lock(&f->det_mu);
-		flow_detect_feed(f->det, r, n);
-		pthread_mutex_unlock(&f->det_mu);
+	if (f->det == NULL)
+		return;
+	struct det_ring *q = &w->ring;
+	uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+	size_t room = DET_RING - (size_t)(head - tail);
+	size_t k = n < room ? n : room;
+	for (size_t i = 0; i < k; i++)
+		q->v[(head + i) & (DET_RING - 1)] = r[i];
+	atomic_store_explicit(&q->head, head + k, memory_order_release);
+	if (k < n)
+		rn_counter_add(&q->dropped, n - k);
+}
+
+/* Moves up to DET_BATCH records from q into the detectors; returns how many. */
+static size_t det_drain(struct collector_flow *f, struct det_ring *q)
+{
+	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+	size_t n = (size_t)(head - tail);
+	if (n == 0)
+		return 0;
+	if (n > DET_BATCH)
+		n = DET_BATCH;
+	/* The ring wraps: feed at most up to its end, the rest next time. */
+	size_t at = (size_t)(tail & (DET_RING - 1));
+	if (n > DET_RING - at)
+		n = DET_RING - at;
+	pthread_mutex_lock(&f->det_mu);
+	flow_detect_feed(f->det, &q->v[at], n);
+	pthread_mutex_unlock(&f->det_mu);
+	atomic_store_explicit(&q->tail, tail + n, memory_order_release);
+	return n;
+}
+
+static void *det_main(void *arg)
+{
+	struct collector_flow *f = arg;
+	int64_t last_tick = 0;
+	for (;;) {
+		bool stopping = atomic_load(&f->det_stop);
+		size_t got = 0;
+		for (size_t i = 0; i < f->nw; i++)
+			got += det_drain(f, &f->w[i].ring);
+		if (f->mirror != NULL)
+			got += det_drain(f, &f->mirror->ring);
+		if (got == 0) {
+			/* Workers are joined before det_stop is set: empty means done. */
+			if (stopping)
+				break;
+			struct timespec ts = {.tv_nsec = 1000000};
+			nanosleep(&ts, NULL);
+		}
+		int64_t now = rn_time_mono_ms();
+		if (now - last_tick >= 1000) {
+			last_tick = now;
+			pthread_mutex_lock(&f->det_mu);
+			flow_detect_tick(f->det, rn_time_now_ms());
+			pthread_mutex_unlock(&f->det_mu);
+		}
 	}
+	return NULL;
 }
 
 /* ---- templates ------------------------------------------------------------------- */
@@ -183,11 +261,6 @@ static void worker_tick(struct flow_worker *w)
 	w->last_tick = now;
 	if (w->dec != NULL)
 		flow_dec_expire(w->dec, rn_time_now_ms());
-	if (w->id == 0 && w->f->det != NULL) {
-		pthread_mutex_lock(&w->f->det_mu);
-		flow_detect_tick(w->f->det, rn_time_now_ms());
-		pthread_mutex_unlock(&w->f->det_mu);
-	}
 	if (now - w->last_save >= w->f->conf->template_save_ms) {
 		w->last_save = now;
 		worker_save(w, false);
@@ -471,6 +544,12 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		rc = flow_dec_alloc(&w->dec, &dc, f->exps, &ws);
 		if (rc != RN_OK)
 			goto fail;
+		if (f->det != NULL) {
+			w->ring.v = calloc(DET_RING, sizeof(*w->ring.v));
+			rc = -ENOMEM;
+			if (w->ring.v == NULL)
+				goto fail;
+		}
 	}
 
 	/* Listeners. */
@@ -515,6 +594,12 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		rc = pktmeter_alloc(&f->mirror->meter, (size_t)conf->max_pending, 30000, &ms, m);
 		if (rc != RN_OK)
 			goto fail;
+		if (f->det != NULL) {
+			f->mirror->ring.v = calloc(DET_RING, sizeof(*f->mirror->ring.v));
+			rc = -ENOMEM;
+			if (f->mirror->ring.v == NULL)
+				goto fail;
+		}
 		rc = frames_captures(f, true, f->mirror, 1);
 		if (rc != RN_OK)
 			goto fail;
@@ -531,6 +616,12 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		                             "flow.exporters, by worker.",
 		                             lab, &f->w[i].refused)) != RN_OK)
 			goto fail;
+		if (f->m != NULL && f->det != NULL &&
+		    (rc = rn_metrics_counter(f->m, f, "repnet_flow_detect_dropped_total",
+		                             "Decoded records the detectors skipped because their "
+		                             "queue was full, by worker.",
+		                             lab, &f->w[i].ring.dropped)) != RN_OK)
+			goto fail;
 	}
 	if (f->mirror != NULL)
 		for (size_t k = 0; k < f->mirror->ncaps; k++)
@@ -538,6 +629,12 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 				goto fail;
 	templates_load(f);
 
+	if (f->det != NULL) {
+		rc = -pthread_create(&f->det_th, NULL, det_main, f);
+		if (rc != 0)
+			goto fail;
+		f->det_started = true;
+	}
 	for (size_t i = 0; i < f->nw; i++) {
 		rc = -pthread_create(&f->w[i].th, NULL, worker_main, &f->w[i]);
 		if (rc != 0)
@@ -561,6 +658,8 @@ fail:
 
 static void worker_free(struct flow_worker *w)
 {
+	free(w->ring.v);
+	w->ring.v = NULL;
 	for (size_t k = 0; k < w->ncaps; k++)
 		capture_close(w->caps[k]);
 	w->ncaps = 0;
@@ -578,6 +677,10 @@ void collector_flow_stop(struct collector_flow *f)
 			pthread_join(f->w[i].th, NULL);
 	if (f->mirror != NULL && f->mirror->started)
 		pthread_join(f->mirror->th, NULL);
+	/* The workers are done: the detector thread drains what they queued. */
+	atomic_store(&f->det_stop, true);
+	if (f->det_started)
+		pthread_join(f->det_th, NULL);
 	if (f->det != NULL) {
 		pthread_mutex_lock(&f->det_mu);
 		flow_detect_flush(f->det);
