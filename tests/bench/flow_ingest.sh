@@ -5,7 +5,9 @@
 # for SECONDS; the records it decoded (repnet_flow_records_total), its
 # socket drops and its CPU time are read back. Then nfcapd is run through
 # the peer harness (run_nfcapd.sh) on the same rates. Loss is
-# (sent - decoded) / sent. Not a test: it prints a table.
+# (sent - decoded) / sent; det_skipped counts decoded records that the
+# detectors skipped because their queue was full. Not a test: it prints a
+# table.
 #
 # usage: tests/bench/flow_ingest.sh [VERSIONS] [RATES_PPS] [SECONDS] [DETECT=on|off]
 #   e.g. tests/bench/flow_ingest.sh "5 9 10" "50000 100000 150000 0" 10 on
@@ -27,7 +29,7 @@ sum_metric() { curl -sf "http://127.0.0.1:$HPORT/metrics" | awk -v k="$1" 'index
 
 echo "# $(date -u +%FT%TZ) $(uname -r), load: $(uptime | sed 's/.*load average: //')"
 echo "# repnetd: 1 worker on CPU0, detectors $DETECT; nfgen on CPU1; ${SECS}s per run"
-printf '%-8s %-4s %-8s %-9s %-11s %-11s %-8s %-8s %-8s %-10s\n' peer ver tgt_pps sent_pps sent_rec decoded lost_% drops cpu_s rec/cpu_s
+printf '%-8s %-4s %-8s %-9s %-11s %-11s %-8s %-8s %-8s %-10s %s\n' peer ver tgt_pps sent_pps sent_rec decoded lost_% drops cpu_s rec/cpu_s det_skipped
 for v in $VERS; do for r in $RATES; do
 	d="$W/v$v-r$r"; mkdir -p "$d"
 	taskset -c 0 "$B/repnetd" -f -o core.roles=collect -o "core.data_dir=$d" \
@@ -46,13 +48,14 @@ for v in $VERS; do for r in $RATES; do
 	done
 	c1=$(awk '{print $14+$15}' /proc/$pid/stat)
 	drops=$(sum_metric repnet_flow_socket_drops_total)
+	skipped=$(sum_metric repnet_flow_detect_dropped_total)
 	kill -TERM $pid; wait $pid 2>/dev/null
 	sent=$(echo "$out" | sed -n 's/.*records=\([0-9]*\).*/\1/p')
 	spps=$(echo "$out" | sed -n 's/.* pps=\([0-9]*\).*/\1/p')
 	cpu=$(echo "scale=2; ($c1-$c0)/$clk" | bc)
 	lost=$(echo "scale=3; 100*($sent-$cur)/$sent" | bc)
 	rps=$(echo "scale=0; $cur/($cpu+0.001)" | bc)
-	printf '%-8s %-4s %-8s %-9s %-11s %-11s %-8s %-8s %-8s %-10s\n' repnet "$v" "$r" "$spps" "$sent" "$cur" "$lost" "$drops" "$cpu" "$rps"
+	printf '%-8s %-4s %-8s %-9s %-11s %-11s %-8s %-8s %-8s %-10s %s\n' repnet "$v" "$r" "$spps" "$sent" "$cur" "$lost" "$drops" "$cpu" "$rps" "$skipped"
 done; done
 if [ "${NFCAPD:-1}" != 0 ] && command -v nfcapd >/dev/null; then
 	echo "# nfcapd 1.7.1 through the peer harness (4 MiB buffer), same rates"
