@@ -29,11 +29,12 @@ ip -n "$NA" neigh replace 192.0.2.2 lladdr "$MB" dev "$VA" nud permanent
 ip -n "$NB" neigh replace 192.0.2.1 lladdr "$MA" dev "$VB" nud permanent
 
 WANT=3467
-run_path() { # backend
+run_path() { # backend workers
 	b=$1
 	listen=192.0.2.2:2055
 	ip netns exec "$NB" "$R" flows --live --count $WANT --seconds 30 \
 		-o collector.flow.backend="$b" -o collector.flow.interface="$VB" \
+		-o collector.flow.workers="$2" \
 		-o collector.flow.netflow_listen=$listen -o collector.flow.ipfix_listen= \
 		-o collector.flow.sflow_listen= -o "core.data_dir=$T/data-$b" \
 		>"$T/$b.out" 2>"$T/$b.err" &
@@ -66,10 +67,10 @@ for i in range(20):
 	sed 's/"exporter":"\([0-9.]*\):[0-9]*"/"exporter":"\1"/' "$T/$b.out" | sort >"$T/$b.sorted"
 }
 
-run_path udp
-run_path tpacket
+run_path udp 2
+run_path tpacket 2
 cmp -s "$T/udp.sorted" "$T/tpacket.sorted" || fail "TPACKET_V3 records differ from recvmmsg's"
-run_path xdp
+run_path xdp 1
 cmp -s "$T/udp.sorted" "$T/xdp.sorted" || fail "AF_XDP records differ from recvmmsg's"
 grep -q '"exporter":"192.0.2.1"' "$T/xdp.sorted" || fail "exporter address"
 # The helper detached the XDP program when the collector stopped.

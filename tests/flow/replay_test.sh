@@ -11,7 +11,7 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 start_daemon "$T/log" -o core.http_listen=127.0.0.1:0 -o "core.data_dir=$T/data" \
 	-o core.roles=collect -o collector.flow.netflow_listen=127.0.0.1:0 \
 	-o collector.flow.ipfix_listen=127.0.0.1:0 -o collector.flow.sflow_listen=127.0.0.1:0 \
-	-o core.log_level=info
+	-o collector.flow.workers=2 -o core.log_level=info
 PORT=$(http_port "$T/log")
 wait_for "$T/log" "listening on udp 127.0.0.1:0 (port"
 NF=$(sed -n 's/.*listening on udp 127.0.0.1:0 (port \([0-9]*\).*/\1/p' "$T/log" | sed -n 1p)
@@ -48,7 +48,9 @@ kill -TERM "$DPID"
 wait_exit "$DPID" 15
 [ "$EXIT_STATUS" = 0 ] || fail "SIGTERM exit status $EXIT_STATUS"
 grep -q "stopped" "$T/log" || fail "no clean stop"
-[ -s "$T/data/flow-templates.0" ] || fail "templates not saved"
+# Two SO_REUSEPORT workers: each saved the templates of the exporters it saw.
+ls "$T"/data/flow-templates.* >/dev/null 2>&1 || fail "templates not saved"
+[ "$(cat "$T"/data/flow-templates.* | wc -c)" -gt 100 ] || fail "templates empty"
 
 # The saved templates come back: after a restart, the v9 export without its
 # first datagram (the one that carries the templates) decodes with no
@@ -58,6 +60,8 @@ start_daemon "$T/log2" -o core.http_listen=127.0.0.1:0 -o "core.data_dir=$T/data
 	-o collector.flow.ipfix_listen= -o collector.flow.sflow_listen= -o core.log_level=info
 PORT=$(http_port "$T/log2")
 wait_for "$T/log2" "templates from"
+# Back to one worker: the second worker's file was loaded, then removed.
+[ ! -e "$T/data/flow-templates.1" ] || fail "stale template file of worker 1 kept"
 wait_for "$T/log2" "listening on udp 127.0.0.1:0 (port"
 NF=$(sed -n 's/.*listening on udp 127.0.0.1:0 (port \([0-9]*\).*/\1/p' "$T/log2" | sed -n 1p)
 python3 - "$D" "$NF" <<'PY'
