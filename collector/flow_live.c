@@ -17,7 +17,8 @@
  *     never holds up a socket. When a ring is full the records that do not
  *     fit are counted (repnet_flow_detect_dropped_total) and skipped by the
  *     detectors only: they were decoded, counted and given to the record
- *     sink all the same.
+ *     sink all the same. The detector thread runs at nice 10, below the
+ *     workers, so that on a short core the sockets are read first.
  *   - Nothing is allocated per packet: captures lend their buffers, the
  *     decoder writes records into its own batch array.
  *   - Templates are saved per worker to core.data_dir/flow-templates.N
@@ -42,6 +43,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +55,7 @@
 #define PKT_BATCH   1024
 #define DRAIN_LIMIT 100000 /* packets drained per capture at stop */
 #define MAX_WORKERS 64
-#define DET_RING    65536 /* records per worker waiting for the detectors */
+#define DET_RING    4096 /* records per worker waiting for the detectors (fits in L2) */
 #define DET_BATCH   256
 
 /* Single producer (a worker), single consumer (the detector thread). */
@@ -164,6 +166,11 @@ static void *det_main(void *arg)
 {
 	struct collector_flow *f = arg;
 	int64_t last_tick = 0;
+	/*
+	 * Below the workers: when the core is short, sockets are read first and
+	 * the detectors skip (and count) what they cannot keep up with.
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	for (;;) {
 		bool stopping = atomic_load(&f->det_stop);
 		size_t got = 0;
