@@ -121,7 +121,7 @@ struct flow_detect {
 	/* waiting records */
 	struct pend *ring;
 	size_t cap, head, tail, count;
-	uint32_t *idx; /* ring slot + 1; 0 = empty */
+	uint64_t *idx; /* hash << 32 | ring slot + 1; 0 = empty */
 	size_t idxcap;
 	/* one-way counts per (address, kind), before any per-address state */
 	uint16_t *cm; /* CM_ROWS * CM_SIZE */
@@ -468,15 +468,25 @@ static uint32_t pair_hash(const struct rn_addr *a, uint16_t ap, const struct rn_
 	return (uint32_t)mix64((x ^ y) + proto);
 }
 
+/*
+ * Index entries carry the record's hash beside its ring slot, so probing
+ * and deleting never read the ring (a cache miss per entry) until a hash
+ * matches.
+ */
+static uint64_t idx_entry(uint32_t hash, size_t slot)
+{
+	return (uint64_t)hash << 32 | (uint32_t)(slot + 1);
+}
+
 static void idx_delete(struct flow_detect *d, size_t slot)
 {
 	size_t mask = d->idxcap - 1;
 	size_t i = slot;
 	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-		uint32_t v = d->idx[j];
+		uint64_t v = d->idx[j];
 		if (v == 0)
 			break;
-		size_t home = d->ring[v - 1].hash & mask;
+		size_t home = (size_t)(v >> 32) & mask;
 		bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!between) {
 			d->idx[i] = v;
@@ -492,7 +502,7 @@ static void idx_remove_ring_slot(struct flow_detect *d, size_t ring_slot)
 	for (size_t i = d->ring[ring_slot].hash & mask;; i = (i + 1) & mask) {
 		if (d->idx[i] == 0)
 			return;
-		if (d->idx[i] == ring_slot + 1) {
+		if ((uint32_t)d->idx[i] == ring_slot + 1) {
 			idx_delete(d, i);
 			return;
 		}
@@ -591,11 +601,13 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r, uint
 	size_t mask = d->idxcap - 1;
 
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		uint32_t v = d->idx[i];
+		uint64_t v = d->idx[i];
 		if (v == 0)
 			break;
-		struct pend *p = &d->ring[v - 1];
-		if (p->hash != h || p->proto != r->proto)
+		if ((uint32_t)(v >> 32) != h)
+			continue;
+		struct pend *p = &d->ring[(uint32_t)v - 1];
+		if (p->proto != r->proto)
 			continue;
 		if (p->sport == r->dport && p->dport == r->sport &&
 		    rn_addr_equal(&p->src, &r->dst) && rn_addr_equal(&p->dst, &r->src)) {
@@ -656,20 +668,24 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r, uint
 	size_t i = h & mask;
 	while (d->idx[i] != 0)
 		i = (i + 1) & mask;
-	d->idx[i] = (uint32_t)slot + 1;
+	d->idx[i] = idx_entry(h, slot);
 }
 
 /*
  * Starts loading, ahead of use, the cache lines that a record will touch:
  * its index slot, and (when the ring is full, so that inserting pops the
- * oldest entry) that entry's index slot. With a batch of records in hand
- * this overlaps the cache misses instead of taking them one after the
- * other.
+ * oldest entry and reuses its slot) that ring entry and, one step later,
+ * its index slot. With a batch of records in hand this overlaps the cache
+ * misses instead of taking them one after the other.
  */
 static void prefetch_for(struct flow_detect *d, uint32_t h, size_t ahead)
 {
 	__builtin_prefetch(&d->idx[h & (d->idxcap - 1)]);
-	if (d->count + ahead >= d->cap) {
+	if (d->count + 2 * ahead >= d->cap) {
+		/* Two steps: the entry first, its index slot once it is in cache. */
+		const struct pend *far = &d->ring[(d->tail + 2 * ahead) % d->cap];
+		__builtin_prefetch(far, 1);
+		__builtin_prefetch((const uint8_t *)far + 64, 1);
 		const struct pend *p = &d->ring[(d->tail + ahead) % d->cap];
 		__builtin_prefetch(&d->idx[p->hash & (d->idxcap - 1)]);
 	}
@@ -816,6 +832,17 @@ static int detect_register(struct flow_detect *d)
 	return rc;
 }
 
+/*
+ * Touches every page of a fresh table, so that the page faults happen at
+ * start and not, one by one, on the hot path.
+ */
+static void prefault(void *p, size_t len)
+{
+	volatile uint8_t *v = p;
+	for (size_t i = 0; i < len; i += 4096)
+		v[i] = 0;
+}
+
 int flow_detect_alloc(struct flow_detect **out, const struct collector_flow_conf *c,
                       const struct collector_sink *sink, struct rn_metrics *m, const void *owner)
 {
@@ -844,6 +871,11 @@ int flow_detect_alloc(struct flow_detect **out, const struct collector_flow_conf
 	d->cm = calloc((size_t)CM_ROWS * CM_SIZE, sizeof(*d->cm));
 	if (d->tags == NULL || d->st == NULL || d->ring == NULL || d->idx == NULL || d->cm == NULL)
 		goto fail;
+	prefault(d->tags, ns * WAYS * sizeof(*d->tags));
+	prefault(d->st, ns * WAYS * sizeof(*d->st));
+	prefault(d->ring, d->cap * sizeof(*d->ring));
+	prefault(d->idx, d->idxcap * sizeof(*d->idx));
+	prefault(d->cm, (size_t)CM_ROWS * CM_SIZE * sizeof(*d->cm));
 	rc = detect_register(d);
 	if (rc != RN_OK)
 		goto fail;
