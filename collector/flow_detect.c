@@ -54,11 +54,12 @@
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 
-#define WAYS      8
-#define BM_WORDS  4
-#define OBS_BATCH 64
-#define CM_ROWS   2
-#define CM_SIZE   65536 /* per row; 256 KiB in all, so it stays in cache */
+#define WAYS            8
+#define BM_WORDS        4
+#define OBS_BATCH       64
+#define FUTURE_SLACK_MS 60000 /* live: how far past the wall clock event time may go */
+#define CM_ROWS         2
+#define CM_SIZE         65536 /* per row; 256 KiB in all, so it stays in cache */
 
 struct bm {
 	uint64_t w[BM_WORDS];
@@ -699,8 +700,16 @@ static void feed_one(struct flow_detect *d, const struct collector_flow_rec *r, 
 	rn_counter_inc(&d->stats.records);
 	if (r->src.family == 0 || r->dst.family == 0)
 		return;
-	if (r->last_ms > d->now)
-		d->now = r->last_ms;
+	/*
+	 * Live, a record from the future (a wrong exporter clock, or a hostile
+	 * one) may not drag event time ahead of the wall clock, or it would
+	 * close every window early and clear the sketch at will.
+	 */
+	int64_t t = r->last_ms;
+	if (d->wall != 0 && t > d->wall + FUTURE_SLACK_MS)
+		t = d->wall + FUTURE_SLACK_MS;
+	if (t > d->now)
+		d->now = t;
 	ring_expire(d);
 	if (r->flags & (COLLECTOR_FLOW_BIFLOW | COLLECTOR_FLOW_COMPLETED)) {
 		struct dir x, y;
