@@ -6,7 +6,9 @@
  * --detect the records also go through the flow detectors.
  *
  * usage: flow_decode_bench [--detect] [SECONDS per case, default 2]
- * Not a test: it prints figures. Pin it (taskset -c 1) and note the load.
+ * env: MP=N sets flow.detect.max_pending; BENCH_V9_FIRST=1 runs v9 first.
+ * Not a test: it prints figures, by wall time and by this thread's CPU time
+ * (steadier on a shared machine). Pin it (taskset -c 1) and note the load.
  */
 #include <pcap/pcap.h>
 #include <stdio.h>
