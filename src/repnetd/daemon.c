@@ -62,7 +62,8 @@ static int smtp_start(struct daemon *d)
 	if ((d->conf.core.roles & RN_ROLE_COLLECT) == 0)
 		return RN_OK;
 	int rc = rn_metrics_counter(d->metrics, d, "repnet_collector_observations_total",
-	                            "Observations the collect role produced.", NULL, &d->smtp_obs);
+	                            "Observations the collectors handed to the daemon, by origin.",
+	                            "origin=\"smtp\"", &d->smtp_obs);
 	if (rc != RN_OK)
 		return rc;
 	struct collector_sink sink = {.emit = smtp_sink_emit, .arg = d};
