@@ -10,5 +10,6 @@
 #include "src/common/sections.h"
 
 int cmd_config(int argc, char **argv);
+int cmd_nfsync(int argc, char **argv);
 
 #endif /* REPNET_CMDS_H */
