@@ -49,7 +49,8 @@ struct feeds_sync_conf {
 	int64_t min_prefix4;       /* shorter IPv4 prefixes are refused */
 	int64_t min_prefix6;       /* shorter IPv6 prefixes are refused */
 	int64_t swap_pct;          /* a repair touching more than this % loads a fresh set */
-	int64_t reconcile_ms;      /* dump and compare this often */
+	int64_t reconcile_ms;      /* compare (and dump if needed) this often */
+	int64_t dump_ms;           /* dump even when the generation held, this often */
 	int64_t timeout_ms;        /* how long to wait for the applier */
 	char *applier;             /* path of repnet-nfsync; NULL: beside the executable */
 };

@@ -76,6 +76,8 @@ struct applier {
 	struct nfb nb;
 	struct ipb stages[STAGES_MAX];
 	size_t nstages;
+	uint8_t rev_ip[2];  /* hash:ip revisions for inet, inet6 */
+	uint8_t rev_net[2]; /* hash:net revisions */
 	uint8_t *rbuf;
 	uint8_t in[NFS_MSG_MAX];
 	uint8_t out[NFS_MSG_MAX];
@@ -811,11 +813,10 @@ static int stage_new(struct applier *a)
 	if (a->nstages == STAGES_MAX)
 		return RN_ELIMIT;
 	struct ipb *b = &a->stages[a->nstages];
-	if (b->buf == NULL) {
+	if (b->buf == NULL)
 		ipb_init(b, a->batch_limit);
-		memcpy(b->rev_ip, a->stages[0].rev_ip, 2);
-		memcpy(b->rev_net, a->stages[0].rev_net, 2);
-	}
+	memcpy(b->rev_ip, a->rev_ip, 2);
+	memcpy(b->rev_net, a->rev_net, 2);
 	/* Sequence numbers run on from the previous stage, with a gap. */
 	uint32_t seq = (a->nstages ? a->stages[a->nstages - 1].seq_next : a->seq) + 1;
 	a->nstages++;
@@ -1096,9 +1097,9 @@ static int ipset_revisions(struct applier *a)
 			if (d.error != 0)
 				return RN_ENETLINK;
 			if (t == 0)
-				a->stages[0].rev_ip[f] = rev;
+				a->rev_ip[f] = rev;
 			else
-				a->stages[0].rev_net[f] = rev;
+				a->rev_net[f] = rev;
 		}
 	}
 	return RN_OK;
@@ -1253,8 +1254,7 @@ int feeds_nfsync_applier_main(int argc, char **argv)
 
 	drop_privileges();
 	a->rbuf = malloc(RBUF_SIZE);
-	if (a->rbuf == NULL || nfb_init(&a->nb, a->family, a->table, a->batch_limit) != RN_OK ||
-	    ipb_init(&a->stages[0], a->batch_limit) != RN_OK)
+	if (a->rbuf == NULL || nfb_init(&a->nb, a->family, a->table, a->batch_limit) != RN_OK)
 		goto out;
 	int rc = nl_open(a);
 	if (rc != RN_OK) {

@@ -124,7 +124,11 @@ struct feeds_nfsync {
 	bool chains_ok;
 	bool dirty;
 	bool loaded;
+	bool changed;       /* the desired state changed since the last commit */
+	bool gen_valid;     /* known_gen is the generation our last commit left */
+	uint32_t known_gen;
 	int64_t next_reconcile;
+	int64_t next_full;  /* a full dump is due even if the generation held */
 	uint8_t *wbuf;
 	uint8_t *rbuf;
 	double last_txn_s;
@@ -986,7 +990,7 @@ static int plan_build(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsy
 
 /* Sends a plan as one transaction; returns the applier's result. */
 static int plan_run(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsync_report *rep,
-                    uint32_t genid, int *kerr)
+                    uint32_t genid, int *kerr, bool *committed)
 {
 	uint32_t ops = 0;
 	int64_t t0 = mono_us();
@@ -997,6 +1001,7 @@ static int plan_run(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsync
 		for (unsigned kind = 0; kind < NFS_K_COUNT; kind++)
 			if (pl->p[slot][kind].act != ACT_NONE || pl->p[slot][kind].tmp)
 				work = true;
+	*committed = false;
 	if (!work)
 		return RN_OK; /* the kernel is as desired: no transaction */
 	if (rep != NULL)
@@ -1131,6 +1136,7 @@ static int plan_run(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsync
 		rc = send_simple(s, NFS_M_COMMIT);
 	if (rc == RN_OK)
 		rc = txn_result(s, t0, rep, kerr);
+	*committed = rc == RN_OK;
 	return rc;
 }
 
@@ -1172,14 +1178,33 @@ static int reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep, bo
 			rc = -ENOMEM;
 			break;
 		}
+		bool committed = false, skip = false;
 		if ((rc = applier_ensure(s)) == RN_OK && (rc = list_sets(s, list)) == RN_OK) {
+			/*
+			 * Nothing can differ when the ruleset is at the generation
+			 * our last commit left and the desired state has not
+			 * changed since: every nf_tables change, by anyone, moves
+			 * the generation, and our sets take no updates from the
+			 * packet path. Then no dump is needed, except the full one
+			 * due every sync.dump_interval, as a belt and braces check.
+			 */
+			skip = !is_ipset(s) && !s->dirty && !s->changed && s->gen_valid &&
+			       list->genid == s->known_gen && rn_time_mono_ms() < s->next_full;
 			pl->list = list;
-			rc = plan_build(s, pl, &r, &restart);
+			if (!skip)
+				rc = plan_build(s, pl, &r, &restart);
 		}
-		if (rc == RN_OK && !restart)
-			rc = plan_run(s, pl, &r, is_ipset(s) ? 0 : list->genid, &kerr);
-		if (rc == RN_OK && !restart)
+		if (rc == RN_OK && !restart && !skip)
+			rc = plan_run(s, pl, &r, is_ipset(s) ? 0 : list->genid, &kerr, &committed);
+		if (rc == RN_OK && !restart && !skip) {
 			plan_done(s, pl);
+			s->known_gen = committed ? list->genid + 1 : list->genid;
+			s->gen_valid = !is_ipset(s);
+			s->changed = false;
+			s->next_full = rn_time_mono_ms() + s->conf.dump_ms;
+		} else if (rc != RN_OK) {
+			s->gen_valid = false;
+		}
 		plan_release(pl);
 		free(pl);
 		if (rep != NULL) {
@@ -1420,6 +1445,12 @@ int feeds_nfsync_open(struct feeds_nfsync **out, const struct feeds_sync_conf *c
 		s->conf.max_elements = 16 * 1024 * 1024;
 	if (s->conf.timeout_ms <= 0)
 		s->conf.timeout_ms = 30000;
+	if (s->conf.reconcile_ms <= 0)
+		s->conf.reconcile_ms = 300000;
+	if (s->conf.dump_ms <= 0)
+		s->conf.dump_ms = 3600000;
+	if (s->conf.swap_pct <= 0)
+		s->conf.swap_pct = 25;
 	if ((rc = allow_build(s)) != RN_OK || (rc = applier_path(s)) != RN_OK)
 		goto fail;
 	s->wbuf = malloc(NFS_MSG_MAX);
@@ -1495,6 +1526,7 @@ int feeds_nfsync_load(struct feeds_nfsync *s, const struct feeds_nfsync_entry *v
 		return rc;
 	bool first = !s->loaded;
 	s->loaded = true;
+	s->changed = true;
 	rc = reconcile(s, &r, !first);
 	r.total_us = mono_us() - t0;
 	if (rep != NULL)
@@ -1604,44 +1636,74 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 	if ((rc = applier_ensure(s)) != RN_OK)
 		goto out;
 
-	uint32_t nops = 0;
-	rc = txn_begin(s, 0);
-	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS && rc == RN_OK; slot++) {
+	/* The range changes of the interval sets whose prefixes changed. */
+	struct nfs_rangevec rdel[NFS_GROUP_SLOTS][2], radd[NFS_GROUP_SLOTS][2];
+	bool work = false;
+	memset(rdel, 0, sizeof(rdel));
+	memset(radd, 0, sizeof(radd));
+	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS && rc == RN_OK; slot++)
 		for (unsigned f = 0; f < 2 && rc == RN_OK; f++) {
-			struct nfs_setid idk = sid(slot, f), idn = sid(slot, NFS_K_NET4 + f);
-			unsigned klen = f ? 16 : 4;
-			if (netdirty[slot][f]) {
-				struct nfs_rangevec d = {0}, a = {0};
-				rc = nfs_ranges_diff(&s->g[slot].r[f], &newr[slot][f], klen, &d, &a);
-				if (rc == RN_OK && d.n)
-					rc = send_ranges(s, NFS_OP_DEL, &idn, 0, &d, &nops);
-				if (rc == RN_OK && a.n)
-					rc = send_ranges(s, NFS_OP_ADD, &idn, 0, &a, &nops);
-				r.removed += d.n;
-				r.added += a.n;
-				nfs_rangevec_release(&d);
-				nfs_rangevec_release(&a);
-			}
-			struct bytes *bd = &ops_del[slot][f], *ba = &ops_add[slot][f];
-			if (rc == RN_OK && bd->n)
-				rc = send_items(s, NFS_OP_DEL, &idk, 0, bd->v, bd->n / klen, &nops);
-			if (rc == RN_OK && ba->n)
-				rc = send_items(s, NFS_OP_ADD, &idk, 0, ba->v, ba->n / klen, &nops);
-			r.removed += bd->n / klen;
-			r.added += ba->n / klen;
+			if (netdirty[slot][f])
+				rc = nfs_ranges_diff(&s->g[slot].r[f], &newr[slot][f], f ? 16 : 4,
+				                     &rdel[slot][f], &radd[slot][f]);
+			if (rdel[slot][f].n || radd[slot][f].n || ops_del[slot][f].n ||
+			    ops_add[slot][f].n)
+				work = true;
 		}
+	/*
+	 * Planned against the generation our last commit left, when it is
+	 * known: a batch refused for ERESTART means someone else changed the
+	 * ruleset since, and it is sent again unguarded (additions refuse
+	 * elements already present, deletions refuse absent ones, so it is
+	 * still checked); the next reconcile then dumps.
+	 */
+	uint32_t nops = 0;
+	for (int attempt = 0; attempt < 2 && rc == RN_OK && work; attempt++) {
+		uint32_t gen = s->gen_valid ? s->known_gen : 0;
+		struct feeds_nfsync_report tr = {0};
+		nops = 0;
+		rc = txn_begin(s, gen);
+		for (unsigned slot = 0; slot < NFS_GROUP_SLOTS && rc == RN_OK; slot++) {
+			for (unsigned f = 0; f < 2 && rc == RN_OK; f++) {
+				struct nfs_setid idk = sid(slot, f), idn = sid(slot, NFS_K_NET4 + f);
+				unsigned klen = f ? 16 : 4;
+				struct bytes *bd = &ops_del[slot][f], *ba = &ops_add[slot][f];
+				if (rdel[slot][f].n)
+					rc = send_ranges(s, NFS_OP_DEL, &idn, 0, &rdel[slot][f],
+					                 &nops);
+				if (rc == RN_OK && radd[slot][f].n)
+					rc = send_ranges(s, NFS_OP_ADD, &idn, 0, &radd[slot][f],
+					                 &nops);
+				if (rc == RN_OK && bd->n)
+					rc = send_items(s, NFS_OP_DEL, &idk, 0, bd->v, bd->n / klen,
+					                &nops);
+				if (rc == RN_OK && ba->n)
+					rc = send_items(s, NFS_OP_ADD, &idk, 0, ba->v, ba->n / klen,
+					                &nops);
+			}
+		}
+		if (rc == RN_OK)
+			rc = send_simple(s, NFS_M_COMMIT);
+		if (rc == RN_OK)
+			rc = txn_result(s, t0, &tr, &kerr);
+		r.txn_us += tr.txn_us;
+		if (rc == RN_OK) {
+			s->known_gen = gen + 1;
+			break;
+		}
+		s->gen_valid = false;
+		if (!(rc == RN_ENETLINK && kerr == ERESTART && gen != 0))
+			break;
+		rc = RN_OK;
 	}
+	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS; slot++)
+		for (unsigned f = 0; f < 2; f++) {
+			r.removed += rdel[slot][f].n + ops_del[slot][f].n / (f ? 16 : 4);
+			r.added += radd[slot][f].n + ops_add[slot][f].n / (f ? 16 : 4);
+			nfs_rangevec_release(&rdel[slot][f]);
+			nfs_rangevec_release(&radd[slot][f]);
+		}
 	r.ops = nops;
-	if (rc == RN_OK && nops == 0) {
-		/* Nothing changes in the kernel: abandon the empty transaction. */
-		rc = send_simple(s, NFS_M_COMMIT);
-		if (rc == RN_OK)
-			rc = txn_result(s, t0, NULL, &kerr);
-	} else if (rc == RN_OK) {
-		rc = send_simple(s, NFS_M_COMMIT);
-		if (rc == RN_OK)
-			rc = txn_result(s, t0, &r, &kerr);
-	}
 	/* The desired state holds the delta either way. */
 	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS; slot++)
 		for (unsigned f = 0; f < 2; f++)
