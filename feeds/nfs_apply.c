@@ -141,8 +141,9 @@ static int nl_open(struct applier *a)
 static int nl_send(struct applier *a, const uint8_t *buf, size_t len)
 {
 	int fd = mnl_socket_get_fd(a->nl);
-	if (len > (size_t)RCVBUF_BYTES / 2) {
-		/* One datagram carries the whole batch. */
+	if (len > 65536) {
+		/* One datagram carries the whole batch: the send buffer must
+		 * hold it (the kernel doubles the value set). */
 		int sz = len > (size_t)(INT32_MAX / 2) ? INT32_MAX / 2 : (int)len;
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) != 0)
 			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));

@@ -252,6 +252,12 @@ static int range_cmp(const void *a, const void *b, void *arg)
 	return c != 0 ? c : memcmp(x->hi, y->hi, klen);
 }
 
+void nfs_ranges_sort(struct nfs_rangevec *rv, unsigned klen)
+{
+	if (rv->n > 1)
+		qsort_r(rv->v, rv->n, sizeof(*rv->v), range_cmp, &klen);
+}
+
 int nfs_ranges_normalise(struct nfs_rangevec *rv, unsigned klen)
 {
 	if (rv->n == 0)

@@ -415,8 +415,15 @@ static int applier_start(struct feeds_nfsync *s)
 /* Starts the applier when it is not running (first use, or after a death). */
 static int applier_ensure(struct feeds_nfsync *s)
 {
-	if (s->fd >= 0)
-		return RN_OK;
+	if (s->fd >= 0) {
+		/* Between calls the applier sends nothing: anything readable is
+		 * its exit (or a protocol breach), so start a fresh one. */
+		struct pollfd p = {.fd = s->fd, .events = POLLIN};
+		if (poll(&p, 1, 0) == 0)
+			return RN_OK;
+		log_warnx("nfsync: the applier (pid %d) has exited", (int)s->pid);
+		applier_lost(s, ERR_APPLIER);
+	}
 	if (s->pid > 0)
 		applier_stop(s, true);
 	int rc = applier_start(s);
@@ -839,13 +846,14 @@ static int plan_from_dump(struct feeds_nfsync *s, struct plan *pl, unsigned slot
 		struct rangedump d = {.klen = klen};
 		struct nfs_rangevec del = {0}, add = {0};
 		rc = dump_set(s, &id, 0, rangedump_cb, &d, &gen16, &anomalies, &count);
-		if (rc == RN_OK) {
-			/* The dump is sorted by the applier; compare as lists. */
-			struct nfs_rangevec sorted = d.rv;
-			rc = nfs_ranges_normalise(&sorted, klen);
-			if (rc == RN_OK && sorted.n != count)
-				anomalies++; /* touching or overlapping ranges: not ours */
-			d.rv = sorted;
+		if (rc == RN_OK && is_ipset(s)) {
+			/* Aligned prefixes, which may touch: compared as they are. */
+			nfs_ranges_sort(&d.rv, klen);
+		} else if (rc == RN_OK) {
+			/* Touching or overlapping ranges were not made by us. */
+			rc = nfs_ranges_normalise(&d.rv, klen);
+			if (rc == RN_OK && d.rv.n != count)
+				anomalies++;
 		}
 		if (rc == RN_OK)
 			rc = nfs_ranges_diff(&d.rv, want_ranges(s, slot, kind), klen, &del, &add);
@@ -1217,6 +1225,10 @@ static int reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep, bo
 			rep->ops += r.ops;
 			rep->txn_us += r.txn_us;
 		}
+		if (rc != RN_OK && s->fd < 0 && attempt < 3) {
+			/* The applier died under us: again, with a fresh one. */
+			continue;
+		}
 		if (restart || (rc == RN_ENETLINK && kerr == ERESTART)) {
 			log_info("nfsync: the ruleset changed during a reconcile; again");
 			rc = RN_ESTATE;
@@ -1552,6 +1564,9 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 	memset(ops_del, 0, sizeof(ops_del));
 	memset(newr, 0, sizeof(newr));
 	memset(netdirty, 0, sizeof(netdirty));
+	/* A dead applier is noticed now, not halfway through the delta. */
+	if (s->fd >= 0 && applier_ensure(s) != RN_OK)
+		set_dirty(s, true);
 	if (nadd + ndel > 0) {
 		touched = malloc((nadd + ndel) * sizeof(*touched));
 		if (touched == NULL)
@@ -1599,13 +1614,15 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 		if (m == NULL || !(*m & NFS_F_TOUCHED))
 			continue; /* handled already */
 		bool was = (*m & NFS_F_WAS) != 0, now = (*m & NFS_CAT_BITS) != 0;
-		*m &= (uint16_t) ~(NFS_F_TOUCHED | NFS_F_WAS);
 		if (was && !now)
 			rc = bytes_push(&ops_del[x->slot][x->kind], x->key, nfs_kind_klen(x->kind));
 		else if (!was && now)
 			rc = bytes_push(&ops_add[x->slot][x->kind], x->key, nfs_kind_klen(x->kind));
+		/* Never leave a zero mask in a probe chain: delete the slot. */
 		if (!now)
 			nfs_keyset_del(k, x->key);
+		else
+			*m &= (uint16_t) ~(NFS_F_TOUCHED | NFS_F_WAS);
 	}
 	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS && rc == RN_OK; slot++)
 		for (unsigned f = 0; f < 2 && rc == RN_OK; f++)
@@ -1630,6 +1647,7 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 				}
 		if (s->dirty)
 			rn_counter_inc(&s->resyncs);
+		s->changed = true;
 		rc = reconcile(s, &r, s->dirty);
 		goto out;
 	}

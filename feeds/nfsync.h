@@ -111,7 +111,10 @@ int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix,
  * the categories that list the key; the top bits are scratch flags of the
  * engine. A slot whose mask is 0 is empty, so a stored key always has a
  * non-zero mask. Keys are hashed with a per-table random seed, so listed
- * addresses cannot be chosen to collide.
+ * addresses cannot be chosen to collide. A caller may change the mask
+ * through the pointer it gets, but never to 0: a zero mask in the middle
+ * of a probe cluster would hide the keys after it. nfs_keyset_del()
+ * removes a key properly.
  */
 #define NFS_CAT_BITS  ((uint16_t)((1u << RN_CAT_COUNT) - 1u))
 #define NFS_F_WAS     ((uint16_t)0x2000u) /* present before this batch */
@@ -197,6 +200,8 @@ void nfs_pfxset_clear(struct nfs_pfxset *s, const uint8_t *addr, unsigned len, u
  * and one canonical form makes diffs exact.
  */
 int nfs_ranges_build(const struct nfs_pfxset *s, uint16_t select, struct nfs_rangevec *out);
+/* Sorts ranges by (lo, hi). */
+void nfs_ranges_sort(struct nfs_rangevec *rv, unsigned klen);
 /* The same from a list of ranges (any order, may overlap); klen 4 or 16. */
 int nfs_ranges_normalise(struct nfs_rangevec *rv, unsigned klen);
 /*

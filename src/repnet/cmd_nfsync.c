@@ -48,7 +48,9 @@ static int entry_parse(char *s, struct feeds_nfsync_entry *out)
 	if (sp != NULL) {
 		*sp++ = '\0';
 		sp += strspn(sp, " \t");
-		if (*sp != '\0' && rn_category_parse(sp, &cat) != RN_OK)
+		/* "unspecified" is a category of the feed, if not of a rule. */
+		if (*sp != '\0' && strcmp(sp, "unspecified") != 0 &&
+		    rn_category_parse(sp, &cat) != RN_OK)
 			return RN_EPARSE;
 	}
 	memset(out, 0, sizeof(*out));
