@@ -147,6 +147,8 @@ struct feeds_nfsync {
 	struct rn_counter drift_chains;
 	struct rn_counter swaps;
 	struct rn_counter restarts;
+	struct rn_counter conflicts;
+	struct rn_counter dumps;
 	struct rn_gauge in_sync;
 	struct rn_gauge elements[DROP_KINDS];
 	struct rn_gauge last_success;
@@ -351,6 +353,11 @@ static int applier_path(struct feeds_nfsync *s)
 	if ((size_t)snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", self) >=
 	    sizeof(s->applier))
 		return RN_ELIMIT;
+#ifdef REPNET_SBINDIR
+	/* Installed, repnet is in bin and the applier in sbin, with repnetd. */
+	if (access(s->applier, X_OK) != 0)
+		snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", REPNET_SBINDIR);
+#endif
 	return RN_OK;
 }
 
@@ -676,6 +683,7 @@ static int dump_set(struct feeds_nfsync *s, const struct nfs_setid *id, uint8_t 
 	nfs_enc_set(&w, NFS_M_DUMP, id, flags, 0);
 	if ((rc = eng_send(s, &w)) != RN_OK)
 		return rc;
+	rn_counter_inc(&s->dumps);
 	*count = 0;
 	for (;;) {
 		struct nfs_msg m;
@@ -1230,6 +1238,7 @@ static int reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep, bo
 			continue;
 		}
 		if (restart || (rc == RN_ENETLINK && kerr == ERESTART)) {
+			rn_counter_inc(&s->conflicts);
 			log_info("nfsync: the ruleset changed during a reconcile; again");
 			rc = RN_ESTATE;
 			continue;
@@ -1712,6 +1721,7 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 		s->gen_valid = false;
 		if (!(rc == RN_ENETLINK && kerr == ERESTART && gen != 0))
 			break;
+		rn_counter_inc(&s->conflicts);
 		rc = RN_OK;
 	}
 	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS; slot++)
@@ -1983,6 +1993,13 @@ static int register_metrics(struct feeds_nfsync *s)
 	C("repnet_nfsync_swaps_total", "Sets loaded fresh and swapped in.", NULL, &s->swaps);
 	C("repnet_nfsync_applier_restarts_total", "Times the applier was started again.", NULL,
 	  &s->restarts);
+	C("repnet_nfsync_generation_conflicts_total",
+	  "Transactions refused because someone else changed the ruleset after they were "
+	  "planned; each is planned again.",
+	  NULL, &s->conflicts);
+	C("repnet_nfsync_dumps_total",
+	  "Kernel sets dumped (reconciles skip the dump while the ruleset generation holds).", NULL,
+	  &s->dumps);
 	G("repnet_nfsync_in_sync", "1 when the kernel is known to equal the desired state.",
 	  NULL, &s->in_sync);
 	for (unsigned k = 0; k < DROP_KINDS; k++) {

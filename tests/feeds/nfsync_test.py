@@ -331,6 +331,31 @@ def mode_drift(tmp):
         if sorted(c) != ["net4", "net6", "v4", "v6"]:
             fail("chain not rebuilt: %r" % c)
         print("drift ok: repaired 3 missing, 2 extra, 1 chain")
+        sh.close()
+        sh = None
+
+        # A delta planned against a generation someone else has moved on
+        # from is refused by the kernel (ERESTART), planned again and
+        # applied; the outside change is repaired by the next reconcile.
+        sh = Shell(ns, ["feeds.sync.reconcile_interval=1h"])
+        sh.ok("load " + path)
+        m0 = sh.metrics()
+        nft("add", "element", "inet", "repnet", "v6", "{ 2001:db8:beef::1 }")
+        sh.send("add 192.0.2.77 scanner")
+        sh.ok("commit")
+        m1 = sh.metrics()
+        conf = "repnet_nfsync_generation_conflicts_total"
+        if m1[conf] - m0[conf] != 1:
+            fail("the stale delta was not refused and replanned: %r" % m1[conf])
+        want2 = expected(entries | {(ipaddress.ip_network("192.0.2.77/32"), 3)})
+        got = nft_state(ns)
+        if (int(ipaddress.ip_address("2001:db8:beef::1")),) * 2 not in got["v6"]:
+            fail("the outside element vanished before the reconcile")
+        r = sh.ok("reconcile")
+        if r["extra"] != 1 or r["missing"] != 0:
+            fail("reconcile after the conflict: %r" % r)
+        same(want2, nft_state(ns), "nft after the conflict and the reconcile")
+        print("conflict ok: a stale delta was replanned; the outside change repaired")
     finally:
         if sh:
             sh.close()
