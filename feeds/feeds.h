@@ -36,23 +36,23 @@ struct feeds_rbl_conf {
 };
 /* Netfilter sync (feeds_sync_conf_keys, "sync.*"); see below. */
 struct feeds_sync_conf {
-	int backend;               /* enum feeds_sync_backend */
-	char *table;               /* "inet repnet": family and name */
-	char *ipset_prefix;        /* ipset set names start with this */
-	bool per_category;         /* one group of sets per category */
-	unsigned hooks;            /* FEEDS_SYNC_HOOK_* base chains to create */
-	int64_t priority;          /* of those base chains */
+	int backend;                 /* enum feeds_sync_backend */
+	char *table;                 /* "inet repnet": family and name */
+	char *ipset_prefix;          /* ipset set names start with this */
+	bool per_category;           /* one group of sets per category */
+	unsigned hooks;              /* FEEDS_SYNC_HOOK_* base chains to create */
+	int64_t priority;            /* of those base chains */
 	struct rn_prefix_list allow; /* never dropped: accept rules first */
-	int64_t size_min;          /* smallest declared size of a hash set */
-	int64_t headroom_pct;      /* declared size = elements * (100 + this) / 100 */
-	int64_t max_elements;      /* per set; more is refused */
-	int64_t min_prefix4;       /* shorter IPv4 prefixes are refused */
-	int64_t min_prefix6;       /* shorter IPv6 prefixes are refused */
-	int64_t swap_pct;          /* a repair touching more than this % loads a fresh set */
-	int64_t reconcile_ms;      /* compare (and dump if needed) this often */
-	int64_t dump_ms;           /* dump even when the generation held, this often */
-	int64_t timeout_ms;        /* how long to wait for the applier */
-	char *applier;             /* path of repnet-nfsync; NULL: beside the executable */
+	int64_t size_min;            /* smallest declared size of a hash set */
+	int64_t headroom_pct;        /* declared size = elements * (100 + this) / 100 */
+	int64_t max_elements;        /* per set; more is refused */
+	int64_t min_prefix4;         /* shorter IPv4 prefixes are refused */
+	int64_t min_prefix6;         /* shorter IPv6 prefixes are refused */
+	int64_t swap_pct;            /* a repair touching more than this % loads a fresh set */
+	int64_t reconcile_ms;        /* compare (and dump if needed) this often */
+	int64_t dump_ms;             /* dump even when the generation held, this often */
+	int64_t timeout_ms;          /* how long to wait for the applier */
+	char *applier;               /* path of repnet-nfsync; NULL: beside the executable */
 };
 struct feeds_conf {
 	struct feeds_bus_conf bus;
@@ -118,18 +118,18 @@ struct feeds_nfsync_entry {
 
 /* What one call did, for logs and the CLI. Counts are elements. */
 struct feeds_nfsync_report {
-	uint64_t added;      /* elements (or ranges) added to the kernel */
-	uint64_t removed;    /* elements (or ranges) removed from it */
-	uint64_t missing;    /* reconcile: wanted, but not in the kernel */
-	uint64_t extra;      /* reconcile: in the kernel, but not wanted */
-	uint64_t refused;    /* entries refused (prefix too short, set full) */
-	uint32_t swaps;      /* sets loaded fresh and swapped in */
-	uint32_t created;    /* sets created */
-	uint32_t deleted;    /* sets deleted */
-	bool chains;         /* the chains were (re)built */
-	uint32_t ops;        /* operations in the transaction */
-	int64_t txn_us;      /* time from BEGIN to the applier's answer */
-	int64_t total_us;    /* time of the whole call */
+	uint64_t added;   /* elements (or ranges) added to the kernel */
+	uint64_t removed; /* elements (or ranges) removed from it */
+	uint64_t missing; /* reconcile: wanted, but not in the kernel */
+	uint64_t extra;   /* reconcile: in the kernel, but not wanted */
+	uint64_t refused; /* entries refused (prefix too short, set full) */
+	uint32_t swaps;   /* sets loaded fresh and swapped in */
+	uint32_t created; /* sets created */
+	uint32_t deleted; /* sets deleted */
+	bool chains;      /* the chains were (re)built */
+	uint32_t ops;     /* operations in the transaction */
+	int64_t txn_us;   /* time from BEGIN to the applier's answer */
+	int64_t total_us; /* time of the whole call */
 };
 
 struct feeds_nfsync;
@@ -200,12 +200,17 @@ struct feeds_nfsync_item {
  * cb for each element; a non-zero return from cb stops the walk and is
  * returned.
  */
-int feeds_nfsync_dump(struct feeds_nfsync *s, int (*cb)(const struct feeds_nfsync_item *it,
-                                                        void *arg),
-                      void *arg);
+int feeds_nfsync_dump(struct feeds_nfsync *s,
+                      int (*cb)(const struct feeds_nfsync_item *it, void *arg), void *arg);
 
 /* Removes every kernel object of ours (the table, or our ipsets). */
 int feeds_nfsync_destroy(struct feeds_nfsync *s);
+
+/*
+ * Applies the keys that may change without a restart (the reconcile and
+ * dump intervals) from a reloaded configuration.
+ */
+void feeds_nfsync_reload(struct feeds_nfsync *s, const struct feeds_sync_conf *conf);
 
 /* The applier's process id (for tests that kill it), or -1. */
 int feeds_nfsync_applier_pid(const struct feeds_nfsync *s);

@@ -190,8 +190,8 @@ struct acks {
 	const uint32_t *ops;
 	uint8_t *seen; /* one byte per message */
 	uint32_t nseen;
-	int kerr;      /* first kernel error (positive), 0 when none */
-	uint32_t op;   /* its operation */
+	int kerr;       /* first kernel error (positive), 0 when none */
+	uint32_t op;    /* its operation */
 	bool batch_err; /* the error was about the whole batch */
 	char text[NFS_ERRMSG_MAX + 1];
 	uint32_t stray; /* answers that are not for this batch */
@@ -302,8 +302,8 @@ struct dumpctx {
 	struct applier *a;
 	uint32_t seq;
 	bool done;
-	int error;      /* negative errno from DONE or ERROR */
-	bool intr;      /* NLM_F_DUMP_INTR seen */
+	int error; /* negative errno from DONE or ERROR */
+	bool intr; /* NLM_F_DUMP_INTR seen */
 	bool res_set;
 	uint16_t res_id;
 	bool res_mixed; /* messages from different generations */
@@ -472,8 +472,8 @@ static int rules_cb(const struct nlr_msg *m, const struct nlr_nfgen *g, void *ar
 	return RN_OK;
 }
 
-static int req_dump(struct applier *a, uint16_t type, const char *set, uint8_t *buf,
-                    size_t cap, size_t *len)
+static int req_dump(struct applier *a, uint16_t type, const char *set, uint8_t *buf, size_t cap,
+                    size_t *len)
 {
 	*len = nfb_req_dump(buf, cap, type, a->family, a->table, set, ++a->seq);
 	return *len ? RN_OK : RN_ELIMIT;
@@ -515,13 +515,15 @@ static int list_nft(struct applier *a, struct nfs_sets *out)
 		if ((rc = req_dump(a, NFT_MSG_GETCHAIN, NULL, req, sizeof(req), &len)) != RN_OK ||
 		    (rc = query(a, req, len, true, chains_cb, out, &d)) != RN_OK)
 			return rc;
-		consistent = consistent && !d.intr && !d.res_mixed && (!d.res_set || d.res_id == gen16);
+		consistent =
+		        consistent && !d.intr && !d.res_mixed && (!d.res_set || d.res_id == gen16);
 		if (d.error != 0)
 			return RN_ENETLINK;
 		if ((rc = req_dump(a, NFT_MSG_GETRULE, NULL, req, sizeof(req), &len)) != RN_OK ||
 		    (rc = query(a, req, len, true, rules_cb, out, &d)) != RN_OK)
 			return rc;
-		consistent = consistent && !d.intr && !d.res_mixed && (!d.res_set || d.res_id == gen16);
+		consistent =
+		        consistent && !d.intr && !d.res_mixed && (!d.res_set || d.res_id == gen16);
 		if (d.error != 0)
 			return RN_ENETLINK;
 		if (consistent)
@@ -560,7 +562,8 @@ static int ipsetlist_cb(const struct nlr_msg *m, const struct nlr_nfgen *g, void
 		return RN_OK; /* not ours: ipset names are global */
 	struct nfs_setinfo *si = &l->out->v[l->out->n++];
 	si->id = id;
-	si->flags = (uint8_t)((tmp ? NFS_SETF_TMP : 0) | (ipset_compat(id.kind, &h) ? NFS_SETF_COMPAT : 0));
+	si->flags = (uint8_t)((tmp ? NFS_SETF_TMP : 0) |
+	                      (ipset_compat(id.kind, &h) ? NFS_SETF_COMPAT : 0));
 	si->size = h.maxelem;
 	si->count = h.elements;
 	return RN_OK;
@@ -597,7 +600,7 @@ struct elemdump {
 	struct bound {
 		uint8_t key[16];
 		uint8_t end;
-	} *b;
+	} * b;
 	size_t nb, capb;
 };
 
@@ -858,8 +861,8 @@ static int op_ipset(struct applier *a, const struct nfs_msg *m, uint32_t op)
 	case NFS_M_SET_SWAP:
 		if (m->u.set.id.kind > NFS_K_NET6)
 			return RN_EUNSUPP;
-		if ((rc = ipset_name(a, &m->u.set.id, (m->u.set.flags & NFS_SETF_TMP) != 0, name)) !=
-		    RN_OK)
+		if ((rc = ipset_name(a, &m->u.set.id, (m->u.set.flags & NFS_SETF_TMP) != 0,
+		                     name)) != RN_OK)
 			return rc;
 		if (m->type == NFS_M_SET_ADD)
 			return ipb_create(stage_cur(a), op, name, m->u.set.id.kind,
@@ -1264,8 +1267,7 @@ int feeds_nfsync_applier_main(int argc, char **argv)
 	}
 	a->seq = (uint32_t)rn_time_now_ms();
 	if (a->backend == FEEDS_SYNC_IPSET && (rc = ipset_revisions(a)) != RN_OK)
-		log_warnx("ipset: cannot query set type revisions (%s); using 0",
-		          rn_strerror(rc));
+		log_warnx("ipset: cannot query set type revisions (%s); using 0", rn_strerror(rc));
 	struct nfs_wbuf w;
 	nfs_wbuf_init(&w, a->out, sizeof(a->out));
 	nfs_enc_ready(&w, (uint8_t)a->backend, (uint32_t)getpid());

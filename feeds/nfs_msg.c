@@ -17,8 +17,7 @@
 
 #include "feeds/nfsync.h"
 
-static const char *const kind_names[NFS_K_COUNT] = {"v4",   "v6",     "net4",
-                                                    "net6", "allow4", "allow6"};
+static const char *const kind_names[NFS_K_COUNT] = {"v4", "v6", "net4", "net6", "allow4", "allow6"};
 
 bool nfs_setid_valid(const struct nfs_setid *id)
 {
@@ -45,8 +44,8 @@ int nfs_set_name(const struct nfs_setid *id, const char *ipset_prefix, bool tmp,
 	return RN_OK;
 }
 
-int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix,
-                       struct nfs_setid *id, bool *tmp)
+int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix, struct nfs_setid *id,
+                       bool *tmp)
 {
 	char buf[NFS_NAME_MAX];
 	for (unsigned g = 0; g < NFS_GROUP_SLOTS; g++) {

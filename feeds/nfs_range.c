@@ -96,8 +96,7 @@ void nfs_rangevec_release(struct nfs_rangevec *rv)
 	rv->cap = 0;
 }
 
-int nfs_rangevec_push(struct nfs_rangevec *rv, const uint8_t *lo, const uint8_t *hi,
-                      unsigned klen)
+int nfs_rangevec_push(struct nfs_rangevec *rv, const uint8_t *lo, const uint8_t *hi, unsigned klen)
 {
 	if (rv->n == rv->cap) {
 		size_t ncap = rv->cap ? rv->cap * 2 : 16;
@@ -139,8 +138,7 @@ static int pfx_cmp(const struct nfs_pfx *p, const uint8_t *addr, unsigned len, u
 }
 
 /* Index of addr/len, or where it would go (*found false). */
-static size_t pfx_search(const struct nfs_pfxset *s, const uint8_t *addr, unsigned len,
-                         bool *found)
+static size_t pfx_search(const struct nfs_pfxset *s, const uint8_t *addr, unsigned len, bool *found)
 {
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
@@ -210,8 +208,7 @@ void nfs_pfxset_clear(struct nfs_pfxset *s, const uint8_t *addr, unsigned len, u
 }
 
 /* Appends [lo, hi] to a sorted, merged list, merging when it touches the last. */
-static int merge_push(struct nfs_rangevec *out, const uint8_t *lo, const uint8_t *hi,
-                      unsigned klen)
+static int merge_push(struct nfs_rangevec *out, const uint8_t *lo, const uint8_t *hi, unsigned klen)
 {
 	if (out->n > 0) {
 		struct nfs_range *last = &out->v[out->n - 1];

@@ -96,7 +96,7 @@ enum err_reason {
 	ERR_PROTOCOL,
 	ERR_COUNT,
 };
-static const char *const err_names[ERR_COUNT] = {"kernel", "full",    "enobufs", "eperm",
+static const char *const err_names[ERR_COUNT] = {"kernel",  "full",    "enobufs", "eperm",
                                                  "applier", "timeout", "protocol"};
 
 enum refuse_reason {
@@ -106,8 +106,7 @@ enum refuse_reason {
 	REF_LIMIT,
 	REF_COUNT,
 };
-static const char *const refuse_names[REF_COUNT] = {"short_prefix", "family", "category",
-                                                    "limit"};
+static const char *const refuse_names[REF_COUNT] = {"short_prefix", "family", "category", "limit"};
 
 struct feeds_nfsync {
 	struct feeds_sync_conf conf;
@@ -124,11 +123,11 @@ struct feeds_nfsync {
 	bool chains_ok;
 	bool dirty;
 	bool loaded;
-	bool changed;       /* the desired state changed since the last commit */
-	bool gen_valid;     /* known_gen is the generation our last commit left */
+	bool changed;   /* the desired state changed since the last commit */
+	bool gen_valid; /* known_gen is the generation our last commit left */
 	uint32_t known_gen;
 	int64_t next_reconcile;
-	int64_t next_full;  /* a full dump is due even if the generation held */
+	int64_t next_full; /* a full dump is due even if the generation held */
 	uint8_t *wbuf;
 	uint8_t *rbuf;
 	double last_txn_s;
@@ -453,8 +452,8 @@ static int send_simple(struct feeds_nfsync *s, uint8_t type)
 	return eng_send(s, &w);
 }
 
-static int send_set(struct feeds_nfsync *s, uint8_t type, const struct nfs_setid *id,
-                    uint8_t flags, uint32_t size, uint32_t *ops)
+static int send_set(struct feeds_nfsync *s, uint8_t type, const struct nfs_setid *id, uint8_t flags,
+                    uint32_t size, uint32_t *ops)
 {
 	struct nfs_wbuf w;
 	nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
@@ -526,8 +525,8 @@ static int es_put(struct elstream *e, const uint8_t *item)
 	return RN_OK;
 }
 
-static int send_items(struct feeds_nfsync *s, uint8_t op, const struct nfs_setid *id,
-                      uint8_t flags, const uint8_t *items, size_t n, uint32_t *ops)
+static int send_items(struct feeds_nfsync *s, uint8_t op, const struct nfs_setid *id, uint8_t flags,
+                      const uint8_t *items, size_t n, uint32_t *ops)
 {
 	struct elstream e;
 	size_t il = nfs_item_len(id->kind);
@@ -613,7 +612,7 @@ static int txn_result(struct feeds_nfsync *s, int64_t t0, struct feeds_nfsync_re
 	rn_counter_inc(&s->txn_failed);
 	if (m.u.result.kerr != ERESTART) {
 		rn_counter_inc(&s->errors[m.u.result.rc == RN_ENETLINK ? classify(m.u.result.kerr)
-		                                                        : ERR_PROTOCOL]);
+		                                                       : ERR_PROTOCOL]);
 		log_warnx("nfsync: transaction %u failed at operation %d: %s%s%s%s", s->txn,
 		          m.u.result.op == UINT32_MAX ? -1 : (int)m.u.result.op,
 		          rn_strerror(m.u.result.rc), m.u.result.text[0] ? " (" : "",
@@ -953,7 +952,8 @@ static int plan_build(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsy
 			}
 			uint32_t have = live->size;
 			if ((hash || is_ipset(s)) &&
-			    (have < n || (have > 4u * ps->size && have > (uint32_t)s->conf.size_min))) {
+			    (have < n ||
+			     (have > 4u * ps->size && have > (uint32_t)s->conf.size_min))) {
 				/* Resize: a fresh set of the right size. */
 				ps->act = ACT_SWAP;
 				continue;
@@ -1080,7 +1080,8 @@ static int plan_run(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsync
 					if (ps->live && !ps->compat)
 						rc = send_set(s, NFS_M_SET_DEL, &id, 0, 0, &ops);
 					if (rc == RN_OK && (!ps->live || !ps->compat))
-						rc = send_set(s, NFS_M_SET_ADD, &id, 0, ps->size, &ops);
+						rc = send_set(s, NFS_M_SET_ADD, &id, 0, ps->size,
+						              &ops);
 					if (rc == RN_OK)
 						rc = send_set(s, NFS_M_SET_ADD, &id, NFS_SETF_TMP,
 						              ps->size, &ops);
@@ -1284,8 +1285,7 @@ struct resolved {
 	unsigned len;
 };
 
-static int resolve(struct feeds_nfsync *s, const struct feeds_nfsync_entry *e,
-                   struct resolved *r)
+static int resolve(struct feeds_nfsync *s, const struct feeds_nfsync_entry *e, struct resolved *r)
 {
 	const struct rn_prefix *p = &e->prefix;
 	if (e->category >= RN_CAT_COUNT) {
@@ -1692,7 +1692,8 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 		rc = txn_begin(s, gen);
 		for (unsigned slot = 0; slot < NFS_GROUP_SLOTS && rc == RN_OK; slot++) {
 			for (unsigned f = 0; f < 2 && rc == RN_OK; f++) {
-				struct nfs_setid idk = sid(slot, f), idn = sid(slot, NFS_K_NET4 + f);
+				struct nfs_setid idk = sid(slot, f),
+				                 idn = sid(slot, NFS_K_NET4 + f);
 				unsigned klen = f ? 16 : 4;
 				struct bytes *bd = &ops_del[slot][f], *ba = &ops_add[slot][f];
 				if (rdel[slot][f].n)
@@ -1837,7 +1838,8 @@ int feeds_nfsync_adopt(struct feeds_nfsync *s)
 			continue;
 		if (s->conf.per_category == (si->id.group == NFS_GROUP_ALL))
 			continue; /* a group of the other layout: not adopted */
-		struct adoptctx a = {.s = s, .slot = nfs_group_slot(si->id.group), .kind = si->id.kind};
+		struct adoptctx a = {
+		        .s = s, .slot = nfs_group_slot(si->id.group), .kind = si->id.kind};
 		uint32_t gen16, anomalies;
 		uint64_t count;
 		rc = dump_set(s, &si->id, 0, adopt_cb, &a, &gen16, &anomalies, &count);
@@ -1922,6 +1924,16 @@ int feeds_nfsync_destroy(struct feeds_nfsync *s)
 	return rc;
 }
 
+void feeds_nfsync_reload(struct feeds_nfsync *s, const struct feeds_sync_conf *conf)
+{
+	if (conf->reconcile_ms > 0 && conf->reconcile_ms != s->conf.reconcile_ms) {
+		s->next_reconcile += conf->reconcile_ms - s->conf.reconcile_ms;
+		s->conf.reconcile_ms = conf->reconcile_ms;
+	}
+	if (conf->dump_ms > 0)
+		s->conf.dump_ms = conf->dump_ms;
+}
+
 int feeds_nfsync_applier_pid(const struct feeds_nfsync *s)
 {
 	return s->pid > 0 ? (int)s->pid : -1;
@@ -1947,18 +1959,18 @@ static int register_metrics(struct feeds_nfsync *s)
 	struct rn_metrics *m = s->m;
 	char lb[64];
 	int rc = RN_OK;
-#define C(name, help, labels, ctr)                                                       \
-	do {                                                                             \
-		if (rc == RN_OK)                                                         \
-			rc = rn_metrics_counter(m, s, name, help, labels, ctr);          \
+#define C(name, help, labels, ctr)                                              \
+	do {                                                                    \
+		if (rc == RN_OK)                                                \
+			rc = rn_metrics_counter(m, s, name, help, labels, ctr); \
 	} while (0)
-#define G(name, help, labels, g)                                                         \
-	do {                                                                             \
-		if (rc == RN_OK)                                                         \
-			rc = rn_metrics_gauge(m, s, name, help, labels, g);              \
+#define G(name, help, labels, g)                                            \
+	do {                                                                \
+		if (rc == RN_OK)                                            \
+			rc = rn_metrics_gauge(m, s, name, help, labels, g); \
 	} while (0)
-	C("repnet_nfsync_transactions_total", "Netfilter transactions, by result.",
-	  "result=\"ok\"", &s->txn_ok);
+	C("repnet_nfsync_transactions_total", "Netfilter transactions, by result.", "result=\"ok\"",
+	  &s->txn_ok);
 	C("repnet_nfsync_transactions_total", "Netfilter transactions, by result.",
 	  "result=\"failed\"", &s->txn_failed);
 	C("repnet_nfsync_elements_total", "Set elements (or ranges) added and removed.",
@@ -1978,8 +1990,8 @@ static int register_metrics(struct feeds_nfsync *s)
 	}
 	C("repnet_nfsync_resyncs_total", "Full resynchronisations after a failure.", NULL,
 	  &s->resyncs);
-	C("repnet_nfsync_reconciles_total", "Dump-and-compare passes, by result.",
-	  "result=\"ok\"", &s->rec_ok);
+	C("repnet_nfsync_reconciles_total", "Dump-and-compare passes, by result.", "result=\"ok\"",
+	  &s->rec_ok);
 	C("repnet_nfsync_reconciles_total", "Dump-and-compare passes, by result.",
 	  "result=\"failed\"", &s->rec_failed);
 	C("repnet_nfsync_drift_elements_total",
@@ -2000,20 +2012,20 @@ static int register_metrics(struct feeds_nfsync *s)
 	C("repnet_nfsync_dumps_total",
 	  "Kernel sets dumped (reconciles skip the dump while the ruleset generation holds).", NULL,
 	  &s->dumps);
-	G("repnet_nfsync_in_sync", "1 when the kernel is known to equal the desired state.",
-	  NULL, &s->in_sync);
+	G("repnet_nfsync_in_sync", "1 when the kernel is known to equal the desired state.", NULL,
+	  &s->in_sync);
 	for (unsigned k = 0; k < DROP_KINDS; k++) {
 		snprintf(lb, sizeof(lb), "set=\"%s\"", kind_label[k]);
 		G("repnet_nfsync_elements", "Elements (ranges for net sets) desired, by set kind.",
 		  lb, &s->elements[k]);
 	}
 	G("repnet_nfsync_last_success_timestamp_seconds",
-	  "When a transaction last succeeded, in seconds since the epoch.", NULL,
-	  &s->last_success);
+	  "When a transaction last succeeded, in seconds since the epoch.", NULL, &s->last_success);
 	if (rc == RN_OK)
-		rc = rn_metrics_func(m, s, "repnet_nfsync_last_transaction_seconds",
-		                     "Duration of the last transaction, applier round trip included.",
-		                     RN_METRIC_GAUGE, NULL, m_last_txn, s);
+		rc = rn_metrics_func(
+		        m, s, "repnet_nfsync_last_transaction_seconds",
+		        "Duration of the last transaction, applier round trip included.",
+		        RN_METRIC_GAUGE, NULL, m_last_txn, s);
 #undef C
 #undef G
 	return rc;

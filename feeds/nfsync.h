@@ -79,7 +79,7 @@ static inline unsigned nfs_group_slot(unsigned group)
 bool nfs_setid_valid(const struct nfs_setid *id);
 
 /* Long enough for any name this module makes (ipset's limit is 31). */
-#define NFS_NAME_MAX 64
+#define NFS_NAME_MAX         64
 #define NFS_IPSET_PREFIX_MAX 8
 /*
  * Parses sync.table, "FAMILY NAME" with FAMILY inet, ip or ip6 and NAME of
@@ -98,8 +98,8 @@ int nfs_table_parse(const char *spec, int *family, char *name, size_t namelen);
 int nfs_set_name(const struct nfs_setid *id, const char *ipset_prefix, bool tmp, char *dst,
                  size_t dstlen);
 /* The inverse: RN_ENOTFOUND when name is not one of ours. */
-int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix,
-                       struct nfs_setid *id, bool *tmp);
+int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix, struct nfs_setid *id,
+                       bool *tmp);
 
 /* ------------------------------------------------------------------ */
 /* Key sets: address -> category mask                                 */
@@ -165,8 +165,7 @@ struct nfs_rangevec {
 };
 
 void nfs_rangevec_release(struct nfs_rangevec *rv);
-int nfs_rangevec_push(struct nfs_rangevec *rv, const uint8_t *lo, const uint8_t *hi,
-                      unsigned klen);
+int nfs_rangevec_push(struct nfs_rangevec *rv, const uint8_t *lo, const uint8_t *hi, unsigned klen);
 
 /* A listed prefix with its category mask; addr has no bits past len. */
 struct nfs_pfx {
@@ -246,20 +245,20 @@ bool nfs_key_is_zero(const uint8_t *k, unsigned klen);
 
 enum nfs_mtype {
 	/* applier -> engine */
-	NFS_M_READY = 1,     /* u32 version, u8 backend, u32 pid */
-	NFS_M_RESULT = 2,    /* u32 txn, i32 rc, i32 kerr, u32 op, u16 len, text */
-	NFS_M_SETS = 3,      /* the LIST answer, see struct nfs_sets */
-	NFS_M_DUMP_END = 4,  /* i32 rc, u32 count, u32 anomalies, u32 genid */
+	NFS_M_READY = 1,    /* u32 version, u8 backend, u32 pid */
+	NFS_M_RESULT = 2,   /* u32 txn, i32 rc, i32 kerr, u32 op, u16 len, text */
+	NFS_M_SETS = 3,     /* the LIST answer, see struct nfs_sets */
+	NFS_M_DUMP_END = 4, /* i32 rc, u32 count, u32 anomalies, u32 genid */
 	/* engine -> applier */
-	NFS_M_BEGIN = 16,      /* u32 txn, u32 genid (0: none) */
-	NFS_M_TABLE = 17,      /* ensure our table exists */
-	NFS_M_SET_ADD = 18,    /* setid, u8 flags, u32 size */
-	NFS_M_SET_DEL = 19,    /* setid, u8 flags */
-	NFS_M_SET_SWAP = 20,   /* setid: swap the set with its temporary (ipset) */
+	NFS_M_BEGIN = 16,       /* u32 txn, u32 genid (0: none) */
+	NFS_M_TABLE = 17,       /* ensure our table exists */
+	NFS_M_SET_ADD = 18,     /* setid, u8 flags, u32 size */
+	NFS_M_SET_DEL = 19,     /* setid, u8 flags */
+	NFS_M_SET_SWAP = 20,    /* setid: swap the set with its temporary (ipset) */
 	NFS_M_CHAIN_FLUSH = 21, /* u8 chain */
-	NFS_M_CHAIN_DEL = 22,  /* u8 chain */
-	NFS_M_CHAIN_ADD = 23,  /* u8 chain, i32 priority */
-	NFS_M_RULES = 24,      /* u8 n, n x setid: the rules of the blocklist chain */
+	NFS_M_CHAIN_DEL = 22,   /* u8 chain */
+	NFS_M_CHAIN_ADD = 23,   /* u8 chain, i32 priority */
+	NFS_M_RULES = 24,       /* u8 n, n x setid: the rules of the blocklist chain */
 	NFS_M_COMMIT = 25,
 	NFS_M_LIST = 26,
 	NFS_M_DUMP = 27,    /* setid, u8 flags */
@@ -294,8 +293,8 @@ struct nfs_chaininfo {
 
 struct nfs_setinfo {
 	struct nfs_setid id;
-	uint8_t flags; /* NFS_SETF_TMP, NFS_SETF_COMPAT */
-	uint32_t size; /* declared size (nft) or maxelem (ipset); 0: none */
+	uint8_t flags;  /* NFS_SETF_TMP, NFS_SETF_COMPAT */
+	uint32_t size;  /* declared size (nft) or maxelem (ipset); 0: none */
 	uint32_t count; /* elements (ipset); UINT32_MAX: unknown (nft) */
 };
 
@@ -498,7 +497,7 @@ struct nlr_rule {
 	struct nlr_str chain;
 	uint64_t handle;
 	unsigned nexprs;
-	unsigned lookups; /* lookup expressions */
+	unsigned lookups;          /* lookup expressions */
 	struct nlr_str lookup_set; /* the first lookup's set */
 	bool has_counter;
 	uint64_t packets;

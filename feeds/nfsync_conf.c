@@ -19,8 +19,9 @@ static int check_table(const void *field, char *err, size_t errlen)
 	char name[NFS_NAME_MAX];
 	int family;
 	if (spec == NULL || nfs_table_parse(spec, &family, name, sizeof(name)) != RN_OK) {
-		snprintf(err, errlen, "must be \"FAMILY NAME\": FAMILY inet, ip or ip6, NAME of "
-		                      "letters, digits, '_', '-' and '.'");
+		snprintf(err, errlen,
+		         "must be \"FAMILY NAME\": FAMILY inet, ip or ip6, NAME of "
+		         "letters, digits, '_', '-' and '.'");
 		return RN_ECONF;
 	}
 	return RN_OK;
@@ -173,6 +174,6 @@ const struct rn_conf_key feeds_sync_conf_keys[] = {
          .max = 1024,
          .def = NULL,
          .help = "Path of repnet-nfsync, the privileged applier. Empty: beside the running "
-                 "executable."},
+                 "executable, else in the installed sbin directory."},
         {.name = NULL},
 };

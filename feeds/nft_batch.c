@@ -298,8 +298,7 @@ static size_t item_size(unsigned kind, const uint8_t *item)
 	return nfb_elem_size(kind, false, false) + nfb_elem_size(kind, true, false);
 }
 
-static void put_elem(struct nlmsghdr *nlh, const uint8_t *key, unsigned klen, bool end,
-                     bool open)
+static void put_elem(struct nlmsghdr *nlh, const uint8_t *key, unsigned klen, bool end, bool open)
 {
 	struct nlattr *e = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
 	if (end)
@@ -342,9 +341,8 @@ int nfb_elems(struct nfb *b, uint32_t op, bool add, const struct nfs_setid *id,
 			return RN_EINTERNAL;
 		if ((rc = ensure(b, bytes + 1024)) != RN_OK)
 			return rc;
-		struct nlmsghdr *nlh =
-		        put_hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-		                add ? (NLM_F_CREATE | NLM_F_EXCL) : 0, b->family);
+		struct nlmsghdr *nlh = put_hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+		                               add ? (NLM_F_CREATE | NLM_F_EXCL) : 0, b->family);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, b->table);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, name);
 		struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -554,8 +552,8 @@ fail:
 size_t nfb_req_getgen(uint8_t *buf, uint32_t seq)
 {
 	memset(buf, 0, 64);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETGEN, AF_UNSPEC,
-	                                             NLM_F_REQUEST, seq);
+	struct nlmsghdr *nlh =
+	        nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_REQUEST, seq);
 	return nlh->nlmsg_len;
 }
 

@@ -25,7 +25,7 @@
 #include "feeds/nfsync.h"
 
 #define NLR_ALIGN(n) (((n) + 3u) & ~(size_t)3u)
-#define NLA_TYPE(t)  ((uint16_t)((t) & NLA_TYPE_MASK))
+#define NLA_TYPE(t)  ((uint16_t)((t)&NLA_TYPE_MASK))
 
 static uint16_t host16(const uint8_t *p)
 {

@@ -182,8 +182,8 @@ static void test_refused(void **state)
 	RN_PASS(nfs_enc_result(&w, 1, RN_OK, 0, 0, "ab"));
 	w.p[w.len - 1] = 0;
 	RN_FAILS_WITH(nfs_msg_decode(w.p, w.len, &m), RN_EPARSE);
-	uint8_t longtext[20] = {NFS_M_RESULT, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	                        0xff, 0xff};
+	uint8_t longtext[20] = {NFS_M_RESULT, 0,   0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	                        0xff,         0xff};
 	RN_FAILS_WITH(nfs_msg_decode(longtext, 19, &m), RN_EBADLEN);
 	/* Too many rules. */
 	uint8_t rules[2] = {NFS_M_RULES, NFS_RULES_MAX + 1};

@@ -152,9 +152,9 @@ static void window(uint32_t base, uint64_t seed)
 static void test_windows(void **state)
 {
 	(void)state;
-	window(0x00000000u, 1);     /* the bottom: 0.0.0.0 */
-	window(0x0a000000u, 2);     /* 10.0.0.0 */
-	window(0xfffff000u, 3);     /* the top: 255.255.255.255 */
+	window(0x00000000u, 1); /* the bottom: 0.0.0.0 */
+	window(0x0a000000u, 2); /* 10.0.0.0 */
+	window(0xfffff000u, 3); /* the top: 255.255.255.255 */
 }
 
 static void test_edges(void **state)

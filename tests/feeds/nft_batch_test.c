@@ -268,9 +268,9 @@ static void test_objects(void **state)
 	const struct nlmsghdr *begin = (const void *)b.buf;
 	const struct nlattr *a;
 	uint32_t gen = 0;
-	mnl_attr_for_each(a, begin, sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) ==
-	                                                         NFNL_BATCH_GENID) gen =
-	        ntohl(mnl_attr_get_u32(a));
+	mnl_attr_for_each(a, begin,
+	                  sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) == NFNL_BATCH_GENID)
+	        gen = ntohl(mnl_attr_get_u32(a));
 	assert_int_equal(gen, 1234);
 
 	struct nftnl_set *s = nftnl_set_alloc();

@@ -169,8 +169,8 @@ static void test_objects(void **state)
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, 7);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
 	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, 4096);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_NEWSET, NFPROTO_INET,
-	                                             NLM_F_MULTI, 3);
+	struct nlmsghdr *nlh =
+	        nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_MULTI, 3);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	((struct nfgenmsg *)mnl_nlmsg_get_payload(nlh))->res_id = htons(0x1234);
