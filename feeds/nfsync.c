@@ -54,6 +54,7 @@
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter/ipset/ip_set_hash.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "feeds/nfsync.h"
@@ -403,6 +404,10 @@ static int applier_start(struct feeds_nfsync *s)
 	}
 	s->pid = pid;
 	s->fd = sv[0];
+	/* A send blocks only while the applier does not read: bound it too. */
+	struct timeval tv = {.tv_sec = s->conf.timeout_ms / 1000,
+	                     .tv_usec = (s->conf.timeout_ms % 1000) * 1000};
+	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
 	size_t len;
 	struct nfs_msg m;
