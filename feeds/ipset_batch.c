@@ -137,9 +137,13 @@ int ipb_create(struct ipb *b, uint32_t op, const char *name, unsigned kind, uint
 	mnl_attr_put_u8(nlh, IPSET_ATTR_REVISION, net ? b->rev_net[v6] : b->rev_ip[v6]);
 	mnl_attr_put_u8(nlh, IPSET_ATTR_FAMILY, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
 	struct nlattr *d = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
-	/* A hash of about one bucket per element: no resize during a load. */
+	/*
+	 * About one bucket for every four elements the set may hold: ipset
+	 * keeps a small array per bucket, so the hash never needs a resize
+	 * during a load, without a bucket pointer per element.
+	 */
 	uint32_t hs = 1024;
-	while (hs < maxelem && hs < (1u << 30))
+	while (hs < maxelem / 4 && hs < (1u << 30))
 		hs <<= 1;
 	put_u32_net(nlh, IPSET_ATTR_HASHSIZE, hs);
 	put_u32_net(nlh, IPSET_ATTR_MAXELEM, maxelem);

@@ -126,19 +126,19 @@ int nfs_keyset_or(struct nfs_keyset *s, const uint8_t *key, uint16_t bits, uint1
 {
 	if (bits == 0)
 		return RN_EINTERNAL;
-	uint16_t *f = nfs_keyset_find(s, key);
-	if (f != NULL) {
-		*f |= bits;
-		if (mask != NULL)
-			*mask = f;
-		return RN_OK;
-	}
+	/* Room first, so that one probe finds the key or its empty slot. */
 	int rc = nfs_keyset_reserve(s, s->n + 1);
 	if (rc != RN_OK)
 		return rc;
 	size_t m = s->cap - 1, j = slot_of(s, key);
-	while (s->masks[j] != 0)
-		j = (j + 1) & m;
+	for (; s->masks[j] != 0; j = (j + 1) & m) {
+		if (memcmp(s->keys + j * s->klen, key, s->klen) == 0) {
+			s->masks[j] |= bits;
+			if (mask != NULL)
+				*mask = &s->masks[j];
+			return RN_OK;
+		}
+	}
 	memcpy(s->keys + j * s->klen, key, s->klen);
 	s->masks[j] = bits;
 	s->n++;

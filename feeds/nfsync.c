@@ -1364,6 +1364,14 @@ static int state_add(struct feeds_nfsync *s, const struct resolved *r, bool trac
 	if (r->kind >= NFS_K_NET4)
 		return nfs_pfxset_or(&g->p[r->kind - 2], r->key, r->len, r->bit, &changed);
 	struct nfs_keyset *k = &g->k[r->kind];
+	if (!track) {
+		/* A load: one probe, unless the set is at its limit. */
+		if (k->n >= (size_t)s->conf.max_elements && nfs_keyset_find(k, r->key) == NULL) {
+			rn_counter_inc(&s->refused[REF_LIMIT]);
+			return RN_ELIMIT;
+		}
+		return nfs_keyset_or(k, r->key, r->bit, NULL);
+	}
 	uint16_t *m = nfs_keyset_find(k, r->key);
 	if (m == NULL) {
 		if (k->n >= (size_t)s->conf.max_elements) {
@@ -1760,10 +1768,21 @@ out:
 			bytes_release(&ops_del[slot][f]);
 			nfs_rangevec_release(&newr[slot][f]);
 		}
-	/* Entries left without a category by a failed pass are dropped now. */
-	for (unsigned slot = 0; slot < NFS_GROUP_SLOTS; slot++)
-		for (unsigned f = 0; f < 2; f++)
-			nfs_keyset_sweep(&s->g[slot].k[f], NFS_F_TOUCHED | NFS_F_WAS);
+	/*
+	 * Keys an interrupted pass left flagged (or without a category) are
+	 * settled now; only the touched keys are visited, so a single update
+	 * does not pay for a walk of a million-entry table.
+	 */
+	for (size_t i = 0; i < nt; i++) {
+		struct nfs_keyset *k = &s->g[touched[i].slot].k[touched[i].kind];
+		uint16_t *m = nfs_keyset_find(k, touched[i].key);
+		if (m == NULL)
+			continue;
+		if (!(*m & NFS_CAT_BITS))
+			nfs_keyset_del(k, touched[i].key);
+		else
+			*m &= (uint16_t) ~(NFS_F_TOUCHED | NFS_F_WAS);
+	}
 	free(touched);
 	r.total_us = mono_us() - t0;
 	if (rep != NULL)

@@ -81,6 +81,19 @@ static int read_entries(const char *path, bool delta, struct entries *add, struc
 		return rc;
 	}
 	char *p = (char *)buf, *end = p + len;
+	/* One allocation for the common case of one entry a line. */
+	size_t lines = 1;
+	for (char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+		lines++;
+	if (!delta && add->cap < add->n + lines) {
+		void *v = realloc(add->v, (add->n + lines) * sizeof(*add->v));
+		if (v == NULL) {
+			free(buf);
+			return -ENOMEM;
+		}
+		add->v = v;
+		add->cap = add->n + lines;
+	}
 	while (p < end && rc == RN_OK) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		char *line_end = nl ? nl : end;
