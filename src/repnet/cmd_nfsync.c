@@ -41,10 +41,11 @@ static int entries_push(struct entries *e, const struct feeds_nfsync_entry *x)
 }
 
 /* Parses "PREFIX [CATEGORY]" (s is NUL-terminated and trimmed). */
-static int entry_parse(char *s, struct feeds_nfsync_entry *out)
+static int entry_parse2(char *s, struct feeds_nfsync_entry *out, bool *has_cat)
 {
 	char *sp = strpbrk(s, " \t");
 	enum rn_category cat = RN_CAT_UNSPECIFIED;
+	*has_cat = sp != NULL;
 	if (sp != NULL) {
 		*sp++ = '\0';
 		sp += strspn(sp, " \t");
@@ -56,6 +57,12 @@ static int entry_parse(char *s, struct feeds_nfsync_entry *out)
 	memset(out, 0, sizeof(*out));
 	out->category = (uint8_t)cat;
 	return rn_prefix_parse_str(s, true, &out->prefix);
+}
+
+static int entry_parse(char *s, struct feeds_nfsync_entry *out)
+{
+	bool has_cat;
+	return entry_parse2(s, out, &has_cat);
 }
 
 static char *trim(char *s)
@@ -116,10 +123,17 @@ static int read_entries(const char *path, bool delta, struct entries *add, struc
 					s = trim(s + 1);
 				}
 			}
+			bool has_cat = true;
 			if (rc == RN_OK)
-				rc = entry_parse(s, &e);
+				rc = entry_parse2(s, &e, &has_cat);
 			if (rc == RN_OK)
 				rc = entries_push(to, &e);
+			/* "-PREFIX" alone removes it whatever lists it. */
+			for (unsigned c = 1;
+			     rc == RN_OK && to == del && !has_cat && c < RN_CAT_COUNT; c++) {
+				e.category = (uint8_t)c;
+				rc = entries_push(to, &e);
+			}
 		}
 		if (line_end < end)
 			*line_end = save;
