@@ -74,6 +74,7 @@ struct applier {
 	uint32_t err_op;
 	char err_text[NFS_ERRMSG_MAX + 1];
 	struct nfb nb;
+	int last_kerr; /* errno of the last failed query, for the engine */
 	struct ipb stages[STAGES_MAX];
 	size_t nstages;
 	uint8_t rev_ip[2];  /* hash:ip revisions for inet, inet6 */
@@ -380,6 +381,8 @@ static int query(struct applier *a, const uint8_t *req, size_t len, bool expect_
 	}
 	if (rc != RN_OK)
 		nl_open(a);
+	if (d.error < 0 && d.error != -ENOENT)
+		a->last_kerr = -d.error;
 	*out = d;
 	return rc;
 }
@@ -1027,6 +1030,7 @@ static int handle(struct applier *a, const struct nfs_msg *m)
 		struct nfs_sets *s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			return -ENOMEM;
+		a->last_kerr = 0;
 		rc = a->backend == FEEDS_SYNC_NFT ? list_nft(a, s) : list_ipset(a, s);
 		struct nfs_wbuf w;
 		nfs_wbuf_init(&w, a->out, sizeof(a->out));
@@ -1035,7 +1039,8 @@ static int handle(struct applier *a, const struct nfs_msg *m)
 			rc = eng_send(a, &w);
 		} else {
 			/* The answer to LIST is SETS or a RESULT with the error. */
-			rc = send_result(a, rc, 0, UINT32_MAX, "listing the sets failed");
+			rc = send_result(a, rc, a->last_kerr, UINT32_MAX,
+			                 a->last_kerr ? strerror(a->last_kerr) : "listing failed");
 		}
 		free(s);
 		return rc;

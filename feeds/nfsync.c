@@ -128,7 +128,9 @@ struct feeds_nfsync {
 	bool gen_valid; /* known_gen is the generation our last commit left */
 	uint32_t known_gen;
 	int64_t next_reconcile;
-	int64_t next_full; /* a full dump is due even if the generation held */
+	int64_t next_full;  /* a full dump is due even if the generation held */
+	int64_t next_retry; /* after a failure: when tick() tries again */
+	unsigned failures;  /* consecutive failed reconciles, for the backoff */
 	uint8_t *wbuf;
 	uint8_t *rbuf;
 	double last_txn_s;
@@ -649,8 +651,10 @@ static int list_sets(struct feeds_nfsync *s, struct nfs_sets *out)
 	if (s->rbuf[0] == NFS_M_RESULT) {
 		struct nfs_msg m;
 		if (nfs_msg_decode(s->rbuf, len, &m) == RN_OK) {
-			log_warnx("nfsync: listing the kernel's sets failed: %s",
-			          rn_strerror(m.u.result.rc));
+			rn_counter_inc(&s->errors[m.u.result.kerr ? classify(m.u.result.kerr)
+			                                          : ERR_PROTOCOL]);
+			log_warnx("nfsync: listing the kernel's sets failed: %s (%s)",
+			          rn_strerror(m.u.result.rc), m.u.result.text);
 			return m.u.result.rc != RN_OK ? m.u.result.rc : RN_EINTERNAL;
 		}
 	}
@@ -1200,7 +1204,7 @@ static int reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep, bo
 			rc = -ENOMEM;
 			break;
 		}
-		bool committed = false, skip = false;
+		bool committed = false, skip = false, guard = false;
 		if ((rc = applier_ensure(s)) == RN_OK && (rc = list_sets(s, list)) == RN_OK) {
 			/*
 			 * Nothing can differ when the ruleset is at the generation
@@ -1216,12 +1220,15 @@ static int reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep, bo
 			if (!skip)
 				rc = plan_build(s, pl, &r, &restart);
 		}
+		/* The last attempt goes unguarded (still checked by EXCL and
+		 * ENOENT), so a ruleset that keeps changing cannot starve us. */
+		guard = !is_ipset(s) && attempt < 3;
 		if (rc == RN_OK && !restart && !skip)
-			rc = plan_run(s, pl, &r, is_ipset(s) ? 0 : list->genid, &kerr, &committed);
+			rc = plan_run(s, pl, &r, guard ? list->genid : 0, &kerr, &committed);
 		if (rc == RN_OK && !restart && !skip) {
 			plan_done(s, pl);
 			s->known_gen = committed ? list->genid + 1 : list->genid;
-			s->gen_valid = !is_ipset(s);
+			s->gen_valid = !is_ipset(s) && (guard || !committed);
 			s->changed = false;
 			s->next_full = rn_time_mono_ms() + s->conf.dump_ms;
 		} else if (rc != RN_OK) {
@@ -1797,7 +1804,13 @@ int feeds_nfsync_reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *r
 	if (s->dirty && s->loaded)
 		rn_counter_inc(&s->resyncs);
 	int rc = reconcile(s, &r, s->loaded);
-	s->next_reconcile = rn_time_mono_ms() + s->conf.reconcile_ms;
+	int64_t now = rn_time_mono_ms();
+	s->next_reconcile = now + s->conf.reconcile_ms;
+	/* Failing again and again (no CAP_NET_ADMIN, a table in use...):
+	 * back off from 1 s to the reconcile interval. */
+	s->failures = rc == RN_OK ? 0 : s->failures + 1;
+	int64_t back = (int64_t)1000 << (s->failures < 10 ? s->failures : 10);
+	s->next_retry = now + (back < s->conf.reconcile_ms ? back : s->conf.reconcile_ms);
 	r.total_us = mono_us() - t0;
 	if (rep != NULL)
 		*rep = r;
@@ -1807,11 +1820,12 @@ int feeds_nfsync_reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *r
 int feeds_nfsync_tick(struct feeds_nfsync *s, int64_t now_ms, int64_t *next_ms)
 {
 	int rc = RN_OK;
-	if (s->loaded && (s->dirty || now_ms >= s->next_reconcile))
+	if (s->loaded && ((s->dirty && now_ms >= s->next_retry) || now_ms >= s->next_reconcile))
 		rc = feeds_nfsync_reconcile(s, NULL);
 	if (next_ms != NULL) {
 		/* After a failure, retry soon but not in a busy loop. */
-		*next_ms = s->dirty ? rn_time_mono_ms() + 1000 : s->next_reconcile;
+		*next_ms = s->dirty && s->next_retry < s->next_reconcile ? s->next_retry
+		                                                         : s->next_reconcile;
 	}
 	return rc;
 }

@@ -12,7 +12,10 @@ Modes:
            rule counters count them, the receiver sees nothing), unlisted
            and allowlisted ones pass; deltas take effect at once.
   drift    elements and rules changed by hand with nft are restored by the
-           next periodic reconcile and counted in the drift metrics.
+           next periodic reconcile and counted in the drift metrics; a delta
+           planned against a generation someone else moved on from is
+           refused (ERESTART) and replanned; without CAP_NET_ADMIN the
+           kernel's EPERM is reported and counted, never ignored.
   crash    the applier is SIGKILLed at a random point of 200 transactions;
            the kernel always holds the old or the new state, never a mix.
 
@@ -356,6 +359,24 @@ def mode_drift(tmp):
             fail("reconcile after the conflict: %r" % r)
         same(want2, nft_state(ns), "nft after the conflict and the reconcile")
         print("conflict ok: a stale delta was replanned; the outside change repaired")
+        sh.close()
+        sh = None
+
+        # Without CAP_NET_ADMIN the kernel answers EPERM: the load fails,
+        # the error is counted, and the engine knows it is not in sync.
+        import shutil
+        if shutil.which("setpriv"):
+            p = subprocess.run(ns.cmd("setpriv", "--bounding-set", "-net_admin", "--inh-caps",
+                                      "-net_admin", REPNET, "nfsync", "shell"),
+                               input="load %s\ninsync\nmetrics\nquit\n" % path,
+                               capture_output=True, text=True, timeout=60)
+            lines = p.stdout.splitlines()
+            if not lines or not lines[0].startswith("err") or lines[1] != "ok 0" or \
+                    'repnet_nfsync_errors_total{reason="eperm"} 1' not in lines:
+                fail("without CAP_NET_ADMIN: %r" % lines[:3])
+            print("eperm ok: refused, counted, not in sync")
+        else:
+            print("eperm skipped: setpriv is not installed")
     finally:
         if sh:
             sh.close()
