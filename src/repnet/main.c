@@ -97,6 +97,14 @@ static const struct cmd cmds[] = {
          "       repnet flows --live [--count N] [--seconds S] [--summary] [--detect] [-c FILE] "
          "[-o ...]",
          cmd_flows},
+        {"nfsync",
+         "Netfilter sync by hand: load a blocklist FILE into the kernel sets (one\n"
+         "\"PREFIX [CATEGORY]\" per line), apply a delta FILE (\"+ENTRY\"/\"-ENTRY\"),\n"
+         "dump or reconcile the sets, destroy them, or read commands from stdin\n"
+         "(shell: load, add, del, commit, reconcile, dump, metrics, pid, quit).",
+         "nfsync [-c FILE] [-o section.key=value]... load FILE|apply FILE|dump|reconcile|"
+         "destroy|shell",
+         cmd_nfsync},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };
