@@ -159,6 +159,4 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
         {.name = NULL},
 };
 
-const struct rn_conf_key collector_flow_conf_keys[] = {
-        {.name = NULL},
-};
+/* collector_flow_conf_keys is in flow_conf.c. */

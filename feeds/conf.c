@@ -176,6 +176,4 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
         {.name = NULL},
 };
 
-const struct rn_conf_key feeds_sync_conf_keys[] = {
-        {.name = NULL},
-};
+/* feeds_sync_conf_keys: nfsync_conf.c. */

@@ -14,6 +14,8 @@ int cmd_logs(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
+int cmd_nfsync(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 
 #endif /* REPNET_CMDS_H */

@@ -86,6 +86,25 @@ static const struct cmd cmds[] = {
          "import --format drop-json|drop-txt|ip4set|cidr FILE [--to URL] [-c CONF]\n"
          "       [-o section.key=value]...",
          cmd_import},
+        {"flows",
+         "Decode the NetFlow v5/v9, IPFIX and sFlow datagrams in a pcap file: one JSON\n"
+         "object per flow record, or totals and defect counts with --summary. --detect\n"
+         "runs the flow detectors and prints their observations; --mirror reads the\n"
+         "file as mirror-port traffic through the packet meter. --live runs the\n"
+         "configured collector (listeners or capture path) and prints what it decodes,\n"
+         "until --count records, --seconds, or SIGINT/SIGTERM.",
+         "flows [--summary] [--detect] [--mirror] [-c FILE] [-o section.key=value]... FILE.pcap\n"
+         "       repnet flows --live [--count N] [--seconds S] [--summary] [--detect] [-c FILE] "
+         "[-o ...]",
+         cmd_flows},
+        {"nfsync",
+         "Netfilter sync by hand: load a blocklist FILE into the kernel sets (one\n"
+         "\"PREFIX [CATEGORY]\" per line), apply a delta FILE (\"+ENTRY\"/\"-ENTRY\"),\n"
+         "dump or reconcile the sets, destroy them, or read commands from stdin\n"
+         "(shell: load, add, del, commit, reconcile, dump, metrics, pid, quit).",
+         "nfsync [-c FILE] [-o section.key=value]... load FILE|apply FILE|dump|reconcile|"
+         "destroy|shell",
+         cmd_nfsync},
         {"sub",
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"

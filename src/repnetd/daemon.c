@@ -29,6 +29,8 @@ struct daemon {
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
 	struct feeds_rbl *rbl; /* serve role: list view, DNSBL, policy, decisions */
+	struct collector_flow *flow;
+	struct rn_counter flow_obs;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -60,7 +62,8 @@ static int smtp_start(struct daemon *d)
 	if ((d->conf.core.roles & RN_ROLE_COLLECT) == 0)
 		return RN_OK;
 	int rc = rn_metrics_counter(d->metrics, d, "repnet_collector_observations_total",
-	                            "Observations the collect role produced.", NULL, &d->smtp_obs);
+	                            "Observations the collectors handed to the daemon, by origin.",
+	                            "origin=\"smtp\"", &d->smtp_obs);
 	if (rc != RN_OK)
 		return rc;
 	struct collector_sink sink = {.emit = smtp_sink_emit, .arg = d};
@@ -108,6 +111,23 @@ static double m_one(void *arg)
 	return 1;
 }
 
+/*
+ * The collect role's observation sink until the scorer and the bus are
+ * wired: it counts them and logs them at debug level.
+ */
+static void flow_obs_emit(void *arg, const struct rn_obs *o, size_t n)
+{
+	struct daemon *d = arg;
+	rn_counter_add_shared(&d->flow_obs, n);
+	for (size_t i = 0; i < n; i++) {
+		char a[RN_ADDR_STRLEN];
+		rn_addr_format(&o[i].addr, a, sizeof(a));
+		log_debug("observation %s %s count=%u source=%s evidence=\"%s\"", a,
+		          rn_kind_name(o[i].kind), o[i].count, rn_source_name(o[i].source),
+		          o[i].evidence);
+	}
+}
+
 static int register_metrics(struct daemon *d)
 {
 	struct rn_metrics *m = d->metrics;
@@ -136,6 +156,10 @@ static int register_metrics(struct daemon *d)
 	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
 	                             "Configuration reloads on SIGHUP, by result.",
 	                             "result=\"failed\"", &d->reloads_failed);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, d, "repnet_collector_observations_total",
+	                             "Observations the collectors handed to the daemon, by origin.",
+	                             "origin=\"flow\"", &d->flow_obs);
 	for (int i = 0; i < 5 && rc == RN_OK; i++) {
 		char labels[64];
 		snprintf(labels, sizeof(labels), "role=\"%s\"", rn_role_names[i]);
@@ -279,6 +303,15 @@ int daemon_run(const struct daemon_opts *opts)
 			goto out;
 		}
 	}
+	if (d.conf.core.roles & RN_ROLE_COLLECT) {
+		struct collector_sink sink = {.emit = flow_obs_emit, .arg = &d};
+		rc = collector_flow_start(&d.flow, &d.conf.collector.flow, d.conf.core.data_dir,
+		                          d.metrics, NULL, &sink);
+		if (rc != RN_OK) {
+			log_errx("flow collector: %s", rn_strerror(rc));
+			goto out;
+		}
+	}
 	roles_note(&d);
 	if ((rc = smtp_start(&d)) != RN_OK) {
 		log_errx("collector: %s", rn_strerror(rc));
@@ -305,6 +338,8 @@ int daemon_run(const struct daemon_opts *opts)
 	}
 	code = 0;
 out:
+	/* Collect stops first: it drains sockets and flushes the detectors. */
+	collector_flow_stop(d.flow);
 	collector_smtp_stop(d.smtp);
 	feeds_http_stop(d.http);
 	feeds_rbl_stop(d.rbl);

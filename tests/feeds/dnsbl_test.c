@@ -286,6 +286,7 @@ static void test_ratelimit(void **state)
 	struct sockaddr_in sa = srv_addr(feeds_dnsbl_port(f.d));
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	int64_t t0 = rn_time_mono_ms();
 	for (int i = 0; i < 50; i++) {
 		size_t n = mkquery(q, (uint16_t)i, 0xC0000201u, DNS_T_A);
 		send(fd, q, n, 0);
@@ -293,9 +294,22 @@ static void test_ratelimit(void **state)
 	int got = 0;
 	while (udp_recv(fd, a, sizeof(a), 500) > 0)
 		got++;
-	/* One socket hashes to one worker: its burst of 5, maybe one refill. */
-	assert_true(got >= 5 && got <= 7);
-	assert_true(metric(f.m, "repnet_dnsbl_dropped_total", "reason=\"ratelimit\"") == 50 - got);
+	/*
+	 * One socket hashes to one worker: its burst of 5, plus at most one
+	 * query per second that passed while the test ran (a loaded machine
+	 * may take seconds; the bound follows the time, it does not assert it).
+	 */
+	int64_t secs = (rn_time_mono_ms() - t0) / 1000 + 1;
+	assert_true(got >= 5 && got <= 5 + secs);
+	/* Every query is either answered or counted as dropped. */
+	double dropped = 0;
+	for (int i = 0; i < 200; i++) {
+		dropped = metric(f.m, "repnet_dnsbl_dropped_total", "reason=\"ratelimit\"");
+		if (dropped == 50 - got)
+			break;
+		udp_recv(fd, a, sizeof(a), 10);
+	}
+	assert_true(dropped == 50 - got);
 	close(fd);
 	stop(&f);
 }
