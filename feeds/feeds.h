@@ -28,6 +28,22 @@ extern "C" {
  * policy service, exports and decision stream (feeds_rbl_conf_keys); and
  * netfilter sync (feeds_sync_conf_keys).
  */
+/* One other publisher: a member operator, or this operator's own scorer. */
+struct feeds_peer {
+	char name[64];
+	char key[96];        /* base64 ed25519 public key */
+	char *url;           /* its feed (PUB) */
+	char *resync;        /* its resync service (REP) */
+	double weight;       /* trust weight, for federation */
+	int64_t max_per_day; /* new entries a day before the circuit breaker trips; 0: none */
+	bool revoked;        /* kept in the keyring to count its messages as revoked */
+	bool own;            /* this operator's scorer: served locally, not federated */
+};
+struct feeds_peers {
+	struct feeds_peer *v;
+	size_t n;
+};
+
 struct feeds_bus_conf {
 	uint64_t recv_max;     /* NNG_OPT_RECVMAXSZ on every bus socket */
 	char *tls_cert;        /* PEM certificate chain (tls+tcp:// only) */
@@ -57,6 +73,15 @@ struct feeds_bus_conf {
 	int64_t delta_ttl_ms;
 	int64_t snapshot_ttl_ms;
 	int64_t max_listings; /* cap on a decoded snapshot or delta */
+	/* Other publishers, and what is done with them. */
+	struct feeds_peers peers;
+	char *serve;         /* the peer local consumers serve; "" = this node's publisher */
+	int64_t quorum;      /* members that must agree (federation) */
+	double weight_alone; /* a member this trusted lists alone; 0 = none */
+	int64_t quarantine_add;
+	double quarantine_pct;
+	int64_t federation_refresh_ms;
+	int64_t replica_sweep_ms;
 };
 /* How the DNSBL turns several categories into one A record. */
 enum feeds_dnsbl_combine {
@@ -73,26 +98,26 @@ struct feeds_rbl_conf {
 	int64_t dnsbl_workers;
 	int64_t dnsbl_ttl_ms;
 	int64_t dnsbl_negative_ttl_ms;
-	struct rn_strlist dnsbl_ns;      /* NS names; the first is the SOA MNAME */
-	char *dnsbl_soa_rname;           /* SOA RNAME, as a domain name */
-	struct rn_strlist dnsbl_codes;   /* "category=127.0.0.N", highest priority first */
-	int dnsbl_combine;               /* enum feeds_dnsbl_combine */
-	char *dnsbl_reason;              /* TXT: "$" is the address, "%c" the categories */
-	char *dnsbl_lookup_url;          /* appended to the TXT; "$" is the address */
-	int64_t dnsbl_edns_size;         /* largest UDP answer with EDNS0 */
+	struct rn_strlist dnsbl_ns;    /* NS names; the first is the SOA MNAME */
+	char *dnsbl_soa_rname;         /* SOA RNAME, as a domain name */
+	struct rn_strlist dnsbl_codes; /* "category=127.0.0.N", highest priority first */
+	int dnsbl_combine;             /* enum feeds_dnsbl_combine */
+	char *dnsbl_reason;            /* TXT: "$" is the address, "%c" the categories */
+	char *dnsbl_lookup_url;        /* appended to the TXT; "$" is the address */
+	int64_t dnsbl_edns_size;       /* largest UDP answer with EDNS0 */
 	int64_t dnsbl_tcp_max_conns;
 	int64_t dnsbl_tcp_idle_ms;
-	int64_t dnsbl_ratelimit;         /* queries per second per client; 0: off */
+	int64_t dnsbl_ratelimit; /* queries per second per client; 0: off */
 	int64_t dnsbl_ratelimit_burst;
-	char *policy_listen;             /* host:port; "" disables */
-	char *policy_unix;               /* unix socket path; "" disables */
-	unsigned policy_states;          /* protocol_state values checked (bitmask) */
-	char *policy_text;               /* reject text: "$" address, "%c" categories */
-	struct rn_strlist policy_defer;  /* categories answered DEFER_IF_PERMIT */
+	char *policy_listen;            /* host:port; "" disables */
+	char *policy_unix;              /* unix socket path; "" disables */
+	unsigned policy_states;         /* protocol_state values checked (bitmask) */
+	char *policy_text;              /* reject text: "$" address, "%c" categories */
+	struct rn_strlist policy_defer; /* categories answered DEFER_IF_PERMIT */
 	int64_t policy_max_conns;
 	int64_t policy_idle_ms;
-	char *decisions_keys_file;        /* X-Api-Key values, one a line; "": stream off */
-	int64_t decisions_duration_ms;    /* duration of listings without expiry */
+	char *decisions_keys_file;     /* X-Api-Key values, one a line; "": stream off */
+	int64_t decisions_duration_ms; /* duration of listings without expiry */
 	int64_t decisions_max_bouncers;
 	char *export_nft_table;
 	char *export_nft_set4;
@@ -218,8 +243,8 @@ void feeds_listview_view(struct feeds_listview *lv, struct feeds_view *v);
  * distinct (categories, expiry) pairs among IPv4 hosts is RN_ELIMIT. On
  * failure nothing changed. Writers are serialised internally.
  */
-int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entry *add,
-                         size_t nadd, const struct rn_prefix *del, size_t ndel);
+int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entry *add, size_t nadd,
+                         const struct rn_prefix *del, size_t ndel);
 /*
  * Makes the content equal to e[0..n) (duplicates: the last wins) by
  * applying the difference as one batch. e is reordered.
@@ -235,15 +260,15 @@ uint64_t feeds_listview_version(struct feeds_listview *lv);
 /* ------------------------------------------------------------------ */
 
 enum feeds_list_format {
-	FEEDS_FMT_PLAIN = 0,    /* one address or prefix per line */
-	FEEDS_FMT_JSON = 1,     /* JSON lines: prefix, categories, expires */
-	FEEDS_FMT_DROP_JSON,    /* Spamhaus DROP, JSON lines (import) */
-	FEEDS_FMT_DROP_TXT,     /* Spamhaus DROP, "cidr ; SBLnnn" (import) */
-	FEEDS_FMT_IP4SET,       /* rbldnsd ip4set data (import) */
-	FEEDS_FMT_CIDR,         /* plain CIDR list, "#" comments (import) */
-	FEEDS_FMT_RBLDNSD,      /* rbldnsd combined ip4trie + ip6trie (export) */
-	FEEDS_FMT_NFT,          /* nft -f script (export) */
-	FEEDS_FMT_IPSET,        /* ipset restore file (export) */
+	FEEDS_FMT_PLAIN = 0, /* one address or prefix per line */
+	FEEDS_FMT_JSON = 1,  /* JSON lines: prefix, categories, expires */
+	FEEDS_FMT_DROP_JSON, /* Spamhaus DROP, JSON lines (import) */
+	FEEDS_FMT_DROP_TXT,  /* Spamhaus DROP, "cidr ; SBLnnn" (import) */
+	FEEDS_FMT_IP4SET,    /* rbldnsd ip4set data (import) */
+	FEEDS_FMT_CIDR,      /* plain CIDR list, "#" comments (import) */
+	FEEDS_FMT_RBLDNSD,   /* rbldnsd combined ip4trie + ip6trie (export) */
+	FEEDS_FMT_NFT,       /* nft -f script (export) */
+	FEEDS_FMT_IPSET,     /* ipset restore file (export) */
 	FEEDS_FMT_COUNT_,
 };
 /* "plain", "json", "drop-json", ...; NULL-terminated, indexed by format. */
@@ -602,6 +627,35 @@ void feeds_federation_on_change(void *arg, struct feeds_sub *s, const struct sco
 void feeds_federation_refresh(struct feeds_federation *f);
 void feeds_federation_stop(struct feeds_federation *f);
 
+/*
+ * The replica: the member's live blocklist for local consumers, a list
+ * view kept equal to one subscription's enforceable entries. Give the
+ * subscription feeds_replica_on_change (arg: the replica) as its
+ * on_change. Listings past their expiry are swept out every sweep_ms, so
+ * a feed that stops decays to empty. Free with feeds_replica_free() after
+ * the subscription and every reader have stopped.
+ */
+struct feeds_replica;
+int feeds_replica_alloc(struct feeds_replica **out, size_t history, int64_t sweep_ms,
+                        struct rn_metrics *m);
+void feeds_replica_on_change(void *arg, struct feeds_sub *s, const struct scoring_table *old_t,
+                             const struct scoring_table *new_t, const struct scoring_delta *d);
+void feeds_replica_view(struct feeds_replica *r, struct feeds_view *v);
+size_t feeds_replica_count(struct feeds_replica *r);
+/* Drops the listings expired at now_ms; returns how many (the sweeper's work). */
+size_t feeds_replica_sweep(struct feeds_replica *r, int64_t now_ms);
+void feeds_replica_free(struct feeds_replica *r);
+
+/*
+ * repnetd's sync role: netfilter sets (feeds_nfsync) follow a view's
+ * change log on a thread of their own. view must outlive it. Free with
+ * feeds_sync_stop().
+ */
+struct feeds_sync;
+int feeds_sync_start(struct feeds_sync **out, const struct feeds_sync_conf *conf,
+                     const struct feeds_view *view, struct rn_metrics *m);
+void feeds_sync_stop(struct feeds_sync *s);
+
 /* ------------------------------------------------------------------ */
 /* HTTP listener                                                       */
 /* ------------------------------------------------------------------ */
@@ -630,8 +684,8 @@ struct feeds_http_req {
 	const char *(*header)(const struct feeds_http_req *r, const char *name);
 	void *impl_;
 };
-typedef void (*feeds_http_fn)(void *arg, const struct feeds_http_req *req, int *status,
-                              char **body, size_t *len, const char **ctype);
+typedef void (*feeds_http_fn)(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                              size_t *len, const char **ctype);
 int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ */
@@ -667,6 +721,12 @@ void feeds_decisions_free(struct feeds_decisions *d);
 struct feeds_rbl;
 int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, struct feeds_http *h,
                     struct rn_metrics *m);
+/*
+ * The same servers over a view the caller owns (the replica): no list
+ * file, nothing reloaded here. v must outlive r.
+ */
+int feeds_rbl_start_view(struct feeds_rbl **out, const struct feeds_rbl_conf *c,
+                         const struct feeds_view *v, struct feeds_http *h, struct rn_metrics *m);
 void feeds_rbl_stop(struct feeds_rbl *r);
 
 /* ------------------------------------------------------------------ */

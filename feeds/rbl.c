@@ -186,6 +186,61 @@ static void *rbl_main(void *arg)
 	return NULL;
 }
 
+static int start_servers(struct feeds_rbl *r, struct rn_metrics *m)
+{
+	const struct feeds_rbl_conf *c = r->conf;
+	int rc;
+	if (c->dnsbl_listen.n > 0) {
+		if ((rc = feeds_dnsbl_start(&r->dnsbl, c, &r->view, m)) != RN_OK)
+			return rc;
+		log_notice("dnsbl: serving %zu zone(s) on port %u (%lld UDP workers)",
+		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl),
+		           (long long)c->dnsbl_workers);
+	}
+	if (c->policy_listen != NULL || c->policy_unix != NULL) {
+		if ((rc = feeds_policy_start(&r->policy, c, &r->view, m)) != RN_OK)
+			return rc;
+		log_notice("policy: serving on port %u%s%s", feeds_policy_port(r->policy),
+		           c->policy_unix != NULL ? " and " : "",
+		           c->policy_unix != NULL ? c->policy_unix : "");
+	}
+	return RN_OK;
+}
+
+/* Last: once registered, the handler lives as long as the listener. */
+static int start_decisions(struct feeds_rbl *r, struct feeds_http *h, struct rn_metrics *m)
+{
+	if (r->conf->decisions_keys_file != NULL && h != NULL)
+		return feeds_decisions_start(&r->decisions, h, r->conf, &r->view, m);
+	return RN_OK;
+}
+
+int feeds_rbl_start_view(struct feeds_rbl **out, const struct feeds_rbl_conf *c,
+                         const struct feeds_view *v, struct feeds_http *h, struct rn_metrics *m)
+{
+	int rc;
+	*out = NULL;
+	struct feeds_rbl *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if ((rc = conf_copy(&r->confcopy, c)) != RN_OK) {
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return rc;
+	}
+	r->conf = &r->confcopy;
+	r->view = *v;
+	if ((rc = start_servers(r, m)) != RN_OK || (rc = start_decisions(r, h, m)) != RN_OK) {
+		feeds_rbl_stop(r);
+		return rc;
+	}
+	*out = r;
+	return RN_OK;
+}
+
 int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, struct feeds_http *h,
                     struct rn_metrics *m)
 {
@@ -233,30 +288,15 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 	}
 	if ((rc = rbl_load(r)) != RN_OK)
 		goto fail;
-	if (c->dnsbl_listen.n > 0) {
-		if ((rc = feeds_dnsbl_start(&r->dnsbl, c, &r->view, m)) != RN_OK)
-			goto fail;
-		log_notice("dnsbl: serving %zu zone(s) on port %u (%lld UDP workers)",
-		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl),
-		           (long long)c->dnsbl_workers);
-	}
-	if (c->policy_listen != NULL || c->policy_unix != NULL) {
-		if ((rc = feeds_policy_start(&r->policy, c, &r->view, m)) != RN_OK)
-			goto fail;
-		log_notice("policy: serving on port %u%s%s", feeds_policy_port(r->policy),
-		           c->policy_unix != NULL ? " and " : "",
-		           c->policy_unix != NULL ? c->policy_unix : "");
-	}
+	if ((rc = start_servers(r, m)) != RN_OK)
+		goto fail;
 	if (pthread_create(&r->th, NULL, rbl_main, r) != 0) {
 		rc = -EAGAIN;
 		goto fail;
 	}
 	r->started = true;
-	/* Last: once registered, the handler lives as long as the listener. */
-	if (c->decisions_keys_file != NULL && h != NULL) {
-		if ((rc = feeds_decisions_start(&r->decisions, h, c, &r->view, m)) != RN_OK)
-			goto fail;
-	}
+	if ((rc = start_decisions(r, h, m)) != RN_OK)
+		goto fail;
 	*out = r;
 	return RN_OK;
 fail:
