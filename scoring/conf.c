@@ -24,15 +24,15 @@
 
 #include "scoring/scoring.h"
 
-#define H(n) ((int64_t)(n) * 3600000)
-#define D(n) ((int64_t)(n) * 86400000)
+#define H(n) ((int64_t)(n)*3600000)
+#define D(n) ((int64_t)(n)*86400000)
 
-#define ROW(k, w, hl, win, cat, al, mc)                                             \
-	[RN_KIND_##k] = {.weight = (w),                                             \
-	                 .half_life_ms = (hl),                                      \
-	                 .window_ms = (win),                                        \
-	                 .category = RN_CAT_##cat,                                  \
-	                 .alone = (al),                                             \
+#define ROW(k, w, hl, win, cat, al, mc)            \
+	[RN_KIND_##k] = {.weight = (w),            \
+	                 .half_life_ms = (hl),     \
+	                 .window_ms = (win),       \
+	                 .category = RN_CAT_##cat, \
+	                 .alone = (al),            \
 	                 .max_count = (mc)}
 
 static const struct scoring_kind kind_defaults[RN_KIND_MAX] = {
@@ -167,7 +167,8 @@ static int kinds_parse(const struct rn_conf_node *node, void *field, char *err, 
 	if (node == NULL)
 		return RN_OK;
 	if (!rn_conf_node_is_group(node)) {
-		snprintf(err, errlen, "expected a group of kinds, like { sasl_fail = { weight = 2; }; }");
+		snprintf(err, errlen,
+		         "expected a group of kinds, like { sasl_fail = { weight = 2; }; }");
 		return RN_ECONF;
 	}
 	for (size_t i = 0; i < rn_conf_node_count(node); i++) {

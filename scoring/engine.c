@@ -125,12 +125,15 @@ int engine_kinds_resolve(const struct scoring_conf *c, struct kslot kinds[RN_KIN
 		s->category = row->category;
 		s->alone = row->alone;
 		s->max_count = row->max_count;
-		s->nslices = row->max_count >= 8 ? 4 : row->max_count >= 4 ? 3 : row->max_count >= 2 ? 2 : 1;
+		s->nslices = row->max_count >= 8   ? 4
+		             : row->max_count >= 4 ? 3
+		             : row->max_count >= 2 ? 2
+		                                   : 1;
 		s->weight = row->weight;
 		s->half_life_ms = row->half_life_ms;
 		s->window_ms = row->window_ms;
-		s->horizon_ms = row->window_ms > 0 ? row->window_ms
-		                                   : row->half_life_ms * c->decay_horizon;
+		s->horizon_ms =
+		        row->window_ms > 0 ? row->window_ms : row->half_life_ms * c->decay_horizon;
 	}
 	return RN_OK;
 }
@@ -143,8 +146,9 @@ static int resolve_conf(struct scoring_engine *e)
 	if (e->conf.delist_threshold > e->conf.threshold || e->conf.ttl_max_ms < e->conf.ttl_ms ||
 	    e->conf.bucket_ms <= 0 || e->conf.tick_ms <= 0 || e->conf.expiry_quantum_ms <= 0 ||
 	    e->conf.offence_decay_ms <= 0 || e->conf.ipv6_prefix < 32 || e->conf.ipv6_prefix > 64) {
-		log_warnx("scoring: delist_threshold must not exceed threshold, ttl_max must not be "
-		          "below ttl, and durations must be positive");
+		log_warnx(
+		        "scoring: delist_threshold must not exceed threshold, ttl_max must not be "
+		        "below ttl, and durations must be positive");
 		return RN_ECONF;
 	}
 	int rc = engine_kinds_resolve(&e->conf, e->kinds, e->bit_kind, err, sizeof(err));
@@ -253,6 +257,9 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->chash);
 	free(e->held);
 	free(e->coll);
+	free(e->scratch_slots);
+	free(e->scratch_bits);
+	free(e->scratch_touched);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
 	scoring_protect_free(e->noesc);
@@ -264,8 +271,9 @@ void scoring_engine_free(struct scoring_engine *e)
 int scoring_engine_reconfigure(struct scoring_engine *e, const struct scoring_conf *conf)
 {
 	if (conf->bucket_ms != e->conf.bucket_ms || conf->ipv6_prefix != e->conf.ipv6_prefix) {
-		log_warnx("scoring: bucket and ipv6_prefix shape the stored sets and need a restart "
-		          "with an empty state");
+		log_warnx(
+		        "scoring: bucket and ipv6_prefix shape the stored sets and need a restart "
+		        "with an empty state");
 		return RN_ECONF;
 	}
 	struct scoring_conf old = e->conf;
@@ -448,11 +456,16 @@ static int set_count_add(struct rset *s, const struct kslot *k, uint64_t key, ui
 	uint64_t n = (uint64_t)c + add;
 	if (n > k->max_count)
 		n = c > k->max_count ? c : k->max_count;
+	/*
+	 * Written with an explicit XOR on purpose: gcc 12.2 at -O2 (Debian 12)
+	 * miscompiles the equivalent "bool was, now; if (was == now) continue;"
+	 * loop (tree-vrp), skipping every bit that was clear before.
+	 */
+	uint64_t diff = (uint64_t)c ^ n;
 	for (unsigned j = 0; j < s->nslices; j++) {
-		bool was = (c >> j) & 1, now = (n >> j) & 1;
-		if (was == now)
+		if (!((diff >> j) & 1))
 			continue;
-		if (now) {
+		if ((n >> j) & 1) {
 			rc = keyset_add(s->slice[j], key);
 			if (rc < 0)
 				return rc;
@@ -573,8 +586,7 @@ static bool obs_space(const struct scoring_engine *e, const struct rn_obs *o, un
 	return true;
 }
 
-static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned space,
-                     uint64_t key)
+static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned space, uint64_t key)
 {
 	const struct kslot *k = &e->kinds[o->kind];
 	int64_t bucket = floor_div(o->ts_ms, e->conf.bucket_ms);
@@ -644,7 +656,7 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
 		}
 		unsigned fam = space_family(space);
 		if (protect_range(e->protect, fam, key, key_last(fam, space_plen(space), key))) {
-			st->protected++;
+			st->protected ++;
 			continue;
 		}
 		int64_t bend = (floor_div(o->ts_ms, e->conf.bucket_ms) + 1) * e->conf.bucket_ms;
@@ -721,13 +733,13 @@ static unsigned off_get(const struct scoring_engine *e, unsigned space, uint64_t
 static int off_set(struct scoring_engine *e, unsigned space, uint64_t key, unsigned was,
                    unsigned now)
 {
+	unsigned diff = was ^ now; /* see set_count_add() on why XOR */
 	for (unsigned j = 0; j < ENGINE_OFF_SLICES; j++) {
-		bool a = (was >> j) & 1, b = (now >> j) & 1;
-		if (a == b)
+		if (!((diff >> j) & 1))
 			continue;
 		if (e->off[space][j] == NULL && (e->off[space][j] = keyset_new()) == NULL)
 			return -ENOMEM;
-		if (b) {
+		if ((now >> j) & 1) {
 			int rc = keyset_add(e->off[space][j], key);
 			if (rc < 0)
 				return rc;
@@ -1239,8 +1251,8 @@ static int space_run(struct rc *r, unsigned space)
 		struct rset *s = e->sets[i];
 		if (s->space != space)
 			continue;
-		uint32_t unit = engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms,
-		                            r->t);
+		uint32_t unit =
+		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
 		if (unit == 0)
 			continue;
 		int64_t rank = s->bucket - r->base_bucket;
@@ -1315,9 +1327,6 @@ static void rc_release(struct rc *r)
 	}
 	free(r->bfirst);
 	free(r->blast);
-	free(r->slots);
-	free(r->tbits);
-	free(r->touched);
 	tbuilder_release(&r->b);
 	free(r);
 }
@@ -1337,11 +1346,18 @@ static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table *
 	r->D = (uint64_t)llround(e->conf.delist_threshold * SCORING_SCALE);
 	tbuilder_init(&r->b, true, e->conf.dry_run);
 	digest_load(e->cur->digest, r->lanes);
-	r->slots = malloc(CSIZE * sizeof(*r->slots));
-	r->tbits = calloc(CSIZE / 64, sizeof(uint64_t));
-	r->touched = malloc(CSIZE * sizeof(uint32_t));
-	if (r->slots == NULL || r->tbits == NULL || r->touched == NULL)
-		goto fail;
+	if (e->scratch_slots == NULL) {
+		e->scratch_slots = malloc(CSIZE * sizeof(struct slot));
+		e->scratch_bits = calloc(CSIZE / 64, sizeof(uint64_t));
+		e->scratch_touched = malloc(CSIZE * sizeof(uint32_t));
+		if (e->scratch_slots == NULL || e->scratch_bits == NULL ||
+		    e->scratch_touched == NULL)
+			goto fail;
+	}
+	/* The touched bits are all clear between chunks, so between ticks too. */
+	r->slots = e->scratch_slots;
+	r->tbits = e->scratch_bits;
+	r->touched = e->scratch_touched;
 
 	/* Per bucket: the first and last observation of any set in it. */
 	int64_t bmin = INT64_MAX, bmax = INT64_MIN;
@@ -1411,6 +1427,8 @@ static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table *
 	rc_release(r);
 	return RN_OK;
 fail:
+	if (e->scratch_bits != NULL)
+		memset(e->scratch_bits, 0, CSIZE / 8);
 	scoring_delta_free(d);
 	rc_release(r);
 	return rc;
@@ -1579,8 +1597,9 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 			for (unsigned j = 0; j < s->nev && c->nevidence < 4; j++)
 				if (keyset_contains(s->ev[j].ks, key))
 					snprintf(c->evidence[c->nevidence++], RN_EVIDENCE_MAX, "%s",
-					         e->codes[s->ev[j].code][0] ? e->codes[s->ev[j].code]
-					                                    : "(other)");
+					         e->codes[s->ev[j].code][0]
+					                 ? e->codes[s->ev[j].code]
+					                 : "(other)");
 		}
 		if (unit > 0) {
 			score += (uint64_t)unit * count;

@@ -98,6 +98,11 @@ struct scoring_engine {
 
 	struct ecoll *coll;
 	size_t ncoll, capcoll;
+
+	/* Recompute scratch, kept between ticks (engine.c). */
+	void *scratch_slots;
+	uint64_t *scratch_bits;
+	uint32_t *scratch_touched;
 };
 
 /* Pure formulas, shared with the tests' reference implementation. */

@@ -18,8 +18,8 @@ struct keyset {
 	uint32_t *hi;          /* group keys, in insertion order */
 	roaring_bitmap_t **bm; /* one bitmap per group */
 	size_t n, cap;
-	uint32_t *hash; /* open addressing on hi: group index + 1, 0 empty */
-	size_t hcap;    /* a power of two, or 0 while n <= 4 */
+	uint32_t *hash;  /* open addressing on hi: group index + 1, 0 empty */
+	size_t hcap;     /* a power of two, or 0 while n <= 4 */
 	uint32_t *order; /* group indexes sorted by hi, valid unless dirty */
 	bool dirty;
 	uint64_t card;

@@ -88,6 +88,8 @@ void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run)
 static void tspace_release(struct tspace *s)
 {
 	free(s->dir);
+	free(s->shi);
+	free(s->sstart);
 	free(s->rec);
 	free(s->k64);
 	free(s->cls);
@@ -126,7 +128,8 @@ static int class_grow(struct tbuilder *b)
 	if (vals == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->ncls; i++) {
-		size_t h = cls_hash(b->cls[i].cats, b->cls[i].flags, b->cls[i].expires_ms) & (cap - 1);
+		size_t h =
+		        cls_hash(b->cls[i].cats, b->cls[i].flags, b->cls[i].expires_ms) & (cap - 1);
 		while (vals[h] != 0)
 			h = (h + 1) & (cap - 1);
 		vals[h] = (uint32_t)i + 1;
@@ -174,12 +177,12 @@ static int class_intern(struct tbuilder *b, uint32_t cats, uint32_t flags, int64
 	return RN_OK;
 }
 
-#define GROW(p, cap)                                                 \
-	do {                                                         \
-		void *np_ = realloc((p), (cap) * sizeof(*(p)));      \
-		if (np_ == NULL)                                     \
-			return -ENOMEM;                              \
-		(p) = np_;                                           \
+#define GROW(p, cap)                                            \
+	do {                                                    \
+		void *np_ = realloc((p), (cap) * sizeof(*(p))); \
+		if (np_ == NULL)                                \
+			return -ENOMEM;                         \
+		(p) = np_;                                      \
 	} while (0)
 
 static int tspace_grow(struct tspace *s, bool rich)
@@ -221,17 +224,11 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 		memset(s, 0, sizeof(*s));
 		s->family = (uint8_t)family;
 		s->plen = (uint8_t)plen;
-		s->last_hi = -1;
-		if (family == RN_AF_INET) {
-			s->dir = malloc(65537 * sizeof(*s->dir));
-			if (s->dir == NULL)
-				return -ENOMEM;
-		}
 		b->used[idx] = true;
 	}
 	if (s->n > 0) {
 		uint64_t last = family == RN_AF_INET
-		                        ? ((uint64_t)(uint32_t)s->last_hi << 16 | s->rec[s->n - 1].lo)
+		                        ? ((uint64_t)s->shi[s->nhi - 1] << 16 | s->rec[s->n - 1].lo)
 		                        : s->k64[s->n - 1];
 		if (key <= last)
 			return RN_EPARSE;
@@ -244,10 +241,19 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 		return rc;
 	size_t i = s->n;
 	if (family == RN_AF_INET) {
-		int32_t h = (int32_t)(key >> 16);
-		for (int32_t k = s->last_hi + 1; k <= h; k++)
-			s->dir[k] = (uint32_t)i;
-		s->last_hi = h;
+		uint16_t h = (uint16_t)(key >> 16);
+		if (s->nhi == 0 || s->shi[s->nhi - 1] != h) {
+			/* Built sparse; tbuilder_finish() makes large spaces dense. */
+			if (s->nhi + 1 >= s->caphi) {
+				size_t cap = s->caphi ? s->caphi * 2 : 64;
+				GROW(s->shi, cap);
+				GROW(s->sstart, cap);
+				s->caphi = cap;
+			}
+			s->shi[s->nhi] = h;
+			s->sstart[s->nhi] = (uint32_t)i;
+			s->nhi++;
+		}
 		s->rec[i] = (struct trec){.lo = (uint16_t)key, .cls = c};
 	} else {
 		s->k64[i] = key;
@@ -267,13 +273,13 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 	return RN_OK;
 }
 
-#define SHRINK(p, n)                                                         \
-	do {                                                                 \
-		if ((p) != NULL && (n) > 0) {                                \
-			void *np_ = realloc((p), (n) * sizeof(*(p)));        \
-			if (np_ != NULL)                                     \
-				(p) = np_;                                   \
-		}                                                            \
+#define SHRINK(p, n)                                                  \
+	do {                                                          \
+		if ((p) != NULL && (n) > 0) {                         \
+			void *np_ = realloc((p), (n) * sizeof(*(p))); \
+			if (np_ != NULL)                              \
+				(p) = np_;                            \
+		}                                                     \
 	} while (0)
 
 static void cover_set(uint64_t *bits, uint32_t from, uint32_t to)
@@ -309,8 +315,27 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 			continue;
 		}
 		if (s->family == RN_AF_INET) {
-			for (int32_t k = s->last_hi + 1; k <= 65536; k++)
-				s->dir[k] = (uint32_t)s->n;
+			s->sstart[s->nhi] = (uint32_t)s->n;
+			if (s->n >= TSPACE_DENSE_MIN) {
+				s->dir = malloc(65537 * sizeof(*s->dir));
+				if (s->dir == NULL)
+					goto fail;
+				size_t k = 0;
+				for (uint32_t h = 0; h <= 65536; h++) {
+					while (k < s->nhi && s->shi[k] < h)
+						k++;
+					s->dir[h] = k < s->nhi ? s->sstart[k] : (uint32_t)s->n;
+				}
+				free(s->shi);
+				free(s->sstart);
+				s->shi = NULL;
+				s->sstart = NULL;
+				s->nhi = s->caphi = 0;
+			} else {
+				SHRINK(s->shi, s->nhi);
+				SHRINK(s->sstart, s->nhi + 1);
+				s->caphi = s->nhi + 1;
+			}
 			SHRINK(s->rec, s->n);
 			if (s->plen < 32) {
 				if (t->v4_pfx_cover == NULL &&
@@ -321,7 +346,8 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 					hi = tspace_hi_of(s, k, hi);
 					uint64_t key = tspace_key(s, k, hi);
 					cover_set(t->v4_pfx_cover, (uint32_t)(key >> 16),
-					          (uint32_t)(key_last(RN_AF_INET, s->plen, key) >> 16));
+					          (uint32_t)(key_last(RN_AF_INET, s->plen, key) >>
+					                     16));
 				}
 			}
 			t->count_v4 += s->n;
@@ -437,7 +463,8 @@ size_t scoring_table_bytes(const struct scoring_table *t)
 	for (size_t i = 0; i < t->nsp; i++) {
 		const struct tspace *s = &t->sp[i];
 		if (s->family == RN_AF_INET)
-			b += 65537 * sizeof(uint32_t) + s->n * sizeof(struct trec);
+			b += (s->dir != NULL ? 65537 * sizeof(uint32_t) : s->nhi * 6 + 4) +
+			     s->n * sizeof(struct trec);
 		else
 			b += s->n * (sizeof(uint64_t) + sizeof(uint16_t));
 		if (t->rich)
@@ -454,25 +481,48 @@ void scoring_table_digest(const struct scoring_table *t, uint8_t out[32])
 uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint)
 {
 	uint32_t h = hint;
-	if (s->dir[h] > i)
+	const uint32_t *start = s->dir != NULL ? s->dir : s->sstart;
+	if (start[h] > i)
 		h = 0;
-	while (s->dir[h + 1] <= i)
+	while (start[h + 1] <= i)
 		h++;
 	return h;
 }
 
-ptrdiff_t tspace_find(const struct tspace *s, uint64_t key)
+ptrdiff_t tspace_find(const struct tspace *s, uint64_t key, uint32_t *cursor)
 {
 	if (s->family == RN_AF_INET) {
-		uint32_t h = (uint32_t)(key >> 16);
+		uint32_t h = (uint32_t)(key >> 16), c;
 		uint16_t lo = (uint16_t)key;
-		size_t b = s->dir[h], e = s->dir[h + 1];
+		size_t b, e;
+		if (s->dir != NULL) {
+			c = h;
+			b = s->dir[h];
+			e = s->dir[h + 1];
+		} else {
+			size_t x = 0, y = s->nhi;
+			while (x < y) {
+				size_t m = x + (y - x) / 2;
+				if (s->shi[m] < h)
+					x = m + 1;
+				else
+					y = m;
+			}
+			if (x == s->nhi || s->shi[x] != h)
+				return -1;
+			c = (uint32_t)x;
+			b = s->sstart[x];
+			e = s->sstart[x + 1];
+		}
+		if (cursor != NULL)
+			*cursor = c;
 		if (e - b <= 16) {
 			for (size_t i = b; i < e; i++)
 				if (s->rec[i].lo >= lo)
 					return s->rec[i].lo == lo ? (ptrdiff_t)i : -1;
 			return -1;
 		}
+		size_t end = e;
 		while (b < e) {
 			size_t m = b + (e - b) / 2;
 			if (s->rec[m].lo < lo)
@@ -480,7 +530,7 @@ ptrdiff_t tspace_find(const struct tspace *s, uint64_t key)
 			else
 				e = m;
 		}
-		return b < s->dir[h + 1] && s->rec[b].lo == lo ? (ptrdiff_t)b : -1;
+		return b < end && s->rec[b].lo == lo ? (ptrdiff_t)b : -1;
 	}
 	size_t b = 0, e = s->n;
 	while (b < e) {
@@ -523,7 +573,7 @@ void tspace_entry(const struct scoring_table *t, const struct tspace *s, size_t 
 static bool match(const struct scoring_table *t, const struct tspace *s, uint64_t key,
                   int64_t now_ms, struct scoring_hit *hit, bool *found)
 {
-	ptrdiff_t i = tspace_find(s, key);
+	ptrdiff_t i = tspace_find(s, key, NULL);
 	if (i < 0)
 		return false;
 	const struct tcls *c = &t->cls[tspace_cls(s, (size_t)i)];
@@ -591,10 +641,11 @@ bool scoring_table_find(const struct scoring_table *t, const struct rn_prefix *p
 	const struct tspace *s = table_space(t, pfx->addr.family, pfx->len);
 	if (s == NULL)
 		return false;
-	ptrdiff_t i = tspace_find(s, key);
+	uint32_t cur = 0;
+	ptrdiff_t i = tspace_find(s, key, &cur);
 	if (i < 0)
 		return false;
-	tspace_entry(t, s, (size_t)i, (uint32_t)(key >> 16), out);
+	tspace_entry(t, s, (size_t)i, cur, out);
 	return true;
 }
 
@@ -784,8 +835,7 @@ void scoring_delta_get_added(const struct scoring_delta *d, size_t i, struct sco
 	dtuple_listing(&d->add.v[i], out);
 }
 
-void scoring_delta_get_removed(const struct scoring_delta *d, size_t i,
-                               struct scoring_listing *out)
+void scoring_delta_get_removed(const struct scoring_delta *d, size_t i, struct scoring_listing *out)
 {
 	dtuple_listing(&d->del.v[i], out);
 }
@@ -959,8 +1009,8 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 				exp = c->expires_ms;
 				i++;
 			}
-			for (; ri < d->del.n && space_index(d->del.v[ri].family,
-			                                    d->del.v[ri].plen) == idx &&
+			for (; ri < d->del.n &&
+			       space_index(d->del.v[ri].family, d->del.v[ri].plen) == idx &&
 			       d->del.v[ri].key == key;
 			     ri++) {
 				const struct dtuple *t = &d->del.v[ri];
@@ -970,12 +1020,13 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 				}
 				cats &= ~(1u << t->cat);
 			}
-			for (; ai < d->add.n && space_index(d->add.v[ai].family,
-			                                    d->add.v[ai].plen) == idx &&
+			for (; ai < d->add.n &&
+			       space_index(d->add.v[ai].family, d->add.v[ai].plen) == idx &&
 			       d->add.v[ai].key == key;
 			     ai++) {
 				const struct dtuple *t = &d->add.v[ai];
-				if ((cats & (1u << t->cat)) || (cats != 0 && t->expires_ms != exp)) {
+				if ((cats & (1u << t->cat)) ||
+				    (cats != 0 && t->expires_ms != exp)) {
 					rc = RN_ESTATE;
 					goto fail;
 				}
@@ -984,11 +1035,12 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 			}
 			if (cats == 0)
 				continue;
-			uint32_t cf = protect_range(protect, family, key,
-			                            key_last(family, plen, key))
-			                      ? TCLS_SUPPRESSED
-			                      : 0;
-			if ((rc = tbuilder_push(&b, family, plen, key, cats, exp, cf, NULL)) != RN_OK)
+			uint32_t cf =
+			        protect_range(protect, family, key, key_last(family, plen, key))
+			                ? TCLS_SUPPRESSED
+			                : 0;
+			if ((rc = tbuilder_push(&b, family, plen, key, cats, exp, cf, NULL)) !=
+			    RN_OK)
 				goto fail;
 		}
 	}
