@@ -1611,9 +1611,17 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 	                (__builtin_popcountll(kmask) >= 2 || (kmask & e->alone_kinds) != 0);
 	out->offences = off_get(e, space, key);
 	out->listed = scoring_table_find(e->cur, &out->key, &out->entry);
-	struct scoring_hit hit;
-	if (scoring_table_lookup(e->cur, a, 0, &hit) && hit.prefix.len < plen) {
-		out->covered = scoring_table_find(e->cur, &hit.prefix, &out->cover);
+	/* The most specific listed prefix that covers it, if any. */
+	for (size_t i = e->cur->nsp; i-- > 0 && !out->covered;) {
+		const struct tspace *s = &e->cur->sp[i];
+		if (s->family != a->family || s->plen >= plen)
+			continue;
+		uint32_t cur = 0;
+		ptrdiff_t k = tspace_find(s, key_of_addr(a, s->plen), &cur);
+		if (k >= 0) {
+			tspace_entry(e->cur, s, (size_t)k, cur, &out->cover);
+			out->covered = true;
+		}
 	}
 	return RN_OK;
 }
