@@ -1606,6 +1606,12 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 			kmask |= 1ull << k->bit;
 		}
 	}
+	for (size_t i = 0; i < e->nheld; i++) {
+		unsigned hs;
+		uint64_t hk;
+		if (obs_space(e, &e->held[i], &hs, &hk) && hs == space && hk == key)
+			out->held += e->held[i].count;
+	}
 	out->score = score > UINT32_MAX ? UINT32_MAX : (uint32_t)score;
 	out->eligible = (kmask & e->cat_kinds) != 0 &&
 	                (__builtin_popcountll(kmask) >= 2 || (kmask & e->alone_kinds) != 0);

@@ -463,6 +463,7 @@ struct scoring_explain {
 	bool covered;               /* an escalated or listed prefix covers it */
 	struct scoring_entry cover;
 	unsigned offences;
+	unsigned held; /* events of observations held for a later tick */
 	double threshold, delist_threshold;
 	struct scoring_contrib contrib[SCORING_EXPLAIN_MAX];
 	unsigned ncontrib;
