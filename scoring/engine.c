@@ -17,7 +17,8 @@
  * entries (for hysteresis and TTL) and the prefixes that escalation
  * produced. A min-heap orders the sources by chunk (key >> CHUNK_BITS);
  * each chunk's keys from every source accumulate into a dense array of
- * CHUNK slots (score, kinds seen, buckets seen, previous entry) that stays
+ * CHUNK slots (score, kinds seen, first and last observation of the sets
+ * seen, previous entry) that stays
  * in cache, and the touched slots are then decided in key order. The
  * work is proportional to the sets' total size plus the previous
  * blocklist; no address is ever probed against a set it is not in, and no
@@ -793,10 +794,10 @@ struct esclist {
 struct src {
 	uint8_t type;
 	uint8_t bit;
-	uint16_t brank;
 	bool done;
 	uint64_t key;
 	uint64_t w;
+	int64_t first, last; /* the set's first and last observation */
 	const struct tspace *ps;
 	size_t pi;
 	uint32_t phi;
@@ -807,9 +808,9 @@ struct src {
 struct slot {
 	uint64_t score;
 	uint64_t kmask;
-	uint16_t bmin, bmax;
-	uint32_t prev; /* index + 1 into the previous space */
-	uint32_t esc;  /* index + 1 into the escalation list */
+	int64_t first, last; /* over the sets it is in */
+	uint32_t prev;       /* index + 1 into the previous space */
+	uint32_t esc;        /* index + 1 into the escalation list */
 };
 
 struct escacc {
@@ -826,9 +827,6 @@ struct rc {
 	struct tbuilder b;
 	uint64_t lanes[4];
 	struct dlist add[SPACE_COUNT], del[SPACE_COUNT];
-	int64_t base_bucket;
-	size_t nb;
-	int64_t *bfirst, *blast;
 	struct slot *slots;
 	uint64_t *tbits;
 	uint32_t *touched;
@@ -903,8 +901,8 @@ static inline struct slot *touch(struct rc *r, uint32_t i)
 		r->touched[r->ntouched++] = i;
 		sl->score = 0;
 		sl->kmask = 0;
-		sl->bmin = UINT16_MAX;
-		sl->bmax = 0;
+		sl->first = INT64_MAX;
+		sl->last = INT64_MIN;
 		sl->prev = 0;
 		sl->esc = 0;
 	}
@@ -917,7 +915,7 @@ static void src_consume(struct rc *r, struct src *s, uint64_t c)
 	switch (s->type) {
 	case SRC_SET: {
 		uint64_t w = s->w, bit = 1ull << s->bit;
-		uint16_t br = s->brank;
+		int64_t first = s->first, last = s->last;
 		struct keyset_iter *it = &s->it;
 		for (;;) {
 			uint64_t key = it->hi | it->buf[it->pos];
@@ -928,10 +926,10 @@ static void src_consume(struct rc *r, struct src *s, uint64_t c)
 			struct slot *sl = touch(r, (uint32_t)(key & (CSIZE - 1)));
 			sl->score += w;
 			sl->kmask |= bit;
-			if (br < sl->bmin)
-				sl->bmin = br;
-			if (br > sl->bmax)
-				sl->bmax = br;
+			if (first < sl->first)
+				sl->first = first;
+			if (last > sl->last)
+				sl->last = last;
 			keyset_iter_next(it);
 			if (it->done) {
 				s->done = true;
@@ -1147,8 +1145,8 @@ static int decide(struct rc *r, uint64_t key, const struct slot *sl)
 
 	int64_t first = INT64_MAX, last = INT64_MIN;
 	if (sl->kmask != 0) {
-		first = r->bfirst[sl->bmin];
-		last = r->blast[sl->bmax];
+		first = sl->first;
+		last = sl->last;
 	}
 	if (has_prev) {
 		if ((int64_t)rp.first_s * 1000 < first)
@@ -1255,11 +1253,6 @@ static int space_run(struct rc *r, unsigned space)
 		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
 		if (unit == 0)
 			continue;
-		int64_t rank = s->bucket - r->base_bucket;
-		if (rank < 0)
-			rank = 0;
-		if (rank > UINT16_MAX - 1)
-			rank = UINT16_MAX - 1;
 		for (unsigned j = 0; j < s->nslices; j++) {
 			if (keyset_card(s->slice[j]) == 0)
 				continue;
@@ -1268,7 +1261,8 @@ static int space_run(struct rc *r, unsigned space)
 			struct src *x = &srcs[nsrc];
 			x->type = SRC_SET;
 			x->bit = e->kinds[s->kind].bit;
-			x->brank = (uint16_t)rank;
+			x->first = s->first_ms;
+			x->last = s->last_ms;
 			x->w = (uint64_t)unit << j;
 			keyset_iter_init(&x->it, s->slice[j]);
 			src_load(x);
@@ -1325,8 +1319,6 @@ static void rc_release(struct rc *r)
 		dlist_release(&r->del[i]);
 		free(r->esc[i].v);
 	}
-	free(r->bfirst);
-	free(r->blast);
 	tbuilder_release(&r->b);
 	free(r);
 }
@@ -1359,40 +1351,11 @@ static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table *
 	r->tbits = e->scratch_bits;
 	r->touched = e->scratch_touched;
 
-	/* Per bucket: the first and last observation of any set in it. */
-	int64_t bmin = INT64_MAX, bmax = INT64_MIN;
 	bool need[SPACE_COUNT] = {false};
-	for (size_t i = 0; i < e->nsets; i++) {
-		const struct rset *s = e->sets[i];
-		if (s->bucket < bmin)
-			bmin = s->bucket;
-		if (s->bucket > bmax)
-			bmax = s->bucket;
-		need[s->space] = true;
-	}
+	for (size_t i = 0; i < e->nsets; i++)
+		need[e->sets[i]->space] = true;
 	for (size_t i = 0; i < e->cur->nsp; i++)
 		need[space_index(e->cur->sp[i].family, e->cur->sp[i].plen)] = true;
-	r->base_bucket = e->nsets ? bmin : 0;
-	int64_t span = e->nsets ? bmax - bmin + 1 : 1;
-	r->nb = span > UINT16_MAX ? UINT16_MAX : (size_t)span;
-	r->bfirst = malloc(r->nb * sizeof(int64_t));
-	r->blast = malloc(r->nb * sizeof(int64_t));
-	if (r->bfirst == NULL || r->blast == NULL)
-		goto fail;
-	for (size_t i = 0; i < r->nb; i++) {
-		r->bfirst[i] = INT64_MAX;
-		r->blast[i] = INT64_MIN;
-	}
-	for (size_t i = 0; i < e->nsets; i++) {
-		const struct rset *s = e->sets[i];
-		int64_t k = s->bucket - r->base_bucket;
-		if (k > UINT16_MAX - 1)
-			k = UINT16_MAX - 1;
-		if (s->first_ms < r->bfirst[k])
-			r->bfirst[k] = s->first_ms;
-		if (s->last_ms > r->blast[k])
-			r->blast[k] = s->last_ms;
-	}
 
 	/* Hosts first: they feed escalation. */
 	unsigned h4 = space_index(RN_AF_INET, 32);

@@ -59,6 +59,18 @@ static const struct cmd cmds[] = {
          "Print every configuration key with its type, default and range (Markdown),\n"
          "or with --dump the effective configuration after FILE and overrides.",
          "config [--dump] [-c FILE] [-o section.key=value]...", cmd_config},
+        {"score",
+         "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
+         "time, and print the final blocklist as JSON lines.",
+         "score [-c FILE] [-o section.key=value]... --obs FILE|- [--never-block CIDR,...]\n"
+         "       [--no-default-never-block] [--dry-run] [--lenient]",
+         cmd_score},
+        {"explain",
+         "Explain an address's score and listing, offline: from the scorer's state in a\n"
+         "data directory (read-only), or from observations replayed as score does.",
+         "explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]\n"
+         "       [--never-block CIDR,...] [--no-default-never-block] [--json] IP",
+         cmd_explain},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };

@@ -28,6 +28,7 @@ struct daemon {
 	struct daemon_conf conf;
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
+	struct scoring *scorer; /* the score role */
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -151,6 +152,13 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
+	if (d->scorer != NULL && scoring_reconfigure(d->scorer, &next.scoring) != RN_OK) {
+		log_warnx("reload refused, keeping the running configuration: the scorer "
+		          "rejected the new scoring section");
+		daemon_conf_release(&next);
+		rn_counter_inc(&d->reloads_failed);
+		return;
+	}
 	daemon_conf_release(&d->conf);
 	d->conf = next;
 	daemon_conf_bind(&d->conf);
@@ -234,6 +242,14 @@ int daemon_run(const struct daemon_opts *opts)
 		           feeds_http_port(d.http));
 	}
 	roles_note(&d);
+	if (d.conf.core.roles & RN_ROLE_SCORE) {
+		struct scoring_opts so = {.data_dir = d.conf.core.data_dir, .metrics = d.metrics};
+		rc = scoring_start(&d.scorer, &d.conf.scoring, &so);
+		if (rc != RN_OK) {
+			log_errx("score role: %s", rn_strerror(rc));
+			goto out;
+		}
+	}
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
 
 	for (;;) {
@@ -255,6 +271,7 @@ int daemon_run(const struct daemon_opts *opts)
 	}
 	code = 0;
 out:
+	scoring_stop(d.scorer);
 	feeds_http_stop(d.http);
 	if (d.metrics != NULL)
 		rn_metrics_unregister(d.metrics, &d);

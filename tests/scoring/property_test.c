@@ -53,7 +53,7 @@ struct cand {
 	uint64_t key;
 	uint64_t score;
 	uint64_t kmask;
-	int64_t bmin, bmax;
+	int64_t first, last;
 };
 
 struct resc {
@@ -197,38 +197,32 @@ static void ref_tick(int64_t t)
 		n++;
 	struct robs *a = malloc((n ? n : 1) * sizeof(*a));
 	memcpy(a, R.obs, n * sizeof(*a));
-	/* Per (kind, space, bucket): first and last, if the bucket still counts. */
+	/* Per (kind, space, bucket): the first and last observation of any address. */
 	qsort(a, n, sizeof(*a), cmp_obs_group);
-	int64_t bmin = INT64_MAX, bmax = INT64_MIN;
+	struct grp {
+		uint8_t kind;
+		unsigned space;
+		int64_t bucket, first, last;
+	} *gv = malloc((n ? n : 1) * sizeof(*gv));
+	size_t ng = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t b = floor_div(a[i].ts, c->bucket_ms);
-		if (!engine_dead(&R.kinds[a[i].kind], (b + 1) * c->bucket_ms, t)) {
-			bmin = b < bmin ? b : bmin;
-			bmax = b > bmax ? b : bmax;
-		}
-	}
-	size_t nb = bmax >= bmin ? (size_t)(bmax - bmin + 1) : 1;
-	int64_t *bf = malloc(nb * sizeof(int64_t)), *bl = malloc(nb * sizeof(int64_t));
-	for (size_t i = 0; i < nb; i++) {
-		bf[i] = INT64_MAX;
-		bl[i] = INT64_MIN;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int64_t b = floor_div(a[i].ts, c->bucket_ms);
-		if (engine_dead(&R.kinds[a[i].kind], (b + 1) * c->bucket_ms, t))
-			continue;
-		/* A set's first and last span all its addresses. */
-		size_t k = (size_t)(b - bmin);
-		bf[k] = a[i].ts < bf[k] ? a[i].ts : bf[k];
-		bl[k] = a[i].ts > bl[k] ? a[i].ts : bl[k];
+		if (ng == 0 || gv[ng - 1].kind != a[i].kind || gv[ng - 1].space != a[i].space ||
+		    gv[ng - 1].bucket != b)
+			gv[ng++] = (struct grp){a[i].kind, a[i].space, b, a[i].ts, a[i].ts};
+		struct grp *g = &gv[ng - 1];
+		g->first = a[i].ts < g->first ? a[i].ts : g->first;
+		g->last = a[i].ts > g->last ? a[i].ts : g->last;
 	}
 	/* Per address: the score. */
 	qsort(a, n, sizeof(*a), cmp_obs_key);
 	struct cand *cv = malloc((n ? n : 1) * sizeof(*cv));
 	size_t nc = 0;
 	for (size_t i = 0; i < n;) {
-		struct cand cd = {
-		        .space = a[i].space, .key = a[i].key, .bmin = INT64_MAX, .bmax = INT64_MIN};
+		struct cand cd = {.space = a[i].space,
+		                  .key = a[i].key,
+		                  .first = INT64_MAX,
+		                  .last = INT64_MIN};
 		size_t j = i;
 		while (j < n && a[j].space == cd.space && a[j].key == cd.key) {
 			size_t g = j;
@@ -243,8 +237,14 @@ static void ref_tick(int64_t t)
 			if (unit > 0) {
 				cd.score += unit * cnt;
 				cd.kmask |= 1ull << k->bit;
-				cd.bmin = b < cd.bmin ? b : cd.bmin;
-				cd.bmax = b > cd.bmax ? b : cd.bmax;
+				for (size_t q = 0; q < ng; q++) {
+					const struct grp *gp = &gv[q];
+					if (gp->kind != a[j].kind || gp->space != cd.space ||
+					    gp->bucket != b)
+						continue;
+					cd.first = gp->first < cd.first ? gp->first : cd.first;
+					cd.last = gp->last > cd.last ? gp->last : cd.last;
+				}
 			}
 			j = g;
 		}
@@ -377,8 +377,8 @@ static void ref_tick(int64_t t)
 			}
 			int64_t first = INT64_MAX, last = INT64_MIN;
 			if (cd.kmask != 0) {
-				first = bf[cd.bmin - bmin];
-				last = bl[cd.bmax - bmin];
+				first = cd.first;
+				last = cd.last;
 			}
 			if (pv != NULL) {
 				if ((int64_t)pv->first_s * 1000 < first)
@@ -446,8 +446,7 @@ static void ref_tick(int64_t t)
 	if (nn > R.listed_max)
 		R.listed_max = (unsigned)nn;
 	free(cv);
-	free(bf);
-	free(bl);
+	free(gv);
 	free(a);
 }
 
