@@ -261,6 +261,16 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .def = "30s",
          .flags = RN_CONF_RELOAD,
          .help = "The blocklist is recomputed at every multiple of this, in event time."},
+        {.name = "full_every",
+         .type = RN_CONF_INT,
+         .offset = OFF(full_every),
+         .min = 1,
+         .max = 100000,
+         .def = "20",
+         .flags = RN_CONF_RELOAD,
+         .help = "Ticks between full recomputes. The ticks between rescore only the addresses "
+                 "observed since, listings that are due for renewal or expiry, and the members "
+                 "of sets that aged out; 1 makes every tick full."},
         {.name = "lateness",
          .type = RN_CONF_DURATION,
          .offset = OFF(lateness_ms),

@@ -54,6 +54,13 @@ struct rset {
 	uint16_t nev, capev;
 };
 
+/* Keys to rescore: appended as they come, sorted and deduplicated at the tick. */
+struct kvec {
+	uint64_t *v;
+	size_t n, cap;
+	bool sorted;
+};
+
 struct ecoll {
 	uint8_t id[16];
 	uint64_t seq;
@@ -98,6 +105,12 @@ struct scoring_engine {
 
 	struct ecoll *coll;
 	size_t ncoll, capcoll;
+
+	/* Incremental ticks: keys to rescore at the next tick, per space. */
+	struct kvec dirty[SPACE_COUNT];
+	bool dirty_on;   /* tracking them: conf.full_every > 1 */
+	bool force_full; /* the next tick must be full (configuration changed, loaded) */
+	uint64_t since_full;
 
 	/* Recompute scratch, kept between ticks (engine.c). */
 	void *scratch_slots;

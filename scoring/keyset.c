@@ -154,6 +154,155 @@ bool keyset_remove(struct keyset *ks, uint64_t key)
 	return true;
 }
 
+struct keyset *keyset_and(const struct keyset *a, const struct keyset *b)
+{
+	if (a->n > b->n) {
+		const struct keyset *t = a;
+		a = b;
+		b = t;
+	}
+	struct keyset *r = keyset_new();
+	if (r == NULL)
+		return NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		ptrdiff_t g = group_find(b, a->hi[i]);
+		if (g < 0)
+			continue;
+		roaring_bitmap_t *x = roaring_bitmap_and(a->bm[i], b->bm[g]);
+		if (x == NULL) {
+			keyset_free(r);
+			return NULL;
+		}
+		uint64_t card = roaring_bitmap_get_cardinality(x);
+		if (card == 0) {
+			roaring_bitmap_free(x);
+			continue;
+		}
+		ptrdiff_t k = group_add(r, a->hi[i]);
+		if (k < 0) {
+			roaring_bitmap_free(x);
+			keyset_free(r);
+			return NULL;
+		}
+		roaring_bitmap_free(r->bm[k]);
+		r->bm[k] = x;
+		r->card += card;
+	}
+	return r;
+}
+
+static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		uint64_t *nv = realloc(*v, c * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return RN_OK;
+}
+
+int keyset_intersect(const struct keyset *a, const struct keyset *b, uint64_t **v, size_t *n,
+                     size_t *cap)
+{
+	/* Walk the groups of b (the keys to look for) in order. */
+	for (size_t k = 0; k < b->n; k++) {
+		uint32_t g = b->order[k];
+		ptrdiff_t ga = group_find(a, b->hi[g]);
+		if (ga < 0)
+			continue;
+		const roaring_bitmap_t *small = b->bm[g], *large = a->bm[ga];
+		if (roaring_bitmap_get_cardinality(small) > roaring_bitmap_get_cardinality(large)) {
+			small = a->bm[ga];
+			large = b->bm[g];
+		}
+		uint64_t hi = (uint64_t)b->hi[g] << 32;
+		roaring_uint32_iterator_t is, il;
+		roaring_init_iterator(small, &is);
+		roaring_init_iterator(large, &il);
+		uint32_t buf[KEYSET_ITER_BUF];
+		uint32_t got;
+		bool more = il.has_value;
+		while (more &&
+		       (got = roaring_read_uint32_iterator(&is, buf, KEYSET_ITER_BUF)) > 0) {
+			for (uint32_t i = 0; i < got; i++) {
+				if (!roaring_move_uint32_iterator_equalorlarger(&il, buf[i])) {
+					more = false;
+					break;
+				}
+				if (il.current_value == buf[i]) {
+					int rc = vec_push(v, n, cap, hi | buf[i]);
+					if (rc != RN_OK)
+						return rc;
+				}
+			}
+		}
+	}
+	return RN_OK;
+}
+
+int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
+                          size_t *n, size_t *cap)
+{
+	for (size_t i = 0; i < nkeys;) {
+		uint32_t hi = (uint32_t)(keys[i] >> 32);
+		size_t j = i;
+		while (j < nkeys && (uint32_t)(keys[j] >> 32) == hi)
+			j++;
+		ptrdiff_t g = group_find(a, hi);
+		if (g >= 0) {
+			const roaring_bitmap_t *bm = a->bm[g];
+			uint64_t h = (uint64_t)hi << 32;
+			roaring_uint32_iterator_t it;
+			roaring_init_iterator(bm, &it);
+			if (roaring_bitmap_get_cardinality(bm) < (uint64_t)(j - i)) {
+				/* The group is the smaller side: walk it against the run. */
+				uint32_t buf[KEYSET_ITER_BUF], got;
+				size_t k = i;
+				while (k < j && (got = roaring_read_uint32_iterator(
+				                         &it, buf, KEYSET_ITER_BUF)) > 0) {
+					for (uint32_t q = 0; q < got && k < j; q++) {
+						while (k < j && (uint32_t)keys[k] < buf[q])
+							k++;
+						if (k < j && (uint32_t)keys[k] == buf[q]) {
+							int rc = vec_push(v, n, cap, h | buf[q]);
+							if (rc != RN_OK)
+								return rc;
+						}
+					}
+				}
+			} else {
+				for (size_t k = i; k < j; k++) {
+					if (!roaring_move_uint32_iterator_equalorlarger(
+					            &it, (uint32_t)keys[k]))
+						break;
+					if (it.current_value == (uint32_t)keys[k]) {
+						int rc = vec_push(v, n, cap, keys[k]);
+						if (rc != RN_OK)
+							return rc;
+					}
+				}
+			}
+		}
+		i = j;
+	}
+	return RN_OK;
+}
+
+void keyset_clear(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		roaring_bitmap_free(ks->bm[i]);
+	ks->n = 0;
+	ks->card = 0;
+	ks->dirty = true;
+	if (ks->hcap != 0)
+		memset(ks->hash, 0, ks->hcap * sizeof(*ks->hash));
+}
+
 size_t keyset_bytes(const struct keyset *ks)
 {
 	size_t total = sizeof(*ks) + ks->cap * (sizeof(uint32_t) + sizeof(void *)) +

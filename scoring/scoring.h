@@ -66,6 +66,7 @@ struct scoring_conf {
 	int64_t bucket_ms;        /* length of a time bucket */
 	int64_t decay_horizon;    /* half-lives after which a bucket is dropped */
 	int64_t tick_ms;          /* recompute every tick, in event time */
+	int64_t full_every;       /* ticks between full recomputes; the rest are incremental */
 	int64_t lateness_ms;      /* a tick waits this long for late observations */
 	int64_t max_future_ms;    /* live mode: refuse timestamps this far ahead */
 	int64_t ttl_ms;           /* first listing's TTL */

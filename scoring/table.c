@@ -273,6 +273,125 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 	return RN_OK;
 }
 
+int tbuilder_seed_classes(struct tbuilder *b, const struct scoring_table *t)
+{
+	for (size_t i = 0; i < t->ncls; i++) {
+		uint16_t c;
+		int rc = class_intern(b, t->cls[i].cats, t->cls[i].flags, t->cls[i].expires_ms, &c);
+		if (rc != RN_OK)
+			return rc;
+		if (c != i)
+			return RN_EINTERNAL; /* t's classes are distinct */
+	}
+	return RN_OK;
+}
+
+int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
+                 int64_t expires_ms, const struct trich *rich)
+{
+	unsigned idx = space_index(family, plen);
+	struct tspace *s = &b->sp[idx];
+	if (!b->used[idx] || i >= s->n || cats == 0)
+		return RN_EINTERNAL;
+	uint16_t c;
+	int rc = class_intern(b, cats, 0, expires_ms, &c);
+	if (rc != RN_OK)
+		return rc;
+	if (family == RN_AF_INET)
+		s->rec[i].cls = c;
+	else
+		s->cls[i] = c;
+	if (b->rich && rich != NULL) {
+		s->score[i] = rich->score;
+		s->first_s[i] = rich->first_s;
+		s->last_s[i] = rich->last_s;
+		s->offences[i] = rich->offences;
+		s->flags[i] = rich->flags;
+	}
+	return RN_OK;
+}
+
+const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen)
+{
+	unsigned idx = space_index(family, plen);
+	return b->used[idx] ? &b->sp[idx] : NULL;
+}
+
+int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *src,
+                  size_t i, size_t j)
+{
+	if (i >= j)
+		return RN_OK;
+	unsigned idx = space_index(src->family, src->plen);
+	struct tspace *s = &b->sp[idx];
+	if (!b->used[idx]) {
+		memset(s, 0, sizeof(*s));
+		s->family = src->family;
+		s->plen = src->plen;
+		b->used[idx] = true;
+	}
+	size_t n = j - i;
+	while (s->cap < s->n + n) {
+		int rc = tspace_grow(s, b->rich);
+		if (rc != RN_OK)
+			return rc;
+	}
+	if (src->family == RN_AF_INET) {
+		/* Records as they are; the directory a run of upper halves at a time. */
+		uint32_t c = tspace_hi_of(src, i, 0);
+		for (size_t k = i; k < j;) {
+			c = tspace_hi_of(src, k, c);
+			uint16_t h = (uint16_t)tspace_hiv(src, c);
+			const uint32_t *start = src->dir != NULL ? src->dir : src->sstart;
+			size_t end = start[c + 1] < j ? start[c + 1] : j;
+			size_t at = s->n + (k - i);
+			if (s->nhi > 0 && s->shi[s->nhi - 1] >= h) {
+				if (s->shi[s->nhi - 1] != h ||
+				    (at > 0 && s->rec[at - 1].lo >= src->rec[k].lo))
+					return RN_EPARSE;
+			} else {
+				if (s->nhi + 1 >= s->caphi) {
+					size_t cap = s->caphi ? s->caphi * 2 : 64;
+					GROW(s->shi, cap);
+					GROW(s->sstart, cap);
+					s->caphi = cap;
+				}
+				s->shi[s->nhi] = h;
+				s->sstart[s->nhi] = (uint32_t)at;
+				s->nhi++;
+			}
+			k = end;
+		}
+		memcpy(s->rec + s->n, src->rec + i, n * sizeof(*s->rec));
+	} else {
+		if (s->n > 0 && s->k64[s->n - 1] >= src->k64[i])
+			return RN_EPARSE;
+		memcpy(s->k64 + s->n, src->k64 + i, n * sizeof(*s->k64));
+		memcpy(s->cls + s->n, src->cls + i, n * sizeof(*s->cls));
+	}
+	if (b->rich) {
+		if (t->rich) {
+			memcpy(s->score + s->n, src->score + i, n * sizeof(*s->score));
+			memcpy(s->first_s + s->n, src->first_s + i, n * sizeof(*s->first_s));
+			memcpy(s->last_s + s->n, src->last_s + i, n * sizeof(*s->last_s));
+			memcpy(s->offences + s->n, src->offences + i, n);
+			memcpy(s->flags + s->n, src->flags + i, n);
+		} else {
+			memset(s->score + s->n, 0, n * sizeof(*s->score));
+			memset(s->first_s + s->n, 0, n * sizeof(*s->first_s));
+			memset(s->last_s + s->n, 0, n * sizeof(*s->last_s));
+			memset(s->offences + s->n, 0, n);
+			memset(s->flags + s->n, 0, n);
+		}
+	}
+	for (size_t k = i; k < j; k++)
+		if (t->cls[tspace_cls(src, k)].flags & TCLS_SUPPRESSED)
+			b->suppressed++;
+	s->n += n;
+	b->count += n;
+	return RN_OK;
+}
+
 #define SHRINK(p, n)                                                  \
 	do {                                                          \
 		if ((p) != NULL && (n) > 0) {                         \
@@ -480,13 +599,75 @@ void scoring_table_digest(const struct scoring_table *t, uint8_t out[32])
 
 uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint)
 {
-	uint32_t h = hint;
 	const uint32_t *start = s->dir != NULL ? s->dir : s->sstart;
-	if (start[h] > i)
-		h = 0;
-	while (start[h + 1] <= i)
-		h++;
-	return h;
+	size_t nslots = s->dir != NULL ? 65536 : s->nhi;
+	uint32_t h = hint < nslots ? hint : 0;
+	if (start[h] <= i) {
+		/* Usually the same slot or a few further on. */
+		for (int k = 0; k < 8; k++) {
+			if (start[h + 1] > i)
+				return h;
+			h++;
+		}
+	}
+	/* The last slot whose first record is at or before i. */
+	size_t lo = 0, hi = nslots;
+	while (hi - lo > 1) {
+		size_t m = lo + (hi - lo) / 2;
+		if (start[m] <= i)
+			lo = m;
+		else
+			hi = m;
+	}
+	/* Empty slots share their start with the next: take the one that holds i. */
+	while (start[lo + 1] <= i)
+		lo++;
+	return (uint32_t)lo;
+}
+
+size_t tspace_lower_bound(const struct tspace *s, uint64_t key)
+{
+	if (s->family == RN_AF_INET) {
+		uint32_t h = (uint32_t)(key >> 16);
+		size_t b, e;
+		if (s->dir != NULL) {
+			b = s->dir[h];
+			e = s->dir[h + 1];
+		} else {
+			size_t x = 0, y = s->nhi;
+			while (x < y) {
+				size_t m = x + (y - x) / 2;
+				if (s->shi[m] < h)
+					x = m + 1;
+				else
+					y = m;
+			}
+			if (x == s->nhi)
+				return s->n;
+			if (s->shi[x] != h)
+				return s->sstart[x]; /* every key of that slot is larger */
+			b = s->sstart[x];
+			e = s->sstart[x + 1];
+		}
+		uint16_t lo = (uint16_t)key;
+		while (b < e) {
+			size_t m = b + (e - b) / 2;
+			if (s->rec[m].lo < lo)
+				b = m + 1;
+			else
+				e = m;
+		}
+		return b;
+	}
+	size_t b = 0, e = s->n;
+	while (b < e) {
+		size_t m = b + (e - b) / 2;
+		if (s->k64[m] < key)
+			b = m + 1;
+		else
+			e = m;
+	}
+	return b;
 }
 
 ptrdiff_t tspace_find(const struct tspace *s, uint64_t key, uint32_t *cursor)

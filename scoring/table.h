@@ -131,6 +131,8 @@ static inline uint16_t tspace_cls(const struct tspace *s, size_t i)
 }
 /* IPv4: the cursor of entry i, moving forward from cursor hint (0 to start over). */
 uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint);
+/* The index of the first entry whose key is key or more (s->n if none). */
+size_t tspace_lower_bound(const struct tspace *s, uint64_t key);
 /* Finds key in a space: its index (and its cursor), or -1. */
 ptrdiff_t tspace_find(const struct tspace *s, uint64_t key, uint32_t *cursor);
 /* The space of (family, plen) in t, or NULL. */
@@ -172,6 +174,23 @@ void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run);
 /* Appends one entry; keys must ascend within (family, plen). */
 int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
                   int64_t expires_ms, uint32_t cflags, const struct trich *rich);
+/*
+ * Starts the builder with t's classes, in t's order, so that entries can
+ * be copied from t with their class numbers unchanged (tbuilder_copy).
+ */
+int tbuilder_seed_classes(struct tbuilder *b, const struct scoring_table *t);
+/*
+ * Appends entries [i, j) of s, a space of t, after whatever was pushed to
+ * that space so far (their keys must be larger). The builder must have been
+ * seeded with t's classes; rich columns are copied when both are rich.
+ */
+int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *s,
+                  size_t i, size_t j);
+/* Replaces the categories, expiry and rich fields of entry i of a space being built. */
+int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
+                 int64_t expires_ms, const struct trich *rich);
+/* The builder's space (family, plen), or NULL when nothing was pushed to it. */
+const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen);
 /* Entries pushed to (family, plen) so far, and the last key. */
 size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen);
 /* digest NULL: computed from the entries. On failure the builder is released. */

@@ -42,6 +42,7 @@ static struct scoring_conf base_conf(void)
 	                                                  .max_count = 1};
 	c.bucket_ms = MIN;
 	c.tick_ms = 10000;
+	c.full_every = 1; /* scores in the table are fresh at every tick */
 	c.lateness_ms = 0;
 	c.ttl_ms = 10 * MIN;
 	c.ttl_max_ms = 80 * MIN;

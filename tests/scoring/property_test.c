@@ -15,6 +15,11 @@
  * or added by the delta, that delta(old -> new) applied to old gives new
  * (entries and digest), and that the incrementally maintained digest
  * equals one computed from scratch.
+ *
+ * A second engine runs the same observations with incremental ticks
+ * (rescoring only what changed, a full pass at the first tick only); at
+ * every tick its decisions (entries, categories, expiries, offences,
+ * flags), its digest and its delta must equal the full engine's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -75,6 +80,10 @@ static struct {
 	size_t noff;
 	int64_t off_period;
 	struct scoring_table *prev_table;
+	struct scoring_table *full_t[4096], *inc_t[4096];
+	int64_t full_at[4096], inc_at[4096];
+	size_t full_d[4096][2], inc_d[4096][2];
+	size_t nfull, ninc;
 	unsigned ticks, listed_max, delisted, renewed, escalated, grown;
 } R;
 
@@ -452,8 +461,61 @@ static void ref_tick(int64_t t)
 
 /* ---- the comparison, at every tick --------------------------------------------- */
 
+static void keep_tick(struct scoring_table **tv, int64_t *at, size_t (*dv)[2], size_t *n,
+                      const struct scoring_tick *tick)
+{
+	if (*n >= 4096)
+		fail_msg("too many ticks in one step");
+	tv[*n] = scoring_table_ref((struct scoring_table *)tick->table);
+	at[*n] = tick->tick_ms;
+	dv[*n][0] = scoring_delta_added(tick->delta);
+	dv[*n][1] = scoring_delta_removed(tick->delta);
+	(*n)++;
+}
+
+static void on_tick_inc(void *arg, const struct scoring_tick *tick)
+{
+	(void)arg;
+	keep_tick(R.inc_t, R.inc_at, R.inc_d, &R.ninc, tick);
+}
+
+/* The incremental engine's ticks since the last call match the full engine's. */
+static void compare_inc(void)
+{
+	assert_int_equal(R.nfull, R.ninc);
+	for (size_t k = 0; k < R.nfull; k++) {
+		assert_int_equal(R.full_at[k], R.inc_at[k]);
+		uint8_t a[32], b[32];
+		scoring_table_digest(R.full_t[k], a);
+		scoring_table_digest(R.inc_t[k], b);
+		if (memcmp(a, b, 32) != 0 || R.full_d[k][0] != R.inc_d[k][0] ||
+		    R.full_d[k][1] != R.inc_d[k][1])
+			fail_msg("tick %lld: incremental differs (delta +%zu -%zu vs +%zu -%zu)",
+			         (long long)R.full_at[k], R.inc_d[k][0], R.inc_d[k][1],
+			         R.full_d[k][0], R.full_d[k][1]);
+		struct scoring_iter ia, ib;
+		struct scoring_entry x, y;
+		scoring_iter_init_all(&ia, R.full_t[k]);
+		scoring_iter_init_all(&ib, R.inc_t[k]);
+		while (scoring_iter_next(&ia, &x)) {
+			assert_true(scoring_iter_next(&ib, &y));
+			if (x.prefix.len != y.prefix.len ||
+			    !rn_addr_equal(&x.prefix.addr, &y.prefix.addr) || x.cats != y.cats ||
+			    x.expires_ms != y.expires_ms || x.offences != y.offences ||
+			    x.flags != y.flags || x.first_seen_ms != y.first_seen_ms)
+				fail_msg("tick %lld: incremental entry differs",
+				         (long long)R.full_at[k]);
+		}
+		assert_false(scoring_iter_next(&ib, &y));
+		scoring_table_free(R.full_t[k]);
+		scoring_table_free(R.inc_t[k]);
+	}
+	R.nfull = R.ninc = 0;
+}
+
 static void on_tick(void *arg, const struct scoring_tick *tick)
 {
+	keep_tick(R.full_t, R.full_at, R.full_d, &R.nfull, tick);
 	R.ticks++;
 	ref_tick(tick->tick_ms);
 	const struct scoring_table *t = tick->table;
@@ -576,6 +638,7 @@ static void run_scenario(uint64_t seed, size_t nobs, bool variant)
 	set_kind(c, RN_KIND_IMPORTED, 6, 0, 600000, RN_CAT_DROP, true, 1);
 	c->bucket_ms = 60000;
 	c->tick_ms = 10000;
+	c->full_every = 1;
 	c->lateness_ms = 2000;
 	c->decay_horizon = 4;
 	c->ttl_ms = 300000;
@@ -603,8 +666,11 @@ static void run_scenario(uint64_t seed, size_t nobs, bool variant)
 	char err[128];
 	RN_PASS(engine_kinds_resolve(c, R.kinds, R.bit_kind, err, sizeof(err)));
 
-	struct scoring_engine *e = NULL;
+	struct scoring_engine *e = NULL, *ei = NULL;
 	RN_PASS(scoring_engine_new(c, false, &e));
+	c->full_every = 100000; /* incremental after its first tick */
+	RN_PASS(scoring_engine_new(c, false, &ei));
+	c->full_every = 1;
 	RN_PASS(scoring_table_empty(&R.prev_table));
 
 	/* Observations, in time order, in bursts. */
@@ -658,9 +724,14 @@ static void run_scenario(uint64_t seed, size_t nobs, bool variant)
 			b = nobs - i;
 		RN_PASS(scoring_engine_ingest(e, obs + i, b, 0, &st));
 		RN_PASS(scoring_engine_advance(e, 0, on_tick, e));
+		RN_PASS(scoring_engine_ingest(ei, obs + i, b, 0, NULL));
+		RN_PASS(scoring_engine_advance(ei, 0, on_tick_inc, NULL));
+		compare_inc();
 		i += b;
 	}
 	RN_PASS(scoring_engine_flush(e, on_tick, e));
+	RN_PASS(scoring_engine_flush(ei, on_tick_inc, NULL));
+	compare_inc();
 	assert_int_equal(st.accepted + st.ignored + st.protected, nobs);
 	assert_int_equal(st.stale + st.bad + st.future, 0);
 	/* Ticks continue well past the last burst, so every listing expires. */
@@ -674,6 +745,9 @@ static void run_scenario(uint64_t seed, size_t nobs, bool variant)
 	                                tail.ts_ms, tail.count};
 	RN_PASS(scoring_engine_ingest(e, &tail, 1, 0, &st));
 	RN_PASS(scoring_engine_advance(e, 0, on_tick, e));
+	RN_PASS(scoring_engine_ingest(ei, &tail, 1, 0, NULL));
+	RN_PASS(scoring_engine_advance(ei, 0, on_tick_inc, NULL));
+	compare_inc();
 	assert_int_equal(scoring_table_count(scoring_engine_table(e)), 0);
 	print_message("seed %llu: %u ticks, up to %u listed, %u delisted, %u renewed, "
 	              "%u escalations, %u repeat offences, %llu protected drops\n",
@@ -689,6 +763,7 @@ static void run_scenario(uint64_t seed, size_t nobs, bool variant)
 	assert_true(st.protected > 0);
 	free(obs);
 	scoring_engine_free(e);
+	scoring_engine_free(ei);
 	scoring_table_free(R.prev_table);
 	free(R.obs);
 	free(R.list);
