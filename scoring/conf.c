@@ -324,10 +324,10 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .offset = OFF(expiry_quantum_ms),
          .min = 1000,
          .max = 86400000,
-         .def = "1h",
+         .def = "12h",
          .flags = RN_CONF_RELOAD,
-         .help = "Expiries are rounded up to a multiple of this, so listings share bitmaps on "
-                 "the wire."},
+         .help = "Expiries are rounded up to a multiple of this, so that listings share "
+                 "bitmaps on the wire (a finer quantum makes snapshots and deltas larger)."},
         {.name = "ipv6_prefix",
          .type = RN_CONF_INT,
          .offset = OFF(ipv6_prefix),

@@ -204,6 +204,66 @@ static void designs(roaring_bitmap_t **sets, const uint32_t *w, size_t nsets, ui
 	roaring_bitmap_free(u);
 }
 
+/*
+ * Wire size in a steady state: n addresses listed over a day, a
+ * twenty-fourth of them each hour, so expiries spread as they do live
+ * (TTL 1 day, renewed in its second half), encoded with a given expiry
+ * quantum.
+ */
+static void wire_steady(const uint32_t *cv, size_t n, int64_t quantum)
+{
+	struct scoring_conf c;
+	if (scoring_conf_defaults(&c) != RN_OK)
+		exit(1);
+	memset(c.kinds, 0, sizeof(c.kinds));
+	c.kinds[RN_KIND_PREGREET] = (struct scoring_kind){.weight = 5,
+	                                                  .half_life_ms = 6 * 3600000,
+	                                                  .category = RN_CAT_PROTOCOL_BOT,
+	                                                  .alone = true,
+	                                                  .max_count = 1};
+	c.default_never_block = false;
+	c.escalate_v4 = 0;
+	c.evidence = false;
+	c.tick_ms = 3600000;
+	c.lateness_ms = 0;
+	c.expiry_quantum_ms = quantum;
+	struct scoring_engine *e = NULL;
+	if (scoring_engine_new(&c, false, &e) != RN_OK)
+		exit(1);
+	size_t chunk = 65536;
+	struct rn_obs *ob = calloc(chunk, sizeof(*ob));
+	for (size_t h = 0; h < 24; h++) {
+		size_t from = n * h / 24, to = n * (h + 1) / 24, k = 0;
+		for (size_t i = from; i < to; i++) {
+			struct rn_obs *o = &ob[k++];
+			memset(o, 0, sizeof(*o));
+			/* A fixed permutation: each hour's addresses are spread over the space. */
+			rn_addr_set_v4(&o->addr, cv[(i * 2654435761u) % n]);
+			o->kind = RN_KIND_PREGREET;
+			o->count = 1;
+			o->ts_ms = T0 + (int64_t)h * 3600000 + 1000;
+			if (k == chunk || i + 1 == to) {
+				scoring_engine_ingest(e, ob, k, 0, NULL);
+				k = 0;
+			}
+		}
+		scoring_engine_advance(e, 0, NULL, NULL);
+	}
+	scoring_engine_flush(e, NULL, NULL);
+	const struct scoring_table *t = scoring_engine_table(e);
+	uint8_t *snap = NULL;
+	size_t slen = 0;
+	scoring_snapshot_encode(t, &snap, &slen);
+	printf("wire, listed over a day, expiry quantum %lldh: %zu listed in %zu expiries, Snapshot "
+	       "%.2f MB = %.2f B/address\n",
+	       (long long)(quantum / 3600000), scoring_table_count(t), t->ncls,
+	       (double)slen / 1e6, (double)slen / (double)scoring_table_count(t));
+	free(snap);
+	free(ob);
+	scoring_engine_free(e);
+	scoring_conf_release(&c);
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
@@ -387,6 +447,11 @@ int main(int argc, char **argv)
 	printf("wire: Snapshot body %.2f MB = %.2f B/listed address (%zu expiries)\n",
 	       (double)slen / 1e6, (double)slen / (double)nl, t->ncls);
 	free(snap);
+	if (getenv("BENCH_WIRE") == NULL || atoi(getenv("BENCH_WIRE")) != 0) {
+		wire_steady(cv, n, 3600000);
+		wire_steady(cv, n, 6 * 3600000);
+		wire_steady(cv, n, 12 * 3600000);
+	}
 
 	if (with_designs) {
 		/* The same decision on plain bitmaps: score >= threshold, every set current. */

@@ -11,7 +11,7 @@ LAB="--no-default-never-block"
 grep -q "8 protected" "$T/err" || { cat "$T/err"; fail "protected count"; }
 # ...and are, in a lab.
 "$R" score $LAB --obs "$OBS" >"$T/out" 2>"$T/err" || fail "score (lab)"
-want='{"ip":"192.0.2.1","score":5,"categories":["sasl_bruteforce"],"first_seen":"2026-11-29T02:26:49Z","last_seen":"2026-11-29T02:26:51Z","expires":"2026-11-30T03:00:00Z","offences":1}'
+want='{"ip":"192.0.2.1","score":5,"categories":["sasl_bruteforce"],"first_seen":"2026-11-29T02:26:49Z","last_seen":"2026-11-29T02:26:51Z","expires":"2026-11-30T12:00:00Z","offences":1}'
 grep -qxF "$want" "$T/out" || { cat "$T/out"; fail "192.0.2.1 line"; }
 grep -q '"prefix":"203.0.113.0/24",.*"categories":\["drop"\]' "$T/out" || fail "imported /24"
 grep -q '"prefix":"2001:db8::/64",.*"categories":\["spam_source","relay_probe"\]' "$T/out" || fail "IPv6 /64"
