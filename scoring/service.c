@@ -329,8 +329,8 @@ enum { B_OK, B_DUP, B_BUSY, B_FAIL };
 int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
                    const struct rn_obs *obs, size_t n)
 {
-	if (s->opts.read_only)
-		return RN_ESTATE;
+	if (s->opts.read_only || !s->thread_started)
+		return RN_ESTATE; /* opened to look, not to score */
 	if (n == 0)
 		return RN_OK;
 	if (n > JOURNAL_MAX_OBS)
