@@ -437,8 +437,10 @@ static int cmp_u64(const void *a, const void *b)
 /* Sorts and deduplicates a space's dirty keys. */
 static void dirty_norm(struct kvec *d)
 {
-	if (d->sorted)
+	if (d->sorted || d->n < 2) {
+		d->sorted = true;
 		return;
+	}
 	qsort(d->v, d->n, sizeof(*d->v), cmp_u64);
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++)

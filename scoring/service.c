@@ -166,7 +166,8 @@ static int list_files(struct scoring *s, const char *prefix, uint64_t **out, siz
 		free(v);
 		return rc;
 	}
-	qsort(v, k, sizeof(*v), cmp_u64);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_u64);
 	*out = v;
 	*n = k;
 	return RN_OK;

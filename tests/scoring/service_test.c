@@ -71,7 +71,7 @@ static unsigned count_of(struct scoring *s, uint32_t ip, enum rn_kind kind)
 	struct rn_addr a;
 	rn_addr_set_v4(&a, ip);
 	RN_PASS(scoring_explain(s, &a, x));
-	unsigned n = 0;
+	unsigned n = x->held; /* stamped after the next tick: in the state, not yet in a set */
 	for (unsigned i = 0; i < x->ncontrib; i++)
 		if (x->contrib[i].kind == kind)
 			n += x->contrib[i].count;
