@@ -56,7 +56,7 @@
 #include "scoring/protect.h"
 
 #ifndef CHUNK_BITS
-#define CHUNK_BITS 14
+#define CHUNK_BITS 16
 #endif
 #define CSIZE (1u << CHUNK_BITS)
 
@@ -555,6 +555,32 @@ static int set_count_add(struct rset *s, const struct kslot *k, uint64_t key, ui
 	return RN_OK;
 }
 
+/*
+ * Freezes the sets whose bucket has ended: nothing but a late observation
+ * writes to them any more, and frozen key sets iterate several times
+ * faster (their containers are contiguous instead of scattered).
+ */
+static int sets_freeze(struct scoring_engine *e, int64_t t)
+{
+	for (size_t i = 0; i < e->nsets; i++) {
+		struct rset *s = e->sets[i];
+		if (s->frozen || (s->bucket + 1) * e->conf.bucket_ms > t)
+			continue;
+		for (unsigned j = 0; j < s->nslices; j++) {
+			int rc = keyset_freeze(s->slice[j]);
+			if (rc != RN_OK)
+				return rc;
+		}
+		for (unsigned j = 0; j < s->nev; j++) {
+			int rc = keyset_freeze(s->ev[j].ks);
+			if (rc != RN_OK)
+				return rc;
+		}
+		s->frozen = true;
+	}
+	return RN_OK;
+}
+
 /* ---- evidence codes ------------------------------------------------------------ */
 
 static uint32_t str_hash(const char *s)
@@ -673,6 +699,7 @@ static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned 
 	int rc = engine_set_get(e, o->kind, space, bucket, &s);
 	if (rc != RN_OK)
 		return rc;
+	s->frozen = false; /* a late observation thaws what it writes to */
 	if ((rc = set_count_add(s, k, key, o->count)) != RN_OK)
 		return rc;
 	if (e->dirty_on && (rc = mark_dirty(e, space, key)) != RN_OK)
@@ -1859,7 +1886,7 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 	if (rc != RN_OK)
 		return rc;
 	off_decay(e, t);
-	if ((rc = sets_prune(e, t)) != RN_OK)
+	if ((rc = sets_prune(e, t)) != RN_OK || (rc = sets_freeze(e, t)) != RN_OK)
 		return rc;
 	struct scoring_table *nt = NULL;
 	struct scoring_delta *d = NULL;

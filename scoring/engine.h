@@ -47,6 +47,7 @@ struct rset {
 	uint8_t kind;
 	uint8_t space;
 	uint8_t nslices;
+	bool frozen; /* its bucket ended: key sets frozen for fast iteration */
 	int64_t bucket;
 	int64_t first_ms, last_ms;
 	struct keyset *slice[ENGINE_MAX_SLICES];
