@@ -1543,7 +1543,15 @@ static int space_run(struct rc *r, unsigned space)
 	uint64_t *kv = NULL;
 	size_t n = 0;
 	space_begin(r, space);
-	int rc = set_sources(r, space, NULL, &srcs, &n, &kv);
+	int rc = RN_OK;
+	if (r->prev != NULL) {
+		/* Most of the previous listings stay: start with room for them and a tenth more. */
+		rc = tbuilder_reserve(&r->b, space_family(space), space_plen(space),
+		                      r->prev->n + r->prev->n / 10 + 64);
+		if (rc != RN_OK)
+			return rc;
+	}
+	rc = set_sources(r, space, NULL, &srcs, &n, &kv);
 	if (rc != RN_OK)
 		return rc;
 	if (r->prev != NULL) {
@@ -1593,7 +1601,8 @@ static int escalate_inc(struct rc *r, const struct kvec *dk)
 		par[np++] = tk->v[i];
 	qsort(par, np, sizeof(*par), cmp_u64);
 	int rc = RN_OK;
-	struct tspace *s = r->b.used[r->space] ? &r->b.sp[r->space] : NULL;
+	struct tspace *s =
+	        r->b.used[r->space] && r->b.sp[r->space].n > 0 ? &r->b.sp[r->space] : NULL;
 	if (s != NULL && s->family == RN_AF_INET)
 		s->sstart[s->nhi] = (uint32_t)s->n; /* the sentinel, while building */
 	for (size_t i = 0; i < np && rc == RN_OK; i++) {
@@ -1691,6 +1700,13 @@ static int space_run_inc(struct rc *r, unsigned space)
 		return rc;
 	struct kvec *dk = &e->dirty[space];
 	dirty_norm(dk);
+	/* Room for everything the previous space had and every dirty key: no regrowth. */
+	if (r->prev != NULL || dk->n > 0) {
+		rc = tbuilder_reserve(&r->b, space_family(space), space_plen(space),
+		                      (r->prev ? r->prev->n : 0) + dk->n);
+		if (rc != RN_OK)
+			return rc;
+	}
 	if (dk->n == 0) {
 		if (r->prev != NULL)
 			rc = tbuilder_copy(&r->b, e->cur, r->prev, 0, r->prev->n);

@@ -185,9 +185,8 @@ static int class_intern(struct tbuilder *b, uint32_t cats, uint32_t flags, int64
 		(p) = np_;                                      \
 	} while (0)
 
-static int tspace_grow(struct tspace *s, bool rich)
+static int tspace_grow_to(struct tspace *s, bool rich, size_t cap)
 {
-	size_t cap = s->cap ? s->cap * 2 : 64;
 	if (s->family == RN_AF_INET) {
 		GROW(s->rec, cap);
 	} else {
@@ -203,6 +202,30 @@ static int tspace_grow(struct tspace *s, bool rich)
 	}
 	s->cap = cap;
 	return RN_OK;
+}
+
+static int tspace_grow(struct tspace *s, bool rich)
+{
+	return tspace_grow_to(s, rich, s->cap ? s->cap * 2 : 64);
+}
+
+static void space_open(struct tbuilder *b, unsigned family, unsigned plen)
+{
+	unsigned idx = space_index(family, plen);
+	if (b->used[idx])
+		return;
+	struct tspace *s = &b->sp[idx];
+	memset(s, 0, sizeof(*s));
+	s->family = (uint8_t)family;
+	s->plen = (uint8_t)plen;
+	b->used[idx] = true;
+}
+
+int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t n)
+{
+	space_open(b, family, plen);
+	struct tspace *s = &b->sp[space_index(family, plen)];
+	return s->cap >= n ? RN_OK : tspace_grow_to(s, b->rich, n);
 }
 
 size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen)
@@ -331,8 +354,9 @@ int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struc
 		b->used[idx] = true;
 	}
 	size_t n = j - i;
-	while (s->cap < s->n + n) {
-		int rc = tspace_grow(s, b->rich);
+	if (s->cap < s->n + n) {
+		size_t cap = s->cap * 2 > s->n + n ? s->cap * 2 : s->n + n;
+		int rc = tspace_grow_to(s, b->rich, cap);
 		if (rc != RN_OK)
 			return rc;
 	}

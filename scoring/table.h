@@ -186,6 +186,8 @@ int tbuilder_seed_classes(struct tbuilder *b, const struct scoring_table *t);
  */
 int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *s,
                   size_t i, size_t j);
+/* Makes room for n entries in space (family, plen), so that pushes do not reallocate. */
+int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t n);
 /* Replaces the categories, expiry and rich fields of entry i of a space being built. */
 int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
                  int64_t expires_ms, const struct trich *rich);
