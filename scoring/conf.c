@@ -24,15 +24,15 @@
 
 #include "scoring/scoring.h"
 
-#define H(n) ((int64_t)(n) * 3600000)
-#define D(n) ((int64_t)(n) * 86400000)
+#define H(n) ((int64_t)(n)*3600000)
+#define D(n) ((int64_t)(n)*86400000)
 
-#define ROW(k, w, hl, win, cat, al, mc)                                             \
-	[RN_KIND_##k] = {.weight = (w),                                             \
-	                 .half_life_ms = (hl),                                      \
-	                 .window_ms = (win),                                        \
-	                 .category = RN_CAT_##cat,                                  \
-	                 .alone = (al),                                             \
+#define ROW(k, w, hl, win, cat, al, mc)            \
+	[RN_KIND_##k] = {.weight = (w),            \
+	                 .half_life_ms = (hl),     \
+	                 .window_ms = (win),       \
+	                 .category = RN_CAT_##cat, \
+	                 .alone = (al),            \
 	                 .max_count = (mc)}
 
 static const struct scoring_kind kind_defaults[RN_KIND_MAX] = {
@@ -167,7 +167,8 @@ static int kinds_parse(const struct rn_conf_node *node, void *field, char *err, 
 	if (node == NULL)
 		return RN_OK;
 	if (!rn_conf_node_is_group(node)) {
-		snprintf(err, errlen, "expected a group of kinds, like { sasl_fail = { weight = 2; }; }");
+		snprintf(err, errlen,
+		         "expected a group of kinds, like { sasl_fail = { weight = 2; }; }");
 		return RN_ECONF;
 	}
 	for (size_t i = 0; i < rn_conf_node_count(node); i++) {
@@ -260,6 +261,16 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .def = "30s",
          .flags = RN_CONF_RELOAD,
          .help = "The blocklist is recomputed at every multiple of this, in event time."},
+        {.name = "full_every",
+         .type = RN_CONF_INT,
+         .offset = OFF(full_every),
+         .min = 1,
+         .max = 100000,
+         .def = "20",
+         .flags = RN_CONF_RELOAD,
+         .help = "Ticks between full recomputes. The ticks between rescore only the addresses "
+                 "observed since, listings that are due for renewal or expiry, and the members "
+                 "of sets that aged out; 1 makes every tick full."},
         {.name = "lateness",
          .type = RN_CONF_DURATION,
          .offset = OFF(lateness_ms),
@@ -313,10 +324,10 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .offset = OFF(expiry_quantum_ms),
          .min = 1000,
          .max = 86400000,
-         .def = "1h",
+         .def = "12h",
          .flags = RN_CONF_RELOAD,
-         .help = "Expiries are rounded up to a multiple of this, so listings share bitmaps on "
-                 "the wire."},
+         .help = "Expiries are rounded up to a multiple of this, so that listings share "
+                 "bitmaps on the wire (a finer quantum makes snapshots and deltas larger)."},
         {.name = "ipv6_prefix",
          .type = RN_CONF_INT,
          .offset = OFF(ipv6_prefix),

@@ -44,22 +44,22 @@ static inline void st64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-#define SIPROUND                          \
-	do {                              \
-		v0 += v1;                 \
-		v1 = rotl(v1, 13);        \
-		v1 ^= v0;                 \
-		v0 = rotl(v0, 32);        \
-		v2 += v3;                 \
-		v3 = rotl(v3, 16);        \
-		v3 ^= v2;                 \
-		v0 += v3;                 \
-		v3 = rotl(v3, 21);        \
-		v3 ^= v0;                 \
-		v2 += v1;                 \
-		v1 = rotl(v1, 17);        \
-		v1 ^= v2;                 \
-		v2 = rotl(v2, 32);        \
+#define SIPROUND                   \
+	do {                       \
+		v0 += v1;          \
+		v1 = rotl(v1, 13); \
+		v1 ^= v0;          \
+		v0 = rotl(v0, 32); \
+		v2 += v3;          \
+		v3 = rotl(v3, 16); \
+		v3 ^= v2;          \
+		v0 += v3;          \
+		v3 = rotl(v3, 21); \
+		v3 ^= v0;          \
+		v2 += v1;          \
+		v1 = rotl(v1, 17); \
+		v1 ^= v2;          \
+		v2 = rotl(v2, 32); \
 	} while (0)
 
 void siphash24_128(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[16])

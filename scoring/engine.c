@@ -17,7 +17,8 @@
  * entries (for hysteresis and TTL) and the prefixes that escalation
  * produced. A min-heap orders the sources by chunk (key >> CHUNK_BITS);
  * each chunk's keys from every source accumulate into a dense array of
- * CHUNK slots (score, kinds seen, buckets seen, previous entry) that stays
+ * CHUNK slots (score, kinds seen, first and last observation of the sets
+ * seen, previous entry) that stays
  * in cache, and the touched slots are then decided in key order. The
  * work is proportional to the sets' total size plus the previous
  * blocklist; no address is ever probed against a set it is not in, and no
@@ -54,8 +55,10 @@
 #include "scoring/engine.h"
 #include "scoring/protect.h"
 
-#define CHUNK_BITS 14
-#define CSIZE      (1u << CHUNK_BITS)
+#ifndef CHUNK_BITS
+#define CHUNK_BITS 16
+#endif
+#define CSIZE (1u << CHUNK_BITS)
 
 /* ---- formulas ------------------------------------------------------------- */
 
@@ -125,12 +128,15 @@ int engine_kinds_resolve(const struct scoring_conf *c, struct kslot kinds[RN_KIN
 		s->category = row->category;
 		s->alone = row->alone;
 		s->max_count = row->max_count;
-		s->nslices = row->max_count >= 8 ? 4 : row->max_count >= 4 ? 3 : row->max_count >= 2 ? 2 : 1;
+		s->nslices = row->max_count >= 8   ? 4
+		             : row->max_count >= 4 ? 3
+		             : row->max_count >= 2 ? 2
+		                                   : 1;
 		s->weight = row->weight;
 		s->half_life_ms = row->half_life_ms;
 		s->window_ms = row->window_ms;
-		s->horizon_ms = row->window_ms > 0 ? row->window_ms
-		                                   : row->half_life_ms * c->decay_horizon;
+		s->horizon_ms =
+		        row->window_ms > 0 ? row->window_ms : row->half_life_ms * c->decay_horizon;
 	}
 	return RN_OK;
 }
@@ -143,8 +149,9 @@ static int resolve_conf(struct scoring_engine *e)
 	if (e->conf.delist_threshold > e->conf.threshold || e->conf.ttl_max_ms < e->conf.ttl_ms ||
 	    e->conf.bucket_ms <= 0 || e->conf.tick_ms <= 0 || e->conf.expiry_quantum_ms <= 0 ||
 	    e->conf.offence_decay_ms <= 0 || e->conf.ipv6_prefix < 32 || e->conf.ipv6_prefix > 64) {
-		log_warnx("scoring: delist_threshold must not exceed threshold, ttl_max must not be "
-		          "below ttl, and durations must be positive");
+		log_warnx(
+		        "scoring: delist_threshold must not exceed threshold, ttl_max must not be "
+		        "below ttl, and durations must be positive");
 		return RN_ECONF;
 	}
 	int rc = engine_kinds_resolve(&e->conf, e->kinds, e->bit_kind, err, sizeof(err));
@@ -165,6 +172,9 @@ static int resolve_conf(struct scoring_engine *e)
 		if (s->horizon_ms > e->max_horizon_ms)
 			e->max_horizon_ms = s->horizon_ms;
 	}
+	/* A new configuration can change any decision: the next tick is a full one. */
+	e->dirty_on = e->conf.full_every > 1;
+	e->force_full = true;
 	return engine_protect_rebuild(e);
 }
 
@@ -246,13 +256,18 @@ void scoring_engine_free(struct scoring_engine *e)
 		engine_set_free(e->sets[i]);
 	free(e->sets);
 	free(e->shash);
-	for (unsigned s = 0; s < SPACE_COUNT; s++)
+	for (unsigned s = 0; s < SPACE_COUNT; s++) {
 		for (unsigned j = 0; j < ENGINE_OFF_SLICES; j++)
 			keyset_free(e->off[s][j]);
+		free(e->dirty[s].v);
+	}
 	free(e->codes);
 	free(e->chash);
 	free(e->held);
 	free(e->coll);
+	free(e->scratch_slots);
+	free(e->scratch_bits);
+	free(e->scratch_touched);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
 	scoring_protect_free(e->noesc);
@@ -264,8 +279,9 @@ void scoring_engine_free(struct scoring_engine *e)
 int scoring_engine_reconfigure(struct scoring_engine *e, const struct scoring_conf *conf)
 {
 	if (conf->bucket_ms != e->conf.bucket_ms || conf->ipv6_prefix != e->conf.ipv6_prefix) {
-		log_warnx("scoring: bucket and ipv6_prefix shape the stored sets and need a restart "
-		          "with an empty state");
+		log_warnx(
+		        "scoring: bucket and ipv6_prefix shape the stored sets and need a restart "
+		        "with an empty state");
 		return RN_ECONF;
 	}
 	struct scoring_conf old = e->conf;
@@ -303,6 +319,7 @@ int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefi
 		return rc;
 	}
 	rn_prefix_list_clear(&old);
+	e->force_full = true;
 	return RN_OK;
 }
 
@@ -395,13 +412,83 @@ int engine_set_get(struct scoring_engine *e, unsigned kind, unsigned space, int6
 	return RN_OK;
 }
 
-/* Drops the sets no kind counts any more at t. */
+static int mark_dirty(struct scoring_engine *e, unsigned space, uint64_t key)
+{
+	struct kvec *d = &e->dirty[space];
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 1024;
+		uint64_t *v = realloc(d->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		d->v = v;
+		d->cap = cap;
+	}
+	d->sorted = d->n == 0 || (d->sorted && key > d->v[d->n - 1]);
+	d->v[d->n++] = key;
+	return RN_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts and deduplicates a space's dirty keys. */
+static void dirty_norm(struct kvec *d)
+{
+	if (d->sorted || d->n < 2) {
+		d->sorted = true;
+		return;
+	}
+	qsort(d->v, d->n, sizeof(*d->v), cmp_u64);
+	size_t k = 0;
+	for (size_t i = 0; i < d->n; i++)
+		if (k == 0 || d->v[k - 1] != d->v[i])
+			d->v[k++] = d->v[i];
+	d->n = k;
+	d->sorted = true;
+}
+
+/* Marks every member of s for rescoring: its contribution is about to go. */
+static int mark_set_dirty(struct scoring_engine *e, struct rset *s)
+{
+	for (unsigned j = 0; j < s->nslices; j++) {
+		int rc = keyset_prepare(s->slice[j]);
+		if (rc != RN_OK)
+			return rc;
+		struct keyset_iter it;
+		uint64_t key;
+		for (keyset_iter_init(&it, s->slice[j]); keyset_iter_peek(&it, &key);
+		     keyset_iter_next(&it))
+			if ((rc = mark_dirty(e, s->space, key)) != RN_OK)
+				return rc;
+	}
+	return RN_OK;
+}
+
+/*
+ * Drops the sets no kind counts any more at t: past their horizon, or
+ * decayed to nothing. Their members are rescored at the next tick.
+ */
 static int sets_prune(struct scoring_engine *e, int64_t t)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < e->nsets; i++) {
 		struct rset *s = e->sets[i];
-		if (engine_dead(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, t)) {
+		const struct kslot *ks = &e->kinds[s->kind];
+		int64_t bend = (s->bucket + 1) * e->conf.bucket_ms;
+		if (engine_dead(ks, bend, t) || engine_unit(ks, bend, t) == 0) {
+			int rc = e->dirty_on ? mark_set_dirty(e, s) : RN_OK;
+			if (rc != RN_OK) {
+				/* Keep the rest; this one is dropped at the next tick. */
+				memmove(&e->sets[k], &e->sets[i],
+				        (e->nsets - i) * sizeof(*e->sets));
+				e->nsets = k + (e->nsets - i);
+				e->last_set = NULL;
+				shash_rebuild(e, e->shcap ? e->shcap : 256);
+				return rc;
+			}
 			engine_set_free(s);
 			continue;
 		}
@@ -448,17 +535,48 @@ static int set_count_add(struct rset *s, const struct kslot *k, uint64_t key, ui
 	uint64_t n = (uint64_t)c + add;
 	if (n > k->max_count)
 		n = c > k->max_count ? c : k->max_count;
+	/*
+	 * Written with an explicit XOR on purpose: gcc 12.2 at -O2 (Debian 12)
+	 * miscompiles the equivalent "bool was, now; if (was == now) continue;"
+	 * loop (tree-vrp), skipping every bit that was clear before.
+	 */
+	uint64_t diff = (uint64_t)c ^ n;
 	for (unsigned j = 0; j < s->nslices; j++) {
-		bool was = (c >> j) & 1, now = (n >> j) & 1;
-		if (was == now)
+		if (!((diff >> j) & 1))
 			continue;
-		if (now) {
+		if ((n >> j) & 1) {
 			rc = keyset_add(s->slice[j], key);
 			if (rc < 0)
 				return rc;
 		} else {
 			keyset_remove(s->slice[j], key);
 		}
+	}
+	return RN_OK;
+}
+
+/*
+ * Freezes the sets whose bucket has ended: nothing but a late observation
+ * writes to them any more, and frozen key sets iterate several times
+ * faster (their containers are contiguous instead of scattered).
+ */
+static int sets_freeze(struct scoring_engine *e, int64_t t)
+{
+	for (size_t i = 0; i < e->nsets; i++) {
+		struct rset *s = e->sets[i];
+		if (s->frozen || (s->bucket + 1) * e->conf.bucket_ms > t)
+			continue;
+		for (unsigned j = 0; j < s->nslices; j++) {
+			int rc = keyset_freeze(s->slice[j]);
+			if (rc != RN_OK)
+				return rc;
+		}
+		for (unsigned j = 0; j < s->nev; j++) {
+			int rc = keyset_freeze(s->ev[j].ks);
+			if (rc != RN_OK)
+				return rc;
+		}
+		s->frozen = true;
 	}
 	return RN_OK;
 }
@@ -573,8 +691,7 @@ static bool obs_space(const struct scoring_engine *e, const struct rn_obs *o, un
 	return true;
 }
 
-static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned space,
-                     uint64_t key)
+static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned space, uint64_t key)
 {
 	const struct kslot *k = &e->kinds[o->kind];
 	int64_t bucket = floor_div(o->ts_ms, e->conf.bucket_ms);
@@ -582,7 +699,10 @@ static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned 
 	int rc = engine_set_get(e, o->kind, space, bucket, &s);
 	if (rc != RN_OK)
 		return rc;
+	s->frozen = false; /* a late observation thaws what it writes to */
 	if ((rc = set_count_add(s, k, key, o->count)) != RN_OK)
+		return rc;
+	if (e->dirty_on && (rc = mark_dirty(e, space, key)) != RN_OK)
 		return rc;
 	if (o->ts_ms < s->first_ms)
 		s->first_ms = o->ts_ms;
@@ -644,7 +764,7 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
 		}
 		unsigned fam = space_family(space);
 		if (protect_range(e->protect, fam, key, key_last(fam, space_plen(space), key))) {
-			st->protected++;
+			st->protected ++;
 			continue;
 		}
 		int64_t bend = (floor_div(o->ts_ms, e->conf.bucket_ms) + 1) * e->conf.bucket_ms;
@@ -721,13 +841,13 @@ static unsigned off_get(const struct scoring_engine *e, unsigned space, uint64_t
 static int off_set(struct scoring_engine *e, unsigned space, uint64_t key, unsigned was,
                    unsigned now)
 {
+	unsigned diff = was ^ now; /* see set_count_add() on why XOR */
 	for (unsigned j = 0; j < ENGINE_OFF_SLICES; j++) {
-		bool a = (was >> j) & 1, b = (now >> j) & 1;
-		if (a == b)
+		if (!((diff >> j) & 1))
 			continue;
 		if (e->off[space][j] == NULL && (e->off[space][j] = keyset_new()) == NULL)
 			return -ENOMEM;
-		if (b) {
+		if ((now >> j) & 1) {
 			int rc = keyset_add(e->off[space][j], key);
 			if (rc < 0)
 				return rc;
@@ -763,7 +883,7 @@ static void off_decay(struct scoring_engine *e, int64_t t)
 
 /* ---- recompute ----------------------------------------------------------------- */
 
-enum { SRC_SET, SRC_PREV, SRC_ESC };
+enum { SRC_SET, SRC_PREV, SRC_ESC, SRC_DIRTY, SRC_ARR };
 
 struct esc {
 	uint64_t key;
@@ -781,23 +901,35 @@ struct esclist {
 struct src {
 	uint8_t type;
 	uint8_t bit;
-	uint16_t brank;
 	bool done;
 	uint64_t key;
 	uint64_t w;
+	int64_t first, last; /* the set's first and last observation */
 	const struct tspace *ps;
 	size_t pi;
 	uint32_t phi;
 	const struct esclist *el;
+	const uint64_t *arr; /* SRC_ARR: keys of a set slice among the dirty ones */
+	size_t ps_n;
 	struct keyset_iter it;
 };
 
 struct slot {
 	uint64_t score;
 	uint64_t kmask;
-	uint16_t bmin, bmax;
-	uint32_t prev; /* index + 1 into the previous space */
-	uint32_t esc;  /* index + 1 into the escalation list */
+	int64_t first, last; /* over the sets it is in */
+	uint32_t prev;       /* index + 1 into the previous space */
+	uint32_t esc;        /* index + 1 into the escalation list */
+};
+
+/* An incremental tick's decision about one key. */
+struct chg {
+	uint64_t key;
+	size_t prev; /* index + 1 of its previous entry, or 0 */
+	bool listed;
+	uint32_t cats;
+	int64_t exp;
+	struct trich rich;
 };
 
 struct escacc {
@@ -814,9 +946,6 @@ struct rc {
 	struct tbuilder b;
 	uint64_t lanes[4];
 	struct dlist add[SPACE_COUNT], del[SPACE_COUNT];
-	int64_t base_bucket;
-	size_t nb;
-	int64_t *bfirst, *blast;
 	struct slot *slots;
 	uint64_t *tbits;
 	uint32_t *touched;
@@ -829,6 +958,10 @@ struct rc {
 	const struct esclist *el;
 	int64_t esc_thr;
 	unsigned esc_plen;
+	/* Incremental ticks collect decisions, then merge them with the previous space. */
+	bool collect;
+	struct chg *chg;
+	size_t nchg, capchg;
 };
 
 static inline uint64_t src_chunk(const struct src *s)
@@ -856,6 +989,13 @@ static void src_load(struct src *s)
 			s->done = true;
 		else
 			s->key = s->el->v[s->pi].key;
+		break;
+	case SRC_ARR:
+	case SRC_DIRTY:
+		if (s->pi >= s->ps_n)
+			s->done = true;
+		else
+			s->key = s->arr[s->pi];
 		break;
 	}
 }
@@ -891,8 +1031,8 @@ static inline struct slot *touch(struct rc *r, uint32_t i)
 		r->touched[r->ntouched++] = i;
 		sl->score = 0;
 		sl->kmask = 0;
-		sl->bmin = UINT16_MAX;
-		sl->bmax = 0;
+		sl->first = INT64_MAX;
+		sl->last = INT64_MIN;
 		sl->prev = 0;
 		sl->esc = 0;
 	}
@@ -905,7 +1045,7 @@ static void src_consume(struct rc *r, struct src *s, uint64_t c)
 	switch (s->type) {
 	case SRC_SET: {
 		uint64_t w = s->w, bit = 1ull << s->bit;
-		uint16_t br = s->brank;
+		int64_t first = s->first, last = s->last;
 		struct keyset_iter *it = &s->it;
 		for (;;) {
 			uint64_t key = it->hi | it->buf[it->pos];
@@ -916,10 +1056,10 @@ static void src_consume(struct rc *r, struct src *s, uint64_t c)
 			struct slot *sl = touch(r, (uint32_t)(key & (CSIZE - 1)));
 			sl->score += w;
 			sl->kmask |= bit;
-			if (br < sl->bmin)
-				sl->bmin = br;
-			if (br > sl->bmax)
-				sl->bmax = br;
+			if (first < sl->first)
+				sl->first = first;
+			if (last > sl->last)
+				sl->last = last;
 			keyset_iter_next(it);
 			if (it->done) {
 				s->done = true;
@@ -927,6 +1067,46 @@ static void src_consume(struct rc *r, struct src *s, uint64_t c)
 			}
 		}
 	}
+	case SRC_ARR: {
+		uint64_t w = s->w, bit = 1ull << s->bit;
+		for (;;) {
+			uint64_t key = s->arr[s->pi];
+			if (key >> CHUNK_BITS != c) {
+				s->key = key;
+				return;
+			}
+			struct slot *sl = touch(r, (uint32_t)(key & (CSIZE - 1)));
+			sl->score += w;
+			sl->kmask |= bit;
+			if (s->first < sl->first)
+				sl->first = s->first;
+			if (s->last > sl->last)
+				sl->last = s->last;
+			if (++s->pi == s->ps_n) {
+				s->done = true;
+				return;
+			}
+		}
+	}
+	case SRC_DIRTY:
+		/* Every key to rescore gets a slot, and its previous entry if it has one. */
+		for (;;) {
+			uint64_t key = s->arr[s->pi];
+			if (key >> CHUNK_BITS != c) {
+				s->key = key;
+				return;
+			}
+			struct slot *sl = touch(r, (uint32_t)(key & (CSIZE - 1)));
+			if (r->prev != NULL) {
+				ptrdiff_t k = tspace_find(r->prev, key, NULL);
+				if (k >= 0)
+					sl->prev = (uint32_t)k + 1;
+			}
+			if (++s->pi == s->ps_n) {
+				s->done = true;
+				return;
+			}
+		}
 	case SRC_PREV:
 	case SRC_ESC:
 		while (!s->done && src_chunk(s) == c) {
@@ -1041,6 +1221,29 @@ static inline uint32_t to_s(int64_t ms)
 	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
+static int chg_push(struct rc *r, uint64_t key, size_t prev, bool listed, uint32_t cats,
+                    int64_t exp, const struct trich *rich)
+{
+	if (r->nchg == r->capchg) {
+		size_t cap = r->capchg ? r->capchg * 2 : 256;
+		struct chg *v = realloc(r->chg, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		r->chg = v;
+		r->capchg = cap;
+	}
+	struct chg *c = &r->chg[r->nchg++];
+	memset(c, 0, sizeof(*c));
+	c->key = key;
+	c->prev = prev;
+	c->listed = listed;
+	c->cats = cats;
+	c->exp = exp;
+	if (rich != NULL)
+		c->rich = *rich;
+	return RN_OK;
+}
+
 /* Decides one address or prefix of the current space. */
 static int decide(struct rc *r, uint64_t key, const struct slot *sl)
 {
@@ -1129,14 +1332,16 @@ static int decide(struct rc *r, uint64_t key, const struct slot *sl)
 		}
 	}
 	if ((rc = push_delta(r, fam, plen, key, cats_p, exp_p, listed ? cats : 0,
-	                     listed ? exp : 0)) != RN_OK ||
-	    !listed)
+	                     listed ? exp : 0)) != RN_OK)
 		return rc;
+	if (!listed)
+		return r->collect && has_prev ? chg_push(r, key, sl->prev, false, 0, 0, NULL)
+		                              : RN_OK;
 
 	int64_t first = INT64_MAX, last = INT64_MIN;
 	if (sl->kmask != 0) {
-		first = r->bfirst[sl->bmin];
-		last = r->blast[sl->bmax];
+		first = sl->first;
+		last = sl->last;
 	}
 	if (has_prev) {
 		if ((int64_t)rp.first_s * 1000 < first)
@@ -1156,6 +1361,8 @@ static int decide(struct rc *r, uint64_t key, const struct slot *sl)
 	rn.score = score > UINT32_MAX ? UINT32_MAX : (uint32_t)score;
 	rn.first_s = to_s(first);
 	rn.last_s = to_s(last);
+	if (r->collect)
+		return chg_push(r, key, sl->prev, true, cats, exp, &rn);
 	if ((rc = tbuilder_push(&r->b, fam, plen, key, cats, exp, 0, &rn)) != RN_OK)
 		return rc;
 	if (r->esc_thr > 0)
@@ -1163,19 +1370,20 @@ static int decide(struct rc *r, uint64_t key, const struct slot *sl)
 	return rc;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Decides every touched slot of chunk c, in key order, and clears them. */
 static int decide_chunk(struct rc *r, uint64_t c)
 {
 	int rc = RN_OK;
-	if (r->ntouched <= 64) {
-		if (r->ntouched > 1)
-			qsort(r->touched, r->ntouched, sizeof(uint32_t), cmp_u32);
+	if (r->ntouched <= 32) {
+		/* Insertion sort: a chunk touches a handful of slots when the data is sparse. */
+		uint32_t *v = r->touched;
+		for (size_t i = 1; i < r->ntouched; i++) {
+			uint32_t x = v[i];
+			size_t j = i;
+			for (; j > 0 && v[j - 1] > x; j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
 		for (size_t i = 0; i < r->ntouched && rc == RN_OK; i++) {
 			uint32_t k = r->touched[i];
 			rc = decide(r, c << CHUNK_BITS | k, &r->slots[k]);
@@ -1199,16 +1407,11 @@ static int decide_chunk(struct rc *r, uint64_t c)
 	return rc;
 }
 
-/* Recomputes one address space. */
-static int space_run(struct rc *r, unsigned space)
+/* Sets the current space and its escalation parameters. */
+static void space_begin(struct rc *r, unsigned space)
 {
 	struct scoring_engine *e = r->e;
 	unsigned fam = space_family(space), plen = space_plen(space);
-	size_t nsrc = 0, cap = 0;
-	struct src *srcs = NULL;
-	struct src **hv = NULL;
-	int rc = RN_OK;
-
 	r->space = space;
 	r->prev = table_space(e->cur, fam, plen);
 	r->el = &r->esc[space];
@@ -1222,88 +1425,352 @@ static int space_run(struct rc *r, unsigned space)
 		r->esc_thr = e->conf.escalate_v6;
 		r->esc_plen = 48;
 	}
+}
 
-	for (size_t i = 0; i < e->nsets; i++) {
-		struct rset *s = e->sets[i];
-		if (s->space == space)
-			cap += s->nslices;
+/* Runs the chunked merge over the sources, deciding every touched key in order. */
+static int merge_run(struct rc *r, struct src *srcs, size_t nsrc)
+{
+	struct src **hv = calloc(nsrc ? nsrc : 1, sizeof(*hv));
+	if (hv == NULL)
+		return -ENOMEM;
+	struct heap h = {.v = hv, .n = 0};
+	for (size_t i = 0; i < nsrc; i++)
+		if (!srcs[i].done)
+			hv[h.n++] = &srcs[i];
+	for (size_t i = h.n / 2 + 1; i-- > 0;)
+		heap_down(&h, i);
+	int rc = RN_OK;
+	while (h.n > 0 && rc == RN_OK) {
+		uint64_t c = src_chunk(h.v[0]);
+		while (h.n > 0 && src_chunk(h.v[0]) == c) {
+			struct src *x = h.v[0];
+			src_consume(r, x, c);
+			if (x->done)
+				h.v[0] = h.v[--h.n];
+			heap_down(&h, 0);
+		}
+		rc = decide_chunk(r, c);
 	}
-	cap += 2;
-	srcs = calloc(cap, sizeof(*srcs));
-	hv = calloc(cap, sizeof(*hv));
-	if (srcs == NULL || hv == NULL) {
-		rc = -ENOMEM;
-		goto out;
+	free(hv);
+	return rc;
+}
+
+/*
+ * The set slices of space that count at r->t, as sources: over their own
+ * keys, or (only != NULL) over those of their keys that are in only,
+ * found by probing and kept in one array (*keys, freed by the caller).
+ */
+static int set_sources(struct rc *r, unsigned space, const struct kvec *only, struct src **out,
+                       size_t *n, uint64_t **keys)
+{
+	struct scoring_engine *e = r->e;
+	size_t cap = 3;
+	for (size_t i = 0; i < e->nsets; i++)
+		if (e->sets[i]->space == space)
+			cap += e->sets[i]->nslices;
+	struct src *srcs = calloc(cap, sizeof(*srcs));
+	size_t *start = calloc(cap, sizeof(*start));
+	if (srcs == NULL || start == NULL) {
+		free(srcs);
+		free(start);
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i < e->nsets; i++) {
+	uint64_t *kv = NULL;
+	size_t nkv = 0, capkv = 0, k = 0;
+	int rc = RN_OK;
+	for (size_t i = 0; i < e->nsets && rc == RN_OK; i++) {
 		struct rset *s = e->sets[i];
 		if (s->space != space)
 			continue;
-		uint32_t unit = engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms,
-		                            r->t);
+		uint32_t unit =
+		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
 		if (unit == 0)
 			continue;
-		int64_t rank = s->bucket - r->base_bucket;
-		if (rank < 0)
-			rank = 0;
-		if (rank > UINT16_MAX - 1)
-			rank = UINT16_MAX - 1;
-		for (unsigned j = 0; j < s->nslices; j++) {
-			if (keyset_card(s->slice[j]) == 0)
+		for (unsigned j = 0; j < s->nslices && rc == RN_OK; j++) {
+			struct keyset *ks = s->slice[j];
+			if (keyset_card(ks) == 0)
 				continue;
-			if ((rc = keyset_prepare(s->slice[j])) != RN_OK)
-				goto out;
-			struct src *x = &srcs[nsrc];
-			x->type = SRC_SET;
+			if ((rc = keyset_prepare(ks)) != RN_OK)
+				break;
+			struct src *x = &srcs[k];
 			x->bit = e->kinds[s->kind].bit;
-			x->brank = (uint16_t)rank;
+			x->first = s->first_ms;
+			x->last = s->last_ms;
 			x->w = (uint64_t)unit << j;
-			keyset_iter_init(&x->it, s->slice[j]);
-			src_load(x);
-			if (!x->done)
-				nsrc++;
+			if (only == NULL) {
+				x->type = SRC_SET;
+				keyset_iter_init(&x->it, ks);
+				src_load(x);
+				if (!x->done)
+					k++;
+				continue;
+			}
+			size_t before = nkv;
+			rc = keyset_intersect_keys(ks, only->v, only->n, &kv, &nkv, &capkv);
+			if (rc != RN_OK || nkv == before)
+				continue;
+			x->type = SRC_ARR;
+			start[k] = before;
+			x->ps_n = nkv - before;
+			k++;
 		}
 	}
+	if (rc != RN_OK) {
+		free(kv);
+		free(srcs);
+		free(start);
+		return rc;
+	}
+	/* The array may have moved while it grew: point the sources at it now. */
+	for (size_t i = 0; i < k; i++) {
+		if (srcs[i].type != SRC_ARR)
+			continue;
+		srcs[i].arr = kv + start[i];
+		srcs[i].pi = 0;
+		src_load(&srcs[i]);
+	}
+	free(start);
+	*out = srcs;
+	*n = k;
+	*keys = kv;
+	return RN_OK;
+}
+
+/* A full recompute of one address space. */
+static int space_run(struct rc *r, unsigned space)
+{
+	struct src *srcs = NULL;
+	uint64_t *kv = NULL;
+	size_t n = 0;
+	space_begin(r, space);
+	int rc = RN_OK;
 	if (r->prev != NULL) {
-		struct src *x = &srcs[nsrc];
+		/* Most of the previous listings stay: start with room for them and a tenth more. */
+		rc = tbuilder_reserve(&r->b, space_family(space), space_plen(space),
+		                      r->prev->n + r->prev->n / 10 + 64);
+		if (rc != RN_OK)
+			return rc;
+	}
+	rc = set_sources(r, space, NULL, &srcs, &n, &kv);
+	if (rc != RN_OK)
+		return rc;
+	if (r->prev != NULL) {
+		struct src *x = &srcs[n];
 		x->type = SRC_PREV;
 		x->ps = r->prev;
 		src_load(x);
-		if (!x->done)
-			nsrc++;
+		n++;
 	}
 	if (r->el->n > 0) {
-		struct src *x = &srcs[nsrc];
+		struct src *x = &srcs[n];
 		x->type = SRC_ESC;
 		x->el = r->el;
 		src_load(x);
-		if (!x->done)
-			nsrc++;
+		n++;
 	}
-	struct heap h = {.v = hv, .n = nsrc};
-	for (size_t i = 0; i < nsrc; i++)
-		hv[i] = &srcs[i];
-	for (size_t i = nsrc / 2 + 1; i-- > 0;)
-		heap_down(&h, i);
-	while (h.n > 0) {
-		uint64_t c = src_chunk(h.v[0]);
-		while (h.n > 0 && src_chunk(h.v[0]) == c) {
-			struct src *s = h.v[0];
-			src_consume(r, s, c);
-			if (s->done) {
-				h.v[0] = h.v[--h.n];
-			}
-			heap_down(&h, 0);
-		}
-		if ((rc = decide_chunk(r, c)) != RN_OK)
-			goto out;
-	}
-	if (r->esc_thr > 0)
+	rc = merge_run(r, srcs, n);
+	if (rc == RN_OK && r->esc_thr > 0)
 		rc = esc_finish(r);
-out:
 	free(srcs);
-	free(hv);
+	free(kv);
 	return rc;
+}
+
+/*
+ * Escalation after an incremental pass over a host space: the parents of
+ * the keys rescored, and the prefixes rescored in the target space, are
+ * counted again from the space as now built.
+ */
+static int escalate_inc(struct rc *r, const struct kvec *dk)
+{
+	struct scoring_engine *e = r->e;
+	unsigned fam = space_family(r->space);
+	unsigned tsp = space_index(fam, r->esc_plen);
+	uint64_t pmask = key_mask(fam, r->esc_plen);
+	const struct kvec *tk = &e->dirty[tsp];
+	size_t cap = dk->n + tk->n;
+	if (cap == 0)
+		return RN_OK;
+	uint64_t *par = malloc(cap * sizeof(*par));
+	if (par == NULL)
+		return -ENOMEM;
+	size_t np = 0;
+	for (size_t i = 0; i < dk->n; i++)
+		par[np++] = dk->v[i] & pmask;
+	for (size_t i = 0; i < tk->n; i++)
+		par[np++] = tk->v[i];
+	qsort(par, np, sizeof(*par), cmp_u64);
+	int rc = RN_OK;
+	struct tspace *s =
+	        r->b.used[r->space] && r->b.sp[r->space].n > 0 ? &r->b.sp[r->space] : NULL;
+	if (s != NULL && s->family == RN_AF_INET)
+		s->sstart[s->nhi] = (uint32_t)s->n; /* the sentinel, while building */
+	for (size_t i = 0; i < np && rc == RN_OK; i++) {
+		if (i > 0 && par[i] == par[i - 1])
+			continue;
+		uint64_t parent = par[i], last = key_last(fam, r->esc_plen, parent);
+		struct esc x = {.key = parent, .first = INT64_MAX, .last = INT64_MIN};
+		uint32_t count = 0;
+		if (s != NULL) {
+			uint32_t cur = 0;
+			for (size_t k = tspace_lower_bound(s, parent); k < s->n; k++) {
+				cur = fam == RN_AF_INET ? tspace_hi_of(s, k, cur) : 0;
+				uint64_t key = tspace_key(s, k, cur);
+				if (key > last)
+					break;
+				const struct tcls *c = &r->b.cls[tspace_cls(s, k)];
+				count++;
+				x.cats |= c->cats;
+				if (c->expires_ms > x.exp)
+					x.exp = c->expires_ms;
+				if (s->score[k] > x.score)
+					x.score = s->score[k];
+				if ((int64_t)s->first_s[k] * 1000 < x.first)
+					x.first = (int64_t)s->first_s[k] * 1000;
+				if ((int64_t)s->last_s[k] * 1000 > x.last)
+					x.last = (int64_t)s->last_s[k] * 1000;
+			}
+		}
+		/* Rescored in the target space either way: gained, kept or lost. */
+		if ((rc = mark_dirty(e, tsp, parent)) != RN_OK)
+			break;
+		if (count < (uint64_t)r->esc_thr || protect_range(e->protect, fam, parent, last) ||
+		    protect_range(e->noesc, fam, parent, last))
+			continue;
+		rc = esc_push(&r->esc[tsp], &x);
+	}
+	free(par);
+	return rc;
+}
+
+/*
+ * Builds the space from the previous one and the collected decisions:
+ * spans of unchanged entries are copied whole, only insertions and
+ * deletions split them, and entries that stay are updated in place.
+ */
+static int merge_changes(struct rc *r)
+{
+	struct scoring_engine *e = r->e;
+	const struct tspace *p = r->prev;
+	unsigned fam = space_family(r->space), plen = space_plen(r->space);
+	size_t pi = 0;
+	ptrdiff_t shift = 0; /* insertions minus deletions so far */
+	int rc = RN_OK;
+	for (size_t i = 0; i < r->nchg && rc == RN_OK; i++) {
+		struct chg *c = &r->chg[i];
+		if (c->prev != 0 && c->listed) {
+			/* Stays: its index in the new space, for the pass below. */
+			c->prev = (size_t)((ptrdiff_t)(c->prev - 1) + shift) + 1;
+			continue;
+		}
+		size_t j = c->prev != 0 ? c->prev - 1
+		                        : (p != NULL ? tspace_lower_bound(p, c->key) : 0);
+		if (p != NULL && (rc = tbuilder_copy(&r->b, e->cur, p, pi, j)) != RN_OK)
+			break;
+		if (c->prev != 0) {
+			pi = j + 1; /* deleted */
+			shift--;
+		} else {
+			pi = j;
+			rc = tbuilder_push(&r->b, fam, plen, c->key, c->cats, c->exp, 0, &c->rich);
+			shift++;
+		}
+		c->prev = 0;
+	}
+	if (rc == RN_OK && p != NULL)
+		rc = tbuilder_copy(&r->b, e->cur, p, pi, p->n);
+	for (size_t i = 0; i < r->nchg && rc == RN_OK; i++) {
+		const struct chg *c = &r->chg[i];
+		if (c->prev != 0 && c->listed)
+			rc = tbuilder_set(&r->b, fam, plen, c->prev - 1, c->cats, c->exp, &c->rich);
+	}
+	return rc;
+}
+
+/* An incremental pass over one space: only its dirty keys are decided again. */
+static int space_run_inc(struct rc *r, unsigned space)
+{
+	struct scoring_engine *e = r->e;
+	space_begin(r, space);
+	int rc = RN_OK;
+	/* Escalation candidates are decided again too. */
+	for (size_t i = 0; i < r->el->n && rc == RN_OK; i++)
+		rc = mark_dirty(e, space, r->el->v[i].key);
+	if (rc != RN_OK)
+		return rc;
+	struct kvec *dk = &e->dirty[space];
+	dirty_norm(dk);
+	/* Room for everything the previous space had and every dirty key: no regrowth. */
+	if (r->prev != NULL || dk->n > 0) {
+		rc = tbuilder_reserve(&r->b, space_family(space), space_plen(space),
+		                      (r->prev ? r->prev->n : 0) + dk->n);
+		if (rc != RN_OK)
+			return rc;
+	}
+	if (dk->n == 0) {
+		if (r->prev != NULL)
+			rc = tbuilder_copy(&r->b, e->cur, r->prev, 0, r->prev->n);
+	} else {
+		struct src *srcs = NULL;
+		uint64_t *kv = NULL;
+		size_t n = 0;
+		if ((rc = set_sources(r, space, dk, &srcs, &n, &kv)) != RN_OK)
+			return rc;
+		struct src *x = &srcs[n++];
+		x->type = SRC_DIRTY;
+		x->arr = dk->v;
+		x->ps_n = dk->n;
+		src_load(x);
+		if (r->el->n > 0) {
+			x = &srcs[n++];
+			x->type = SRC_ESC;
+			x->el = r->el;
+			src_load(x);
+		}
+		r->collect = true;
+		r->nchg = 0;
+		rc = merge_run(r, srcs, n);
+		r->collect = false;
+		free(srcs);
+		free(kv);
+		if (rc == RN_OK)
+			rc = merge_changes(r);
+	}
+	if (rc == RN_OK && r->esc_thr > 0) {
+		dirty_norm(&e->dirty[space_index(space_family(space), r->esc_plen)]);
+		rc = escalate_inc(r, dk);
+	}
+	return rc;
+}
+
+/*
+ * Marks the listings whose decision may change with time alone: expired,
+ * or within half a TTL of expiring (a renewal is due, if the score holds).
+ */
+static int attention(struct rc *r)
+{
+	struct scoring_engine *e = r->e;
+	const struct scoring_table *t = e->cur;
+	int64_t half[ENGINE_OFF_MAX + 1];
+	for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++)
+		half[o] = engine_ttl(&e->conf, o ? o : 1) / 2;
+	for (size_t si = 0; si < t->nsp; si++) {
+		const struct tspace *s = &t->sp[si];
+		unsigned space = space_index(s->family, s->plen);
+		uint32_t cur = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			int64_t exp = t->cls[tspace_cls(s, i)].expires_ms;
+			unsigned o = t->rich ? s->offences[i] : 0;
+			if (exp - r->t >= half[o > ENGINE_OFF_MAX ? ENGINE_OFF_MAX : o])
+				continue;
+			if (s->family == RN_AF_INET)
+				cur = tspace_hi_of(s, i, cur);
+			int rc = mark_dirty(e, space, tspace_key(s, i, cur));
+			if (rc != RN_OK)
+				return rc;
+		}
+	}
+	return RN_OK;
 }
 
 static void rc_release(struct rc *r)
@@ -1313,17 +1780,23 @@ static void rc_release(struct rc *r)
 		dlist_release(&r->del[i]);
 		free(r->esc[i].v);
 	}
-	free(r->bfirst);
-	free(r->blast);
-	free(r->slots);
-	free(r->tbits);
-	free(r->touched);
+	free(r->chg);
 	tbuilder_release(&r->b);
 	free(r);
 }
 
-/* Computes the blocklist at t: the new table and the delta from the current one. */
-static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table **out_t,
+/*
+ * Computes the blocklist at t: the new table and the delta from the
+ * current one. A full pass decides every key of every set; an incremental
+ * one decides the dirty keys and copies the rest, which reaches the same
+ * decisions (listings, categories, expiries) because nothing else can
+ * have changed: scores only fall without new observations, a listing's
+ * fate only changes at its renewal window or expiry, and a key whose set
+ * aged out was marked dirty when the set was dropped. Only the rich
+ * columns of untouched entries (score, last seen) are left as they were
+ * until the next full pass.
+ */
+static int recompute(struct scoring_engine *e, int64_t t, bool full, struct scoring_table **out_t,
                      struct scoring_delta **out_d)
 {
 	struct rc *r = calloc(1, sizeof(*r));
@@ -1337,59 +1810,54 @@ static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table *
 	r->D = (uint64_t)llround(e->conf.delist_threshold * SCORING_SCALE);
 	tbuilder_init(&r->b, true, e->conf.dry_run);
 	digest_load(e->cur->digest, r->lanes);
-	r->slots = malloc(CSIZE * sizeof(*r->slots));
-	r->tbits = calloc(CSIZE / 64, sizeof(uint64_t));
-	r->touched = malloc(CSIZE * sizeof(uint32_t));
-	if (r->slots == NULL || r->tbits == NULL || r->touched == NULL)
+	if (e->scratch_slots == NULL) {
+		e->scratch_slots = malloc(CSIZE * sizeof(struct slot));
+		e->scratch_bits = calloc(CSIZE / 64, sizeof(uint64_t));
+		e->scratch_touched = malloc(CSIZE * sizeof(uint32_t));
+		if (e->scratch_slots == NULL || e->scratch_bits == NULL ||
+		    e->scratch_touched == NULL)
+			goto fail;
+	}
+	/* The touched bits are all clear between chunks, so between ticks too. */
+	r->slots = e->scratch_slots;
+	r->tbits = e->scratch_bits;
+	r->touched = e->scratch_touched;
+	if (!full &&
+	    ((rc = tbuilder_seed_classes(&r->b, e->cur)) != RN_OK || (rc = attention(r)) != RN_OK))
 		goto fail;
 
-	/* Per bucket: the first and last observation of any set in it. */
-	int64_t bmin = INT64_MAX, bmax = INT64_MIN;
 	bool need[SPACE_COUNT] = {false};
-	for (size_t i = 0; i < e->nsets; i++) {
-		const struct rset *s = e->sets[i];
-		if (s->bucket < bmin)
-			bmin = s->bucket;
-		if (s->bucket > bmax)
-			bmax = s->bucket;
-		need[s->space] = true;
-	}
+	for (size_t i = 0; i < e->nsets; i++)
+		need[e->sets[i]->space] = true;
 	for (size_t i = 0; i < e->cur->nsp; i++)
 		need[space_index(e->cur->sp[i].family, e->cur->sp[i].plen)] = true;
-	r->base_bucket = e->nsets ? bmin : 0;
-	int64_t span = e->nsets ? bmax - bmin + 1 : 1;
-	r->nb = span > UINT16_MAX ? UINT16_MAX : (size_t)span;
-	r->bfirst = malloc(r->nb * sizeof(int64_t));
-	r->blast = malloc(r->nb * sizeof(int64_t));
-	if (r->bfirst == NULL || r->blast == NULL)
-		goto fail;
-	for (size_t i = 0; i < r->nb; i++) {
-		r->bfirst[i] = INT64_MAX;
-		r->blast[i] = INT64_MIN;
-	}
-	for (size_t i = 0; i < e->nsets; i++) {
-		const struct rset *s = e->sets[i];
-		int64_t k = s->bucket - r->base_bucket;
-		if (k > UINT16_MAX - 1)
-			k = UINT16_MAX - 1;
-		if (s->first_ms < r->bfirst[k])
-			r->bfirst[k] = s->first_ms;
-		if (s->last_ms > r->blast[k])
-			r->blast[k] = s->last_ms;
-	}
+	for (unsigned s = 0; !full && s < SPACE_COUNT; s++)
+		if (e->dirty[s].n > 0)
+			need[s] = true;
 
 	/* Hosts first: they feed escalation. */
 	unsigned h4 = space_index(RN_AF_INET, 32);
 	unsigned h6 = space_index(RN_AF_INET6, (unsigned)e->conf.ipv6_prefix);
-	if (need[h4] && (rc = space_run(r, h4)) != RN_OK)
-		goto fail;
-	if (need[h6] && (rc = space_run(r, h6)) != RN_OK)
-		goto fail;
-	for (unsigned s = 0; s < SPACE_COUNT; s++) {
-		if (s == h4 || s == h6 || (!need[s] && r->esc[s].n == 0))
+	unsigned order[SPACE_COUNT], no = 0;
+	order[no++] = h4;
+	order[no++] = h6;
+	for (unsigned s = 0; s < SPACE_COUNT; s++)
+		if (s != h4 && s != h6)
+			order[no++] = s;
+	for (unsigned i = 0; i < no; i++) {
+		unsigned s = order[i];
+		bool host = s == h4 || s == h6;
+		/* An incremental host pass escalates from what the target space has dirty too. */
+		if (!need[s] && r->esc[s].n == 0 &&
+		    !(!full && host && (e->conf.escalate_v4 > 0 || e->conf.escalate_v6 > 0)))
 			continue;
-		if ((rc = space_run(r, s)) != RN_OK)
+		rc = full ? space_run(r, s) : space_run_inc(r, s);
+		if (rc != RN_OK)
 			goto fail;
+		/* Escalation may have marked keys of later spaces. */
+		for (unsigned k = 0; !full && k < SPACE_COUNT; k++)
+			if (e->dirty[k].n > 0)
+				need[k] = true;
 	}
 
 	d = calloc(1, sizeof(*d));
@@ -1411,6 +1879,8 @@ static int recompute(struct scoring_engine *e, int64_t t, struct scoring_table *
 	rc_release(r);
 	return RN_OK;
 fail:
+	if (e->scratch_bits != NULL)
+		memset(e->scratch_bits, 0, CSIZE / 8);
 	scoring_delta_free(d);
 	rc_release(r);
 	return rc;
@@ -1432,13 +1902,21 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 	if (rc != RN_OK)
 		return rc;
 	off_decay(e, t);
-	if ((rc = sets_prune(e, t)) != RN_OK)
+	if ((rc = sets_prune(e, t)) != RN_OK || (rc = sets_freeze(e, t)) != RN_OK)
 		return rc;
 	struct scoring_table *nt = NULL;
 	struct scoring_delta *d = NULL;
-	if ((rc = recompute(e, t, &nt, &d)) != RN_OK)
+	bool full = !e->dirty_on || e->force_full || !e->cur->rich ||
+	            e->since_full + 1 >= (uint64_t)e->conf.full_every;
+	if ((rc = recompute(e, t, full, &nt, &d)) != RN_OK)
 		return rc;
 	engine_set_table(e, nt);
+	for (unsigned s = 0; s < SPACE_COUNT; s++) {
+		e->dirty[s].n = 0;
+		e->dirty[s].sorted = true;
+	}
+	e->force_full = false;
+	e->since_full = full ? 0 : e->since_full + 1;
 	e->last_tick = t;
 	e->seq++;
 	if (cb != NULL) {
@@ -1579,22 +2057,37 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 			for (unsigned j = 0; j < s->nev && c->nevidence < 4; j++)
 				if (keyset_contains(s->ev[j].ks, key))
 					snprintf(c->evidence[c->nevidence++], RN_EVIDENCE_MAX, "%s",
-					         e->codes[s->ev[j].code][0] ? e->codes[s->ev[j].code]
-					                                    : "(other)");
+					         e->codes[s->ev[j].code][0]
+					                 ? e->codes[s->ev[j].code]
+					                 : "(other)");
 		}
 		if (unit > 0) {
 			score += (uint64_t)unit * count;
 			kmask |= 1ull << k->bit;
 		}
 	}
+	for (size_t i = 0; i < e->nheld; i++) {
+		unsigned hs;
+		uint64_t hk;
+		if (obs_space(e, &e->held[i], &hs, &hk) && hs == space && hk == key)
+			out->held += e->held[i].count;
+	}
 	out->score = score > UINT32_MAX ? UINT32_MAX : (uint32_t)score;
 	out->eligible = (kmask & e->cat_kinds) != 0 &&
 	                (__builtin_popcountll(kmask) >= 2 || (kmask & e->alone_kinds) != 0);
 	out->offences = off_get(e, space, key);
 	out->listed = scoring_table_find(e->cur, &out->key, &out->entry);
-	struct scoring_hit hit;
-	if (scoring_table_lookup(e->cur, a, 0, &hit) && hit.prefix.len < plen) {
-		out->covered = scoring_table_find(e->cur, &hit.prefix, &out->cover);
+	/* The most specific listed prefix that covers it, if any. */
+	for (size_t i = e->cur->nsp; i-- > 0 && !out->covered;) {
+		const struct tspace *s = &e->cur->sp[i];
+		if (s->family != a->family || s->plen >= plen)
+			continue;
+		uint32_t cur = 0;
+		ptrdiff_t k = tspace_find(s, key_of_addr(a, s->plen), &cur);
+		if (k >= 0) {
+			tspace_entry(e->cur, s, (size_t)k, cur, &out->cover);
+			out->covered = true;
+		}
 	}
 	return RN_OK;
 }

@@ -47,11 +47,19 @@ struct rset {
 	uint8_t kind;
 	uint8_t space;
 	uint8_t nslices;
+	bool frozen; /* its bucket ended: key sets frozen for fast iteration */
 	int64_t bucket;
 	int64_t first_ms, last_ms;
 	struct keyset *slice[ENGINE_MAX_SLICES];
 	struct evset *ev;
 	uint16_t nev, capev;
+};
+
+/* Keys to rescore: appended as they come, sorted and deduplicated at the tick. */
+struct kvec {
+	uint64_t *v;
+	size_t n, cap;
+	bool sorted;
 };
 
 struct ecoll {
@@ -98,6 +106,17 @@ struct scoring_engine {
 
 	struct ecoll *coll;
 	size_t ncoll, capcoll;
+
+	/* Incremental ticks: keys to rescore at the next tick, per space. */
+	struct kvec dirty[SPACE_COUNT];
+	bool dirty_on;   /* tracking them: conf.full_every > 1 */
+	bool force_full; /* the next tick must be full (configuration changed, loaded) */
+	uint64_t since_full;
+
+	/* Recompute scratch, kept between ticks (engine.c). */
+	void *scratch_slots;
+	uint64_t *scratch_bits;
+	uint32_t *scratch_touched;
 };
 
 /* Pure formulas, shared with the tests' reference implementation. */

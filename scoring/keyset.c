@@ -9,6 +9,11 @@
  * through roaring's checked add and remove. Not thread-safe: the owner
  * serialises access; concurrent readers of a set nobody modifies are fine.
  *
+ * A frozen group's bitmap is a read-only view (roaring_bitmap_frozen_view)
+ * of one 32-byte-aligned buffer that this set owns in frozen[]; anything
+ * that writes to a group thaws it first (a fresh copy, the view and buffer
+ * freed).
+ *
  * Untrusted bitmaps (snapshots on disk, the wire) are deserialised with
  * roaring_bitmap_portable_deserialize_safe() and then walked: the values
  * must be strictly ascending and exactly as many as the bitmap claims.
@@ -32,10 +37,13 @@ void keyset_free(struct keyset *ks)
 {
 	if (ks == NULL)
 		return;
-	for (size_t i = 0; i < ks->n; i++)
+	for (size_t i = 0; i < ks->n; i++) {
 		roaring_bitmap_free(ks->bm[i]);
+		free(ks->frozen[i]);
+	}
 	free(ks->hi);
 	free(ks->bm);
+	free(ks->frozen);
 	free(ks->hash);
 	free(ks->order);
 	free(ks);
@@ -99,6 +107,10 @@ static ptrdiff_t group_add(struct keyset *ks, uint32_t hi)
 		if (nb == NULL)
 			return -ENOMEM;
 		ks->bm = nb;
+		char **nf = realloc(ks->frozen, cap * sizeof(*nf));
+		if (nf == NULL)
+			return -ENOMEM;
+		ks->frozen = nf;
 		ks->cap = cap;
 	}
 	roaring_bitmap_t *b = roaring_bitmap_create();
@@ -107,6 +119,7 @@ static ptrdiff_t group_add(struct keyset *ks, uint32_t hi)
 	size_t idx = ks->n;
 	ks->hi[idx] = hi;
 	ks->bm[idx] = b;
+	ks->frozen[idx] = NULL;
 	ks->n++;
 	ks->dirty = true;
 	if (ks->n > 4) {
@@ -124,6 +137,44 @@ static ptrdiff_t group_add(struct keyset *ks, uint32_t hi)
 	return (ptrdiff_t)idx;
 }
 
+/* Makes group g writable again. */
+static int thaw(struct keyset *ks, size_t g)
+{
+	if (ks->frozen[g] == NULL)
+		return RN_OK;
+	roaring_bitmap_t *b = roaring_bitmap_copy(ks->bm[g]);
+	if (b == NULL)
+		return -ENOMEM;
+	roaring_bitmap_free(ks->bm[g]);
+	free(ks->frozen[g]);
+	ks->bm[g] = b;
+	ks->frozen[g] = NULL;
+	return RN_OK;
+}
+
+int keyset_freeze(struct keyset *ks)
+{
+	for (size_t g = 0; g < ks->n; g++) {
+		if (ks->frozen[g] != NULL || roaring_bitmap_is_empty(ks->bm[g]))
+			continue;
+		roaring_bitmap_run_optimize(ks->bm[g]);
+		size_t sz = roaring_bitmap_frozen_size_in_bytes(ks->bm[g]);
+		char *buf = aligned_alloc(32, (sz + 31) / 32 * 32);
+		if (buf == NULL)
+			return -ENOMEM;
+		roaring_bitmap_frozen_serialize(ks->bm[g], buf);
+		const roaring_bitmap_t *v = roaring_bitmap_frozen_view(buf, sz);
+		if (v == NULL) {
+			free(buf); /* stays as it is */
+			continue;
+		}
+		roaring_bitmap_free(ks->bm[g]);
+		ks->bm[g] = (roaring_bitmap_t *)v;
+		ks->frozen[g] = buf;
+	}
+	return RN_OK;
+}
+
 int keyset_add(struct keyset *ks, uint64_t key)
 {
 	uint32_t hi = (uint32_t)(key >> 32);
@@ -132,6 +183,12 @@ int keyset_add(struct keyset *ks, uint64_t key)
 		g = group_add(ks, hi);
 		if (g < 0)
 			return (int)g;
+	} else if (ks->frozen[g] != NULL) {
+		if (roaring_bitmap_contains(ks->bm[g], (uint32_t)key))
+			return 0;
+		int rc = thaw(ks, (size_t)g);
+		if (rc != RN_OK)
+			return rc;
 	}
 	if (!roaring_bitmap_add_checked(ks->bm[g], (uint32_t)key))
 		return 0;
@@ -148,10 +205,165 @@ bool keyset_contains(const struct keyset *ks, uint64_t key)
 bool keyset_remove(struct keyset *ks, uint64_t key)
 {
 	ptrdiff_t g = group_find(ks, (uint32_t)(key >> 32));
-	if (g < 0 || !roaring_bitmap_remove_checked(ks->bm[g], (uint32_t)key))
+	if (g < 0 || !roaring_bitmap_contains(ks->bm[g], (uint32_t)key))
+		return false;
+	/* Thawing can fail only on allocation; the key then stays (callers recount). */
+	if (thaw(ks, (size_t)g) != RN_OK ||
+	    !roaring_bitmap_remove_checked(ks->bm[g], (uint32_t)key))
 		return false;
 	ks->card--;
 	return true;
+}
+
+struct keyset *keyset_and(const struct keyset *a, const struct keyset *b)
+{
+	if (a->n > b->n) {
+		const struct keyset *t = a;
+		a = b;
+		b = t;
+	}
+	struct keyset *r = keyset_new();
+	if (r == NULL)
+		return NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		ptrdiff_t g = group_find(b, a->hi[i]);
+		if (g < 0)
+			continue;
+		roaring_bitmap_t *x = roaring_bitmap_and(a->bm[i], b->bm[g]);
+		if (x == NULL) {
+			keyset_free(r);
+			return NULL;
+		}
+		uint64_t card = roaring_bitmap_get_cardinality(x);
+		if (card == 0) {
+			roaring_bitmap_free(x);
+			continue;
+		}
+		ptrdiff_t k = group_add(r, a->hi[i]);
+		if (k < 0) {
+			roaring_bitmap_free(x);
+			keyset_free(r);
+			return NULL;
+		}
+		roaring_bitmap_free(r->bm[k]);
+		r->bm[k] = x; /* a fresh bitmap: not frozen */
+		r->card += card;
+	}
+	return r;
+}
+
+static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		uint64_t *nv = realloc(*v, c * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return RN_OK;
+}
+
+int keyset_intersect(const struct keyset *a, const struct keyset *b, uint64_t **v, size_t *n,
+                     size_t *cap)
+{
+	/* Walk the groups of b (the keys to look for) in order. */
+	for (size_t k = 0; k < b->n; k++) {
+		uint32_t g = b->order[k];
+		ptrdiff_t ga = group_find(a, b->hi[g]);
+		if (ga < 0)
+			continue;
+		const roaring_bitmap_t *small = b->bm[g], *large = a->bm[ga];
+		if (roaring_bitmap_get_cardinality(small) > roaring_bitmap_get_cardinality(large)) {
+			small = a->bm[ga];
+			large = b->bm[g];
+		}
+		uint64_t hi = (uint64_t)b->hi[g] << 32;
+		roaring_uint32_iterator_t is, il;
+		roaring_init_iterator(small, &is);
+		roaring_init_iterator(large, &il);
+		uint32_t buf[KEYSET_ITER_BUF];
+		uint32_t got;
+		bool more = il.has_value;
+		while (more &&
+		       (got = roaring_read_uint32_iterator(&is, buf, KEYSET_ITER_BUF)) > 0) {
+			for (uint32_t i = 0; i < got; i++) {
+				if (!roaring_move_uint32_iterator_equalorlarger(&il, buf[i])) {
+					more = false;
+					break;
+				}
+				if (il.current_value == buf[i]) {
+					int rc = vec_push(v, n, cap, hi | buf[i]);
+					if (rc != RN_OK)
+						return rc;
+				}
+			}
+		}
+	}
+	return RN_OK;
+}
+
+int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
+                          size_t *n, size_t *cap)
+{
+	for (size_t i = 0; i < nkeys;) {
+		uint32_t hi = (uint32_t)(keys[i] >> 32);
+		size_t j = i;
+		while (j < nkeys && (uint32_t)(keys[j] >> 32) == hi)
+			j++;
+		ptrdiff_t g = group_find(a, hi);
+		if (g >= 0) {
+			const roaring_bitmap_t *bm = a->bm[g];
+			uint64_t h = (uint64_t)hi << 32;
+			roaring_uint32_iterator_t it;
+			roaring_init_iterator(bm, &it);
+			if (roaring_bitmap_get_cardinality(bm) < (uint64_t)(j - i)) {
+				/* The group is the smaller side: walk it against the run. */
+				uint32_t buf[KEYSET_ITER_BUF], got;
+				size_t k = i;
+				while (k < j && (got = roaring_read_uint32_iterator(
+				                         &it, buf, KEYSET_ITER_BUF)) > 0) {
+					for (uint32_t q = 0; q < got && k < j; q++) {
+						while (k < j && (uint32_t)keys[k] < buf[q])
+							k++;
+						if (k < j && (uint32_t)keys[k] == buf[q]) {
+							int rc = vec_push(v, n, cap, h | buf[q]);
+							if (rc != RN_OK)
+								return rc;
+						}
+					}
+				}
+			} else {
+				for (size_t k = i; k < j; k++) {
+					if (!roaring_move_uint32_iterator_equalorlarger(
+					            &it, (uint32_t)keys[k]))
+						break;
+					if (it.current_value == (uint32_t)keys[k]) {
+						int rc = vec_push(v, n, cap, keys[k]);
+						if (rc != RN_OK)
+							return rc;
+					}
+				}
+			}
+		}
+		i = j;
+	}
+	return RN_OK;
+}
+
+void keyset_clear(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		roaring_bitmap_free(ks->bm[i]);
+		free(ks->frozen[i]);
+	}
+	ks->n = 0;
+	ks->card = 0;
+	ks->dirty = true;
+	if (ks->hcap != 0)
+		memset(ks->hash, 0, ks->hcap * sizeof(*ks->hash));
 }
 
 size_t keyset_bytes(const struct keyset *ks)
@@ -159,6 +371,11 @@ size_t keyset_bytes(const struct keyset *ks)
 	size_t total = sizeof(*ks) + ks->cap * (sizeof(uint32_t) + sizeof(void *)) +
 	               ks->hcap * sizeof(uint32_t) + (ks->order ? ks->n * sizeof(uint32_t) : 0);
 	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->frozen[i] != NULL) {
+			total += roaring_bitmap_frozen_size_in_bytes(ks->bm[i]) +
+			         sizeof(roaring_bitmap_t);
+			continue;
+		}
 		roaring_statistics_t st;
 		roaring_bitmap_statistics(ks->bm[i], &st);
 		/* Containers, plus per container its key, pointer, type code and header. */
@@ -204,6 +421,8 @@ int keyset_prepare(struct keyset *ks)
 void keyset_optimize(struct keyset *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->frozen[i] != NULL)
+			continue;
 		roaring_bitmap_run_optimize(ks->bm[i]);
 		roaring_bitmap_shrink_to_fit(ks->bm[i]);
 	}
@@ -215,10 +434,12 @@ void keyset_compact(struct keyset *ks)
 	for (size_t i = 0; i < ks->n; i++) {
 		if (roaring_bitmap_is_empty(ks->bm[i])) {
 			roaring_bitmap_free(ks->bm[i]);
+			free(ks->frozen[i]);
 			continue;
 		}
 		ks->hi[k] = ks->hi[i];
 		ks->bm[k] = ks->bm[i];
+		ks->frozen[k] = ks->frozen[i];
 		k++;
 	}
 	if (k == ks->n)

@@ -17,9 +17,10 @@
 struct keyset {
 	uint32_t *hi;          /* group keys, in insertion order */
 	roaring_bitmap_t **bm; /* one bitmap per group */
+	char **frozen;         /* per group: the buffer behind a frozen view, or NULL */
 	size_t n, cap;
-	uint32_t *hash; /* open addressing on hi: group index + 1, 0 empty */
-	size_t hcap;    /* a power of two, or 0 while n <= 4 */
+	uint32_t *hash;  /* open addressing on hi: group index + 1, 0 empty */
+	size_t hcap;     /* a power of two, or 0 while n <= 4 */
 	uint32_t *order; /* group indexes sorted by hi, valid unless dirty */
 	bool dirty;
 	uint64_t card;
@@ -37,10 +38,39 @@ static inline uint64_t keyset_card(const struct keyset *ks)
 {
 	return ks->card;
 }
+/* A new set holding the keys in both a and b (cost proportional to the smaller). */
+struct keyset *keyset_and(const struct keyset *a, const struct keyset *b);
+/*
+ * Appends the keys in both a and b to the array *v (n used, cap allocated),
+ * ascending, without allocating roaring containers: each group of the
+ * smaller side is walked and looked up in the other, moving one iterator
+ * forward. Both sets must be prepared.
+ */
+int keyset_intersect(const struct keyset *a, const struct keyset *b, uint64_t **v, size_t *n,
+                     size_t *cap);
+/* The same with b a sorted array of distinct keys. */
+int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
+                          size_t *n, size_t *cap);
+/* Removes every key (keeps the allocation of the group arrays). */
+void keyset_clear(struct keyset *ks);
 /* Heap bytes, from roaring's statistics. */
 size_t keyset_bytes(const struct keyset *ks);
 /* Sorts the group order if groups were added; needed before iteration. */
 int keyset_prepare(struct keyset *ks);
+/*
+ * Freezes every group: each bitmap becomes a read-only view of one
+ * contiguous buffer (roaring's frozen layout), which iterates several
+ * times faster than containers scattered over the heap. A write to a
+ * frozen group thaws it first. For sets that no longer change.
+ */
+int keyset_freeze(struct keyset *ks);
+static inline bool keyset_frozen(const struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		if (ks->frozen[i] == NULL)
+			return false;
+	return true;
+}
 /* Run-length optimises and shrinks every group (after bulk loads). */
 void keyset_optimize(struct keyset *ks);
 /* Drops empty groups. */

@@ -66,6 +66,7 @@ struct scoring_conf {
 	int64_t bucket_ms;        /* length of a time bucket */
 	int64_t decay_horizon;    /* half-lives after which a bucket is dropped */
 	int64_t tick_ms;          /* recompute every tick, in event time */
+	int64_t full_every;       /* ticks between full recomputes; the rest are incremental */
 	int64_t lateness_ms;      /* a tick waits this long for late observations */
 	int64_t max_future_ms;    /* live mode: refuse timestamps this far ahead */
 	int64_t ttl_ms;           /* first listing's TTL */
@@ -279,8 +280,7 @@ void scoring_digest_listing(const struct scoring_listing *l, uint8_t out[32]);
 /* d += listing hash (sign +1) or d -= (sign -1). */
 void scoring_digest_add(uint8_t d[32], const struct scoring_listing *l, int sign);
 /* The digest a table would have after d is applied to a state with digest base. */
-void scoring_digest_after(const uint8_t base[32], const struct scoring_delta *d,
-                          uint8_t out[32]);
+void scoring_digest_after(const uint8_t base[32], const struct scoring_delta *d, uint8_t out[32]);
 
 /* ------------------------------------------------------------------ */
 /* Wire forms                                                          */
@@ -412,8 +412,7 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
  * Computes every tick that is due at now_ms (live) or at the event clock
  * (replay, now_ms ignored), calling cb for each. cb may be NULL.
  */
-int scoring_engine_advance(struct scoring_engine *e, int64_t now_ms, scoring_tick_fn cb,
-                           void *arg);
+int scoring_engine_advance(struct scoring_engine *e, int64_t now_ms, scoring_tick_fn cb, void *arg);
 /*
  * Replay only: computes the ticks up to and including the first tick
  * after the newest observation, so that every observation counts.
@@ -427,10 +426,10 @@ int64_t scoring_engine_clock(const struct scoring_engine *e);
 int64_t scoring_engine_last_tick(const struct scoring_engine *e);
 
 struct scoring_engine_stats {
-	size_t sets;         /* reputation sets alive */
-	uint64_t set_keys;   /* addresses in them, counted once per set and slice */
-	size_t set_bytes;    /* heap bytes of the sets (roaring's own estimate) */
-	size_t held;         /* observations waiting for a later tick */
+	size_t sets;       /* reputation sets alive */
+	uint64_t set_keys; /* addresses in them, counted once per set and slice */
+	size_t set_bytes;  /* heap bytes of the sets (roaring's own estimate) */
+	size_t held;       /* observations waiting for a later tick */
 	size_t evidence_codes;
 };
 void scoring_engine_stats(const struct scoring_engine *e, struct scoring_engine_stats *st);
@@ -465,6 +464,7 @@ struct scoring_explain {
 	bool covered;               /* an escalated or listed prefix covers it */
 	struct scoring_entry cover;
 	unsigned offences;
+	unsigned held; /* events of observations held for a later tick */
 	double threshold, delist_threshold;
 	struct scoring_contrib contrib[SCORING_EXPLAIN_MAX];
 	unsigned ncontrib;

@@ -88,6 +88,8 @@ void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run)
 static void tspace_release(struct tspace *s)
 {
 	free(s->dir);
+	free(s->shi);
+	free(s->sstart);
 	free(s->rec);
 	free(s->k64);
 	free(s->cls);
@@ -126,7 +128,8 @@ static int class_grow(struct tbuilder *b)
 	if (vals == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->ncls; i++) {
-		size_t h = cls_hash(b->cls[i].cats, b->cls[i].flags, b->cls[i].expires_ms) & (cap - 1);
+		size_t h =
+		        cls_hash(b->cls[i].cats, b->cls[i].flags, b->cls[i].expires_ms) & (cap - 1);
 		while (vals[h] != 0)
 			h = (h + 1) & (cap - 1);
 		vals[h] = (uint32_t)i + 1;
@@ -174,17 +177,16 @@ static int class_intern(struct tbuilder *b, uint32_t cats, uint32_t flags, int64
 	return RN_OK;
 }
 
-#define GROW(p, cap)                                                 \
-	do {                                                         \
-		void *np_ = realloc((p), (cap) * sizeof(*(p)));      \
-		if (np_ == NULL)                                     \
-			return -ENOMEM;                              \
-		(p) = np_;                                           \
+#define GROW(p, cap)                                            \
+	do {                                                    \
+		void *np_ = realloc((p), (cap) * sizeof(*(p))); \
+		if (np_ == NULL)                                \
+			return -ENOMEM;                         \
+		(p) = np_;                                      \
 	} while (0)
 
-static int tspace_grow(struct tspace *s, bool rich)
+static int tspace_grow_to(struct tspace *s, bool rich, size_t cap)
 {
-	size_t cap = s->cap ? s->cap * 2 : 64;
 	if (s->family == RN_AF_INET) {
 		GROW(s->rec, cap);
 	} else {
@@ -200,6 +202,30 @@ static int tspace_grow(struct tspace *s, bool rich)
 	}
 	s->cap = cap;
 	return RN_OK;
+}
+
+static int tspace_grow(struct tspace *s, bool rich)
+{
+	return tspace_grow_to(s, rich, s->cap ? s->cap * 2 : 64);
+}
+
+static void space_open(struct tbuilder *b, unsigned family, unsigned plen)
+{
+	unsigned idx = space_index(family, plen);
+	if (b->used[idx])
+		return;
+	struct tspace *s = &b->sp[idx];
+	memset(s, 0, sizeof(*s));
+	s->family = (uint8_t)family;
+	s->plen = (uint8_t)plen;
+	b->used[idx] = true;
+}
+
+int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t n)
+{
+	space_open(b, family, plen);
+	struct tspace *s = &b->sp[space_index(family, plen)];
+	return s->cap >= n ? RN_OK : tspace_grow_to(s, b->rich, n);
 }
 
 size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen)
@@ -221,17 +247,11 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 		memset(s, 0, sizeof(*s));
 		s->family = (uint8_t)family;
 		s->plen = (uint8_t)plen;
-		s->last_hi = -1;
-		if (family == RN_AF_INET) {
-			s->dir = malloc(65537 * sizeof(*s->dir));
-			if (s->dir == NULL)
-				return -ENOMEM;
-		}
 		b->used[idx] = true;
 	}
 	if (s->n > 0) {
 		uint64_t last = family == RN_AF_INET
-		                        ? ((uint64_t)(uint32_t)s->last_hi << 16 | s->rec[s->n - 1].lo)
+		                        ? ((uint64_t)s->shi[s->nhi - 1] << 16 | s->rec[s->n - 1].lo)
 		                        : s->k64[s->n - 1];
 		if (key <= last)
 			return RN_EPARSE;
@@ -244,10 +264,19 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 		return rc;
 	size_t i = s->n;
 	if (family == RN_AF_INET) {
-		int32_t h = (int32_t)(key >> 16);
-		for (int32_t k = s->last_hi + 1; k <= h; k++)
-			s->dir[k] = (uint32_t)i;
-		s->last_hi = h;
+		uint16_t h = (uint16_t)(key >> 16);
+		if (s->nhi == 0 || s->shi[s->nhi - 1] != h) {
+			/* Built sparse; tbuilder_finish() makes large spaces dense. */
+			if (s->nhi + 1 >= s->caphi) {
+				size_t cap = s->caphi ? s->caphi * 2 : 64;
+				GROW(s->shi, cap);
+				GROW(s->sstart, cap);
+				s->caphi = cap;
+			}
+			s->shi[s->nhi] = h;
+			s->sstart[s->nhi] = (uint32_t)i;
+			s->nhi++;
+		}
 		s->rec[i] = (struct trec){.lo = (uint16_t)key, .cls = c};
 	} else {
 		s->k64[i] = key;
@@ -267,13 +296,133 @@ int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t k
 	return RN_OK;
 }
 
-#define SHRINK(p, n)                                                         \
-	do {                                                                 \
-		if ((p) != NULL && (n) > 0) {                                \
-			void *np_ = realloc((p), (n) * sizeof(*(p)));        \
-			if (np_ != NULL)                                     \
-				(p) = np_;                                   \
-		}                                                            \
+int tbuilder_seed_classes(struct tbuilder *b, const struct scoring_table *t)
+{
+	for (size_t i = 0; i < t->ncls; i++) {
+		uint16_t c;
+		int rc = class_intern(b, t->cls[i].cats, t->cls[i].flags, t->cls[i].expires_ms, &c);
+		if (rc != RN_OK)
+			return rc;
+		if (c != i)
+			return RN_EINTERNAL; /* t's classes are distinct */
+	}
+	return RN_OK;
+}
+
+int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
+                 int64_t expires_ms, const struct trich *rich)
+{
+	unsigned idx = space_index(family, plen);
+	struct tspace *s = &b->sp[idx];
+	if (!b->used[idx] || i >= s->n || cats == 0)
+		return RN_EINTERNAL;
+	uint16_t c;
+	int rc = class_intern(b, cats, 0, expires_ms, &c);
+	if (rc != RN_OK)
+		return rc;
+	if (family == RN_AF_INET)
+		s->rec[i].cls = c;
+	else
+		s->cls[i] = c;
+	if (b->rich && rich != NULL) {
+		s->score[i] = rich->score;
+		s->first_s[i] = rich->first_s;
+		s->last_s[i] = rich->last_s;
+		s->offences[i] = rich->offences;
+		s->flags[i] = rich->flags;
+	}
+	return RN_OK;
+}
+
+const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen)
+{
+	unsigned idx = space_index(family, plen);
+	return b->used[idx] ? &b->sp[idx] : NULL;
+}
+
+int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *src,
+                  size_t i, size_t j)
+{
+	if (i >= j)
+		return RN_OK;
+	unsigned idx = space_index(src->family, src->plen);
+	struct tspace *s = &b->sp[idx];
+	if (!b->used[idx]) {
+		memset(s, 0, sizeof(*s));
+		s->family = src->family;
+		s->plen = src->plen;
+		b->used[idx] = true;
+	}
+	size_t n = j - i;
+	if (s->cap < s->n + n) {
+		size_t cap = s->cap * 2 > s->n + n ? s->cap * 2 : s->n + n;
+		int rc = tspace_grow_to(s, b->rich, cap);
+		if (rc != RN_OK)
+			return rc;
+	}
+	if (src->family == RN_AF_INET) {
+		/* Records as they are; the directory a run of upper halves at a time. */
+		uint32_t c = tspace_hi_of(src, i, 0);
+		for (size_t k = i; k < j;) {
+			c = tspace_hi_of(src, k, c);
+			uint16_t h = (uint16_t)tspace_hiv(src, c);
+			const uint32_t *start = src->dir != NULL ? src->dir : src->sstart;
+			size_t end = start[c + 1] < j ? start[c + 1] : j;
+			size_t at = s->n + (k - i);
+			if (s->nhi > 0 && s->shi[s->nhi - 1] >= h) {
+				if (s->shi[s->nhi - 1] != h ||
+				    (at > 0 && s->rec[at - 1].lo >= src->rec[k].lo))
+					return RN_EPARSE;
+			} else {
+				if (s->nhi + 1 >= s->caphi) {
+					size_t cap = s->caphi ? s->caphi * 2 : 64;
+					GROW(s->shi, cap);
+					GROW(s->sstart, cap);
+					s->caphi = cap;
+				}
+				s->shi[s->nhi] = h;
+				s->sstart[s->nhi] = (uint32_t)at;
+				s->nhi++;
+			}
+			k = end;
+		}
+		memcpy(s->rec + s->n, src->rec + i, n * sizeof(*s->rec));
+	} else {
+		if (s->n > 0 && s->k64[s->n - 1] >= src->k64[i])
+			return RN_EPARSE;
+		memcpy(s->k64 + s->n, src->k64 + i, n * sizeof(*s->k64));
+		memcpy(s->cls + s->n, src->cls + i, n * sizeof(*s->cls));
+	}
+	if (b->rich) {
+		if (t->rich) {
+			memcpy(s->score + s->n, src->score + i, n * sizeof(*s->score));
+			memcpy(s->first_s + s->n, src->first_s + i, n * sizeof(*s->first_s));
+			memcpy(s->last_s + s->n, src->last_s + i, n * sizeof(*s->last_s));
+			memcpy(s->offences + s->n, src->offences + i, n);
+			memcpy(s->flags + s->n, src->flags + i, n);
+		} else {
+			memset(s->score + s->n, 0, n * sizeof(*s->score));
+			memset(s->first_s + s->n, 0, n * sizeof(*s->first_s));
+			memset(s->last_s + s->n, 0, n * sizeof(*s->last_s));
+			memset(s->offences + s->n, 0, n);
+			memset(s->flags + s->n, 0, n);
+		}
+	}
+	for (size_t k = i; k < j; k++)
+		if (t->cls[tspace_cls(src, k)].flags & TCLS_SUPPRESSED)
+			b->suppressed++;
+	s->n += n;
+	b->count += n;
+	return RN_OK;
+}
+
+#define SHRINK(p, n)                                                  \
+	do {                                                          \
+		if ((p) != NULL && (n) > 0) {                         \
+			void *np_ = realloc((p), (n) * sizeof(*(p))); \
+			if (np_ != NULL)                              \
+				(p) = np_;                            \
+		}                                                     \
 	} while (0)
 
 static void cover_set(uint64_t *bits, uint32_t from, uint32_t to)
@@ -309,8 +458,27 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 			continue;
 		}
 		if (s->family == RN_AF_INET) {
-			for (int32_t k = s->last_hi + 1; k <= 65536; k++)
-				s->dir[k] = (uint32_t)s->n;
+			s->sstart[s->nhi] = (uint32_t)s->n;
+			if (s->n >= TSPACE_DENSE_MIN) {
+				s->dir = malloc(65537 * sizeof(*s->dir));
+				if (s->dir == NULL)
+					goto fail;
+				size_t k = 0;
+				for (uint32_t h = 0; h <= 65536; h++) {
+					while (k < s->nhi && s->shi[k] < h)
+						k++;
+					s->dir[h] = k < s->nhi ? s->sstart[k] : (uint32_t)s->n;
+				}
+				free(s->shi);
+				free(s->sstart);
+				s->shi = NULL;
+				s->sstart = NULL;
+				s->nhi = s->caphi = 0;
+			} else {
+				SHRINK(s->shi, s->nhi);
+				SHRINK(s->sstart, s->nhi + 1);
+				s->caphi = s->nhi + 1;
+			}
 			SHRINK(s->rec, s->n);
 			if (s->plen < 32) {
 				if (t->v4_pfx_cover == NULL &&
@@ -321,7 +489,8 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 					hi = tspace_hi_of(s, k, hi);
 					uint64_t key = tspace_key(s, k, hi);
 					cover_set(t->v4_pfx_cover, (uint32_t)(key >> 16),
-					          (uint32_t)(key_last(RN_AF_INET, s->plen, key) >> 16));
+					          (uint32_t)(key_last(RN_AF_INET, s->plen, key) >>
+					                     16));
 				}
 			}
 			t->count_v4 += s->n;
@@ -437,7 +606,8 @@ size_t scoring_table_bytes(const struct scoring_table *t)
 	for (size_t i = 0; i < t->nsp; i++) {
 		const struct tspace *s = &t->sp[i];
 		if (s->family == RN_AF_INET)
-			b += 65537 * sizeof(uint32_t) + s->n * sizeof(struct trec);
+			b += (s->dir != NULL ? 65537 * sizeof(uint32_t) : s->nhi * 6 + 4) +
+			     s->n * sizeof(struct trec);
 		else
 			b += s->n * (sizeof(uint64_t) + sizeof(uint16_t));
 		if (t->rich)
@@ -453,26 +623,57 @@ void scoring_table_digest(const struct scoring_table *t, uint8_t out[32])
 
 uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint)
 {
-	uint32_t h = hint;
-	if (s->dir[h] > i)
-		h = 0;
-	while (s->dir[h + 1] <= i)
-		h++;
-	return h;
+	const uint32_t *start = s->dir != NULL ? s->dir : s->sstart;
+	size_t nslots = s->dir != NULL ? 65536 : s->nhi;
+	uint32_t h = hint < nslots ? hint : 0;
+	if (start[h] <= i) {
+		/* Usually the same slot or a few further on. */
+		for (int k = 0; k < 8; k++) {
+			if (start[h + 1] > i)
+				return h;
+			h++;
+		}
+	}
+	/* The last slot whose first record is at or before i. */
+	size_t lo = 0, hi = nslots;
+	while (hi - lo > 1) {
+		size_t m = lo + (hi - lo) / 2;
+		if (start[m] <= i)
+			lo = m;
+		else
+			hi = m;
+	}
+	/* Empty slots share their start with the next: take the one that holds i. */
+	while (start[lo + 1] <= i)
+		lo++;
+	return (uint32_t)lo;
 }
 
-ptrdiff_t tspace_find(const struct tspace *s, uint64_t key)
+size_t tspace_lower_bound(const struct tspace *s, uint64_t key)
 {
 	if (s->family == RN_AF_INET) {
 		uint32_t h = (uint32_t)(key >> 16);
-		uint16_t lo = (uint16_t)key;
-		size_t b = s->dir[h], e = s->dir[h + 1];
-		if (e - b <= 16) {
-			for (size_t i = b; i < e; i++)
-				if (s->rec[i].lo >= lo)
-					return s->rec[i].lo == lo ? (ptrdiff_t)i : -1;
-			return -1;
+		size_t b, e;
+		if (s->dir != NULL) {
+			b = s->dir[h];
+			e = s->dir[h + 1];
+		} else {
+			size_t x = 0, y = s->nhi;
+			while (x < y) {
+				size_t m = x + (y - x) / 2;
+				if (s->shi[m] < h)
+					x = m + 1;
+				else
+					y = m;
+			}
+			if (x == s->nhi)
+				return s->n;
+			if (s->shi[x] != h)
+				return s->sstart[x]; /* every key of that slot is larger */
+			b = s->sstart[x];
+			e = s->sstart[x + 1];
 		}
+		uint16_t lo = (uint16_t)key;
 		while (b < e) {
 			size_t m = b + (e - b) / 2;
 			if (s->rec[m].lo < lo)
@@ -480,7 +681,61 @@ ptrdiff_t tspace_find(const struct tspace *s, uint64_t key)
 			else
 				e = m;
 		}
-		return b < s->dir[h + 1] && s->rec[b].lo == lo ? (ptrdiff_t)b : -1;
+		return b;
+	}
+	size_t b = 0, e = s->n;
+	while (b < e) {
+		size_t m = b + (e - b) / 2;
+		if (s->k64[m] < key)
+			b = m + 1;
+		else
+			e = m;
+	}
+	return b;
+}
+
+ptrdiff_t tspace_find(const struct tspace *s, uint64_t key, uint32_t *cursor)
+{
+	if (s->family == RN_AF_INET) {
+		uint32_t h = (uint32_t)(key >> 16), c;
+		uint16_t lo = (uint16_t)key;
+		size_t b, e;
+		if (s->dir != NULL) {
+			c = h;
+			b = s->dir[h];
+			e = s->dir[h + 1];
+		} else {
+			size_t x = 0, y = s->nhi;
+			while (x < y) {
+				size_t m = x + (y - x) / 2;
+				if (s->shi[m] < h)
+					x = m + 1;
+				else
+					y = m;
+			}
+			if (x == s->nhi || s->shi[x] != h)
+				return -1;
+			c = (uint32_t)x;
+			b = s->sstart[x];
+			e = s->sstart[x + 1];
+		}
+		if (cursor != NULL)
+			*cursor = c;
+		if (e - b <= 16) {
+			for (size_t i = b; i < e; i++)
+				if (s->rec[i].lo >= lo)
+					return s->rec[i].lo == lo ? (ptrdiff_t)i : -1;
+			return -1;
+		}
+		size_t end = e;
+		while (b < e) {
+			size_t m = b + (e - b) / 2;
+			if (s->rec[m].lo < lo)
+				b = m + 1;
+			else
+				e = m;
+		}
+		return b < end && s->rec[b].lo == lo ? (ptrdiff_t)b : -1;
 	}
 	size_t b = 0, e = s->n;
 	while (b < e) {
@@ -523,7 +778,7 @@ void tspace_entry(const struct scoring_table *t, const struct tspace *s, size_t 
 static bool match(const struct scoring_table *t, const struct tspace *s, uint64_t key,
                   int64_t now_ms, struct scoring_hit *hit, bool *found)
 {
-	ptrdiff_t i = tspace_find(s, key);
+	ptrdiff_t i = tspace_find(s, key, NULL);
 	if (i < 0)
 		return false;
 	const struct tcls *c = &t->cls[tspace_cls(s, (size_t)i)];
@@ -591,10 +846,11 @@ bool scoring_table_find(const struct scoring_table *t, const struct rn_prefix *p
 	const struct tspace *s = table_space(t, pfx->addr.family, pfx->len);
 	if (s == NULL)
 		return false;
-	ptrdiff_t i = tspace_find(s, key);
+	uint32_t cur = 0;
+	ptrdiff_t i = tspace_find(s, key, &cur);
 	if (i < 0)
 		return false;
-	tspace_entry(t, s, (size_t)i, (uint32_t)(key >> 16), out);
+	tspace_entry(t, s, (size_t)i, cur, out);
 	return true;
 }
 
@@ -784,8 +1040,7 @@ void scoring_delta_get_added(const struct scoring_delta *d, size_t i, struct sco
 	dtuple_listing(&d->add.v[i], out);
 }
 
-void scoring_delta_get_removed(const struct scoring_delta *d, size_t i,
-                               struct scoring_listing *out)
+void scoring_delta_get_removed(const struct scoring_delta *d, size_t i, struct scoring_listing *out)
 {
 	dtuple_listing(&d->del.v[i], out);
 }
@@ -959,8 +1214,8 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 				exp = c->expires_ms;
 				i++;
 			}
-			for (; ri < d->del.n && space_index(d->del.v[ri].family,
-			                                    d->del.v[ri].plen) == idx &&
+			for (; ri < d->del.n &&
+			       space_index(d->del.v[ri].family, d->del.v[ri].plen) == idx &&
 			       d->del.v[ri].key == key;
 			     ri++) {
 				const struct dtuple *t = &d->del.v[ri];
@@ -970,12 +1225,13 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 				}
 				cats &= ~(1u << t->cat);
 			}
-			for (; ai < d->add.n && space_index(d->add.v[ai].family,
-			                                    d->add.v[ai].plen) == idx &&
+			for (; ai < d->add.n &&
+			       space_index(d->add.v[ai].family, d->add.v[ai].plen) == idx &&
 			       d->add.v[ai].key == key;
 			     ai++) {
 				const struct dtuple *t = &d->add.v[ai];
-				if ((cats & (1u << t->cat)) || (cats != 0 && t->expires_ms != exp)) {
+				if ((cats & (1u << t->cat)) ||
+				    (cats != 0 && t->expires_ms != exp)) {
 					rc = RN_ESTATE;
 					goto fail;
 				}
@@ -984,11 +1240,12 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 			}
 			if (cats == 0)
 				continue;
-			uint32_t cf = protect_range(protect, family, key,
-			                            key_last(family, plen, key))
-			                      ? TCLS_SUPPRESSED
-			                      : 0;
-			if ((rc = tbuilder_push(&b, family, plen, key, cats, exp, cf, NULL)) != RN_OK)
+			uint32_t cf =
+			        protect_range(protect, family, key, key_last(family, plen, key))
+			                ? TCLS_SUPPRESSED
+			                : 0;
+			if ((rc = tbuilder_push(&b, family, plen, key, cats, exp, cf, NULL)) !=
+			    RN_OK)
 				goto fail;
 		}
 	}

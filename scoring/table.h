@@ -70,19 +70,31 @@ struct trec {
 	uint16_t cls;
 };
 
+/* IPv4 spaces with at least this many entries get a dense directory. */
+#define TSPACE_DENSE_MIN 4096
+
+/*
+ * An IPv4 space finds the records of key >> 16 through a directory: dense
+ * (65537 offsets indexed by it) for large spaces, sparse (its distinct
+ * values, sorted, and their first record) for small ones. Positions in a
+ * space are walked with a cursor: the directory slot (dense) or the index
+ * into the sparse arrays; tspace_hi_of() moves one, tspace_key() uses it.
+ */
 struct tspace {
 	uint8_t family, plen;
 	size_t n, cap;
-	uint32_t *dir;    /* IPv4: 65537 offsets by key >> 16 */
-	struct trec *rec; /* IPv4 */
-	uint64_t *k64;    /* IPv6 keys */
-	uint16_t *cls;    /* IPv6 classes */
+	uint32_t *dir;     /* IPv4 dense: 65537 offsets, or NULL */
+	uint16_t *shi;     /* IPv4 sparse: distinct key >> 16 */
+	uint32_t *sstart;  /* IPv4 sparse: first record of each, nhi + 1 entries */
+	size_t nhi, caphi; /* sparse directory size */
+	struct trec *rec;  /* IPv4 */
+	uint64_t *k64;     /* IPv6 keys */
+	uint16_t *cls;     /* IPv6 classes */
 	/* Rich columns, present in the scorer's tables only. */
 	uint32_t *score;
 	uint32_t *first_s, *last_s; /* seconds since the epoch */
 	uint8_t *offences;
 	uint8_t *flags;
-	int32_t last_hi; /* IPv4 building: the last directory slot filled */
 };
 
 #define TABLE_MAX_CLASSES 65535
@@ -103,18 +115,26 @@ struct scoring_table {
 	uint64_t *v4_pfx_cover; /* 1024 words, or NULL when there is none */
 };
 
-static inline uint64_t tspace_key(const struct tspace *s, size_t i, uint32_t hi)
+/* The upper 16 bits of the keys at cursor c (IPv4). */
+static inline uint32_t tspace_hiv(const struct tspace *s, uint32_t c)
 {
-	return s->family == RN_AF_INET ? ((uint64_t)hi << 16 | s->rec[i].lo) : s->k64[i];
+	return s->dir != NULL ? c : s->shi[c];
+}
+static inline uint64_t tspace_key(const struct tspace *s, size_t i, uint32_t c)
+{
+	return s->family == RN_AF_INET ? ((uint64_t)tspace_hiv(s, c) << 16 | s->rec[i].lo)
+	                               : s->k64[i];
 }
 static inline uint16_t tspace_cls(const struct tspace *s, size_t i)
 {
 	return s->family == RN_AF_INET ? s->rec[i].cls : s->cls[i];
 }
-/* For IPv4: the directory slot of entry i, found by walking from hint. */
+/* IPv4: the cursor of entry i, moving forward from cursor hint (0 to start over). */
 uint32_t tspace_hi_of(const struct tspace *s, size_t i, uint32_t hint);
-/* Finds key in a space: its index, or -1. */
-ptrdiff_t tspace_find(const struct tspace *s, uint64_t key);
+/* The index of the first entry whose key is key or more (s->n if none). */
+size_t tspace_lower_bound(const struct tspace *s, uint64_t key);
+/* Finds key in a space: its index (and its cursor), or -1. */
+ptrdiff_t tspace_find(const struct tspace *s, uint64_t key, uint32_t *cursor);
 /* The space of (family, plen) in t, or NULL. */
 const struct tspace *table_space(const struct scoring_table *t, unsigned family, unsigned plen);
 /* Fills out from entry i of s. */
@@ -154,6 +174,25 @@ void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run);
 /* Appends one entry; keys must ascend within (family, plen). */
 int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
                   int64_t expires_ms, uint32_t cflags, const struct trich *rich);
+/*
+ * Starts the builder with t's classes, in t's order, so that entries can
+ * be copied from t with their class numbers unchanged (tbuilder_copy).
+ */
+int tbuilder_seed_classes(struct tbuilder *b, const struct scoring_table *t);
+/*
+ * Appends entries [i, j) of s, a space of t, after whatever was pushed to
+ * that space so far (their keys must be larger). The builder must have been
+ * seeded with t's classes; rich columns are copied when both are rich.
+ */
+int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *s,
+                  size_t i, size_t j);
+/* Makes room for n entries in space (family, plen), so that pushes do not reallocate. */
+int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t n);
+/* Replaces the categories, expiry and rich fields of entry i of a space being built. */
+int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
+                 int64_t expires_ms, const struct trich *rich);
+/* The builder's space (family, plen), or NULL when nothing was pushed to it. */
+const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen);
 /* Entries pushed to (family, plen) so far, and the last key. */
 size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen);
 /* digest NULL: computed from the entries. On failure the builder is released. */

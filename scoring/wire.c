@@ -218,8 +218,7 @@ static int group_flush(struct encoder *e, struct egroup *g)
 		}
 	}
 	if (rc == RN_OK) {
-		Repnet__V1__AddrSet **ns =
-		        realloc(g->cs->sets, (g->cs->n_sets + 1) * sizeof(*ns));
+		Repnet__V1__AddrSet **ns = realloc(g->cs->sets, (g->cs->n_sets + 1) * sizeof(*ns));
 		if (ns == NULL) {
 			rc = -ENOMEM;
 		} else {
@@ -443,8 +442,11 @@ static int walk_put(void *arg, uint32_t v)
 		d->v = nv;
 		d->cap = cap;
 	}
-	d->v[d->n++] = (struct dtuple){
-	        .key = key, .expires_ms = w->exp, .family = w->family, .plen = w->plen, .cat = w->cat};
+	d->v[d->n++] = (struct dtuple){.key = key,
+	                               .expires_ms = w->exp,
+	                               .family = w->family,
+	                               .plen = w->plen,
+	                               .cat = w->cat};
 	return RN_OK;
 }
 
@@ -640,8 +642,8 @@ int scoring_snapshot_from_pb(const Repnet__V1__Snapshot *m, const struct scoring
 		rc = RN_ELIMIT;
 		goto fail;
 	}
-	if ((rc = decode_sets(&d, m->sets, m->n_sets)) != RN_OK ||
-	    (rc = run_begin(&d)) != RN_OK || (rc = decoder_merge(&d, &v)) != RN_OK)
+	if ((rc = decode_sets(&d, m->sets, m->n_sets)) != RN_OK || (rc = run_begin(&d)) != RN_OK ||
+	    (rc = decoder_merge(&d, &v)) != RN_OK)
 		goto fail;
 	uint64_t entries = 0;
 	for (size_t i = 0; i < d.n;) {
@@ -734,7 +736,8 @@ int scoring_delta_from_pb(const Repnet__V1__Delta *m, const struct scoring_decod
 	}
 	if (m->n_added > d.lim.max_sets || m->n_removed > d.lim.max_sets - m->n_added ||
 	    (m->base_digest.len != 0 && m->base_digest.len != 32)) {
-		rc = m->base_digest.len > 32 || (m->base_digest.len != 0 && m->base_digest.len != 32)
+		rc = m->base_digest.len > 32 ||
+		                     (m->base_digest.len != 0 && m->base_digest.len != 32)
 		             ? RN_EPARSE
 		             : RN_ELIMIT;
 		goto fail;

@@ -7,6 +7,8 @@
 #ifndef REPNET_CMDS_H
 #define REPNET_CMDS_H
 
+#include <stdio.h>
+
 #include "src/common/sections.h"
 
 int cmd_config(int argc, char **argv);
@@ -17,5 +19,16 @@ int cmd_import(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_nfsync(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+
+/* Shared by score and explain (cmd_score.c). */
+int score_conf_load(const char *path, const char *const *ov, const char *never_block,
+                    bool no_default, bool dry_run, struct scoring_conf *out);
+int score_replay(struct scoring_engine *e, const char *file, bool lenient,
+                 struct scoring_ingest_stats *st);
+void score_print_points(FILE *out, uint32_t milli);
+void score_print_cats(FILE *out, uint32_t cats);
+void score_print_entry(FILE *out, const struct scoring_entry *e, bool dry_run);
 
 #endif /* REPNET_CMDS_H */

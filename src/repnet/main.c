@@ -111,6 +111,18 @@ static const struct cmd cmds[] = {
          "port + 1.",
          "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]",
          cmd_sub},
+        {"score",
+         "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
+         "time, and print the final blocklist as JSON lines.",
+         "score [-c FILE] [-o section.key=value]... --obs FILE|- [--never-block CIDR,...]\n"
+         "       [--no-default-never-block] [--dry-run] [--lenient]",
+         cmd_score},
+        {"explain",
+         "Explain an address's score and listing, offline: from the scorer's state in a\n"
+         "data directory (read-only), or from observations replayed as score does.",
+         "explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]\n"
+         "       [--never-block CIDR,...] [--no-default-never-block] [--json] IP",
+         cmd_explain},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };

@@ -31,6 +31,7 @@ struct daemon {
 	struct feeds_rbl *rbl; /* serve role: list view, DNSBL, policy, decisions */
 	struct collector_flow *flow;
 	struct rn_counter flow_obs;
+	struct scoring *scorer; /* the score role */
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -214,6 +215,13 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
+	if (d->scorer != NULL && scoring_reconfigure(d->scorer, &next.scoring) != RN_OK) {
+		log_warnx("reload refused, keeping the running configuration: the scorer "
+		          "rejected the new scoring section");
+		daemon_conf_release(&next);
+		rn_counter_inc(&d->reloads_failed);
+		return;
+	}
 	daemon_conf_release(&d->conf);
 	d->conf = next;
 	daemon_conf_bind(&d->conf);
@@ -313,6 +321,14 @@ int daemon_run(const struct daemon_opts *opts)
 		}
 	}
 	roles_note(&d);
+	if (d.conf.core.roles & RN_ROLE_SCORE) {
+		struct scoring_opts so = {.data_dir = d.conf.core.data_dir, .metrics = d.metrics};
+		rc = scoring_start(&d.scorer, &d.conf.scoring, &so);
+		if (rc != RN_OK) {
+			log_errx("score role: %s", rn_strerror(rc));
+			goto out;
+		}
+	}
 	if ((rc = smtp_start(&d)) != RN_OK) {
 		log_errx("collector: %s", rn_strerror(rc));
 		goto out;
@@ -341,6 +357,7 @@ out:
 	/* Collect stops first: it drains sockets and flushes the detectors. */
 	collector_flow_stop(d.flow);
 	collector_smtp_stop(d.smtp);
+	scoring_stop(d.scorer);
 	feeds_http_stop(d.http);
 	feeds_rbl_stop(d.rbl);
 	if (d.metrics != NULL)

@@ -179,9 +179,68 @@ static void test_walk_rejects(void **state)
 	roaring_bitmap_free(bm);
 }
 
+static void test_freeze(void **state)
+{
+	(void)state;
+	uint64_t seed = 5;
+	struct keyset *ks = keyset_new();
+	uint64_t *want = malloc(30000 * sizeof(*want));
+	size_t n = 0;
+	for (int i = 0; i < 30000; i++) {
+		want[n] = rand_key(&seed, true);
+		if (keyset_add(ks, want[n]) == 1)
+			n++;
+	}
+	n = uniq(want, n);
+	RN_PASS(keyset_prepare(ks));
+	RN_PASS(keyset_freeze(ks));
+	assert_true(keyset_frozen(ks));
+	/* Frozen: the same keys, in the same order, and membership answers. */
+	check_iter(ks, want, n);
+	for (size_t i = 0; i < n; i += 97)
+		assert_true(keyset_contains(ks, want[i]));
+	/* A present key: no thaw; a new one thaws its group only. */
+	assert_int_equal(keyset_add(ks, want[0]), 0);
+	assert_true(keyset_frozen(ks));
+	uint64_t extra = want[0] ^ 1;
+	while (bsearch(&extra, want, n, sizeof(*want), cmp_u64) != NULL)
+		extra += 2;
+	assert_int_equal(keyset_add(ks, extra), 1);
+	assert_false(keyset_frozen(ks));
+	assert_true(keyset_contains(ks, extra));
+	assert_true(keyset_remove(ks, extra));
+	assert_true(keyset_remove(ks, want[1]));
+	assert_false(keyset_contains(ks, want[1]));
+	memmove(want + 1, want + 2, (n - 2) * sizeof(*want));
+	n--;
+	RN_PASS(keyset_freeze(ks));
+	check_iter(ks, want, n);
+	/* Serialised from frozen views, read back whole. */
+	size_t sz = keyset_serialized_size(ks);
+	uint8_t *buf = malloc(sz);
+	keyset_serialize(ks, buf);
+	struct rn_cur c;
+	rn_cur_init(&c, buf, sz);
+	struct keyset *back = NULL;
+	RN_PASS(keyset_read(&c, ~0ull, UINT64_MAX, &back));
+	check_iter(back, want, n);
+	/* The sorted-probe intersection against an array. */
+	uint64_t probe[5] = {want[3], want[3] + 1, want[n / 2], want[n - 1], UINT64_MAX};
+	uint64_t *v = NULL;
+	size_t nv = 0, cap = 0;
+	RN_PASS(keyset_intersect_keys(ks, probe, 5, &v, &nv, &cap));
+	assert_int_equal(nv, want[3] + 1 == want[4] ? 4 : 3);
+	free(v);
+	keyset_free(back);
+	free(buf);
+	free(want);
+	keyset_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_freeze),
 	        cmocka_unit_test(test_random),
 	        cmocka_unit_test(test_serialize),
 	        cmocka_unit_test(test_walk_rejects),

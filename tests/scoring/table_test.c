@@ -19,8 +19,10 @@ static void rand_entry(uint64_t *s, struct scoring_entry *e)
 	/* Clustered addresses so that prefixes and hosts overlap. */
 	uint32_t base = 0xC6336400u + (uint32_t)(r % 4) * 0x10000u; /* 198.51.100.0 + k.0.0 */
 	if (r % 5 == 0) {
-		uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, (uint8_t)(r >> 8 & 3), 0,
-		                 (uint8_t)(r >> 16 & 7)};
+		uint8_t b[16] = {0x20, 0x01,
+		                 0x0d, 0xb8,
+		                 0,    (uint8_t)(r >> 8 & 3),
+		                 0,    (uint8_t)(r >> 16 & 7)};
 		rn_addr_set_v6(&e->prefix.addr, b);
 		e->prefix.len = (r >> 20) % 3 == 0 ? 48 : 64;
 	} else {
@@ -121,11 +123,12 @@ static void test_lookup(void **state)
 		scoring_iter_init(&it, t);
 		while (scoring_iter_next(&it, &e)) {
 			if (k > 0) {
-				bool ordered = prev.prefix.addr.family < e.prefix.addr.family ||
-				               (prev.prefix.addr.family == e.prefix.addr.family &&
-				                (prev.prefix.len < e.prefix.len ||
-				                 (prev.prefix.len == e.prefix.len &&
-				                  rn_addr_cmp(&prev.prefix.addr, &e.prefix.addr) < 0)));
+				bool ordered =
+				        prev.prefix.addr.family < e.prefix.addr.family ||
+				        (prev.prefix.addr.family == e.prefix.addr.family &&
+				         (prev.prefix.len < e.prefix.len ||
+				          (prev.prefix.len == e.prefix.len &&
+				           rn_addr_cmp(&prev.prefix.addr, &e.prefix.addr) < 0)));
 				assert_true(ordered);
 			}
 			prev = e;
@@ -149,7 +152,7 @@ static void test_build_refuses(void **state)
 	RN_FAILS_WITH(scoring_table_build(e, 2, false, &t), RN_EPARSE); /* duplicate */
 	e[1].cats = 0;
 	RN_FAILS_WITH(scoring_table_build(e + 1, 1, false, &t), RN_EPARSE); /* no category */
-	e[1].cats = 1; /* UNSPECIFIED */
+	e[1].cats = 1;                                                      /* UNSPECIFIED */
 	RN_FAILS_WITH(scoring_table_build(e + 1, 1, false, &t), RN_EPARSE);
 	e[1] = e[0];
 	e[1].prefix.len = 24; /* host bits set past the length */
@@ -326,9 +329,9 @@ static void test_protect(void **state)
 		const char *pfx;
 		bool hit;
 	} cases[] = {
-	        {"10.2.3.4", true},        {"9.255.255.255", false}, {"11.0.0.0", false},
-	        {"10.0.0.0/7", true},      {"192.0.2.0/24", true},   {"192.0.2.4", false},
-	        {"192.0.2.6/31", false},   {"2001:db8:5::/48", true}, {"2001:db9::/64", true},
+	        {"10.2.3.4", true},           {"9.255.255.255", false},  {"11.0.0.0", false},
+	        {"10.0.0.0/7", true},         {"192.0.2.0/24", true},    {"192.0.2.4", false},
+	        {"192.0.2.6/31", false},      {"2001:db8:5::/48", true}, {"2001:db9::/64", true},
 	        {"2001:db9:0:1::/64", false}, {"2001:db7::/32", false},
 	};
 	for (size_t i = 0; i < RN_ARRAY_LEN(cases); i++) {
@@ -348,8 +351,8 @@ static void test_protect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_lookup),        cmocka_unit_test(test_build_refuses),
-	        cmocka_unit_test(test_diff_apply),    cmocka_unit_test(test_apply_refuses),
+	        cmocka_unit_test(test_lookup),     cmocka_unit_test(test_build_refuses),
+	        cmocka_unit_test(test_diff_apply), cmocka_unit_test(test_apply_refuses),
 	        cmocka_unit_test(test_protect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

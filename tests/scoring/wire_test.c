@@ -21,8 +21,14 @@ static size_t rand_entries(uint64_t *s, struct scoring_entry *v, size_t n)
 		memset(e, 0, sizeof(*e));
 		uint64_t r = rn_test_rand(s);
 		if (r % 4 == 0) {
-			uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(r >> 8), (uint8_t)(r >> 16),
-			                 (uint8_t)(r >> 24), (uint8_t)(r >> 32)};
+			uint8_t b[16] = {0x20,
+			                 0x01,
+			                 0x0d,
+			                 0xb8,
+			                 (uint8_t)(r >> 8),
+			                 (uint8_t)(r >> 16),
+			                 (uint8_t)(r >> 24),
+			                 (uint8_t)(r >> 32)};
 			rn_addr_set_v6(&e->prefix.addr, b);
 			unsigned lens[] = {64, 64, 56, 48, 32, 24};
 			e->prefix.len = (uint8_t)lens[(r >> 40) % 6];
@@ -381,8 +387,10 @@ static void test_hostile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_snapshot_roundtrip), cmocka_unit_test(test_delta_roundtrip),
-	        cmocka_unit_test(test_dry_run_refused),    cmocka_unit_test(test_dense_size),
+	        cmocka_unit_test(test_snapshot_roundtrip),
+	        cmocka_unit_test(test_delta_roundtrip),
+	        cmocka_unit_test(test_dry_run_refused),
+	        cmocka_unit_test(test_dense_size),
 	        cmocka_unit_test(test_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,88 @@
+/*
+ * persist.h: the scorer's files: the journal of observation batches and
+ * the engine's state snapshots. Internal to the scoring library.
+ *
+ * Journal file (data_dir/scoring/journal.<gen, 16 hex digits>):
+ *   header: "RNJ1", u32 version (1), u64 generation, u32 CRC32C of the
+ *   previous 16 bytes, u32 zero;
+ *   records: u32 length (1 .. JOURNAL_MAX_RECORD), u32 CRC32C over the
+ *   4 length bytes and the payload, then the payload: one
+ *   repnet.v1.ObservationBatch. Integers are big-endian.
+ *
+ * Snapshot file (data_dir/scoring/snapshot.<number, 16 hex digits>):
+ *   header: "RNSS", u32 version (1), u64 body length, u32 CRC32C of the
+ *   body, u32 CRC32C of the previous 20 bytes; then the body, a sequence of
+ *   sections (u32 tag, u64 length, data) in a fixed order (state.c).
+ */
+#ifndef REPNET_SCORING_PERSIST_H
+#define REPNET_SCORING_PERSIST_H
+
+#include "scoring/engine.h"
+
+#define JOURNAL_HDR_LEN    24
+#define JOURNAL_REC_HDR    8
+#define JOURNAL_MAX_RECORD (16u << 20)
+/* Observations in one journal record (one submitted batch). */
+#define JOURNAL_MAX_OBS 65536
+
+#define STATE_HDR_LEN 24
+
+/* A position in the journal: records up to end of generation gen. */
+struct jpos {
+	uint64_t gen;
+	uint64_t off;
+};
+
+static inline bool jpos_le(struct jpos a, struct jpos b)
+{
+	return a.gen < b.gen || (a.gen == b.gen && a.off <= b.off);
+}
+
+/* The journal file header for gen. */
+void journal_header(uint8_t hdr[JOURNAL_HDR_LEN], uint64_t gen);
+/* Frames a record: writes the 8 header bytes for payload. */
+void journal_record_header(uint8_t hdr[JOURNAL_REC_HDR], const uint8_t *payload, size_t len);
+
+/*
+ * Walks a journal image, trusting nothing. The header must be valid
+ * (RN_EPARSE, RN_EVERSION or RN_ECHECKSUM otherwise). Then fn is called
+ * for each valid record in order, with the offset just past it; the walk
+ * stops at the first record that is truncated, too long, or fails its
+ * CRC: what a crash in the middle of an append leaves. *valid is the
+ * length of the valid prefix and *torn whether anything followed it. fn
+ * may stop the walk by returning an error, which is returned.
+ */
+int journal_scan(const uint8_t *buf, size_t len, uint64_t *gen, size_t *valid, bool *torn,
+                 int (*fn)(void *arg, const uint8_t *rec, size_t rlen, uint64_t end), void *arg);
+
+/*
+ * Serialises the engine's state, as of journal position pos, into a
+ * malloc'd snapshot file image.
+ */
+int state_save(struct scoring_engine *e, struct jpos pos, uint8_t **out, size_t *len);
+/*
+ * Loads a snapshot image into a new engine built from conf, trusting
+ * nothing: sizes, CRCs, every section, every bitmap (walked and rebuilt),
+ * the blocklist's digest. RN_ECONF when the snapshot was made with a
+ * bucket or ipv6_prefix other than conf's.
+ */
+int state_load(const uint8_t *buf, size_t len, const struct scoring_conf *conf, bool live,
+               struct scoring_engine **out, struct jpos *pos);
+
+/*
+ * Test hook: when set, called at each point where a crash must be
+ * survivable (between the two halves of a journal record, around each
+ * step of a snapshot's atomic replacement). The crash test kills the
+ * process from it.
+ */
+extern void (*scoring_crash_hook)(const char *point);
+static inline void crash_point(const char *point)
+{
+	if (scoring_crash_hook != NULL)
+		scoring_crash_hook(point);
+}
+
+/* Writes path atomically (temporary, fsync, rename, directory fsync), with crash points. */
+int persist_replace(int dirfd, const char *name, const uint8_t *buf, size_t len);
+
+#endif /* REPNET_SCORING_PERSIST_H */

@@ -1,0 +1,252 @@
+/*
+ * cmd_explain.c: repnet explain, why an address is or is not listed.
+ *
+ * Offline only: from a data directory (the scorer's snapshot and journal,
+ * opened read-only, so a running daemon's files are never touched) or
+ * from observations replayed like repnet score does. Asking a running
+ * daemon needs an endpoint on its HTTP listener that does not exist yet.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static void print_duration(FILE *out, int64_t ms)
+{
+	if (ms % 86400000 == 0)
+		fprintf(out, "%lldd", (long long)(ms / 86400000));
+	else if (ms % 3600000 == 0)
+		fprintf(out, "%lldh", (long long)(ms / 3600000));
+	else if (ms % 60000 == 0)
+		fprintf(out, "%lldm", (long long)(ms / 60000));
+	else
+		fprintf(out, "%llds", (long long)(ms / 1000));
+}
+
+static const char *t3339(int64_t ms, char *buf)
+{
+	rn_time_format(ms, false, buf, RN_TIME_STRLEN);
+	return buf;
+}
+
+static void print_text(const struct scoring_explain *x, const char *ip)
+{
+	char k[RN_PREFIX_STRLEN], t1[RN_TIME_STRLEN], t2[RN_TIME_STRLEN], t3[RN_TIME_STRLEN];
+	rn_prefix_format(&x->key, k, sizeof(k));
+	printf("%s", ip);
+	if (x->key.addr.family == RN_AF_INET6)
+		printf(" (scored as %s)", k);
+	printf(": %s", x->listed ? "LISTED" : "not listed");
+	if (x->dry_run)
+		printf(" (dry run: never enforced)");
+	printf("\n  score ");
+	score_print_points(stdout, x->score);
+	printf(" at %s; list at %g, keep listed at %g\n", t3339(x->at_ms, t1), x->threshold,
+	       x->delist_threshold);
+	if (x->listed) {
+		printf("  categories ");
+		score_print_cats(stdout, x->entry.cats);
+		printf(", expires %s, offences %u, first seen %s, last seen %s\n",
+		       t3339(x->entry.expires_ms, t1), x->entry.offences,
+		       t3339(x->entry.first_seen_ms, t2), t3339(x->entry.last_seen_ms, t3));
+	}
+	if (x->covered) {
+		rn_prefix_format(&x->cover.prefix, k, sizeof(k));
+		printf("  covered by %s%s, expires %s\n", k,
+		       (x->cover.flags & SCORING_F_ESCALATED) ? " (escalated)" : "",
+		       t3339(x->cover.expires_ms, t1));
+	}
+	if (x->protected_)
+		printf("  protected: inside an allowlist or never-block range; never listed\n");
+	else if (!x->listed && x->ncontrib > 0 && !x->eligible)
+		printf("  these kinds cannot list it: none has a category, or only one kind "
+		       "contributes and it may not list alone\n");
+	if (x->held > 0)
+		printf("  %u more events are held for the next tick\n", x->held);
+	if (x->offences > 0 && !x->listed)
+		printf("  remembered offences: %u\n", x->offences);
+	if (x->ncontrib == 0) {
+		printf("  no observations in the sets\n");
+		return;
+	}
+	printf("  contributions:\n");
+	for (unsigned i = 0; i < x->ncontrib; i++) {
+		const struct scoring_contrib *c = &x->contrib[i];
+		printf("    %-18s x%-3u weight %-5g ", rn_kind_name(c->kind), c->count, c->weight);
+		if (c->window_ms > 0) {
+			printf("window ");
+			print_duration(stdout, c->window_ms);
+		} else {
+			printf("half-life ");
+			print_duration(stdout, c->half_life_ms);
+		}
+		printf("  bucket %s  decay %.3f  = ", t3339(c->bucket_start_ms, t1), c->decay);
+		score_print_points(stdout, c->points);
+		printf(" points  [%s%s]", rn_category_name(c->category), c->alone ? ", alone" : "");
+		for (unsigned j = 0; j < c->nevidence; j++)
+			printf("%s%s", j == 0 ? "  evidence " : ",", c->evidence[j]);
+		printf("\n      set observed %s .. %s\n", t3339(c->set_first_ms, t1),
+		       t3339(c->set_last_ms, t2));
+	}
+}
+
+static void print_json(const struct scoring_explain *x)
+{
+	char k[RN_PREFIX_STRLEN], t[RN_TIME_STRLEN];
+	rn_prefix_format(&x->key, k, sizeof(k));
+	printf("{\"key\":\"%s\",\"listed\":%s,\"score\":", k, x->listed ? "true" : "false");
+	score_print_points(stdout, x->score);
+	printf(",\"at\":\"%s\",\"eligible\":%s,\"protected\":%s,\"dry_run\":%s,\"held\":%u,"
+	       "\"offences\":%u",
+	       t3339(x->at_ms, t), x->eligible ? "true" : "false", x->protected_ ? "true" : "false",
+	       x->dry_run ? "true" : "false", x->held, x->offences);
+	if (x->listed) {
+		printf(",\"categories\":");
+		score_print_cats(stdout, x->entry.cats);
+		printf(",\"expires\":\"%s\"", t3339(x->entry.expires_ms, t));
+	}
+	if (x->covered) {
+		rn_prefix_format(&x->cover.prefix, k, sizeof(k));
+		printf(",\"covered_by\":\"%s\"", k);
+	}
+	printf(",\"contributions\":[");
+	for (unsigned i = 0; i < x->ncontrib; i++) {
+		const struct scoring_contrib *c = &x->contrib[i];
+		printf("%s{\"kind\":\"%s\",\"category\":\"%s\",\"count\":%u,\"weight\":%g,",
+		       i ? "," : "", rn_kind_name(c->kind), rn_category_name(c->category), c->count,
+		       c->weight);
+		if (c->window_ms > 0)
+			printf("\"window_ms\":%lld,", (long long)c->window_ms);
+		else
+			printf("\"half_life_ms\":%lld,", (long long)c->half_life_ms);
+		printf("\"bucket\":\"%s\",\"decay\":%.4f,\"points\":", t3339(c->bucket_start_ms, t),
+		       c->decay);
+		score_print_points(stdout, c->points);
+		printf(",\"first\":\"%s\"", t3339(c->set_first_ms, t));
+		printf(",\"last\":\"%s\",\"evidence\":[", t3339(c->set_last_ms, t));
+		for (unsigned j = 0; j < c->nevidence; j++)
+			printf("%s\"%s\"", j ? "," : "", c->evidence[j]);
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+/*
+ * repnet explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]
+ *                [--never-block CIDR,...] [--no-default-never-block] [--json] IP
+ */
+int cmd_explain(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
+	                                      {"data-dir", required_argument, NULL, 'D'},
+	                                      {"obs", required_argument, NULL, 'O'},
+	                                      {"never-block", required_argument, NULL, 'n'},
+	                                      {"no-default-never-block", no_argument, NULL, 'N'},
+	                                      {"json", no_argument, NULL, 'j'},
+	                                      {NULL, 0, NULL, 0}};
+	const char *path = NULL, *data = NULL, *obs = NULL, *never = NULL;
+	bool no_default = false, json = false;
+	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	size_t nov = 0;
+	int ch, code = 1;
+	if (ov == NULL)
+		return 1;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			ov[nov++] = optarg;
+			break;
+		case 'D':
+			data = optarg;
+			break;
+		case 'O':
+			obs = optarg;
+			break;
+		case 'n':
+			never = optarg;
+			break;
+		case 'N':
+			no_default = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			free(ov);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || (data != NULL && obs != NULL)) {
+		free(ov);
+		return 2;
+	}
+	const char *ip = argv[optind];
+	struct rn_addr a;
+	if (rn_addr_parse_str(ip, &a) != RN_OK) {
+		fprintf(stderr, "repnet: \"%s\" is not an address\n", ip);
+		free(ov);
+		return 2;
+	}
+	struct scoring_conf conf;
+	if (score_conf_load(path, ov, never, no_default, false, &conf) != RN_OK) {
+		free(ov);
+		return 1;
+	}
+	struct scoring_explain *x = calloc(1, sizeof(*x));
+	struct scoring_engine *e = NULL;
+	struct scoring *s = NULL;
+	int rc = x ? RN_OK : -ENOMEM;
+	if (rc == RN_OK && obs != NULL) {
+		struct scoring_ingest_stats st = {0};
+		rc = scoring_engine_new(&conf, false, &e);
+		if (rc == RN_OK)
+			rc = score_replay(e, obs, false, &st);
+		if (rc == RN_OK)
+			rc = scoring_engine_explain(e, &a, x);
+	} else if (rc == RN_OK) {
+		/* The data directory: given, or core.data_dir of the configuration. */
+		struct daemon_conf dc;
+		struct rn_conf_error err;
+		char dir[4096];
+		if (data == NULL) {
+			if (daemon_conf_load(&dc, path, ov, &err) != RN_OK) {
+				rc = RN_ECONF;
+				goto out;
+			}
+			snprintf(dir, sizeof(dir), "%s", dc.core.data_dir);
+			daemon_conf_release(&dc);
+			data = dir;
+		}
+		struct scoring_opts o = {.data_dir = data, .read_only = true, .no_thread = true};
+		rc = scoring_start(&s, &conf, &o);
+		if (rc == RN_OK)
+			rc = scoring_explain(s, &a, x);
+		else
+			fprintf(stderr,
+			        "repnet: cannot open the scorer's state in %s/scoring: %s\n", data,
+			        rn_strerror(rc));
+	}
+	if (rc == RN_OK) {
+		if (json)
+			print_json(x);
+		else
+			print_text(x, ip);
+		code = 0;
+	} else if (obs != NULL) {
+		fprintf(stderr, "repnet: %s\n", rn_strerror(rc));
+	}
+out:
+	scoring_stop(s);
+	scoring_engine_free(e);
+	scoring_conf_release(&conf);
+	free(x);
+	free(ov);
+	return code;
+}

@@ -1,0 +1,340 @@
+/*
+ * service_test.c: the scorer role: acknowledged batches survive a
+ * restart, duplicates are recognised across restarts, a full queue says
+ * retry, recovery falls back from a damaged snapshot, skips a torn
+ * journal tail, refuses a state made with another bucket length, and a
+ * read-only open writes nothing.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "scoring/persist.h"
+
+static char dir[256];
+
+static int rm_tree(const char *path)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/repnet-svc-test.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rm_tree(dir);
+}
+
+static struct scoring_conf conf(void)
+{
+	struct scoring_conf c;
+	if (scoring_conf_defaults(&c) != RN_OK)
+		fail_msg("defaults");
+	c.default_never_block = false;
+	c.tick_ms = 1000;
+	c.lateness_ms = 0;
+	c.snapshot_interval_ms = 3600000;
+	return c;
+}
+
+static struct rn_obs obs(uint32_t ip, enum rn_kind kind, uint32_t count)
+{
+	struct rn_obs o;
+	memset(&o, 0, sizeof(o));
+	rn_addr_set_v4(&o.addr, ip);
+	o.kind = (uint16_t)kind;
+	o.count = count;
+	o.ts_ms = rn_time_now_ms();
+	o.source = RN_SRC_POSTFIX;
+	return o;
+}
+
+/* The count of kind recorded for ip, from explain. */
+static unsigned count_of(struct scoring *s, uint32_t ip, enum rn_kind kind)
+{
+	struct scoring_explain *x = malloc(sizeof(*x));
+	struct rn_addr a;
+	rn_addr_set_v4(&a, ip);
+	RN_PASS(scoring_explain(s, &a, x));
+	unsigned n = x->held; /* stamped after the next tick: in the state, not yet in a set */
+	for (unsigned i = 0; i < x->ncontrib; i++)
+		if (x->contrib[i].kind == kind)
+			n += x->contrib[i].count;
+	free(x);
+	return n;
+}
+
+static struct scoring *start(const struct scoring_conf *c, bool ro)
+{
+	struct scoring *s = NULL;
+	struct scoring_opts o = {.data_dir = dir, .read_only = ro};
+	RN_PASS(scoring_start(&s, c, &o));
+	return s;
+}
+
+/* Waits (bounded) until ip is listed in the published table. */
+static bool wait_listed(struct scoring *s, uint32_t ip)
+{
+	for (int i = 0; i < 100; i++) {
+		struct scoring_table *t = scoring_current(s);
+		struct rn_addr a;
+		struct scoring_hit h;
+		rn_addr_set_v4(&a, ip);
+		bool found = scoring_table_lookup(t, &a, 0, &h);
+		scoring_table_free(t);
+		if (found)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static void test_ack_survives_restart(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct scoring *s = start(&c, false);
+	struct rn_obs_batch_meta m;
+	memset(&m, 0, sizeof(m));
+	memset(m.collector_id, 0xab, 16);
+	for (uint32_t i = 1; i <= 50; i++) {
+		struct rn_obs o = obs(0x0A000000u + i, RN_KIND_SASL_FAIL, 1);
+		m.batch_seq = i;
+		RN_PASS(scoring_submit(s, &m, &o, 1));
+	}
+	/* A resend of a durable batch is recognised, not applied twice. */
+	m.batch_seq = 7;
+	struct rn_obs o7 = obs(0x0A000007u, RN_KIND_SASL_FAIL, 1);
+	RN_FAILS_WITH(scoring_submit(s, &m, &o7, 1), RN_EEXIST);
+	struct rn_obs p = obs(0xC6336401u, RN_KIND_PREGREET, 1);
+	RN_PASS(scoring_submit(s, NULL, &p, 1));
+	assert_true(wait_listed(s, 0xC6336401u));
+	scoring_stop(s); /* a clean stop snapshots */
+
+	s = start(&c, false);
+	for (uint32_t i = 1; i <= 50; i++)
+		assert_int_equal(count_of(s, 0x0A000000u + i, RN_KIND_SASL_FAIL), 1);
+	m.batch_seq = 50;
+	RN_FAILS_WITH(scoring_submit(s, &m, &o7, 1), RN_EEXIST);
+	m.batch_seq = 51;
+	RN_PASS(scoring_submit(s, &m, &o7, 1));
+	/* The blocklist came back with it. */
+	struct scoring_table *t = scoring_current(s);
+	struct rn_addr a;
+	struct scoring_hit h;
+	rn_addr_set_v4(&a, 0xC6336401u);
+	assert_true(scoring_table_lookup(t, &a, 0, &h));
+	scoring_table_free(t);
+	scoring_stop(s);
+	scoring_conf_release(&c);
+}
+
+static size_t count_files(const char *prefix, bool bad)
+{
+	char sub[300];
+	snprintf(sub, sizeof(sub), "%s/scoring", dir);
+	DIR *d = opendir(sub);
+	size_t n = 0;
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    (strstr(de->d_name, ".bad") != NULL) == bad &&
+		    strstr(de->d_name, ".tmp") == NULL)
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void newest(const char *prefix, char *out, size_t len)
+{
+	char sub[300];
+	snprintf(sub, sizeof(sub), "%s/scoring", dir);
+	DIR *d = opendir(sub);
+	struct dirent *de;
+	out[0] = '\0';
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    strlen(de->d_name) == strlen(prefix) + 16 && strcmp(de->d_name + 0, out) > 0)
+			snprintf(out, len, "%s", de->d_name);
+	closedir(d);
+}
+
+static void flip_byte(const char *name, long off)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/scoring/%s", dir, name);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct stat st;
+	fstat(fd, &st);
+	if (off < 0)
+		off += st.st_size;
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static void test_snapshots_and_fallback(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct scoring *s = start(&c, false);
+	for (uint32_t i = 1; i <= 20; i++) {
+		struct rn_obs o = obs(0x0B000000u + i, RN_KIND_SASL_FAIL, 1);
+		RN_PASS(scoring_submit(s, NULL, &o, 1));
+		if (i % 5 == 0)
+			RN_PASS(scoring_snapshot_now(s));
+	}
+	/* Two snapshots are kept. */
+	assert_int_equal(count_files("snapshot.", false), 2);
+	/* Kill-like stop: no final snapshot; the last ones are only in the journal. */
+	for (uint32_t i = 21; i <= 25; i++) {
+		struct rn_obs o = obs(0x0B000000u + i, RN_KIND_SASL_FAIL, 1);
+		RN_PASS(scoring_submit(s, NULL, &o, 1));
+	}
+	scoring_stop(s);
+	/* Damage the newest snapshot's body: recovery falls back to the older one. */
+	char name[64];
+	newest("snapshot.", name, sizeof(name));
+	flip_byte(name, -3);
+	s = start(&c, false);
+	for (uint32_t i = 1; i <= 25; i++)
+		assert_int_equal(count_of(s, 0x0B000000u + i, RN_KIND_SASL_FAIL), 1);
+	assert_int_equal(count_files("snapshot.", true), 1); /* moved aside */
+	scoring_stop(s);
+	scoring_conf_release(&c);
+}
+
+static void test_torn_journal(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	c.snapshot_interval_ms = 3600000;
+	struct scoring *s = start(&c, false);
+	for (uint32_t i = 1; i <= 10; i++) {
+		struct rn_obs o = obs(0x0C000000u + i, RN_KIND_SASL_FAIL, 1);
+		RN_PASS(scoring_submit(s, NULL, &o, 1));
+	}
+	/* Leave the journal as a crash would: no final snapshot, a torn record at the end. */
+	char name[64];
+	newest("journal.", name, sizeof(name));
+	char path[600];
+	snprintf(path, sizeof(path), "%s/scoring/%s", dir, name);
+	scoring_stop(s); /* the final snapshot covers the ten */
+	/* A journal generation with a torn tail, as a crash mid-append leaves it. */
+	uint8_t hdr[JOURNAL_HDR_LEN], rh[JOURNAL_REC_HDR];
+	uint64_t gen = 0x100;
+	journal_header(hdr, gen);
+	struct rn_obs o = obs(0x0C0000AAu, RN_KIND_SASL_FAIL, 1);
+	struct rn_obs_batch_meta m;
+	memset(&m, 0, sizeof(m));
+	uint8_t *payload;
+	size_t plen;
+	RN_PASS(rn_obs_batch_pack(&m, &o, 1, &payload, &plen));
+	journal_record_header(rh, payload, plen);
+	snprintf(path, sizeof(path), "%s/scoring/journal.%016llx", dir, (unsigned long long)gen);
+	FILE *f = fopen(path, "wb");
+	fwrite(hdr, 1, sizeof(hdr), f);
+	fwrite(rh, 1, sizeof(rh), f);
+	fwrite(payload, 1, plen, f); /* one whole record */
+	fwrite(rh, 1, sizeof(rh), f);
+	fwrite(payload, 1, plen / 2, f); /* and half of another */
+	fclose(f);
+	free(payload);
+	s = start(&c, false);
+	for (uint32_t i = 1; i <= 10; i++)
+		assert_int_equal(count_of(s, 0x0C000000u + i, RN_KIND_SASL_FAIL), 1);
+	assert_int_equal(count_of(s, 0x0C0000AAu, RN_KIND_SASL_FAIL), 1);
+	/* New batches go to a new generation, never after the torn tail. */
+	RN_PASS(scoring_submit(s, NULL, &o, 1));
+	newest("journal.", name, sizeof(name));
+	assert_true(strcmp(name, "journal.0000000000000100") > 0);
+	scoring_stop(s);
+	scoring_conf_release(&c);
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct scoring *s = start(&c, false);
+	struct rn_obs o = obs(0x0D000001u, RN_KIND_SASL_FAIL, 1);
+	RN_PASS(scoring_submit(s, NULL, &o, 1));
+	scoring_stop(s);
+	/* Another bucket length: refused with RN_ECONF, nothing touched. */
+	struct scoring_conf d = conf();
+	d.bucket_ms = 2 * 3600000;
+	struct scoring *x = NULL;
+	struct scoring_opts opts = {.data_dir = dir};
+	RN_FAILS_WITH(scoring_start(&x, &d, &opts), RN_ECONF);
+	assert_null(x);
+	/* Read-only: loads, answers, accepts nothing, writes nothing. */
+	size_t before = count_files("journal.", false);
+	s = start(&c, true);
+	assert_int_equal(count_of(s, 0x0D000001u, RN_KIND_SASL_FAIL), 1);
+	RN_FAILS_WITH(scoring_submit(s, NULL, &o, 1), RN_ESTATE);
+	scoring_stop(s);
+	assert_int_equal(count_files("journal.", false), before);
+	/* A full queue says retry. */
+	c.queue_max = 3;
+	s = start(&c, false);
+	struct rn_obs many[4] = {o, o, o, o};
+	RN_FAILS_WITH(scoring_submit(s, NULL, many, 4), RN_ELIMIT);
+	scoring_stop(s);
+	scoring_conf_release(&d);
+	scoring_conf_release(&c);
+}
+
+static void test_metrics(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct rn_metrics *m = NULL;
+	RN_PASS(rn_metrics_alloc(&m));
+	struct scoring *s = NULL;
+	struct scoring_opts o = {.data_dir = dir, .metrics = m};
+	RN_PASS(scoring_start(&s, &c, &o));
+	struct rn_obs ob = obs(0xC6336402u, RN_KIND_PREGREET, 1);
+	RN_PASS(scoring_submit(s, NULL, &ob, 1));
+	assert_true(wait_listed(s, 0xC6336402u));
+	double v = 0;
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_batches_total", "result=\"ok\"", &v));
+	assert_true(v >= 1);
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_listed", "family=\"ipv4\"", &v));
+	assert_true(v >= 1);
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_journal_syncs_total", NULL, &v));
+	assert_true(v >= 1);
+	scoring_stop(s);
+	rn_metrics_free(m);
+	scoring_conf_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_ack_survives_restart, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_snapshots_and_fallback, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_torn_journal, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
