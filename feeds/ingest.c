@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,7 +67,29 @@ struct feeds_ingest_server {
 	struct rn_counter obs_accepted, decode_errors, evicted;
 	struct rn_obs_rejects rej; /* written by the thread, read at scrape */
 	struct rn_counter rej_c[6];
+	/* Accepted observations by kind; a kind's counter is registered when first seen. */
+	struct rn_counter by_kind[RN_KIND_MAX];
+	bool kind_seen[RN_KIND_MAX];
 };
+
+static void count_kinds(struct feeds_ingest_server *s, const struct rn_obs *obs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned k = obs[i].kind;
+		if (k >= RN_KIND_MAX)
+			continue;
+		if (!s->kind_seen[k] && s->metrics != NULL) {
+			char l[64];
+			snprintf(l, sizeof(l), "kind=\"%s\"", rn_kind_name(k));
+			rn_metrics_counter(s->metrics, s, "repnet_ingest_observations_by_kind_total",
+			                   "Observations the scorer accepted, by kind (a kind appears "
+			                   "once seen).",
+			                   l, &s->by_kind[k]);
+			s->kind_seen[k] = true;
+		}
+		rn_counter_add(&s->by_kind[k], 1);
+	}
+}
 
 static struct seen *seen_find(struct feeds_ingest_server *s, const uint8_t id[16], bool create,
                               int64_t now)
@@ -153,6 +176,7 @@ static void server_handle(struct feeds_ingest_server *s, const uint8_t *buf, siz
 		e->seq = meta.batch_seq;
 		rn_counter_inc(&s->b_accepted);
 		rn_counter_add(&s->obs_accepted, n);
+		count_kinds(s, s->obs, n);
 		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_OK, (uint32_t)n);
 	} else if (rc == RN_EPARSE || rc == RN_ELIMIT) {
 		e->seq = meta.batch_seq;

@@ -55,6 +55,7 @@ struct hist {
 
 struct feeds_pub {
 	const struct feeds_bus_conf *conf;
+	struct feeds_bus_conf confv; /* numbers only: strings are not kept */
 	const struct feeds_signer *signer;
 	struct rn_metrics *metrics;
 	char name[FEEDS_NAME_MAX];
@@ -539,7 +540,8 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
 	struct feeds_pub *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	p->conf = conf;
+	p->confv = *conf;
+	p->conf = &p->confv;
 	p->signer = o->signer;
 	snprintf(p->name, sizeof(p->name), "%s", feeds_signer_name(o->signer));
 	pthread_mutex_init(&p->mu, NULL);

@@ -154,7 +154,7 @@ const struct rn_conf_key feeds_rbl_conf_keys[] = {
          .type = RN_CONF_STRLIST,
          .offset = RBL(dnsbl_listen),
          .max = 8,
-         .def = "127.0.0.1:53",
+         .def = "127.0.0.1:5300",
          .help = "Addresses the DNSBL answers on, UDP and TCP (host:port or [v6]:port). "
                  "Empty: no DNSBL."},
         {.name = "dnsbl.zones",

@@ -81,6 +81,7 @@ const char *feeds_reject_name(enum feeds_reject r)
 
 struct feeds_sub {
 	const struct feeds_bus_conf *conf;
+	struct feeds_bus_conf confv; /* numbers only: strings are not kept */
 	struct feeds_sub_opts o;
 	char name[FEEDS_NAME_MAX];
 	char *pub_url, *resync_url;
@@ -700,7 +701,8 @@ int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, c
 	struct feeds_sub *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	s->conf = conf;
+	s->confv = *conf;
+	s->conf = &s->confv;
 	s->o = *o;
 	s->state_fd = -1;
 	s->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)rn_time_now_ms();

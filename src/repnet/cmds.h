@@ -19,6 +19,9 @@ int cmd_import(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_nfsync(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_feed(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 

@@ -109,8 +109,7 @@ static const struct cmd cmds[] = {
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"
          "port + 1.",
-         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]",
-         cmd_sub},
+         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]", cmd_sub},
         {"score",
          "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
          "time, and print the final blocklist as JSON lines.",
@@ -123,6 +122,21 @@ static const struct cmd cmds[] = {
          "explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]\n"
          "       [--never-block CIDR,...] [--no-default-never-block] [--json] IP",
          cmd_explain},
+        {"demo",
+         "Run the whole pipeline on real data: start repnetd on its defaults, replay the\n"
+         "real Postfix and Exim logs and a softflowd NetFlow export through it at --speed\n"
+         "(0: as fast as possible), show listings as the feed announces them, a dig\n"
+         "answer, the feed's sequence and digest, and a summary; then stop repnetd.",
+         "demo [--speed X] [--data DIR] [--keep-running] [-c FILE] [-o section.key=value]...",
+         cmd_demo},
+        {"status",
+         "Summarise a running repnetd: roles, ingest, scorer, feed state, replica and\n"
+         "members, from its /status (--json prints it as is).",
+         "status [--http HOST:PORT] [--json] [-c FILE]", cmd_status},
+        {"feed",
+         "Feed state of a running repnetd: `repnet feed status` prints the publisher's and\n"
+         "every subscription's epoch, sequence, digest, age and rejections.",
+         "feed status [--http HOST:PORT] [-c FILE]", cmd_feed},
         {"version", "Print the version.", "version", cmd_version},
         {"help", "Describe a command.", "help [COMMAND]", cmd_help},
 };

@@ -22,60 +22,19 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "roles.h"
 
 struct daemon {
 	const struct daemon_opts *opts;
 	struct daemon_conf conf;
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
-	struct feeds_rbl *rbl; /* serve role: list view, DNSBL, policy, decisions */
-	struct collector_flow *flow;
-	struct rn_counter flow_obs;
-	struct scoring *scorer; /* the score role */
+	struct roles *roles;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
 	struct rn_gauge role_on[5];
-	struct collector_smtp_live *smtp; /* collect role: SMTP log sources */
-	struct rn_counter smtp_obs;       /* what the SMTP sink received */
 };
-
-/*
- * The collect role's sink until the scorer and the bus are wired: counts
- * observations and logs them at debug level. Called from collector
- * threads, so the counter is shared.
- */
-static void smtp_sink_emit(void *arg, const struct rn_obs *obs, size_t n)
-{
-	struct daemon *d = arg;
-	rn_counter_add_shared(&d->smtp_obs, n);
-	for (size_t i = 0; i < n && rn_log_level_current >= RN_LOG_DEBUG; i++) {
-		char ip[RN_ADDR_STRLEN], ts[RN_TIME_STRLEN];
-		rn_addr_format(&obs[i].addr, ip, sizeof(ip));
-		rn_time_format(obs[i].ts_ms, true, ts, sizeof(ts));
-		log_debug("observation %s %s %s %s %s", ts, ip, rn_kind_name(obs[i].kind),
-		          obs[i].program, obs[i].evidence);
-	}
-}
-
-static int smtp_start(struct daemon *d)
-{
-	if ((d->conf.core.roles & RN_ROLE_COLLECT) == 0)
-		return RN_OK;
-	int rc = rn_metrics_counter(d->metrics, d, "repnet_collector_observations_total",
-	                            "Observations the collectors handed to the daemon, by origin.",
-	                            "origin=\"smtp\"", &d->smtp_obs);
-	if (rc != RN_OK)
-		return rc;
-	struct collector_sink sink = {.emit = smtp_sink_emit, .arg = d};
-	rc = collector_smtp_start(&d->smtp, &d->conf.collector.smtp, d->conf.core.data_dir,
-	                          d->metrics, &sink);
-	if (rc == RN_OK)
-		log_notice("collector: syslog on udp port %u, tcp port %u; %zu file(s) followed",
-		           collector_smtp_udp_port(d->smtp), collector_smtp_tcp_port(d->smtp),
-		           d->conf.collector.smtp.tail_paths.n);
-	return rc;
-}
 
 static double m_rss(void *arg)
 {
@@ -112,23 +71,6 @@ static double m_one(void *arg)
 	return 1;
 }
 
-/*
- * The collect role's observation sink until the scorer and the bus are
- * wired: it counts them and logs them at debug level.
- */
-static void flow_obs_emit(void *arg, const struct rn_obs *o, size_t n)
-{
-	struct daemon *d = arg;
-	rn_counter_add_shared(&d->flow_obs, n);
-	for (size_t i = 0; i < n; i++) {
-		char a[RN_ADDR_STRLEN];
-		rn_addr_format(&o[i].addr, a, sizeof(a));
-		log_debug("observation %s %s count=%u source=%s evidence=\"%s\"", a,
-		          rn_kind_name(o[i].kind), o[i].count, rn_source_name(o[i].source),
-		          o[i].evidence);
-	}
-}
-
 static int register_metrics(struct daemon *d)
 {
 	struct rn_metrics *m = d->metrics;
@@ -157,10 +99,6 @@ static int register_metrics(struct daemon *d)
 	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
 	                             "Configuration reloads on SIGHUP, by result.",
 	                             "result=\"failed\"", &d->reloads_failed);
-	rc = rc ? rc
-	        : rn_metrics_counter(m, d, "repnet_collector_observations_total",
-	                             "Observations the collectors handed to the daemon, by origin.",
-	                             "origin=\"flow\"", &d->flow_obs);
 	for (int i = 0; i < 5 && rc == RN_OK; i++) {
 		char labels[64];
 		snprintf(labels, sizeof(labels), "role=\"%s\"", rn_role_names[i]);
@@ -215,16 +153,10 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
-	if (d->scorer != NULL && scoring_reconfigure(d->scorer, &next.scoring) != RN_OK) {
-		log_warnx("reload refused, keeping the running configuration: the scorer "
-		          "rejected the new scoring section");
-		daemon_conf_release(&next);
-		rn_counter_inc(&d->reloads_failed);
-		return;
-	}
 	daemon_conf_release(&d->conf);
 	d->conf = next;
 	daemon_conf_bind(&d->conf);
+	roles_reload(d->roles, &d->conf);
 	rn_log_set_level(d->opts->verbose ? RN_LOG_DEBUG : RN_LOG_ERR + d->conf.core.log_level);
 	rn_counter_inc(&d->reloads_ok);
 	log_notice("configuration reloaded from %s", d->opts->conf_path);
@@ -250,6 +182,19 @@ static int detach(void)
 	if (fd > STDERR_FILENO)
 		close(fd);
 	return RN_OK;
+}
+
+/* GET /status: every role's state as JSON, for `repnet status`. */
+static void status_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                      size_t *len, const char **ctype)
+{
+	struct daemon *d = arg;
+	(void)req;
+	if (roles_status(d->roles, body, len) != RN_OK) {
+		*status = 500;
+		return;
+	}
+	*ctype = "application/json";
 }
 
 int daemon_run(const struct daemon_opts *opts)
@@ -304,33 +249,11 @@ int daemon_run(const struct daemon_opts *opts)
 		log_notice("serving /metrics on http://%s (port %u)", d.conf.core.http_listen,
 		           feeds_http_port(d.http));
 	}
-	if (d.conf.core.roles & RN_ROLE_SERVE) {
-		rc = feeds_rbl_start(&d.rbl, &d.conf.feeds.rbl, d.http, d.metrics);
-		if (rc != RN_OK) {
-			log_errx("serve: %s", rn_strerror(rc));
-			goto out;
-		}
-	}
-	if (d.conf.core.roles & RN_ROLE_COLLECT) {
-		struct collector_sink sink = {.emit = flow_obs_emit, .arg = &d};
-		rc = collector_flow_start(&d.flow, &d.conf.collector.flow, d.conf.core.data_dir,
-		                          d.metrics, NULL, &sink);
-		if (rc != RN_OK) {
-			log_errx("flow collector: %s", rn_strerror(rc));
-			goto out;
-		}
-	}
 	roles_note(&d);
-	if (d.conf.core.roles & RN_ROLE_SCORE) {
-		struct scoring_opts so = {.data_dir = d.conf.core.data_dir, .metrics = d.metrics};
-		rc = scoring_start(&d.scorer, &d.conf.scoring, &so);
-		if (rc != RN_OK) {
-			log_errx("score role: %s", rn_strerror(rc));
-			goto out;
-		}
-	}
-	if ((rc = smtp_start(&d)) != RN_OK) {
-		log_errx("collector: %s", rn_strerror(rc));
+	if ((rc = roles_start(&d.roles, &d.conf, d.metrics, d.http)) != RN_OK)
+		goto out;
+	if (d.http != NULL && (rc = feeds_http_handle(d.http, "/status", status_cb, &d)) != RN_OK) {
+		log_errx("http: /status: %s", rn_strerror(rc));
 		goto out;
 	}
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
@@ -354,12 +277,10 @@ int daemon_run(const struct daemon_opts *opts)
 	}
 	code = 0;
 out:
-	/* Collect stops first: it drains sockets and flushes the detectors. */
-	collector_flow_stop(d.flow);
-	collector_smtp_stop(d.smtp);
-	scoring_stop(d.scorer);
+	/* Sources first, so queues drain into what still runs; HTTP before what it serves. */
+	roles_stop_early(d.roles, d.conf.core.shutdown_grace_ms);
 	feeds_http_stop(d.http);
-	feeds_rbl_stop(d.rbl);
+	roles_stop_late(d.roles);
 	if (d.metrics != NULL)
 		rn_metrics_unregister(d.metrics, &d);
 	rn_metrics_free(d.metrics);

@@ -1,0 +1,700 @@
+/*
+ * roles.c: the pipeline of repnetd, wired.
+ *
+ * Design notes. Every arrow is the same whether the roles share a process
+ * or not: collectors send observation batches over the ingest bus (REQ/
+ * REP, acknowledged) even to a scorer in the same process; the scorer's
+ * ticks go to the publisher; the serve and sync roles read a replica fed
+ * by a subscription to a publisher (this node's own, over loopback, or
+ * another host's). So a split deployment runs exactly the code a single
+ * process does.
+ *
+ *   collect: SMTP sources + flow capture -> ingest client -> bus.ingest_url
+ *   score:   ingest server -> scorer (journal, acks when durable) -> ticks
+ *   publish: ticks -> publisher (signed deltas, heartbeats, snapshots)
+ *   serve:   subscription -> replica -> DNSBL, policy service, decisions
+ *   sync:    replica -> netfilter sets
+ *   members: subscriptions (circuit breaker) -> federation -> ingest client
+ *
+ * Order. Start goes downstream first where a consumer needs its producer's
+ * address (the scorer before the collectors, the publisher before the
+ * serve subscription), and stop goes from the sources down, so queues
+ * drain into components that still run. The publisher pointer the scorer's
+ * tick callback reads is atomic: it is set after the publisher starts and
+ * cleared before it stops.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "roles.h"
+
+struct roles {
+	const struct daemon_conf *conf;
+	struct rn_metrics *m;
+	struct feeds_http *http;
+	uint8_t reporter[8];
+	char pubname[64];
+
+	/* score and publish */
+	struct scoring *scorer;
+	struct feeds_ingest_server *ingest_srv;
+	struct feeds_signer *signer;
+	struct feeds_pub *pub_owned;
+	struct feeds_pub *_Atomic pub;
+	_Atomic bool dry_run_noted;
+
+	/* collect, and federation's way to the scorer */
+	struct feeds_ingest_client *ingest;
+	struct collector_smtp_live *smtp;
+	struct collector_flow *flow;
+	struct rn_counter obs_smtp, obs_flow, obs_peer;
+
+	/* serve and sync */
+	struct feeds_keyring *ring;
+	struct scoring_protect *protect;
+	struct feeds_replica *replica;
+	struct feeds_view view;
+	struct feeds_sub *serve_sub;
+	char serve_name[64];
+	struct feeds_rbl *rbl;
+	struct feeds_sync *sync;
+
+	/* federation */
+	struct feeds_federation *fed;
+	struct feeds_sub **members;
+	size_t nmembers;
+};
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* "tcp://0.0.0.0:0" listening on port p -> "tcp://127.0.0.1:p", for dialing it here. */
+static int local_url(const char *listen, unsigned port, char *out, size_t len)
+{
+	const char *scheme_end = strstr(listen, "://");
+	const char *colon = strrchr(listen, ':');
+	if (scheme_end == NULL || colon == NULL || colon < scheme_end + 3)
+		return RN_EPARSE;
+	const char *host = scheme_end + 3;
+	size_t hlen = (size_t)(colon - host);
+	char h[128];
+	if (hlen >= sizeof(h))
+		return RN_EPARSE;
+	memcpy(h, host, hlen);
+	h[hlen] = '\0';
+	if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0 || hlen == 0)
+		snprintf(h, sizeof(h), "127.0.0.1");
+	else if (strcmp(h, "[::]") == 0)
+		snprintf(h, sizeof(h), "[::1]");
+	int n = snprintf(out, len, "%.*s://%s:%u", (int)(scheme_end - listen), listen, h, port);
+	return n > 0 && (size_t)n < len ? RN_OK : RN_ELIMIT;
+}
+
+static int load_reporter(struct roles *r)
+{
+	char path[4200];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/reporter.id", r->conf->core.data_dir);
+	if (rn_file_read(path, 64, &buf, &len) == RN_OK && len == sizeof(r->reporter)) {
+		memcpy(r->reporter, buf, sizeof(r->reporter));
+		free(buf);
+		return RN_OK;
+	}
+	free(buf);
+	/* A pseudonym: random, stable across restarts, meaningless outside. */
+	randombytes_buf(r->reporter, sizeof(r->reporter));
+	return rn_file_replace(path, r->reporter, sizeof(r->reporter), 0640);
+}
+
+static int load_signer(struct roles *r)
+{
+	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
+	char sk[4300], pk[4300], pub[FEEDS_PUBKEY_B64];
+	snprintf(r->pubname, sizeof(r->pubname), "%s",
+	         b->publisher != NULL ? b->publisher : r->conf->core.instance);
+	if (b->signing_key != NULL) {
+		snprintf(sk, sizeof(sk), "%s", b->signing_key);
+	} else {
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s/keys", r->conf->core.data_dir);
+		int rc = rn_mkdirs(dir, 0700);
+		if (rc != RN_OK)
+			return rc;
+		snprintf(sk, sizeof(sk), "%s/publisher.key", dir);
+		snprintf(pk, sizeof(pk), "%s/publisher.pub", dir);
+		if (access(sk, F_OK) != 0) {
+			rc = feeds_key_generate(sk, pk, pub);
+			if (rc != RN_OK)
+				return rc;
+			log_notice(
+			        "publish: made a signing key %s; members trust this publisher (%s) "
+			        "with key = \"%s\"",
+			        sk, r->pubname, pub);
+		}
+	}
+	int rc = feeds_signer_load(&r->signer, sk, r->pubname);
+	if (rc != RN_OK)
+		log_warnx("publish: signing key %s: %s", sk, rn_strerror(rc));
+	return rc;
+}
+
+static int build_protect(struct roles *r)
+{
+	const struct scoring_conf *s = &r->conf->scoring;
+	struct rn_prefix_list special = {0};
+	const struct rn_prefix_list *lists[3] = {&s->allowlist, &s->never_block, NULL};
+	int rc = RN_OK;
+	if (s->default_never_block) {
+		rc = rn_prefix_list_add_special(&special);
+		lists[2] = &special;
+	}
+	if (rc == RN_OK)
+		rc = scoring_protect_build(lists, 3, &r->protect);
+	rn_prefix_list_clear(&special);
+	return rc;
+}
+
+/* ---- sinks ------------------------------------------------------------ */
+
+static void submit(struct roles *r, struct rn_counter *c, const struct rn_obs *obs, size_t n)
+{
+	rn_counter_add_shared(c, n);
+	if (r->ingest != NULL)
+		feeds_ingest_client_submit(r->ingest, obs, n, NULL);
+}
+
+static void smtp_emit(void *arg, const struct rn_obs *obs, size_t n)
+{
+	struct roles *r = arg;
+	submit(r, &r->obs_smtp, obs, n);
+}
+
+static void flow_emit(void *arg, const struct rn_obs *obs, size_t n)
+{
+	struct roles *r = arg;
+	submit(r, &r->obs_flow, obs, n);
+}
+
+static void peer_emit(void *arg, const struct rn_obs *obs, size_t n)
+{
+	struct roles *r = arg;
+	submit(r, &r->obs_peer, obs, n);
+}
+
+/* The scorer hands over an observation batch only once it is durable. */
+static int ingest_handler(void *arg, const struct rn_obs_batch_meta *meta, const struct rn_obs *obs,
+                          size_t n)
+{
+	struct roles *r = arg;
+	int rc = scoring_submit(r->scorer, meta, obs, n);
+	if (rc == RN_EEXIST)
+		return RN_OK; /* a resend of a durable batch: acknowledge it again */
+	if (rc == RN_ELIMIT)
+		return -EAGAIN; /* the scorer's queue is full: the collector retries */
+	return rc;
+}
+
+/* On the scorer's thread after every tick. */
+static void on_tick(void *arg, const struct scoring_tick *t)
+{
+	struct roles *r = arg;
+	struct feeds_pub *p = atomic_load(&r->pub);
+	if (p == NULL)
+		return;
+	int rc = feeds_pub_update(p, (struct scoring_table *)t->table, t->delta);
+	if (rc == RN_ESTATE) {
+		if (!atomic_exchange(&r->dry_run_noted, true))
+			log_notice("publish: the scorer runs dry: nothing is published");
+	} else if (rc != RN_OK) {
+		log_warnx_rl("publish: tick %" PRId64 ": %s", t->tick_ms, rn_strerror(rc));
+	}
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+static int start_score(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	struct scoring_opts so = {.data_dir = c->core.data_dir,
+	                          .metrics = r->m,
+	                          .on_tick = on_tick,
+	                          .on_tick_arg = r};
+	int rc = scoring_start(&r->scorer, &c->scoring, &so);
+	if (rc != RN_OK) {
+		log_errx("score: %s", rn_strerror(rc));
+		return rc;
+	}
+	if (c->feeds.bus.ingest_listen != NULL) {
+		rc = feeds_ingest_server_start(&r->ingest_srv, &c->feeds.bus, r->m, ingest_handler,
+		                               r);
+		if (rc != RN_OK) {
+			log_errx("score: ingest listener %s: %s", c->feeds.bus.ingest_listen,
+			         rn_strerror(rc));
+			return rc;
+		}
+		log_notice("score: accepting observations on %s (port %u)",
+		           c->feeds.bus.ingest_listen, feeds_ingest_server_port(r->ingest_srv));
+	}
+	return RN_OK;
+}
+
+static int start_publish(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	if (r->scorer == NULL) {
+		log_errx("publish: needs the score role in the same process");
+		return RN_ECONF;
+	}
+	if (c->feeds.bus.pub_listen == NULL || c->feeds.bus.resync_listen == NULL) {
+		log_errx("publish: needs feeds.bus.pub_listen and feeds.bus.resync_listen");
+		return RN_ECONF;
+	}
+	int rc = load_signer(r);
+	if (rc != RN_OK)
+		return rc;
+	struct scoring_table *cur = scoring_current(r->scorer);
+	struct feeds_pub_opts po = {
+	        .data_dir = c->core.data_dir, .signer = r->signer, .metrics = r->m};
+	rc = feeds_pub_start(&r->pub_owned, &c->feeds.bus, &po, cur);
+	scoring_table_free(cur);
+	if (rc != RN_OK) {
+		log_errx("publish: %s", rn_strerror(rc));
+		return rc;
+	}
+	atomic_store(&r->pub, r->pub_owned);
+	log_notice("publish: feed %s on port %u, resync on port %u", r->pubname,
+	           feeds_pub_port(r->pub_owned), feeds_pub_resync_port(r->pub_owned));
+	return RN_OK;
+}
+
+static int start_ingest_client(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	char url[600];
+	const char *u = c->feeds.bus.ingest_url;
+	if (r->ingest_srv != NULL) {
+		/* Our own scorer: dial the port it really bound. */
+		if (local_url(c->feeds.bus.ingest_listen, feeds_ingest_server_port(r->ingest_srv),
+		              url, sizeof(url)) == RN_OK)
+			u = url;
+	}
+	if (u == NULL) {
+		log_errx("collect: feeds.bus.ingest_url is empty: observations would go nowhere");
+		return RN_ECONF;
+	}
+	int rc = feeds_ingest_client_start(&r->ingest, &c->feeds.bus, u, r->m, r->reporter);
+	if (rc != RN_OK)
+		log_errx("collect: ingest to %s: %s", u, rn_strerror(rc));
+	return rc;
+}
+
+static int start_collect(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	int rc = rn_metrics_counter(r->m, r, "repnet_collector_observations_total",
+	                            "Observations handed to the ingest bus, by origin.",
+	                            "origin=\"smtp\"", &r->obs_smtp);
+	rc = rc ? rc
+	        : rn_metrics_counter(r->m, r, "repnet_collector_observations_total",
+	                             "Observations handed to the ingest bus, by origin.",
+	                             "origin=\"flow\"", &r->obs_flow);
+	if (rc != RN_OK)
+		return rc;
+	struct collector_sink fs = {.emit = flow_emit, .arg = r};
+	rc = collector_flow_start(&r->flow, &c->collector.flow, c->core.data_dir, r->m, NULL, &fs);
+	if (rc != RN_OK) {
+		log_errx("collect: flows: %s", rn_strerror(rc));
+		return rc;
+	}
+	struct collector_sink ss = {.emit = smtp_emit, .arg = r};
+	rc = collector_smtp_start(&r->smtp, &c->collector.smtp, c->core.data_dir, r->m, &ss);
+	if (rc != RN_OK) {
+		log_errx("collect: SMTP logs: %s", rn_strerror(rc));
+		return rc;
+	}
+	log_notice("collector: syslog on udp port %u, tcp port %u; %zu file(s) followed",
+	           collector_smtp_udp_port(r->smtp), collector_smtp_tcp_port(r->smtp),
+	           c->collector.smtp.tail_paths.n);
+	return RN_OK;
+}
+
+static const struct feeds_peer *find_peer(const struct feeds_bus_conf *b, const char *name)
+{
+	for (size_t i = 0; i < b->peers.n; i++)
+		if (strcmp(b->peers.v[i].name, name) == 0)
+			return &b->peers.v[i];
+	return NULL;
+}
+
+static int build_keyring(struct roles *r)
+{
+	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
+	int rc = feeds_keyring_alloc(&r->ring);
+	for (size_t i = 0; rc == RN_OK && i < b->peers.n; i++)
+		rc = feeds_keyring_add(r->ring, b->peers.v[i].name, b->peers.v[i].key,
+		                       b->peers.v[i].revoked);
+	if (rc == RN_OK && r->signer != NULL && find_peer(b, r->pubname) == NULL) {
+		char pub[FEEDS_PUBKEY_B64];
+		feeds_signer_public(r->signer, pub);
+		rc = feeds_keyring_add(r->ring, r->pubname, pub, false);
+	}
+	if (rc != RN_OK)
+		log_errx("keyring: %s", rn_strerror(rc));
+	return rc;
+}
+
+static struct feeds_sub_opts sub_opts(struct roles *r)
+{
+	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
+	struct feeds_sub_opts o = {.data_dir = r->conf->core.data_dir,
+	                           .keyring = r->ring,
+	                           .protect = r->protect,
+	                           .metrics = r->m};
+	o.limits.max_listings = (uint64_t)b->max_listings;
+	return o;
+}
+
+static int start_serve(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	const struct feeds_bus_conf *b = &c->feeds.bus;
+	char purl[600], rurl[600];
+	const char *name, *pu, *ru;
+	if (b->serve != NULL) {
+		const struct feeds_peer *p = find_peer(b, b->serve);
+		if (p == NULL || p->url == NULL || p->revoked) {
+			log_errx("serve: feeds.bus.serve names \"%s\", which is not a usable peer",
+			         b->serve);
+			return RN_ECONF;
+		}
+		name = p->name;
+		pu = p->url;
+		ru = p->resync;
+	} else if (r->pub_owned != NULL) {
+		name = r->pubname;
+		if (local_url(b->pub_listen, feeds_pub_port(r->pub_owned), purl, sizeof(purl)) !=
+		            RN_OK ||
+		    local_url(b->resync_listen, feeds_pub_resync_port(r->pub_owned), rurl,
+		              sizeof(rurl)) != RN_OK) {
+			log_errx("serve: cannot dial the local publisher");
+			return RN_ECONF;
+		}
+		pu = purl;
+		ru = rurl;
+	} else {
+		log_errx("serve: no feed to serve: run the publish role here, or name a peer in "
+		         "feeds.bus.serve");
+		return RN_ECONF;
+	}
+	snprintf(r->serve_name, sizeof(r->serve_name), "%s", name);
+	int rc = feeds_replica_alloc(&r->replica, 1u << 20, b->replica_sweep_ms, r->m);
+	if (rc != RN_OK)
+		return rc;
+	feeds_replica_view(r->replica, &r->view);
+	struct feeds_sub_opts o = sub_opts(r);
+	o.on_change = feeds_replica_on_change;
+	o.arg = r->replica;
+	rc = feeds_sub_start(&r->serve_sub, b, name, pu, ru, &o);
+	if (rc != RN_OK) {
+		log_errx("serve: subscribe to %s at %s: %s", name, pu, rn_strerror(rc));
+		return rc;
+	}
+	log_notice("serve: replica of %s from %s", name, pu);
+	return RN_OK;
+}
+
+static int start_rbl(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	int rc;
+	if (c->feeds.rbl.list_file != NULL)
+		rc = feeds_rbl_start(&r->rbl, &c->feeds.rbl, r->http, r->m);
+	else
+		rc = feeds_rbl_start_view(&r->rbl, &c->feeds.rbl, &r->view, r->http, r->m);
+	if (rc != RN_OK)
+		log_errx("serve: %s", rn_strerror(rc));
+	return rc;
+}
+
+static int start_federation(struct roles *r)
+{
+	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
+	size_t n = 0;
+	for (size_t i = 0; i < b->peers.n; i++)
+		n += !b->peers.v[i].own && !b->peers.v[i].revoked && b->peers.v[i].url != NULL;
+	if (n == 0)
+		return RN_OK;
+	if (r->ingest == NULL) {
+		log_errx("federation: members are configured but this node sends no observations "
+		         "(no collect or score role)");
+		return RN_ECONF;
+	}
+	int rc = rn_metrics_counter(r->m, r, "repnet_collector_observations_total",
+	                            "Observations handed to the ingest bus, by origin.",
+	                            "origin=\"federation\"", &r->obs_peer);
+	if (rc != RN_OK)
+		return rc;
+	struct feeds_federation_opts fo = {.quorum = b->quorum,
+	                                   .weight_alone = b->weight_alone,
+	                                   .refresh_ms = b->federation_refresh_ms,
+	                                   .protect = r->protect,
+	                                   .emit = peer_emit,
+	                                   .arg = r,
+	                                   .metrics = r->m};
+	if ((rc = feeds_federation_start(&r->fed, &fo)) != RN_OK)
+		return rc;
+	r->members = calloc(n, sizeof(*r->members));
+	if (r->members == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->peers.n; i++) {
+		const struct feeds_peer *p = &b->peers.v[i];
+		if (p->own || p->revoked || p->url == NULL)
+			continue;
+		struct feeds_sub_opts o = sub_opts(r);
+		o.breaker = true;
+		o.quarantine_add = b->quarantine_add;
+		o.quarantine_pct = b->quarantine_pct;
+		o.max_per_day = p->max_per_day;
+		o.on_change = feeds_federation_on_change;
+		o.arg = r->fed;
+		struct feeds_sub *s;
+		rc = feeds_sub_start(&s, b, p->name, p->url, p->resync, &o);
+		if (rc != RN_OK) {
+			log_errx("federation: subscribe to %s at %s: %s", p->name, p->url,
+			         rn_strerror(rc));
+			return rc;
+		}
+		r->members[r->nmembers++] = s;
+		if ((rc = feeds_federation_add(r->fed, s, p->name, p->weight)) != RN_OK)
+			return rc;
+	}
+	log_notice("federation: %zu member feed(s), quorum %lld", r->nmembers,
+	           (long long)b->quorum);
+	return RN_OK;
+}
+
+int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metrics *m,
+                struct feeds_http *http)
+{
+	if (sodium_init() < 0)
+		return RN_EINTERNAL;
+	struct roles *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->conf = c;
+	r->m = m;
+	r->http = http;
+	unsigned roles = c->core.roles;
+	int rc;
+	if ((rc = load_reporter(r)) != RN_OK) {
+		log_errx("reporter id in %s: %s", c->core.data_dir, rn_strerror(rc));
+		goto fail;
+	}
+	if ((rc = build_protect(r)) != RN_OK)
+		goto fail;
+	if ((roles & RN_ROLE_SCORE) && (rc = start_score(r)) != RN_OK)
+		goto fail;
+	if ((roles & RN_ROLE_PUBLISH) && (rc = start_publish(r)) != RN_OK)
+		goto fail;
+	if ((rc = build_keyring(r)) != RN_OK)
+		goto fail;
+	if ((roles & RN_ROLE_COLLECT) || r->scorer != NULL) {
+		if ((rc = start_ingest_client(r)) != RN_OK)
+			goto fail;
+	}
+	if ((roles & (RN_ROLE_SERVE | RN_ROLE_SYNC)) && (rc = start_serve(r)) != RN_OK)
+		goto fail;
+	if ((roles & RN_ROLE_SERVE) && (rc = start_rbl(r)) != RN_OK)
+		goto fail;
+	if (roles & RN_ROLE_SYNC) {
+		if ((rc = feeds_sync_start(&r->sync, &c->feeds.sync, &r->view, m)) != RN_OK) {
+			log_errx("sync: %s", rn_strerror(rc));
+			goto fail;
+		}
+		log_notice("sync: netfilter sets follow the replica");
+	}
+	if ((rc = start_federation(r)) != RN_OK)
+		goto fail;
+	if ((roles & RN_ROLE_COLLECT) && (rc = start_collect(r)) != RN_OK)
+		goto fail;
+	*out = r;
+	return RN_OK;
+fail:
+	roles_stop_early(r, 0);
+	roles_stop_late(r);
+	return rc;
+}
+
+void roles_reload(struct roles *r, const struct daemon_conf *c)
+{
+	r->conf = c;
+	if (r->scorer != NULL) {
+		int rc = scoring_reconfigure(r->scorer, &c->scoring);
+		if (rc != RN_OK)
+			log_warnx("reload: the scorer kept its configuration: %s", rn_strerror(rc));
+	}
+}
+
+void roles_stop_early(struct roles *r, int64_t grace_ms)
+{
+	if (r == NULL)
+		return;
+	/* Sources first: they drain what the kernel holds into the queue. */
+	collector_flow_stop(r->flow);
+	r->flow = NULL;
+	collector_smtp_stop(r->smtp);
+	r->smtp = NULL;
+	for (size_t i = 0; i < r->nmembers; i++)
+		feeds_sub_stop(r->members[i]);
+	free(r->members);
+	r->members = NULL;
+	r->nmembers = 0;
+	feeds_federation_stop(r->fed);
+	r->fed = NULL;
+	/* Then the queue, which the scorer still acknowledges. */
+	size_t lost = feeds_ingest_client_stop(r->ingest, grace_ms);
+	r->ingest = NULL;
+	if (lost > 0)
+		log_warnx("stop: %zu observations were not acknowledged in time", lost);
+	feeds_ingest_server_stop(r->ingest_srv);
+	r->ingest_srv = NULL;
+	atomic_store(&r->pub, NULL);
+	scoring_stop(r->scorer);
+	r->scorer = NULL;
+	feeds_pub_stop(r->pub_owned);
+	r->pub_owned = NULL;
+	if (r->m != NULL)
+		rn_metrics_unregister(r->m, r);
+}
+
+void roles_stop_late(struct roles *r)
+{
+	if (r == NULL)
+		return;
+	feeds_rbl_stop(r->rbl);
+	feeds_sync_stop(r->sync);
+	feeds_sub_stop(r->serve_sub);
+	feeds_replica_free(r->replica);
+	feeds_keyring_free(r->ring);
+	scoring_protect_free(r->protect);
+	feeds_signer_free(r->signer);
+	free(r);
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+struct jbuf {
+	char *p;
+	size_t n, cap;
+	int err;
+};
+
+static void jp(struct jbuf *b, const char *fmt, ...) RN_PRINTF(2, 3);
+static void jp(struct jbuf *b, const char *fmt, ...)
+{
+	while (b->err == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->err = RN_EINTERNAL;
+			return;
+		}
+		if (b->p != NULL && (size_t)n < b->cap - b->n) {
+			b->n += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static void feed_json(struct jbuf *b, const struct feeds_feed_status *st)
+{
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", st->digest[i]);
+	int64_t age = st->last_change_ms ? rn_time_now_ms() - st->last_change_ms : -1;
+	jp(b,
+	   "{\"publisher\":\"%s\",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"digest\":\"%s\","
+	   "\"listed\":%" PRIu64 ",\"age_ms\":%" PRId64 ",\"in_sync\":%s,\"quarantined\":%s,"
+	   "\"rejected\":{",
+	   st->publisher, st->epoch, st->seq, hex, st->listed, age, st->in_sync ? "true" : "false",
+	   st->quarantined ? "true" : "false");
+	bool first = true;
+	for (int i = 0; i < FEEDS_REJ_COUNT; i++) {
+		if (st->rejected[i] == 0)
+			continue;
+		jp(b, "%s\"%s\":%" PRIu64, first ? "" : ",", feeds_reject_name(i), st->rejected[i]);
+		first = false;
+	}
+	jp(b, "}}");
+}
+
+int roles_status(struct roles *r, char **out, size_t *len)
+{
+	struct jbuf b = {0};
+	const struct daemon_conf *c = r->conf;
+	jp(&b, "{\"instance\":\"%s\",\"version\":\"%s\",\"roles\":[", c->core.instance,
+	   REPNET_VERSION_STRING);
+	bool first = true;
+	for (int i = 0; rn_role_names[i] != NULL; i++) {
+		if (!(c->core.roles & (1u << i)))
+			continue;
+		jp(&b, "%s\"%s\"", first ? "" : ",", rn_role_names[i]);
+		first = false;
+	}
+	jp(&b, "]");
+	if (r->ingest != NULL)
+		jp(&b, ",\"ingest\":{\"acked\":%" PRIu64 "}", feeds_ingest_client_acked(r->ingest));
+	if (r->scorer != NULL) {
+		struct scoring_table *t = scoring_current(r->scorer);
+		if (t != NULL) {
+			jp(&b, ",\"scorer\":{\"listed\":%zu,\"dry_run\":%s}",
+			   scoring_table_count(t), scoring_table_dry_run(t) ? "true" : "false");
+			scoring_table_free(t);
+		}
+	}
+	struct feeds_feed_status st;
+	if (r->pub_owned != NULL) {
+		feeds_pub_status(r->pub_owned, &st);
+		jp(&b, ",\"publisher\":");
+		feed_json(&b, &st);
+	}
+	if (r->serve_sub != NULL) {
+		feeds_sub_status(r->serve_sub, &st);
+		jp(&b, ",\"serving\":");
+		feed_json(&b, &st);
+		jp(&b, ",\"replica_entries\":%zu", feeds_replica_count(r->replica));
+	}
+	jp(&b, ",\"members\":[");
+	for (size_t i = 0; i < r->nmembers; i++) {
+		feeds_sub_status(r->members[i], &st);
+		if (i > 0)
+			jp(&b, ",");
+		feed_json(&b, &st);
+	}
+	jp(&b, "]}\n");
+	if (b.err != 0) {
+		free(b.p);
+		return b.err;
+	}
+	*out = b.p;
+	*len = b.n;
+	return RN_OK;
+}

@@ -1,0 +1,32 @@
+/*
+ * roles.h: repnetd's roles wired together: collect, score, publish,
+ * serve, sync, and federation with other members. Internal to repnetd.
+ */
+#ifndef REPNET_ROLES_H
+#define REPNET_ROLES_H
+
+#include "src/common/sections.h"
+
+struct roles;
+
+/*
+ * Starts every role c->core.roles names, in pipeline order. c must stay
+ * valid until roles_reload() replaces it or roles_stop_late() returns.
+ * http may be NULL. On failure everything started is stopped again.
+ */
+int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metrics *m,
+                struct feeds_http *http);
+/* Applies a reloaded configuration where the roles can (the scorer's weights and lists). */
+void roles_reload(struct roles *r, const struct daemon_conf *c);
+/*
+ * Stops the pipeline from its sources down: collectors drain into the
+ * ingest queue, which gets grace_ms to be acknowledged; the scorer writes
+ * its final snapshot; the publisher and subscriptions stop.
+ */
+void roles_stop_early(struct roles *r, int64_t grace_ms);
+/* After the HTTP listener stopped: the local RBL, sync, the replica. Frees r. Safe on NULL. */
+void roles_stop_late(struct roles *r);
+/* A JSON object describing every role's state, for GET /status. *out is malloc'd. */
+int roles_status(struct roles *r, char **out, size_t *len);
+
+#endif /* REPNET_ROLES_H */
