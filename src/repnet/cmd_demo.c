@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -185,24 +186,29 @@ static int start_daemon(struct demo *d, const char *conf, const char **ov, size_
 		args[n++] = ov[i];
 	}
 	args[n] = NULL;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, logpath, O_WRONLY | O_CREAT | O_TRUNC,
-	                                 0640);
-	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	rc = posix_spawn(&d->pid, bin, &fa, &at, (char *const *)args, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (rc != 0) {
-		fprintf(stderr, "repnet demo: cannot start %s: %s\n", bin, strerror(rc));
-		return -rc;
+	int lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (lfd < 0) {
+		fprintf(stderr, "repnet demo: %s: %s\n", logpath, strerror(errno));
+		return -errno;
 	}
+	fflush(stdout);
+	d->pid = fork();
+	if (d->pid < 0) {
+		close(lfd);
+		return -errno;
+	}
+	if (d->pid == 0) {
+		/* The daemon must not outlive the demo, however the demo ends. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		sigset_t none;
+		sigemptyset(&none);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
+		dup2(lfd, STDOUT_FILENO);
+		dup2(lfd, STDERR_FILENO);
+		execv(bin, (char *const *)args);
+		_exit(127);
+	}
+	close(lfd);
 	/* Ready when /status answers (bounded: 30 s). */
 	for (int i = 0; i < 300; i++) {
 		char *body = NULL;
@@ -656,6 +662,7 @@ int cmd_demo(int argc, char **argv)
 	sigaddset(&d.sigs, SIGINT);
 	sigaddset(&d.sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &d.sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 
 	char logpath[PATH_MAX], plog[PATH_MAX], elog[PATH_MAX], pcap[PATH_MAX], pub[PATH_MAX];
 	snprintf(logpath, sizeof(logpath), "%s/repnetd-demo.log", d.c.core.data_dir);
