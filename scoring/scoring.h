@@ -452,6 +452,7 @@ struct scoring_contrib {
 
 #define SCORING_EXPLAIN_MAX 256
 
+/* About 60 KiB: allocate it, do not put it on a thread's stack. */
 struct scoring_explain {
 	struct rn_prefix key; /* the address space entry explained (IPv6: its aggregate) */
 	int64_t at_ms;        /* the time scored: the last tick, or the clock */
@@ -496,7 +497,11 @@ struct scoring_opts {
 	struct rn_metrics *metrics; /* may be NULL */
 	bool read_only;             /* load, never write (repnet explain) */
 	bool no_thread;             /* load only; no ticking (repnet explain) */
-	/* Called on the scorer thread after every tick; may be NULL. */
+	/*
+	 * Called on the scorer thread after every tick, with the engine
+	 * locked: it may take references and encode, and must not call back
+	 * into this scorer (explain, reconfigure, snapshot_now). May be NULL.
+	 */
 	scoring_tick_fn on_tick;
 	void *on_tick_arg;
 };
@@ -521,6 +526,11 @@ struct scoring_table *scoring_current(struct scoring *s);
 int scoring_explain(struct scoring *s, const struct rn_addr *a, struct scoring_explain *out);
 /* New configuration (SIGHUP); RN_ECONF when a key that shapes the sets changed. */
 int scoring_reconfigure(struct scoring *s, const struct scoring_conf *conf);
+/*
+ * Replaces the extra protected ranges (peers' declared infrastructure);
+ * they take effect at the next tick, which is a full one.
+ */
+int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l);
 /* Forces a snapshot now (tests). */
 int scoring_snapshot_now(struct scoring *s);
 

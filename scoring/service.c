@@ -1018,6 +1018,14 @@ int scoring_reconfigure(struct scoring *s, const struct scoring_conf *conf)
 	return RN_OK;
 }
 
+int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l)
+{
+	pthread_mutex_lock(&s->emu);
+	int rc = scoring_engine_protect_extra(s->e, l);
+	pthread_mutex_unlock(&s->emu);
+	return rc;
+}
+
 int scoring_snapshot_now(struct scoring *s)
 {
 	if (s->opts.read_only)
