@@ -300,6 +300,8 @@ static struct wcoll *wcoll_find(struct scoring *s, const uint8_t id[16])
 static int wcoll_note(struct scoring *s, const uint8_t id[16], uint64_t seq, struct jpos end)
 {
 	struct wcoll *w = wcoll_find(s, id);
+	if (w == NULL && s->nwc >= ENGINE_MAX_COLLECTORS)
+		return RN_OK; /* not tracked: see engine_batch_note() */
 	if (w == NULL) {
 		if (s->nwc == s->capwc) {
 			size_t cap = s->capwc ? s->capwc * 2 : 16;
