@@ -371,7 +371,7 @@ struct scoring_ingest_stats {
 	uint64_t protected; /* dropped: inside an allowlist or never-block range */
 	uint64_t ignored;   /* dropped: a kind of weight 0 */
 	uint64_t stale;     /* dropped: past the kind's horizon already */
-	uint64_t future;    /* dropped (live): stamped more than max_future ahead */
+	uint64_t future;    /* dropped: live, beyond max_future; replay, a year past the newest */
 	uint64_t bad;       /* dropped: a prefix length not kept, count 0, negative time */
 };
 
