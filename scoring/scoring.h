@@ -147,6 +147,10 @@ bool scoring_protect_contains(const struct scoring_protect *p, const struct rn_a
  * protected range is kept but suppressed: lookups never match it and
  * iteration skips it unless asked for everything. The scorer's own tables
  * hold no protected entry at all.
+ *
+ * A table holds at most 65535 distinct (categories, expiry) pairs: a
+ * snapshot or tick that needs more fails with RN_ELIMIT. The scorer's
+ * expiry quantum (12 h by default) keeps it far below that.
  */
 struct scoring_table;
 
