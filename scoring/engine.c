@@ -762,6 +762,12 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
 			st->future++;
 			continue;
 		}
+		/* Replay: one absurd timestamp must not make the clock leap a year. */
+		if (!e->live && e->max_ts != INT64_MIN &&
+		    o->ts_ms > e->max_ts + ENGINE_MAX_REPLAY_JUMP) {
+			st->future++;
+			continue;
+		}
 		unsigned fam = space_family(space);
 		if (protect_range(e->protect, fam, key, key_last(fam, space_plen(space), key))) {
 			st->protected ++;
@@ -2110,6 +2116,13 @@ int engine_batch_note(struct scoring_engine *e, const uint8_t id[16], uint64_t s
 				e->coll[i].seq = seq;
 			return RN_OK;
 		}
+	}
+	if (e->ncoll >= ENGINE_MAX_COLLECTORS) {
+		log_warnx_rl(
+		        "scoring: more than %d collectors; batches of new ones are not checked "
+		        "for duplicates",
+		        ENGINE_MAX_COLLECTORS);
+		return RN_OK;
 	}
 	if (e->ncoll == e->capcoll) {
 		size_t cap = e->capcoll ? e->capcoll * 2 : 16;

@@ -19,6 +19,10 @@
 #define ENGINE_MAX_CODES 4096
 /* A live engine that fell this many ticks behind jumps to the newest. */
 #define ENGINE_MAX_CATCHUP 1000
+/* Replay: an observation this far past the newest one seen is refused as future. */
+#define ENGINE_MAX_REPLAY_JUMP (366ll * 86400000)
+/* Collectors whose batch sequence is tracked for duplicates. */
+#define ENGINE_MAX_COLLECTORS 65536
 
 /* A kind's configuration, resolved. */
 struct kslot {

@@ -215,43 +215,6 @@ bool keyset_remove(struct keyset *ks, uint64_t key)
 	return true;
 }
 
-struct keyset *keyset_and(const struct keyset *a, const struct keyset *b)
-{
-	if (a->n > b->n) {
-		const struct keyset *t = a;
-		a = b;
-		b = t;
-	}
-	struct keyset *r = keyset_new();
-	if (r == NULL)
-		return NULL;
-	for (size_t i = 0; i < a->n; i++) {
-		ptrdiff_t g = group_find(b, a->hi[i]);
-		if (g < 0)
-			continue;
-		roaring_bitmap_t *x = roaring_bitmap_and(a->bm[i], b->bm[g]);
-		if (x == NULL) {
-			keyset_free(r);
-			return NULL;
-		}
-		uint64_t card = roaring_bitmap_get_cardinality(x);
-		if (card == 0) {
-			roaring_bitmap_free(x);
-			continue;
-		}
-		ptrdiff_t k = group_add(r, a->hi[i]);
-		if (k < 0) {
-			roaring_bitmap_free(x);
-			keyset_free(r);
-			return NULL;
-		}
-		roaring_bitmap_free(r->bm[k]);
-		r->bm[k] = x; /* a fresh bitmap: not frozen */
-		r->card += card;
-	}
-	return r;
-}
-
 static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 {
 	if (*n == *cap) {
@@ -263,45 +226,6 @@ static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 		*cap = c;
 	}
 	(*v)[(*n)++] = x;
-	return RN_OK;
-}
-
-int keyset_intersect(const struct keyset *a, const struct keyset *b, uint64_t **v, size_t *n,
-                     size_t *cap)
-{
-	/* Walk the groups of b (the keys to look for) in order. */
-	for (size_t k = 0; k < b->n; k++) {
-		uint32_t g = b->order[k];
-		ptrdiff_t ga = group_find(a, b->hi[g]);
-		if (ga < 0)
-			continue;
-		const roaring_bitmap_t *small = b->bm[g], *large = a->bm[ga];
-		if (roaring_bitmap_get_cardinality(small) > roaring_bitmap_get_cardinality(large)) {
-			small = a->bm[ga];
-			large = b->bm[g];
-		}
-		uint64_t hi = (uint64_t)b->hi[g] << 32;
-		roaring_uint32_iterator_t is, il;
-		roaring_init_iterator(small, &is);
-		roaring_init_iterator(large, &il);
-		uint32_t buf[KEYSET_ITER_BUF];
-		uint32_t got;
-		bool more = il.has_value;
-		while (more &&
-		       (got = roaring_read_uint32_iterator(&is, buf, KEYSET_ITER_BUF)) > 0) {
-			for (uint32_t i = 0; i < got; i++) {
-				if (!roaring_move_uint32_iterator_equalorlarger(&il, buf[i])) {
-					more = false;
-					break;
-				}
-				if (il.current_value == buf[i]) {
-					int rc = vec_push(v, n, cap, hi | buf[i]);
-					if (rc != RN_OK)
-						return rc;
-				}
-			}
-		}
-	}
 	return RN_OK;
 }
 
@@ -351,19 +275,6 @@ int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t n
 		i = j;
 	}
 	return RN_OK;
-}
-
-void keyset_clear(struct keyset *ks)
-{
-	for (size_t i = 0; i < ks->n; i++) {
-		roaring_bitmap_free(ks->bm[i]);
-		free(ks->frozen[i]);
-	}
-	ks->n = 0;
-	ks->card = 0;
-	ks->dirty = true;
-	if (ks->hcap != 0)
-		memset(ks->hash, 0, ks->hcap * sizeof(*ks->hash));
 }
 
 size_t keyset_bytes(const struct keyset *ks)

@@ -38,21 +38,14 @@ static inline uint64_t keyset_card(const struct keyset *ks)
 {
 	return ks->card;
 }
-/* A new set holding the keys in both a and b (cost proportional to the smaller). */
-struct keyset *keyset_and(const struct keyset *a, const struct keyset *b);
 /*
- * Appends the keys in both a and b to the array *v (n used, cap allocated),
- * ascending, without allocating roaring containers: each group of the
- * smaller side is walked and looked up in the other, moving one iterator
- * forward. Both sets must be prepared.
+ * Appends the keys of a that are in keys (sorted, distinct) to the array *v
+ * (n used, cap allocated), ascending, without allocating roaring
+ * containers: for each group, the smaller side is walked and looked up in
+ * the other by moving one iterator forward.
  */
-int keyset_intersect(const struct keyset *a, const struct keyset *b, uint64_t **v, size_t *n,
-                     size_t *cap);
-/* The same with b a sorted array of distinct keys. */
 int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
                           size_t *n, size_t *cap);
-/* Removes every key (keeps the allocation of the group arrays). */
-void keyset_clear(struct keyset *ks);
 /* Heap bytes, from roaring's statistics. */
 size_t keyset_bytes(const struct keyset *ks);
 /* Sorts the group order if groups were added; needed before iteration. */

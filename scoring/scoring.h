@@ -147,6 +147,10 @@ bool scoring_protect_contains(const struct scoring_protect *p, const struct rn_a
  * protected range is kept but suppressed: lookups never match it and
  * iteration skips it unless asked for everything. The scorer's own tables
  * hold no protected entry at all.
+ *
+ * A table holds at most 65535 distinct (categories, expiry) pairs: a
+ * snapshot or tick that needs more fails with RN_ELIMIT. The scorer's
+ * expiry quantum (12 h by default) keeps it far below that.
  */
 struct scoring_table;
 
@@ -371,7 +375,7 @@ struct scoring_ingest_stats {
 	uint64_t protected; /* dropped: inside an allowlist or never-block range */
 	uint64_t ignored;   /* dropped: a kind of weight 0 */
 	uint64_t stale;     /* dropped: past the kind's horizon already */
-	uint64_t future;    /* dropped (live): stamped more than max_future ahead */
+	uint64_t future;    /* dropped: live, beyond max_future; replay, a year past the newest */
 	uint64_t bad;       /* dropped: a prefix length not kept, count 0, negative time */
 };
 
@@ -452,6 +456,7 @@ struct scoring_contrib {
 
 #define SCORING_EXPLAIN_MAX 256
 
+/* About 60 KiB: allocate it, do not put it on a thread's stack. */
 struct scoring_explain {
 	struct rn_prefix key; /* the address space entry explained (IPv6: its aggregate) */
 	int64_t at_ms;        /* the time scored: the last tick, or the clock */
@@ -496,7 +501,11 @@ struct scoring_opts {
 	struct rn_metrics *metrics; /* may be NULL */
 	bool read_only;             /* load, never write (repnet explain) */
 	bool no_thread;             /* load only; no ticking (repnet explain) */
-	/* Called on the scorer thread after every tick; may be NULL. */
+	/*
+	 * Called on the scorer thread after every tick, with the engine
+	 * locked: it may take references and encode, and must not call back
+	 * into this scorer (explain, reconfigure, snapshot_now). May be NULL.
+	 */
 	scoring_tick_fn on_tick;
 	void *on_tick_arg;
 };
@@ -521,6 +530,11 @@ struct scoring_table *scoring_current(struct scoring *s);
 int scoring_explain(struct scoring *s, const struct rn_addr *a, struct scoring_explain *out);
 /* New configuration (SIGHUP); RN_ECONF when a key that shapes the sets changed. */
 int scoring_reconfigure(struct scoring *s, const struct scoring_conf *conf);
+/*
+ * Replaces the extra protected ranges (peers' declared infrastructure);
+ * they take effect at the next tick, which is a full one.
+ */
+int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l);
 /* Forces a snapshot now (tests). */
 int scoring_snapshot_now(struct scoring *s);
 

@@ -300,6 +300,8 @@ static struct wcoll *wcoll_find(struct scoring *s, const uint8_t id[16])
 static int wcoll_note(struct scoring *s, const uint8_t id[16], uint64_t seq, struct jpos end)
 {
 	struct wcoll *w = wcoll_find(s, id);
+	if (w == NULL && s->nwc >= ENGINE_MAX_COLLECTORS)
+		return RN_OK; /* not tracked: see engine_batch_note() */
 	if (w == NULL) {
 		if (s->nwc == s->capwc) {
 			size_t cap = s->capwc ? s->capwc * 2 : 16;
@@ -1016,6 +1018,14 @@ int scoring_reconfigure(struct scoring *s, const struct scoring_conf *conf)
 	s->conf.queue_max = qmax;
 	pthread_mutex_unlock(&s->mu);
 	return RN_OK;
+}
+
+int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l)
+{
+	pthread_mutex_lock(&s->emu);
+	int rc = scoring_engine_protect_extra(s->e, l);
+	pthread_mutex_unlock(&s->emu);
+	return rc;
 }
 
 int scoring_snapshot_now(struct scoring *s)

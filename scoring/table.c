@@ -228,12 +228,6 @@ int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t 
 	return s->cap >= n ? RN_OK : tspace_grow_to(s, b->rich, n);
 }
 
-size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen)
-{
-	unsigned idx = space_index(family, plen);
-	return b->used[idx] ? b->sp[idx].n : 0;
-}
-
 int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
                   int64_t expires_ms, uint32_t cflags, const struct trich *rich)
 {
@@ -332,12 +326,6 @@ int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, u
 		s->flags[i] = rich->flags;
 	}
 	return RN_OK;
-}
-
-const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen)
-{
-	unsigned idx = space_index(family, plen);
-	return b->used[idx] ? &b->sp[idx] : NULL;
 }
 
 int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struct tspace *src,

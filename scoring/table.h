@@ -191,10 +191,6 @@ int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t 
 /* Replaces the categories, expiry and rich fields of entry i of a space being built. */
 int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, uint32_t cats,
                  int64_t expires_ms, const struct trich *rich);
-/* The builder's space (family, plen), or NULL when nothing was pushed to it. */
-const struct tspace *tbuilder_space(const struct tbuilder *b, unsigned family, unsigned plen);
-/* Entries pushed to (family, plen) so far, and the last key. */
-size_t tbuilder_space_count(const struct tbuilder *b, unsigned family, unsigned plen);
 /* digest NULL: computed from the entries. On failure the builder is released. */
 int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring_table **out);
 void tbuilder_release(struct tbuilder *b);

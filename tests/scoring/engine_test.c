@@ -455,6 +455,15 @@ static void test_counters(void **state)
 	assert_int_equal(st.late, 1);
 	assert_int_equal(st.accepted, 1);
 	scoring_engine_free(e);
+	/* Replay: a timestamp a year and a day past the newest is refused, not followed. */
+	RN_PASS(scoring_engine_new(&c, false, &e));
+	memset(&st, 0, sizeof(st));
+	struct rn_obs a = ob("8.8.4.4", RN_KIND_SASL_FAIL, T0, 1);
+	struct rn_obs leap = ob("8.8.4.4", RN_KIND_SASL_FAIL, T0 + 367ll * 86400000, 1);
+	RN_PASS(scoring_engine_ingest(e, &a, 1, 0, &st));
+	RN_PASS(scoring_engine_ingest(e, &leap, 1, 0, &st));
+	assert_int_equal(st.future, 1);
+	assert_true(scoring_engine_clock(e) == T0);
 	scoring_conf_release(&c);
 }
 

@@ -322,6 +322,25 @@ static void test_metrics(void **state)
 	assert_true(v >= 1);
 	RN_PASS(rn_metrics_value(m, "repnet_scoring_journal_syncs_total", NULL, &v));
 	assert_true(v >= 1);
+	/* A peer declares it infrastructure: delisted at the next tick. */
+	struct rn_prefix_list extra = {0};
+	struct rn_prefix p;
+	RN_PASS(rn_prefix_parse_str("198.51.100.0/24", true, &p));
+	RN_PASS(rn_prefix_list_add(&extra, &p));
+	RN_PASS(scoring_protect_extra(s, &extra));
+	rn_prefix_list_clear(&extra);
+	bool gone = false;
+	for (int i = 0; i < 100 && !gone; i++) {
+		struct scoring_table *t = scoring_current(s);
+		struct rn_addr a;
+		struct scoring_hit h;
+		rn_addr_set_v4(&a, 0xC6336402u);
+		gone = !scoring_table_lookup(t, &a, 0, &h);
+		scoring_table_free(t);
+		if (!gone)
+			usleep(50000);
+	}
+	assert_true(gone);
 	scoring_stop(s);
 	rn_metrics_free(m);
 	scoring_conf_release(&c);
