@@ -167,6 +167,14 @@ static int build_protect(struct roles *r)
 static void submit(struct roles *r, struct rn_counter *c, const struct rn_obs *obs, size_t n)
 {
 	rn_counter_add_shared(c, n);
+	for (size_t i = 0; i < n && rn_log_level_current >= RN_LOG_DEBUG; i++) {
+		char ip[RN_ADDR_STRLEN], ts[RN_TIME_STRLEN];
+		rn_addr_format(&obs[i].addr, ip, sizeof(ip));
+		rn_time_format(obs[i].ts_ms, true, ts, sizeof(ts));
+		log_debug("observation %s %s %s count=%u source=%s evidence=\"%s\"", ts, ip,
+		          rn_kind_name(obs[i].kind), obs[i].count, rn_source_name(obs[i].source),
+		          obs[i].evidence);
+	}
 	if (r->ingest != NULL)
 		feeds_ingest_client_submit(r->ingest, obs, n, NULL);
 }
@@ -510,7 +518,10 @@ int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metri
 		if ((rc = start_ingest_client(r)) != RN_OK)
 			goto fail;
 	}
-	if ((roles & (RN_ROLE_SERVE | RN_ROLE_SYNC)) && (rc = start_serve(r)) != RN_OK)
+	/* A serve role reading its list from a file needs no feed. */
+	bool need_view = (roles & RN_ROLE_SYNC) ||
+	                 ((roles & RN_ROLE_SERVE) && c->feeds.rbl.list_file == NULL);
+	if (need_view && (rc = start_serve(r)) != RN_OK)
 		goto fail;
 	if ((roles & RN_ROLE_SERVE) && (rc = start_rbl(r)) != RN_OK)
 		goto fail;
