@@ -53,7 +53,7 @@ static const struct scoring_kind kind_defaults[RN_KIND_MAX] = {
         ROW(LOST_CONNECTION, 0.5, H(6), 0, PROTOCOL_BOT, false, 4),
         ROW(TIMEOUT, 0.5, H(6), 0, PROTOCOL_BOT, false, 4),
         ROW(TOO_MANY_ERRORS, 2, D(1), 0, UNSPECIFIED, false, 2),
-        ROW(RATE_LIMITED, 1, H(1), 0, SPAM_SOURCE, false, 3),
+        ROW(RATE_LIMITED, 1, H(1), 0, SPAM_SOURCE, false, 1),
         ROW(DENYLISTED, 5, D(1), 0, SPAM_SOURCE, true, 1),
         ROW(CONTENT_REJECT, 1.5, D(1), 0, SPAM_SOURCE, true, 4),
         ROW(SPAMTRAP, 5, D(7), 0, SPAM_SOURCE, true, 1),
@@ -342,7 +342,8 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .max = 256,
          .def = "32",
          .flags = RN_CONF_RELOAD,
-         .help = "Listed addresses in a /24 that list the /24 too; 0 disables."},
+         .help = "Listed addresses in a /24 that list the /24 too (reflectors do not count); 0 "
+                 "disables."},
         {.name = "escalate.ipv6",
          .type = RN_CONF_INT,
          .offset = OFF(escalate_v6),

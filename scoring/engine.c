@@ -1157,6 +1157,14 @@ static uint32_t cats_of(const struct scoring_engine *e, uint64_t kmask)
 	return cats;
 }
 
+/*
+ * Categories whose members count toward escalating their prefix. A
+ * reflector is an abused server (an open resolver, an NTP server with
+ * monlist): its neighbours are no more suspect for it, so reflector
+ * listings never escalate.
+ */
+#define ESC_CATS (((1u << RN_CAT_COUNT) - 1) & ~(1u << RN_CAT_REFLECTOR))
+
 static int esc_push(struct esclist *l, const struct esc *x)
 {
 	if (l->n == l->cap) {
@@ -1191,6 +1199,9 @@ static int esc_finish(struct rc *r)
 static int esc_note(struct rc *r, uint64_t key, uint32_t cats, int64_t exp, uint32_t score,
                     int64_t first, int64_t last)
 {
+	cats &= ESC_CATS;
+	if (cats == 0)
+		return RN_OK; /* says nothing of its neighbours */
 	unsigned fam = space_family(r->space);
 	uint64_t parent = key & key_mask(fam, r->esc_plen);
 	struct escacc *a = &r->acc;
@@ -1625,8 +1636,10 @@ static int escalate_inc(struct rc *r, const struct kvec *dk)
 				if (key > last)
 					break;
 				const struct tcls *c = &r->b.cls[tspace_cls(s, k)];
+				if ((c->cats & ESC_CATS) == 0)
+					continue; /* says nothing of its neighbours */
 				count++;
-				x.cats |= c->cats;
+				x.cats |= c->cats & ESC_CATS;
 				if (c->expires_ms > x.exp)
 					x.exp = c->expires_ms;
 				if (s->score[k] > x.score)

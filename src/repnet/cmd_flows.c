@@ -20,6 +20,7 @@
 
 struct flows_out {
 	bool records;
+	bool obs_lines; /* observations as `repnet logs` prints them */
 	_Atomic uint64_t printed;
 };
 
@@ -76,13 +77,21 @@ static void print_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 
 static void print_obs(void *arg, const struct rn_obs *o, size_t n)
 {
-	(void)arg;
+	const struct flows_out *fo = arg;
 	flockfile(stdout);
 	for (size_t i = 0; i < n; i++) {
 		char a[RN_ADDR_STRLEN], t[RN_TIME_STRLEN], ev[RN_EVIDENCE_MAX * 2];
 		rn_addr_format(&o[i].addr, a, sizeof(a));
 		rn_time_format(o[i].ts_ms, true, t, sizeof(t));
 		rn_metrics_escape(o[i].evidence, ev, sizeof(ev));
+		if (fo != NULL && fo->obs_lines) {
+			/* The line format of repnet logs, which repnet score reads. */
+			printf("{\"ts\":\"%s\",\"ip\":\"%s\",\"kind\":\"%s\",\"source\":\"%s\","
+			       "\"evidence\":\"%s\",\"count\":%" PRIu32 "}\n",
+			       t, a, rn_kind_name(o[i].kind), source_label(o[i].source), ev,
+			       o[i].count);
+			continue;
+		}
 		printf("{\"observation\":{\"addr\":\"%s\",\"kind\":\"%s\",\"count\":%" PRIu32
 		       ",\"ts\":\"%s\",\"source\":\"%s\",\"evidence\":\"%s\"}}\n",
 		       a, rn_kind_name(o[i].kind), o[i].count, t, source_label(o[i].source), ev);
@@ -111,7 +120,7 @@ static int flows_live(struct daemon_conf *c, struct flows_out *fo, bool summary,
                       uint64_t count, unsigned seconds)
 {
 	struct collector_flow_rec_sink rs = {.rec = print_rec, .arg = fo};
-	struct collector_sink os = {.emit = print_obs, .arg = NULL};
+	struct collector_sink os = {.emit = print_obs, .arg = fo};
 	struct collector_flow *f = NULL;
 	sigset_t set;
 
@@ -148,18 +157,22 @@ static int flows_live(struct daemon_conf *c, struct flows_out *fo, bool summary,
 }
 
 /*
- * repnet flows [--summary] [--detect] [--mirror] [-c FILE] [-o k=v]... FILE.pcap
+ * repnet flows [--summary] [--detect | --obs] [--mirror] [-c FILE] [-o k=v]... FILE.pcap
  * repnet flows --live [--count N] [--seconds S] [--summary] [--detect] [-c FILE] [-o k=v]...
  */
 int cmd_flows(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-	        {"summary", no_argument, NULL, 's'},       {"detect", no_argument, NULL, 'D'},
-	        {"mirror", no_argument, NULL, 'm'},        {"config", required_argument, NULL, 'c'},
-	        {"live", no_argument, NULL, 'L'},          {"count", required_argument, NULL, 'n'},
-	        {"seconds", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+	static const struct option lopts[] = {{"summary", no_argument, NULL, 's'},
+	                                      {"detect", no_argument, NULL, 'D'},
+	                                      {"mirror", no_argument, NULL, 'm'},
+	                                      {"config", required_argument, NULL, 'c'},
+	                                      {"live", no_argument, NULL, 'L'},
+	                                      {"count", required_argument, NULL, 'n'},
+	                                      {"seconds", required_argument, NULL, 't'},
+	                                      {"obs", no_argument, NULL, 'O'},
+	                                      {NULL, 0, NULL, 0}};
 	const char *path = NULL;
-	bool summary = false, detect = false, mirror = false, live = false;
+	bool summary = false, detect = false, mirror = false, live = false, obs = false;
 	uint64_t count = 0;
 	unsigned seconds = 0;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
@@ -176,6 +189,9 @@ int cmd_flows(int argc, char **argv)
 			break;
 		case 'D':
 			detect = true;
+			break;
+		case 'O':
+			obs = detect = true;
 			break;
 		case 'm':
 			mirror = true;
@@ -213,7 +229,7 @@ int cmd_flows(int argc, char **argv)
 		free(ov);
 		return 1;
 	}
-	struct flows_out fo = {.records = !summary};
+	struct flows_out fo = {.records = !summary && !obs, .obs_lines = obs};
 	if (live) {
 		c.collector.flow.detect = detect;
 		code = flows_live(&c, &fo, summary, detect, count, seconds);
@@ -222,7 +238,7 @@ int cmd_flows(int argc, char **argv)
 		return code;
 	}
 	struct collector_flow_rec_sink rs = {.rec = print_rec, .arg = &fo};
-	struct collector_sink os = {.emit = print_obs, .arg = NULL};
+	struct collector_sink os = {.emit = print_obs, .arg = &fo};
 	struct collector_flow_totals t;
 	c.collector.flow.detect = detect;
 	int rc = collector_flow_pcap(argv[optind], &c.collector.flow, mirror, &rs,

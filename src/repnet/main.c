@@ -89,11 +89,14 @@ static const struct cmd cmds[] = {
         {"flows",
          "Decode the NetFlow v5/v9, IPFIX and sFlow datagrams in a pcap file: one JSON\n"
          "object per flow record, or totals and defect counts with --summary. --detect\n"
-         "runs the flow detectors and prints their observations; --mirror reads the\n"
+         "runs the flow detectors and prints their observations; --obs prints only the\n"
+         "observations, in the line format of repnet logs (for repnet score --obs -);\n"
+         "--mirror reads the\n"
          "file as mirror-port traffic through the packet meter. --live runs the\n"
          "configured collector (listeners or capture path) and prints what it decodes,\n"
          "until --count records, --seconds, or SIGINT/SIGTERM.",
-         "flows [--summary] [--detect] [--mirror] [-c FILE] [-o section.key=value]... FILE.pcap\n"
+         "flows [--summary] [--detect|--obs] [--mirror] [-c FILE] [-o section.key=value]... "
+         "FILE.pcap\n"
          "       repnet flows --live [--count N] [--seconds S] [--summary] [--detect] [-c FILE] "
          "[-o ...]",
          cmd_flows},
