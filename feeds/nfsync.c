@@ -653,8 +653,8 @@ static int list_sets(struct feeds_nfsync *s, struct nfs_sets *out)
 		if (nfs_msg_decode(s->rbuf, len, &m) == RN_OK) {
 			rn_counter_inc(&s->errors[m.u.result.kerr ? classify(m.u.result.kerr)
 			                                          : ERR_PROTOCOL]);
-			log_warnx("nfsync: listing the kernel's sets failed: %s (%s)",
-			          rn_strerror(m.u.result.rc), m.u.result.text);
+			log_warnx_rl("nfsync: listing the kernel's sets failed: %s (%s)",
+			             rn_strerror(m.u.result.rc), m.u.result.text);
 			return m.u.result.rc != RN_OK ? m.u.result.rc : RN_EINTERNAL;
 		}
 	}

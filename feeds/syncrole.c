@@ -29,6 +29,8 @@ struct feeds_sync {
 	_Atomic bool stop;
 	uint64_t version;
 	bool loaded;
+	unsigned failures; /* consecutive failed loads, for the backoff */
+	int64_t next_load; /* monotonic ms: no load before */
 };
 
 struct buf {
@@ -93,13 +95,36 @@ static void step(struct feeds_sync *s)
 		if (s->loaded)
 			return;
 	}
+	int64_t now = rn_time_mono_ms();
+	if (now < s->next_load)
+		return;
 	struct buf all = {0};
 	int rc = s->view.walk(s->view.arg, walk_fn, &all, &ver);
-	if (rc == RN_OK && all.err == 0 && feeds_nfsync_load(s->nfs, all.v, all.n, NULL) == RN_OK) {
+	if (rc == RN_OK && all.err == 0)
+		rc = feeds_nfsync_load(s->nfs, all.v, all.n, NULL);
+	else if (rc == RN_OK)
+		rc = all.err;
+	free(all.v);
+	if (rc == RN_OK) {
+		if (s->failures > 0)
+			log_notice("sync: netfilter sets loaded after %u failed attempts",
+			           s->failures);
 		s->version = ver;
 		s->loaded = true;
+		s->failures = 0;
+		return;
 	}
-	free(all.v);
+	/* 1 s, doubling to 5 min: a host without CAP_NET_ADMIN is not hammered. */
+	unsigned sh = s->failures < 9 ? s->failures : 9;
+	int64_t back = (int64_t)1000 << sh;
+	if (back > 300000)
+		back = 300000;
+	if (s->failures == 0)
+		log_warnx("sync: loading the netfilter sets failed: %s; retrying with backoff (the "
+		          "sync role needs CAP_NET_ADMIN, or the repnet-nfsync applier with it)",
+		          rn_strerror(rc));
+	s->failures++;
+	s->next_load = now + back;
 }
 
 static void *sync_main(void *arg)

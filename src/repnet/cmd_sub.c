@@ -2,6 +2,7 @@
  * cmd_sub.c: repnet sub, a verifying subscriber that prints what the
  * feed says as JSON lines.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,6 +64,31 @@ static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_in
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The state held at the end, as repnet score prints a blocklist. */
+static int write_list(struct feeds_sub *s, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "repnet: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	struct scoring_table *t = feeds_sub_table(s);
+	if (t != NULL) {
+		struct scoring_iter it;
+		struct scoring_entry e;
+		scoring_iter_init(&it, t);
+		while (scoring_iter_next(&it, &e))
+			score_print_entry(f, &e, false);
+		scoring_table_free(t);
+	}
+	int rc = fflush(f) == 0 && !ferror(f) ? RN_OK : -EIO;
+	if (f != stdout && fclose(f) != 0)
+		rc = -EIO;
+	if (rc != RN_OK)
+		fprintf(stderr, "repnet: %s: write failed\n", path);
+	return rc;
+}
+
 /* tcp://host:7401 -> tcp://host:7402, the default layout. */
 static int resync_default(const char *url, char *out, size_t len)
 {
@@ -79,14 +105,12 @@ static int resync_default(const char *url, char *out, size_t len)
 
 int cmd_sub(int argc, char **argv)
 {
-	static const struct option lopts[] = {{"resync", required_argument, NULL, 'r'},
-	                                      {"name", required_argument, NULL, 'n'},
-	                                      {"key", required_argument, NULL, 'k'},
-	                                      {"count", required_argument, NULL, 'c'},
-	                                      {"timeout", required_argument, NULL, 't'},
-	                                      {"config", required_argument, NULL, 'C'},
-	                                      {NULL, 0, NULL, 0}};
-	const char *resync = NULL, *name = NULL, *key = NULL, *path = NULL;
+	static const struct option lopts[] = {
+	        {"resync", required_argument, NULL, 'r'},  {"name", required_argument, NULL, 'n'},
+	        {"key", required_argument, NULL, 'k'},     {"count", required_argument, NULL, 'c'},
+	        {"timeout", required_argument, NULL, 't'}, {"config", required_argument, NULL, 'C'},
+	        {"list", required_argument, NULL, 'l'},    {NULL, 0, NULL, 0}};
+	const char *resync = NULL, *name = NULL, *key = NULL, *path = NULL, *list = NULL;
 	long max = 0, timeout_s = 0;
 	int ch;
 	optind = 1;
@@ -109,6 +133,9 @@ int cmd_sub(int argc, char **argv)
 			break;
 		case 'C':
 			path = optarg;
+			break;
+		case 'l':
+			list = optarg;
 			break;
 		default:
 			return 2;
@@ -174,10 +201,18 @@ int cmd_sub(int argc, char **argv)
 	for (int r = 0; r < FEEDS_REJ_COUNT; r++)
 		if (r != FEEDS_REJ_GAP)
 			rej += st.rejected[r];
-	fprintf(stderr, "repnet: %ld verified messages, %llu rejected, at epoch %llu seq %llu%s\n",
+	char hex[65];
+	for (size_t i = 0; i < sizeof(st.digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", st.digest[i]);
+	fprintf(stderr,
+	        "repnet: %ld verified messages, %llu rejected, at epoch %llu seq %llu digest %s, "
+	        "%llu listed%s\n",
 	        ctx.count, (unsigned long long)rej, (unsigned long long)st.epoch,
-	        (unsigned long long)st.seq, st.in_sync ? "" : " (not in sync)");
+	        (unsigned long long)st.seq, hex, (unsigned long long)st.listed,
+	        st.in_sync ? "" : " (not in sync)");
 	code = (max > 0 && ctx.count < max) ? 1 : 0;
+	if (list != NULL && write_list(s, list) != RN_OK)
+		code = 1;
 out:
 	feeds_sub_stop(s);
 	feeds_keyring_free(ring);

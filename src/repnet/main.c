@@ -111,8 +111,11 @@ static const struct cmd cmds[] = {
         {"sub",
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"
-         "port + 1.",
-         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]", cmd_sub},
+         "port + 1. At the end it prints the state's epoch, sequence and digest, and with\n"
+         "--list writes the entries held (- for standard output), as repnet score does.",
+         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]\n"
+         "       [--list FILE] [--config FILE]",
+         cmd_sub},
         {"score",
          "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
          "time, and print the final blocklist as JSON lines.",

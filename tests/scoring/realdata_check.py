@@ -3,8 +3,9 @@
 
 Checks a blocklist (repnet score's JSON lines) against the expectation
 file for one dataset: every "listed" address must be covered by an entry,
-no "never" address may be. Prints one line per expectation; exits 1 if any
-fails."""
+no "never" address may be. "listed:CAT" also wants category CAT among the
+categories of the entries covering each address. Prints one line per
+expectation; exits 1 if any fails."""
 import ipaddress
 import json
 import sys
@@ -23,11 +24,13 @@ def addresses(spec):
 def main():
     dataset, expect, blocklist = sys.argv[1:4]
     nets = []
+    cats = []
     with open(blocklist) as f:
         for line in f:
             e = json.loads(line)
             key = e.get("ip") or e.get("prefix")
             nets.append(ipaddress.ip_network(key, strict=True))
+            cats.append(set(e.get("categories", [])))
     bad = 0
     with open(expect) as f:
         for line in f:
@@ -39,9 +42,15 @@ def main():
                 continue
             addrs = addresses(spec)
             covered = [a for a in addrs if any(a in n for n in nets)]
+            verdict, _, want = verdict.partition(":")
             if verdict == "listed":
                 ok = len(covered) == len(addrs)
                 detail = f"{len(covered)}/{len(addrs)} listed"
+                if want:
+                    wrong = [a for a in covered
+                             if want not in set().union(*(c for n, c in zip(nets, cats) if a in n))]
+                    ok = ok and not wrong
+                    detail += f" as {want}" if not wrong else f", {len(wrong)} not as {want} ({wrong[0]})"
             elif verdict == "never":
                 if "/" in spec:
                     net = ipaddress.ip_network(spec)
