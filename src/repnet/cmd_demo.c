@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -156,8 +157,26 @@ static int sibling(const char *name, char *out, size_t len)
 	return access(out, X_OK) == 0 ? RN_OK : -errno;
 }
 
+static int unlink_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Empties the demo's own data directory: every run starts from nothing. */
+static int demo_dir_reset(const char *dir)
+{
+	if (access(dir, F_OK) != 0)
+		return errno == ENOENT ? RN_OK : -errno;
+	if (nftw(dir, unlink_fn, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return -errno;
+	return RN_OK;
+}
+
 static int start_daemon(struct demo *d, const char *conf, const char **ov, size_t nov,
-                        const char *logpath)
+                        const char *datadir_ov, const char *logpath)
 {
 	char bin[PATH_MAX];
 	int rc = sibling("repnetd", bin, sizeof(bin));
@@ -186,10 +205,12 @@ static int start_daemon(struct demo *d, const char *conf, const char **ov, size_
 		args[n++] = "-o";
 		args[n++] = lab[i];
 	}
-	for (size_t i = 0; i < nov && n < RN_ARRAY_LEN(args) - 3; i++) {
+	for (size_t i = 0; i < nov && n < RN_ARRAY_LEN(args) - 5; i++) {
 		args[n++] = "-o";
 		args[n++] = ov[i];
 	}
+	args[n++] = "-o";
+	args[n++] = datadir_ov;
 	args[n] = NULL;
 	int lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (lfd < 0) {
@@ -622,7 +643,7 @@ int cmd_demo(int argc, char **argv)
 	const char *conf = NULL;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
 	size_t nov = 0;
-	bool keep = false;
+	bool keep = false, resume = false;
 	int ch, code = 1, rc;
 	if (ov == NULL)
 		return 1;
@@ -643,6 +664,9 @@ int cmd_demo(int argc, char **argv)
 			break;
 		case 'k':
 			keep = true;
+			break;
+		case 'r':
+			resume = true;
 			break;
 		default:
 			free(ov);
@@ -669,12 +693,20 @@ int cmd_demo(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &d.sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/*
+	 * The demo's daemon keeps its state in DATA_DIR/demo, emptied at each
+	 * run (unless --resume): replaying the same traffic into yesterday's
+	 * state would count every sender twice.
+	 */
+	char ddir[PATH_MAX - 64], ddir_ov[PATH_MAX];
+	snprintf(ddir, sizeof(ddir), "%s/demo", d.c.core.data_dir);
+	snprintf(ddir_ov, sizeof(ddir_ov), "core.data_dir=%s", ddir);
 	char logpath[PATH_MAX], plog[PATH_MAX], elog[PATH_MAX], pcap[PATH_MAX], pub[PATH_MAX];
 	snprintf(logpath, sizeof(logpath), "%s/repnetd-demo.log", d.c.core.data_dir);
 	snprintf(plog, sizeof(plog), "%s/mail/postfix-maillog_file.log", d.data);
 	snprintf(elog, sizeof(elog), "%s/mail/exim-mainlog.log", d.data);
 	snprintf(pcap, sizeof(pcap), "%s/netflow/export-softflowd-v9.pcap", d.data);
-	snprintf(pub, sizeof(pub), "%s/keys/publisher.pub", d.c.core.data_dir);
+	snprintf(pub, sizeof(pub), "%s/keys/publisher.pub", ddir);
 	struct log_file pf = {0}, ef = {0};
 	if ((rc = read_lines(plog, &pf)) != RN_OK || (rc = read_lines(elog, &ef)) != RN_OK) {
 		fprintf(stderr, "repnet demo: demo data in %s: %s (use --data DIR)\n", d.data,
@@ -683,16 +715,18 @@ int cmd_demo(int argc, char **argv)
 	}
 	d.lines_total = pf.n + ef.n;
 	d.flows_total = count_flows(pcap);
-	if ((rc = rn_mkdirs(d.c.core.data_dir, 0750)) != RN_OK) {
-		fprintf(stderr, "repnet demo: %s: %s\n", d.c.core.data_dir, rn_strerror(rc));
+	if ((rc = rn_mkdirs(d.c.core.data_dir, 0750)) != RN_OK ||
+	    (!resume && (rc = demo_dir_reset(ddir)) != RN_OK) ||
+	    (rc = rn_mkdirs(ddir, 0750)) != RN_OK) {
+		fprintf(stderr, "repnet demo: %s: %s\n", ddir, rn_strerror(rc));
 		goto out;
 	}
 
 	printf("repnet demo: the whole pipeline, live, on real data from %s\n", d.data);
 	printf("  repnetd runs on its built-in defaults (loopback listeners, data in %s),\n"
 	       "  with the lab's test ranges allowed to be listed; its log: %s\n\n",
-	       d.c.core.data_dir, logpath);
-	if (start_daemon(&d, conf, ov, nov, logpath) != RN_OK)
+	       ddir, logpath);
+	if (start_daemon(&d, conf, ov, nov, ddir_ov, logpath) != RN_OK)
 		goto out;
 
 	/* Subscribe to its feed as a member would: verified, with its public key. */
@@ -764,10 +798,13 @@ int cmd_demo(int argc, char **argv)
 		       "  curl -s http://%s/metrics        every counter\n"
 		       "  curl -s http://%s/status         roles, feed state\n"
 		       "  repnet status                            the same, summarised\n"
-		       "  repnet explain --data-dir %s IP          why an address is listed\n"
+		       "  repnet explain --data-dir %s IP\n"
+		       "                                           why an address is listed\n"
 		       "  repnet sub %s --name %s --key \"$(cat %s)\"\n"
-		       "  nft list table inet repnet               the kernel's sets (as root)\n",
-		       d.http, d.http, d.c.core.data_dir, d.c.feeds.bus.pub_listen, pname, pub);
+		       "  (the demo runs no sync role: add -o "
+		       "core.roles=collect,score,publish,serve,sync\n"
+		       "   to keep nftables sets, as root)\n",
+		       d.http, d.http, ddir, d.c.feeds.bus.pub_listen, pname, pub);
 		summary(&d);
 	}
 	if (keep && !d.stop) {

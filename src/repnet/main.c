@@ -132,8 +132,10 @@ static const struct cmd cmds[] = {
          "Run the whole pipeline on real data: start repnetd on its defaults, replay the\n"
          "real Postfix and Exim logs and a softflowd NetFlow export through it at --speed\n"
          "(0: as fast as possible), show listings as the feed announces them, a dig\n"
-         "answer, the feed's sequence and digest, and a summary; then stop repnetd.",
-         "demo [--speed X] [--data DIR] [--keep-running] [-c FILE] [-o section.key=value]...",
+         "answer, the feed's sequence and digest, and a summary; then stop repnetd. Its\n"
+         "state lives in DATA_DIR/demo, emptied at each run unless --resume.",
+         "demo [--speed X] [--data DIR] [--keep-running] [--resume] [-c FILE]\n"
+         "       [-o section.key=value]...",
          cmd_demo},
         {"status",
          "Summarise a running repnetd: roles, ingest, scorer, feed state, replica and\n"
