@@ -180,7 +180,8 @@ void cmd_demo_help(FILE *f)
 	if (find_repnetd(bin, sizeof(bin)) == RN_OK)
 		fprintf(f, "repnetd: %s\n", bin);
 	else
-		fprintf(f, "repnetd: not found beside repnet nor in the installed sbin directory\n");
+		fprintf(f,
+		        "repnetd: not found beside repnet nor in the installed sbin directory\n");
 }
 
 static int start_daemon(struct demo *d, const char *conf, const char **ov, size_t nov,
@@ -641,8 +642,9 @@ int cmd_demo(int argc, char **argv)
 	                                      {"keep-running", no_argument, NULL, 'k'},
 	                                      {NULL, 0, NULL, 0}};
 	char data[PATH_MAX];
-	struct demo d = {
-	        .speed = 20, .data = demo_data(data, sizeof(data)), .mu = PTHREAD_MUTEX_INITIALIZER};
+	struct demo d = {.speed = 20,
+	                 .data = demo_data(data, sizeof(data)),
+	                 .mu = PTHREAD_MUTEX_INITIALIZER};
 	const char *conf = NULL;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
 	size_t nov = 0;
