@@ -100,11 +100,12 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
         {.name = "flow.helper",
          .type = RN_CONF_STRING,
          .offset = FOFF(helper),
-         .min = 1,
+         .min = 0,
          .max = 1024,
-         .def = REPNET_DEFAULT_CAPTURE_HELPER,
+         .def = NULL,
          .help = "Path of repnet-capture, the privileged helper that opens AF_PACKET and "
-                 "AF_XDP sockets and passes them over."},
+                 "AF_XDP sockets and passes them over. Empty: in the installed libexec "
+                 "directory (repnet/repnet-capture), else beside the running executable."},
         {.name = "flow.mirror_interface",
          .type = RN_CONF_STRING,
          .offset = FOFF(mirror_interface),

@@ -38,11 +38,13 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -358,6 +360,34 @@ static int listen_port(const char *listen, uint16_t *port)
 	return RN_OK;
 }
 
+/*
+ * The helper's path: collector.flow.helper, else the installed one
+ * (<libexecdir>/repnet/repnet-capture of this executable's prefix), else
+ * the one beside this executable (a build tree).
+ */
+static int helper_path(const char *conf, char *out, size_t len)
+{
+	if (conf != NULL) {
+		if ((size_t)snprintf(out, len, "%s", conf) >= len)
+			return RN_ELIMIT;
+		return RN_OK;
+	}
+	if (rn_path_installed(RN_INSTDIR_LIBEXEC, "repnet/repnet-capture", out, len) == RN_OK)
+		return RN_OK;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : RN_ENOTFOUND;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return RN_ENOTFOUND;
+	*slash = '\0';
+	if ((size_t)snprintf(out, len, "%s/repnet-capture", self) >= len)
+		return RN_ELIMIT;
+	return RN_OK;
+}
+
 static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *nfds,
                        struct capmsg_rep *rep, struct capmsg_req *req)
 {
@@ -408,17 +438,23 @@ static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *
 	req->nframes = req->kind == CAPMSG_XDP ? 4096 : 64;
 	req->block_size = 1u << 20;
 	struct helper *h = &f->helpers[f->nhelpers];
-	int rc = capture_helper_spawn(c->helper, req, &h->pid, &h->sock, fds, nfds, rep);
+	char path[PATH_MAX];
+	int rc = helper_path(c->helper, path, sizeof(path));
 	if (rc != RN_OK) {
-		log_warnx("flow: capture helper %s on %s: %s: %s", c->helper, ifname,
-		          rn_strerror(rc), rep->msg);
+		log_warnx("flow: no capture helper: %s", rn_strerror(rc));
+		return rc;
+	}
+	rc = capture_helper_spawn(path, req, &h->pid, &h->sock, fds, nfds, rep);
+	if (rc != RN_OK) {
+		log_warnx("flow: capture helper %s on %s: %s: %s", path, ifname, rn_strerror(rc),
+		          rep->msg);
 		return rc;
 	}
 	f->nhelpers++;
-	log_notice("flow: %s capture on %s (%s) from helper pid %d",
+	log_notice("flow: %s capture on %s (%s) from helper %s, pid %d",
 	           req->kind == CAPMSG_XDP ? "AF_XDP" : "TPACKET_V3", ifname,
 	           req->kind == CAPMSG_XDP ? (rep->zerocopy ? "zero-copy" : "copy") : "mmap ring",
-	           (int)h->pid);
+	           path, (int)h->pid);
 	return RN_OK;
 }
 

@@ -355,11 +355,14 @@ static int applier_path(struct feeds_nfsync *s)
 	if ((size_t)snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", self) >=
 	    sizeof(s->applier))
 		return RN_ELIMIT;
-#ifdef REPNET_SBINDIR
 	/* Installed, repnet is in bin and the applier in sbin, with repnetd. */
-	if (access(s->applier, X_OK) != 0)
+	if (access(s->applier, X_OK) != 0 &&
+	    rn_path_installed(RN_INSTDIR_SBIN, "repnet-nfsync", s->applier, sizeof(s->applier)) !=
+	            RN_OK) {
+#ifdef REPNET_SBINDIR
 		snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", REPNET_SBINDIR);
 #endif
+	}
 	return RN_OK;
 }
 

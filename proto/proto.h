@@ -830,6 +830,24 @@ int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
 /* mkdir -p with mode for each missing component. */
 int rn_mkdirs(const char *path, unsigned mode);
 
+/* The installed directories rn_path_installed() knows (GNUInstallDirs). */
+enum rn_instdir {
+	RN_INSTDIR_BIN,
+	RN_INSTDIR_SBIN,
+	RN_INSTDIR_LIBEXEC,
+	RN_INSTDIR_DATA,
+};
+/*
+ * Where an installed file lives when the running executable is installed:
+ * if the executable's directory ends in the configured bindir or sbindir
+ * (e.g. /usr/sbin), writes <prefix>/<dir>/<name> into out, the prefix being
+ * what precedes that directory, so that a tree installed with --prefix or
+ * DESTDIR finds its own files. Returns RN_OK when that file exists,
+ * RN_ENOTFOUND when the executable is not in an installed layout (a build
+ * tree), -ENOENT when the file is absent, RN_ELIMIT when out is too small.
+ */
+int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Protobuf                                                            */
 /* ------------------------------------------------------------------ */

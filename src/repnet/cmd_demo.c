@@ -175,13 +175,41 @@ static int demo_dir_reset(const char *dir)
 	return RN_OK;
 }
 
+/* repnetd: beside this program (a build tree), else in the installed sbin. */
+static int find_repnetd(char *out, size_t len)
+{
+	int rc = sibling("repnetd", out, len);
+	if (rc != RN_OK && rn_path_installed(RN_INSTDIR_SBIN, "repnetd", out, len) == RN_OK)
+		rc = RN_OK;
+	return rc;
+}
+
+/* The demo data: installed (<datadir>/repnet/demo), else the source tree's. */
+static const char *demo_data(char *buf, size_t len)
+{
+	if (rn_path_installed(RN_INSTDIR_DATA, "repnet/demo", buf, len) == RN_OK)
+		return buf;
+	return REPNET_DEMO_DATA;
+}
+
+void cmd_demo_help(FILE *f)
+{
+	char data[PATH_MAX], bin[PATH_MAX];
+	fprintf(f, "\nDemo data (--data): %s\n", demo_data(data, sizeof(data)));
+	if (find_repnetd(bin, sizeof(bin)) == RN_OK)
+		fprintf(f, "repnetd: %s\n", bin);
+	else
+		fprintf(f,
+		        "repnetd: not found beside repnet nor in the installed sbin directory\n");
+}
+
 static int start_daemon(struct demo *d, const char *conf, const char **ov, size_t nov,
                         const char *datadir_ov, const char *logpath)
 {
 	char bin[PATH_MAX];
-	int rc = sibling("repnetd", bin, sizeof(bin));
+	int rc = find_repnetd(bin, sizeof(bin));
 	if (rc != RN_OK) {
-		fprintf(stderr, "repnet demo: no repnetd beside this program: %s\n",
+		fprintf(stderr, "repnet demo: no repnetd beside this program nor installed: %s\n",
 		        rn_strerror(rc));
 		return rc;
 	}
@@ -639,7 +667,10 @@ int cmd_demo(int argc, char **argv)
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {"keep-running", no_argument, NULL, 'k'},
 	                                      {NULL, 0, NULL, 0}};
-	struct demo d = {.speed = 20, .data = REPNET_DEMO_DATA, .mu = PTHREAD_MUTEX_INITIALIZER};
+	char data[PATH_MAX];
+	struct demo d = {.speed = 20,
+	                 .data = demo_data(data, sizeof(data)),
+	                 .mu = PTHREAD_MUTEX_INITIALIZER};
 	const char *conf = NULL;
 	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
 	size_t nov = 0;

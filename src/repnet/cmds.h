@@ -25,6 +25,9 @@ int cmd_feed(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 
+/* repnet demo --help: where the demo finds its data and repnetd (cmd_demo.c). */
+void cmd_demo_help(FILE *f);
+
 /* Shared by score and explain (cmd_score.c). */
 int score_conf_load(const char *path, const char *const *ov, const char *never_block,
                     bool no_default, bool dry_run, struct scoring_conf *out);

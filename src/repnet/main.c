@@ -19,6 +19,13 @@ struct cmd {
 static const struct cmd *find_cmd(const char *name);
 static void main_usage(FILE *f);
 
+static void cmd_usage(const struct cmd *c)
+{
+	printf("usage: repnet %s\n\n%s\n", c->usage, c->summary);
+	if (c->run == cmd_demo)
+		cmd_demo_help(stdout); /* where its data is, found at run time */
+}
+
 static bool want_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -50,7 +57,7 @@ static int cmd_help(int argc, char **argv)
 		fprintf(stderr, "repnet: no command \"%s\"\n", argv[1]);
 		return 2;
 	}
-	printf("usage: repnet %s\n\n%s\n", c->usage, c->summary);
+	cmd_usage(c);
 	return 0;
 }
 
@@ -188,7 +195,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (want_help(argc - 1, argv + 1)) {
-		printf("usage: repnet %s\n\n%s\n", c->usage, c->summary);
+		cmd_usage(c);
 		return 0;
 	}
 	int code = c->run(argc - 1, argv + 1);
