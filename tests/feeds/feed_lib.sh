@@ -43,7 +43,7 @@ feeds: { bus: { publisher = "$1"; signing_key = "$T/$1.key";
                 ingest_listen = "${S_INGEST_LISTEN:-tcp://127.0.0.1:0}";
                 pub_listen = "${S_PUB_LISTEN:-tcp://127.0.0.1:0}";
                 resync_listen = "${S_RESYNC_LISTEN:-tcp://127.0.0.1:0}";
-                heartbeat = "500ms"; $2 }; };
+                heartbeat = "${S_HEARTBEAT:-500ms}"; $2 }; };
 CONF
 	"$REPNET_BUILD/repnetd" -n -c "$T/$1.conf" >/dev/null || fail "scorer configuration"
 	start_daemon "$T/$1.log" -c "$T/$1.conf"
