@@ -111,8 +111,10 @@ static const struct cmd cmds[] = {
         {"sub",
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"
-         "port + 1.",
-         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]", cmd_sub},
+         "port + 1. TLS (tls+tcp:// URLs) takes feeds.bus.tls.* from -c or -o.",
+         "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S] "
+         "[-c FILE] [-o section.key=value]...",
+         cmd_sub},
         {"score",
          "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
          "time, and print the final blocklist as JSON lines.",
