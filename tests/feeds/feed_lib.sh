@@ -9,9 +9,24 @@ MAILLOG="$REPNET_TEST_DATA/mail/postfix-maillog_file.log"
 [ -f "$MAILLOG" ] || fail "missing test data $MAILLOG"
 
 CHECK="$REPNET_SRC/tests/feeds/feed_check.py"
+# NSX: a prefix that runs a command where the daemons live, e.g.
+# "ip netns exec NAME" for a test in its own network namespace; empty: here.
+NSX=${NSX:-}
+
+# start_daemon and metric as in lib.sh, but run through $NSX.
+start_daemon() {
+	log=$1
+	shift
+	$NSX "$REPNET_BUILD/repnetd" -f "$@" >"$log" 2>&1 &
+	DPID=$!
+	DAEMON_PIDS="$DAEMON_PIDS $DPID"
+}
+metric() {
+	$NSX curl -sf "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'
+}
 
 # status_get PORT KEY...: one field of a daemon's GET /status.
-status_get() { python3 "$CHECK" get "$@"; }
+status_get() { $NSX python3 "$CHECK" get "$@"; }
 
 # retry SECONDS WHAT CMD...: runs CMD every 0.2 s until it succeeds; fails
 # the test after SECONDS.
@@ -86,4 +101,4 @@ collector_drained() {
 
 # pub_settled HTTP_PORT: the publisher's seq has not moved for 3 s (a tick
 # is 1 s and lateness 0.5 s). Bounded at 60 s.
-pub_settled() { python3 "$CHECK" settled "$1" || fail "the publisher did not settle"; }
+pub_settled() { $NSX python3 "$CHECK" settled "$1" || fail "the publisher did not settle"; }
