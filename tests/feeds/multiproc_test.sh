@@ -88,6 +88,14 @@ grep -q '"result":"applied"' "$T/sub1.out" || fail "repnet sub applied nothing"
 python3 "$CHECK" clean --sub "$T/sub1.out" --replica "$R_HTTP" || fail "a subscriber refused messages"
 [ "$(metric "$S_HTTP" 'repnet_ingest_batches_total{result="refused"}')" = 0 ] || fail "refused batches"
 
+# repnet feed status says the same of both ends.
+D16=$(status_get "$S_HTTP" publisher digest | cut -c1-16)
+SEQ=$(status_get "$S_HTTP" publisher seq)
+"$REPNET_BUILD/repnet" feed status --http "127.0.0.1:$S_HTTP" >"$T/fs_pub" || fail "repnet feed status (publisher)"
+"$REPNET_BUILD/repnet" feed status --http "127.0.0.1:$R_HTTP" >"$T/fs_rep" || fail "repnet feed status (replica)"
+grep -q "publishing pub1 .* seq $SEQ digest $D16.*, in sync" "$T/fs_pub" || { cat "$T/fs_pub" >&2; fail "feed status, publisher"; }
+grep -q "serving *pub1 .* seq $SEQ digest $D16.*, in sync" "$T/fs_rep" || { cat "$T/fs_rep" >&2; fail "feed status, replica"; }
+
 # Clean stops, subscribers first.
 kill -TERM "$SUB1"
 wait_exit "$SUB1" 15
