@@ -107,14 +107,19 @@ int cmd_sub(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 	        {"resync", required_argument, NULL, 'r'},  {"name", required_argument, NULL, 'n'},
-	        {"key", required_argument, NULL, 'k'},     {"count", required_argument, NULL, 'c'},
-	        {"timeout", required_argument, NULL, 't'}, {"config", required_argument, NULL, 'C'},
+	        {"key", required_argument, NULL, 'k'},     {"count", required_argument, NULL, 'N'},
+	        {"timeout", required_argument, NULL, 't'}, {"config", required_argument, NULL, 'c'},
 	        {"list", required_argument, NULL, 'l'},    {NULL, 0, NULL, 0}};
 	const char *resync = NULL, *name = NULL, *key = NULL, *path = NULL, *list = NULL;
+	/* -o overrides (at most one per argument), freed before every return. */
+	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	size_t nov = 0;
 	long max = 0, timeout_s = 0;
 	int ch;
+	if (ov == NULL)
+		return 1;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
 			resync = optarg;
@@ -125,39 +130,47 @@ int cmd_sub(int argc, char **argv)
 		case 'k':
 			key = optarg;
 			break;
-		case 'c':
+		case 'N':
 			max = strtol(optarg, NULL, 10);
 			break;
 		case 't':
 			timeout_s = strtol(optarg, NULL, 10);
 			break;
-		case 'C':
+		case 'c':
 			path = optarg;
 			break;
 		case 'l':
 			list = optarg;
 			break;
+		case 'o':
+			ov[nov++] = optarg;
+			break;
 		default:
+			free(ov);
 			return 2;
 		}
 	}
-	if (optind + 1 != argc || name == NULL || key == NULL)
+	if (optind + 1 != argc || name == NULL || key == NULL) {
+		free(ov);
 		return 2;
+	}
 	const char *url = argv[optind];
 	char rbuf[512];
 	if (resync == NULL) {
 		if (resync_default(url, rbuf, sizeof(rbuf)) != RN_OK) {
 			fprintf(stderr, "repnet: give --resync for %s\n", url);
+			free(ov);
 			return 2;
 		}
 		resync = rbuf;
 	}
 	struct daemon_conf c;
 	struct rn_conf_error err;
-	if (daemon_conf_load(&c, path, NULL, &err) != RN_OK) {
+	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
 		char msg[1024];
 		rn_conf_error_format(&err, msg, sizeof(msg));
 		fprintf(stderr, "repnet: %s\n", msg);
+		free(ov);
 		return 1;
 	}
 	struct feeds_keyring *ring = NULL;
@@ -217,5 +230,6 @@ out:
 	feeds_sub_stop(s);
 	feeds_keyring_free(ring);
 	daemon_conf_release(&c);
+	free(ov);
 	return code;
 }

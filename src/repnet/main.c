@@ -118,10 +118,11 @@ static const struct cmd cmds[] = {
         {"sub",
          "Subscribe to a publisher's feed, verify every message, and print the verified\n"
          "snapshots, deltas and heartbeats as JSON lines. --resync defaults to the feed's\n"
-         "port + 1. At the end it prints the state's epoch, sequence and digest, and with\n"
-         "--list writes the entries held (- for standard output), as repnet score does.",
+         "port + 1. TLS (tls+tcp:// URLs) takes feeds.bus.tls.* from -c or -o. At the end\n"
+         "it prints the state's epoch, sequence and digest, and with --list writes the\n"
+         "entries held (- for standard output), as repnet score does.",
          "sub URL --name PUBLISHER --key PUBKEY [--resync URL] [--count N] [--timeout S]\n"
-         "       [--list FILE] [--config FILE]",
+         "       [--list FILE] [-c FILE] [-o section.key=value]...",
          cmd_sub},
         {"score",
          "Score observations (JSON lines, as `repnet logs` prints them) offline, in event\n"
