@@ -466,9 +466,9 @@ static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf
 			rv = nng_recvmsg(c->sock, &msg, 0);
 			if (rv == 0) {
 				int st;
-				int drc = feeds_ingest_ack_decode(nng_msg_body(msg), nng_msg_len(msg),
-				                                  c->meta.batch_seq,
-				                                  c->meta.collector_id, &st, accepted);
+				int drc = feeds_ingest_ack_decode(
+				        nng_msg_body(msg), nng_msg_len(msg), c->meta.batch_seq,
+				        c->meta.collector_id, &st, accepted);
 				nng_msg_free(msg);
 				if (drc == RN_OK) {
 					if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
