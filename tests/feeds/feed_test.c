@@ -296,6 +296,7 @@ static void test_adversarial(void **state)
 	hdr(&h, "pub1", 3, 11, d11, 3600000);
 	size_t good_len;
 	uint8_t *good11 = sealed(good, &h, FEEDS_BODY_DELTA, body, blen, &good_len);
+	free(body);
 	RN_PASS(feeds_sub_receive(s, good11, good_len));
 	uint8_t ref[32];
 	digest_of(s, ref);

@@ -464,6 +464,7 @@ static void test_counters(void **state)
 	RN_PASS(scoring_engine_ingest(e, &leap, 1, 0, &st));
 	assert_int_equal(st.future, 1);
 	assert_true(scoring_engine_clock(e) == T0);
+	scoring_engine_free(e);
 	scoring_conf_release(&c);
 }
 
