@@ -11,9 +11,11 @@
  * the ring WITHOUT removing them, packs them once with the next
  * batch_seq, and sends that exact byte string until a BatchAck for that
  * (collector_id, batch_seq) arrives. Only then are the observations
- * removed and the acknowledged position advanced. So at most one batch is
- * in flight, batches are acknowledged in order, and a crash of the scorer
- * or a lost reply costs a resend, never an observation. The collector_id
+ * removed and the acknowledged position advanced. An answer for another
+ * batch, or with a status the schema does not name, is not an answer: the
+ * batch is sent again. So at most one batch is in flight, batches are
+ * acknowledged in order, and a crash of the scorer or a lost reply costs a
+ * resend, never an observation. The collector_id
  * is random per process, so batch_seq never needs to survive a restart.
  *
  * Server (scorer side). One thread owns the REP socket: receive, decode
@@ -38,6 +40,7 @@
 
 #include "feeds/bus.h"
 #include "feeds/feeds.h"
+#include "feeds/ingest.h"
 
 #define SEEN_MAX      4096
 #define MAX_BATCH_OBS 65536
@@ -420,6 +423,32 @@ uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c)
 	return atomic_load(&c->pos_acked);
 }
 
+int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
+                            const uint8_t *collector_id, int *status, uint32_t *accepted)
+{
+	struct rn_pb_budget b;
+	rn_pb_budget_init(&b, 4096);
+	Repnet__V1__BatchAck *a = repnet__v1__batch_ack__unpack(&b.alloc, len, buf);
+	if (a == NULL)
+		return RN_EPARSE;
+	/* An open enum: any int32 decodes. Only the three statuses mean something;
+	 * another one (a negative one would read as "stopped" to the sender) is
+	 * not an answer, so the batch is resent rather than dropped. */
+	int rc = RN_ESTATE;
+	if (a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_OK &&
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED &&
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
+		rc = RN_EPARSE;
+	else if (a->batch_seq == batch_seq && a->collector_id.len == 16 &&
+	         memcmp(a->collector_id.data, collector_id, 16) == 0) {
+		*status = (int)a->status;
+		*accepted = a->accepted;
+		rc = RN_OK;
+	}
+	repnet__v1__batch_ack__free_unpacked(a, &b.alloc);
+	return rc;
+}
+
 /* Sends one packed batch until it is answered; returns the ack status, or -1 on stop. */
 static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf, size_t len,
                                uint32_t *accepted)
@@ -436,22 +465,15 @@ static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf
 			nng_msg *msg;
 			rv = nng_recvmsg(c->sock, &msg, 0);
 			if (rv == 0) {
-				struct rn_pb_budget b;
-				rn_pb_budget_init(&b, 4096);
-				Repnet__V1__BatchAck *a = repnet__v1__batch_ack__unpack(
-				        &b.alloc, nng_msg_len(msg), nng_msg_body(msg));
+				int st;
+				int drc = feeds_ingest_ack_decode(
+				        nng_msg_body(msg), nng_msg_len(msg), c->meta.batch_seq,
+				        c->meta.collector_id, &st, accepted);
 				nng_msg_free(msg);
-				if (a != NULL && a->batch_seq == c->meta.batch_seq &&
-				    a->collector_id.len == 16 &&
-				    memcmp(a->collector_id.data, c->meta.collector_id, 16) == 0) {
-					int st = (int)a->status;
-					*accepted = a->accepted;
-					repnet__v1__batch_ack__free_unpacked(a, &b.alloc);
+				if (drc == RN_OK) {
 					if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
 						return st;
 				} else {
-					if (a != NULL)
-						repnet__v1__batch_ack__free_unpacked(a, &b.alloc);
 					log_warnx_rl("ingest: an answer that is not for our batch");
 				}
 			}

@@ -44,6 +44,7 @@
 #include "feeds/bus.h"
 #include "feeds/feeds.h"
 #include "feeds/payload.h"
+#include "feeds/pub.h"
 #include "feeds/wire.h"
 
 struct hist {
@@ -374,16 +375,38 @@ static int reply_build(int status, uint8_t *const *envs, const size_t *lens, siz
 	return RN_OK;
 }
 
-static void resync_answer(struct feeds_pub *p, const uint8_t *req, size_t len)
+int feeds_pub_resync_decode(const uint8_t *buf, size_t len, const char *name,
+                            struct feeds_pub_resync_req *out)
 {
 	struct rn_pb_budget bud;
-	nng_msg *reply = NULL;
 	rn_pb_budget_init(&bud, 4096);
-	Repnet__V1__ResyncRequest *r = repnet__v1__resync_request__unpack(&bud.alloc, len, req);
-	if (r == NULL || r->publisher == NULL) {
+	Repnet__V1__ResyncRequest *r = repnet__v1__resync_request__unpack(&bud.alloc, len, buf);
+	if (r == NULL)
+		return RN_EPARSE;
+	int rc = RN_OK;
+	if (r->publisher == NULL)
+		rc = RN_EPARSE;
+	else if (strcmp(r->publisher, name) != 0)
+		rc = RN_ENOTFOUND;
+	if (rc == RN_OK) {
+		out->epoch = r->epoch;
+		out->have_seq = r->have_seq;
+		out->has_digest = r->have_digest.len == 32;
+		if (out->has_digest)
+			memcpy(out->have_digest, r->have_digest.data, 32);
+	}
+	repnet__v1__resync_request__free_unpacked(r, &bud.alloc);
+	return rc;
+}
+
+static void resync_answer(struct feeds_pub *p, const uint8_t *req, size_t len)
+{
+	nng_msg *reply = NULL;
+	struct feeds_pub_resync_req rq;
+	/* p->name is set at open and never changes, so it is read unlocked. */
+	int rc = feeds_pub_resync_decode(req, len, p->name, &rq);
+	if (rc != RN_OK) {
 		rn_counter_inc(&p->n_resync_bad);
-		if (r != NULL)
-			repnet__v1__resync_request__free_unpacked(r, &bud.alloc);
 		if (reply_build(REPNET__V1__RESYNC_REPLY__STATUS__STATUS_UNKNOWN_PUBLISHER, NULL,
 		                NULL, 0, &reply) == RN_OK &&
 		    nng_sendmsg(p->rep, reply, 0) != 0)
@@ -391,29 +414,21 @@ static void resync_answer(struct feeds_pub *p, const uint8_t *req, size_t len)
 		return;
 	}
 	pthread_mutex_lock(&p->mu);
-	int rc;
-	if (strcmp(r->publisher, p->name) != 0) {
-		rn_counter_inc(&p->n_resync_bad);
-		rc = reply_build(REPNET__V1__RESYNC_REPLY__STATUS__STATUS_UNKNOWN_PUBLISHER, NULL,
-		                 NULL, 0, &reply);
-		goto send;
-	}
 	/* Deltas when the history reaches back to have_seq with the same digest. */
 	size_t first = SIZE_MAX;
-	if (r->epoch == p->epoch && r->have_seq > 0 && r->have_seq <= p->seq &&
-	    r->have_digest.len == 32) {
-		if (r->have_seq == p->seq) {
-			if (memcmp(r->have_digest.data, p->digest, 32) == 0)
+	if (rq.epoch == p->epoch && rq.have_seq > 0 && rq.have_seq <= p->seq && rq.has_digest) {
+		if (rq.have_seq == p->seq) {
+			if (memcmp(rq.have_digest, p->digest, 32) == 0)
 				first = p->hcount; /* up to date: nothing to send */
 		} else {
 			for (size_t i = 0; i < p->hcount; i++) {
 				const struct hist *e = &p->hist[(p->hhead + i) % p->hcap];
-				if (e->seq == r->have_seq &&
-				    memcmp(e->digest_after, r->have_digest.data, 32) == 0) {
+				if (e->seq == rq.have_seq &&
+				    memcmp(e->digest_after, rq.have_digest, 32) == 0) {
 					first = i + 1;
 					break;
 				}
-				if (e->seq == r->have_seq + 1 && i == 0) {
+				if (e->seq == rq.have_seq + 1 && i == 0) {
 					/* The oldest kept delta starts right after have_seq;
 					 * its payload names the base digest, which the
 					 * subscriber checks. */
@@ -458,7 +473,6 @@ static void resync_answer(struct feeds_pub *p, const uint8_t *req, size_t len)
 	}
 send:
 	pthread_mutex_unlock(&p->mu);
-	repnet__v1__resync_request__free_unpacked(r, &bud.alloc);
 	if (rc == RN_OK && nng_sendmsg(p->rep, reply, 0) != 0)
 		nng_msg_free(reply);
 }
