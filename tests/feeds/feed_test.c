@@ -148,8 +148,14 @@ static void test_follow(void **state)
 	assert_true(st.in_sync);
 	assert_int_equal(st.epoch, 1);
 	assert_int_equal(st.seq, 31);
+	/*
+	 * A gap, and replays (deltas the PUB socket queued while a resync
+	 * fetched a newer state, which a loaded machine delivers after it), are
+	 * a subscriber catching up, and the digests above prove where it ended;
+	 * any other rejection is a defect.
+	 */
 	for (int r = 0; r < FEEDS_REJ_COUNT; r++)
-		if (r != FEEDS_REJ_GAP && st.rejected[r] != 0)
+		if (r != FEEDS_REJ_GAP && r != FEEDS_REJ_REPLAY && st.rejected[r] != 0)
 			fail_msg("unexpected rejection %s", feeds_reject_name(r));
 	stop_member(&a);
 	stop_member(&b);
