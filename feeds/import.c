@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "feeds/feeds.h"
 
@@ -267,7 +268,8 @@ static int drop_json_str(void *arg, const char *key, const char *val)
 static int json_str(void *arg, const char *key, const char *val)
 {
 	struct line_ctx *lc = arg;
-	if (strcmp(key, "prefix") == 0)
+	/* "ip" is how repnet score and repnet sub --list name a host entry. */
+	if (strcmp(key, "prefix") == 0 || strcmp(key, "ip") == 0)
 		return set_prefix(lc, val, strlen(val));
 	if (strcmp(key, "expires") == 0)
 		return rn_time_parse((const uint8_t *)val, strlen(val), &lc->e.expires_ms);
@@ -564,6 +566,45 @@ static int collect_fn(void *arg, const struct feeds_import_entry *e)
 	return 0;
 }
 
+/* Standard input, whole, at most max bytes ("-" as a list file). */
+static int read_stdin(size_t max, uint8_t **out, size_t *len)
+{
+	size_t n = 0, cap = 0;
+	uint8_t *b = NULL;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max) {
+				free(b);
+				return RN_ELIMIT;
+			}
+			size_t ncap = cap ? cap * 2 : 65536;
+			if (ncap > max)
+				ncap = max;
+			uint8_t *nb = realloc(b, ncap);
+			if (nb == NULL) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap = ncap;
+		}
+		ssize_t r = read(STDIN_FILENO, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = -errno;
+			free(b);
+			return e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*out = b;
+	*len = n;
+	return RN_OK;
+}
+
 int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st)
@@ -571,7 +612,8 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	struct collect c = {.max = max_entries, .default_cats = default_cats};
-	int rc = rn_file_read(path, (size_t)1 << 30, &buf, &len);
+	int rc = strcmp(path, "-") == 0 ? read_stdin((size_t)1 << 30, &buf, &len)
+	                                : rn_file_read(path, (size_t)1 << 30, &buf, &len);
 	if (rc != RN_OK)
 		return rc;
 	rc = feeds_import_parse(fmt, buf, len, false, collect_fn, &c, st);

@@ -17,6 +17,7 @@ struct sub_ctx {
 	pthread_mutex_t mu;
 	const char *name;
 	long count, max;
+	bool quiet;
 };
 
 static const char *result_name(int rc)
@@ -49,6 +50,11 @@ static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_in
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", m->digest[i]);
 	pthread_mutex_lock(&c->mu);
+	c->count++;
+	if (c->quiet) { /* --list -: standard output is the list's */
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
 	printf("{\"kind\":\"%s\",\"publisher\":\"%s\",\"epoch\":%llu,\"seq\":%llu,\"time\":\"%s\","
 	       "\"expires\":\"%s\",\"digest\":\"%s\"",
 	       m->kind, c->name, (unsigned long long)m->epoch, (unsigned long long)m->seq, t, e,
@@ -60,7 +66,6 @@ static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_in
 		printf(",\"listed\":%llu", (unsigned long long)m->listed);
 	printf(",\"result\":\"%s\"}\n", result_name(m->result));
 	fflush(stdout);
-	c->count++;
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -175,7 +180,10 @@ int cmd_sub(int argc, char **argv)
 	}
 	struct feeds_keyring *ring = NULL;
 	struct feeds_sub *s = NULL;
-	struct sub_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER, .name = name, .max = max};
+	struct sub_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                      .name = name,
+	                      .max = max,
+	                      .quiet = list != NULL && strcmp(list, "-") == 0};
 	int code = 1, rc;
 	if ((rc = feeds_keyring_alloc(&ring)) != RN_OK ||
 	    (rc = feeds_keyring_add(ring, name, key, false)) != RN_OK) {

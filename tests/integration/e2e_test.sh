@@ -79,6 +79,16 @@ done
 [ $agree = 1 ] || fail "the publisher never held still for a comparison"
 echo "subscriber and publisher agree: $S"
 
+# Exports for the tools operators already run, from the live feed: the
+# subscriber's list straight into repnet export (rbldnsd and plain).
+$X "$R" sub tcp://127.0.0.1:7401 --name repnet --key "$(cat "$T/data/keys/publisher.pub")" \
+	--count 2 --timeout 30 --list - 2>/dev/null |
+	"$R" export --format rbldnsd --from - --from-format json >"$T/zone" || fail "export to rbldnsd"
+grep -q '^127\.0\.6\.3/32 :127\.0\.0\.[0-9]*:' "$T/zone" || fail "the rbldnsd export lacks 127.0.6.3"
+"$R" export --format plain --from "$T/sub2" --from-format json >"$T/plain" || fail "export to plain"
+[ "$(wc -l <"$T/plain")" = "$(wc -l <"$T/sub2")" ] || fail "the plain export has $(wc -l <"$T/plain") of $(wc -l <"$T/sub2") entries"
+echo "exports: $(wc -l <"$T/plain") entries"
+
 # dig: the DNSBL on its default port answers for listed addresses, with
 # the category's code and TXT, and NXDOMAIN for a good sender.
 dnsbl() { $X dig -p 5300 @127.0.0.1 +time=2 +tries=2 +short "$@"; }
