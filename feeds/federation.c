@@ -135,8 +135,8 @@ static bool consider(struct feeds_federation *f, const struct rn_prefix *p, int6
 		return false;
 	}
 	unsigned k = agreement(f, p, now, &w, &wmax);
-	bool ok = k >= (unsigned)f->o.quorum ||
-	          (f->o.weight_alone > 0 && wmax >= f->o.weight_alone);
+	bool ok =
+	        k >= (unsigned)f->o.quorum || (f->o.weight_alone > 0 && wmax >= f->o.weight_alone);
 	if (!ok)
 		return false;
 	rn_counter_inc(&f->agreed);
@@ -191,7 +191,8 @@ void feeds_federation_on_change(void *arg, struct feeds_sub *s, const struct sco
 		for (size_t i = 0; i < scoring_delta_added(dd); i++) {
 			struct scoring_listing l;
 			scoring_delta_get_added(dd, i, &l);
-			if (i > 0 && l.prefix.len == last.len && rn_addr_equal(&l.prefix.addr, &last.addr))
+			if (i > 0 && l.prefix.len == last.len &&
+			    rn_addr_equal(&l.prefix.addr, &last.addr))
 				continue; /* the same prefix in another category */
 			last = l.prefix;
 			if (consider(f, &l.prefix, now, b)) {
@@ -292,9 +293,10 @@ int feeds_federation_start(struct feeds_federation **out, const struct feeds_fed
 		        : rn_metrics_counter(o->metrics, f, "repnet_federation_listings_total", h,
 		                             "outcome=\"protected\"", &f->protected_);
 		rc = rc ? rc
-		        : rn_metrics_counter(o->metrics, f, "repnet_federation_refreshes_total",
-		                             "Times the federation re-offered what members agree on.",
-		                             NULL, &f->refreshes);
+		        : rn_metrics_counter(
+		                  o->metrics, f, "repnet_federation_refreshes_total",
+		                  "Times the federation re-offered what members agree on.", NULL,
+		                  &f->refreshes);
 		if (rc != RN_OK)
 			goto fail;
 	}

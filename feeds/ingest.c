@@ -84,10 +84,11 @@ static void count_kinds(struct feeds_ingest_server *s, const struct rn_obs *obs,
 		if (!s->kind_seen[k] && s->metrics != NULL) {
 			char l[64];
 			snprintf(l, sizeof(l), "kind=\"%s\"", rn_kind_name(k));
-			rn_metrics_counter(s->metrics, s, "repnet_ingest_observations_by_kind_total",
-			                   "Observations the scorer accepted, by kind (a kind appears "
-			                   "once seen).",
-			                   l, &s->by_kind[k]);
+			rn_metrics_counter(
+			        s->metrics, s, "repnet_ingest_observations_by_kind_total",
+			        "Observations the scorer accepted, by kind (a kind appears "
+			        "once seen).",
+			        l, &s->by_kind[k]);
 			s->kind_seen[k] = true;
 		}
 		rn_counter_add(&s->by_kind[k], 1);

@@ -177,7 +177,8 @@ static void test_breaker(void **state)
 	                            .quarantine_pct = 50};
 	RN_PASS(feeds_sub_start(&p.sub, &conf, "m9", NULL, NULL, &so));
 	p.seq = 0;
-	struct scoring_table *small = hosts(0, 1000), *more = hosts(0, 1400), *huge = hosts(0, 9000);
+	struct scoring_table *small = hosts(0, 1000), *more = hosts(0, 1400),
+	                     *huge = hosts(0, 9000);
 	RN_PASS(send_snapshot(&p, small));
 	RN_PASS(send_snapshot(&p, more)); /* +400 of 1000: under 50% */
 	RN_FAILS_WITH(send_snapshot(&p, huge), RN_EQUARANTINE);
@@ -213,8 +214,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quorum),
-		cmocka_unit_test(test_breaker),
+	        cmocka_unit_test(test_quorum),
+	        cmocka_unit_test(test_breaker),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	base_init();
 	struct scoring_delta *d = NULL, *d2 = NULL;
-	struct scoring_decode_limits lim = {.max_listings = 1 << 20, .max_sets = 256,
-	                                    .max_groups = 1 << 16};
+	struct scoring_decode_limits lim = {
+	        .max_listings = 1 << 20, .max_sets = 256, .max_groups = 1 << 16};
 	uint64_t seq;
 	uint8_t bd[32];
 	if (scoring_delta_decode(data, size, &lim, &d, &seq, bd, NULL) != RN_OK)

@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct scoring_table *t = NULL, *u = NULL;
-	struct scoring_decode_limits lim = {.max_listings = 1 << 20, .max_sets = 256,
-	                                    .max_groups = 1 << 16};
+	struct scoring_decode_limits lim = {
+	        .max_listings = 1 << 20, .max_sets = 256, .max_groups = 1 << 16};
 	struct scoring_decode_stats st = {0};
 	if (scoring_snapshot_decode(data, size, &lim, NULL, &t, &st) != RN_OK)
 		return 0;
