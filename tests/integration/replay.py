@@ -13,10 +13,15 @@
 
 Only the standard library; prints what it sent."""
 import datetime
+import os
 import socket
 import struct
 import sys
 import time
+
+# The pcap reader of the data's own replay tool (tests/data/netflow).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "netflow"))
+from pcap_udp_replay import payloads  # noqa: E402
 
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -51,22 +56,6 @@ def syslog(host, port, path):
         pass
     sock.close()
     print(f"sent {len(lines)} syslog lines to {host}:{port}")
-
-
-def payloads(path):
-    with open(path, "rb") as f:
-        hdr = f.read(24)
-        end = "<" if struct.unpack("<I", hdr[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-        linktype = struct.unpack(end + "I", hdr[20:24])[0]
-        while True:
-            ph = f.read(16)
-            if len(ph) < 16:
-                return
-            incl = struct.unpack(end + "IIII", ph)[2]
-            fr = f.read(incl)
-            off = 14 if linktype == 1 else 0
-            if fr[off] >> 4 == 4 and fr[off + 9] == 17:
-                yield fr[off + (fr[off] & 15) * 4 + 8:]
 
 
 def netflow(host, port, path):
