@@ -251,15 +251,7 @@ static void *fed_main(void *arg)
 	b->n = 0;
 	pthread_mutex_lock(&f->mu);
 	while (!f->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += f->o.refresh_ms / 1000;
-		ts.tv_nsec += (f->o.refresh_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) != 0 && !f->stopping) {
+		if (rn_cond_wait_ms(&f->cv, &f->mu, f->o.refresh_ms) != 0 && !f->stopping) {
 			pthread_mutex_unlock(&f->mu);
 			refresh(f, b);
 			pthread_mutex_lock(&f->mu);
@@ -279,7 +271,7 @@ int feeds_federation_start(struct feeds_federation **out, const struct feeds_fed
 		return -ENOMEM;
 	f->o = *o;
 	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->cv, NULL);
+	rn_cond_init(&f->cv);
 	int rc = RN_OK;
 	if (o->metrics != NULL) {
 		const char *h = "Member listings the federation considered, by outcome.";

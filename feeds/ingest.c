@@ -351,27 +351,6 @@ struct feeds_ingest_client {
 	struct rn_gauge depth;
 };
 
-static void timespec_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	int rc = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return rc;
-}
-
 size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
                                   uint64_t *pos)
 {
@@ -384,10 +363,9 @@ size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn
 		if (c->count == c->cap) {
 			if (waited || c->block_ms == 0)
 				break;
-			struct timespec ts;
-			timespec_in(&ts, c->block_ms);
+			int64_t deadline = rn_time_mono_ms() + c->block_ms;
 			while (c->count == c->cap && !c->stopping)
-				if (pthread_cond_timedwait(&c->cv_room, &c->mu, &ts) == ETIMEDOUT)
+				if (rn_cond_wait_until(&c->cv_room, &c->mu, deadline) == ETIMEDOUT)
 					break;
 			waited = true;
 			continue;
@@ -485,9 +463,7 @@ static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf
 		/* Back off, but wake for a stop. */
 		pthread_mutex_lock(&c->mu);
 		if (!c->stopping) {
-			struct timespec ts;
-			timespec_in(&ts, backoff);
-			pthread_cond_timedwait(&c->cv_items, &c->mu, &ts);
+			rn_cond_wait_ms(&c->cv_items, &c->mu, backoff);
 		}
 		pthread_mutex_unlock(&c->mu);
 		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
@@ -505,10 +481,9 @@ static void *client_main(void *arg)
 			break;
 		if (c->count < c->batch && !c->stopping) {
 			/* Let a partial batch fill for up to flush_ms. */
-			struct timespec ts;
-			timespec_in(&ts, c->flush_ms);
+			int64_t deadline = rn_time_mono_ms() + c->flush_ms;
 			while (c->count < c->batch && !c->stopping)
-				if (pthread_cond_timedwait(&c->cv_items, &c->mu, &ts) == ETIMEDOUT)
+				if (rn_cond_wait_until(&c->cv_items, &c->mu, deadline) == ETIMEDOUT)
 					break;
 		}
 		size_t k = c->count < c->batch ? c->count : c->batch;
@@ -525,8 +500,7 @@ static void *client_main(void *arg)
 		if (rn_obs_batch_pack(&c->meta, c->scratch, k, &buf, &len) != RN_OK) {
 			/* Out of memory: keep the observations and try again shortly. */
 			c->meta.batch_seq--;
-			struct timespec ts = {.tv_nsec = 100000000};
-			nanosleep(&ts, NULL);
+			rn_time_sleep_ms(100);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
@@ -616,8 +590,8 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	randombytes_buf(c->meta.collector_id, sizeof(c->meta.collector_id));
 	memcpy(c->meta.reporter, reporter, sizeof(c->meta.reporter));
 	pthread_mutex_init(&c->mu, NULL);
-	cond_init_mono(&c->cv_items);
-	cond_init_mono(&c->cv_room);
+	rn_cond_init(&c->cv_items);
+	rn_cond_init(&c->cv_room);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		log_warnx("ingest: %s", nng_strerror(rv));
 		rc = RN_EBUS;
@@ -677,8 +651,7 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 			pthread_mutex_unlock(&c->mu);
 			if (empty || past)
 				break;
-			struct timespec ts = {.tv_nsec = 20000000};
-			nanosleep(&ts, NULL);
+			rn_time_sleep_ms(20);
 		}
 		nng_close(c->sock);
 		pthread_join(c->thr, NULL);

@@ -61,14 +61,6 @@
 
 extern char **environ;
 
-/* Microseconds of CLOCK_MONOTONIC, for transaction timings. */
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Kinds that hold the blocklist (the allow sets are separate). */
 #define DROP_KINDS 4u
 
@@ -609,7 +601,7 @@ static int txn_result(struct feeds_nfsync *s, int64_t t0, struct feeds_nfsync_re
 		applier_lost(s, ERR_PROTOCOL);
 		return RN_ESTATE;
 	}
-	int64_t us = mono_us() - t0;
+	int64_t us = rn_time_mono_us() - t0;
 	s->last_txn_s = (double)us / 1e6;
 	if (rep != NULL)
 		rep->txn_us += us;
@@ -1021,7 +1013,7 @@ static int plan_run(struct feeds_nfsync *s, struct plan *pl, struct feeds_nfsync
                     uint32_t genid, int *kerr, bool *committed)
 {
 	uint32_t ops = 0;
-	int64_t t0 = mono_us();
+	int64_t t0 = rn_time_mono_us();
 	bool ipset = is_ipset(s), work = pl->chains;
 
 	*kerr = 0;
@@ -1542,7 +1534,7 @@ int feeds_nfsync_load(struct feeds_nfsync *s, const struct feeds_nfsync_entry *v
                       struct feeds_nfsync_report *rep)
 {
 	struct feeds_nfsync_report r = {0};
-	int64_t t0 = mono_us();
+	int64_t t0 = rn_time_mono_us();
 	int rc = RN_OK;
 
 	state_clear(s);
@@ -1572,7 +1564,7 @@ int feeds_nfsync_load(struct feeds_nfsync *s, const struct feeds_nfsync_entry *v
 	s->loaded = true;
 	s->changed = true;
 	rc = reconcile(s, &r, !first);
-	r.total_us = mono_us() - t0;
+	r.total_us = rn_time_mono_us() - t0;
 	if (rep != NULL)
 		*rep = r;
 	s->next_reconcile = rn_time_mono_ms() + s->conf.reconcile_ms;
@@ -1589,7 +1581,7 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 	struct bytes ops_add[NFS_GROUP_SLOTS][2], ops_del[NFS_GROUP_SLOTS][2];
 	struct nfs_rangevec newr[NFS_GROUP_SLOTS][2];
 	bool netdirty[NFS_GROUP_SLOTS][2], newgroup = false;
-	int64_t t0 = mono_us();
+	int64_t t0 = rn_time_mono_us();
 	int rc = RN_OK, kerr = 0;
 
 	memset(ops_add, 0, sizeof(ops_add));
@@ -1794,7 +1786,7 @@ out:
 			*m &= (uint16_t) ~(NFS_F_TOUCHED | NFS_F_WAS);
 	}
 	free(touched);
-	r.total_us = mono_us() - t0;
+	r.total_us = rn_time_mono_us() - t0;
 	if (rep != NULL)
 		*rep = r;
 	return rc;
@@ -1803,7 +1795,7 @@ out:
 int feeds_nfsync_reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *rep)
 {
 	struct feeds_nfsync_report r = {0};
-	int64_t t0 = mono_us();
+	int64_t t0 = rn_time_mono_us();
 	if (s->dirty && s->loaded)
 		rn_counter_inc(&s->resyncs);
 	int rc = reconcile(s, &r, s->loaded);
@@ -1814,7 +1806,7 @@ int feeds_nfsync_reconcile(struct feeds_nfsync *s, struct feeds_nfsync_report *r
 	s->failures = rc == RN_OK ? 0 : s->failures + 1;
 	int64_t back = (int64_t)1000 << (s->failures < 10 ? s->failures : 10);
 	s->next_retry = now + (back < s->conf.reconcile_ms ? back : s->conf.reconcile_ms);
-	r.total_us = mono_us() - t0;
+	r.total_us = rn_time_mono_us() - t0;
 	if (rep != NULL)
 		*rep = r;
 	return rc;
@@ -1944,7 +1936,7 @@ out:
 int feeds_nfsync_destroy(struct feeds_nfsync *s)
 {
 	int rc, kerr = 0;
-	int64_t t0 = mono_us();
+	int64_t t0 = rn_time_mono_us();
 	if ((rc = applier_ensure(s)) != RN_OK)
 		return rc;
 	rc = txn_begin(s, 0);

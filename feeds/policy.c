@@ -131,11 +131,6 @@ struct feeds_policy {
 	struct rn_gauge open;
 };
 
-static int64_t mono_ms(void)
-{
-	return rn_time_mono_ms();
-}
-
 static void pconn_close(struct feeds_policy *p, size_t i)
 {
 	close(p->conns[i].fd);
@@ -266,7 +261,7 @@ static void *policy_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		int64_t now = mono_ms();
+		int64_t now = rn_time_mono_ms();
 		int timeout = -1;
 		size_t n = 0;
 		for (unsigned i = 0; i < p->nl; i++)
@@ -289,7 +284,7 @@ static void *policy_main(void *arg)
 		}
 		if (r > 0 && pfd[p->nl].revents != 0)
 			break;
-		now = mono_ms();
+		now = rn_time_mono_ms();
 		size_t base = p->nl + 1;
 		for (size_t i = p->nconns; i-- > 0;) {
 			struct pconn *c = &p->conns[i];

@@ -85,17 +85,6 @@ struct feeds_pub {
 	struct rn_gauge g_seq, g_epoch, g_listed;
 };
 
-static void timespec_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static int load_epoch(const char *data_dir, uint64_t *epoch)
 {
 	char dir[4096], path[4200];
@@ -319,9 +308,7 @@ static void *timer_main(void *arg)
 		}
 		int64_t wait = (next_hb < next_snap ? next_hb : next_snap) - rn_time_mono_ms();
 		if (wait > 0) {
-			struct timespec ts;
-			timespec_in(&ts, wait);
-			pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+			rn_cond_wait_ms(&p->cv, &p->mu, wait);
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -559,11 +546,7 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
 	p->signer = o->signer;
 	snprintf(p->name, sizeof(p->name), "%s", feeds_signer_name(o->signer));
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	rn_cond_init(&p->cv);
 	p->hcap = (size_t)conf->history;
 	p->hist = calloc(p->hcap, sizeof(*p->hist));
 	if (p->hist == NULL) {

@@ -165,12 +165,7 @@ static void *rbl_main(void *arg)
 	struct feeds_rbl *r = arg;
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + (r->conf->list_poll_ms % 1000) * 1000000;
-		ts.tv_sec += r->conf->list_poll_ms / 1000 + ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
-		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		rn_cond_wait_ms(&r->cond, &r->lock, r->conf->list_poll_ms);
 		if (r->stop)
 			break;
 		struct stat st;
@@ -224,7 +219,7 @@ int feeds_rbl_start_view(struct feeds_rbl **out, const struct feeds_rbl_conf *c,
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	rn_cond_init(&r->cond);
 	if ((rc = conf_copy(&r->confcopy, c)) != RN_OK) {
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
@@ -252,7 +247,7 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	rn_cond_init(&r->cond);
 	if ((rc = conf_copy(&r->confcopy, c)) != RN_OK) {
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);

@@ -174,15 +174,7 @@ static void *sweep_main(void *arg)
 	struct feeds_replica *r = arg;
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += r->sweep_ms / 1000;
-		ts.tv_nsec += (r->sweep_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) != 0 && !r->stopping) {
+		if (rn_cond_wait_ms(&r->cv, &r->mu, r->sweep_ms) != 0 && !r->stopping) {
 			pthread_mutex_unlock(&r->mu);
 			feeds_replica_sweep(r, rn_time_now_ms());
 			pthread_mutex_lock(&r->mu);
@@ -201,7 +193,7 @@ int feeds_replica_alloc(struct feeds_replica **out, size_t history, int64_t swee
 		return -ENOMEM;
 	r->sweep_ms = sweep_ms > 0 ? sweep_ms : 10000;
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	rn_cond_init(&r->cv);
 	if ((rc = feeds_listview_alloc(&r->lv, history)) != RN_OK)
 		goto fail;
 	if (m != NULL) {

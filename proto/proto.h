@@ -21,6 +21,7 @@
 #ifndef REPNET_PROTO_H
 #define REPNET_PROTO_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -167,8 +168,25 @@ bool rn_ratelimit_allow(struct rn_ratelimit *rl);
 
 /* Event times are int64 milliseconds since 1970-01-01T00:00:00Z. */
 int64_t rn_time_now_ms(void);
-/* CLOCK_MONOTONIC in ms, for timeouts and intervals. */
+/* CLOCK_MONOTONIC in ms, us and ns, for timeouts, intervals and latencies. */
 int64_t rn_time_mono_ms(void);
+int64_t rn_time_mono_us(void);
+int64_t rn_time_mono_ns(void);
+/* Sleeps ms milliseconds (on CLOCK_MONOTONIC, resumed after signals). */
+void rn_time_sleep_ms(int64_t ms);
+
+/*
+ * Condition variables whose timed waits run on CLOCK_MONOTONIC, so that a
+ * step of the wall clock neither stretches nor cuts a timeout. Initialise
+ * with rn_cond_init() (destroy with pthread_cond_destroy()); wait with
+ * mu held. Both waits return 0 when signalled (or spuriously woken) and
+ * ETIMEDOUT once the deadline has passed.
+ */
+int rn_cond_init(pthread_cond_t *cv);
+/* Waits until the monotonic time deadline_ms (rn_time_mono_ms()). */
+int rn_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms);
+/* Waits at most ms milliseconds from now. */
+int rn_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 
 /* Days since the epoch of a proleptic Gregorian date; month 1-12. */
 int64_t rn_time_days_from_civil(int64_t y, unsigned m, unsigned d);

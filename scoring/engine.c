@@ -1907,16 +1907,9 @@ fail:
 
 /* ---- ticks --------------------------------------------------------------------- */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, void *arg)
 {
-	int64_t t0 = mono_ns();
+	int64_t t0 = rn_time_mono_ns();
 	int rc = held_release(e, t);
 	if (rc != RN_OK)
 		return rc;
@@ -1943,7 +1936,7 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 		                            .table = nt,
 		                            .delta = d,
 		                            .seq = e->seq,
-		                            .elapsed_ns = mono_ns() - t0};
+		                            .elapsed_ns = rn_time_mono_ns() - t0};
 		cb(arg, &tick);
 	}
 	scoring_delta_free(d);

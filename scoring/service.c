@@ -576,14 +576,7 @@ static void *scorer_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		if (s->qn == 0 && !s->stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200 * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+			rn_cond_wait_ms(&s->work_cv, &s->mu, 200);
 		}
 		bool stop = s->stop;
 		size_t n = s->qn;
@@ -905,8 +898,8 @@ int scoring_start(struct scoring **out, const struct scoring_conf *conf,
 	pthread_mutex_init(&s->emu, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
 	pthread_mutex_init(&s->smu, NULL);
-	pthread_cond_init(&s->synced_cv, NULL);
-	pthread_cond_init(&s->work_cv, NULL);
+	rn_cond_init(&s->synced_cv);
+	rn_cond_init(&s->work_cv);
 	int rc = scoring_conf_copy(&s->conf, conf);
 	if (rc != RN_OK) {
 		memset(&s->conf, 0, sizeof(s->conf));

@@ -1,6 +1,8 @@
 /*
  * time_test.c: civil dates, RFC 3339, durations and sizes.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,13 +110,66 @@ static void test_duration_size(void **state)
 	RN_FAILS_WITH(rn_size_parse("99999999999G", &sz), RN_ELIMIT);
 }
 
+struct cond_case {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool flag;
+};
+
+static void *cond_signaller(void *arg)
+{
+	struct cond_case *c = arg;
+	pthread_mutex_lock(&c->mu);
+	c->flag = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Timed waits run on the monotonic clock: a deadline passes, a signal wakes. */
+static void test_cond_monotonic(void **state)
+{
+	(void)state;
+	struct cond_case c = {.flag = false};
+	pthread_mutex_init(&c.mu, NULL);
+	RN_PASS(rn_cond_init(&c.cv));
+
+	pthread_mutex_lock(&c.mu);
+	int64_t t0 = rn_time_mono_ms();
+	int rc;
+	do
+		rc = rn_cond_wait_ms(&c.cv, &c.mu, 20);
+	while (rc == 0);
+	assert_int_equal(rc, ETIMEDOUT);
+	assert_true(rn_time_mono_ms() - t0 >= 20);
+	/* A deadline in the past times out at once. */
+	assert_int_equal(rn_cond_wait_until(&c.cv, &c.mu, rn_time_mono_ms() - 1000), ETIMEDOUT);
+	pthread_mutex_unlock(&c.mu);
+
+	/* A signal ends a wait whose deadline is far away. */
+	pthread_t th;
+	pthread_mutex_lock(&c.mu);
+	assert_int_equal(pthread_create(&th, NULL, cond_signaller, &c), 0);
+	int64_t deadline = rn_time_mono_ms() + 600000;
+	while (!c.flag)
+		assert_int_equal(rn_cond_wait_until(&c.cv, &c.mu, deadline), 0);
+	pthread_mutex_unlock(&c.mu);
+	pthread_join(th, NULL);
+
+	int64_t u0 = rn_time_mono_us(), n0 = rn_time_mono_ns();
+	rn_time_sleep_ms(2);
+	assert_true(rn_time_mono_us() - u0 >= 2000);
+	assert_true(rn_time_mono_ns() - n0 >= 2000000);
+	pthread_cond_destroy(&c.cv);
+	pthread_mutex_destroy(&c.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_civil_roundtrip),
-	        cmocka_unit_test(test_format),
-	        cmocka_unit_test(test_parse),
-	        cmocka_unit_test(test_duration_size),
+	        cmocka_unit_test(test_civil_roundtrip), cmocka_unit_test(test_format),
+	        cmocka_unit_test(test_parse),           cmocka_unit_test(test_duration_size),
+	        cmocka_unit_test(test_cond_monotonic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
