@@ -6,9 +6,21 @@
 #define REPNET_SECTIONS_H
 
 #include "collector/collector.h"
-#include "feeds/feeds.h"
+#include "feeds/bus/bus.h"
+#include "feeds/http/http.h"
+#include "feeds/nfsync/nfsync.h"
+#include "feeds/rbl/rbl.h"
+#include "feeds/replica/replica.h"
+#include "feeds/view/view.h"
 #include "proto/proto.h"
 #include "scoring/scoring.h"
+
+/* The "feeds" section: its keys come from three of feeds' libraries. */
+struct feeds_conf {
+	struct feeds_bus_conf bus;
+	struct feeds_rbl_conf rbl;
+	struct feeds_sync_conf sync;
+};
 
 /* Every configuration section, in one place. */
 struct daemon_conf {

@@ -4,7 +4,7 @@
  * role, or `repnet nfsync`) with one end of a socketpair as --fd, and
  * applies the typed batches it receives there; see feeds/nfs_apply.c.
  */
-#include "feeds/feeds.h"
+#include "feeds/nfapply/nfapply.h"
 
 int main(int argc, char **argv)
 {

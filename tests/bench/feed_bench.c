@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "feeds/feeds.h"
-#include "feeds/payload.h"
-#include "feeds/sign.h"
-#include "feeds/sub.h"
+#include "feeds/bus/bus.h"
+#include "feeds/bus/payload.h"
+#include "feeds/bus/sign.h"
+#include "feeds/bus/sub.h"
 #include "scoring/scoring.h"
 
 static uint64_t rnd(uint64_t *s)

@@ -5,8 +5,8 @@
  */
 #include <string.h>
 
-#include "feeds/ingest.h"
-#include "feeds/pub.h"
+#include "feeds/bus/ingest.h"
+#include "feeds/bus/pub.h"
 #include "test.h"
 
 static const uint8_t coll[16] = "0123456789abcdef";

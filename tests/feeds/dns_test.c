@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/dns.h"
+#include "feeds/rbl/dns.h"
 #include "test.h"
 
 static struct feeds_listview *lv;

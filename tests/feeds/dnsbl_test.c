@@ -14,7 +14,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "feeds/dns.h"
+#include "feeds/rbl/dns.h"
 #include "test.h"
 
 static size_t mkquery(uint8_t *b, uint16_t id, uint32_t v4, uint16_t type)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/feeds.h"
+#include "feeds/rbl/rbl.h"
 #include "test.h"
 
 static struct feeds_listview *lv;

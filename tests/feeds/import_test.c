@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/feeds.h"
+#include "feeds/rbl/rbl.h"
 #include "test.h"
 
 struct acc {

@@ -10,7 +10,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
-#include "feeds/feeds.h"
+#include "feeds/bus/bus.h"
 #include "test.h"
 
 struct sink {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/feeds.h"
+#include "feeds/view/view.h"
 #include "test.h"
 
 static struct feeds_view_entry ent(const char *pfx, uint32_t cats, int64_t exp)

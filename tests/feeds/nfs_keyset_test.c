@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfsync/engine.h"
 #include "test.h"
 
 /* Keys are drawn from a small universe so that collisions and clusters

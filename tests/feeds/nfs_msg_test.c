@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfapply/nfapply.h"
 #include "test.h"
 
 static uint8_t buf[NFS_MSG_MAX];

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfsync/engine.h"
 #include "test.h"
 
 #define WIN 4096u

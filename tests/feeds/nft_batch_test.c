@@ -20,7 +20,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfapply/netlink.h"
 #include "test.h"
 
 /* The messages of a batch, between BEGIN and END. */

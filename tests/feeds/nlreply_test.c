@@ -20,7 +20,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfapply/netlink.h"
 #include "test.h"
 
 static uint8_t buf[1 << 16];

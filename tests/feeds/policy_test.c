@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "feeds/policy.h"
+#include "feeds/rbl/policy.h"
 #include "test.h"
 
 #define REQ(state, addr) \

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "feeds/feeds.h"
-#include "feeds/sign.h"
+#include "feeds/bus/bus.h"
+#include "feeds/bus/sign.h"
 #include "test.h"
 
 static const uint8_t seed_a[32] = {1, 2, 3};

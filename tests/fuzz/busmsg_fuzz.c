@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/ingest.h"
-#include "feeds/pub.h"
+#include "feeds/bus/ingest.h"
+#include "feeds/bus/pub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/dns.h"
-#include "feeds/feeds.h"
+#include "feeds/rbl/dns.h"
+#include "feeds/view/view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/feeds.h"
-#include "feeds/sign.h"
+#include "feeds/bus/bus.h"
+#include "feeds/bus/sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

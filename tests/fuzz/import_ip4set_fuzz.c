@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "feeds/feeds.h"
+#include "feeds/rbl/rbl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

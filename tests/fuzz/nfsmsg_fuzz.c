@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfapply/nfapply.h"
 
 static uint8_t out[NFS_MSG_MAX];
 

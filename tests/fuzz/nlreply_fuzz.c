@@ -8,7 +8,7 @@
 #include <string.h>
 #include <linux/netlink.h>
 
-#include "feeds/nfsync.h"
+#include "feeds/nfapply/netlink.h"
 
 static int elem_cb(const struct nlr_elem *e, void *arg)
 {

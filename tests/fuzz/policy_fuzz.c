@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feeds/policy.h"
+#include "feeds/rbl/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

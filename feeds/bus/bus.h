@@ -1,0 +1,304 @@
+/*
+ * bus.h: the bus, the feeds library's transport: the signing keys and
+ * keyring, the acknowledged ingest of observation batches from collectors
+ * to the scorer (nng REQ/REP), and the signed feed of snapshots, deltas
+ * and heartbeats from a publisher to its subscribers (nng PUB/SUB, with a
+ * REQ/REP resync service).
+ *
+ * The bus knows scoring (tables and deltas are what it carries) and
+ * proto. Every socket it opens has an explicit receive limit, reconnect
+ * backoff, and TLS for tls+tcp:// URLs. Each server and client runs its
+ * own threads; the functions here are thread-safe unless they say not.
+ */
+#ifndef REPNET_FEEDS_BUS_H
+#define REPNET_FEEDS_BUS_H
+
+#include "proto/proto.h"
+#include "scoring/scoring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Configuration: the bus section of "feeds"                          */
+/* ------------------------------------------------------------------ */
+/* One other publisher: a member operator, or this operator's own scorer. */
+struct feeds_peer {
+	char name[64];
+	char key[96];        /* base64 ed25519 public key */
+	char *url;           /* its feed (PUB) */
+	char *resync;        /* its resync service (REP) */
+	double weight;       /* trust weight, for federation */
+	int64_t max_per_day; /* new entries a day before the circuit breaker trips; 0: none */
+	bool revoked;        /* kept in the keyring to count its messages as revoked */
+	bool own;            /* this operator's scorer: served locally, not federated */
+};
+struct feeds_peers {
+	struct feeds_peer *v;
+	size_t n;
+};
+
+struct feeds_bus_conf {
+	uint64_t recv_max;     /* NNG_OPT_RECVMAXSZ on every bus socket */
+	char *tls_cert;        /* PEM certificate chain (tls+tcp:// only) */
+	char *tls_key;         /* PEM private key */
+	char *tls_ca;          /* PEM CA bundle peers must chain to */
+	bool tls_verify_peer;  /* listeners require a client certificate */
+	char *tls_server_name; /* dialers check the server's name (optional) */
+	int64_t reconnect_min_ms;
+	int64_t reconnect_max_ms;
+	/* Collectors -> scorer. */
+	char *ingest_listen;  /* the scorer's REP listener; "" disables */
+	char *ingest_url;     /* where collectors send; "" disables */
+	int64_t ingest_queue; /* observations a collector buffers */
+	int64_t ingest_batch; /* observations per batch, at most */
+	int64_t ingest_flush_ms;
+	int64_t ingest_timeout_ms;
+	int64_t ingest_block_ms;
+	/* The feed. */
+	char *publisher;     /* this node's publisher name; "" = core.instance */
+	char *signing_key;   /* secret key file; "" = data_dir/keys/publisher.key */
+	char *pub_listen;    /* PUB listener; "" = not publishing */
+	char *resync_listen; /* REP listener of the resync service */
+	int64_t heartbeat_ms;
+	int64_t snapshot_interval_ms;
+	int64_t history; /* deltas kept for resync */
+	uint64_t history_bytes;
+	int64_t delta_ttl_ms;
+	int64_t snapshot_ttl_ms;
+	int64_t max_listings; /* cap on a decoded snapshot or delta */
+	/* Other publishers, and what is done with them. */
+	struct feeds_peers peers;
+	char *serve;         /* the peer local consumers serve; "" = this node's publisher */
+	int64_t quorum;      /* members that must agree (federation) */
+	double weight_alone; /* a member this trusted lists alone; 0 = none */
+	int64_t quarantine_add;
+	double quarantine_pct;
+	int64_t federation_refresh_ms;
+	int64_t replica_sweep_ms;
+};
+extern const struct rn_conf_key feeds_bus_conf_keys[];
+
+/* ------------------------------------------------------------------ */
+/* Signing keys, keyring and envelopes                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Publishers sign with ed25519 (libsodium). A key id is the first 8 bytes
+ * of BLAKE2b over the public key. Key files are one line of text:
+ *
+ *   repnet-ed25519-secret-v1 <base64 32-byte seed>     (mode 0600)
+ *   repnet-ed25519-public-v1 <base64 32-byte key>      (mode 0644)
+ *
+ * The base64 public key is also what a member's keyring configuration
+ * holds.
+ */
+#define FEEDS_KEY_ID_LEN 8
+#define FEEDS_SIG_LEN    64
+#define FEEDS_PUBKEY_B64 45 /* 44 characters and a NUL */
+
+/*
+ * Makes a new key pair and writes both files; refuses to overwrite an
+ * existing secret. pub_b64 (FEEDS_PUBKEY_B64 bytes) receives the public
+ * key.
+ */
+int feeds_key_generate(const char *secret_path, const char *public_path, char *pub_b64);
+
+/* A publisher's signing key. */
+struct feeds_signer;
+/*
+ * Loads a secret key file. A file readable by group or others is refused.
+ * name is the publisher name written into payloads. Free with
+ * feeds_signer_free().
+ */
+int feeds_signer_load(struct feeds_signer **out, const char *secret_path, const char *name);
+void feeds_signer_free(struct feeds_signer *s);
+void feeds_signer_public(const struct feeds_signer *s, char *pub_b64);
+
+/* Trusted publishers, by name and public key. */
+struct feeds_keyring;
+int feeds_keyring_alloc(struct feeds_keyring **out);
+void feeds_keyring_free(struct feeds_keyring *k);
+/*
+ * Adds a publisher. A revoked key stays in the ring so that its messages
+ * are counted as revoked rather than unknown. RN_EEXIST if the name or
+ * the key is there already; RN_EPARSE for a malformed key.
+ */
+int feeds_keyring_add(struct feeds_keyring *k, const char *name, const char *pub_b64, bool revoked);
+
+/* ------------------------------------------------------------------ */
+/* Observation ingest: collectors -> scorer                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Collectors send repnet.v1.ObservationBatch messages to the scorer over
+ * nng REQ/REP; the scorer answers each with a repnet.v1.BatchAck only
+ * after the batch is durable. A collector keeps a batch, byte for byte and
+ * with the same batch_seq, until it is acknowledged, so a lost reply only
+ * causes a resend, which the scorer recognises and acknowledges again
+ * without ingesting twice.
+ */
+
+/*
+ * The scorer's handler, called on the ingest thread for each new batch.
+ * Return RN_OK only once the observations are durable (the batch is then
+ * acknowledged); RN_EPARSE or RN_ELIMIT to refuse the batch for good; any
+ * other error to make the collector retry later.
+ */
+typedef int (*feeds_ingest_fn)(void *arg, const struct rn_obs_batch_meta *meta,
+                               const struct rn_obs *obs, size_t n);
+
+struct feeds_ingest_server;
+/* Listens on conf->ingest_listen. Free with feeds_ingest_server_stop(). */
+int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct feeds_bus_conf *conf,
+                              struct rn_metrics *m, feeds_ingest_fn fn, void *arg);
+/* The TCP port bound (useful with a ":0" URL). */
+unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s);
+/* Stops after the batch in hand, if any. Safe on NULL. */
+void feeds_ingest_server_stop(struct feeds_ingest_server *s);
+
+struct feeds_ingest_client;
+/*
+ * Dials conf->ingest_url (or url, when not NULL) and starts the sender
+ * thread. reporter is the operator's 8-byte pseudonymous id. Free with
+ * feeds_ingest_client_stop().
+ */
+int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
+                              const char *url, struct rn_metrics *m, const uint8_t reporter[8]);
+/*
+ * Queues n observations (copied). Waits up to conf->ingest_block for room;
+ * what still does not fit is dropped and counted. Returns the number
+ * taken. Each observation taken gets the next position (1, 2, ...); *pos,
+ * if not NULL, gets the position of the last one taken. Thread-safe.
+ */
+size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
+                                  uint64_t *pos);
+/*
+ * Every observation at or below this position has been acknowledged by
+ * the scorer (or refused by it for good). Sources that remember where
+ * they are (a tailed file) persist only positions whose observations are
+ * acknowledged.
+ */
+uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c);
+/*
+ * Waits up to grace_ms for the queue to be acknowledged, then stops and
+ * frees c. Returns how many observations were left unacknowledged (they
+ * are counted as lost). Safe on NULL.
+ */
+size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms);
+
+/* ------------------------------------------------------------------ */
+/* The feed: publisher and subscribers                                 */
+/* ------------------------------------------------------------------ */
+
+/* Where a feed stands, for status output and tests. */
+enum feeds_reject {
+	FEEDS_REJ_MALFORMED,       /* framing, payload or body did not decode */
+	FEEDS_REJ_UNKNOWN_KEY,     /* key id not in the keyring */
+	FEEDS_REJ_REVOKED_KEY,     /* key id of a revoked key */
+	FEEDS_REJ_BAD_SIGNATURE,   /* signature does not verify */
+	FEEDS_REJ_WRONG_PUBLISHER, /* a trusted key, but not this feed's publisher */
+	FEEDS_REJ_EXPIRED,         /* past its expires_ms */
+	FEEDS_REJ_EPOCH_ROLLBACK,  /* an epoch older than the one held */
+	FEEDS_REJ_REPLAY,          /* a sequence not newer than the one held */
+	FEEDS_REJ_BASE_DIGEST,     /* a delta for a state with another digest */
+	FEEDS_REJ_DIGEST_MISMATCH, /* the result would not have the signed digest */
+	FEEDS_REJ_INCONSISTENT,    /* the delta does not fit the state held */
+	FEEDS_REJ_QUARANTINED,     /* held back by the circuit breaker */
+	FEEDS_REJ_GAP,             /* not a rejection: a missing message, resyncing */
+	FEEDS_REJ_COUNT
+};
+const char *feeds_reject_name(enum feeds_reject r);
+
+struct feeds_feed_status {
+	char publisher[64];
+	uint64_t epoch, seq;
+	uint8_t digest[32];
+	uint64_t listed;
+	int64_t last_change_ms;
+	bool in_sync;
+	bool quarantined;
+	uint64_t rejected[FEEDS_REJ_COUNT];
+};
+
+/*
+ * The publisher: signs every message with its key, publishes deltas as
+ * the blocklist changes, heartbeats and periodic snapshots, and serves
+ * resync requests. Each start is a new epoch (persisted in
+ * data_dir/feeds/publisher.epoch) opened by a snapshot. Free with
+ * feeds_pub_stop(); the signer must outlive the publisher.
+ */
+struct feeds_pub;
+struct feeds_pub_opts {
+	const char *data_dir;
+	const struct feeds_signer *signer;
+	struct rn_metrics *metrics; /* may be NULL */
+};
+int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
+                    const struct feeds_pub_opts *o, struct scoring_table *initial);
+/*
+ * Publishes the change to table t. d is the delta from the table given
+ * last (the scorer's own), or NULL to have the publisher compute it; a d
+ * that does not lead to t's digest is recomputed. Refuses a dry-run table
+ * (RN_ESTATE). Thread-safe; t is referenced, not taken.
+ */
+int feeds_pub_update(struct feeds_pub *p, struct scoring_table *t, const struct scoring_delta *d);
+unsigned feeds_pub_port(const struct feeds_pub *p);
+unsigned feeds_pub_resync_port(const struct feeds_pub *p);
+void feeds_pub_status(struct feeds_pub *p, struct feeds_feed_status *st);
+void feeds_pub_stop(struct feeds_pub *p);
+
+/* What a subscriber saw in one authenticated message. */
+struct feeds_msg_info {
+	const char *kind; /* "snapshot", "delta" or "heartbeat" */
+	uint64_t epoch, seq;
+	int64_t time_ms, expires_ms;
+	uint8_t digest[32];
+	uint64_t added, removed; /* listings, for deltas */
+	uint64_t listed;         /* entries, for snapshots and heartbeats */
+	int result;              /* RN_OK: applied (or current); else why not */
+};
+
+/*
+ * A subscription to one publisher. on_change, if set, is called on the
+ * subscription's thread after each applied change with the old table
+ * (NULL at first), the new one, and the delta (NULL for a snapshot).
+ */
+struct feeds_sub;
+struct feeds_sub_opts {
+	const char *data_dir;                  /* data_dir/feeds/sub-NAME.state */
+	const struct feeds_keyring *keyring;   /* must outlive the subscription */
+	const struct scoring_protect *protect; /* never-block here; may be NULL */
+	struct scoring_decode_limits limits;
+	struct rn_metrics *metrics; /* may be NULL */
+	/* The circuit breaker, for other members' feeds. */
+	bool breaker;
+	int64_t quarantine_add; /* more added at once: held back */
+	double quarantine_pct;  /* more than this % of the size: held back */
+	int64_t max_per_day;    /* more added in a day: held back */
+	/* Test hook: lose this many per mille of received messages. */
+	unsigned drop_permille;
+	/* No sockets and no thread: the caller feeds messages (tests, fuzzing). */
+	bool offline;
+	/* No state file: nothing survives the process (repnet sub). */
+	bool ephemeral;
+	/* Called for every authenticated message, applied or not (repnet sub). */
+	void (*on_message)(void *arg, struct feeds_sub *s, const struct feeds_msg_info *m);
+	void (*on_change)(void *arg, struct feeds_sub *s, const struct scoring_table *old_t,
+	                  const struct scoring_table *new_t, const struct scoring_delta *d);
+	void *arg;
+};
+int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, const char *name,
+                    const char *pub_url, const char *resync_url, const struct feeds_sub_opts *o);
+/* A reference on the current state, or NULL before the first. */
+struct scoring_table *feeds_sub_table(struct feeds_sub *s);
+const char *feeds_sub_name(const struct feeds_sub *s);
+void feeds_sub_status(struct feeds_sub *s, struct feeds_feed_status *st);
+void feeds_sub_stop(struct feeds_sub *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REPNET_FEEDS_BUS_H */

@@ -1,0 +1,674 @@
+/*
+ * ingest.c: observation batches from collectors to the scorer, over nng
+ * REQ/REP with acknowledgements.
+ *
+ * Design notes.
+ *
+ * Client (collector side). Sources call feeds_ingest_client_submit(),
+ * which copies observations into a ring preallocated at start (no
+ * allocation per observation) under one mutex. One sender thread owns the
+ * REQ socket. It takes up to ingest_batch observations from the head of
+ * the ring WITHOUT removing them, packs them once with the next
+ * batch_seq, and sends that exact byte string until a BatchAck for that
+ * (collector_id, batch_seq) arrives. Only then are the observations
+ * removed and the acknowledged position advanced. An answer for another
+ * batch, or with a status the schema does not name, is not an answer: the
+ * batch is sent again. So at most one batch is in flight, batches are
+ * acknowledged in order, and a crash of the scorer or a lost reply costs a
+ * resend, never an observation. The collector_id
+ * is random per process, so batch_seq never needs to survive a restart.
+ *
+ * Server (scorer side). One thread owns the REP socket: receive, decode
+ * under a budget (rn_obs_batch_unpack), deduplicate, hand to the scorer's
+ * handler, answer. Because each collector has one batch in flight and
+ * sequences only grow, "seq <= last acknowledged seq of this collector"
+ * identifies a resend, which is acknowledged again without being
+ * ingested. The table of collectors seen is bounded (SEEN_MAX, the least
+ * recently seen is evicted and counted).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "feeds/bus/socket.h"
+#include "feeds/bus/bus.h"
+#include "feeds/bus/ingest.h"
+
+#define SEEN_MAX      4096
+#define MAX_BATCH_OBS 65536
+#define POLL_MS       200
+
+/* ---- server ---------------------------------------------------------- */
+
+struct seen {
+	uint8_t id[16];
+	uint64_t seq;
+	int64_t last_ms;
+	bool used;
+};
+
+struct feeds_ingest_server {
+	nng_socket sock;
+	pthread_t thr;
+	bool thr_started;
+	_Atomic bool stop;
+	unsigned port;
+	feeds_ingest_fn fn;
+	void *arg;
+	struct rn_metrics *metrics;
+	struct rn_obs *obs;
+	struct seen *seen;
+	struct rn_counter b_accepted, b_duplicate, b_refused, b_retry;
+	struct rn_counter obs_accepted, decode_errors, evicted;
+	struct rn_obs_rejects rej; /* written by the thread, read at scrape */
+	struct rn_counter rej_c[6];
+	/* Accepted observations by kind; a kind's counter is registered when first seen. */
+	struct rn_counter by_kind[RN_KIND_MAX];
+	bool kind_seen[RN_KIND_MAX];
+};
+
+static void count_kinds(struct feeds_ingest_server *s, const struct rn_obs *obs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned k = obs[i].kind;
+		if (k >= RN_KIND_MAX)
+			continue;
+		if (!s->kind_seen[k] && s->metrics != NULL) {
+			char l[64];
+			snprintf(l, sizeof(l), "kind=\"%s\"", rn_kind_name(k));
+			rn_metrics_counter(
+			        s->metrics, s, "repnet_ingest_observations_by_kind_total",
+			        "Observations the scorer accepted, by kind (a kind appears "
+			        "once seen).",
+			        l, &s->by_kind[k]);
+			s->kind_seen[k] = true;
+		}
+		rn_counter_add(&s->by_kind[k], 1);
+	}
+}
+
+static struct seen *seen_find(struct feeds_ingest_server *s, const uint8_t id[16], bool create,
+                              int64_t now)
+{
+	struct seen *free_slot = NULL, *oldest = NULL;
+	for (size_t i = 0; i < SEEN_MAX; i++) {
+		struct seen *e = &s->seen[i];
+		if (!e->used) {
+			if (free_slot == NULL)
+				free_slot = e;
+			continue;
+		}
+		if (memcmp(e->id, id, 16) == 0)
+			return e;
+		if (oldest == NULL || e->last_ms < oldest->last_ms)
+			oldest = e;
+	}
+	if (!create)
+		return NULL;
+	struct seen *e = free_slot;
+	if (e == NULL) {
+		e = oldest;
+		rn_counter_inc(&s->evicted);
+	}
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, id, 16);
+	e->used = true;
+	e->last_ms = now;
+	return e;
+}
+
+static void send_ack(struct feeds_ingest_server *s, const struct rn_obs_batch_meta *meta,
+                     Repnet__V1__BatchAck__Status st, uint32_t accepted)
+{
+	Repnet__V1__BatchAck a = REPNET__V1__BATCH_ACK__INIT;
+	uint8_t buf[64];
+	a.collector_id.data = (uint8_t *)meta->collector_id;
+	a.collector_id.len = sizeof(meta->collector_id);
+	a.batch_seq = meta->batch_seq;
+	a.status = st;
+	a.accepted = accepted;
+	size_t n = repnet__v1__batch_ack__get_packed_size(&a);
+	if (n > sizeof(buf))
+		return;
+	repnet__v1__batch_ack__pack(&a, buf);
+	int rv = nng_send(s->sock, buf, n, 0);
+	if (rv != 0)
+		log_warnx_rl("ingest: cannot answer a batch: %s", nng_strerror(rv));
+}
+
+static void sync_rejects(struct feeds_ingest_server *s)
+{
+	const uint64_t v[6] = {s->rej.bad_ip,    s->rej.bad_prefix,   s->rej.bad_kind,
+	                       s->rej.bad_count, s->rej.bad_evidence, s->rej.bad_source};
+	for (int i = 0; i < 6; i++)
+		atomic_store_explicit(&s->rej_c[i].v, v[i], memory_order_relaxed);
+}
+
+static void server_handle(struct feeds_ingest_server *s, const uint8_t *buf, size_t len)
+{
+	struct rn_obs_batch_meta meta;
+	size_t n = 0;
+	int rc = rn_obs_batch_unpack(buf, len, MAX_BATCH_OBS, &meta, s->obs, &n, &s->rej);
+	sync_rejects(s);
+	if (rc != RN_OK) {
+		/* Nothing to acknowledge against: answer with an empty refusal. */
+		rn_counter_inc(&s->decode_errors);
+		rn_counter_inc(&s->b_refused);
+		log_warnx_rl("ingest: undecodable batch of %zu bytes: %s", len, rn_strerror(rc));
+		memset(&meta, 0, sizeof(meta));
+		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED, 0);
+		return;
+	}
+	int64_t now = rn_time_mono_ms();
+	struct seen *e = seen_find(s, meta.collector_id, true, now);
+	e->last_ms = now;
+	if (e->seq != 0 && meta.batch_seq <= e->seq) {
+		rn_counter_inc(&s->b_duplicate);
+		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_OK, 0);
+		return;
+	}
+	rc = s->fn(s->arg, &meta, s->obs, n);
+	if (rc == RN_OK) {
+		e->seq = meta.batch_seq;
+		rn_counter_inc(&s->b_accepted);
+		rn_counter_add(&s->obs_accepted, n);
+		count_kinds(s, s->obs, n);
+		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_OK, (uint32_t)n);
+	} else if (rc == RN_EPARSE || rc == RN_ELIMIT) {
+		e->seq = meta.batch_seq;
+		rn_counter_inc(&s->b_refused);
+		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED, 0);
+	} else {
+		rn_counter_inc(&s->b_retry);
+		log_warnx_rl("ingest: scorer could not take a batch, collector will retry: %s",
+		             rn_strerror(rc));
+		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY, 0);
+	}
+}
+
+static void *server_main(void *arg)
+{
+	struct feeds_ingest_server *s = arg;
+	while (!atomic_load(&s->stop)) {
+		nng_msg *msg;
+		int rv = nng_recvmsg(s->sock, &msg, 0);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			log_warnx_rl("ingest: receive: %s", nng_strerror(rv));
+			continue;
+		}
+		server_handle(s, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
+	}
+	return NULL;
+}
+
+static int server_metrics(struct feeds_ingest_server *s, struct rn_metrics *m)
+{
+	static const char *const reasons[6] = {"bad_ip",    "bad_prefix",   "bad_kind",
+	                                       "bad_count", "bad_evidence", "bad_source"};
+	const char *hb = "Observation batches received by the scorer, by result.";
+	int rc = RN_OK;
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_batches_total", hb, "result=\"accepted\"",
+	                             &s->b_accepted);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_batches_total", hb,
+	                             "result=\"duplicate\"", &s->b_duplicate);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_batches_total", hb, "result=\"refused\"",
+	                             &s->b_refused);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_batches_total", hb, "result=\"retry\"",
+	                             &s->b_retry);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_observations_total",
+	                             "Observations the scorer accepted from collectors.", NULL,
+	                             &s->obs_accepted);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_decode_errors_total",
+	                             "Batches that did not decode (malformed or over the limits).",
+	                             NULL, &s->decode_errors);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_ingest_collectors_evicted_total",
+	                             "Collectors dropped from the duplicate-detection table.", NULL,
+	                             &s->evicted);
+	for (int i = 0; i < 6 && rc == RN_OK; i++) {
+		char l[48];
+		snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
+		rc = rn_metrics_counter(m, s, "repnet_ingest_observations_refused_total",
+		                        "Observations refused inside accepted batches, by reason.",
+		                        l, &s->rej_c[i]);
+	}
+	return rc;
+}
+
+int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct feeds_bus_conf *conf,
+                              struct rn_metrics *m, feeds_ingest_fn fn, void *arg)
+{
+	int rv, rc;
+	struct feeds_ingest_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->fn = fn;
+	s->arg = arg;
+	s->obs = calloc(MAX_BATCH_OBS, sizeof(*s->obs));
+	s->seen = calloc(SEEN_MAX, sizeof(*s->seen));
+	if (s->obs == NULL || s->seen == NULL) {
+		rc = -ENOMEM;
+		goto fail_free;
+	}
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		log_warnx("ingest: %s", nng_strerror(rv));
+		rc = RN_EBUS;
+		goto fail_free;
+	}
+	if ((rc = feeds_bus_setup(s->sock, conf, (size_t)conf->recv_max)) != RN_OK)
+		goto fail;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, POLL_MS);
+	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
+	if ((rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
+		goto fail;
+	if (m != NULL) {
+		if ((rc = server_metrics(s, m)) != RN_OK)
+			goto fail;
+		s->metrics = m;
+	}
+	if (pthread_create(&s->thr, NULL, server_main, s) != 0) {
+		rc = -EAGAIN;
+		goto fail;
+	}
+	s->thr_started = true;
+	*out = s;
+	return RN_OK;
+fail:
+	nng_close(s->sock);
+fail_free:
+	if (s->metrics != NULL)
+		rn_metrics_unregister(s->metrics, s);
+	free(s->seen);
+	free(s->obs);
+	free(s);
+	return rc;
+}
+
+unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s)
+{
+	return s->port;
+}
+
+void feeds_ingest_server_stop(struct feeds_ingest_server *s)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->stop, true);
+	if (s->thr_started)
+		pthread_join(s->thr, NULL);
+	nng_close(s->sock);
+	if (s->metrics != NULL)
+		rn_metrics_unregister(s->metrics, s);
+	free(s->seen);
+	free(s->obs);
+	free(s);
+}
+
+/* ---- client ---------------------------------------------------------- */
+
+struct feeds_ingest_client {
+	nng_socket sock;
+	pthread_t thr;
+	bool thr_started;
+	struct rn_metrics *metrics;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_items; /* signalled when observations arrive or on stop */
+	pthread_cond_t cv_room;  /* signalled when observations leave the ring */
+	struct rn_obs *ring;
+	size_t cap, head, count;
+	uint64_t pos_taken;
+	_Atomic uint64_t pos_acked;
+	bool stopping;
+	int64_t deadline_ms;
+
+	size_t batch;
+	int64_t flush_ms, timeout_ms, block_ms;
+	struct rn_obs *scratch;
+	struct rn_obs_batch_meta meta;
+
+	struct rn_counter taken, dropped, b_acked, b_refused, retries, obs_acked, obs_refused;
+	struct rn_counter lost;
+	struct rn_gauge depth;
+};
+
+size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
+                                  uint64_t *pos)
+{
+	size_t done = 0;
+	pthread_mutex_lock(&c->mu);
+	bool waited = false;
+	while (done < n) {
+		if (c->stopping)
+			break;
+		if (c->count == c->cap) {
+			if (waited || c->block_ms == 0)
+				break;
+			int64_t deadline = rn_time_mono_ms() + c->block_ms;
+			while (c->count == c->cap && !c->stopping)
+				if (rn_cond_wait_until(&c->cv_room, &c->mu, deadline) == ETIMEDOUT)
+					break;
+			waited = true;
+			continue;
+		}
+		size_t tail = (c->head + c->count) % c->cap;
+		size_t room = c->cap - c->count;
+		size_t run = c->cap - tail; /* contiguous slots before the wrap */
+		size_t k = n - done;
+		if (k > room)
+			k = room;
+		if (k > run)
+			k = run;
+		memcpy(&c->ring[tail], &obs[done], k * sizeof(*obs));
+		c->count += k;
+		c->pos_taken += k;
+		done += k;
+	}
+	if (done > 0)
+		pthread_cond_signal(&c->cv_items);
+	if (pos != NULL)
+		*pos = c->pos_taken;
+	rn_gauge_set(&c->depth, (int64_t)c->count);
+	pthread_mutex_unlock(&c->mu);
+	rn_counter_add_shared(&c->taken, done);
+	if (done < n) {
+		rn_counter_add_shared(&c->dropped, n - done);
+		log_warnx_rl("ingest: queue full, %zu observations dropped", n - done);
+	}
+	return done;
+}
+
+uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c)
+{
+	return atomic_load(&c->pos_acked);
+}
+
+int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
+                            const uint8_t *collector_id, int *status, uint32_t *accepted)
+{
+	struct rn_pb_budget b;
+	rn_pb_budget_init(&b, 4096);
+	Repnet__V1__BatchAck *a = repnet__v1__batch_ack__unpack(&b.alloc, len, buf);
+	if (a == NULL)
+		return RN_EPARSE;
+	/* An open enum: any int32 decodes. Only the three statuses mean something;
+	 * another one (a negative one would read as "stopped" to the sender) is
+	 * not an answer, so the batch is resent rather than dropped. */
+	int rc = RN_ESTATE;
+	if (a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_OK &&
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED &&
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
+		rc = RN_EPARSE;
+	else if (a->batch_seq == batch_seq && a->collector_id.len == 16 &&
+	         memcmp(a->collector_id.data, collector_id, 16) == 0) {
+		*status = (int)a->status;
+		*accepted = a->accepted;
+		rc = RN_OK;
+	}
+	repnet__v1__batch_ack__free_unpacked(a, &b.alloc);
+	return rc;
+}
+
+/* Sends one packed batch until it is answered; returns the ack status, or -1 on stop. */
+static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf, size_t len,
+                               uint32_t *accepted)
+{
+	int64_t backoff = 100;
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		bool give_up = c->stopping && rn_time_mono_ms() >= c->deadline_ms;
+		pthread_mutex_unlock(&c->mu);
+		if (give_up)
+			return -1;
+		int rv = nng_send(c->sock, (void *)buf, len, 0);
+		if (rv == 0) {
+			nng_msg *msg;
+			rv = nng_recvmsg(c->sock, &msg, 0);
+			if (rv == 0) {
+				int st;
+				int drc = feeds_ingest_ack_decode(
+				        nng_msg_body(msg), nng_msg_len(msg), c->meta.batch_seq,
+				        c->meta.collector_id, &st, accepted);
+				nng_msg_free(msg);
+				if (drc == RN_OK) {
+					if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
+						return st;
+				} else {
+					log_warnx_rl("ingest: an answer that is not for our batch");
+				}
+			}
+		}
+		rn_counter_inc(&c->retries);
+		if (rv != 0 && rv != NNG_ETIMEDOUT)
+			log_warnx_rl("ingest: %s; retrying", nng_strerror(rv));
+		/* Back off, but wake for a stop. */
+		pthread_mutex_lock(&c->mu);
+		if (!c->stopping) {
+			rn_cond_wait_ms(&c->cv_items, &c->mu, backoff);
+		}
+		pthread_mutex_unlock(&c->mu);
+		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+	}
+}
+
+static void *client_main(void *arg)
+{
+	struct feeds_ingest_client *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (c->count == 0 && !c->stopping)
+			pthread_cond_wait(&c->cv_items, &c->mu);
+		if (c->count == 0 || (c->stopping && rn_time_mono_ms() >= c->deadline_ms))
+			break;
+		if (c->count < c->batch && !c->stopping) {
+			/* Let a partial batch fill for up to flush_ms. */
+			int64_t deadline = rn_time_mono_ms() + c->flush_ms;
+			while (c->count < c->batch && !c->stopping)
+				if (rn_cond_wait_until(&c->cv_items, &c->mu, deadline) == ETIMEDOUT)
+					break;
+		}
+		size_t k = c->count < c->batch ? c->count : c->batch;
+		for (size_t i = 0; i < k; i++)
+			c->scratch[i] = c->ring[(c->head + i) % c->cap];
+		pthread_mutex_unlock(&c->mu);
+
+		c->meta.batch_seq++;
+		c->meta.sent_ms = rn_time_now_ms();
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		uint32_t accepted = 0;
+		int st;
+		if (rn_obs_batch_pack(&c->meta, c->scratch, k, &buf, &len) != RN_OK) {
+			/* Out of memory: keep the observations and try again shortly. */
+			c->meta.batch_seq--;
+			rn_time_sleep_ms(100);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		st = send_until_answered(c, buf, len, &accepted);
+		free(buf);
+		pthread_mutex_lock(&c->mu);
+		if (st < 0)
+			break; /* stopped with the batch unanswered: it stays counted as lost */
+		c->head = (c->head + k) % c->cap;
+		c->count -= k;
+		atomic_fetch_add(&c->pos_acked, k);
+		rn_gauge_set(&c->depth, (int64_t)c->count);
+		pthread_cond_broadcast(&c->cv_room);
+		if (st == REPNET__V1__BATCH_ACK__STATUS__STATUS_OK) {
+			rn_counter_inc(&c->b_acked);
+			rn_counter_add(&c->obs_acked, k);
+		} else {
+			rn_counter_inc(&c->b_refused);
+			rn_counter_add(&c->obs_refused, k);
+			log_warnx_rl("ingest: the scorer refused a batch of %zu observations", k);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
+{
+	const char *hq = "Observations offered to the collector's queue, by result.";
+	const char *hb = "Batches the scorer answered, by result.";
+	int rc = RN_OK;
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_queue_total", hq, "result=\"taken\"",
+	                             &c->taken);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_queue_total", hq, "result=\"dropped\"",
+	                             &c->dropped);
+	rc = rc ? rc
+	        : rn_metrics_gauge(m, c, "repnet_collector_queue_depth",
+	                           "Observations waiting for the scorer's acknowledgement.", NULL,
+	                           &c->depth);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_batches_total", hb, "result=\"acked\"",
+	                             &c->b_acked);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_batches_total", hb,
+	                             "result=\"refused\"", &c->b_refused);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_batch_retries_total",
+	                             "Batch sends that timed out or were told to retry.", NULL,
+	                             &c->retries);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_observations_acked_total",
+	                             "Observations the scorer acknowledged as durable.", NULL,
+	                             &c->obs_acked);
+	rc = rc ? rc
+	        : rn_metrics_counter(
+	                  m, c, "repnet_collector_observations_lost_total",
+	                  "Observations still unacknowledged when the collector stopped.", NULL,
+	                  &c->lost);
+	return rc;
+}
+
+int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
+                              const char *url, struct rn_metrics *m, const uint8_t reporter[8])
+{
+	int rv, rc;
+	const char *u = url != NULL ? url : conf->ingest_url;
+	if (u == NULL)
+		return RN_ECONF;
+	if (sodium_init() < 0)
+		return RN_EINTERNAL;
+	struct feeds_ingest_client *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->cap = (size_t)conf->ingest_queue;
+	c->batch = (size_t)conf->ingest_batch;
+	c->flush_ms = conf->ingest_flush_ms;
+	c->timeout_ms = conf->ingest_timeout_ms;
+	c->block_ms = conf->ingest_block_ms;
+	c->ring = calloc(c->cap, sizeof(*c->ring));
+	c->scratch = calloc(c->batch, sizeof(*c->scratch));
+	if (c->ring == NULL || c->scratch == NULL) {
+		rc = -ENOMEM;
+		goto fail_free;
+	}
+	randombytes_buf(c->meta.collector_id, sizeof(c->meta.collector_id));
+	memcpy(c->meta.reporter, reporter, sizeof(c->meta.reporter));
+	pthread_mutex_init(&c->mu, NULL);
+	rn_cond_init(&c->cv_items);
+	rn_cond_init(&c->cv_room);
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		log_warnx("ingest: %s", nng_strerror(rv));
+		rc = RN_EBUS;
+		goto fail_sync;
+	}
+	/* Answers are small: a tight limit on what a collector will take. */
+	if ((rc = feeds_bus_setup(c->sock, conf, 4096)) != RN_OK)
+		goto fail;
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)c->timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)c->timeout_ms);
+	if ((rc = feeds_bus_dial(c->sock, u, conf)) != RN_OK)
+		goto fail;
+	if (m != NULL) {
+		if ((rc = client_metrics(c, m)) != RN_OK)
+			goto fail;
+		c->metrics = m;
+	}
+	if (pthread_create(&c->thr, NULL, client_main, c) != 0) {
+		rc = -EAGAIN;
+		goto fail;
+	}
+	c->thr_started = true;
+	*out = c;
+	return RN_OK;
+fail:
+	if (c->metrics != NULL)
+		rn_metrics_unregister(c->metrics, c);
+	nng_close(c->sock);
+fail_sync:
+	pthread_cond_destroy(&c->cv_room);
+	pthread_cond_destroy(&c->cv_items);
+	pthread_mutex_destroy(&c->mu);
+fail_free:
+	free(c->scratch);
+	free(c->ring);
+	free(c);
+	return rc;
+}
+
+size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
+{
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = true;
+	c->deadline_ms = rn_time_mono_ms() + grace_ms;
+	pthread_cond_broadcast(&c->cv_items);
+	pthread_cond_broadcast(&c->cv_room);
+	pthread_mutex_unlock(&c->mu);
+	/* The sender drains until the deadline; closing the socket then unblocks it. */
+	if (c->thr_started) {
+		while (true) {
+			pthread_mutex_lock(&c->mu);
+			bool past = rn_time_mono_ms() >= c->deadline_ms;
+			bool empty = c->count == 0;
+			pthread_mutex_unlock(&c->mu);
+			if (empty || past)
+				break;
+			rn_time_sleep_ms(20);
+		}
+		nng_close(c->sock);
+		pthread_join(c->thr, NULL);
+	} else {
+		nng_close(c->sock);
+	}
+	size_t left = c->count;
+	rn_counter_add(&c->lost, left);
+	if (left > 0)
+		log_warnx("ingest: stopped with %zu observations unacknowledged", left);
+	if (c->metrics != NULL)
+		rn_metrics_unregister(c->metrics, c);
+	pthread_cond_destroy(&c->cv_room);
+	pthread_cond_destroy(&c->cv_items);
+	pthread_mutex_destroy(&c->mu);
+	free(c->scratch);
+	free(c->ring);
+	free(c);
+	return left;
+}

@@ -1,0 +1,184 @@
+/*
+ * socket.c: nng socket setup shared by every bus endpoint.
+ *
+ * Design notes: nng 1.5.2 accepts messages of any size unless told
+ * otherwise, so every socket gets NNG_OPT_RECVMAXSZ before it has an
+ * endpoint; endpoints inherit it. TLS configurations are built per
+ * endpoint from the PEM files named in the configuration; nng holds its
+ * own reference, so ours is released right after it is attached. A
+ * listener with bus.tls.verify_peer requires a client certificate that
+ * chains to bus.tls.ca (mutual TLS); nng's default for listeners is no
+ * client authentication at all, so the mode is always set explicitly.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "feeds/bus/socket.h"
+
+int feeds_bus_setup(nng_socket s, const struct feeds_bus_conf *c, size_t recv_max)
+{
+	int rv;
+	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, recv_max)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, (nng_duration)c->reconnect_min_ms)) !=
+	            0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, (nng_duration)c->reconnect_max_ms)) !=
+	            0) {
+		log_warnx("bus: socket options: %s", nng_strerror(rv));
+		return RN_EBUS;
+	}
+	return RN_OK;
+}
+
+static bool is_tls(const char *url)
+{
+	return strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss://", 6) == 0;
+}
+
+static int read_pem(const char *path, char **out)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc = rn_file_read(path, 1u << 20, &buf, &len);
+	if (rc != RN_OK)
+		return rc;
+	char *s = realloc(buf, len + 1);
+	if (s == NULL) {
+		free(buf);
+		return RN_ELIMIT;
+	}
+	s[len] = '\0';
+	*out = s;
+	return RN_OK;
+}
+
+static int tls_config(nng_tls_config **out, bool server, const struct feeds_bus_conf *c,
+                      const char *url)
+{
+	nng_tls_config *cfg = NULL;
+	char *cert = NULL, *key = NULL;
+	int rv, rc = RN_EBUS;
+
+	if (server && (c->tls_cert == NULL || c->tls_key == NULL)) {
+		log_warnx("bus: %s needs bus.tls.cert and bus.tls.key", url);
+		return RN_ECONF;
+	}
+	if (server && c->tls_verify_peer && c->tls_ca == NULL) {
+		log_warnx("bus: %s: bus.tls.verify_peer needs bus.tls.ca", url);
+		return RN_ECONF;
+	}
+	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) !=
+	    0)
+		goto nngfail;
+	if (c->tls_cert != NULL && c->tls_key != NULL) {
+		if ((rc = read_pem(c->tls_cert, &cert)) != RN_OK ||
+		    (rc = read_pem(c->tls_key, &key)) != RN_OK) {
+			log_warnx("bus: cannot read the TLS certificate or key: %s",
+			          rn_strerror(rc));
+			goto fail;
+		}
+		rc = RN_EBUS;
+		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0)
+			goto nngfail;
+	}
+	if (c->tls_ca != NULL && (rv = nng_tls_config_ca_file(cfg, c->tls_ca)) != 0)
+		goto nngfail;
+	nng_tls_auth_mode mode = NNG_TLS_AUTH_MODE_NONE;
+	if (server ? c->tls_verify_peer : c->tls_ca != NULL)
+		mode = NNG_TLS_AUTH_MODE_REQUIRED;
+	if ((rv = nng_tls_config_auth_mode(cfg, mode)) != 0)
+		goto nngfail;
+	if (!server && c->tls_server_name != NULL &&
+	    (rv = nng_tls_config_server_name(cfg, c->tls_server_name)) != 0)
+		goto nngfail;
+	free(cert);
+	free(key);
+	*out = cfg;
+	return RN_OK;
+nngfail:
+	log_warnx("bus: TLS for %s: %s", url, nng_strerror(rv));
+fail:
+	free(cert);
+	if (key != NULL) {
+		memset(key, 0, strlen(key));
+		free(key);
+	}
+	if (cfg != NULL)
+		nng_tls_config_free(cfg);
+	return rc;
+}
+
+int feeds_bus_listen(nng_socket s, const char *url, const struct feeds_bus_conf *c, unsigned *port)
+{
+	nng_listener l;
+	nng_tls_config *cfg = NULL;
+	int rv, rc;
+	if ((rv = nng_listener_create(&l, s, url)) != 0) {
+		log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
+		return RN_EBUS;
+	}
+	if (is_tls(url)) {
+		if ((rc = tls_config(&cfg, true, c, url)) != RN_OK) {
+			nng_listener_close(l);
+			return rc;
+		}
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
+			nng_listener_close(l);
+			return RN_EBUS;
+		}
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
+		nng_listener_close(l);
+		return rv == NNG_EADDRINUSE ? -EADDRINUSE : RN_EBUS;
+	}
+	if (port != NULL) {
+		nng_sockaddr sa;
+		*port = 0;
+		if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0) {
+			if (sa.s_family == NNG_AF_INET)
+				*port = ntohs(sa.s_in.sa_port);
+			else if (sa.s_family == NNG_AF_INET6)
+				*port = ntohs(sa.s_in6.sa_port);
+		}
+	}
+	return RN_OK;
+}
+
+int feeds_bus_dial(nng_socket s, const char *url, const struct feeds_bus_conf *c)
+{
+	nng_dialer d;
+	nng_tls_config *cfg = NULL;
+	int rv, rc;
+	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+		log_warnx("bus: dial %s: %s", url, nng_strerror(rv));
+		return RN_EBUS;
+	}
+	if (is_tls(url)) {
+		if ((rc = tls_config(&cfg, false, c, url)) != RN_OK) {
+			nng_dialer_close(d);
+			return rc;
+		}
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			log_warnx("bus: dial %s: %s", url, nng_strerror(rv));
+			nng_dialer_close(d);
+			return RN_EBUS;
+		}
+	}
+	/* Non-blocking: the dialer keeps reconnecting with backoff by itself. */
+	if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+		log_warnx("bus: dial %s: %s", url, nng_strerror(rv));
+		nng_dialer_close(d);
+		return RN_EBUS;
+	}
+	return RN_OK;
+}

@@ -1,0 +1,370 @@
+/*
+ * decisions.c: a CrowdSec-compatible decision stream, so that existing
+ * bouncers (crowdsec-firewall-bouncer and others) enforce the blocklist.
+ *
+ * Design notes. CrowdSec's local API serves GET /v1/decisions/stream to
+ * bouncers, authenticated by X-Api-Key: with startup=true the full set of
+ * active decisions, otherwise what was added and deleted since the
+ * bouncer's previous poll, as {"new": [...], "deleted": [...]}. repnet
+ * keeps one position (a view version) per API key, in a fixed table, so
+ * each bouncer gets its own delta from the view's change log. When the
+ * log no longer reaches back (or the key has never polled) the full state
+ * is sent instead; any decision the bouncer missed the deletion of then
+ * expires on its own, because every decision carries a duration: the
+ * listing's remaining lifetime, or decisions.duration for listings
+ * without an expiry (bouncers re-add them on the next full state).
+ *
+ * Handlers run on nng's HTTP threads, concurrently. The position table is
+ * guarded by one mutex, held across the view walk of a request so that a
+ * key's position always matches what it was sent. API keys come from a
+ * file (decisions.api_keys_file, mode 0600), not the configuration, so
+ * that the configuration can be shown and dumped; they are compared in
+ * constant time. A request without a known key gets 403 and is
+ * counted.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "feeds/rbl/decisions.h"
+#include "feeds/rbl/sbuf.h"
+
+#define KEY_MIN 8
+#define KEY_MAX 256
+
+struct bouncer {
+	char *key;
+	uint64_t version;
+	bool valid;
+};
+
+struct feeds_decisions {
+	const struct feeds_rbl_conf *conf;
+	const struct feeds_view *view;
+	struct rn_metrics *metrics;
+	pthread_mutex_t lock;
+	struct bouncer *b;
+	size_t nb;
+	uint64_t next_id;
+	struct rn_counter polls_full, polls_delta, forbidden, errors;
+};
+
+/* Go's time.Duration text for whole seconds: "3h59m12s", "4m0s", "12s". */
+static void go_duration(int64_t ms, char *out, size_t outlen)
+{
+	int64_t s = ms / 1000;
+	if (s < 0)
+		s = 0;
+	if (s >= 3600)
+		snprintf(out, outlen, "%lldh%lldm%llds", (long long)(s / 3600),
+		         (long long)(s % 3600 / 60), (long long)(s % 60));
+	else if (s >= 60)
+		snprintf(out, outlen, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(out, outlen, "%llds", (long long)s);
+}
+
+struct stream_ctx {
+	struct feeds_decisions *d;
+	struct feeds_sbuf *b;
+	int64_t now;
+	bool first;
+	bool deleted_list; /* writing "deleted" entries */
+	size_t count;
+};
+
+static void write_decision(struct stream_ctx *x, const struct feeds_view_entry *e, bool deleted)
+{
+	char val[RN_PREFIX_STRLEN], dur[48], scen[256];
+	bool host = e->prefix.len == rn_addr_maxlen(&e->prefix.addr);
+	size_t o = 0;
+
+	if (host)
+		rn_addr_format(&e->prefix.addr, val, sizeof(val));
+	else
+		rn_prefix_format(&e->prefix, val, sizeof(val));
+	scen[0] = '\0';
+	for (unsigned c = 1; c < RN_CAT_COUNT; c++) {
+		if (!(e->categories & (1u << c)))
+			continue;
+		int n = snprintf(scen + o, sizeof(scen) - o, "%s%s", o ? "," : "",
+		                 rn_category_name(c));
+		if (n > 0 && (size_t)n < sizeof(scen) - o)
+			o += (size_t)n;
+	}
+	int64_t left =
+	        e->expires_ms != 0 ? e->expires_ms - x->now : x->d->conf->decisions_duration_ms;
+	go_duration(deleted ? 0 : left, dur, sizeof(dur));
+	feeds_sb_printf(x->b,
+	                "%s{\"id\":%llu,\"origin\":\"repnet\",\"type\":\"ban\",\"scope\":\"%s\","
+	                "\"value\":\"%s\",\"duration\":\"%s\",\"scenario\":\"%s\","
+	                "\"simulated\":false}",
+	                x->first ? "" : ",", (unsigned long long)++x->d->next_id,
+	                host ? "Ip" : "Range", val, dur, scen);
+	x->first = false;
+	x->count++;
+}
+
+static int full_fn(void *arg, const struct feeds_view_entry *e)
+{
+	struct stream_ctx *x = arg;
+	if (e->expires_ms != 0 && e->expires_ms <= x->now)
+		return 0;
+	write_decision(x, e, false);
+	return x->b->err;
+}
+
+static int change_fn(void *arg, enum feeds_view_change what, const struct feeds_view_entry *e)
+{
+	struct stream_ctx *x = arg;
+	bool del = what == FEEDS_VIEW_REMOVED;
+	if (del != x->deleted_list)
+		return 0;
+	if (!del && e->expires_ms != 0 && e->expires_ms <= x->now)
+		return 0;
+	write_decision(x, e, del);
+	return x->b->err;
+}
+
+static bool key_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return diff == 0 && lb > 0;
+}
+
+/* The value of query parameter name in uri ("true" / "false"), or NULL. */
+static bool query_true(const char *uri, const char *name)
+{
+	const char *q = strchr(uri, '?');
+	size_t nl = strlen(name);
+	while (q != NULL) {
+		q++;
+		if (strncmp(q, name, nl) == 0 && q[nl] == '=')
+			return strncmp(q + nl + 1, "true", 4) == 0 &&
+			       (q[nl + 5] == '\0' || q[nl + 5] == '&');
+		q = strchr(q, '&');
+	}
+	return false;
+}
+
+static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                      size_t *len, const char **ctype)
+{
+	struct feeds_decisions *d = arg;
+	const char *key = req->header(req, "X-Api-Key");
+	struct bouncer *b = NULL;
+	struct feeds_sbuf sb = {0};
+	uint64_t ver = 0;
+	int rc;
+
+	*ctype = "application/json";
+	if (key != NULL)
+		for (size_t i = 0; i < d->nb; i++)
+			if (key_equal(key, d->b[i].key))
+				b = &d->b[i];
+	if (b == NULL) {
+		rn_counter_add_shared(&d->forbidden, 1);
+		*status = 403;
+		*body = strdup("{\"message\":\"access forbidden\"}");
+		*len = *body != NULL ? strlen(*body) : 0;
+		return;
+	}
+	bool startup = query_true(req->uri, "startup");
+	struct stream_ctx x = {.d = d, .b = &sb, .now = rn_time_now_ms(), .first = true};
+
+	pthread_mutex_lock(&d->lock);
+	bool full = startup || !b->valid;
+	if (!full) {
+		/* Two passes over the log: additions, then deletions. */
+		feeds_sb_printf(&sb, "{\"new\":[");
+		rc = d->view->changes(d->view->arg, b->version, change_fn, &x, &ver);
+		if (rc == RN_ENOTFOUND) {
+			full = true;
+			sb.len = 0;
+		} else if (rc == RN_OK) {
+			feeds_sb_printf(&sb, "],\"deleted\":[");
+			x.first = true;
+			x.deleted_list = true;
+			uint64_t ver2 = 0;
+			rc = d->view->changes(d->view->arg, b->version, change_fn, &x, &ver2);
+			if (rc == RN_OK && ver2 != ver)
+				rc = RN_ESTATE; /* changed between passes: send everything */
+			if (rc != RN_OK) {
+				full = true;
+				sb.len = 0;
+			} else {
+				feeds_sb_printf(&sb, "]}");
+			}
+		}
+		if (!full)
+			rn_counter_add_shared(&d->polls_delta, 1);
+	}
+	if (full) {
+		x.first = true;
+		x.deleted_list = false;
+		feeds_sb_printf(&sb, "{\"new\":[");
+		rc = d->view->walk(d->view->arg, full_fn, &x, &ver);
+		feeds_sb_printf(&sb, "],\"deleted\":[]}");
+		if (rc == RN_OK)
+			rn_counter_add_shared(&d->polls_full, 1);
+	} else {
+		rc = RN_OK;
+	}
+	if (rc == RN_OK && sb.err == RN_OK) {
+		b->version = ver;
+		b->valid = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (rc != RN_OK || sb.err != RN_OK) {
+		rn_counter_add_shared(&d->errors, 1);
+		log_warnx_rl("decisions: %s", rn_strerror(rc != RN_OK ? rc : sb.err));
+		free(sb.p);
+		*status = 500;
+		*body = strdup("{\"message\":\"internal error\"}");
+		*len = *body != NULL ? strlen(*body) : 0;
+		return;
+	}
+	*body = sb.p;
+	*len = sb.len;
+}
+
+/*
+ * Reads the key file: one key a line, blank lines and "#" comments
+ * ignored. A file readable by group or others is refused, as are keys
+ * shorter than KEY_MIN or longer than KEY_MAX characters and more keys
+ * than decisions.max_bouncers.
+ */
+static int load_keys(struct feeds_decisions *d, const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, off = 0;
+	struct stat st;
+	int rc;
+	if (stat(path, &st) != 0) {
+		rc = -errno;
+		log_warnx("decisions: %s: %s", path, rn_strerror(rc));
+		return rc;
+	}
+	if (st.st_mode & 077) {
+		log_warnx("decisions: %s is readable by group or others; chmod 600 it", path);
+		return RN_ECONF;
+	}
+	if ((rc = rn_file_read(path, 1 << 20, &buf, &len)) != RN_OK) {
+		log_warnx("decisions: %s: %s", path, rn_strerror(rc));
+		return rc;
+	}
+	d->b = calloc((size_t)d->conf->decisions_max_bouncers, sizeof(*d->b));
+	if (d->b == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned lineno = 1; off < len; lineno++) {
+		const uint8_t *nl = memchr(buf + off, '\n', len - off);
+		size_t ll = nl != NULL ? (size_t)(nl - (buf + off)) : len - off;
+		const uint8_t *l = buf + off;
+		off += ll + (nl != NULL);
+		while (ll > 0 && (l[ll - 1] == ' ' || l[ll - 1] == '\t' || l[ll - 1] == '\r'))
+			ll--;
+		while (ll > 0 && (l[0] == ' ' || l[0] == '\t')) {
+			l++;
+			ll--;
+		}
+		if (ll == 0 || l[0] == '#')
+			continue;
+		bool printable = true;
+		for (size_t i = 0; i < ll; i++)
+			printable &= l[i] > ' ' && l[i] < 0x7f;
+		if (ll < KEY_MIN || ll > KEY_MAX || !printable) {
+			log_warnx("decisions: %s:%u: a key is %d to %d printable characters", path,
+			          lineno, KEY_MIN, KEY_MAX);
+			rc = RN_ECONF;
+			goto out;
+		}
+		if (d->nb == (size_t)d->conf->decisions_max_bouncers) {
+			log_warnx("decisions: %s: more than %lld keys (decisions.max_bouncers)",
+			          path, (long long)d->conf->decisions_max_bouncers);
+			rc = RN_ELIMIT;
+			goto out;
+		}
+		d->b[d->nb].key = strndup((const char *)l, ll);
+		if (d->b[d->nb].key == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		d->nb++;
+	}
+	if (d->nb == 0) {
+		log_warnx("decisions: %s holds no key", path);
+		rc = RN_ECONF;
+	}
+out:
+	if (buf != NULL)
+		sodium_memzero(buf, len);
+	free(buf);
+	return rc;
+}
+
+int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
+                          const struct feeds_rbl_conf *c, const struct feeds_view *v,
+                          struct rn_metrics *m)
+{
+	int rc;
+	struct feeds_decisions *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	d->conf = c;
+	d->view = v;
+	d->metrics = m;
+	pthread_mutex_init(&d->lock, NULL);
+	if ((rc = load_keys(d, c->decisions_keys_file)) != RN_OK)
+		goto fail;
+	if (m != NULL) {
+		static const char *help = "Decision stream polls answered, by kind.";
+		rc = rn_metrics_counter(m, d, "repnet_decisions_polls_total", help, "kind=\"full\"",
+		                        &d->polls_full);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_polls_total", help,
+		                             "kind=\"delta\"", &d->polls_delta);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_forbidden_total",
+		                             "Decision stream requests without a valid X-Api-Key.",
+		                             NULL, &d->forbidden);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_errors_total",
+		                             "Decision stream requests that failed inside repnet.",
+		                             NULL, &d->errors);
+		if (rc != RN_OK)
+			goto fail;
+	}
+	rc = feeds_http_handle(h, "/v1/decisions/stream", stream_cb, d);
+	if (rc != RN_OK)
+		goto fail;
+	log_notice("decisions: serving /v1/decisions/stream to %zu key(s)", d->nb);
+	*out = d;
+	return RN_OK;
+fail:
+	feeds_decisions_free(d);
+	return rc;
+}
+
+void feeds_decisions_free(struct feeds_decisions *d)
+{
+	if (d == NULL)
+		return;
+	if (d->metrics != NULL)
+		rn_metrics_unregister(d->metrics, d);
+	pthread_mutex_destroy(&d->lock);
+	for (size_t i = 0; d->b != NULL && i < d->nb; i++)
+		free(d->b[i].key);
+	free(d->b);
+	free(d);
+}
