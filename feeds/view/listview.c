@@ -1,6 +1,9 @@
 /*
  * listview.c: a blocklist in memory behind struct feeds_view, updated in
- * place while many threads read it.
+ * place while many threads read it. This file holds the classes, the
+ * change log, batches, walk, changes, replace and the public API; the
+ * lookup structure is index.c, block memory slab.c and grace periods
+ * grace.c (listview.h names what they share).
  *
  * Design notes.
  *
@@ -30,18 +33,9 @@
  * After the batch the writer waits for a grace period and frees what it
  * retired. So memory grows by the touched buckets only, never doubles.
  *
- * Grace periods are sleepable-RCU style with two counter sets (parity 0
- * and 1), each striped over cache lines. A reader loads the parity p,
- * increments its stripe of set p, and re-checks the parity: if it
- * changed, it undoes the increment and retries. It then reads, and
- * decrements the same counter. The writer flips the parity and waits for
- * the old set to drain. All of these are sequentially consistent: a
- * reader counted in the old set loaded the parity before the flip, so the
- * writer sees it and waits; a reader that increments the old set after
- * the writer looked sees the new parity in its re-check and retries; and
- * a reader counted in the new set loaded its pointers after the flip,
- * which follows the unpublishing. The writer side is the only one that
- * waits.
+ * Grace periods are sleepable-RCU style, with striped reader counters;
+ * grace.c's design notes give the argument. The writer side is the only
+ * one that waits.
  *
  * Classes are reference counted by the writer. A class whose count drops
  * to zero keeps its slot until the end of the batch's grace period, so a
@@ -54,322 +48,18 @@
  * one consistent version.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 
-#include "feeds/view/view.h"
+#include "feeds/view/listview.h"
 
-#define LV_BUCKETS    65536u
-#define LV_CLASSES    255u
-#define LV_MIXED      0xffu
-#define LV_STRIPES    16u
-#define LV_CACHE_LINE 64u
-#define LV_SLAB_MAX   512u   /* blocks up to this size come from the slab */
-#define LV_SLAB_CHUNK 65536u /* the slab grows by chunks of this size */
-
-struct lv_block {
-	uint16_t n;
-	uint8_t cls; /* LV_MIXED: a class byte per entry follows low[] */
-	uint8_t pad_;
-	uint16_t low[]; /* sorted; then uint8_t cls[n] when mixed */
-};
-
-struct lv_class {
-	_Atomic uint32_t cats;
-	_Atomic int64_t expires_ms;
-	uint32_t refs; /* writer only */
-	bool pending_free;
-};
-
-/* Prefix entries of one family, immutable once published. */
-struct lv_ptable {
-	size_t n;
-	unsigned nlens;
-	uint8_t lens[129]; /* the lengths present, longest first */
-	size_t start[130]; /* entries of lens[i] are [start[i], start[i+1]) */
-	struct feeds_view_entry e[];
-};
-
-struct lv_stripe {
-	_Atomic long cnt;
-	char pad_[LV_CACHE_LINE - sizeof(long)];
-};
-
-/* Something to free after a grace period: a slab block of size bytes, or malloc'd (size 0). */
-struct lv_retired {
-	void *p;
-	size_t size;
-};
-
-struct lv_change {
-	uint64_t version;
-	enum feeds_view_change what;
-	struct feeds_view_entry e;
-};
-
-struct feeds_listview {
-	_Atomic(struct lv_block *) *buckets;
-	_Atomic(struct lv_ptable *) ptab[2]; /* IPv4 prefixes, IPv6 */
-	struct lv_class cls[LV_CLASSES];
-	_Alignas(LV_CACHE_LINE) _Atomic unsigned parity;
-	_Alignas(LV_CACHE_LINE) struct lv_stripe readers[2][LV_STRIPES];
-
-	pthread_mutex_t lock; /* writers, walk, changes */
-	size_t hosts;         /* IPv4 hosts in buckets */
-	size_t block_bytes;
-	uint64_t version;
-	/* Retired memory, freed after the grace period. */
-	struct lv_retired *retired;
-	size_t nretired, capretired;
-	/* The block slab: free lists per 8-byte size class, and chunks. */
-	void *slab_free[LV_SLAB_MAX / 8 + 1];
-	char **chunks;
-	size_t nchunks, capchunks;
-	char *slab_cur;
-	size_t slab_left;
-	size_t big_bytes; /* blocks over LV_SLAB_MAX, from malloc */
-	/* The change log: a ring of at most hist_cap changes. */
-	struct lv_change *hist;
-	size_t hist_cap, hist_head, hist_len;
-	uint64_t hist_base; /* changes after this version are all in the log */
-	bool hist_off;      /* this batch is larger than the log */
-};
-
-static _Atomic unsigned lv_next_stripe;
-static _Thread_local unsigned lv_my_stripe = UINT32_MAX;
-
-/* ---- read side ----------------------------------------------------- */
-
-static inline struct lv_stripe *lv_read_enter(struct feeds_listview *lv)
-{
-	if (RN_UNLIKELY(lv_my_stripe == UINT32_MAX))
-		lv_my_stripe = atomic_fetch_add(&lv_next_stripe, 1) % LV_STRIPES;
-	for (;;) {
-		unsigned p = atomic_load(&lv->parity);
-		struct lv_stripe *s = &lv->readers[p][lv_my_stripe];
-		atomic_fetch_add(&s->cnt, 1);
-		if (RN_LIKELY(atomic_load(&lv->parity) == p))
-			return s;
-		atomic_fetch_sub(&s->cnt, 1);
-	}
-}
-
-static inline void lv_read_leave(struct lv_stripe *s)
-{
-	atomic_fetch_sub_explicit(&s->cnt, 1, memory_order_release);
-}
-
-static void lv_synchronize(struct feeds_listview *lv)
-{
-	unsigned p = atomic_load(&lv->parity);
-	atomic_store(&lv->parity, p ^ 1u);
-	for (unsigned spins = 0;; spins++) {
-		long sum = 0;
-		for (unsigned i = 0; i < LV_STRIPES; i++)
-			sum += atomic_load(&lv->readers[p][i].cnt);
-		if (sum == 0)
-			return;
-		if (spins < 64)
-			sched_yield();
-		else {
-			struct timespec ts = {0, 100000};
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
-static inline size_t lv_block_size(size_t n, bool mixed)
-{
-	return sizeof(struct lv_block) + n * sizeof(uint16_t) + (mixed ? n : 0);
-}
-
-static inline const uint8_t *lv_block_cls(const struct lv_block *b)
-{
-	return (const uint8_t *)(b->low + b->n);
-}
-
-/* Index of low in b, or -1. */
-static inline long lv_block_find(const struct lv_block *b, uint16_t low)
-{
-	size_t lo = 0, hi = b->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (b->low[mid] < low)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < b->n && b->low[lo] == low ? (long)lo : -1;
-}
-
-static int lv_addr_cmp_bits(const struct rn_addr *a, const struct rn_addr *b)
-{
-	if (a->family == RN_AF_INET)
-		return a->u.v4 < b->u.v4 ? -1 : a->u.v4 > b->u.v4;
-	return memcmp(a->u.v6, b->u.v6, 16);
-}
-
-/* The entry of exactly prefix (masked a, len) in table t, or NULL. */
-static const struct feeds_view_entry *lv_ptable_find(const struct lv_ptable *t, unsigned li,
-                                                     const struct rn_addr *a)
-{
-	size_t lo = t->start[li], hi = t->start[li + 1];
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = lv_addr_cmp_bits(&t->e[mid].prefix.addr, a);
-		if (c == 0)
-			return &t->e[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static uint32_t lv_lookup(void *arg, const struct rn_addr *a, int64_t *expires_ms)
-{
-	struct feeds_listview *lv = arg;
-	uint32_t cats = 0;
-	int64_t exp = 0;
-	const struct lv_ptable *t;
-	struct lv_stripe *s = lv_read_enter(lv);
-
-	if (a->family == RN_AF_INET) {
-		const struct lv_block *b =
-		        atomic_load_explicit(&lv->buckets[a->u.v4 >> 16], memory_order_acquire);
-		if (b != NULL) {
-			long i = lv_block_find(b, (uint16_t)a->u.v4);
-			if (i >= 0) {
-				unsigned c = b->cls != LV_MIXED ? b->cls : lv_block_cls(b)[i];
-				cats = atomic_load_explicit(&lv->cls[c].cats, memory_order_relaxed);
-				exp = atomic_load_explicit(&lv->cls[c].expires_ms,
-				                           memory_order_relaxed);
-				goto done;
-			}
-		}
-		t = atomic_load_explicit(&lv->ptab[0], memory_order_acquire);
-	} else if (a->family == RN_AF_INET6) {
-		t = atomic_load_explicit(&lv->ptab[1], memory_order_acquire);
-	} else {
-		goto done;
-	}
-	if (t != NULL) {
-		for (unsigned li = 0; li < t->nlens; li++) {
-			struct rn_addr m = *a;
-			rn_addr_mask(&m, t->lens[li]);
-			const struct feeds_view_entry *e = lv_ptable_find(t, li, &m);
-			if (e != NULL) {
-				cats = e->categories;
-				exp = e->expires_ms;
-				break;
-			}
-		}
-	}
-done:
-	lv_read_leave(s);
-	if (expires_ms != NULL)
-		*expires_ms = exp;
-	return cats;
-}
-
-/* ---- write side ---------------------------------------------------- */
-
-static size_t lv_round8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
-
-/*
- * Block memory. Blocks are small (about 36 bytes at 1M addresses) and
- * many, so they come from a slab: 64 KB chunks cut in 8-byte size
- * classes, with a free list per class, without malloc's per-chunk header
- * and 16-byte rounding (about 1 MB saved at 1M addresses). Larger blocks
- * come from malloc. Only the writer allocates and frees (under the lock).
- */
-static void *lv_block_alloc(struct feeds_listview *lv, size_t size)
-{
-	size_t sz = lv_round8(size);
-	if (sz > LV_SLAB_MAX) {
-		void *p = malloc(sz);
-		if (p != NULL)
-			lv->big_bytes += sz;
-		return p;
-	}
-	void **head = &lv->slab_free[sz / 8];
-	if (*head != NULL) {
-		void *p = *head;
-		memcpy(head, p, sizeof(void *));
-		return p;
-	}
-	if (lv->slab_left < sz) {
-		if (lv->nchunks == lv->capchunks) {
-			size_t cap = lv->capchunks ? lv->capchunks * 2 : 64;
-			char **v = realloc(lv->chunks, cap * sizeof(*v));
-			if (v == NULL)
-				return NULL;
-			lv->chunks = v;
-			lv->capchunks = cap;
-		}
-		char *c = malloc(LV_SLAB_CHUNK);
-		if (c == NULL)
-			return NULL;
-		lv->chunks[lv->nchunks++] = c;
-		lv->slab_cur = c;
-		lv->slab_left = LV_SLAB_CHUNK;
-	}
-	void *p = lv->slab_cur;
-	lv->slab_cur += sz;
-	lv->slab_left -= sz;
-	return p;
-}
-
-static void lv_block_release(struct feeds_listview *lv, void *p, size_t size)
-{
-	size_t sz = lv_round8(size);
-	if (sz > LV_SLAB_MAX) {
-		lv->big_bytes -= sz;
-		free(p);
-		return;
-	}
-	memcpy(p, &lv->slab_free[sz / 8], sizeof(void *));
-	lv->slab_free[sz / 8] = p;
-}
-
-/* Queues p (a block of size bytes, or malloc'd memory when size is 0). */
-static int lv_retire(struct feeds_listview *lv, void *p, size_t size)
-{
-	if (p == NULL)
-		return RN_OK;
-	if (lv->nretired == lv->capretired) {
-		size_t cap = lv->capretired ? lv->capretired * 2 : 1024;
-		struct lv_retired *v = realloc(lv->retired, cap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		lv->retired = v;
-		lv->capretired = cap;
-	}
-	lv->retired[lv->nretired++] = (struct lv_retired){p, size};
-	return RN_OK;
-}
-
-static void lv_retired_free(struct feeds_listview *lv, const struct lv_retired *r)
-{
-	if (r->size == 0)
-		free(r->p);
-	else
-		lv_block_release(lv, r->p, r->size);
-}
+/* ---- classes and the change log (writer) ----------------------------- */
 
 /* After a grace period: frees retired memory and releases unused classes. */
 static void lv_reclaim(struct feeds_listview *lv)
 {
-	lv_synchronize(lv);
-	for (size_t i = 0; i < lv->nretired; i++)
-		lv_retired_free(lv, &lv->retired[i]);
-	lv->nretired = 0;
+	lv_grace_reclaim(&lv->grace, &lv->slab);
 	for (unsigned c = 0; c < LV_CLASSES; c++)
 		if (lv->cls[c].pending_free && lv->cls[c].refs == 0) {
 			lv->cls[c].pending_free = false;
@@ -402,14 +92,14 @@ static int lv_class_get(struct feeds_listview *lv, uint32_t cats, int64_t exp)
 	return freeslot;
 }
 
-static void lv_class_unref(struct feeds_listview *lv, unsigned c)
+void lv_class_unref(struct feeds_listview *lv, unsigned c)
 {
 	if (--lv->cls[c].refs == 0)
 		lv->cls[c].pending_free = true;
 }
 
-static int lv_hist_add(struct feeds_listview *lv, enum feeds_view_change what,
-                       const struct feeds_view_entry *e)
+int lv_hist_add(struct feeds_listview *lv, enum feeds_view_change what,
+                const struct feeds_view_entry *e)
 {
 	if (lv->hist_off)
 		return RN_OK;
@@ -437,34 +127,6 @@ static int lv_hist_add(struct feeds_listview *lv, enum feeds_view_change what,
 	return RN_OK;
 }
 
-/* Sort orders. */
-static int lv_entry_cmp(const void *pa, const void *pb)
-{
-	const struct feeds_view_entry *a = pa, *b = pb;
-	int c = rn_addr_cmp(&a->prefix.addr, &b->prefix.addr);
-	if (c != 0)
-		return c;
-	return (int)a->prefix.len - (int)b->prefix.len;
-}
-
-static int lv_prefix_cmp(const void *pa, const void *pb)
-{
-	const struct rn_prefix *a = pa, *b = pb;
-	int c = rn_addr_cmp(&a->addr, &b->addr);
-	if (c != 0)
-		return c;
-	return (int)a->len - (int)b->len;
-}
-
-/* Table order: longest first, then address. */
-static int lv_ptable_cmp(const void *pa, const void *pb)
-{
-	const struct feeds_view_entry *a = pa, *b = pb;
-	if (a->prefix.len != b->prefix.len)
-		return (int)b->prefix.len - (int)a->prefix.len;
-	return lv_addr_cmp_bits(&a->prefix.addr, &b->prefix.addr);
-}
-
 static bool lv_is_host4(const struct rn_prefix *p)
 {
 	return p->addr.family == RN_AF_INET && p->len == 32;
@@ -479,220 +141,6 @@ static bool lv_prefix_valid(const struct rn_prefix *p)
 	struct rn_addr m = p->addr;
 	rn_addr_mask(&m, p->len);
 	return rn_addr_equal(&m, &p->addr);
-}
-
-/* A new table holding e[0..n), in lookup order. */
-static struct lv_ptable *lv_ptable_build(const struct feeds_view_entry *e, size_t n)
-{
-	struct lv_ptable *t = malloc(sizeof(*t) + n * sizeof(t->e[0]));
-	if (t == NULL)
-		return NULL;
-	t->n = n;
-	if (n > 0)
-		memcpy(t->e, e, n * sizeof(e[0]));
-	qsort(t->e, n, sizeof(t->e[0]), lv_ptable_cmp);
-	t->nlens = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i == 0 || t->e[i].prefix.len != t->e[i - 1].prefix.len) {
-			t->lens[t->nlens] = t->e[i].prefix.len;
-			t->start[t->nlens] = i;
-			t->nlens++;
-		}
-	}
-	t->start[t->nlens] = n;
-	return t;
-}
-
-/*
- * Applies the prefix part of a batch to family fi: adds (sorted, unique)
- * and dels (sorted). Builds a new table when anything changed.
- */
-static int lv_apply_ptable(struct feeds_listview *lv, unsigned fi,
-                           const struct feeds_view_entry *add, size_t nadd,
-                           const struct rn_prefix *del, size_t ndel)
-{
-	struct lv_ptable *old = atomic_load_explicit(&lv->ptab[fi], memory_order_relaxed);
-	size_t nold = old != NULL ? old->n : 0;
-	struct feeds_view_entry *cur = NULL, *next = NULL;
-	size_t nnext = 0;
-	int rc = RN_OK;
-
-	if (nadd == 0 && ndel == 0)
-		return RN_OK;
-	cur = malloc((nold + 1) * sizeof(*cur));
-	next = malloc((nold + nadd + 1) * sizeof(*next));
-	if (cur == NULL || next == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (nold > 0)
-		memcpy(cur, old->e, nold * sizeof(*cur));
-	qsort(cur, nold, sizeof(*cur), lv_entry_cmp);
-	/* Three-way merge in address order. */
-	size_t i = 0, j = 0, k = 0;
-	bool changed = false;
-	while (i < nold || j < nadd) {
-		int c;
-		if (i == nold)
-			c = 1;
-		else if (j == nadd)
-			c = -1;
-		else
-			c = lv_entry_cmp(&cur[i], &add[j]);
-		const struct feeds_view_entry *keep = c <= 0 ? &cur[i] : &add[j];
-		/* Is keep's prefix deleted? */
-		while (k < ndel && lv_prefix_cmp(&del[k], &keep->prefix) < 0)
-			k++;
-		bool deleted = c < 0 && k < ndel && lv_prefix_cmp(&del[k], &keep->prefix) == 0;
-		if (c == 0) {
-			/* Replaced by the added entry. */
-			if (cur[i].categories != add[j].categories ||
-			    cur[i].expires_ms != add[j].expires_ms) {
-				changed = true;
-				if ((rc = lv_hist_add(lv, FEEDS_VIEW_ADDED, &add[j])) != RN_OK)
-					goto fail;
-			}
-			next[nnext++] = add[j];
-			i++;
-			j++;
-		} else if (c < 0) {
-			if (deleted) {
-				changed = true;
-				if ((rc = lv_hist_add(lv, FEEDS_VIEW_REMOVED, &cur[i])) != RN_OK)
-					goto fail;
-			} else {
-				next[nnext++] = cur[i];
-			}
-			i++;
-		} else {
-			changed = true;
-			if ((rc = lv_hist_add(lv, FEEDS_VIEW_ADDED, &add[j])) != RN_OK)
-				goto fail;
-			next[nnext++] = add[j];
-			j++;
-		}
-	}
-	if (changed) {
-		struct lv_ptable *t = nnext > 0 ? lv_ptable_build(next, nnext) : NULL;
-		if (nnext > 0 && t == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		if ((rc = lv_retire(lv, old, 0)) != RN_OK) {
-			free(t);
-			goto fail;
-		}
-		atomic_store_explicit(&lv->ptab[fi], t, memory_order_release);
-	}
-fail:
-	free(cur);
-	free(next);
-	return rc;
-}
-
-/*
- * Merges the changes of one bucket: adds a[0..na) (sorted by address,
- * unique, with class indexes ac[]) and dels d[0..nd) (sorted) into a new
- * block.
- */
-static int lv_apply_bucket(struct feeds_listview *lv, uint32_t hi, const struct feeds_view_entry *a,
-                           const uint8_t *ac, size_t na, const struct rn_prefix *d, size_t nd)
-{
-	struct lv_block *old = atomic_load_explicit(&lv->buckets[hi], memory_order_relaxed);
-	size_t nold = old != NULL ? old->n : 0;
-	size_t cap = nold + na;
-	uint16_t *nl = malloc(cap * sizeof(*nl) + cap + 1);
-	if (nl == NULL)
-		return -ENOMEM;
-	uint8_t *nc = (uint8_t *)(nl + cap);
-	size_t i = 0, j = 0, k = 0, n = 0;
-	int rc = RN_OK;
-	bool changed = false;
-
-	while (i < nold || j < na) {
-		uint16_t ol = i < nold ? old->low[i] : 0;
-		uint16_t al = j < na ? (uint16_t)a[j].prefix.addr.u.v4 : 0;
-		int c = i == nold ? 1 : j == na ? -1 : (ol < al ? -1 : ol > al);
-		unsigned oc =
-		        i < nold ? (old->cls != LV_MIXED ? old->cls : lv_block_cls(old)[i]) : 0;
-		if (c <= 0) {
-			uint32_t key = hi << 16 | ol;
-			while (k < nd && d[k].addr.u.v4 < key)
-				k++;
-			if (c < 0 && k < nd && d[k].addr.u.v4 == key) {
-				struct feeds_view_entry e = {.categories = lv->cls[oc].cats,
-				                             .expires_ms = lv->cls[oc].expires_ms};
-				e.prefix = d[k];
-				if ((rc = lv_hist_add(lv, FEEDS_VIEW_REMOVED, &e)) != RN_OK)
-					goto fail;
-				lv_class_unref(lv, oc);
-				changed = true;
-				i++;
-				continue;
-			}
-		}
-		if (c < 0) {
-			nl[n] = ol;
-			nc[n++] = (uint8_t)oc;
-			i++;
-		} else {
-			if (c == 0) {
-				if (oc == ac[j]) {
-					/* Same data: not a change; drop the extra reference. */
-					lv_class_unref(lv, ac[j]);
-					nl[n] = ol;
-					nc[n++] = (uint8_t)oc;
-					i++;
-					j++;
-					continue;
-				}
-				lv_class_unref(lv, oc);
-				i++;
-			}
-			if ((rc = lv_hist_add(lv, FEEDS_VIEW_ADDED, &a[j])) != RN_OK)
-				goto fail;
-			changed = true;
-			nl[n] = al;
-			nc[n++] = ac[j];
-			j++;
-		}
-	}
-	if (!changed)
-		goto fail; /* nothing to publish; rc is RN_OK */
-	struct lv_block *b = NULL;
-	if (n > 0) {
-		bool mixed = false;
-		for (size_t x = 1; x < n; x++)
-			if (nc[x] != nc[0])
-				mixed = true;
-		b = lv_block_alloc(lv, lv_block_size(n, mixed));
-		if (b == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		b->n = (uint16_t)n;
-		b->pad_ = 0;
-		b->cls = mixed ? LV_MIXED : nc[0];
-		memcpy(b->low, nl, n * sizeof(*nl));
-		if (mixed)
-			memcpy((uint8_t *)(b->low + n), nc, n);
-		lv->block_bytes += lv_round8(lv_block_size(n, mixed));
-	}
-	size_t oldsize = old != NULL ? lv_block_size(nold, old->cls == LV_MIXED) : 0;
-	if ((rc = lv_retire(lv, old, oldsize)) != RN_OK) {
-		if (b != NULL) {
-			lv->block_bytes -= lv_round8(lv_block_size(n, b->cls == LV_MIXED));
-			lv_block_release(lv, b, lv_block_size(n, b->cls == LV_MIXED));
-		}
-		goto fail;
-	}
-	if (old != NULL)
-		lv->block_bytes -= lv_round8(oldsize);
-	lv->hosts = lv->hosts - nold + n;
-	atomic_store_explicit(&lv->buckets[hi], b, memory_order_release);
-fail:
-	free(nl);
-	return rc;
 }
 
 /* Removes duplicate prefixes from a sorted array of entries; the last wins. */
@@ -1054,19 +502,14 @@ void feeds_listview_free(struct feeds_listview *lv)
 		return;
 	for (uint32_t i = 0; i < LV_BUCKETS; i++) {
 		struct lv_block *b = atomic_load(&lv->buckets[i]);
-		if (b != NULL && lv_round8(lv_block_size(b->n, b->cls == LV_MIXED)) > LV_SLAB_MAX)
-			free(b);
+		if (b != NULL)
+			lv_slab_discard(b, lv_block_size(b->n, b->cls == LV_MIXED));
 	}
 	free(lv->buckets);
 	free(atomic_load(&lv->ptab[0]));
 	free(atomic_load(&lv->ptab[1]));
-	for (size_t i = 0; i < lv->nretired; i++)
-		if (lv->retired[i].size == 0 || lv_round8(lv->retired[i].size) > LV_SLAB_MAX)
-			free(lv->retired[i].p);
-	free(lv->retired);
-	for (size_t i = 0; i < lv->nchunks; i++)
-		free(lv->chunks[i]);
-	free(lv->chunks);
+	lv_grace_destroy(&lv->grace);
+	lv_slab_destroy(&lv->slab);
 	free(lv->hist);
 	pthread_mutex_destroy(&lv->lock);
 	free(lv);
@@ -1095,8 +538,7 @@ size_t feeds_listview_count(struct feeds_listview *lv)
 size_t feeds_listview_memory(struct feeds_listview *lv)
 {
 	pthread_mutex_lock(&lv->lock);
-	size_t n = sizeof(*lv) + LV_BUCKETS * sizeof(*lv->buckets) + lv->nchunks * LV_SLAB_CHUNK +
-	           lv->big_bytes;
+	size_t n = sizeof(*lv) + LV_BUCKETS * sizeof(*lv->buckets) + lv_slab_bytes(&lv->slab);
 	for (unsigned fi = 0; fi < 2; fi++) {
 		const struct lv_ptable *t = atomic_load(&lv->ptab[fi]);
 		n += t != NULL ? sizeof(*t) + t->n * sizeof(t->e[0]) : 0;
