@@ -8,8 +8,7 @@
 command -v crowdsec-firewall-bouncer >/dev/null || skip "crowdsec-firewall-bouncer is not installed"
 command -v nft >/dev/null || skip "nft is not installed"
 NS="rncb$$"
-ip netns add "$NS" || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
+netns_add "$NS" || skip "cannot create a network namespace"
 ip -n "$NS" link set lo up
 
 cat >"$T/list.json" <<'LIST'
@@ -62,7 +61,7 @@ YAML
 ip netns exec "$NS" "$REPNET_BUILD/repnetd" -f -c "$T/r.conf" >"$T/log" 2>&1 &
 DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_for "$T/log" "repnetd .* running"
-ip netns exec "$NS" timeout 60 crowdsec-firewall-bouncer -c "$T/bouncer.yaml" >"$T/bouncer.log" 2>&1 &
+ip netns exec "$NS" crowdsec-firewall-bouncer -c "$T/bouncer.yaml" >"$T/bouncer.log" 2>&1 &
 DAEMON_PIDS="$DAEMON_PIDS $!"
 
 # until_set CHECK: polls the bouncer's sets (into $T/sets) for up to 15 s.

@@ -15,8 +15,7 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 # rbldnsd_compare_test.sh: another root process could join a loopback port
 # with SO_REUSEPORT).
 X=""
-if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "rndig$$" 2>/dev/null; then
-	trap 'ip netns del "rndig$$" 2>/dev/null; cleanup' EXIT
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && netns_add "rndig$$" 2>/dev/null; then
 	ip -n "rndig$$" link set lo up
 	X="ip netns exec rndig$$"
 fi

@@ -7,8 +7,7 @@
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, nftables, ipset)"
 command -v ip >/dev/null || skip "iproute2 is not installed"
 NS="rnexp$$"
-ip netns add "$NS" || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
+netns_add "$NS" || skip "cannot create a network namespace"
 R="$REPNET_BUILD/repnet"
 
 cat >"$T/list.json" <<'LIST'

@@ -13,8 +13,7 @@ command -v postfix >/dev/null || skip "postfix is not installed (scripts/bootstr
 command -v swaks >/dev/null || skip "swaks is not installed"
 command -v unshare >/dev/null || skip "unshare is not installed (util-linux)"
 NS="rnpf$$"
-ip netns add "$NS" || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
+netns_add "$NS" || skip "cannot create a network namespace"
 ip -n "$NS" link set lo up
 chmod 755 "$T"
 

@@ -18,16 +18,10 @@
 command -v tcpdump >/dev/null || skip "tcpdump is not installed"
 command -v ip >/dev/null || skip "ip (iproute2) is not installed"
 NS="repnet-priv-$$"
-ip netns add "$NS" || skip "cannot create a network namespace"
+netns_add "$NS" || skip "cannot create a network namespace"
 NSX="ip netns exec $NS"
 TCPDUMP=""
 TCPDUMP2=""
-priv_cleanup() {
-	for p in $TCPDUMP $TCPDUMP2; do kill "$p" 2>/dev/null || true; done
-	cleanup
-	ip netns del "$NS" 2>/dev/null || true
-}
-trap priv_cleanup EXIT
 $NSX ip link set lo up
 . "$REPNET_SRC/tests/feeds/feed_lib.sh"
 

@@ -13,8 +13,7 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 # other root processes (SO_REUSEPORT), and dig's own random source port
 # must never be a server's port.
 X=""
-if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "rncmp$$" 2>/dev/null; then
-	trap 'ip netns del "rncmp$$" 2>/dev/null; cleanup' EXIT
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && netns_add "rncmp$$" 2>/dev/null; then
 	ip -n "rncmp$$" link set lo up
 	X="ip netns exec rncmp$$"
 fi

@@ -12,10 +12,8 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 D="$REPNET_TEST_DATA/netflow"
 R="$REPNET_BUILD/repnet"
 NA="rnfa$$"; NB="rnfb$$"; VA="rnva$$"; VB="rnvb$$"
-netns_cleanup() { ip netns del "$NA" 2>/dev/null || true; ip netns del "$NB" 2>/dev/null || true; }
-trap 'netns_cleanup; cleanup' EXIT
-ip netns add "$NA" || skip "cannot create network namespaces here"
-ip netns add "$NB"
+netns_add "$NA" || skip "cannot create network namespaces here"
+netns_add "$NB"
 ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB"
 ip -n "$NA" addr add 192.0.2.1/24 dev "$VA"
 ip -n "$NB" addr add 192.0.2.2/24 dev "$VB"

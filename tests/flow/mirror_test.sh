@@ -12,10 +12,8 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 D="$REPNET_TEST_DATA/netflow"
 R="$REPNET_BUILD/repnet"
 NA="rnma$$"; NB="rnmb$$"; VA="rnwa$$"; VB="rnwb$$"
-netns_cleanup() { ip netns del "$NA" 2>/dev/null || true; ip netns del "$NB" 2>/dev/null || true; }
-trap 'netns_cleanup; cleanup' EXIT
-ip netns add "$NA" || skip "cannot create network namespaces here"
-ip netns add "$NB"
+netns_add "$NA" || skip "cannot create network namespaces here"
+netns_add "$NB"
 ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB"
 ip -n "$NA" link set "$VA" up
 ip -n "$NB" link set "$VB" up

@@ -4,13 +4,28 @@ set -eu
 : "${REPNET_BUILD:?}" "${REPNET_SRC:?}"
 T=$(mktemp -d /tmp/repnet-test.XXXXXX)
 DAEMON_PIDS=""
+NETNS=""
 cleanup() {
 	for p in $DAEMON_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+	for n in $NETNS; do
+		# Whatever still runs inside goes with the namespace.
+		pids=$(ip netns pids "$n" 2>/dev/null || true)
+		# shellcheck disable=SC2086
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+		ip netns del "$n" 2>/dev/null || true
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# netns_add NAME: creates a network namespace that cleanup deletes, after
+# killing every process left inside it. Fails as `ip netns add` does.
+netns_add() {
+	ip netns add "$1" || return 1
+	NETNS="$NETNS $1"
+}
 skip() { echo "SKIP: $*"; exit 77; }
 
 # wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN in FILE.

@@ -73,8 +73,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 command -v ip >/dev/null 2>&1 || skip "ip (iproute2) is missing"
 NS="repnet-inst-$$"
-ip netns add "$NS" || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null || true; cleanup' EXIT
+netns_add "$NS" || skip "cannot create a network namespace"
 ip -n "$NS" link set lo up
 ip netns exec "$NS" "$R/$sbindir/repnetd" -f -o core.roles=collect \
 	-o core.data_dir="$T/var" -o core.http_listen= \
