@@ -24,13 +24,8 @@ python3 "$D/pcap_udp_replay.py" "$D/export-softflowd-ipfix.pcap" 127.0.0.1 "$IX"
 want=$((3345 + 3467 + 3467))
 
 # Wait (bounded) until every record is counted.
-i=0
-while :; do
-	got=$(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}')
-	[ "${got:-0}" = "$want" ] && break
-	i=$((i + 1)); [ $i -le 100 ] || fail "records: got ${got:-none}, want $want"
-	sleep 0.1
-done
+wait_until 60 metric_is "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}' "$want" ||
+	fail "records: got $(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}'), want $want"
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$T/metrics"
 drops=$(awk '/^repnet_flow_socket_drops_total/ { s += $NF } END { print s + 0 }' "$T/metrics")
 [ "$drops" = 0 ] || { grep repnet_flow_ "$T/metrics" >&2; fail "socket drops: $drops"; }
@@ -45,7 +40,7 @@ obs=$(metric "$PORT" 'repnet_collector_observations_total{origin="flow"}')
 [ "${obs:-0}" -gt 0 ] || fail "no observations"
 
 kill -TERM "$DPID"
-wait_exit "$DPID" 15
+wait_exit "$DPID" 60
 [ "$EXIT_STATUS" = 0 ] || fail "SIGTERM exit status $EXIT_STATUS"
 grep -q "stopped" "$T/log" || fail "no clean stop"
 # Two SO_REUSEPORT workers: each saved the templates of the exporters it saw.
@@ -73,19 +68,14 @@ for i, p in enumerate(payloads(sys.argv[1] + '/export-softflowd-v9.pcap')):
     if i > 0:
         s.sendto(p, ('127.0.0.1', int(sys.argv[2])))
 PY
-i=0
-while :; do
-	got=$(metric "$PORT" 'repnet_flow_datagrams_total{exporter="127.0.0.1"}')
-	[ "${got:-0}" = 111 ] && break
-	i=$((i + 1)); [ $i -le 100 ] || fail "datagrams after restart: ${got:-none}"
-	sleep 0.1
-done
+wait_until 60 metric_is "$PORT" 'repnet_flow_datagrams_total{exporter="127.0.0.1"}' 111 ||
+	fail "datagrams after restart: $(metric "$PORT" 'repnet_flow_datagrams_total{exporter="127.0.0.1"}')"
 [ "$(metric "$PORT" 'repnet_flow_errors_total{exporter="127.0.0.1",reason="unknown_template"}')" = 0 ] ||
 	fail "persisted templates were not used"
 rec=$(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}')
 [ "${rec:-0}" -gt 3000 ] || fail "records after restart: $rec"
 kill -TERM "$DPID"
-wait_exit "$DPID" 15
+wait_exit "$DPID" 60
 [ "$EXIT_STATUS" = 0 ] || fail "second SIGTERM exit status $EXIT_STATUS"
 
 # An exporter allowlist refuses (and counts) everything from elsewhere.
@@ -97,13 +87,10 @@ PORT=$(http_port "$T/log3")
 wait_for "$T/log3" "listening on udp 127.0.0.1:0 (port"
 NF=$(sed -n 's/.*listening on udp 127.0.0.1:0 (port \([0-9]*\).*/\1/p' "$T/log3" | sed -n 1p)
 python3 "$D/pcap_udp_replay.py" "$D/export-softflowd-v5.pcap" 127.0.0.1 "$NF" 0 >/dev/null
-i=0
-until [ "$(metric "$PORT" 'repnet_flow_refused_total{worker="0"}')" = 113 ]; do
-	i=$((i + 1)); [ $i -le 100 ] || fail "refused: $(metric "$PORT" 'repnet_flow_refused_total{worker="0"}')"
-	sleep 0.1
-done
+wait_until 60 metric_is "$PORT" 'repnet_flow_refused_total{worker="0"}' 113 ||
+	fail "refused: $(metric "$PORT" 'repnet_flow_refused_total{worker="0"}')"
 [ -z "$(metric "$PORT" 'repnet_flow_records_total{exporter="127.0.0.1"}')" ] ||
 	fail "records decoded from a refused exporter"
 kill -TERM "$DPID"
-wait_exit "$DPID" 15
+wait_exit "$DPID" 60
 echo PASS

@@ -28,13 +28,32 @@ netns_add() {
 }
 skip() { echo "SKIP: $*"; exit 77; }
 
-# wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN in FILE.
+# wait_for FILE PATTERN [SECONDS]: until grep finds PATTERN in FILE (at
+# most SECONDS, 60 by default: a bound for a stuck test, not a deadline a
+# loaded machine must meet).
 wait_for() {
-	i=0; lim=$(( ${3:-10} * 10 ))
+	i=0; lim=$(( ${3:-60} * 10 ))
 	while ! grep -q -- "$2" "$1" 2>/dev/null; do
 		i=$((i + 1)); [ $i -le $lim ] || { cat "$1" >&2 || true; fail "timeout waiting for '$2' in $1"; }
 		sleep 0.1
 	done
+}
+
+# wait_until SECONDS COMMAND...: until COMMAND succeeds; returns 1 when it
+# still fails after SECONDS.
+wait_until() {
+	lim=$(( $1 * 10 )); shift
+	i=0
+	until "$@"; do
+		i=$((i + 1)); [ $i -le $lim ] || return 1
+		sleep 0.1
+	done
+}
+
+# metric_is PORT NAME VALUE: the sample NAME equals VALUE (missing is 0).
+metric_is() {
+	v=$(metric "$1" "$2")
+	[ "${v:-0}" = "$3" ]
 }
 
 # start_daemon LOG ARGS...: runs repnetd -f in the background; sets DPID.
