@@ -347,4 +347,16 @@ enum pkt_link {
  */
 int pkt_parse(enum pkt_link link, const uint8_t *buf, size_t len, struct pkt_info *pi);
 
+/* ---- pcap files (pcap_file.c) ---------------------------------------------- */
+
+/* The link type the reader's frames are parsed with (pkt_parse()). */
+enum pkt_link flow_pcap_link(const struct collector_pcap *r);
+/*
+ * The next frame of any kind, lent until the next read, with its capture
+ * time; returns as collector_pcap_next_udp(). Frames read this way are
+ * not counted as skipped.
+ */
+int flow_pcap_next_frame(struct collector_pcap *r, const uint8_t **frame, size_t *len,
+                         int64_t *ts_ms);
+
 #endif /* REPNET_COLLECTOR_FLOW_H */
