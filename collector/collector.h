@@ -307,6 +307,45 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
                         const struct collector_sink *sink, struct collector_flow_totals *totals);
 
 /*
+ * The collector's pcap reader, for callers that replay a capture
+ * themselves (repnet demo sends its flow export to a live collector).
+ * collector_flow_pcap() reads through it too. A reader is used by one
+ * thread at a time; different readers are independent.
+ */
+struct collector_pcap;
+
+/*
+ * One UDP datagram of a pcap file. Lent: the payload lives in the
+ * reader's buffer until the next read or collector_pcap_close().
+ */
+struct collector_pcap_udp {
+	struct rn_addr src, dst;
+	uint16_t sport, dport;
+	int64_t ts_ms;          /* capture time, ms since the epoch */
+	const uint8_t *payload; /* bounded by the UDP length and by what was captured */
+	size_t len;
+};
+
+/*
+ * Opens a pcap file (Ethernet, Linux cooked, raw IP or loopback link
+ * types). Returns RN_EPARSE when it cannot be read as pcap, RN_EUNSUPP for
+ * another link type (both logged), -ENOMEM. Free with
+ * collector_pcap_close().
+ */
+int collector_pcap_open(struct collector_pcap **out, const char *path);
+/*
+ * Reads up to the next unfragmented UDP datagram over IPv4 or IPv6, in
+ * file order; the frames passed over are counted (collector_pcap_skipped).
+ * Returns 1 with *u filled, 0 at the end of the file, RN_ETRUNC when the
+ * file breaks off inside a frame (logged; what came before was read).
+ */
+int collector_pcap_next_udp(struct collector_pcap *r, struct collector_pcap_udp *u);
+/* Frames read so far that were not a UDP datagram (not IP, fragments, ...). */
+uint64_t collector_pcap_skipped(const struct collector_pcap *r);
+/* Closes the file. Safe on NULL. */
+void collector_pcap_close(struct collector_pcap *r);
+
+/*
  * The live flow collector: listeners (or an interface) per conf, worker
  * threads that decode and detect, metrics in m (per exporter and per
  * listener), templates persisted under data_dir. rsink (may be NULL) sees

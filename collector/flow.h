@@ -240,7 +240,7 @@ void flow_dec_rec_commit(struct flow_dec *d, struct collector_flow_rec *r);
 void flow_dec_flush(struct flow_dec *d);
 void flow_dec_count(struct flow_dec *d, struct flow_exporter *e, enum flow_reason r);
 
-/* ---- templates (templates.c) ------------------------------------------- */
+/* ---- templates and data sets ------------------------------------------- */
 
 /* Time base of one message, for turning record times into absolute UTC. */
 struct flow_timebase {
@@ -249,13 +249,40 @@ struct flow_timebase {
 };
 
 /*
- * Parses a template set (v9 flowset 0/1, IPFIX set 2/3) and stores each
- * template in s. Refused templates are counted. Returns RN_OK or the
- * first defect.
+ * Information elements (flow_ie.c). Checks a template whose fields the
+ * parser or the loader filled in (version, options, nscope, nfields, f[]
+ * ie, len, pen) and compiles it: sets each field's op, varlen and
+ * min_len. Returns RN_OK or RN_EPARSE. Stateless.
+ */
+int flow_tmpl_compile(struct flow_tmpl *t);
+
+/*
+ * The cache (templates.c). Parses a template set (v9 flowset 0/1, IPFIX
+ * set 2/3) and stores each template in s, replaying the data held for it.
+ * Refused templates are counted. Returns RN_OK or the first defect.
  */
 int flow_tmpl_set_parse(struct flow_dec *d, struct flow_session *s, const struct flow_origin *o,
                         uint16_t set_id, const uint8_t *buf, size_t len);
+/* The template (s, id), or NULL; valid until the cache changes (a template set, a load). */
 struct flow_tmpl *flow_tmpl_find(struct flow_dec *d, const struct flow_session *s, uint16_t id);
+/*
+ * Stores a compiled template (flow_tmpl_compile()) in s, replacing one of
+ * the same ID; used by the parser and the loader. RN_ELIMIT when a cap is
+ * reached.
+ */
+int flow_tmpl_store(struct flow_dec *d, struct flow_session *s, const struct flow_tmpl *t);
+
+/*
+ * Data (flow_data.c). Decodes one v9 flowset or IPFIX set body of the
+ * given ID: a template set goes to flow_tmpl_set_parse(); a data set
+ * (ID >= 256) is decoded with its template, or held in the pending area
+ * and RN_ETEMPLATE returned when there is none yet; reserved IDs are
+ * skipped. *nrec (may be NULL) gets the records of a decoded data set,
+ * 0 otherwise. Returns RN_OK or the first defect (counted).
+ */
+int flow_set_decode(struct flow_dec *d, struct flow_session *s, const struct flow_origin *o,
+                    const struct flow_timebase *tb, uint16_t id, const uint8_t *buf, size_t len,
+                    uint32_t *nrec);
 /*
  * Decodes a data set with template t. Records go to the decoder's output;
  * options records update the session's sampling. *nrec (may be NULL) gets
@@ -278,15 +305,14 @@ int flow_pending_alloc(struct flow_pending **out, size_t bytes);
 void flow_pending_free(struct flow_pending *p);
 
 /*
- * Template persistence: every stored template of every decoder, with its
- * session key, in one file (format in docs/design.md). Save writes it
- * atomically; load stores what it finds in d, skipping entries that fail
- * validation (counted in *bad).
+ * Template persistence (templates_file.c): every stored template of every
+ * decoder, with its session key, in one file (format in docs/design.md).
+ * Save writes it atomically and clears the decoders' dirty flags; load
+ * stores what it finds in d, skipping entries that fail validation
+ * (counted in *bad). Called on the thread that owns the decoders.
  */
 int flow_tmpl_save(struct flow_dec *const *decs, size_t ndec, const char *path);
 int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t *bad);
-/* Validates and stores a parsed template; used by the parser and the loader. */
-int flow_tmpl_store(struct flow_dec *d, struct flow_session *s, const struct flow_tmpl *t);
 
 /* ---- packet parser (pktparse.c) ------------------------------------------ */
 
@@ -320,5 +346,17 @@ enum pkt_link {
  * RN_EPARSE for broken ones.
  */
 int pkt_parse(enum pkt_link link, const uint8_t *buf, size_t len, struct pkt_info *pi);
+
+/* ---- pcap files (pcap_file.c) ---------------------------------------------- */
+
+/* The link type the reader's frames are parsed with (pkt_parse()). */
+enum pkt_link flow_pcap_link(const struct collector_pcap *r);
+/*
+ * The next frame of any kind, lent until the next read, with its capture
+ * time; returns as collector_pcap_next_udp(). Frames read this way are
+ * not counted as skipped.
+ */
+int flow_pcap_next_frame(struct collector_pcap *r, const uint8_t **frame, size_t *len,
+                         int64_t *ts_ms);
 
 #endif /* REPNET_COLLECTOR_FLOW_H */

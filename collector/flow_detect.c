@@ -89,6 +89,11 @@ struct src_state {
 	struct bm spray, dsts, ports, refl;
 };
 
+/*
+ * One direction of a flow: a record waiting in the ring for its reverse
+ * (live, hash and in are used there only), a one-way record, or one side
+ * of a conversation.
+ */
 struct pend {
 	struct rn_addr src, dst;
 	uint16_t sport, dport;
@@ -97,15 +102,6 @@ struct pend {
 	int64_t first, last;
 	int64_t in; /* when it entered the ring: wall clock live, event time offline */
 	uint64_t packets, bytes;
-};
-
-/* One direction of a conversation. */
-struct dir {
-	const struct rn_addr *src, *dst;
-	uint16_t sport, dport;
-	uint8_t flags;
-	uint64_t packets, bytes;
-	int64_t first, last;
 };
 
 struct flow_detect {
@@ -299,11 +295,11 @@ fresh:
 
 /* ---- classification ----------------------------------------------------------- */
 
-static void scan_probe(struct flow_detect *d, const struct dir *i, uint8_t source)
+static void scan_probe(struct flow_detect *d, const struct pend *i, uint8_t source)
 {
-	struct src_state *s = state_get(d, i->src, source);
+	struct src_state *s = state_get(d, &i->src, source);
 	char ev[RN_EVIDENCE_MAX];
-	bm_add(&s->dsts, addr_hash(i->dst));
+	bm_add(&s->dsts, addr_hash(&i->dst));
 	bm_add(&s->ports, mix64(i->dport ^ 0x5000));
 	uint32_t nd = bm_est(&s->dsts), np = bm_est(&s->ports);
 	if (nd >= d->c->hscan_dsts && !(s->emitted & (1u << K_HSCAN))) {
@@ -345,8 +341,8 @@ static bool is_amplified(const struct flow_detect *d, uint16_t sport, uint16_t d
 }
 
 /* Both directions seen: i is the initiator, r the responder. */
-static void conversation(struct flow_detect *d, uint8_t proto, const struct dir *i,
-                         const struct dir *r, bool completed, uint8_t source)
+static void conversation(struct flow_detect *d, uint8_t proto, const struct pend *i,
+                         const struct pend *r, bool completed, uint8_t source)
 {
 	char ev[RN_EVIDENCE_MAX];
 
@@ -363,8 +359,8 @@ static void conversation(struct flow_detect *d, uint8_t proto, const struct dir 
 		}
 		rn_counter_inc(&d->stats.completed);
 		if (port_is_smtp(i->dport)) {
-			struct src_state *s = state_get(d, i->src, source);
-			bm_add(&s->spray, addr_hash(i->dst));
+			struct src_state *s = state_get(d, &i->src, source);
+			bm_add(&s->spray, addr_hash(&i->dst));
 			uint32_t n = bm_est(&s->spray);
 			if (n >= d->c->spray_dsts && !(s->emitted & (1u << K_SPRAY))) {
 				snprintf(ev, sizeof(ev), "smtp_dsts=%u port=%u", n, i->dport);
@@ -372,7 +368,7 @@ static void conversation(struct flow_detect *d, uint8_t proto, const struct dir 
 			}
 		}
 		if (port_is_auth(i->dport) && i->packets <= 100 && i->last - i->first <= 120000) {
-			struct src_state *s = state_get(d, i->src, source);
+			struct src_state *s = state_get(d, &i->src, source);
 			s->brute++;
 			s->brute_port = i->dport;
 			if (s->brute >= d->c->bruteforce_sessions &&
@@ -390,7 +386,7 @@ static void conversation(struct flow_detect *d, uint8_t proto, const struct dir 
 		if (r->packets == 0)
 			return;
 		if (is_amplified(d, r->sport, r->dport, r->packets, r->bytes)) {
-			amplified(d, r->src, r->dst, r->sport, r->packets, source);
+			amplified(d, &r->src, &r->dst, r->sport, r->packets, source);
 			return;
 		}
 		scan_probe(d, i, source);
@@ -542,35 +538,25 @@ static void ring_expire(struct flow_detect *d)
 	}
 }
 
-static void dir_from_pend(struct dir *x, const struct pend *p)
+/* A record as one direction; reverse: the other direction of a biflow. */
+static inline struct pend pend_of(const struct collector_flow_rec *r, bool reverse)
 {
-	*x = (struct dir){.src = &p->src,
-	                  .dst = &p->dst,
-	                  .sport = p->sport,
-	                  .dport = p->dport,
-	                  .flags = p->flags,
-	                  .packets = p->packets,
-	                  .bytes = p->bytes,
-	                  .first = p->first,
-	                  .last = p->last};
-}
-
-static void dir_from_rec(struct dir *x, const struct collector_flow_rec *r)
-{
-	*x = (struct dir){.src = &r->src,
-	                  .dst = &r->dst,
-	                  .sport = r->sport,
-	                  .dport = r->dport,
-	                  .flags = r->tcp_flags,
-	                  .packets = r->packets,
-	                  .bytes = r->bytes,
-	                  .first = r->first_ms,
-	                  .last = r->last_ms};
+	return (struct pend){.src = reverse ? r->dst : r->src,
+	                     .dst = reverse ? r->src : r->dst,
+	                     .sport = reverse ? r->dport : r->sport,
+	                     .dport = reverse ? r->sport : r->dport,
+	                     .proto = r->proto,
+	                     .flags = reverse ? r->rev_tcp_flags : r->tcp_flags,
+	                     .source = r->source,
+	                     .first = r->first_ms,
+	                     .last = r->last_ms,
+	                     .packets = reverse ? r->rev_packets : r->packets,
+	                     .bytes = reverse ? r->rev_bytes : r->bytes};
 }
 
 /* Orders two directions into (initiator, responder). */
-static void order(uint8_t proto, const struct dir *x, const struct dir *y, const struct dir **i,
-                  const struct dir **r)
+static void order(uint8_t proto, const struct pend *x, const struct pend *y, const struct pend **i,
+                  const struct pend **r)
 {
 	*i = x;
 	*r = y;
@@ -612,11 +598,9 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r, uint
 			continue;
 		if (p->sport == r->dport && p->dport == r->sport &&
 		    rn_addr_equal(&p->src, &r->dst) && rn_addr_equal(&p->dst, &r->src)) {
-			struct dir x, y;
-			const struct dir *ini, *rsp;
-			dir_from_pend(&x, p);
-			dir_from_rec(&y, r);
-			order(r->proto, &x, &y, &ini, &rsp);
+			struct pend y = pend_of(r, false);
+			const struct pend *ini, *rsp;
+			order(r->proto, p, &y, &ini, &rsp);
 			idx_delete(d, i);
 			p->live = 0;
 			conversation(d, r->proto, ini, rsp, false, r->source);
@@ -633,36 +617,18 @@ static void pair(struct flow_detect *d, const struct collector_flow_rec *r, uint
 		}
 	}
 	if (d->c->pair_window_ms == 0) {
-		struct pend tmp = {.src = r->src,
-		                   .dst = r->dst,
-		                   .sport = r->sport,
-		                   .dport = r->dport,
-		                   .proto = r->proto,
-		                   .flags = r->tcp_flags,
-		                   .source = r->source,
-		                   .packets = r->packets,
-		                   .bytes = r->bytes};
-		one_way(d, &tmp);
+		struct pend x = pend_of(r, false);
+		one_way(d, &x);
 		return;
 	}
 	if (d->count == d->cap)
 		ring_pop(d, true);
 	size_t slot = d->head;
 	struct pend *p = &d->ring[slot];
-	*p = (struct pend){.src = r->src,
-	                   .dst = r->dst,
-	                   .sport = r->sport,
-	                   .dport = r->dport,
-	                   .proto = r->proto,
-	                   .flags = r->tcp_flags,
-	                   .source = r->source,
-	                   .live = 1,
-	                   .hash = h,
-	                   .first = r->first_ms,
-	                   .last = r->last_ms,
-	                   .in = ring_clock(d),
-	                   .packets = r->packets,
-	                   .bytes = r->bytes};
+	*p = pend_of(r, false);
+	p->live = 1;
+	p->hash = h;
+	p->in = ring_clock(d);
 	d->head = (d->head + 1) % d->cap;
 	d->count++;
 	rn_gauge_set(&d->stats.pending, (int64_t)d->count);
@@ -712,32 +678,13 @@ static void feed_one(struct flow_detect *d, const struct collector_flow_rec *r, 
 		d->now = t;
 	ring_expire(d);
 	if (r->flags & (COLLECTOR_FLOW_BIFLOW | COLLECTOR_FLOW_COMPLETED)) {
-		struct dir x, y;
-		dir_from_rec(&x, r);
-		y = (struct dir){.src = &r->dst,
-		                 .dst = &r->src,
-		                 .sport = r->dport,
-		                 .dport = r->sport,
-		                 .flags = r->rev_tcp_flags,
-		                 .packets = r->rev_packets,
-		                 .bytes = r->rev_bytes,
-		                 .first = r->first_ms,
-		                 .last = r->last_ms};
+		struct pend x = pend_of(r, false), y = pend_of(r, true);
 		if (r->flags & COLLECTOR_FLOW_COMPLETED) {
 			conversation(d, r->proto, &x, &y, true, r->source);
 			return;
 		}
 		if (r->rev_packets == 0) {
-			struct pend tmp = {.src = r->src,
-			                   .dst = r->dst,
-			                   .sport = r->sport,
-			                   .dport = r->dport,
-			                   .proto = r->proto,
-			                   .flags = r->tcp_flags,
-			                   .source = r->source,
-			                   .packets = r->packets,
-			                   .bytes = r->bytes};
-			one_way(d, &tmp);
+			one_way(d, &x);
 			return;
 		}
 		/* RFC 5103: the record's source is the initiator. */

@@ -3,16 +3,16 @@
  * traffic) from a pcap file, decoded and run through the detectors in
  * event time.
  *
- * Design notes: libpcap reads the file; every frame is parsed by
- * pkt_parse() and, for flow export, the UDP payload of each unfragmented
- * datagram whose first bytes look like NetFlow v5/v9, IPFIX or sFlow v5
- * goes to one decoder, whatever the port. The datagram's source address
- * and port are the exporter; the pcap time is the arrival time. Fragments
- * cannot be decoded without reassembly and are counted as not flow. The
- * records go to the caller's sink and, when detection is on, to the
- * detectors, whose clock is the records' own time. Single-threaded.
+ * Design notes: the collector's pcap reader (pcap_file.c) reads the file.
+ * For flow export, the UDP payload of each unfragmented datagram whose
+ * first bytes look like NetFlow v5/v9, IPFIX or sFlow v5 goes to one
+ * decoder, whatever the port; every other frame (fragments included:
+ * they cannot be decoded without reassembly) is counted as not flow. The
+ * datagram's source address and port are the exporter; the pcap time is
+ * the arrival time. For a mirror port, every frame goes to the packet
+ * meter. The records go to the caller's sink and, when detection is on, to
+ * the detectors, whose clock is the records' own time. Single-threaded.
  */
-#include <pcap/pcap.h>
 #include <stdio.h>
 
 #include "collector/flow.h"
@@ -49,28 +49,6 @@ static bool looks_like_flow(const uint8_t *p, size_t len)
 	return v == 0 && p[2] == 0 && p[3] == 5;
 }
 
-static int link_of(int dlt, enum pkt_link *out)
-{
-	switch (dlt) {
-	case DLT_EN10MB:
-		*out = PKT_LINK_ETHER;
-		return RN_OK;
-	case DLT_LINUX_SLL:
-		*out = PKT_LINK_SLL;
-		return RN_OK;
-	case DLT_RAW:
-	case 101: /* LINKTYPE_RAW, when not mapped */
-		*out = PKT_LINK_RAW;
-		return RN_OK;
-	case DLT_NULL:
-	case DLT_LOOP:
-		*out = PKT_LINK_NULL;
-		return RN_OK;
-	default:
-		return RN_EUNSUPP;
-	}
-}
-
 void collector_flow_dec_conf(const struct collector_flow_conf *c, struct flow_dec_conf *dc)
 {
 	*dc = (struct flow_dec_conf){
@@ -86,26 +64,18 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
                         const struct collector_flow_rec_sink *rsink,
                         const struct collector_sink *sink, struct collector_flow_totals *totals)
 {
-	char errbuf[PCAP_ERRBUF_SIZE];
+	struct collector_pcap *p = NULL;
 	struct flow_exporters *exps = NULL;
 	struct flow_dec *dec = NULL;
 	struct flow_detect *det = NULL;
 	struct pktmeter *pm = NULL;
 	struct collector_flow_totals tot = {0};
 	struct tee tee = {.user = rsink};
-	enum pkt_link link;
-	int rc;
+	int rc, r;
 
-	pcap_t *p = pcap_open_offline(path, errbuf);
-	if (p == NULL) {
-		log_warnx("%s: %s", path, errbuf);
-		return RN_EPARSE;
-	}
-	rc = link_of(pcap_datalink(p), &link);
-	if (rc != RN_OK) {
-		log_warnx("%s: link type %d is not supported", path, pcap_datalink(p));
-		goto fail;
-	}
+	rc = collector_pcap_open(&p, path);
+	if (rc != RN_OK)
+		return rc;
 	if (conf->detect && sink != NULL) {
 		rc = flow_detect_alloc(&det, conf, sink, NULL, NULL);
 		if (rc != RN_OK)
@@ -128,29 +98,26 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 			goto fail;
 	}
 
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	int r;
-	while ((r = pcap_next_ex(p, &h, &data)) == 1) {
-		int64_t ts_ms = (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
-		if (mirror) {
-			(void)pktmeter_frame(pm, link, data, h->caplen, ts_ms);
-			continue;
+	if (mirror) {
+		const uint8_t *frame;
+		size_t len;
+		int64_t ts_ms;
+		while ((r = flow_pcap_next_frame(p, &frame, &len, &ts_ms)) == 1)
+			(void)pktmeter_frame(pm, flow_pcap_link(p), frame, len, ts_ms);
+	} else {
+		struct collector_pcap_udp u;
+		while ((r = collector_pcap_next_udp(p, &u)) == 1) {
+			if (!looks_like_flow(u.payload, u.len)) {
+				tot.not_flow++;
+				continue;
+			}
+			struct flow_origin o = {.addr = u.src, .port = u.sport, .recv_ms = u.ts_ms};
+			(void)flow_dec_datagram(dec, &o, u.payload, u.len);
 		}
-		struct pkt_info pi;
-		if (pkt_parse(link, data, h->caplen, &pi) != RN_OK || pi.proto != 17 ||
-		    pi.fragment || pi.payload == NULL ||
-		    !looks_like_flow(pi.payload, pi.payload_len)) {
-			tot.not_flow++;
-			continue;
-		}
-		struct flow_origin o = {.addr = pi.src, .port = pi.sport, .recv_ms = ts_ms};
-		(void)flow_dec_datagram(dec, &o, pi.payload, pi.payload_len);
+		tot.not_flow += collector_pcap_skipped(p);
 	}
-	if (r == -1) {
-		log_warnx("%s: %s", path, pcap_geterr(p));
-		rc = RN_ETRUNC;
-	}
+	if (r < 0)
+		rc = r;
 	if (pm != NULL) {
 		pktmeter_flush(pm);
 		const struct pktmeter_stats *ps = pktmeter_stats(pm);
@@ -180,6 +147,6 @@ fail:
 	flow_dec_free(dec);
 	flow_exporters_free(exps);
 	flow_detect_free(det);
-	pcap_close(p);
+	collector_pcap_close(p);
 	return rc;
 }

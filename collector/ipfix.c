@@ -78,25 +78,12 @@ int ipfix_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_ex
 			seq_known = false;
 			break;
 		}
-		int rc = RN_OK;
-		if (id == 2 || id == 3) {
-			rc = flow_tmpl_set_parse(d, s, o, id, body.p, rn_cur_left(&body));
-		} else if (id >= 256) {
-			const struct flow_tmpl *t = flow_tmpl_find(d, s, id);
-			if (t == NULL) {
-				flow_pending_add(d, s, id, &tb, body.p, rn_cur_left(&body),
-				                 o->recv_ms);
-				rc = RN_ETEMPLATE;
-				seq_known = false;
-			} else {
-				uint32_t n = 0;
-				rc = flow_tmpl_data_decode(d, s, t, &tb, body.p, rn_cur_left(&body),
-				                           &n);
-				data_records += n;
-				if (rc != RN_OK)
-					seq_known = false;
-			}
-		}
+		uint32_t n = 0;
+		int rc = flow_set_decode(d, s, o, &tb, id, body.p, rn_cur_left(&body), &n);
+		data_records += n;
+		/* A data set held for its template, or cut short: its count is unknown. */
+		if (id >= 256 && rc != RN_OK)
+			seq_known = false;
 		if (first == RN_OK)
 			first = rc;
 	}

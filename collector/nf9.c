@@ -56,20 +56,7 @@ int nf9_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_expo
 			flow_dec_count(d, e, FLOW_R_TRUNCATED);
 			return first ? first : RN_ETRUNC;
 		}
-		int rc = RN_OK;
-		if (id == 0 || id == 1) {
-			rc = flow_tmpl_set_parse(d, s, o, id, body.p, rn_cur_left(&body));
-		} else if (id >= 256) {
-			const struct flow_tmpl *t = flow_tmpl_find(d, s, id);
-			if (t == NULL) {
-				flow_pending_add(d, s, id, &tb, body.p, rn_cur_left(&body),
-				                 o->recv_ms);
-				rc = RN_ETEMPLATE;
-			} else {
-				rc = flow_tmpl_data_decode(d, s, t, &tb, body.p, rn_cur_left(&body),
-				                           NULL);
-			}
-		}
+		int rc = flow_set_decode(d, s, o, &tb, id, body.p, rn_cur_left(&body), NULL);
 		if (first == RN_OK)
 			first = rc;
 	}

@@ -27,6 +27,22 @@ static const uint8_t *xdr_opaque(struct rn_cur *c, size_t n)
 	return p;
 }
 
+/*
+ * Reads the (format, length) header of a sample or record and its body as
+ * a sub-cursor. RN_ETRUNC when the header is cut short, RN_EBADLEN when
+ * the body does not fit in its container.
+ */
+static int xdr_item(struct rn_cur *c, uint32_t *fmt, struct rn_cur *body)
+{
+	*fmt = rn_cur_u32(c);
+	uint32_t len = rn_cur_u32(c);
+	if (!rn_cur_ok(c))
+		return RN_ETRUNC;
+	if (!rn_cur_sub(c, len, body))
+		return RN_EBADLEN;
+	return RN_OK;
+}
+
 static int flow_record(struct flow_dec *d, struct rn_cur *rc, uint32_t fmt,
                        struct collector_flow_rec *r, bool *have)
 {
@@ -63,38 +79,20 @@ static int flow_record(struct flow_dec *d, struct rn_cur *rc, uint32_t fmt,
 		*have = true;
 		return RN_OK;
 	}
-	case 3: { /* sampled IPv4 */
+	case 3:   /* sampled IPv4 */
+	case 4: { /* sampled IPv6: the same record with 16-byte addresses */
+		size_t alen = fmt == 3 ? 4 : 16;
 		uint32_t len = rn_cur_u32(rc);
 		uint32_t proto = rn_cur_u32(rc);
-		uint32_t s = rn_cur_u32(rc);
-		uint32_t t = rn_cur_u32(rc);
+		const uint8_t *s = rn_cur_bytes(rc, alen);
+		const uint8_t *t = rn_cur_bytes(rc, alen);
 		uint32_t sp = rn_cur_u32(rc);
 		uint32_t dp = rn_cur_u32(rc);
 		uint32_t fl = rn_cur_u32(rc);
 		if (!rn_cur_ok(rc))
 			return RN_ETRUNC;
-		rn_addr_set_v4(&r->src, s);
-		rn_addr_set_v4(&r->dst, t);
-		r->sport = (uint16_t)sp;
-		r->dport = (uint16_t)dp;
-		r->proto = (uint8_t)proto;
-		r->tcp_flags = (uint8_t)fl;
-		r->bytes = len;
-		*have = true;
-		return RN_OK;
-	}
-	case 4: { /* sampled IPv6 */
-		uint32_t len = rn_cur_u32(rc);
-		uint32_t proto = rn_cur_u32(rc);
-		const uint8_t *s = rn_cur_bytes(rc, 16);
-		const uint8_t *t = rn_cur_bytes(rc, 16);
-		uint32_t sp = rn_cur_u32(rc);
-		uint32_t dp = rn_cur_u32(rc);
-		uint32_t fl = rn_cur_u32(rc);
-		if (!rn_cur_ok(rc))
-			return RN_ETRUNC;
-		rn_addr_set_v6(&r->src, s);
-		rn_addr_set_v6(&r->dst, t);
+		(void)rn_addr_from_bytes(&r->src, s, alen);
+		(void)rn_addr_from_bytes(&r->dst, t, alen);
 		r->sport = (uint16_t)sp;
 		r->dport = (uint16_t)dp;
 		r->proto = (uint8_t)proto;
@@ -134,16 +132,14 @@ static int flow_sample(struct flow_dec *d, const struct flow_origin *o, const st
 	struct collector_flow_rec *r = flow_dec_rec_next(d);
 	bool have = false;
 	for (uint32_t i = 0; i < nrec; i++) {
-		uint32_t fmt = rn_cur_u32(sc);
-		uint32_t len = rn_cur_u32(sc);
+		uint32_t fmt;
 		struct rn_cur rc;
-		if (!rn_cur_ok(sc))
-			return RN_ETRUNC;
-		if (!rn_cur_sub(sc, len, &rc))
-			return RN_EBADLEN;
+		int e = xdr_item(sc, &fmt, &rc);
+		if (e != RN_OK)
+			return e;
 		if (have || (fmt >> 12) != 0)
 			continue; /* the first packet record wins; enterprise records skipped */
-		int e = flow_record(d, &rc, fmt & 0xfff, r, &have);
+		e = flow_record(d, &rc, fmt & 0xfff, r, &have);
 		if (e != RN_OK)
 			return e;
 	}
@@ -179,13 +175,11 @@ static int counter_sample(struct rn_cur *sc, bool expanded)
 	if (nrec > SFLOW_MAX_RECORDS)
 		return RN_EBADLEN;
 	for (uint32_t i = 0; i < nrec; i++) {
-		(void)rn_cur_u32(sc);
-		uint32_t len = rn_cur_u32(sc);
+		uint32_t fmt;
 		struct rn_cur rc;
-		if (!rn_cur_ok(sc))
-			return RN_ETRUNC;
-		if (!rn_cur_sub(sc, len, &rc))
-			return RN_EBADLEN;
+		int e = xdr_item(sc, &fmt, &rc);
+		if (e != RN_OK)
+			return e;
 	}
 	return RN_OK;
 }
@@ -223,17 +217,13 @@ int sflow_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_ex
 		flow_session_seq(s, seq, 1);
 
 	for (uint32_t i = 0; i < nsamples; i++) {
-		uint32_t fmt = rn_cur_u32(&c);
-		uint32_t slen = rn_cur_u32(&c);
+		uint32_t fmt;
 		struct rn_cur sc;
-		int rc = RN_OK;
-		if (!rn_cur_ok(&c)) {
-			flow_dec_count(d, e, FLOW_R_TRUNCATED);
-			return first ? first : RN_ETRUNC;
-		}
-		if (!rn_cur_sub(&c, slen, &sc)) {
-			flow_dec_count(d, e, FLOW_R_BAD_LENGTH);
-			return first ? first : RN_EBADLEN;
+		int rc = xdr_item(&c, &fmt, &sc);
+		if (rc != RN_OK) {
+			flow_dec_count(d, e,
+			               rc == RN_EBADLEN ? FLOW_R_BAD_LENGTH : FLOW_R_TRUNCATED);
+			return first ? first : rc;
 		}
 		if ((fmt >> 12) != 0)
 			continue; /* enterprise samples: skipped */

@@ -1,5 +1,8 @@
 /*
- * conf.c: the configuration loader.
+ * conf.c: the configuration loader: the libconfig tree walked into the
+ * key tables, defaults and overrides, check hooks, error reporting, and
+ * the node accessors custom keys parse with. Typed values are in
+ * conf_value.c, the tables as text in conf_dump.c.
  *
  * Design notes: libconfig parses the file; this file only walks the tree
  * it built. Loading runs in three passes over the key tables:
@@ -21,12 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include "proto/proto.h"
-
-#define FIELD(sec, key)  ((void *)((char *)(sec)->base + (key)->offset))
-#define CFIELD(sec, key) ((const void *)((const char *)(sec)->base + (key)->offset))
+#include "proto/conf_int.h"
 
 static const config_setting_t *cs(const struct rn_conf_node *n)
 {
@@ -72,351 +71,7 @@ size_t rn_conf_error_format(const struct rn_conf_error *e, char *dst, size_t dst
 	return (size_t)n < dstlen ? (size_t)n : dstlen - 1;
 }
 
-void rn_strlist_clear(struct rn_strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-int rn_strlist_add(struct rn_strlist *l, const char *s)
-{
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
-	l->v = v;
-	v[l->n] = strdup(s);
-	if (v[l->n] == NULL)
-		return -ENOMEM;
-	l->n++;
-	return RN_OK;
-}
-
-/* ---- field lifecycle ------------------------------------------------ */
-
-static void field_zero(const struct rn_conf_key *k, void *f)
-{
-	switch (k->type) {
-	case RN_CONF_BOOL:
-		*(bool *)f = false;
-		break;
-	case RN_CONF_INT:
-	case RN_CONF_DURATION:
-		*(int64_t *)f = 0;
-		break;
-	case RN_CONF_DOUBLE:
-		*(double *)f = 0;
-		break;
-	case RN_CONF_SIZE:
-		*(uint64_t *)f = 0;
-		break;
-	case RN_CONF_ENUM:
-		*(int *)f = 0;
-		break;
-	case RN_CONF_FLAGS:
-		*(unsigned *)f = 0;
-		break;
-	case RN_CONF_STRING:
-	case RN_CONF_HOSTPORT:
-	case RN_CONF_URL:
-		*(char **)f = NULL;
-		break;
-	case RN_CONF_STRLIST:
-		memset(f, 0, sizeof(struct rn_strlist));
-		break;
-	case RN_CONF_PREFIXES:
-		memset(f, 0, sizeof(struct rn_prefix_list));
-		break;
-	case RN_CONF_CUSTOM:
-		break;
-	}
-}
-
-static void field_release(const struct rn_conf_key *k, void *f)
-{
-	switch (k->type) {
-	case RN_CONF_STRING:
-	case RN_CONF_HOSTPORT:
-	case RN_CONF_URL:
-		free(*(char **)f);
-		*(char **)f = NULL;
-		break;
-	case RN_CONF_STRLIST:
-		rn_strlist_clear(f);
-		break;
-	case RN_CONF_PREFIXES:
-		rn_prefix_list_clear(f);
-		break;
-	case RN_CONF_CUSTOM:
-		if (k->release != NULL)
-			k->release(f);
-		break;
-	default:
-		break;
-	}
-}
-
-/* ---- scalar parsing from text --------------------------------------- */
-
-static int parse_int_text(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0')
-		return RN_EPARSE;
-	*out = v;
-	return RN_OK;
-}
-
-static int check_hostport(const char *s, char *msg, size_t msglen)
-{
-	struct sockaddr_storage ss;
-	unsigned len;
-	if (s[0] == '\0')
-		return RN_OK;
-	if (rn_hostport_parse(s, &ss, &len) != RN_OK) {
-		snprintf(msg, msglen,
-		         "\"%s\" is not an address:port (use 127.0.0.1:514 or [::1]:514)", s);
-		return RN_ECONF;
-	}
-	return RN_OK;
-}
-
-static int check_url(const char *s, char *msg, size_t msglen)
-{
-	static const char *const schemes[] = {"tcp://",      "tcp4://",     "tcp6://", "tls+tcp://",
-	                                      "tls+tcp4://", "tls+tcp6://", "ipc://",  "inproc://",
-	                                      "ws://",       "wss://"};
-	if (s[0] == '\0')
-		return RN_OK;
-	for (size_t i = 0; i < RN_ARRAY_LEN(schemes); i++) {
-		size_t n = strlen(schemes[i]);
-		if (strncmp(s, schemes[i], n) == 0 && s[n] != '\0')
-			return RN_OK;
-	}
-	snprintf(msg, msglen, "\"%s\" is not a bus URL (tcp://, tls+tcp://, ipc://, inproc://)", s);
-	return RN_ECONF;
-}
-
-static int find_enum(const struct rn_conf_key *k, const char *s)
-{
-	for (int i = 0; k->enum_names != NULL && k->enum_names[i] != NULL; i++)
-		if (strcmp(k->enum_names[i], s) == 0)
-			return i;
-	return -1;
-}
-
-static void enum_choices(const struct rn_conf_key *k, char *buf, size_t len)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (int i = 0; k->enum_names != NULL && k->enum_names[i] != NULL; i++) {
-		int n = snprintf(buf + o, len - o, "%s%s", i ? ", " : "", k->enum_names[i]);
-		if (n < 0 || (size_t)n >= len - o)
-			break;
-		o += (size_t)n;
-	}
-}
-
-/*
- * One value of a scalar key, given as text (defaults, overrides, and
- * string settings in the file). msg gets the reason on failure.
- */
-static int set_text(const struct rn_conf_key *k, void *f, const char *s, char *msg, size_t msglen)
-{
-	int64_t iv;
-	uint64_t uv;
-	double dv;
-	int rc;
-	switch (k->type) {
-	case RN_CONF_BOOL:
-		if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
-			*(bool *)f = true;
-		else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
-			*(bool *)f = false;
-		else {
-			snprintf(msg, msglen, "\"%s\" is not a boolean", s);
-			return RN_ECONF;
-		}
-		return RN_OK;
-	case RN_CONF_INT:
-		if (parse_int_text(s, &iv) != RN_OK) {
-			snprintf(msg, msglen, "\"%s\" is not an integer", s);
-			return RN_ECONF;
-		}
-		if (iv < k->min || iv > k->max) {
-			snprintf(msg, msglen, "%lld is out of range [%lld, %lld]", (long long)iv,
-			         (long long)k->min, (long long)k->max);
-			return RN_ECONF;
-		}
-		*(int64_t *)f = iv;
-		return RN_OK;
-	case RN_CONF_DOUBLE: {
-		char *end;
-		errno = 0;
-		dv = strtod(s, &end);
-		if (errno != 0 || end == s || *end != '\0' || !isfinite(dv)) {
-			snprintf(msg, msglen, "\"%s\" is not a number", s);
-			return RN_ECONF;
-		}
-		if (dv < (double)k->min || dv > (double)k->max) {
-			snprintf(msg, msglen, "%g is out of range [%lld, %lld]", dv,
-			         (long long)k->min, (long long)k->max);
-			return RN_ECONF;
-		}
-		*(double *)f = dv;
-		return RN_OK;
-	}
-	case RN_CONF_DURATION:
-		rc = rn_duration_parse(s, &iv);
-		if (rc != RN_OK) {
-			snprintf(msg, msglen, "\"%s\" is not a duration (250ms, 30s, 5m, 2h, 7d)",
-			         s);
-			return RN_ECONF;
-		}
-		if (iv < k->min || iv > k->max) {
-			snprintf(msg, msglen, "%s is out of range [%lldms, %lldms]", s,
-			         (long long)k->min, (long long)k->max);
-			return RN_ECONF;
-		}
-		*(int64_t *)f = iv;
-		return RN_OK;
-	case RN_CONF_SIZE:
-		rc = rn_size_parse(s, &uv);
-		if (rc != RN_OK) {
-			snprintf(msg, msglen, "\"%s\" is not a size (65536, 64k, 8M, 1G)", s);
-			return RN_ECONF;
-		}
-		if (uv < (uint64_t)k->min || uv > (uint64_t)k->max) {
-			snprintf(msg, msglen, "%s is out of range [%lld, %lld] bytes", s,
-			         (long long)k->min, (long long)k->max);
-			return RN_ECONF;
-		}
-		*(uint64_t *)f = uv;
-		return RN_OK;
-	case RN_CONF_STRING:
-	case RN_CONF_HOSTPORT:
-	case RN_CONF_URL: {
-		size_t n = strlen(s);
-		if (k->type == RN_CONF_STRING && ((int64_t)n < k->min || (int64_t)n > k->max)) {
-			snprintf(msg, msglen, "length %zu is out of range [%lld, %lld]", n,
-			         (long long)k->min, (long long)k->max);
-			return RN_ECONF;
-		}
-		if (k->type == RN_CONF_HOSTPORT && check_hostport(s, msg, msglen) != RN_OK)
-			return RN_ECONF;
-		if (k->type == RN_CONF_URL && check_url(s, msg, msglen) != RN_OK)
-			return RN_ECONF;
-		char *dup = NULL;
-		if (n > 0) {
-			dup = strdup(s);
-			if (dup == NULL)
-				return -ENOMEM;
-		}
-		free(*(char **)f);
-		*(char **)f = dup;
-		return RN_OK;
-	}
-	case RN_CONF_ENUM: {
-		int i = find_enum(k, s);
-		if (i < 0) {
-			char ch[200];
-			enum_choices(k, ch, sizeof(ch));
-			snprintf(msg, msglen, "\"%s\" is not one of: %s", s, ch);
-			return RN_ECONF;
-		}
-		*(int *)f = i;
-		return RN_OK;
-	}
-	default:
-		snprintf(msg, msglen, "internal: not a scalar key");
-		return RN_EINTERNAL;
-	}
-}
-
-/* Adds one list element given as text. */
-static int add_elem_text(const struct rn_conf_key *k, void *f, const char *s, char *msg,
-                         size_t msglen)
-{
-	switch (k->type) {
-	case RN_CONF_STRLIST: {
-		struct rn_strlist *l = f;
-		if ((int64_t)l->n >= k->max) {
-			snprintf(msg, msglen, "more than %lld entries", (long long)k->max);
-			return RN_ECONF;
-		}
-		if (s[0] == '\0') {
-			snprintf(msg, msglen, "empty entry");
-			return RN_ECONF;
-		}
-		return rn_strlist_add(l, s);
-	}
-	case RN_CONF_PREFIXES: {
-		struct rn_prefix_list *l = f;
-		struct rn_prefix p;
-		if ((int64_t)l->n >= k->max) {
-			snprintf(msg, msglen, "more than %lld entries", (long long)k->max);
-			return RN_ECONF;
-		}
-		if (rn_prefix_parse_str(s, true, &p) != RN_OK) {
-			snprintf(msg, msglen,
-			         "\"%s\" is not an address or prefix (host bits must be zero)", s);
-			return RN_ECONF;
-		}
-		return rn_prefix_list_add(l, &p);
-	}
-	case RN_CONF_FLAGS: {
-		int i = find_enum(k, s);
-		if (i < 0) {
-			char ch[200];
-			enum_choices(k, ch, sizeof(ch));
-			snprintf(msg, msglen, "\"%s\" is not one of: %s", s, ch);
-			return RN_ECONF;
-		}
-		*(unsigned *)f |= 1u << i;
-		return RN_OK;
-	}
-	default:
-		snprintf(msg, msglen, "internal: not a list key");
-		return RN_EINTERNAL;
-	}
-}
-
-static bool is_list_type(enum rn_conf_type t)
-{
-	return t == RN_CONF_STRLIST || t == RN_CONF_PREFIXES || t == RN_CONF_FLAGS;
-}
-
-/* A whole value as text: lists are comma-separated. */
-static int set_value_text(const struct rn_conf_key *k, void *f, const char *s, char *msg,
-                          size_t msglen)
-{
-	if (!is_list_type(k->type))
-		return set_text(k, f, s, msg, msglen);
-	field_release(k, f);
-	field_zero(k, f);
-	char *copy = strdup(s);
-	if (copy == NULL)
-		return -ENOMEM;
-	int rc = RN_OK;
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
-	     tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
-			tok++;
-		size_t n = strlen(tok);
-		while (n > 0 && tok[n - 1] == ' ')
-			tok[--n] = '\0';
-		rc = add_elem_text(k, f, tok, msg, msglen);
-		if (rc != RN_OK)
-			break;
-	}
-	free(copy);
-	return rc;
-}
+/* ---- values from the file --------------------------------------------- */
 
 /* A value from the file. */
 static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t *n, char *msg,
@@ -426,15 +81,15 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 	char tmp[64];
 	if (k->type == RN_CONF_CUSTOM)
 		return k->parse((const struct rn_conf_node *)n, f, msg, msglen);
-	if (is_list_type(k->type)) {
+	if (conf_is_list_type(k->type)) {
 		if (t == CONFIG_TYPE_STRING)
-			return set_value_text(k, f, config_setting_get_string(n), msg, msglen);
+			return conf_value_set_text(k, f, config_setting_get_string(n), msg, msglen);
 		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
 			snprintf(msg, msglen, "expected a list of strings, like [\"a\", \"b\"]");
 			return RN_ECONF;
 		}
-		field_release(k, f);
-		field_zero(k, f);
+		conf_field_release(k, f);
+		conf_field_zero(k, f);
 		int cnt = config_setting_length(n);
 		for (int i = 0; i < cnt; i++) {
 			const config_setting_t *e = config_setting_get_elem(n, (unsigned)i);
@@ -442,7 +97,8 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 				snprintf(msg, msglen, "entry %d is not a string", i + 1);
 				return RN_ECONF;
 			}
-			int rc = add_elem_text(k, f, config_setting_get_string(e), msg, msglen);
+			int rc =
+			        conf_elem_add_text(k, f, config_setting_get_string(e), msg, msglen);
 			if (rc != RN_OK)
 				return rc;
 		}
@@ -456,7 +112,7 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 			         k->type == RN_CONF_BOOL ? "true or false" : "a number");
 			return RN_ECONF;
 		}
-		return set_text(k, f, config_setting_get_string(n), msg, msglen);
+		return conf_value_set_text(k, f, config_setting_get_string(n), msg, msglen);
 	case CONFIG_TYPE_BOOL:
 		if (k->type != RN_CONF_BOOL) {
 			snprintf(msg, msglen, "expected a %s, not a boolean",
@@ -474,7 +130,7 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 			return RN_ECONF;
 		}
 		snprintf(tmp, sizeof(tmp), "%lld", (long long)config_setting_get_int64(n));
-		return set_text(k, f, tmp, msg, msglen);
+		return conf_value_set_text(k, f, tmp, msg, msglen);
 	case CONFIG_TYPE_FLOAT:
 		if (k->type != RN_CONF_DOUBLE) {
 			snprintf(msg, msglen, "expected %s, not a decimal number",
@@ -482,7 +138,7 @@ static int set_node(const struct rn_conf_key *k, void *f, const config_setting_t
 			return RN_ECONF;
 		}
 		snprintf(tmp, sizeof(tmp), "%.17g", config_setting_get_float(n));
-		return set_text(k, f, tmp, msg, msglen);
+		return conf_value_set_text(k, f, tmp, msg, msglen);
 	default:
 		snprintf(msg, msglen, "expected a single value, not a group or list");
 		return RN_ECONF;
@@ -572,7 +228,7 @@ static int walk_group(struct walk *w, const config_setting_t *g, const char *pre
 		const struct rn_conf_key *k = find_key(w->secs, w->nsecs, w->secname, path, &sec);
 		if (k != NULL) {
 			char msg[256] = "";
-			int rc = set_node(k, FIELD(sec, k), n, msg, sizeof(msg));
+			int rc = set_node(k, CONF_FIELD(sec, k), n, msg, sizeof(msg));
 			if (rc != RN_OK) {
 				set_err(w->err, file, line, full, "%s",
 				        msg[0] ? msg : rn_strerror(rc));
@@ -597,7 +253,7 @@ static void release_all(struct rn_conf_section *secs, size_t nsecs)
 {
 	for (size_t s = 0; s < nsecs; s++)
 		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++)
-			field_release(k, FIELD(&secs[s], k));
+			conf_field_release(k, CONF_FIELD(&secs[s], k));
 }
 
 void rn_conf_release(struct rn_conf_section *secs, size_t nsecs)
@@ -609,7 +265,7 @@ static int apply_defaults(struct rn_conf_section *secs, size_t nsecs, struct rn_
 {
 	for (size_t s = 0; s < nsecs; s++)
 		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++)
-			field_zero(k, FIELD(&secs[s], k));
+			conf_field_zero(k, CONF_FIELD(&secs[s], k));
 	for (size_t s = 0; s < nsecs; s++) {
 		struct rn_conf_section *sec = &secs[s];
 		for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
@@ -619,9 +275,10 @@ static int apply_defaults(struct rn_conf_section *secs, size_t nsecs, struct rn_
 				if (k->parse == NULL)
 					rc = RN_EINTERNAL;
 				else
-					rc = k->parse(NULL, FIELD(sec, k), msg, sizeof(msg));
+					rc = k->parse(NULL, CONF_FIELD(sec, k), msg, sizeof(msg));
 			} else if (k->def != NULL) {
-				rc = set_value_text(k, FIELD(sec, k), k->def, msg, sizeof(msg));
+				rc = conf_value_set_text(k, CONF_FIELD(sec, k), k->def, msg,
+				                         sizeof(msg));
 			}
 			if (rc != RN_OK) {
 				char full[200];
@@ -669,7 +326,7 @@ static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, 
 			return RN_ECONF;
 		}
 		char msg[256] = "";
-		int rc = set_value_text(k, FIELD(sec, k), eq + 1, msg, sizeof(msg));
+		int rc = conf_value_set_text(k, CONF_FIELD(sec, k), eq + 1, msg, sizeof(msg));
 		if (rc != RN_OK) {
 			set_err(err, "<command line>", 0, full, "%s",
 			        msg[0] ? msg : rn_strerror(rc));
@@ -688,7 +345,7 @@ static int run_checks(struct rn_conf_section *secs, size_t nsecs, struct rn_conf
 			if (k->check == NULL)
 				continue;
 			char msg[256] = "";
-			if (k->check(CFIELD(sec, k), msg, sizeof(msg)) != RN_OK) {
+			if (k->check(CONF_CFIELD(sec, k), msg, sizeof(msg)) != RN_OK) {
 				char full[200];
 				snprintf(full, sizeof(full), "%s.%s", sec->name, k->name);
 				set_err(err, file, 0, full, "%s", msg[0] ? msg : "invalid value");
@@ -795,370 +452,6 @@ int rn_conf_load(const char *path, const char *const *overrides, struct rn_conf_
 	return rc;
 }
 
-/* ---- comparison and description ------------------------------------- */
-
-static bool str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-static bool field_equal(const struct rn_conf_key *k, const void *a, const void *b)
-{
-	switch (k->type) {
-	case RN_CONF_BOOL:
-		return *(const bool *)a == *(const bool *)b;
-	case RN_CONF_INT:
-	case RN_CONF_DURATION:
-		return *(const int64_t *)a == *(const int64_t *)b;
-	case RN_CONF_DOUBLE:
-		return *(const double *)a == *(const double *)b;
-	case RN_CONF_SIZE:
-		return *(const uint64_t *)a == *(const uint64_t *)b;
-	case RN_CONF_ENUM:
-		return *(const int *)a == *(const int *)b;
-	case RN_CONF_FLAGS:
-		return *(const unsigned *)a == *(const unsigned *)b;
-	case RN_CONF_STRING:
-	case RN_CONF_HOSTPORT:
-	case RN_CONF_URL:
-		return str_eq(*(char *const *)a, *(char *const *)b);
-	case RN_CONF_STRLIST: {
-		const struct rn_strlist *x = a, *y = b;
-		if (x->n != y->n)
-			return false;
-		for (size_t i = 0; i < x->n; i++)
-			if (strcmp(x->v[i], y->v[i]) != 0)
-				return false;
-		return true;
-	}
-	case RN_CONF_PREFIXES: {
-		const struct rn_prefix_list *x = a, *y = b;
-		if (x->n != y->n)
-			return false;
-		for (size_t i = 0; i < x->n; i++)
-			if (x->v[i].len != y->v[i].len ||
-			    !rn_addr_equal(&x->v[i].addr, &y->v[i].addr))
-				return false;
-		return true;
-	}
-	case RN_CONF_CUSTOM:
-		return k->equal != NULL && k->equal(a, b);
-	}
-	return false;
-}
-
-const char *rn_conf_first_restart_key(const struct rn_conf_section *old_secs,
-                                      const struct rn_conf_section *new_secs, size_t nsecs,
-                                      char *buf, size_t buflen)
-{
-	for (size_t s = 0; s < nsecs; s++) {
-		for (const struct rn_conf_key *k = old_secs[s].keys; k->name != NULL; k++) {
-			if (k->flags & RN_CONF_RELOAD)
-				continue;
-			if (!field_equal(k, CFIELD(&old_secs[s], k), CFIELD(&new_secs[s], k))) {
-				snprintf(buf, buflen, "%s.%s", old_secs[s].name, k->name);
-				return buf;
-			}
-		}
-	}
-	return NULL;
-}
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	int err;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) RN_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	while (b->err == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = RN_EINTERNAL;
-			return;
-		}
-		if (b->p != NULL && (size_t)n < b->cap - b->n) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n + 1;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-static const char *type_name(const struct rn_conf_key *k)
-{
-	switch (k->type) {
-	case RN_CONF_BOOL:
-		return "bool";
-	case RN_CONF_INT:
-		return "integer";
-	case RN_CONF_DOUBLE:
-		return "number";
-	case RN_CONF_DURATION:
-		return "duration";
-	case RN_CONF_SIZE:
-		return "size";
-	case RN_CONF_STRING:
-		return "string";
-	case RN_CONF_ENUM:
-		return "enum";
-	case RN_CONF_FLAGS:
-		return "list of names";
-	case RN_CONF_HOSTPORT:
-		return "address:port";
-	case RN_CONF_URL:
-		return "bus URL";
-	case RN_CONF_STRLIST:
-		return "list of strings";
-	case RN_CONF_PREFIXES:
-		return "list of prefixes";
-	case RN_CONF_CUSTOM:
-		return "group";
-	}
-	return "?";
-}
-
-static void describe_bounds(struct sbuf *b, const struct rn_conf_key *k)
-{
-	char ch[200];
-	switch (k->type) {
-	case RN_CONF_INT:
-	case RN_CONF_DOUBLE:
-		sb_printf(b, "%lld to %lld", (long long)k->min, (long long)k->max);
-		break;
-	case RN_CONF_DURATION:
-		sb_printf(b, "%lldms to %lldms", (long long)k->min, (long long)k->max);
-		break;
-	case RN_CONF_SIZE:
-		sb_printf(b, "%lld to %lld bytes", (long long)k->min, (long long)k->max);
-		break;
-	case RN_CONF_STRING:
-		sb_printf(b, "length %lld to %lld", (long long)k->min, (long long)k->max);
-		break;
-	case RN_CONF_ENUM:
-	case RN_CONF_FLAGS:
-		enum_choices(k, ch, sizeof(ch));
-		sb_printf(b, "%s", ch);
-		break;
-	case RN_CONF_STRLIST:
-	case RN_CONF_PREFIXES:
-		sb_printf(b, "up to %lld entries", (long long)k->max);
-		break;
-	default:
-		break;
-	}
-}
-
-int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len)
-{
-	struct sbuf b = {0};
-	sb_printf(&b, "| key | type | default | range | reload | description |\n");
-	sb_printf(&b, "|---|---|---|---|---|---|\n");
-	for (size_t s = 0; s < nsecs; s++) {
-		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++) {
-			sb_printf(&b, "| `%s.%s` | %s | %s%s%s | ", secs[s].name, k->name,
-			          type_name(k), k->def && k->def[0] ? "`" : "",
-			          k->def && k->def[0] ? k->def : "(none)",
-			          k->def && k->def[0] ? "`" : "");
-			describe_bounds(&b, k);
-			sb_printf(&b, " | %s | %s |\n", (k->flags & RN_CONF_RELOAD) ? "yes" : "no",
-			          k->help ? k->help : "");
-		}
-	}
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
-}
-
-static void dump_string(struct sbuf *b, const char *s)
-{
-	sb_printf(b, "\"");
-	for (const char *p = s ? s : ""; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			sb_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			sb_printf(b, "\\n");
-		else
-			sb_printf(b, "%c", *p);
-	}
-	sb_printf(b, "\"");
-}
-
-static void dump_value(struct sbuf *b, const struct rn_conf_key *k, const void *f)
-{
-	char tmp[RN_PREFIX_STRLEN];
-	if (k->flags & RN_CONF_SECRET) {
-		sb_printf(b, "\"(secret)\"");
-		return;
-	}
-	switch (k->type) {
-	case RN_CONF_BOOL:
-		sb_printf(b, "%s", *(const bool *)f ? "true" : "false");
-		break;
-	case RN_CONF_INT:
-		sb_printf(b, "%lld", (long long)*(const int64_t *)f);
-		break;
-	case RN_CONF_DOUBLE:
-		sb_printf(b, "%.17g", *(const double *)f);
-		break;
-	case RN_CONF_DURATION: {
-		static const struct {
-			const char *u;
-			int64_t ms;
-		} units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
-		int64_t v = *(const int64_t *)f;
-		const char *u = "ms";
-		int64_t n = v;
-		for (size_t i = 0; v != 0 && i < RN_ARRAY_LEN(units); i++) {
-			if (v % units[i].ms == 0) {
-				u = units[i].u;
-				n = v / units[i].ms;
-				break;
-			}
-		}
-		sb_printf(b, "\"%lld%s\"", (long long)n, u);
-		break;
-	}
-	case RN_CONF_SIZE:
-		sb_printf(b, "%llu", (unsigned long long)*(const uint64_t *)f);
-		break;
-	case RN_CONF_STRING:
-	case RN_CONF_HOSTPORT:
-	case RN_CONF_URL:
-		dump_string(b, *(char *const *)f);
-		break;
-	case RN_CONF_ENUM:
-		dump_string(b, k->enum_names[*(const int *)f]);
-		break;
-	case RN_CONF_FLAGS: {
-		unsigned v = *(const unsigned *)f;
-		bool first = true;
-		sb_printf(b, "[");
-		for (int i = 0; k->enum_names[i] != NULL; i++) {
-			if (!(v & (1u << i)))
-				continue;
-			sb_printf(b, "%s", first ? "" : ", ");
-			dump_string(b, k->enum_names[i]);
-			first = false;
-		}
-		sb_printf(b, "]");
-		break;
-	}
-	case RN_CONF_STRLIST: {
-		const struct rn_strlist *l = f;
-		sb_printf(b, "[");
-		for (size_t i = 0; i < l->n; i++) {
-			sb_printf(b, "%s", i ? ", " : "");
-			dump_string(b, l->v[i]);
-		}
-		sb_printf(b, "]");
-		break;
-	}
-	case RN_CONF_PREFIXES: {
-		const struct rn_prefix_list *l = f;
-		sb_printf(b, "[");
-		for (size_t i = 0; i < l->n; i++) {
-			rn_prefix_format(&l->v[i], tmp, sizeof(tmp));
-			sb_printf(b, "%s\"%s\"", i ? ", " : "", tmp);
-		}
-		sb_printf(b, "]");
-		break;
-	}
-	case RN_CONF_CUSTOM:
-		break;
-	}
-}
-
-/* True when name lies under the dotted group path prefix (plen bytes). */
-static bool under(const char *name, const char *prefix, size_t plen)
-{
-	return plen == 0 || (strncmp(name, prefix, plen) == 0 && name[plen] == '.');
-}
-
-/*
- * Writes the keys under prefix: leaves first, then each subgroup once, in
- * the order the table first mentions it. libconfig does not accept dotted
- * names, and a group may appear only once.
- */
-static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const char *prefix,
-                       size_t plen, int depth)
-{
-	size_t skip = plen ? plen + 1 : 0;
-	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
-		if (!under(k->name, prefix, plen) || strchr(k->name + skip, '.') != NULL)
-			continue;
-		if (k->type == RN_CONF_CUSTOM) {
-			sb_printf(b, "%*s# %s: a group set in the file; see `repnet config`\n",
-			          depth * 2, "", k->name + skip);
-			continue;
-		}
-		sb_printf(b, "%*s%s = ", depth * 2, "", k->name + skip);
-		dump_value(b, k, CFIELD(sec, k));
-		sb_printf(b, ";\n");
-	}
-	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
-		if (!under(k->name, prefix, plen))
-			continue;
-		const char *dot = strchr(k->name + skip, '.');
-		if (dot == NULL)
-			continue;
-		size_t glen = (size_t)(dot - k->name);
-		/* Only at the first key of this group. */
-		bool seen = false;
-		for (const struct rn_conf_key *j = sec->keys; j < k; j++)
-			if (strncmp(j->name, k->name, glen) == 0 && j->name[glen] == '.')
-				seen = true;
-		if (seen)
-			continue;
-		sb_printf(b, "%*s%.*s: {\n", depth * 2, "", (int)(glen - skip), k->name + skip);
-		dump_group(b, sec, k->name, glen, depth + 1);
-		sb_printf(b, "%*s};\n", depth * 2, "");
-	}
-}
-
-int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len)
-{
-	struct sbuf b = {0};
-	for (size_t s = 0; s < nsecs; s++) {
-		bool first = true;
-		for (size_t t = 0; t < s; t++)
-			if (strcmp(secs[t].name, secs[s].name) == 0)
-				first = false;
-		if (!first)
-			continue;
-		sb_printf(&b, "%s: {\n", secs[s].name);
-		for (size_t t = s; t < nsecs; t++)
-			if (strcmp(secs[t].name, secs[s].name) == 0)
-				dump_group(&b, &secs[t], "", 0, 1);
-		sb_printf(&b, "};\n");
-	}
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
-}
-
 /* ---- node accessors -------------------------------------------------- */
 
 int rn_conf_node_line(const struct rn_conf_node *n)
@@ -1244,55 +537,3 @@ int rn_conf_node_bool(const struct rn_conf_node *n, bool *out)
 	*out = config_setting_get_bool(cs(n)) != 0;
 	return RN_OK;
 }
-
-/* ---- the core section ------------------------------------------------ */
-
-const char *const rn_role_names[] = {"collect", "score", "publish", "serve", "sync", NULL};
-/* Index i is syslog level RN_LOG_ERR + i. */
-static const char *const log_level_names[] = {"err", "warning", "notice", "info", "debug", NULL};
-
-#define CORE_OFF(f) offsetof(struct rn_core_conf, f)
-
-const struct rn_conf_key rn_core_conf_keys[] = {
-        {.name = "instance",
-         .type = RN_CONF_STRING,
-         .offset = CORE_OFF(instance),
-         .min = 1,
-         .max = 63,
-         .def = "repnet",
-         .help = "Name of this node, in logs, metrics and the feed's publisher field."},
-        {.name = "data_dir",
-         .type = RN_CONF_STRING,
-         .offset = CORE_OFF(data_dir),
-         .min = 1,
-         .max = 1024,
-         .def = REPNET_DEFAULT_DATA_DIR,
-         .help = "Directory for journals, snapshots, templates and keys. Created if absent."},
-        {.name = "roles",
-         .type = RN_CONF_FLAGS,
-         .offset = CORE_OFF(roles),
-         .def = "collect,score,publish,serve,sync",
-         .enum_names = rn_role_names,
-         .help = "Roles this process runs. All run in one process by default."},
-        {.name = "log_level",
-         .type = RN_CONF_ENUM,
-         .offset = CORE_OFF(log_level),
-         .def = "notice",
-         .enum_names = log_level_names,
-         .flags = RN_CONF_RELOAD,
-         .help = "Least severe level logged: err, warning, notice, info or debug."},
-        {.name = "http_listen",
-         .type = RN_CONF_HOSTPORT,
-         .offset = CORE_OFF(http_listen),
-         .def = "127.0.0.1:9477",
-         .help = "Address of the HTTP listener that serves /metrics. Empty disables it."},
-        {.name = "shutdown_grace",
-         .type = RN_CONF_DURATION,
-         .offset = CORE_OFF(shutdown_grace_ms),
-         .min = 0,
-         .max = 600000,
-         .def = "10s",
-         .flags = RN_CONF_RELOAD,
-         .help = "How long a stop waits for queues to drain before exiting."},
-        {.name = NULL},
-};

@@ -1,0 +1,56 @@
+/*
+ * conf_core.c: the core section of the configuration (struct
+ * rn_core_conf): the node's name, data directory, roles, log level, HTTP
+ * listener and shutdown grace. A table: no code.
+ */
+#include "proto/proto.h"
+
+const char *const rn_role_names[] = {"collect", "score", "publish", "serve", "sync", NULL};
+/* Index i is syslog level RN_LOG_ERR + i. */
+static const char *const log_level_names[] = {"err", "warning", "notice", "info", "debug", NULL};
+
+#define CORE_OFF(f) offsetof(struct rn_core_conf, f)
+
+const struct rn_conf_key rn_core_conf_keys[] = {
+        {.name = "instance",
+         .type = RN_CONF_STRING,
+         .offset = CORE_OFF(instance),
+         .min = 1,
+         .max = 63,
+         .def = "repnet",
+         .help = "Name of this node, in logs, metrics and the feed's publisher field."},
+        {.name = "data_dir",
+         .type = RN_CONF_STRING,
+         .offset = CORE_OFF(data_dir),
+         .min = 1,
+         .max = 1024,
+         .def = REPNET_DEFAULT_DATA_DIR,
+         .help = "Directory for journals, snapshots, templates and keys. Created if absent."},
+        {.name = "roles",
+         .type = RN_CONF_FLAGS,
+         .offset = CORE_OFF(roles),
+         .def = "collect,score,publish,serve,sync",
+         .enum_names = rn_role_names,
+         .help = "Roles this process runs. All run in one process by default."},
+        {.name = "log_level",
+         .type = RN_CONF_ENUM,
+         .offset = CORE_OFF(log_level),
+         .def = "notice",
+         .enum_names = log_level_names,
+         .flags = RN_CONF_RELOAD,
+         .help = "Least severe level logged: err, warning, notice, info or debug."},
+        {.name = "http_listen",
+         .type = RN_CONF_HOSTPORT,
+         .offset = CORE_OFF(http_listen),
+         .def = "127.0.0.1:9477",
+         .help = "Address of the HTTP listener that serves /metrics. Empty disables it."},
+        {.name = "shutdown_grace",
+         .type = RN_CONF_DURATION,
+         .offset = CORE_OFF(shutdown_grace_ms),
+         .min = 0,
+         .max = 600000,
+         .def = "10s",
+         .flags = RN_CONF_RELOAD,
+         .help = "How long a stop waits for queues to drain before exiting."},
+        {.name = NULL},
+};
