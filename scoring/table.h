@@ -223,8 +223,6 @@ void dtuple_listing(const struct dtuple *t, struct scoring_listing *out);
 
 /* ---- digest ------------------------------------------------------------------- */
 
-/* SipHash-2-4 with 128-bit output (for the tests' known-answer check). */
-void siphash24_128(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[16]);
 /* lanes += sign * H(listing). */
 void digest_tuple(uint64_t lanes[4], unsigned family, unsigned plen, unsigned cat,
                   int64_t expires_ms, uint64_t key, int sign);
