@@ -264,7 +264,6 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->codes);
 	free(e->chash);
 	free(e->held);
-	free(e->coll);
 	free(e->scratch_slots);
 	free(e->scratch_bits);
 	free(e->scratch_touched);
@@ -2101,45 +2100,5 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 			out->covered = true;
 		}
 	}
-	return RN_OK;
-}
-
-/* ---- collectors ------------------------------------------------------------------- */
-
-bool engine_batch_known(const struct scoring_engine *e, const uint8_t id[16], uint64_t seq)
-{
-	for (size_t i = 0; i < e->ncoll; i++)
-		if (memcmp(e->coll[i].id, id, 16) == 0)
-			return seq <= e->coll[i].seq;
-	return false;
-}
-
-int engine_batch_note(struct scoring_engine *e, const uint8_t id[16], uint64_t seq)
-{
-	for (size_t i = 0; i < e->ncoll; i++) {
-		if (memcmp(e->coll[i].id, id, 16) == 0) {
-			if (seq > e->coll[i].seq)
-				e->coll[i].seq = seq;
-			return RN_OK;
-		}
-	}
-	if (e->ncoll >= ENGINE_MAX_COLLECTORS) {
-		log_warnx_rl(
-		        "scoring: more than %d collectors; batches of new ones are not checked "
-		        "for duplicates",
-		        ENGINE_MAX_COLLECTORS);
-		return RN_OK;
-	}
-	if (e->ncoll == e->capcoll) {
-		size_t cap = e->capcoll ? e->capcoll * 2 : 16;
-		struct ecoll *v = realloc(e->coll, cap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		e->coll = v;
-		e->capcoll = cap;
-	}
-	memcpy(e->coll[e->ncoll].id, id, 16);
-	e->coll[e->ncoll].seq = seq;
-	e->ncoll++;
 	return RN_OK;
 }

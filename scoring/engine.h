@@ -21,8 +21,6 @@
 #define ENGINE_MAX_CATCHUP 1000
 /* Replay: an observation this far past the newest one seen is refused as future. */
 #define ENGINE_MAX_REPLAY_JUMP (366ll * 86400000)
-/* Collectors whose batch sequence is tracked for duplicates. */
-#define ENGINE_MAX_COLLECTORS 65536
 
 /* A kind's configuration, resolved. */
 struct kslot {
@@ -66,11 +64,6 @@ struct kvec {
 	bool sorted;
 };
 
-struct ecoll {
-	uint8_t id[16];
-	uint64_t seq;
-};
-
 struct scoring_engine {
 	struct scoring_conf conf;
 	bool live;
@@ -107,9 +100,6 @@ struct scoring_engine {
 
 	struct scoring_table *cur;
 	uint64_t seq;
-
-	struct ecoll *coll;
-	size_t ncoll, capcoll;
 
 	/* Incremental ticks: keys to rescore at the next tick, per space. */
 	struct kvec dirty[SPACE_COUNT];
@@ -148,10 +138,6 @@ void engine_set_free(struct rset *s);
 int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out);
 /* Builds protect and noesc from the configuration and extra. */
 int engine_protect_rebuild(struct scoring_engine *e);
-
-/* Duplicate detection for the service: the durable batch_seq per collector. */
-bool engine_batch_known(const struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
-int engine_batch_note(struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
 
 /* Replaces the current table (takes ownership of t). */
 void engine_set_table(struct scoring_engine *e, struct scoring_table *t);
