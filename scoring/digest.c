@@ -8,7 +8,8 @@
  * by adding the hashes of what it adds and subtracting those of what it
  * removes: O(|delta|), never O(|state|). The per-listing hash is
  * SipHash-2-4 in its 128-bit output mode under two fixed keys, over the
- * listing's canonical 24 bytes:
+ * listing's canonical 24 bytes (libsodium's crypto_shorthash_siphashx24,
+ * which is that function: it needs no sodium_init()):
  *
  *   byte 0 family (4 or 6), byte 1 prefix length, byte 2 category,
  *   bytes 3-7 zero, bytes 8-15 expires_ms (big-endian two's complement),
@@ -21,14 +22,10 @@
  * is for detecting divergence between honest parties; the signature on
  * the payload that carries it is what resists forgery.
  */
+#include <sodium.h>
 #include <string.h>
 
 #include "scoring/table.h"
-
-static inline uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
 
 static inline uint64_t le64(const uint8_t *p)
 {
@@ -42,61 +39,6 @@ static inline void st64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-#define SIPROUND                   \
-	do {                       \
-		v0 += v1;          \
-		v1 = rotl(v1, 13); \
-		v1 ^= v0;          \
-		v0 = rotl(v0, 32); \
-		v2 += v3;          \
-		v3 = rotl(v3, 16); \
-		v3 ^= v2;          \
-		v0 += v3;          \
-		v3 = rotl(v3, 21); \
-		v3 ^= v0;          \
-		v2 += v1;          \
-		v1 = rotl(v1, 17); \
-		v1 ^= v2;          \
-		v2 = rotl(v2, 32); \
-	} while (0)
-
-void siphash24_128(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[16])
-{
-	uint64_t k0 = le64(key), k1 = le64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
-	uint64_t v3 = k1 ^ 0x7465646279746573ull;
-	v1 ^= 0xee;
-	size_t full = len & ~(size_t)7;
-	for (size_t i = 0; i < full; i += 8) {
-		uint64_t m = le64(msg + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t i = 0; i < (len & 7); i++)
-		b |= (uint64_t)msg[full + i] << (8 * i);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xee;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	st64(out, v0 ^ v1 ^ v2 ^ v3);
-	v1 ^= 0xdd;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	st64(out + 8, v0 ^ v1 ^ v2 ^ v3);
 }
 
 static const uint8_t key_a[16] = "repnet state dg1";
@@ -122,8 +64,8 @@ void digest_tuple(uint64_t lanes[4], unsigned family, unsigned plen, unsigned ca
 {
 	uint8_t m[24], h[32];
 	listing_bytes(m, family, plen, cat, expires_ms, key);
-	siphash24_128(key_a, m, sizeof(m), h);
-	siphash24_128(key_b, m, sizeof(m), h + 16);
+	crypto_shorthash_siphashx24(h, m, sizeof(m), key_a);
+	crypto_shorthash_siphashx24(h + 16, m, sizeof(m), key_b);
 	for (int i = 0; i < 4; i++) {
 		uint64_t v = le64(h + 8 * i);
 		lanes[i] = sign > 0 ? lanes[i] + v : lanes[i] - v;

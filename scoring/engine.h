@@ -1,6 +1,7 @@
 /*
- * engine.h: the scoring engine's state, shared by engine.c and the
- * persistence code (state.c). Internal to the scoring library.
+ * engine.h: the scoring engine's state, shared by engine.c, the recompute
+ * (recompute.c) and the persistence code (state.c). Internal to the
+ * scoring library. Nothing here is locked: one thread owns an engine.
  */
 #ifndef REPNET_SCORING_ENGINE_H
 #define REPNET_SCORING_ENGINE_H
@@ -21,8 +22,6 @@
 #define ENGINE_MAX_CATCHUP 1000
 /* Replay: an observation this far past the newest one seen is refused as future. */
 #define ENGINE_MAX_REPLAY_JUMP (366ll * 86400000)
-/* Collectors whose batch sequence is tracked for duplicates. */
-#define ENGINE_MAX_COLLECTORS 65536
 
 /* A kind's configuration, resolved. */
 struct kslot {
@@ -66,9 +65,17 @@ struct kvec {
 	bool sorted;
 };
 
-struct ecoll {
-	uint8_t id[16];
-	uint64_t seq;
+/*
+ * The recompute's chunk accumulator: one slot per key of a chunk, which
+ * keys are touched (bits, all clear between chunks) and in which order.
+ * The engine keeps it between ticks (recompute.c).
+ */
+struct rslot;
+struct rchunk {
+	struct rslot *slots;
+	uint64_t *bits;
+	uint32_t *touched;
+	size_t n;
 };
 
 struct scoring_engine {
@@ -108,19 +115,13 @@ struct scoring_engine {
 	struct scoring_table *cur;
 	uint64_t seq;
 
-	struct ecoll *coll;
-	size_t ncoll, capcoll;
-
 	/* Incremental ticks: keys to rescore at the next tick, per space. */
 	struct kvec dirty[SPACE_COUNT];
 	bool dirty_on;   /* tracking them: conf.full_every > 1 */
 	bool force_full; /* the next tick must be full (configuration changed, loaded) */
 	uint64_t since_full;
 
-	/* Recompute scratch, kept between ticks (engine.c). */
-	void *scratch_slots;
-	uint64_t *scratch_bits;
-	uint32_t *scratch_touched;
+	struct rchunk chunk; /* allocated at the first tick */
 };
 
 /* Pure formulas, shared with the tests' reference implementation. */
@@ -149,11 +150,36 @@ int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out
 /* Builds protect and noesc from the configuration and extra. */
 int engine_protect_rebuild(struct scoring_engine *e);
 
-/* Duplicate detection for the service: the durable batch_seq per collector. */
-bool engine_batch_known(const struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
-int engine_batch_note(struct scoring_engine *e, const uint8_t id[16], uint64_t seq);
-
 /* Replaces the current table (takes ownership of t). */
 void engine_set_table(struct scoring_engine *e, struct scoring_table *t);
+
+/* Marks key of space to be decided again at the next incremental tick. -ENOMEM. */
+int engine_dirty_mark(struct scoring_engine *e, unsigned space, uint64_t key);
+
+/* ---- recompute.c ---------------------------------------------------------------- */
+
+/* The offence count of key in space (0 .. ENGINE_OFF_MAX). */
+unsigned engine_off_get(const struct scoring_engine *e, unsigned space, uint64_t key);
+/*
+ * Halves every offence count once for each offence_decay period begun
+ * since the last call, at most ENGINE_OFF_SLICES times (the first call
+ * only notes the period).
+ */
+void engine_off_decay(struct scoring_engine *e, int64_t t);
+/*
+ * The blocklist at tick t, as a new table and
+ * its delta from e->cur (both the caller's: scoring_table_free(),
+ * scoring_delta_free()). full: decide every key of every set; otherwise
+ * only the keys marked dirty and the listings due for renewal or expired,
+ * which reaches the same listings (the rich columns of untouched entries
+ * wait for the next full pass). Counts an offence for each key it lists
+ * anew and may mark more keys dirty; it neither replaces e->cur nor clears
+ * the dirty keys (the caller does). On failure nothing is returned; the
+ * offences counted and the keys marked so far stay.
+ */
+int engine_recompute(struct scoring_engine *e, int64_t t, bool full, struct scoring_table **out_t,
+                     struct scoring_delta **out_d);
+/* Frees the chunk accumulator's buffers; safe on a zeroed one. */
+void rchunk_release(struct rchunk *ch);
 
 #endif /* REPNET_SCORING_ENGINE_H */

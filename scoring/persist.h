@@ -38,6 +38,31 @@ static inline bool jpos_le(struct jpos a, struct jpos b)
 	return a.gen < b.gen || (a.gen == b.gen && a.off <= b.off);
 }
 
+/*
+ * The newest batch_seq per collector id, for recognising resent batches
+ * (batches.c). Not locked: its owner's lock covers it. Released with
+ * batches_release(); a zeroed struct is an empty table.
+ */
+#define BATCHES_MAX_COLLECTORS 65536
+struct batch_mark {
+	uint8_t id[16];
+	uint64_t seq;
+	struct jpos end; /* where that batch's journal record ends, if known */
+};
+struct batches {
+	struct batch_mark *v; /* unordered */
+	size_t n, cap;
+};
+/* The mark of collector id, or NULL. */
+struct batch_mark *batches_find(const struct batches *b, const uint8_t id[16]);
+/*
+ * Records that id's batch seq ends at end, unless id has a newer one.
+ * A collector first seen when BATCHES_MAX_COLLECTORS are tracked is not
+ * (logged, RN_OK). -ENOMEM leaves the table as it was.
+ */
+int batches_note(struct batches *b, const uint8_t id[16], uint64_t seq, struct jpos end);
+void batches_release(struct batches *b);
+
 /* The journal file header for gen. */
 void journal_header(uint8_t hdr[JOURNAL_HDR_LEN], uint64_t gen);
 /* Frames a record: writes the 8 header bytes for payload. */
@@ -56,18 +81,21 @@ int journal_scan(const uint8_t *buf, size_t len, uint64_t *gen, size_t *valid, b
                  int (*fn)(void *arg, const uint8_t *rec, size_t rlen, uint64_t end), void *arg);
 
 /*
- * Serialises the engine's state, as of journal position pos, into a
- * malloc'd snapshot file image.
+ * Serialises the engine's state and the batches applied to it (their
+ * sequence numbers; positions are not kept), as of journal position pos,
+ * into a malloc'd snapshot file image.
  */
-int state_save(struct scoring_engine *e, struct jpos pos, uint8_t **out, size_t *len);
+int state_save(struct scoring_engine *e, const struct batches *applied, struct jpos pos,
+               uint8_t **out, size_t *len);
 /*
- * Loads a snapshot image into a new engine built from conf, trusting
+ * Loads a snapshot image into a new engine built from conf and into
+ * applied (empty on entry; left empty on failure, positions zero), trusting
  * nothing: sizes, CRCs, every section, every bitmap (walked and rebuilt),
  * the blocklist's digest. RN_ECONF when the snapshot was made with a
  * bucket or ipv6_prefix other than conf's.
  */
 int state_load(const uint8_t *buf, size_t len, const struct scoring_conf *conf, bool live,
-               struct scoring_engine **out, struct jpos *pos);
+               struct scoring_engine **out, struct batches *applied, struct jpos *pos);
 
 /*
  * Test hook: when set, called at each point where a crash must be

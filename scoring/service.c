@@ -7,10 +7,10 @@
  * Threads and locks. Any thread may call scoring_submit(). The scorer
  * thread owns the engine. Three mutexes, never nested except as noted:
  *   mu   the journal (fd, generation, written and synced offsets), the
- *        queue of durable batches not yet applied, and the per-collector
- *        duplicate table;
- *   emu  the engine (the scorer thread holds it to apply and tick;
- *        explain and reconfigure take it);
+ *        queue of durable batches not yet applied, and the batches
+ *        written (the duplicate table submit() checks);
+ *   emu  the engine and the batches applied to it (the scorer thread
+ *        holds it to apply and tick; explain and reconfigure take it);
  *   pmu  the published table pointer, held only to swap or take a ref.
  *
  * Acknowledgement. submit() writes the record and enqueues the batch under
@@ -21,6 +21,14 @@
  * condition variable. An fdatasync() failure poisons the journal: every
  * later submit fails until a restart recovers from disk (after a failed
  * fsync the page cache can no longer be trusted to reach the disk).
+ *
+ * Duplicates. A collector's batches carry its id and a batch_seq, so one
+ * number per collector recognises a resend (batches.c). Two tables: the
+ * batches written, with where each record ends, so that a resend is
+ * acknowledged once the original is durable; and the batches applied to
+ * the engine, which a snapshot saves with the engine (a batch written but
+ * not yet durable must not be in a snapshot). Recovery loads the applied
+ * table, replays the journal into it, and starts the written one from it.
  *
  * Positions. Each queued batch carries the journal position just past its
  * record. The scorer thread applies batches in order and remembers the
@@ -53,12 +61,6 @@ struct qitem {
 	struct jpos end;
 };
 
-struct wcoll {
-	uint8_t id[16];
-	uint64_t seq;
-	struct jpos end; /* the record of that batch */
-};
-
 struct scoring {
 	struct scoring_conf conf;
 	struct scoring_opts opts;
@@ -79,15 +81,15 @@ struct scoring {
 	struct qitem *q;
 	size_t qhead, qn, qcap;
 	size_t qobs;
-	struct wcoll *wc;
-	size_t nwc, capwc;
+	struct batches batches_written;
 	bool stop;
 
 	/* The scorer thread. */
-	struct jpos applied;   /* emu */
-	pthread_mutex_t smu;   /* one snapshot at a time */
-	uint64_t snap_num;     /* the newest snapshot's number (smu) */
-	struct jpos snap_prev; /* the position of the snapshot before it (smu) */
+	struct jpos applied;            /* emu */
+	struct batches batches_applied; /* emu */
+	pthread_mutex_t smu;            /* one snapshot at a time */
+	uint64_t snap_num;              /* the newest snapshot's number (smu) */
+	struct jpos snap_prev;          /* the position of the snapshot before it (smu) */
 	int64_t last_snap_mono;
 	struct scoring_table *current; /* pmu */
 	pthread_t thread;
@@ -289,36 +291,6 @@ static int journal_wait(struct scoring *s, struct jpos target)
 	}
 }
 
-static struct wcoll *wcoll_find(struct scoring *s, const uint8_t id[16])
-{
-	for (size_t i = 0; i < s->nwc; i++)
-		if (memcmp(s->wc[i].id, id, 16) == 0)
-			return &s->wc[i];
-	return NULL;
-}
-
-static int wcoll_note(struct scoring *s, const uint8_t id[16], uint64_t seq, struct jpos end)
-{
-	struct wcoll *w = wcoll_find(s, id);
-	if (w == NULL && s->nwc >= ENGINE_MAX_COLLECTORS)
-		return RN_OK; /* not tracked: see engine_batch_note() */
-	if (w == NULL) {
-		if (s->nwc == s->capwc) {
-			size_t cap = s->capwc ? s->capwc * 2 : 16;
-			struct wcoll *v = realloc(s->wc, cap * sizeof(*v));
-			if (v == NULL)
-				return -ENOMEM;
-			s->wc = v;
-			s->capwc = cap;
-		}
-		w = &s->wc[s->nwc++];
-		memcpy(w->id, id, 16);
-	}
-	w->seq = seq;
-	w->end = end;
-	return RN_OK;
-}
-
 static bool id_zero(const uint8_t id[16])
 {
 	for (int i = 0; i < 16; i++)
@@ -369,7 +341,7 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 		goto out_unlock;
 	}
 	if (dedupe) {
-		struct wcoll *w = wcoll_find(s, m.collector_id);
+		const struct batch_mark *w = batches_find(&s->batches_written, m.collector_id);
 		if (w != NULL && m.batch_seq <= w->seq) {
 			/* A resend: acknowledge once the original is durable. */
 			target = w->end;
@@ -423,7 +395,8 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 	s->qn++;
 	s->qobs += n;
 	copy = NULL;
-	if (dedupe && (rc = wcoll_note(s, m.collector_id, m.batch_seq, target)) != RN_OK)
+	if (dedupe &&
+	    (rc = batches_note(&s->batches_written, m.collector_id, m.batch_seq, target)) != RN_OK)
 		goto out_unlock;
 	rn_gauge_set(&s->g_queue, (int64_t)s->qobs);
 	pthread_cond_signal(&s->work_cv);
@@ -494,7 +467,8 @@ static int engine_step(struct scoring *s, struct qitem *items, size_t n)
 		if (rc == RN_OK)
 			rc = scoring_engine_ingest(s->e, items[i].obs, items[i].n, now, &d);
 		if (rc == RN_OK && items[i].has_meta)
-			rc = engine_batch_note(s->e, items[i].id, items[i].seq);
+			rc = batches_note(&s->batches_applied, items[i].id, items[i].seq,
+			                  items[i].end);
 		if (rc == RN_OK)
 			s->applied = items[i].end;
 		account(s, &d);
@@ -539,7 +513,7 @@ static int take_snapshot(struct scoring *s)
 	pthread_mutex_lock(&s->smu);
 	pthread_mutex_lock(&s->emu);
 	struct jpos pos = s->applied;
-	int rc = state_save(s->e, pos, &buf, &len);
+	int rc = state_save(s->e, &s->batches_applied, pos, &buf, &len);
 	pthread_mutex_unlock(&s->emu);
 	if (rc != RN_OK)
 		goto out;
@@ -644,7 +618,8 @@ static int replay_record(void *arg, const uint8_t *rec, size_t rlen, uint64_t en
 	if (rc != RN_OK)
 		return rc;
 	if (!id_zero(meta.collector_id) &&
-	    (rc = engine_batch_note(s->e, meta.collector_id, meta.batch_seq)) != RN_OK)
+	    (rc = batches_note(&s->batches_applied, meta.collector_id, meta.batch_seq,
+	                       (struct jpos){r->gen, end})) != RN_OK)
 		return rc;
 	account(s, &d);
 	s->applied = (struct jpos){r->gen, end};
@@ -670,7 +645,8 @@ static int recover(struct scoring *s)
 		size_t len = 0;
 		int lrc = read_at(s, name, SIZE_MAX / 2, &buf, &len);
 		if (lrc == RN_OK)
-			lrc = state_load(buf, len, &s->conf, true, &s->e, &from);
+			lrc = state_load(buf, len, &s->conf, true, &s->e, &s->batches_applied,
+			                 &from);
 		free(buf);
 		if (lrc == RN_OK) {
 			s->snap_num = snaps[i];
@@ -763,10 +739,11 @@ static int recover(struct scoring *s)
 	rn_counter_add(&s->c_replayed, r.records);
 	if (r.records > 0)
 		log_info("scoring: replayed %" PRIu64 " journal records", r.records);
-	/* The duplicate table starts where the engine is. */
-	for (size_t i = 0; i < s->e->ncoll; i++) {
-		rc = wcoll_note(s, s->e->coll[i].id, s->e->coll[i].seq, (struct jpos){0, 0});
-		if (rc != RN_OK)
+	/* What was written starts as what was applied, in generations before the new one. */
+	for (size_t i = 0; i < s->batches_applied.n; i++) {
+		const struct batch_mark *b = &s->batches_applied.v[i];
+		if ((rc = batches_note(&s->batches_written, b->id, b->seq, (struct jpos){0, 0})) !=
+		    RN_OK)
 			goto out;
 	}
 	s->jgen = maxgen;
@@ -868,7 +845,8 @@ static void scoring_free(struct scoring *s)
 	for (size_t i = 0; i < s->qn; i++)
 		free(s->q[(s->qhead + i) % s->qcap].obs);
 	free(s->q);
-	free(s->wc);
+	batches_release(&s->batches_written);
+	batches_release(&s->batches_applied);
 	if (s->jfd >= 0)
 		close(s->jfd);
 	if (s->dirfd >= 0)

@@ -12,7 +12,8 @@
  *   5 TABLE    the current blocklist with its rich columns and digest
  *              (hysteresis and TTLs continue from it);
  *   6 HELD     observations held for a later tick;
- *   7 BATCHES  the last durable batch_seq per collector.
+ *   7 BATCHES  the last batch_seq applied per collector (the service's
+ *              table, batches.c).
  * Integers are big-endian; key sets use keyset_serialize().
  *
  * Loading checks the two CRCs first, and then trusts nothing anyway: a
@@ -161,7 +162,8 @@ static void put_obs(struct wbuf *b, const struct rn_obs *o)
 	wb_bytes(b, o->evidence, el);
 }
 
-int state_save(struct scoring_engine *e, struct jpos pos, uint8_t **out, size_t *len)
+int state_save(struct scoring_engine *e, const struct batches *applied, struct jpos pos,
+               uint8_t **out, size_t *len)
 {
 	struct wbuf b = {0};
 	size_t at;
@@ -258,10 +260,10 @@ int state_save(struct scoring_engine *e, struct jpos pos, uint8_t **out, size_t 
 	sec_end(&b, at);
 
 	at = sec_begin(&b, SEC_BATCHES);
-	wb_u32(&b, (uint32_t)e->ncoll);
-	for (size_t i = 0; i < e->ncoll; i++) {
-		wb_bytes(&b, e->coll[i].id, 16);
-		wb_u64(&b, e->coll[i].seq);
+	wb_u32(&b, (uint32_t)applied->n);
+	for (size_t i = 0; i < applied->n; i++) {
+		wb_bytes(&b, applied->v[i].id, 16);
+		wb_u64(&b, applied->v[i].seq);
 	}
 	sec_end(&b, at);
 
@@ -350,7 +352,8 @@ static int read_obs(struct rn_cur *c, struct rn_obs *o)
 	return RN_OK;
 }
 
-static int load_body(struct scoring_engine *e, struct rn_cur *c, struct jpos *pos)
+static int load_body(struct scoring_engine *e, struct batches *applied, struct rn_cur *c,
+                     struct jpos *pos)
 {
 	struct rn_cur s;
 	int rc;
@@ -558,9 +561,9 @@ static int load_body(struct scoring_engine *e, struct rn_cur *c, struct jpos *po
 		uint64_t seq = rn_cur_u64(&s);
 		if (id == NULL)
 			return s.err;
-		if (engine_batch_known(e, id, 0))
+		if (batches_find(applied, id) != NULL)
 			return RN_EPARSE; /* a collector twice */
-		if ((rc = engine_batch_note(e, id, seq)) != RN_OK)
+		if ((rc = batches_note(applied, id, seq, (struct jpos){0, 0})) != RN_OK)
 			return rc;
 	}
 	if ((rc = sec_close(&s)) != RN_OK)
@@ -569,7 +572,7 @@ static int load_body(struct scoring_engine *e, struct rn_cur *c, struct jpos *po
 }
 
 int state_load(const uint8_t *buf, size_t len, const struct scoring_conf *conf, bool live,
-               struct scoring_engine **out, struct jpos *pos)
+               struct scoring_engine **out, struct batches *applied, struct jpos *pos)
 {
 	struct rn_cur c;
 	rn_cur_init(&c, buf, len);
@@ -595,8 +598,9 @@ int state_load(const uint8_t *buf, size_t len, const struct scoring_conf *conf, 
 	if (rc != RN_OK)
 		return rc;
 	struct jpos p = {0, 0};
-	rc = load_body(e, &c, &p);
+	rc = load_body(e, applied, &c, &p);
 	if (rc != RN_OK) {
+		batches_release(applied);
 		scoring_engine_free(e);
 		return rc;
 	}

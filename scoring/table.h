@@ -54,7 +54,7 @@ static inline uint64_t key_last(unsigned family, unsigned plen, uint64_t key)
 	return key | (all & ~m);
 }
 
-/* ---- tables ----------------------------------------------------------------- */
+/* ---- tables (table.c) ------------------------------------------------------- */
 
 #define TCLS_SUPPRESSED 0x01u
 
@@ -195,7 +195,7 @@ int tbuilder_set(struct tbuilder *b, unsigned family, unsigned plen, size_t i, u
 int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring_table **out);
 void tbuilder_release(struct tbuilder *b);
 
-/* ---- deltas ------------------------------------------------------------------ */
+/* ---- deltas (delta.c) -------------------------------------------------------- */
 
 /* One listing: ordered by (family, plen, key, cat). */
 struct dtuple {
@@ -221,10 +221,8 @@ int dlist_append(struct dlist *a, struct dlist *b);
 int dtuple_cmp(const struct dtuple *a, const struct dtuple *b);
 void dtuple_listing(const struct dtuple *t, struct scoring_listing *out);
 
-/* ---- digest ------------------------------------------------------------------- */
+/* ---- digest (digest.c) ------------------------------------------------------- */
 
-/* SipHash-2-4 with 128-bit output (for the tests' known-answer check). */
-void siphash24_128(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t out[16]);
 /* lanes += sign * H(listing). */
 void digest_tuple(uint64_t lanes[4], unsigned family, unsigned plen, unsigned cat,
                   int64_t expires_ms, uint64_t key, int sign);
