@@ -141,13 +141,24 @@ struct cs_watch {
 
 enum { PEER_V4 = 4, PEER_V6 = 6, PEER_UID = 1 };
 
+/* An intrusive doubly linked list; the lists below differ only in their members. */
+struct cs_link {
+	struct cs_link *prev, *next;
+};
+
+struct cs_list {
+	struct cs_link *head, *tail;
+};
+
+#define CS_ENTRY(link, type, member) ((type *)(void *)((char *)(link)-offsetof(type, member)))
+
 struct cs_peer {
 	uint64_t key;
 	uint8_t fam;
 	size_t count;
-	struct rn_conn *head, *tail;   /* its connections, oldest state first */
-	struct cs_peer *hnext;         /* hash chain, or the free list */
-	struct cs_peer *cprev, *cnext; /* in the list of peers with `count` connections */
+	struct cs_list conns;  /* its connections (rn_conn.pl), oldest state first */
+	struct cs_peer *hnext; /* hash chain, or the free list */
+	struct cs_link cl;     /* in the list of peers with `count` connections */
 };
 
 struct rn_conn {
@@ -164,21 +175,14 @@ struct rn_conn {
 	struct rn_connsrv *s;
 	struct cs_listener *l;
 	struct cs_peer *peer;
-	struct rn_conn *tprev, *tnext; /* idle or busy list; the zombie list once dead */
-	struct rn_conn *pprev, *pnext; /* the peer's list */
+	struct cs_link tl;     /* in the idle or the busy list */
+	struct cs_link pl;     /* in its peer's list */
+	struct rn_conn *znext; /* the zombie list, once dead */
 	void *user;
 	uint8_t *in;
 	size_t inlen;
 	uint8_t *out;
 	size_t outoff, outlen; /* unsent bytes are out[outoff..outlen) */
-};
-
-struct cs_list {
-	struct rn_conn *head, *tail;
-};
-
-struct cs_plist {
-	struct cs_peer *head, *tail;
 };
 
 struct rn_connsrv {
@@ -204,59 +208,47 @@ struct rn_connsrv {
 	struct cs_peer *pfree;
 	struct cs_peer **buckets;
 	unsigned bucket_bits;
-	struct cs_plist *by_count; /* peers by connection count, [1 .. max_per_client] */
-	size_t maxcount;           /* the highest count with a peer */
+	struct cs_list *by_count; /* peers by connection count, [1 .. max_per_client] */
+	size_t maxcount;          /* the highest count with a peer */
 	struct rn_counter wakeups;
 };
 
 /* ---- lists -------------------------------------------------------------- */
 
-static void tl_unlink(struct cs_list *l, struct rn_conn *c)
+static void list_unlink(struct cs_list *l, struct cs_link *n)
 {
-	if (c->tprev != NULL)
-		c->tprev->tnext = c->tnext;
+	if (n->prev != NULL)
+		n->prev->next = n->next;
 	else
-		l->head = c->tnext;
-	if (c->tnext != NULL)
-		c->tnext->tprev = c->tprev;
+		l->head = n->next;
+	if (n->next != NULL)
+		n->next->prev = n->prev;
 	else
-		l->tail = c->tprev;
-	c->tprev = c->tnext = NULL;
+		l->tail = n->prev;
+	n->prev = n->next = NULL;
 }
 
-static void tl_append(struct cs_list *l, struct rn_conn *c)
+static void list_append(struct cs_list *l, struct cs_link *n)
 {
-	c->tnext = NULL;
-	c->tprev = l->tail;
+	n->next = NULL;
+	n->prev = l->tail;
 	if (l->tail != NULL)
-		l->tail->tnext = c;
+		l->tail->next = n;
 	else
-		l->head = c;
-	l->tail = c;
+		l->head = n;
+	l->tail = n;
 }
 
-static void pl_unlink(struct cs_peer *p, struct rn_conn *c)
+/* The first connection of the idle or busy list, or NULL. */
+static struct rn_conn *tl_first(const struct cs_list *l)
 {
-	if (c->pprev != NULL)
-		c->pprev->pnext = c->pnext;
-	else
-		p->head = c->pnext;
-	if (c->pnext != NULL)
-		c->pnext->pprev = c->pprev;
-	else
-		p->tail = c->pprev;
-	c->pprev = c->pnext = NULL;
+	return l->head != NULL ? CS_ENTRY(l->head, struct rn_conn, tl) : NULL;
 }
 
-static void pl_append(struct cs_peer *p, struct rn_conn *c)
+/* A peer's oldest connection. */
+static struct rn_conn *pl_first(const struct cs_peer *p)
 {
-	c->pnext = NULL;
-	c->pprev = p->tail;
-	if (p->tail != NULL)
-		p->tail->pnext = c;
-	else
-		p->head = c;
-	p->tail = c;
+	return CS_ENTRY(p->conns.head, struct rn_conn, pl);
 }
 
 /* ---- peers -------------------------------------------------------------- */
@@ -277,29 +269,13 @@ static struct cs_peer *peer_find(struct rn_connsrv *s, uint8_t fam, uint64_t key
 
 static void bc_unlink(struct rn_connsrv *s, struct cs_peer *p)
 {
-	struct cs_plist *l = &s->by_count[p->count];
-	if (p->cprev != NULL)
-		p->cprev->cnext = p->cnext;
-	else
-		l->head = p->cnext;
-	if (p->cnext != NULL)
-		p->cnext->cprev = p->cprev;
-	else
-		l->tail = p->cprev;
-	p->cprev = p->cnext = NULL;
+	list_unlink(&s->by_count[p->count], &p->cl);
 }
 
 /* Appends p to the list of its count: the head of a list is its oldest member. */
 static void bc_link(struct rn_connsrv *s, struct cs_peer *p)
 {
-	struct cs_plist *l = &s->by_count[p->count];
-	p->cnext = NULL;
-	p->cprev = l->tail;
-	if (l->tail != NULL)
-		l->tail->cnext = p;
-	else
-		l->head = p;
-	l->tail = p;
+	list_append(&s->by_count[p->count], &p->cl);
 	if (p->count > s->maxcount)
 		s->maxcount = p->count;
 }
@@ -390,12 +366,12 @@ static struct cs_list *conn_list(struct rn_connsrv *s, const struct rn_conn *c)
 /* Begins a new state (idle or busy) at now. */
 static void conn_restate(struct rn_connsrv *s, struct rn_conn *c, bool busy, int64_t now)
 {
-	tl_unlink(conn_list(s, c), c);
+	list_unlink(conn_list(s, c), &c->tl);
 	c->busy = busy;
 	c->state_ms = now;
-	tl_append(conn_list(s, c), c);
-	pl_unlink(c->peer, c);
-	pl_append(c->peer, c);
+	list_append(conn_list(s, c), &c->tl);
+	list_unlink(&c->peer->conns, &c->pl);
+	list_append(&c->peer->conns, &c->pl);
 }
 
 static void conn_close(struct rn_connsrv *s, struct rn_conn *c, int outcome)
@@ -411,14 +387,14 @@ static void conn_close(struct rn_connsrv *s, struct rn_conn *c, int outcome)
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
-	tl_unlink(conn_list(s, c), c);
-	pl_unlink(c->peer, c);
+	list_unlink(conn_list(s, c), &c->tl);
+	list_unlink(&c->peer->conns, &c->pl);
 	peer_count(s, c->peer, -1);
 	peer_put(s, c->peer);
 	c->peer = NULL;
 	s->nconns--;
 	rn_gauge_add(&c->l->st->open, -1);
-	c->tnext = s->zombies;
+	c->znext = s->zombies;
 	s->zombies = c;
 }
 
@@ -426,7 +402,7 @@ static void reap(struct rn_connsrv *s)
 {
 	while (s->zombies != NULL) {
 		struct rn_conn *c = s->zombies;
-		s->zombies = c->tnext;
+		s->zombies = c->znext;
 		free(c);
 	}
 }
@@ -560,7 +536,7 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 	struct cs_peer *p = peer_find(s, fam, key);
 	size_t have = p != NULL ? p->count : 0;
 	if (have >= s->conf.max_per_client) {
-		conn_close(s, p->head, O_EVICTED_CLIENT);
+		conn_close(s, pl_first(p), O_EVICTED_CLIENT);
 	} else if (s->nconns >= s->conf.max_conns) {
 		if (have >= s->maxcount) {
 			rn_counter_inc(&l->st->out[O_REFUSED]);
@@ -570,7 +546,8 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 			close(fd);
 			return;
 		}
-		conn_close(s, s->by_count[s->maxcount].head->head, O_EVICTED_FULL);
+		struct cs_peer *top = CS_ENTRY(s->by_count[s->maxcount].head, struct cs_peer, cl);
+		conn_close(s, pl_first(top), O_EVICTED_FULL);
 	}
 	struct rn_conn *c = calloc(1, sizeof(*c) + s->conf.in_max + s->conf.out_max);
 	if (c == NULL) {
@@ -602,10 +579,10 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 	}
 	p = peer_get(s, fam, key);
 	c->peer = p;
-	pl_append(p, c);
+	list_append(&p->conns, &c->pl);
 	peer_count(s, p, +1);
 	c->state_ms = now;
-	tl_append(&s->idle, c);
+	list_append(&s->idle, &c->tl);
 	s->nconns++;
 	rn_counter_inc(&l->st->out[O_ACCEPTED]);
 	rn_gauge_add(&l->st->open, 1);
@@ -660,10 +637,11 @@ static void listener_accept(struct rn_connsrv *s, struct cs_listener *l, int64_t
 /* Closes what has expired and resumes paused listeners. */
 static void expire(struct rn_connsrv *s, int64_t now)
 {
-	while (s->busy.head != NULL && now - s->busy.head->state_ms >= s->conf.msg_ms)
-		conn_close(s, s->busy.head, O_DEADLINE);
-	while (s->idle.head != NULL && now - s->idle.head->state_ms >= s->conf.idle_ms)
-		conn_close(s, s->idle.head, O_IDLE);
+	struct rn_conn *c;
+	while ((c = tl_first(&s->busy)) != NULL && now - c->state_ms >= s->conf.msg_ms)
+		conn_close(s, c, O_DEADLINE);
+	while ((c = tl_first(&s->idle)) != NULL && now - c->state_ms >= s->conf.idle_ms)
+		conn_close(s, c, O_IDLE);
 	for (unsigned i = 0; i < s->nlis; i++) {
 		struct cs_listener *l = &s->lis[i];
 		if (l->armed || now < l->backoff_until)
@@ -682,10 +660,11 @@ static void expire(struct rn_connsrv *s, int64_t now)
 static int next_timeout(const struct rn_connsrv *s, int64_t now)
 {
 	int64_t t = INT64_MAX;
-	if (s->busy.head != NULL)
-		t = s->busy.head->state_ms + s->conf.msg_ms;
-	if (s->idle.head != NULL && s->idle.head->state_ms + s->conf.idle_ms < t)
-		t = s->idle.head->state_ms + s->conf.idle_ms;
+	const struct rn_conn *busy = tl_first(&s->busy), *idle = tl_first(&s->idle);
+	if (busy != NULL)
+		t = busy->state_ms + s->conf.msg_ms;
+	if (idle != NULL && idle->state_ms + s->conf.idle_ms < t)
+		t = idle->state_ms + s->conf.idle_ms;
 	for (unsigned i = 0; i < s->nlis; i++)
 		if (!s->lis[i].armed && s->lis[i].backoff_until < t)
 			t = s->lis[i].backoff_until;
@@ -719,7 +698,8 @@ static void shutdown_all(struct rn_connsrv *s)
 		for (unsigned i = 0; i < s->nwatch; i++)
 			s->watch[i].fn(s->watch[i].arg);
 	for (;;) {
-		struct rn_conn *c = s->idle.head != NULL ? s->idle.head : s->busy.head;
+		struct rn_conn *c =
+		        tl_first(&s->idle) != NULL ? tl_first(&s->idle) : tl_first(&s->busy);
 		if (c == NULL)
 			break;
 		if (s->conf.drain_on_stop)

@@ -12,20 +12,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 command -v python3 >/dev/null || skip "python3 is not installed"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 1024 ] || skip "needs 1024 descriptors"
 
-printf '{"prefix":"192.0.2.1/32","categories":["spam_source"]}\n' >"$T/list.json"
-cat >"$T/r.conf" <<CONF
-core: { data_dir = "$T/data"; http_listen = "127.0.0.1:0"; roles = ["serve"]; };
-feeds: {
-  dnsbl: { list_file = "$T/list.json"; list_format = "json"; listen = ["127.0.0.1:0"];
-           zones = ["bl.test"]; };
-  policy: { listen = "127.0.0.1:0"; };
-};
-CONF
-start_daemon "$T/log" -c "$T/r.conf"
-wait_for "$T/log" "repnetd .* running"
-HP=$(http_port "$T/log")
-PP=$(sed -n 's/.*policy: serving on port \([0-9]*\).*/\1/p' "$T/log")
-[ -n "$PP" ] && [ -n "$HP" ] || fail "ports not logged"
+attack_serve
 
 # A request as Postfix's smtpd sends it, from 127.0.0.1.
 policy() {
@@ -50,20 +37,13 @@ PY
 
 O='repnet_connections_open{listener="policy"}'
 start_flood --port "$PP" --conns 300 --sources 10 --seconds 100
-wait_metric "$HP" "$O" 256
 for i in 1 2 3; do
-	[ "$(metric "$HP" "$O")" = 256 ] || fail "the attack does not fill the service"
+	wait_metric "$HP" "$O" 256 # the attack holds every slot again
 	a=$(policy 192.0.2.1) || fail "no answer during the attack"
 	[ "$a" = "action=REJECT Listed by repnet: spam_source" ] || fail "during the attack: $a"
 	[ "$(policy 192.0.2.9)" = "action=DUNNO" ] || fail "unlisted during the attack"
 done
-E=$(metric "$HP" 'repnet_connections_total{listener="policy",outcome="evicted_full"}')
-R=$(metric "$HP" 'repnet_connections_total{listener="policy",outcome="refused"}')
-echo "attack: evicted_full $E, refused $R"
+E=$(outcome policy evicted_full)
+echo "attack: evicted_full $E, refused $(outcome policy refused)"
 [ "$E" -ge 6 ] || fail "the answers did not displace attack connections"
-kill -0 "$DPID" || fail "daemon died"
-kill "$FLOOD_PID"
-kill -TERM "$DPID"
-wait_exit "$DPID" 15
-[ "$EXIT_STATUS" = 0 ] || fail "exit status $EXIT_STATUS"
-echo PASS
+attack_end
