@@ -56,6 +56,8 @@ struct collector_smtp_conf {
 	char *syslog_tcp;
 	int64_t syslog_max_conns;
 	int64_t syslog_idle_ms;
+	int64_t syslog_max_per_client;
+	int64_t syslog_msg_timeout_ms;
 	uint64_t syslog_rcvbuf;
 	/* detect.*: detectors */
 	bool detect;

@@ -80,9 +80,16 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .help = "Address of the syslog TCP receiver (RFC 6587 octet counting or newline "
                  "framing). Empty disables it."},
         INT("syslog.max_connections", syslog_max_conns, 1, 4096, "64",
-            "Most concurrent syslog TCP connections; more are refused and counted."),
+            "Most concurrent syslog TCP connections. When full, a sender holding fewer than "
+            "the sender holding the most closes that sender's oldest; others are refused."),
         DUR("syslog.idle_timeout", syslog_idle_ms, 1000, 86400000, "10m",
             "A syslog TCP connection silent this long is closed."),
+        INT("syslog.max_connections_per_client", syslog_max_per_client, 1, 4096, "16",
+            "Most concurrent syslog TCP connections of one sender (IPv4 address, IPv6 /64); "
+            "its next one closes its oldest."),
+        DUR("syslog.message_timeout", syslog_msg_timeout_ms, 100, 86400000, "30s",
+            "A syslog TCP message not complete this long after its first byte closes the "
+            "connection; more bytes do not extend it."),
         {.name = "syslog.rcvbuf",
          .type = RN_CONF_SIZE,
          .offset = S_OFF(syslog_rcvbuf),

@@ -158,15 +158,6 @@ static int reg_counters(struct collector_smtp_live *l)
 			rc = rn_metrics_counter(m, l, "repnet_syslog_datagrams_total",
 			                        "Syslog UDP datagrams received.", NULL,
 			                        &y->datagrams);
-#define Y(label, field)                                                            \
-	if (rc == RN_OK)                                                           \
-	rc = rn_metrics_counter(m, l, "repnet_syslog_connections_total",           \
-	                        "Syslog TCP connections, by what became of them.", \
-	                        "result=\"" label "\"", &y->field)
-		Y("accepted", accepted);
-		Y("refused", refused);
-		Y("idle_closed", idle_closed);
-#undef Y
 		if (rc == RN_OK)
 			rc = rn_metrics_counter(m, l, "repnet_syslog_errors_total",
 			                        "Syslog framing errors (connection closed).",
@@ -175,9 +166,6 @@ static int reg_counters(struct collector_smtp_live *l)
 			rc = rn_metrics_counter(m, l, "repnet_syslog_errors_total",
 			                        "Syslog framing errors (connection closed).",
 			                        "error=\"read\"", &y->read_errors);
-		if (rc == RN_OK)
-			rc = rn_metrics_gauge(m, l, "repnet_syslog_connections",
-			                      "Syslog TCP connections open.", NULL, &y->open);
 	}
 	return rc;
 }
@@ -270,7 +258,7 @@ int collector_smtp_start(struct collector_smtp_live **out, const struct collecto
 		    (rc = pipe_new(l, SRC_TCP, sink)) != RN_OK)
 			goto fail;
 		rc = syslog_server_start(&l->syslog, conf, l->pipes[SRC_UDP], l->pipes[SRC_TCP],
-		                         &l->sys_ctr);
+		                         &l->sys_ctr, m);
 		if (rc != RN_OK)
 			goto fail;
 	}

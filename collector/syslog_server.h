@@ -7,26 +7,24 @@
 
 #include "collector/smtp.h"
 
+/* TCP connections are counted by the connection server (listener "syslog"). */
 struct syslog_counters {
 	struct rn_counter datagrams;
-	struct rn_counter accepted;
-	struct rn_counter refused;
-	struct rn_counter idle_closed;
 	struct rn_counter frame_errors;
-	struct rn_counter read_errors;
-	struct rn_gauge open;
+	struct rn_counter read_errors; /* UDP */
 };
 
 struct syslog_server;
 
 /*
  * Binds conf->syslog_udp and conf->syslog_tcp (either may be NULL) and
- * serves them from a thread into the two pipes. On failure nothing is
- * left bound. Free with syslog_server_stop().
+ * serves them from a thread into the two pipes; the TCP connections'
+ * counters go to m (may be NULL). On failure nothing is left bound. Free
+ * with syslog_server_stop().
  */
 int syslog_server_start(struct syslog_server **out, const struct collector_smtp_conf *conf,
                         struct smtp_pipe *udp_pipe, struct smtp_pipe *tcp_pipe,
-                        struct syslog_counters *ctr);
+                        struct syslog_counters *ctr, struct rn_metrics *m);
 /* The port bound (0: off). */
 unsigned syslog_server_port(const struct syslog_server *s, bool tcp);
 /* Stops after reading what is queued, flushes the pipes, frees. Safe on NULL. */

@@ -11,6 +11,7 @@
  *   - observations and the kind, category and source enums;
  *   - the metrics registry, rendered as Prometheus text;
  *   - the configuration schema and loader (libconfig underneath);
+ *   - the connection server of the stream services (rn_connsrv);
  *   - small file helpers (atomic replace, CRC32C);
  *   - the generated repnet/v1 protobuf-c messages and a budgeted allocator.
  *
@@ -830,6 +831,135 @@ struct rn_core_conf {
 };
 extern const struct rn_conf_key rn_core_conf_keys[];
 extern const char *const rn_role_names[]; /* indexed by bit position */
+
+/* ------------------------------------------------------------------ */
+/* Connection server                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One server for the stream services (the DNSBL's TCP side, the policy
+ * service, syslog TCP): one epoll thread serves one or more TCP and unix
+ * listeners and does accept, the caps, the timers, bounded buffers and the
+ * accept back-off; the service supplies a handler that consumes bytes and
+ * writes answers. All timers run on CLOCK_MONOTONIC.
+ *
+ * Caps are per server (its listeners share them). A client is an IPv4
+ * address, an IPv6 /64, or on a unix socket the peer's uid. When a
+ * client already holds max_per_client connections, its connection whose
+ * state (idle or in a message) began longest ago is closed to admit the
+ * new one. When the server holds max_conns, a newcomer whose client holds
+ * fewer connections than the client holding the most is admitted and
+ * that client's oldest connection is closed; otherwise the newcomer is
+ * refused. So a client with no connection is always admitted.
+ *
+ * A message's deadline (msg_ms) starts at its first byte (or when the
+ * previous answer has been fully written) and is not extended by further
+ * bytes; a connection with no message in progress and nothing to write
+ * is closed after idle_ms. A connection whose answers the client does not
+ * read stops being read and falls under the deadline.
+ *
+ * Counters per listener name, in the registry: repnet_connections_total
+ * {listener,outcome}, repnet_accept_backoffs_total{listener} and the gauge
+ * repnet_connections_open{listener}.
+ */
+struct rn_connsrv;
+/* One connection, lent to the handler for the duration of a call. */
+struct rn_conn;
+
+struct rn_connsrv_ops {
+	/*
+	 * Optional: a connection was accepted. May set per-connection state
+	 * with rn_conn_set_user(). An error refuses the connection.
+	 */
+	int (*open)(void *arg, struct rn_conn *c);
+	/*
+	 * Required: in[0..len) is what is buffered. Consumes whole messages
+	 * only and sets *used (bytes consumed, at most len); the rest stays
+	 * buffered and is passed again with more. Called only when all
+	 * earlier output has been handed to the kernel; answers are written
+	 * with rn_conn_reserve()/rn_conn_commit() or rn_conn_write(), and a
+	 * handler whose answer does not fit stops consuming (it is called
+	 * again once the output drains). A handler that keeps partial
+	 * messages in buffers of its own consumes every byte and reports
+	 * with rn_conn_progress() on every call. A negative rn_err closes
+	 * the connection (after one attempt to send what was written).
+	 */
+	int (*data)(void *arg, struct rn_conn *c, const uint8_t *in, size_t len, size_t *used);
+	/* Optional: the connection is closing, for any reason; release its state. */
+	void (*close)(void *arg, struct rn_conn *c);
+	/* Optional: called on the event thread after each round of events and at stop. */
+	void (*tick)(void *arg);
+};
+
+struct rn_connsrv_conf {
+	const char *name;      /* for logs, e.g. "dnsbl" */
+	size_t max_conns;      /* open connections at most, every listener together (>= 1) */
+	size_t max_per_client; /* open connections of one client at most (>= 1) */
+	int64_t idle_ms;       /* no message in progress this long: closed */
+	int64_t msg_ms;        /* one message, from its first byte, at most this long */
+	size_t in_max;         /* input buffer per connection (>= 1) */
+	size_t out_max;        /* output buffer per connection; 0 when the handler never writes */
+	int64_t backoff_ms;    /* accept pause after EMFILE, ENFILE, ENOBUFS, ENOMEM; 0: 250 */
+	bool drain_on_stop;    /* at stop, read what the kernel holds and hand it over first */
+	struct rn_connsrv_ops ops;
+	void *arg; /* passed to every callback */
+};
+
+/*
+ * Allocates a server (no thread yet). conf is copied (name included);
+ * m may be NULL. Free with rn_connsrv_free().
+ */
+int rn_connsrv_alloc(struct rn_connsrv **out, const struct rn_connsrv_conf *conf,
+                     struct rn_metrics *m);
+
+struct rn_connsrv_listen {
+	const char *name;      /* metric label, [a-z0-9_]{1,31}; listeners may share one */
+	const char *hostport;  /* TCP "a.b.c.d:port" or "[v6]:port"; or NULL */
+	const char *unix_path; /* or a unix stream socket (a stale socket is replaced) */
+	unsigned port;         /* TCP: when nonzero, replaces hostport's port */
+	bool v6only;           /* TCP over IPv6: IPV6_V6ONLY */
+};
+/*
+ * Binds and listens, before rn_connsrv_start(). *port (may be NULL) gets
+ * the TCP port bound. A unix socket file is removed by rn_connsrv_free().
+ */
+int rn_connsrv_listen(struct rn_connsrv *s, const struct rn_connsrv_listen *l, unsigned *port);
+/*
+ * Serves another readable descriptor on the event thread (level-
+ * triggered): fn(arg) is called when fd is readable, and once more at
+ * stop when drain_on_stop is set. The caller keeps fd. Before start.
+ */
+int rn_connsrv_watch(struct rn_connsrv *s, int fd, void (*fn)(void *arg), void *arg);
+/* Registers the metrics and starts the event thread. */
+int rn_connsrv_start(struct rn_connsrv *s);
+/*
+ * Stops the thread (waking it; with drain_on_stop it first reads what is
+ * queued), closes every connection (calling ops.close) and listener,
+ * unregisters the metrics and frees. Safe on NULL.
+ */
+void rn_connsrv_free(struct rn_connsrv *s);
+/* Rounds of the event loop so far (for tests: a server that spins shows it). */
+uint64_t rn_connsrv_wakeups(const struct rn_connsrv *s);
+
+/* Per-connection state of the handler's own; NULL until set. */
+void *rn_conn_user(const struct rn_conn *c);
+void rn_conn_set_user(struct rn_conn *c, void *user);
+/* Free bytes in the output buffer. */
+size_t rn_conn_room(const struct rn_conn *c);
+/*
+ * n bytes of the output buffer to write an answer into, or NULL when
+ * fewer are free; rn_conn_commit() then queues the first k <= n of them.
+ */
+uint8_t *rn_conn_reserve(struct rn_conn *c, size_t n);
+void rn_conn_commit(struct rn_conn *c, size_t k);
+/* Queues buf; RN_ELIMIT (nothing queued) when it does not fit. */
+int rn_conn_write(struct rn_conn *c, const void *buf, size_t n);
+/*
+ * For handlers that buffer partial messages themselves: `done` messages
+ * ended in the bytes just consumed, and `partial` says whether one is
+ * still incomplete. Only from ops.data.
+ */
+void rn_conn_progress(struct rn_conn *c, unsigned done, bool partial);
 
 /* ------------------------------------------------------------------ */
 /* Files and checksums                                                 */

@@ -8,9 +8,10 @@
  * owning one SO_REUSEPORT socket (the kernel spreads clients over them)
  * and everything it touches per packet: receive buffers, an answer arena,
  * its rate-limit table and its counters. Workers share only the compiled
- * configuration and the view, both read-only for them. One TCP thread
- * serves every TCP listener with poll(). feeds_dnsbl_stop() sets a flag,
- * shuts the UDP sockets down and writes an eventfd the TCP thread polls.
+ * configuration and the view, both read-only for them. The connection
+ * server (rn_connsrv, one thread) serves every TCP listener.
+ * feeds_dnsbl_stop() sets a flag, shuts the UDP sockets down and frees
+ * the connection server, which stops its thread.
  *
  * Per wakeup a worker takes every queued datagram (up to DNSBL_BATCH) with
  * one blocking recvmmsg(MSG_WAITFORONE), answers each into a contiguous
@@ -27,16 +28,20 @@
  * simply takes the slot over. Since SO_REUSEPORT spreads one client's
  * queries over the workers, each worker allows rate/workers per second.
  *
- * TCP. A connection holds a receive and a send buffer (allocated at
- * accept, freed at close). Queries may be pipelined; while an answer is
- * not fully written no further query is read (back-pressure). Beyond
- * dnsbl.tcp_max_conns a new connection is closed at once; an idle one is
- * closed after dnsbl.tcp_idle; a length prefix larger than DNS_MSG_MAX
- * closes the connection.
+ * TCP. The connection server owns the connections (a receive and a send
+ * buffer of one largest message each, allocated at accept), the caps
+ * (dnsbl.tcp_max_conns, dnsbl.tcp_max_conns_per_client), the query
+ * deadline (dnsbl.tcp_query_timeout, from a query's first byte: a client
+ * trickling bytes does not extend it) and the idle timeout
+ * (dnsbl.tcp_idle), all on the monotonic clock; when full, a client
+ * holding fewer connections displaces the oldest connection of the
+ * client holding the most, so trickling or idle connections cannot lock
+ * out a resolver. tcp_data() is its handler: queries may be pipelined,
+ * each answered when the previous answer has gone to the kernel
+ * (back-pressure); a length prefix of 0 or larger than DNS_MSG_MAX, or a
+ * query that cannot be answered, closes the connection.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -46,8 +51,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "feeds/rbl/dns.h"
@@ -66,7 +69,7 @@ struct dnsbl_stats {
 	struct rn_counter badvers;
 	struct rn_counter listed, truncated;
 	struct rn_counter drop_malformed, drop_ratelimit, drop_oversize, bad_name;
-	struct rn_counter tcp_accepted, tcp_refused, tcp_idle, tcp_bad;
+	struct rn_counter tcp_bad;
 	struct rn_counter send_errors;
 	char pad_[64];
 };
@@ -95,15 +98,6 @@ struct dnsbl_worker {
 	struct iovec siov[DNSBL_BATCH];
 };
 
-struct tcp_conn {
-	int fd;
-	int64_t last_ms;
-	uint8_t *in; /* 2 + DNS_MSG_MAX */
-	size_t inlen;
-	uint8_t *out; /* 2 + DNS_MSG_MAX */
-	size_t outlen, outoff;
-};
-
 struct metric_desc {
 	struct feeds_dnsbl *d;
 	size_t off;
@@ -114,20 +108,12 @@ struct feeds_dnsbl {
 	const struct feeds_rbl_conf *conf;
 	const struct feeds_view *view;
 	struct rn_metrics *metrics;
-	int stopfd;
 	_Atomic bool stop;
 	unsigned port;
 	struct dnsbl_worker *workers;
 	unsigned nworkers;
-	/* TCP */
-	pthread_t tcp_th;
-	bool tcp_started;
-	int tcp_fds[DNSBL_LISTEN_MAX];
-	unsigned ntcp;
-	struct tcp_conn *conns;
-	size_t nconns;
-	struct dnsbl_stats tcp_st;
-	struct rn_gauge tcp_open;
+	struct rn_connsrv *tcp;    /* the TCP listeners and connections */
+	struct dnsbl_stats tcp_st; /* written by its thread only */
 	struct metric_desc mdesc[32];
 };
 
@@ -279,191 +265,95 @@ static void *udp_main(void *arg)
 
 /* ---- TCP -------------------------------------------------------------- */
 
-static void tcp_close(struct feeds_dnsbl *d, size_t i)
+/*
+ * The connection server's handler: answers each complete query while an
+ * answer fits (one at a time: the send buffer holds one largest answer).
+ */
+static int tcp_data(void *arg, struct rn_conn *c, const uint8_t *in, size_t len, size_t *used)
 {
-	struct tcp_conn *c = &d->conns[i];
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	d->conns[i] = d->conns[--d->nconns];
-	rn_gauge_set(&d->tcp_open, (int64_t)d->nconns);
-}
-
-static void tcp_accept(struct feeds_dnsbl *d, int lfd, int64_t now)
-{
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		if (d->nconns >= (size_t)d->conf->dnsbl_tcp_max_conns) {
-			rn_counter_inc(&d->tcp_st.tcp_refused);
-			close(fd);
-			continue;
-		}
-		struct tcp_conn *c = &d->conns[d->nconns];
-		c->in = malloc(2 + DNS_MSG_MAX);
-		c->out = malloc(2 + DNS_MSG_MAX);
-		if (c->in == NULL || c->out == NULL) {
-			free(c->in);
-			free(c->out);
-			close(fd);
-			rn_counter_inc(&d->tcp_st.tcp_refused);
-			continue;
-		}
-		c->fd = fd;
-		c->last_ms = now;
-		c->inlen = 0;
-		c->outlen = 0;
-		c->outoff = 0;
-		d->nconns++;
-		rn_counter_inc(&d->tcp_st.tcp_accepted);
-		rn_gauge_set(&d->tcp_open, (int64_t)d->nconns);
-	}
-}
-
-/* Writes pending output; false when the connection must close. */
-static bool tcp_flush(struct tcp_conn *c)
-{
-	while (c->outoff < c->outlen) {
-		ssize_t k = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-		if (k < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		c->outoff += (size_t)k;
-	}
-	c->outlen = c->outoff = 0;
-	return true;
-}
-
-/* Answers complete queries in the buffer; false when the connection must close. */
-static bool tcp_process(struct feeds_dnsbl *d, struct tcp_conn *c)
-{
+	struct feeds_dnsbl *d = arg;
 	size_t off = 0;
-	while (c->outlen == 0 && c->inlen - off >= 2) {
-		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+	int rc = RN_OK;
+	while (len - off >= 2) {
+		size_t ml = (size_t)in[off] << 8 | in[off + 1];
 		if (ml == 0 || ml > DNS_MSG_MAX) {
 			rn_counter_inc(&d->tcp_st.tcp_bad);
-			return false;
+			rc = RN_EBADLEN;
+			break;
 		}
-		if (c->inlen - off < 2 + ml)
+		if (len - off < 2 + ml)
+			break;
+		uint8_t *out = rn_conn_reserve(c, 2 + DNS_MSG_MAX);
+		if (out == NULL)
 			break;
 		struct dnsbl_result r;
 		rn_counter_inc(&d->tcp_st.q_tcp);
-		size_t len = dnsbl_respond(&d->cfg, d->view, now_ms(), c->in + off + 2, ml, true,
-		                           c->out + 2, DNS_MSG_MAX, &r);
+		size_t alen = dnsbl_respond(&d->cfg, d->view, now_ms(), in + off + 2, ml, true,
+		                            out + 2, DNS_MSG_MAX, &r);
 		stats_rcode(&d->tcp_st, &r);
 		off += 2 + ml;
-		if (len == 0) {
+		if (alen == 0) {
 			rn_counter_inc(&d->tcp_st.drop_malformed);
-			return false;
+			rc = RN_EPARSE;
+			break;
 		}
-		c->out[0] = (uint8_t)(len >> 8);
-		c->out[1] = (uint8_t)len;
-		c->outlen = len + 2;
-		c->outoff = 0;
-		if (!tcp_flush(c))
-			return false;
+		out[0] = (uint8_t)(alen >> 8);
+		out[1] = (uint8_t)alen;
+		rn_conn_commit(c, 2 + alen);
 	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
-	return true;
+	*used = off;
+	return rc;
 }
 
-static void *tcp_main(void *arg)
+static int tcp_start(struct feeds_dnsbl *d)
 {
-	struct feeds_dnsbl *d = arg;
-	size_t maxfds = d->ntcp + 1 + (size_t)d->conf->dnsbl_tcp_max_conns;
-	struct pollfd *pfd = calloc(maxfds, sizeof(*pfd));
-	if (pfd == NULL) {
-		log_warnx("dnsbl: tcp: out of memory");
-		return NULL;
+	const struct feeds_rbl_conf *c = d->conf;
+	struct rn_connsrv_conf sc = {
+	        .name = "dnsbl",
+	        .max_conns = (size_t)c->dnsbl_tcp_max_conns,
+	        .max_per_client = (size_t)c->dnsbl_tcp_max_per_client,
+	        .idle_ms = c->dnsbl_tcp_idle_ms,
+	        .msg_ms = c->dnsbl_tcp_query_timeout_ms,
+	        .in_max = 2 + DNS_MSG_MAX,
+	        .out_max = 2 + DNS_MSG_MAX,
+	        .ops = {.data = tcp_data},
+	        .arg = d,
+	};
+	int rc = rn_connsrv_alloc(&d->tcp, &sc, d->metrics);
+	for (size_t a = 0; a < c->dnsbl_listen.n && rc == RN_OK; a++) {
+		/* The port the UDP sockets bound. */
+		struct rn_connsrv_listen l = {.name = "dnsbl",
+		                              .hostport = c->dnsbl_listen.v[a],
+		                              .port = d->port,
+		                              .v6only = true};
+		rc = rn_connsrv_listen(d->tcp, &l, NULL);
+		if (rc != RN_OK)
+			log_warnx("dnsbl: tcp %s: %s", c->dnsbl_listen.v[a], rn_strerror(rc));
 	}
-	for (;;) {
-		int64_t now = now_ms();
-		int timeout = -1;
-		size_t n = 0;
-		for (unsigned i = 0; i < d->ntcp; i++)
-			pfd[n++] = (struct pollfd){.fd = d->tcp_fds[i], .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = d->stopfd, .events = POLLIN};
-		for (size_t i = 0; i < d->nconns; i++) {
-			struct tcp_conn *c = &d->conns[i];
-			int64_t left = c->last_ms + d->conf->dnsbl_tcp_idle_ms - now;
-			if (left < 0)
-				left = 0;
-			if (timeout < 0 || left < timeout)
-				timeout = (int)left + 1;
-			pfd[n++] = (struct pollfd){.fd = c->fd,
-			                           .events = c->outlen > 0 ? POLLOUT : POLLIN};
-		}
-		int r = poll(pfd, n, timeout);
-		if (r < 0 && errno != EINTR) {
-			log_warn("dnsbl: tcp poll");
-			break;
-		}
-		if (pfd[d->ntcp].revents != 0)
-			break;
-		now = now_ms();
-		/* Connections first (indexes shift as they close), from the end. */
-		size_t base = d->ntcp + 1;
-		for (size_t i = d->nconns; i-- > 0;) {
-			struct tcp_conn *c = &d->conns[i];
-			short re = r > 0 ? pfd[base + i].revents : 0;
-			bool ok = true;
-			if (re & (POLLERR | POLLNVAL)) {
-				ok = false;
-			} else if (re & POLLOUT) {
-				ok = tcp_flush(c) && tcp_process(d, c);
-				c->last_ms = now;
-			} else if (re & (POLLIN | POLLHUP)) {
-				ssize_t k = recv(c->fd, c->in + c->inlen,
-				                 2 + DNS_MSG_MAX - c->inlen, 0);
-				if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
-					ok = false;
-				else if (k > 0) {
-					c->inlen += (size_t)k;
-					c->last_ms = now;
-					ok = tcp_process(d, c);
-				}
-			} else if (now - c->last_ms >= d->conf->dnsbl_tcp_idle_ms) {
-				rn_counter_inc(&d->tcp_st.tcp_idle);
-				ok = false;
-			}
-			if (!ok)
-				tcp_close(d, i);
-		}
-		for (unsigned i = 0; i < d->ntcp && r > 0; i++)
-			if (pfd[i].revents & POLLIN)
-				tcp_accept(d, d->tcp_fds[i], now);
-	}
-	free(pfd);
-	return NULL;
+	return rc;
 }
 
 /* ---- sockets and lifecycle -------------------------------------------- */
 
-static int open_socket(const struct sockaddr_storage *ss, unsigned sslen, int type, int *out)
+static int open_udp(const struct sockaddr_storage *ss, unsigned sslen, int *out)
 {
 	int one = 1;
 	struct timeval tv = {.tv_usec = 250000};
-	/* UDP sockets block (with a timeout); TCP ones are polled. */
-	int fd = socket(ss->ss_family,
-	                type | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0);
+	/* UDP sockets block (with a timeout). */
+	int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/*
-	 * No SO_REUSEADDR on UDP: with it on both sides, a client's socket
-	 * (dig's, for one) may be given our port and then receive its own
-	 * queries. SO_REUSEPORT lets only sockets of the same user that also
-	 * ask for it join.
+	 * No SO_REUSEADDR: with it on both sides, a client's socket (dig's,
+	 * for one) may be given our port and then receive its own queries.
+	 * SO_REUSEPORT lets only sockets of the same user that also ask for
+	 * it join.
 	 */
-	if ((type == SOCK_STREAM &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
-	    (type == SOCK_DGRAM && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) ||
-	    (type == SOCK_DGRAM &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
 	    (ss->ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, (const struct sockaddr *)ss, sslen) != 0 ||
-	    (type == SOCK_STREAM && listen(fd, 128) != 0)) {
+	    bind(fd, (const struct sockaddr *)ss, sslen) != 0) {
 		int e = -errno;
 		close(fd);
 		return e;
@@ -543,14 +433,8 @@ static int register_metrics(struct feeds_dnsbl *d)
 	        {"repnet_dnsbl_bad_names_total",
 	         "Queries refused with FORMERR for a compression pointer or bad label.", NULL,
 	         O(bad_name)},
-	        {"repnet_dnsbl_tcp_connections_total", "TCP connections, by outcome.",
-	         "outcome=\"accepted\"", O(tcp_accepted)},
-	        {"repnet_dnsbl_tcp_connections_total", "TCP connections, by outcome.",
-	         "outcome=\"refused\"", O(tcp_refused)},
-	        {"repnet_dnsbl_tcp_connections_total", "TCP connections, by outcome.",
-	         "outcome=\"idle_closed\"", O(tcp_idle)},
-	        {"repnet_dnsbl_tcp_connections_total", "TCP connections, by outcome.",
-	         "outcome=\"bad_length\"", O(tcp_bad)},
+	        {"repnet_dnsbl_dropped_total", "Queries not answered, by reason.",
+	         "reason=\"bad_length\"", O(tcp_bad)},
 	        {"repnet_dnsbl_send_errors_total", "Answers the kernel refused to send.", NULL,
 	         O(send_errors)},
 #undef O
@@ -561,9 +445,6 @@ static int register_metrics(struct feeds_dnsbl *d)
 		rc = rn_metrics_func(d->metrics, d, rows[i].name, rows[i].help, RN_METRIC_COUNTER,
 		                     rows[i].labels, m_sum, &d->mdesc[i]);
 	}
-	if (rc == RN_OK)
-		rc = rn_metrics_gauge(d->metrics, d, "repnet_dnsbl_tcp_open",
-		                      "Open DNSBL TCP connections.", NULL, &d->tcp_open);
 	return rc;
 }
 
@@ -575,12 +456,9 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 	struct feeds_dnsbl *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return -ENOMEM;
-	d->stopfd = -1;
 	d->conf = c;
 	d->view = v;
 	d->metrics = m;
-	for (unsigned i = 0; i < DNSBL_LISTEN_MAX; i++)
-		d->tcp_fds[i] = -1;
 	rc = dnsbl_cfg_build(&d->cfg, c, err, sizeof(err));
 	if (rc != RN_OK) {
 		log_warnx("dnsbl: %s", err);
@@ -590,16 +468,10 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		rc = RN_ECONF;
 		goto fail;
 	}
-	d->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->stopfd < 0) {
-		rc = -errno;
-		goto fail;
-	}
 	/* One worker per (worker, address): each blocks on its own socket. */
 	d->nworkers = (unsigned)c->dnsbl_workers * (unsigned)c->dnsbl_listen.n;
 	d->workers = calloc(d->nworkers, sizeof(*d->workers));
-	d->conns = calloc((size_t)c->dnsbl_tcp_max_conns, sizeof(*d->conns));
-	if (d->workers == NULL || d->conns == NULL) {
+	if (d->workers == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -640,7 +512,7 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 			set_port(&ss, d->port);
 		for (unsigned i = 0; i < (unsigned)c->dnsbl_workers; i++) {
 			struct dnsbl_worker *w = &d->workers[a * (size_t)c->dnsbl_workers + i];
-			rc = open_socket(&ss, sslen, SOCK_DGRAM, &w->fds[w->nfds]);
+			rc = open_udp(&ss, sslen, &w->fds[w->nfds]);
 			if (rc != RN_OK) {
 				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
 				          rn_strerror(rc));
@@ -652,13 +524,9 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 			}
 			w->nfds++;
 		}
-		rc = open_socket(&ss, sslen, SOCK_STREAM, &d->tcp_fds[d->ntcp]);
-		if (rc != RN_OK) {
-			log_warnx("dnsbl: tcp %s: %s", c->dnsbl_listen.v[a], rn_strerror(rc));
-			goto fail;
-		}
-		d->ntcp++;
 	}
+	if ((rc = tcp_start(d)) != RN_OK)
+		goto fail;
 	if (m != NULL && (rc = register_metrics(d)) != RN_OK)
 		goto fail;
 	for (unsigned i = 0; i < d->nworkers; i++) {
@@ -668,11 +536,8 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		}
 		d->workers[i].started = true;
 	}
-	if (pthread_create(&d->tcp_th, NULL, tcp_main, d) != 0) {
-		rc = -EAGAIN;
+	if ((rc = rn_connsrv_start(d->tcp)) != RN_OK)
 		goto fail;
-	}
-	d->tcp_started = true;
 	*out = d;
 	return RN_OK;
 fail:
@@ -693,22 +558,12 @@ void feeds_dnsbl_stop(struct feeds_dnsbl *d)
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
 		for (unsigned j = 0; j < d->workers[i].nfds; j++)
 			shutdown(d->workers[i].fds[j], SHUT_RD);
-	if (d->stopfd >= 0) {
-		uint64_t one = 1;
-		if (write(d->stopfd, &one, sizeof(one)) < 0)
-			log_warn("dnsbl: stop");
-	}
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
 		if (d->workers[i].started)
 			pthread_join(d->workers[i].th, NULL);
-	if (d->tcp_started)
-		pthread_join(d->tcp_th, NULL);
+	rn_connsrv_free(d->tcp);
 	if (d->metrics != NULL)
 		rn_metrics_unregister(d->metrics, d);
-	while (d->nconns > 0)
-		tcp_close(d, d->nconns - 1);
-	for (unsigned i = 0; i < d->ntcp; i++)
-		close(d->tcp_fds[i]);
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++) {
 		struct dnsbl_worker *w = &d->workers[i];
 		for (unsigned j = 0; j < w->nfds; j++)
@@ -718,8 +573,5 @@ void feeds_dnsbl_stop(struct feeds_dnsbl *d)
 		free(w->rl);
 	}
 	free(d->workers);
-	free(d->conns);
-	if (d->stopfd >= 0)
-		close(d->stopfd);
 	free(d);
 }

@@ -5,13 +5,20 @@
  * "name=value" lines ended by an empty line, and reads one
  * "action=...\n\n" answer per request; it keeps the connection open for
  * further requests (smtpd_policy_service_max_idle/_ttl decide when it
- * closes). So connections are long-lived and requests small. One thread
- * serves every listener (TCP and a unix socket) and connection with
- * poll(); a request costs one parse and one view lookup, so a thread is
- * plenty for any mail server's rate.
+ * closes). So connections are long-lived and requests small. The
+ * connection server (rn_connsrv, one thread) serves the TCP listener and
+ * the unix socket; a request costs one parse and one view lookup, so a
+ * thread is plenty for any mail server's rate.
  *
- * Each connection owns a receive buffer of POLICY_REQUEST_MAX bytes and a
- * small send buffer, allocated at accept and freed at close. Unknown
+ * The server owns the connections: a receive buffer of POLICY_REQUEST_MAX
+ * bytes and a send buffer of a few answers each, the caps
+ * (policy.max_conns, policy.max_conns_per_client: when the server is
+ * full, a newcomer from a client holding fewer connections than the
+ * client holding the most is admitted by closing that client's oldest
+ * connection, so idle connections from elsewhere cannot lock Postfix
+ * out), the request deadline
+ * (policy.request_timeout, not extended by trickled bytes) and the idle
+ * timeout (policy.idle). This file is its handler. Unknown
  * attributes are ignored, as the protocol asks. A malformed request (a
  * line without "=", an over-long line or request, a NUL byte, no
  * "request" attribute) is logged (rate-limited) and the connection is
@@ -22,20 +29,10 @@
  * is DUNNO.
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include "feeds/rbl/dns.h"
 #include "feeds/rbl/policy.h"
@@ -103,41 +100,15 @@ int policy_req_parse(const uint8_t *buf, size_t len, struct policy_req *r, size_
 
 /* ---- the server --------------------------------------------------------- */
 
-struct pconn {
-	int fd;
-	int64_t last_ms;
-	uint8_t *in; /* POLICY_REQUEST_MAX */
-	size_t inlen;
-	char out[POLICY_OUT_MAX];
-	size_t outlen, outoff;
-};
-
 struct feeds_policy {
 	const struct feeds_rbl_conf *conf;
 	const struct feeds_view *view;
-	struct rn_metrics *metrics;
 	uint32_t defer_cats;
-	int stopfd;
-	int lfd[2];
-	unsigned nl;
 	unsigned port;
-	char *unix_path;
-	pthread_t th;
-	bool started;
-	struct pconn *conns;
-	size_t nconns;
-	struct rn_counter req_dunno, req_reject, req_defer;
-	struct rn_counter malformed, conn_accepted, conn_refused, conn_idle;
-	struct rn_gauge open;
+	struct rn_connsrv *srv;
+	struct rn_metrics *metrics;
+	struct rn_counter req_dunno, req_reject, req_defer, malformed;
 };
-
-static void pconn_close(struct feeds_policy *p, size_t i)
-{
-	close(p->conns[i].fd);
-	free(p->conns[i].in);
-	p->conns[i] = p->conns[--p->nconns];
-	rn_gauge_set(&p->open, (int64_t)p->nconns);
-}
 
 static bool state_checked(const struct feeds_policy *p, const char *state)
 {
@@ -181,190 +152,56 @@ static size_t policy_answer(struct feeds_policy *p, const struct policy_req *r, 
 	return n > 0 && (size_t)n < outlen ? (size_t)n : 0;
 }
 
-static bool pconn_flush(struct pconn *c)
+/*
+ * The connection server's handler: answers every complete request while
+ * an answer fits; a malformed one closes the connection unanswered.
+ */
+static int policy_data(void *arg, struct rn_conn *c, const uint8_t *in, size_t len, size_t *used)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t k = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-		if (k < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		c->outoff += (size_t)k;
-	}
-	c->outlen = c->outoff = 0;
-	return true;
-}
-
-/* Answers complete requests; false when the connection must close. */
-static bool pconn_process(struct feeds_policy *p, struct pconn *c)
-{
+	struct feeds_policy *p = arg;
 	size_t off = 0;
-	while (c->outlen == 0 && off < c->inlen) {
+	while (off < len && rn_conn_room(c) >= POLICY_OUT_MAX) {
 		struct policy_req r;
-		size_t used = 0;
-		int rc = policy_req_parse(c->in + off, c->inlen - off, &r, &used);
+		size_t n = 0;
+		int rc = policy_req_parse(in + off, len - off, &r, &n);
 		if (rc == RN_ETRUNC) {
-			if (c->inlen - off >= POLICY_REQUEST_MAX)
-				rc = RN_EOVERLONG;
-			else
+			if (len - off < POLICY_REQUEST_MAX)
 				break;
+			rc = RN_EOVERLONG;
 		}
 		if (rc != RN_OK) {
 			rn_counter_inc(&p->malformed);
 			log_warnx_rl("policy: malformed request (%s); closing the connection",
 			             rn_strerror(rc));
-			return false;
+			return rc;
 		}
-		off += used;
-		c->outlen = policy_answer(p, &r, c->out, sizeof(c->out));
-		c->outoff = 0;
-		if (c->outlen == 0 || !pconn_flush(c))
-			return false;
+		char *out = (char *)rn_conn_reserve(c, POLICY_OUT_MAX);
+		size_t k = policy_answer(p, &r, out, POLICY_OUT_MAX);
+		if (k == 0)
+			return RN_ELIMIT;
+		rn_conn_commit(c, k);
+		off += n;
 	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
-	return true;
-}
-
-static void policy_accept(struct feeds_policy *p, int lfd, int64_t now)
-{
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		if (p->nconns >= (size_t)p->conf->policy_max_conns) {
-			rn_counter_inc(&p->conn_refused);
-			close(fd);
-			continue;
-		}
-		struct pconn *c = &p->conns[p->nconns];
-		c->in = malloc(POLICY_REQUEST_MAX);
-		if (c->in == NULL) {
-			rn_counter_inc(&p->conn_refused);
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->last_ms = now;
-		c->inlen = c->outlen = c->outoff = 0;
-		p->nconns++;
-		rn_counter_inc(&p->conn_accepted);
-		rn_gauge_set(&p->open, (int64_t)p->nconns);
-	}
-}
-
-static void *policy_main(void *arg)
-{
-	struct feeds_policy *p = arg;
-	size_t maxfds = p->nl + 1 + (size_t)p->conf->policy_max_conns;
-	struct pollfd *pfd = calloc(maxfds, sizeof(*pfd));
-	if (pfd == NULL) {
-		log_warnx("policy: out of memory");
-		return NULL;
-	}
-	for (;;) {
-		int64_t now = rn_time_mono_ms();
-		int timeout = -1;
-		size_t n = 0;
-		for (unsigned i = 0; i < p->nl; i++)
-			pfd[n++] = (struct pollfd){.fd = p->lfd[i], .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = p->stopfd, .events = POLLIN};
-		for (size_t i = 0; i < p->nconns; i++) {
-			struct pconn *c = &p->conns[i];
-			int64_t left = c->last_ms + p->conf->policy_idle_ms - now;
-			if (left < 0)
-				left = 0;
-			if (timeout < 0 || left < timeout)
-				timeout = (int)left + 1;
-			pfd[n++] = (struct pollfd){.fd = c->fd,
-			                           .events = c->outlen > 0 ? POLLOUT : POLLIN};
-		}
-		int r = poll(pfd, n, timeout);
-		if (r < 0 && errno != EINTR) {
-			log_warn("policy: poll");
-			break;
-		}
-		if (r > 0 && pfd[p->nl].revents != 0)
-			break;
-		now = rn_time_mono_ms();
-		size_t base = p->nl + 1;
-		for (size_t i = p->nconns; i-- > 0;) {
-			struct pconn *c = &p->conns[i];
-			short re = r > 0 ? pfd[base + i].revents : 0;
-			bool ok = true;
-			if (re & (POLLERR | POLLNVAL)) {
-				ok = false;
-			} else if (re & POLLOUT) {
-				ok = pconn_flush(c) && pconn_process(p, c);
-				c->last_ms = now;
-			} else if (re & (POLLIN | POLLHUP)) {
-				ssize_t k = recv(c->fd, c->in + c->inlen,
-				                 POLICY_REQUEST_MAX - c->inlen, 0);
-				if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-					ok = false;
-				} else if (k > 0) {
-					c->inlen += (size_t)k;
-					c->last_ms = now;
-					ok = pconn_process(p, c);
-				}
-			} else if (now - c->last_ms >= p->conf->policy_idle_ms) {
-				rn_counter_inc(&p->conn_idle);
-				ok = false;
-			}
-			if (!ok)
-				pconn_close(p, i);
-		}
-		for (unsigned i = 0; i < p->nl && r > 0; i++)
-			if (pfd[i].revents & POLLIN)
-				policy_accept(p, p->lfd[i], now);
-	}
-	free(pfd);
-	return NULL;
-}
-
-static int listen_tcp(const char *hostport, int *out, unsigned *port)
-{
-	struct sockaddr_storage ss;
-	unsigned sslen;
-	int one = 1;
-	int rc = rn_hostport_parse(hostport, &ss, &sslen);
-	if (rc != RN_OK)
-		return rc;
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, 64) != 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	socklen_t l = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
-		*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-		                                      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	*out = fd;
+	*used = off;
 	return RN_OK;
 }
 
-static int listen_unix(const char *path, int *out)
+static int register_metrics(struct feeds_policy *p, struct rn_metrics *m)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return RN_ECONF;
-	strcpy(sun.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket left by an earlier run is replaced; any other file is not. */
-	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	*out = fd;
-	return RN_OK;
+	static const char *help = "Policy requests answered, by action.";
+	int rc = rn_metrics_counter(m, p, "repnet_policy_requests_total", help, "action=\"dunno\"",
+	                            &p->req_dunno);
+	if (rc == RN_OK)
+		rc = rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
+		                        "action=\"reject\"", &p->req_reject);
+	if (rc == RN_OK)
+		rc = rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
+		                        "action=\"defer_if_permit\"", &p->req_defer);
+	if (rc == RN_OK)
+		rc = rn_metrics_counter(m, p, "repnet_policy_malformed_total",
+		                        "Malformed policy requests (the connection is closed).",
+		                        NULL, &p->malformed);
+	return rc;
 }
 
 int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c,
@@ -376,76 +213,53 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 		return -ENOMEM;
 	p->conf = c;
 	p->view = v;
-	p->metrics = m;
-	p->lfd[0] = p->lfd[1] = -1;
-	p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	p->conns = calloc((size_t)c->policy_max_conns, sizeof(*p->conns));
-	if (p->stopfd < 0 || p->conns == NULL) {
-		rc = p->stopfd < 0 ? -errno : -ENOMEM;
-		goto fail;
-	}
 	for (size_t i = 0; i < c->policy_defer.n; i++) {
 		enum rn_category cat;
 		if (rn_category_parse(c->policy_defer.v[i], &cat) == RN_OK)
 			p->defer_cats |= 1u << cat;
 	}
+	struct rn_connsrv_conf sc = {
+	        .name = "policy",
+	        .max_conns = (size_t)c->policy_max_conns,
+	        .max_per_client = (size_t)c->policy_max_per_client,
+	        .idle_ms = c->policy_idle_ms,
+	        .msg_ms = c->policy_request_timeout_ms,
+	        .in_max = POLICY_REQUEST_MAX,
+	        .out_max = 4 * POLICY_OUT_MAX,
+	        .ops = {.data = policy_data},
+	        .arg = p,
+	};
+	rc = rn_connsrv_alloc(&p->srv, &sc, m);
+	if (rc != RN_OK)
+		goto fail;
+	if (c->policy_listen == NULL && c->policy_unix == NULL) {
+		rc = RN_ECONF;
+		goto fail;
+	}
 	if (c->policy_listen != NULL) {
-		rc = listen_tcp(c->policy_listen, &p->lfd[p->nl], &p->port);
+		struct rn_connsrv_listen l = {.name = "policy", .hostport = c->policy_listen};
+		rc = rn_connsrv_listen(p->srv, &l, &p->port);
 		if (rc != RN_OK) {
 			log_warnx("policy: listen %s: %s", c->policy_listen, rn_strerror(rc));
 			goto fail;
 		}
-		p->nl++;
 	}
 	if (c->policy_unix != NULL) {
-		rc = listen_unix(c->policy_unix, &p->lfd[p->nl]);
+		struct rn_connsrv_listen l = {.name = "policy_unix", .unix_path = c->policy_unix};
+		rc = rn_connsrv_listen(p->srv, &l, NULL);
 		if (rc != RN_OK) {
 			log_warnx("policy: listen %s: %s", c->policy_unix, rn_strerror(rc));
 			goto fail;
 		}
-		p->unix_path = strdup(c->policy_unix);
-		p->nl++;
-	}
-	if (p->nl == 0) {
-		rc = RN_ECONF;
-		goto fail;
 	}
 	if (m != NULL) {
-		static const char *help = "Policy requests answered, by action.";
-		rc = rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
-		                        "action=\"dunno\"", &p->req_dunno);
-		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
-		                             "action=\"reject\"", &p->req_reject);
-		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_requests_total", help,
-		                             "action=\"defer_if_permit\"", &p->req_defer);
-		rc = rc ? rc
-		        : rn_metrics_counter(
-		                  m, p, "repnet_policy_malformed_total",
-		                  "Malformed policy requests (the connection is closed).", NULL,
-		                  &p->malformed);
-		static const char *chelp = "Policy connections, by outcome.";
-		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_connections_total", chelp,
-		                             "outcome=\"accepted\"", &p->conn_accepted);
-		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_connections_total", chelp,
-		                             "outcome=\"refused\"", &p->conn_refused);
-		rc = rc ? rc
-		        : rn_metrics_counter(m, p, "repnet_policy_connections_total", chelp,
-		                             "outcome=\"idle_closed\"", &p->conn_idle);
-		rc = rc ? rc
-		        : rn_metrics_gauge(m, p, "repnet_policy_open", "Open policy connections.",
-		                           NULL, &p->open);
-		if (rc != RN_OK)
+		p->metrics = m;
+		if ((rc = register_metrics(p, m)) != RN_OK)
 			goto fail;
 	}
-	if (pthread_create(&p->th, NULL, policy_main, p) != 0) {
-		rc = -EAGAIN;
+	rc = rn_connsrv_start(p->srv);
+	if (rc != RN_OK)
 		goto fail;
-	}
-	p->started = true;
 	*out = p;
 	return RN_OK;
 fail:
@@ -462,24 +276,8 @@ void feeds_policy_stop(struct feeds_policy *p)
 {
 	if (p == NULL)
 		return;
-	if (p->started) {
-		uint64_t one = 1;
-		if (write(p->stopfd, &one, sizeof(one)) < 0)
-			log_warn("policy: stop");
-		pthread_join(p->th, NULL);
-	}
+	rn_connsrv_free(p->srv);
 	if (p->metrics != NULL)
 		rn_metrics_unregister(p->metrics, p);
-	while (p->nconns > 0)
-		pconn_close(p, p->nconns - 1);
-	for (unsigned i = 0; i < p->nl; i++)
-		close(p->lfd[i]);
-	if (p->unix_path != NULL) {
-		unlink(p->unix_path);
-		free(p->unix_path);
-	}
-	if (p->stopfd >= 0)
-		close(p->stopfd);
-	free(p->conns);
 	free(p);
 }

@@ -45,6 +45,8 @@ struct feeds_rbl_conf {
 	int64_t dnsbl_edns_size;       /* largest UDP answer with EDNS0 */
 	int64_t dnsbl_tcp_max_conns;
 	int64_t dnsbl_tcp_idle_ms;
+	int64_t dnsbl_tcp_max_per_client;
+	int64_t dnsbl_tcp_query_timeout_ms;
 	int64_t dnsbl_ratelimit; /* queries per second per client; 0: off */
 	int64_t dnsbl_ratelimit_burst;
 	char *policy_listen;            /* host:port; "" disables */
@@ -54,6 +56,8 @@ struct feeds_rbl_conf {
 	struct rn_strlist policy_defer; /* categories answered DEFER_IF_PERMIT */
 	int64_t policy_max_conns;
 	int64_t policy_idle_ms;
+	int64_t policy_max_per_client;
+	int64_t policy_request_timeout_ms;
 	char *decisions_keys_file;     /* X-Api-Key values, one a line; "": stream off */
 	int64_t decisions_duration_ms; /* duration of listings without expiry */
 	int64_t decisions_max_bouncers;

@@ -38,10 +38,10 @@ wait_for "$T/log" "observation .* 192.0.2.3 protocol_bot"
 wait_for "$T/log" "observation .* 192.0.2.1 smtp_connect"
 wait_for "$T/log" "observation .* 192.0.2.2 sasl_fail"
 [ "$(metric "$PORT" 'repnet_collector_observations_total{origin="smtp"}')" = 4 ] || fail "observations_total"
-[ "$(metric "$PORT" 'repnet_syslog_connections')" -le 2 ] || fail "connections gauge"
+[ "$(metric "$PORT" 'repnet_connections_open{listener="syslog"}')" -le 2 ] || fail "connections gauge"
 [ "$(metric "$PORT" 'repnet_smtp_lines_total{source="syslog_udp"}')" = 1 ] || fail "udp lines"
 [ "$(metric "$PORT" 'repnet_smtp_lines_total{source="tail"}')" = 1 ] || fail "tail lines"
-[ "$(metric "$PORT" 'repnet_syslog_connections_total{result="accepted"}')" -ge 1 ] || fail "tcp accepted"
+[ "$(metric "$PORT" 'repnet_connections_total{listener="syslog",outcome="accepted"}')" -ge 1 ] || fail "tcp accepted"
 [ "$(metric "$PORT" 'repnet_smtp_detector_signals_total{detector="protocol_bot"}')" = 1 ] || fail "detector metric"
 # Bounded connections, idle timeout, overlong frames and framing errors.
 if command -v python3 >/dev/null; then
@@ -68,8 +68,8 @@ assert a.recv(1) == b"", "idle connection not closed"
 assert time.time() - t < 9
 PY
 	wait_for "$T/log" "observation .* 192.0.2.9 smtp_connect"
-	[ "$(metric "$PORT" 'repnet_syslog_connections_total{result="refused"}')" = 1 ] || fail "refused"
-	[ "$(metric "$PORT" 'repnet_syslog_connections_total{result="idle_closed"}')" -ge 1 ] || fail "idle_closed"
+	[ "$(metric "$PORT" 'repnet_connections_total{listener="syslog",outcome="refused"}')" = 1 ] || fail "refused"
+	[ "$(metric "$PORT" 'repnet_connections_total{listener="syslog",outcome="idle_closed"}')" -ge 1 ] || fail "idle_closed"
 	[ "$(metric "$PORT" 'repnet_syslog_errors_total{error="framing"}')" = 1 ] || fail "framing errors"
 	[ "$(metric "$PORT" 'repnet_smtp_lines_overlong_total{source="syslog_tcp"}')" = 1 ] || fail "overlong"
 fi

@@ -105,6 +105,8 @@ static void start(struct fixture *f, int64_t ratelimit, int64_t max_conns, int64
 	f->c.dnsbl_edns_size = 1232;
 	f->c.dnsbl_tcp_max_conns = max_conns;
 	f->c.dnsbl_tcp_idle_ms = idle_ms;
+	f->c.dnsbl_tcp_max_per_client = 16;
+	f->c.dnsbl_tcp_query_timeout_ms = 5000;
 	f->c.dnsbl_ratelimit = ratelimit;
 	f->c.dnsbl_ratelimit_burst = 10;
 	RN_PASS(feeds_dnsbl_start(&f->d, &f->c, &f->v, f->m));
@@ -269,11 +271,11 @@ static void test_tcp(void **state)
 	assert_false(read_n(fd, a, 1, 2000));
 	close(fd);
 	assert_true(metric(f.m, "repnet_dnsbl_queries_total", "transport=\"tcp\"") == 3);
-	assert_true(metric(f.m, "repnet_dnsbl_tcp_connections_total", "outcome=\"refused\"") >= 1);
-	assert_true(metric(f.m, "repnet_dnsbl_tcp_connections_total", "outcome=\"idle_closed\"") >=
-	            1);
-	assert_true(metric(f.m, "repnet_dnsbl_tcp_connections_total", "outcome=\"bad_length\"") ==
-	            1);
+	assert_true(metric(f.m, "repnet_connections_total",
+	                   "listener=\"dnsbl\",outcome=\"refused\"") >= 1);
+	assert_true(metric(f.m, "repnet_connections_total",
+	                   "listener=\"dnsbl\",outcome=\"idle_closed\"") >= 1);
+	assert_true(metric(f.m, "repnet_dnsbl_dropped_total", "reason=\"bad_length\"") == 1);
 	stop(&f);
 }
 

@@ -132,6 +132,8 @@ static void test_server(void **state)
 	c.policy_defer = (struct rn_strlist){defer, 1};
 	c.policy_max_conns = 2;
 	c.policy_idle_ms = 60000;
+	c.policy_max_per_client = 2;
+	c.policy_request_timeout_ms = 60000;
 	RN_PASS(feeds_policy_start(&p, &c, &v, m));
 
 	int fd = connect_tcp(feeds_policy_port(p));
@@ -187,8 +189,8 @@ static void test_server(void **state)
 	assert_true(val == 4);
 	RN_PASS(rn_metrics_value(m, "repnet_policy_malformed_total", NULL, &val));
 	assert_true(val == 1);
-	RN_PASS(rn_metrics_value(m, "repnet_policy_connections_total", "outcome=\"refused\"",
-	                         &val));
+	RN_PASS(rn_metrics_value(m, "repnet_connections_total",
+	                         "listener=\"policy\",outcome=\"refused\"", &val));
 	assert_true(val == 1);
 	feeds_policy_stop(p);
 	assert_int_equal(access(sock, F_OK), -1); /* the socket file is removed */
