@@ -172,7 +172,8 @@ static bool delta_resyncs(const struct feeds_nfsync *s, const struct nfs_delta *
 
 /*
  * The transaction of a delta (the operations in s->kops). On a refusal
- * for ERESTART of a guarded batch, once more unguarded.
+ * for ERESTART of a guarded batch, once more unguarded. txn_us runs from
+ * t0, the start of the call.
  */
 static int delta_commit(struct feeds_nfsync *s, int64_t t0, struct feeds_nfsync_report *r)
 {
@@ -213,6 +214,8 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 	/* A dead applier is noticed now, not halfway through the delta. */
 	if (s->fd >= 0 && nfs_client_ensure(s) != RN_OK)
 		nfs_state_dirty(s, true);
+	/* Resolve: the desired state takes the delta; d says what leaves and
+	 * enters which set. */
 	nfs_delta_init(&d);
 	rc = nfs_delta_resolve(s, add, nadd, del, ndel, &d, &r.refused);
 	if (rc != RN_OK) {
@@ -224,6 +227,7 @@ int feeds_nfsync_apply(struct feeds_nfsync *s, const struct feeds_nfsync_entry *
 		s->changed = true;
 		rc = nfs_reconcile(s, &r, s->dirty);
 	} else {
+		/* The kernel operations, then the transaction. */
 		if ((rc = nfs_client_ensure(s)) == RN_OK &&
 		    (rc = nfs_kops_build(s, &d.plan, &s->kops)) == RN_OK)
 			rc = delta_commit(s, t0, &r);
