@@ -33,63 +33,19 @@
 int ipb_init(struct ipb *b, size_t limit)
 {
 	memset(b, 0, sizeof(*b));
-	b->limit = limit;
+	nlbatch_init(&b->msgs, limit);
 	return RN_OK;
 }
 
 void ipb_release(struct ipb *b)
 {
-	if (b == NULL)
-		return;
-	free(b->buf);
-	free(b->ops);
-	b->buf = NULL;
-	b->ops = NULL;
-	b->cap = b->len = 0;
-	b->nops_cap = 0;
+	if (b != NULL)
+		nlbatch_release(&b->msgs);
 }
 
 void ipb_stage(struct ipb *b, uint32_t seq)
 {
-	b->len = 0;
-	b->nmsgs = 0;
-	b->seq_first = seq;
-	b->seq_next = seq;
-}
-
-static int ensure(struct ipb *b, size_t need)
-{
-	if (b->cap - b->len >= need)
-		return RN_OK;
-	if (need > b->limit || b->len > b->limit - need)
-		return RN_ELIMIT;
-	size_t ncap = b->cap ? b->cap : 65536;
-	while (ncap - b->len < need)
-		ncap *= 2;
-	if (ncap > b->limit)
-		ncap = b->limit;
-	uint8_t *nb = realloc(b->buf, ncap);
-	if (nb == NULL)
-		return -ENOMEM;
-	memset(nb + b->cap, 0, ncap - b->cap);
-	b->buf = nb;
-	b->cap = ncap;
-	return RN_OK;
-}
-
-static int note_msg(struct ipb *b, uint32_t op)
-{
-	if (b->nmsgs == b->nops_cap) {
-		size_t ncap = b->nops_cap ? b->nops_cap * 2 : 256;
-		uint32_t *v = realloc(b->ops, ncap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		b->ops = v;
-		b->nops_cap = ncap;
-	}
-	b->ops[b->nmsgs++] = op;
-	b->seq_next++;
-	return RN_OK;
+	nlbatch_reset(&b->msgs, seq);
 }
 
 static struct nlmsghdr *put_hdr(uint8_t *at, uint8_t cmd, uint16_t flags, uint32_t seq)
@@ -111,12 +67,6 @@ static void put_u32_net(struct nlmsghdr *nlh, uint16_t type, uint32_t v)
 	mnl_attr_put_u32(nlh, (uint16_t)(type | NLA_F_NET_BYTEORDER), htonl(v));
 }
 
-static int finish(struct ipb *b, struct nlmsghdr *nlh, uint32_t op)
-{
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-	return note_msg(b, op);
-}
-
 static bool name_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -127,11 +77,12 @@ int ipb_create(struct ipb *b, uint32_t op, const char *name, unsigned kind, uint
 {
 	if (!name_ok(name) || kind > NFS_K_NET6)
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
+	int rc = nlbatch_ensure(&b->msgs, OBJ_ROOM);
 	if (rc != RN_OK)
 		return rc;
 	bool net = nfs_kind_interval(kind), v6 = nfs_kind_v6(kind);
-	struct nlmsghdr *nlh = put_hdr(b->buf + b->len, IPSET_CMD_CREATE, NLM_F_ACK, b->seq_next);
+	struct nlmsghdr *nlh =
+	        put_hdr(b->msgs.buf + b->msgs.len, IPSET_CMD_CREATE, NLM_F_ACK, b->msgs.seq_next);
 	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
 	mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, net ? "hash:net" : "hash:ip");
 	mnl_attr_put_u8(nlh, IPSET_ATTR_REVISION, net ? b->rev_net[v6] : b->rev_ip[v6]);
@@ -148,32 +99,34 @@ int ipb_create(struct ipb *b, uint32_t op, const char *name, unsigned kind, uint
 	put_u32_net(nlh, IPSET_ATTR_HASHSIZE, hs);
 	put_u32_net(nlh, IPSET_ATTR_MAXELEM, maxelem);
 	mnl_attr_nest_end(nlh, d);
-	return finish(b, nlh, op);
+	return nlbatch_commit(&b->msgs, nlh, op);
 }
 
 int ipb_destroy(struct ipb *b, uint32_t op, const char *name)
 {
 	if (!name_ok(name))
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
+	int rc = nlbatch_ensure(&b->msgs, OBJ_ROOM);
 	if (rc != RN_OK)
 		return rc;
-	struct nlmsghdr *nlh = put_hdr(b->buf + b->len, IPSET_CMD_DESTROY, NLM_F_ACK, b->seq_next);
+	struct nlmsghdr *nlh =
+	        put_hdr(b->msgs.buf + b->msgs.len, IPSET_CMD_DESTROY, NLM_F_ACK, b->msgs.seq_next);
 	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
-	return finish(b, nlh, op);
+	return nlbatch_commit(&b->msgs, nlh, op);
 }
 
 int ipb_swap(struct ipb *b, uint32_t op, const char *a, const char *b2)
 {
 	if (!name_ok(a) || !name_ok(b2))
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
+	int rc = nlbatch_ensure(&b->msgs, OBJ_ROOM);
 	if (rc != RN_OK)
 		return rc;
-	struct nlmsghdr *nlh = put_hdr(b->buf + b->len, IPSET_CMD_SWAP, NLM_F_ACK, b->seq_next);
+	struct nlmsghdr *nlh =
+	        put_hdr(b->msgs.buf + b->msgs.len, IPSET_CMD_SWAP, NLM_F_ACK, b->msgs.seq_next);
 	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, a);
 	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME2, b2);
-	return finish(b, nlh, op);
+	return nlbatch_commit(&b->msgs, nlh, op);
 }
 
 #define ATTR(n) (4u + (((n) + 3u) & ~3u))
@@ -197,11 +150,12 @@ int ipb_adt(struct ipb *b, uint32_t op, bool add, const char *name, unsigned kin
 	size_t il = nfs_item_len(kind), per = NFB_NEST_MAX / member_size(kind);
 	for (size_t i = 0; i < n; i += per) {
 		size_t j = i + per < n ? i + per : n;
-		int rc = ensure(b, (j - i) * member_size(kind) + OBJ_ROOM);
+		int rc = nlbatch_ensure(&b->msgs, (j - i) * member_size(kind) + OBJ_ROOM);
 		if (rc != RN_OK)
 			return rc;
-		struct nlmsghdr *nlh = put_hdr(b->buf + b->len, add ? IPSET_CMD_ADD : IPSET_CMD_DEL,
-		                               NLM_F_ACK, b->seq_next);
+		struct nlmsghdr *nlh =
+		        put_hdr(b->msgs.buf + b->msgs.len, add ? IPSET_CMD_ADD : IPSET_CMD_DEL,
+		                NLM_F_ACK, b->msgs.seq_next);
 		mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
 		/* The kernel writes the failing element's line number here. */
 		put_u32_net(nlh, IPSET_ATTR_LINENO, 0);
@@ -233,7 +187,7 @@ int ipb_adt(struct ipb *b, uint32_t op, bool add, const char *name, unsigned kin
 			mnl_attr_nest_end(nlh, d);
 		}
 		mnl_attr_nest_end(nlh, adt);
-		if ((rc = finish(b, nlh, op)) != RN_OK)
+		if ((rc = nlbatch_commit(&b->msgs, nlh, op)) != RN_OK)
 			return rc;
 	}
 	return RN_OK;

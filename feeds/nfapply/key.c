@@ -2,6 +2,12 @@
  * key.c: arithmetic on addresses as network-order keys of 4 or 16 bytes,
  * shared by the sync engine's range planning and the applier's element
  * encoding.
+ *
+ * Design notes: a key is klen bytes, most significant first, so memcmp
+ * orders keys as addresses; increments and decrements carry byte by byte
+ * and report wrap-around instead of wrapping silently (a range open to
+ * the top of the address space has no end element). Pure functions on
+ * caller memory: no state, safe from any thread.
  */
 #include <string.h>
 

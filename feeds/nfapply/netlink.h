@@ -1,7 +1,15 @@
 /*
- * netlink.h: the applier's netlink side: the reply parser (nlreply.c),
- * the nftables batch builder (nft_batch.c) and the ipset messages
- * (ipset_batch.c). Internal to nfapply; tests include it.
+ * netlink.h: internals of the applier. Internal to nfapply; tests
+ * include it.
+ *
+ *   nlreply.c      the parser of everything the kernel answers;
+ *   nft_batch.c    the nftables batch builder;
+ *   ipset_batch.c  the ipset messages;
+ *   nlsock.c       the netlink socket: batches sent and acknowledged,
+ *                  queries and dumps;
+ *   nft_apply.c    the nftables backend: LIST, operations, COMMIT, DUMP;
+ *   ipset_apply.c  the ipset backend: the same, in stages;
+ *   apply.c        the applier's main: privileges, the message loop.
  */
 #ifndef REPNET_FEEDS_NFAPPLY_NETLINK_H
 #define REPNET_FEEDS_NFAPPLY_NETLINK_H
@@ -153,24 +161,42 @@ int nlr_ipset_err_lineno(const struct nlr_msg *m, uint32_t *lineno);
 /* ------------------------------------------------------------------ */
 
 /*
- * A growable buffer holding one nfnetlink batch (BEGIN, messages, END),
- * sent in one sendmsg() so that the kernel applies it as one transaction.
- * Every message between BEGIN and END asks for an ACK; the builder
- * records, per message, the engine operation it came from, so that an
- * error can be reported against that operation.
+ * Netlink messages for one sendmsg(): a growable buffer, and for each
+ * message that asks for an ACK, the engine operation it came from, so
+ * that an error can be reported against that operation. Both builders
+ * below fill one; the applier sends it with nfa_nl_exchange().
  */
-struct nfb {
+struct nlbatch {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
-	size_t limit; /* refuses to grow past this many bytes */
-	int family;   /* NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6 */
-	char table[NFS_NAME_MAX];
+	size_t limit;       /* refuses to grow past this many bytes */
 	uint32_t seq_first; /* seq of the first acked message */
 	uint32_t seq_next;
 	uint32_t *ops; /* ops[i]: operation of message seq_first + i */
 	size_t nops_cap;
 	uint32_t nmsgs; /* messages that expect an ACK */
+};
+
+void nlbatch_init(struct nlbatch *b, size_t limit);
+/* Frees the buffers; b may be reused after nlbatch_init. */
+void nlbatch_release(struct nlbatch *b);
+/* Empties b; the next acked message gets sequence number seq. */
+void nlbatch_reset(struct nlbatch *b, uint32_t seq);
+/* Room for need more bytes (zeroed), within the limit. */
+int nlbatch_ensure(struct nlbatch *b, size_t need);
+/* Appends the message written at buf + len, acked as operation op's. */
+int nlbatch_commit(struct nlbatch *b, const void *nlh, uint32_t op);
+
+/*
+ * One nfnetlink batch (BEGIN, messages, END), sent in one sendmsg() so
+ * that the kernel applies it as one transaction. Every message between
+ * BEGIN and END asks for an ACK.
+ */
+struct nfb {
+	struct nlbatch msgs;
+	int family; /* NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6 */
+	char table[NFS_NAME_MAX];
 	uint32_t nelems;
 };
 
@@ -205,16 +231,9 @@ size_t nfb_req_dump(uint8_t *buf, size_t cap, uint16_t msg_type, int family, con
 /* ipset messages (ipset_batch.c)                                     */
 /* ------------------------------------------------------------------ */
 
+/* One stage of ipset messages: sent in one sendmsg(), each acked. */
 struct ipb {
-	uint8_t *buf;
-	size_t len;
-	size_t cap;
-	size_t limit;
-	uint32_t seq_first;
-	uint32_t seq_next;
-	uint32_t *ops;
-	size_t nops_cap;
-	uint32_t nmsgs;
+	struct nlbatch msgs;
 	uint8_t rev_ip[2];  /* revision of hash:ip for inet, inet6 */
 	uint8_t rev_net[2]; /* revision of hash:net */
 };
@@ -231,5 +250,122 @@ int ipb_adt(struct ipb *b, uint32_t op, bool add, const char *name, unsigned kin
             const uint8_t *items, size_t n);
 size_t ipb_req_list(uint8_t *buf, size_t cap, const char *name, uint32_t seq);
 size_t ipb_req_type(uint8_t *buf, size_t cap, const char *type, uint8_t family, uint32_t seq);
+
+/* ------------------------------------------------------------------ */
+/* The applier (apply.c, nlsock.c, nft_apply.c, ipset_apply.c)        */
+/* ------------------------------------------------------------------ */
+
+struct mnl_socket;
+struct applier;
+
+/* Why a batch or a query failed, for the engine's RESULT. */
+struct nfa_err {
+	int kerr;    /* the kernel's errno (positive), 0 when none */
+	uint32_t op; /* the failing operation; UINT32_MAX: none, or the batch */
+	char text[NFS_ERRMSG_MAX + 1];
+};
+
+/* One query (a request, or a dump) and what its answers said. */
+struct nfa_query {
+	struct applier *a;
+	uint32_t seq;
+	bool done;
+	int error; /* negative errno from DONE or ERROR */
+	bool intr; /* NLM_F_DUMP_INTR seen */
+	bool res_set;
+	uint16_t res_id; /* the generation (low 16 bits) of the answers */
+	bool res_mixed;  /* answers from different generations */
+	int (*cb)(const struct nlr_msg *m, const struct nlr_nfgen *g, void *arg);
+	void *arg;
+};
+
+/* A DUMP's items, streamed to the engine in ELEMS messages. */
+struct nfa_dump {
+	struct applier *a;
+	struct nfs_setid id;
+	const char *name; /* the set's kernel name */
+	struct nfs_wbuf w;
+	uint16_t n; /* items in w */
+	uint32_t count;
+	uint32_t anomalies; /* elements not of our shape, left out */
+};
+
+/* Appends one item; sends a full message first. */
+int nfa_dump_put(struct nfa_dump *d, const uint8_t *item);
+
+/*
+ * A backend: how the applier lists, changes and dumps the kernel's sets.
+ * The applier calls one of these two, chosen by --backend.
+ */
+struct nfa_backend {
+	/* At start: what the backend must learn of the kernel (may log). */
+	void (*init)(struct applier *a);
+	/* LIST: our table, chains and sets. a->last_kerr: the kernel's errno. */
+	int (*list)(struct applier *a, struct nfs_sets *out);
+	/* BEGIN: a new transaction. */
+	int (*begin)(struct applier *a);
+	/* One operation of the open transaction, numbered op. */
+	int (*op)(struct applier *a, const struct nfs_msg *m, uint32_t op);
+	/* COMMIT: sends the transaction; err says why it failed. */
+	int (*commit)(struct applier *a, struct nfa_err *err);
+	/* DUMP: the items of the set d->name into d; q: the query's end. */
+	int (*dump)(struct applier *a, struct nfa_dump *d, struct nfa_query *q);
+};
+
+extern const struct nfa_backend nfa_backend_nft;
+extern const struct nfa_backend nfa_backend_ipset;
+
+#define NFA_STAGES_MAX 64u
+#define NFA_RBUF_SIZE  (256u * 1024u)
+
+/* The applier. Single-threaded; it owns every buffer, freed on exit. */
+struct applier {
+	int fd; /* the engine's socket */
+	int backend;
+	const struct nfa_backend *be;
+	int family;
+	char table[NFS_NAME_MAX];
+	char prefix[NFS_IPSET_PREFIX_MAX + 1];
+	int64_t timeout_ms;
+	size_t batch_limit;
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	/* The transaction being built. */
+	bool in_txn;
+	uint32_t txn;
+	uint32_t genid;
+	uint32_t nops;
+	int err;
+	uint32_t err_op;
+	char err_text[NFS_ERRMSG_MAX + 1];
+	struct nfb nb;                     /* nftables: the batch */
+	struct ipb stages[NFA_STAGES_MAX]; /* ipset: the stages */
+	size_t nstages;
+	int last_kerr;      /* errno of the last failed query, for the engine */
+	uint8_t rev_ip[2];  /* hash:ip revisions for inet, inet6 */
+	uint8_t rev_net[2]; /* hash:net revisions */
+	uint8_t *rbuf;      /* netlink answers */
+	uint8_t in[NFS_MSG_MAX];
+	uint8_t out[NFS_MSG_MAX];
+};
+
+/* Opens (or reopens) the netlink socket: ACKs capped, extended ACKs on. */
+int nfa_nl_open(struct applier *a);
+void nfa_nl_close(struct applier *a);
+/*
+ * Sends one batch or stage and checks its answers: RN_OK when every
+ * message was acknowledged without error; else err says which failed.
+ */
+int nfa_nl_exchange(struct applier *a, const struct nlbatch *b, struct nfa_err *err);
+/*
+ * Sends a request and feeds every answer to cb until DONE or an error
+ * (expect_done false: the first answer ends it); q gets what was seen.
+ */
+int nfa_nl_query(struct applier *a, const uint8_t *req, size_t len, bool expect_done,
+                 int (*cb)(const struct nlr_msg *m, const struct nlr_nfgen *g, void *arg),
+                 void *arg, struct nfa_query *q);
+/* The result of a dump's query: ENOTFOUND, ENETLINK, or ESTATE (changed under it). */
+int nfa_query_rc(const struct nfa_query *q);
 
 #endif /* REPNET_FEEDS_NFAPPLY_NETLINK_H */

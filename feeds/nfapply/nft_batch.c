@@ -57,85 +57,32 @@ static const char *const chain_names[NFS_CHAIN_COUNT] = {NFS_CHAIN_NAME, "input"
 int nfb_init(struct nfb *b, int family, const char *table, size_t limit)
 {
 	memset(b, 0, sizeof(*b));
+	nlbatch_init(&b->msgs, limit);
 	if (strlen(table) >= sizeof(b->table))
 		return RN_ELIMIT;
 	strcpy(b->table, table);
 	b->family = family;
-	b->limit = limit;
 	return RN_OK;
 }
 
 void nfb_release(struct nfb *b)
 {
-	if (b == NULL)
-		return;
-	free(b->buf);
-	free(b->ops);
-	b->buf = NULL;
-	b->ops = NULL;
-	b->cap = b->len = 0;
-	b->nops_cap = 0;
-}
-
-static int ensure(struct nfb *b, size_t need)
-{
-	if (b->cap - b->len >= need)
-		return RN_OK;
-	if (need > b->limit || b->len > b->limit - need)
-		return RN_ELIMIT;
-	size_t ncap = b->cap ? b->cap : 65536;
-	while (ncap - b->len < need)
-		ncap *= 2;
-	if (ncap > b->limit)
-		ncap = b->limit;
-	uint8_t *nb = realloc(b->buf, ncap);
-	if (nb == NULL)
-		return -ENOMEM;
-	/* libmnl and libnftnl write headers and attributes in place. */
-	memset(nb + b->cap, 0, ncap - b->cap);
-	b->buf = nb;
-	b->cap = ncap;
-	return RN_OK;
-}
-
-/* Records that the next message (seq_next) belongs to operation op. */
-static int note_msg(struct nfb *b, uint32_t op)
-{
-	if (b->nmsgs == b->nops_cap) {
-		size_t ncap = b->nops_cap ? b->nops_cap * 2 : 256;
-		uint32_t *v = realloc(b->ops, ncap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		b->ops = v;
-		b->nops_cap = ncap;
-	}
-	b->ops[b->nmsgs++] = op;
-	b->seq_next++;
-	return RN_OK;
+	if (b != NULL)
+		nlbatch_release(&b->msgs);
 }
 
 static struct nlmsghdr *put_hdr(struct nfb *b, uint16_t type, uint16_t flags, int family)
 {
-	return nftnl_nlmsg_build_hdr((char *)b->buf + b->len, type, (uint16_t)family,
-	                             (uint16_t)(flags | NLM_F_ACK), b->seq_next);
+	return nftnl_nlmsg_build_hdr((char *)b->msgs.buf + b->msgs.len, type, (uint16_t)family,
+	                             (uint16_t)(flags | NLM_F_ACK), b->msgs.seq_next);
 }
 
-static void commit_msg(struct nfb *b, struct nlmsghdr *nlh)
+/* The BEGIN or END of the batch: not acked, and no operation's. */
+static void put_delim(struct nfb *b, uint16_t type, uint32_t seq, uint32_t genid)
 {
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
-}
-
-int nfb_begin(struct nfb *b, uint32_t seq, uint32_t genid)
-{
-	int rc = ensure(b, 64);
-	if (rc != RN_OK)
-		return rc;
-	b->len = 0;
-	b->nmsgs = 0;
-	b->nelems = 0;
-	memset(b->buf, 0, 64);
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf);
-	nlh->nlmsg_type = NFNL_MSG_BATCH_BEGIN;
+	memset(b->msgs.buf + b->msgs.len, 0, 64);
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->msgs.buf + b->msgs.len);
+	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = seq;
 	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
@@ -144,45 +91,83 @@ int nfb_begin(struct nfb *b, uint32_t seq, uint32_t genid)
 	g->res_id = htons(NFNL_SUBSYS_NFTABLES);
 	if (genid != 0)
 		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
-	b->len = NLMSG_ALIGN(nlh->nlmsg_len);
-	b->seq_first = seq + 1;
-	b->seq_next = seq + 1;
+	b->msgs.len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+int nfb_begin(struct nfb *b, uint32_t seq, uint32_t genid)
+{
+	nlbatch_reset(&b->msgs, seq + 1);
+	b->nelems = 0;
+	int rc = nlbatch_ensure(&b->msgs, 64);
+	if (rc != RN_OK)
+		return rc;
+	put_delim(b, NFNL_MSG_BATCH_BEGIN, seq, genid);
 	return RN_OK;
 }
 
 int nfb_end(struct nfb *b)
 {
-	int rc = ensure(b, 64);
+	int rc = nlbatch_ensure(&b->msgs, 64);
 	if (rc != RN_OK)
 		return rc;
-	memset(b->buf + b->len, 0, 64);
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
-	nlh->nlmsg_type = NFNL_MSG_BATCH_END;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = b->seq_next;
-	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->nfgen_family = AF_UNSPEC;
-	g->version = NFNETLINK_V0;
-	g->res_id = htons(NFNL_SUBSYS_NFTABLES);
-	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+	put_delim(b, NFNL_MSG_BATCH_END, b->msgs.seq_next, 0);
 	return RN_OK;
+}
+
+/* The libnftnl object of one message. */
+enum obj_kind {
+	OBJ_TABLE,
+	OBJ_SET,
+	OBJ_CHAIN,
+	OBJ_RULE,
+};
+
+/*
+ * One acked message of operation op with obj as its payload. Takes obj
+ * (NULL: it could not be made) and frees it.
+ */
+static int put_obj(struct nfb *b, uint32_t op, uint16_t type, uint16_t flags, enum obj_kind kind,
+                   void *obj)
+{
+	struct nlmsghdr *nlh = NULL;
+	if (obj == NULL)
+		return -ENOMEM;
+	int rc = nlbatch_ensure(&b->msgs, OBJ_ROOM);
+	if (rc == RN_OK)
+		nlh = put_hdr(b, type, flags, b->family);
+	switch (kind) {
+	case OBJ_TABLE:
+		if (nlh != NULL)
+			nftnl_table_nlmsg_build_payload(nlh, obj);
+		nftnl_table_free(obj);
+		break;
+	case OBJ_SET:
+		if (nlh != NULL)
+			nftnl_set_nlmsg_build_payload(nlh, obj);
+		nftnl_set_free(obj);
+		break;
+	case OBJ_CHAIN:
+		if (nlh != NULL)
+			nftnl_chain_nlmsg_build_payload(nlh, obj);
+		nftnl_chain_free(obj);
+		break;
+	case OBJ_RULE:
+		if (nlh != NULL)
+			nftnl_rule_nlmsg_build_payload(nlh, obj);
+		nftnl_rule_free(obj);
+		break;
+	}
+	return nlh != NULL ? nlbatch_commit(&b->msgs, nlh, op) : rc;
 }
 
 static int table_msg(struct nfb *b, uint32_t op, uint16_t type, uint16_t flags)
 {
-	int rc = ensure(b, OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
 	struct nftnl_table *t = nftnl_table_alloc();
-	if (t == NULL)
-		return -ENOMEM;
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
-	struct nlmsghdr *nlh = put_hdr(b, type, flags, b->family);
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	if (t != NULL) {
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
+		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
+	}
+	return put_obj(b, op, type, flags, OBJ_TABLE, t);
 }
 
 int nfb_table_add(struct nfb *b, uint32_t op)
@@ -222,9 +207,6 @@ int nfb_set_add(struct nfb *b, uint32_t op, const struct nfs_setid *id, uint32_t
 {
 	if (!nfs_setid_valid(id) || !family_fits(b, id->kind))
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
 	struct nftnl_set *s = set_obj(b, id);
 	if (s == NULL)
 		return -ENOMEM;
@@ -245,28 +227,14 @@ int nfb_set_add(struct nfb *b, uint32_t op, const struct nfs_setid *id, uint32_t
 	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
 	                   nftnl_udata_buf_len(ud));
 	nftnl_udata_buf_free(ud);
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, b->family);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, OBJ_SET, s);
 }
 
 int nfb_set_del(struct nfb *b, uint32_t op, const struct nfs_setid *id)
 {
 	if (!nfs_setid_valid(id))
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
-	struct nftnl_set *s = set_obj(b, id);
-	if (s == NULL)
-		return -ENOMEM;
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_DELSET, 0, b->family);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_DELSET, 0, OBJ_SET, set_obj(b, id));
 }
 
 /* Attribute sizes, all 4-byte aligned. */
@@ -339,7 +307,7 @@ int nfb_elems(struct nfb *b, uint32_t op, bool add, const struct nfs_setid *id,
 		}
 		if (j == i)
 			return RN_EINTERNAL;
-		if ((rc = ensure(b, bytes + 1024)) != RN_OK)
+		if ((rc = nlbatch_ensure(&b->msgs, bytes + 1024)) != RN_OK)
 			return rc;
 		struct nlmsghdr *nlh = put_hdr(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 		                               add ? (NLM_F_CREATE | NLM_F_EXCL) : 0, b->family);
@@ -362,8 +330,7 @@ int nfb_elems(struct nfb *b, uint32_t op, bool add, const struct nfs_setid *id,
 			}
 		}
 		mnl_attr_nest_end(nlh, list);
-		commit_msg(b, nlh);
-		if ((rc = note_msg(b, op)) != RN_OK)
+		if ((rc = nlbatch_commit(&b->msgs, nlh, op)) != RN_OK)
 			return rc;
 		b->nelems += (uint32_t)(j - i);
 		i = j;
@@ -386,17 +353,7 @@ int nfb_chain_flush(struct nfb *b, uint32_t op, unsigned chain)
 {
 	if (chain >= NFS_CHAIN_COUNT)
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
-	struct nftnl_rule *r = rule_obj(b, chain_names[chain]);
-	if (r == NULL)
-		return -ENOMEM;
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_DELRULE, 0, b->family);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_DELRULE, 0, OBJ_RULE, rule_obj(b, chain_names[chain]));
 }
 
 static struct nftnl_chain *chain_obj(const struct nfb *b, unsigned chain)
@@ -414,17 +371,7 @@ int nfb_chain_del(struct nfb *b, uint32_t op, unsigned chain)
 {
 	if (chain >= NFS_CHAIN_COUNT)
 		return RN_EUNSUPP;
-	int rc = ensure(b, OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
-	struct nftnl_chain *c = chain_obj(b, chain);
-	if (c == NULL)
-		return -ENOMEM;
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_DELCHAIN, 0, b->family);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_DELCHAIN, 0, OBJ_CHAIN, chain_obj(b, chain));
 }
 
 static int add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
@@ -452,9 +399,6 @@ int nfb_chain_add(struct nfb *b, uint32_t op, unsigned chain, int32_t prio)
 {
 	if (chain >= NFS_CHAIN_COUNT)
 		return RN_EUNSUPP;
-	int rc = ensure(b, 2 * OBJ_ROOM);
-	if (rc != RN_OK)
-		return rc;
 	struct nftnl_chain *c = chain_obj(b, chain);
 	if (c == NULL)
 		return -ENOMEM;
@@ -467,11 +411,8 @@ int nfb_chain_add(struct nfb *b, uint32_t op, unsigned chain, int32_t prio)
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 		flags |= NLM_F_EXCL;
 	}
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_NEWCHAIN, flags, b->family);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	commit_msg(b, nlh);
-	if ((rc = note_msg(b, op)) != RN_OK || chain == NFS_CHAIN_BLOCKLIST)
+	int rc = put_obj(b, op, NFT_MSG_NEWCHAIN, flags, OBJ_CHAIN, c);
+	if (rc != RN_OK || chain == NFS_CHAIN_BLOCKLIST)
 		return rc;
 
 	/* A base chain holds one rule: jump blocklist. */
@@ -482,11 +423,7 @@ int nfb_chain_add(struct nfb *b, uint32_t op, unsigned chain, int32_t prio)
 		nftnl_rule_free(r);
 		return rc;
 	}
-	nlh = put_hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, b->family);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, OBJ_RULE, r);
 }
 
 /*
@@ -500,8 +437,6 @@ int nfb_rule_add(struct nfb *b, uint32_t op, const struct nfs_setid *id)
 		return RN_EUNSUPP;
 	int rc = nfs_set_name(id, NULL, false, name, sizeof(name));
 	if (rc != RN_OK)
-		return rc;
-	if ((rc = ensure(b, OBJ_ROOM)) != RN_OK)
 		return rc;
 	bool v6 = nfs_kind_v6(id->kind);
 	bool allow = id->kind == NFS_K_ALLOW4 || id->kind == NFS_K_ALLOW6;
@@ -539,11 +474,7 @@ int nfb_rule_add(struct nfb *b, uint32_t op, const struct nfs_setid *id)
 		goto fail;
 	if ((rc = put_verdict(r, allow ? NF_ACCEPT : NF_DROP, NULL)) != RN_OK)
 		goto fail;
-	struct nlmsghdr *nlh = put_hdr(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, b->family);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	commit_msg(b, nlh);
-	return note_msg(b, op);
+	return put_obj(b, op, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, OBJ_RULE, r);
 fail:
 	nftnl_rule_free(r);
 	return rc;

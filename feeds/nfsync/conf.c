@@ -1,9 +1,16 @@
 /*
  * conf.c: the netfilter sync's configuration keys, "sync.*" in the
- * "feeds" section.
+ * "feeds" section, and the engine's copy of a configuration.
+ *
+ * Design notes: the table below is the whole schema (name, type, bounds,
+ * default, reload); the checks only validate, they keep no state. The
+ * engine owns a deep copy of the configuration it was opened with, so
+ * that the caller may free or reload its own. Thread-safe: no state.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "feeds/nfsync/engine.h"
@@ -177,3 +184,28 @@ const struct rn_conf_key feeds_sync_conf_keys[] = {
                  "executable, else in the installed sbin directory."},
         {.name = NULL},
 };
+
+int nfs_conf_copy(struct feeds_sync_conf *dst, const struct feeds_sync_conf *src)
+{
+	*dst = *src;
+	dst->table = strdup(src->table ? src->table : "inet repnet");
+	dst->ipset_prefix = strdup(src->ipset_prefix ? src->ipset_prefix : "repnet");
+	dst->applier = src->applier ? strdup(src->applier) : NULL;
+	memset(&dst->allow, 0, sizeof(dst->allow));
+	if (dst->table == NULL || dst->ipset_prefix == NULL || (src->applier && !dst->applier))
+		return -ENOMEM;
+	for (size_t i = 0; i < src->allow.n; i++) {
+		int rc = rn_prefix_list_add(&dst->allow, &src->allow.v[i]);
+		if (rc != RN_OK)
+			return rc;
+	}
+	return RN_OK;
+}
+
+void nfs_conf_free(struct feeds_sync_conf *c)
+{
+	free(c->table);
+	free(c->ipset_prefix);
+	free(c->applier);
+	rn_prefix_list_clear(&c->allow);
+}

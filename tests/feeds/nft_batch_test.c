@@ -33,8 +33,8 @@ struct walk {
 
 static void batch_walk(const struct nfb *b, struct walk *w)
 {
-	const struct nlmsghdr *nlh = (const void *)b->buf;
-	int len = (int)b->len;
+	const struct nlmsghdr *nlh = (const void *)b->msgs.buf;
+	int len = (int)b->msgs.len;
 	memset(w, 0, sizeof(*w));
 	while (mnl_nlmsg_ok(nlh, len)) {
 		if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN)
@@ -45,12 +45,12 @@ static void batch_walk(const struct nfb *b, struct walk *w)
 			assert_true(w->n < 4096);
 			w->msgs[w->n++] = nlh;
 			assert_true(nlh->nlmsg_flags & NLM_F_ACK);
-			assert_int_equal(nlh->nlmsg_seq, b->seq_first + w->n - 1);
+			assert_int_equal(nlh->nlmsg_seq, b->msgs.seq_first + w->n - 1);
 		}
 		nlh = mnl_nlmsg_next(nlh, &len);
 	}
 	assert_int_equal(len, 0);
-	assert_int_equal(w->n, b->nmsgs);
+	assert_int_equal(w->n, b->msgs.nmsgs);
 }
 
 /* Items seen by repnet's parser, flattened back to the engine's form. */
@@ -143,9 +143,9 @@ static void test_chunking_v4(void **state)
 	RN_PASS(nfb_init(&b, NFPROTO_INET, "repnet", 64u << 20));
 	RN_PASS(nfb_begin(&b, 100, 0));
 	RN_PASS(nfb_elems(&b, 7, true, &id, items, 4095));
-	assert_int_equal(b.nmsgs, 1);
+	assert_int_equal(b.msgs.nmsgs, 1);
 	RN_PASS(nfb_elems(&b, 8, true, &id, items, 4096));
-	assert_int_equal(b.nmsgs, 3); /* 4,096 need two messages */
+	assert_int_equal(b.msgs.nmsgs, 3); /* 4,096 need two messages */
 	RN_PASS(nfb_elems(&b, 9, false, &id, items, 10000));
 	RN_PASS(nfb_end(&b));
 	batch_walk(&b, &w);
@@ -153,7 +153,7 @@ static void test_chunking_v4(void **state)
 	assert_int_equal(w.n, 6); /* 1 + 2 + 3 (10,000 = 4,095 + 4,095 + 1,810) */
 	uint32_t want_ops[6] = {7, 8, 8, 9, 9, 9};
 	for (size_t i = 0; i < 6; i++)
-		assert_int_equal(b.ops[i], want_ops[i]);
+		assert_int_equal(b.msgs.ops[i], want_ops[i]);
 
 	memset(&g, 0, sizeof(g));
 	g.klen = 4;
@@ -265,7 +265,7 @@ static void test_objects(void **state)
 	assert_int_equal(w.n, 10); /* the input chain brings its jump rule */
 
 	/* BEGIN carries the generation. */
-	const struct nlmsghdr *begin = (const void *)b.buf;
+	const struct nlmsghdr *begin = (const void *)b.msgs.buf;
 	const struct nlattr *a;
 	uint32_t gen = 0;
 	mnl_attr_for_each(a, begin,

@@ -282,7 +282,7 @@ static void test_ipset(void **state)
 	RN_PASS(ipb_init(&b, 1u << 20));
 	ipb_stage(&b, 1);
 	RN_PASS(ipb_adt(&b, 0, true, "repnet_net4", NFS_K_NET4, items, 3));
-	m = as_msg((const struct nlmsghdr *)b.buf);
+	m = as_msg((const struct nlmsghdr *)b.msgs.buf);
 	RN_PASS(nlr_nfgen(&m, &g));
 	RN_PASS(nlr_ipset(&g, &h, member_cb, &mb));
 	assert_int_equal(h.protocol, IPSET_PROTOCOL);
@@ -301,7 +301,7 @@ static void test_ipset(void **state)
 	/* A CREATE carries its header the way LIST reports it. */
 	ipb_stage(&b, 1);
 	RN_PASS(ipb_create(&b, 0, "repnet_v6", NFS_K_V6, 100000));
-	m = as_msg((const struct nlmsghdr *)b.buf);
+	m = as_msg((const struct nlmsghdr *)b.msgs.buf);
 	RN_PASS(nlr_nfgen(&m, &g));
 	RN_PASS(nlr_ipset(&g, &h, NULL, NULL));
 	assert_true(h.has_header);
@@ -315,7 +315,7 @@ static void test_ipset(void **state)
 	RN_PASS(ipb_init(&b, 1u << 20));
 	ipb_stage(&b, 1);
 	RN_PASS(ipb_adt(&b, 0, false, "repnet_v4", NFS_K_V4, items + 16, 1));
-	m = as_msg((const struct nlmsghdr *)b.buf);
+	m = as_msg((const struct nlmsghdr *)b.msgs.buf);
 	RN_PASS(nlr_nfgen(&m, &g));
 	for (size_t cut = 0; cut < g.alen; cut++) {
 		struct nlr_nfgen t = g;
