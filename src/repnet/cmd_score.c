@@ -87,7 +87,7 @@ int score_replay(struct scoring_engine *e, const char *file, bool lenient,
 		if (len == 0)
 			continue;
 		char err[256];
-		if (scoring_obs_from_json((const uint8_t *)line, len, &v[n], err, sizeof(err)) !=
+		if (rn_obs_json_parse((const uint8_t *)line, len, &v[n], err, sizeof(err)) !=
 		    RN_OK) {
 			fprintf(stderr, "repnet: %s:%zu: %s\n", file, lineno, err);
 			bad++;
