@@ -2,12 +2,16 @@
  * cmd_status.c: repnet status and repnet feed status, read from a running
  * repnetd's GET /status and /metrics.
  *
- * Design notes: /status is a small JSON object (roles.c writes it); this
- * reads the few fields it prints with a tolerant scan rather than a JSON
- * library, since the producer is our own daemon and --json prints the
+ * Design notes: /status is one JSON object (roles.c writes it). It is read
+ * with the strict JSON reader into a struct of the fields printed here,
+ * so a value is taken from its own key in its own object, never from a
+ * key of the same name further on; keys this version does not know are
+ * skipped, and a document that is not JSON is an error. --json prints the
  * object untouched for anything else.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,57 +19,260 @@
 #include "cmds.h"
 #include "util.h"
 
-/* The raw text of "key": value inside obj (a number, true/false, or "string"). */
-static const char *field(const char *obj, const char *key, char *out, size_t len)
+#define NAME_MAX_   80
+#define MEMBERS_MAX 1024
+
+/* A feed's state: the publisher's, the served replica's, or a member's. */
+struct st_feed {
+	bool present;
+	char publisher[NAME_MAX_];
+	uint64_t epoch, seq, listed;
+	char digest[80];
+	int64_t age_ms;
+	bool in_sync, quarantined;
+	char rejected[256]; /* as repnet status has always printed it: " name :n,..." */
+};
+
+struct st_doc {
+	char instance[NAME_MAX_], version[32];
+	char roles[256]; /* space-separated */
+	bool scorer;
+	uint64_t scorer_listed;
+	bool dry_run;
+	struct st_feed publisher, serving;
+	uint64_t replica_entries;
+	struct st_feed *members;
+	size_t nmembers;
+};
+
+/* The last string read, copied (cut to the field's size). */
+static void take_str(const struct rn_json *r, char *dst, size_t len)
 {
-	char pat[80];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(obj, pat);
-	out[0] = '\0';
-	if (p == NULL)
-		return out;
-	p += strlen(pat);
-	size_t n = 0;
-	if (*p == '"') {
-		p++;
-		while (*p && *p != '"' && n + 1 < len)
-			out[n++] = *p++;
-	} else {
-		while (*p && *p != ',' && *p != '}' && n + 1 < len)
-			out[n++] = *p++;
-	}
-	out[n] = '\0';
-	return out;
+	snprintf(dst, len, "%s", r->str);
 }
 
-/* Prints one feed object (publisher or subscription) starting at obj. */
-static void feed_line(const char *label, const char *obj)
+/* A value of the wanted kind; anything else fails the reader. */
+static int want(struct rn_json *r, int tok, int kind)
 {
-	char pub[80], ep[32], seq[32], dig[80], listed[32], age[32], sync[16], q[16], rej[256];
-	field(obj, "publisher", pub, sizeof(pub));
-	field(obj, "epoch", ep, sizeof(ep));
-	field(obj, "seq", seq, sizeof(seq));
-	field(obj, "digest", dig, sizeof(dig));
-	field(obj, "listed", listed, sizeof(listed));
-	field(obj, "age_ms", age, sizeof(age));
-	field(obj, "in_sync", sync, sizeof(sync));
-	field(obj, "quarantined", q, sizeof(q));
-	const char *r = strstr(obj, "\"rejected\":{");
-	rej[0] = '\0';
-	if (r != NULL) {
-		r += 12;
-		size_t n = 0;
-		while (*r && *r != '}' && n + 1 < sizeof(rej))
-			rej[n++] = *r == '"' ? ' ' : *r, r++;
-		rej[n] = '\0';
+	if (tok < 0)
+		return tok;
+	if (tok != kind)
+		return rn_json_fail(r, RN_EPARSE, "unexpected value type");
+	return RN_OK;
+}
+
+static int want_uint(struct rn_json *r, int tok, uint64_t *v)
+{
+	int rc = want(r, tok, RN_JSON_NUM);
+	if (rc == RN_OK && rn_json_uint(r, v) != RN_OK)
+		rc = rn_json_fail(r, RN_EPARSE, "expected an unsigned integer");
+	return rc;
+}
+
+static int want_bool(struct rn_json *r, int tok, bool *v)
+{
+	if (tok == RN_JSON_TRUE || tok == RN_JSON_FALSE) {
+		*v = tok == RN_JSON_TRUE;
+		return RN_OK;
 	}
-	long long a = atoll(age);
-	printf("  %-10s %-16s epoch %s seq %s digest %.16s… listed %s, %s%s%s\n", label, pub, ep,
-	       seq, dig, listed, strcmp(sync, "true") == 0 ? "in sync" : "NOT in sync",
-	       strcmp(q, "true") == 0 ? ", QUARANTINED" : "", "");
-	if (a >= 0)
-		printf("  %-10s last change %lld s ago%s%s\n", "", a / 1000,
-		       rej[0] ? "; rejected:" : "", rej);
+	return want(r, tok, RN_JSON_TRUE);
+}
+
+/* "rejected": {"reason": n, ...} */
+static int read_rejected(struct rn_json *r, struct st_feed *f)
+{
+	struct rn_strbuf b;
+	int tok = rn_json_next(r), rc = want(r, tok, RN_JSON_OBJ_BEGIN);
+	rn_strbuf_init_fixed(&b, f->rejected, sizeof(f->rejected));
+	for (size_t i = 0; rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY; i++) {
+		char name[NAME_MAX_];
+		uint64_t n;
+		take_str(r, name, sizeof(name));
+		if ((rc = want_uint(r, rn_json_next(r), &n)) == RN_OK)
+			rn_strbuf_printf(&b, "%s %s :%" PRIu64, i > 0 ? "," : "", name, n);
+	}
+	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+}
+
+/* One feed object; its opening brace was read. */
+static int read_feed(struct rn_json *r, struct st_feed *f)
+{
+	static const char *const keys[] = {"publisher", "epoch",       "seq",
+	                                   "digest",    "listed",      "age_ms",
+	                                   "in_sync",   "quarantined", "rejected"};
+	uint32_t seen = 0;
+	int tok, rc = RN_OK;
+	memset(f, 0, sizeof(*f));
+	f->present = true;
+	while (rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY) {
+		int k = rn_json_key_index(r, keys, RN_ARRAY_LEN(keys), &seen);
+		if (k == 8) {
+			rc = read_rejected(r, f);
+			continue;
+		}
+		tok = rn_json_next(r);
+		switch (k) {
+		case 0:
+			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
+				take_str(r, f->publisher, sizeof(f->publisher));
+			break;
+		case 1:
+			rc = want_uint(r, tok, &f->epoch);
+			break;
+		case 2:
+			rc = want_uint(r, tok, &f->seq);
+			break;
+		case 3:
+			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
+				take_str(r, f->digest, sizeof(f->digest));
+			break;
+		case 4:
+			rc = want_uint(r, tok, &f->listed);
+			break;
+		case 5:
+			if ((rc = want(r, tok, RN_JSON_NUM)) == RN_OK &&
+			    rn_json_int(r, &f->age_ms) != RN_OK)
+				rc = rn_json_fail(r, RN_EPARSE, "expected an integer");
+			break;
+		case 6:
+			rc = want_bool(r, tok, &f->in_sync);
+			break;
+		case 7:
+			rc = want_bool(r, tok, &f->quarantined);
+			break;
+		default:
+			rc = tok < 0 ? tok : rn_json_skip(r, tok);
+			break;
+		}
+	}
+	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+}
+
+static int read_roles(struct rn_json *r, struct st_doc *d)
+{
+	struct rn_strbuf b;
+	int tok = rn_json_next(r), rc = want(r, tok, RN_JSON_ARR_BEGIN);
+	rn_strbuf_init_fixed(&b, d->roles, sizeof(d->roles));
+	while (rc == RN_OK && (tok = rn_json_next(r)) != RN_JSON_ARR_END)
+		if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
+			rn_strbuf_printf(&b, "%s%s", rn_strbuf_len(&b) > 0 ? " " : "", r->str);
+	return rc;
+}
+
+static int read_scorer(struct rn_json *r, struct st_doc *d)
+{
+	static const char *const keys[] = {"listed", "dry_run"};
+	uint32_t seen = 0;
+	int tok, rc = want(r, rn_json_next(r), RN_JSON_OBJ_BEGIN);
+	d->scorer = true;
+	while (rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY) {
+		int k = rn_json_key_index(r, keys, RN_ARRAY_LEN(keys), &seen);
+		tok = rn_json_next(r);
+		if (k == 0)
+			rc = want_uint(r, tok, &d->scorer_listed);
+		else if (k == 1)
+			rc = want_bool(r, tok, &d->dry_run);
+		else
+			rc = tok < 0 ? tok : rn_json_skip(r, tok);
+	}
+	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+}
+
+static int read_members(struct rn_json *r, struct st_doc *d)
+{
+	int tok, rc = want(r, rn_json_next(r), RN_JSON_ARR_BEGIN);
+	while (rc == RN_OK && (tok = rn_json_next(r)) != RN_JSON_ARR_END) {
+		if ((rc = want(r, tok, RN_JSON_OBJ_BEGIN)) != RN_OK)
+			break;
+		if (d->nmembers == MEMBERS_MAX)
+			return rn_json_fail(r, RN_ELIMIT, "too many members");
+		struct st_feed *m = realloc(d->members, (d->nmembers + 1) * sizeof(*m));
+		if (m == NULL)
+			return rn_json_fail(r, -ENOMEM, "out of memory");
+		d->members = m;
+		rc = read_feed(r, &d->members[d->nmembers++]);
+	}
+	return rc;
+}
+
+/* Reads the /status document into d; on failure err says where. */
+static int status_parse(const char *text, struct st_doc *d, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"instance",  "version", "roles",           "scorer",
+	                                   "publisher", "serving", "replica_entries", "members"};
+	char str[1024];
+	struct rn_json r;
+	uint32_t seen = 0;
+	memset(d, 0, sizeof(*d));
+	rn_json_init(&r, (const uint8_t *)text, strlen(text), str, sizeof(str));
+	int tok, rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
+	while (rc == RN_OK && (tok = rn_json_next(&r)) == RN_JSON_KEY) {
+		int k = rn_json_key_index(&r, keys, RN_ARRAY_LEN(keys), &seen);
+		switch (k) {
+		case 2:
+			rc = read_roles(&r, d);
+			continue;
+		case 3:
+			rc = read_scorer(&r, d);
+			continue;
+		case 4:
+		case 5:
+			rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
+			if (rc == RN_OK)
+				rc = read_feed(&r, k == 4 ? &d->publisher : &d->serving);
+			continue;
+		case 7:
+			rc = read_members(&r, d);
+			continue;
+		default:
+			break;
+		}
+		tok = rn_json_next(&r);
+		if (k == 0 && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
+			take_str(&r, d->instance, sizeof(d->instance));
+		else if (k == 1 && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
+			take_str(&r, d->version, sizeof(d->version));
+		else if (k == 6)
+			rc = want_uint(&r, tok, &d->replica_entries);
+		else if (k < 0)
+			rc = tok < 0 ? tok : rn_json_skip(&r, tok);
+	}
+	if (rc == RN_OK && (tok != RN_JSON_OBJ_END || rn_json_next(&r) != RN_JSON_END))
+		rc = r.err != RN_OK ? r.err : RN_EPARSE;
+	if (rc != RN_OK)
+		rn_json_error(&r, err, errlen);
+	return rc;
+}
+
+static void status_free(struct st_doc *d)
+{
+	free(d->members);
+}
+
+/* Prints one feed's lines. */
+static void feed_line(const char *label, const struct st_feed *f)
+{
+	printf("  %-10s %-16s epoch %" PRIu64 " seq %" PRIu64 " digest %.16s… listed %" PRIu64
+	       ", %s%s\n",
+	       label, f->publisher, f->epoch, f->seq, f->digest, f->listed,
+	       f->in_sync ? "in sync" : "NOT in sync", f->quarantined ? ", QUARANTINED" : "");
+	if (f->age_ms >= 0)
+		printf("  %-10s last change %lld s ago%s%s\n", "", (long long)(f->age_ms / 1000),
+		       f->rejected[0] ? "; rejected:" : "", f->rejected);
+}
+
+static void feed_lines(const struct st_doc *d, bool replica)
+{
+	if (d->publisher.present)
+		feed_line("publishing", &d->publisher);
+	if (d->serving.present) {
+		feed_line("serving", &d->serving);
+		if (replica)
+			printf("  %-10s replica holds %" PRIu64 " entries\n", "",
+			       d->replica_entries);
+	}
+	for (size_t i = 0; i < d->nmembers; i++)
+		feed_line("member", &d->members[i]);
 }
 
 static int fetch(int argc, char **argv, bool *json, char **status, char **metrics)
@@ -122,26 +329,37 @@ static void metric_line(const char *m, const char *label, const char *name, cons
 		printf("  %-34s %.0f\n", label, v);
 }
 
+/*
+ * Fetches /status (and /metrics) and reads the document, unless raw is set
+ * and --json asks for the text as it came; 0 or an exit code.
+ */
+static int load(int argc, char **argv, bool raw, bool *json, char **s, char **m, struct st_doc *d)
+{
+	int code = fetch(argc, argv, json, s, m);
+	if (code != 0 || (raw && *json))
+		return code;
+	char err[256];
+	if (status_parse(*s, d, err, sizeof(err)) != RN_OK) {
+		fprintf(stderr, "repnet: /status: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	char *s = NULL, *m = NULL;
 	bool json = false;
-	int code = fetch(argc, argv, &json, &s, &m);
+	struct st_doc d = {0};
+	int code = load(argc, argv, true, &json, &s, &m, &d);
 	if (code != 0)
-		return code;
+		goto out;
 	if (json) {
 		fputs(s, stdout);
 		goto out;
 	}
-	char inst[80], ver[32];
-	field(s, "instance", inst, sizeof(inst));
-	field(s, "version", ver, sizeof(ver));
-	const char *roles = strstr(s, "\"roles\":[");
-	printf("repnetd %s, instance %s, roles ", ver, inst);
-	for (const char *p = roles ? roles + 9 : ""; *p && *p != ']'; p++)
-		if (*p != '"')
-			putchar(*p == ',' ? ' ' : *p);
-	printf("\n\nrates and drops (totals since start)\n");
+	printf("repnetd %s, instance %s, roles %s\n", d.version, d.instance, d.roles);
+	printf("\nrates and drops (totals since start)\n");
 	metric_line(m, "process CPU seconds", "repnet_process_cpu_seconds_total", NULL);
 	metric_line(m, "observations from SMTP logs", "repnet_collector_observations_total",
 	            "origin=\"smtp\"");
@@ -153,35 +371,17 @@ int cmd_status(int argc, char **argv)
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
 	metric_line(m, "flow socket drops", "repnet_flow_socket_drops_total", NULL);
-	char listed[32];
-	const char *sc = strstr(s, "\"scorer\":");
-	if (sc != NULL)
-		printf("\nscorer: %s entries listed%s\n",
-		       field(sc, "listed", listed, sizeof(listed)),
-		       strstr(sc, "\"dry_run\":true") ? " (DRY RUN: not published)" : "");
+	if (d.scorer)
+		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer_listed,
+		       d.dry_run ? " (DRY RUN: not published)" : "");
 	printf("\nfeed\n");
-	const char *p = strstr(s, "\"publisher\":{");
-	if (p != NULL)
-		feed_line("publishing", p + 12);
-	p = strstr(s, "\"serving\":{");
-	if (p != NULL) {
-		feed_line("serving", p + 10);
-		char re[32];
-		printf("  %-10s replica holds %s entries\n", "",
-		       field(s, "replica_entries", re, sizeof(re)));
-	}
-	p = strstr(s, "\"members\":[");
-	if (p != NULL) {
-		for (const char *o = strchr(p, '{'); o != NULL && o < strchr(p, ']');
-		     o = strchr(o + 1, '{'))
-			if (strncmp(o, "{\"publisher\"", 12) == 0)
-				feed_line("member", o);
-	}
+	feed_lines(&d, true);
 	printf("\n");
 out:
+	status_free(&d);
 	free(s);
 	free(m);
-	return 0;
+	return code;
 }
 
 int cmd_feed(int argc, char **argv)
@@ -190,21 +390,11 @@ int cmd_feed(int argc, char **argv)
 		return 2;
 	char *s = NULL;
 	bool json = false;
-	int code = fetch(argc - 1, argv + 1, &json, &s, NULL);
-	if (code != 0)
-		return code;
-	const char *p = strstr(s, "\"publisher\":{");
-	if (p != NULL)
-		feed_line("publishing", p + 12);
-	p = strstr(s, "\"serving\":{");
-	if (p != NULL)
-		feed_line("serving", p + 10);
-	p = strstr(s, "\"members\":[");
-	if (p != NULL)
-		for (const char *o = strchr(p, '{'); o != NULL && o < strchr(p, ']');
-		     o = strchr(o + 1, '{'))
-			if (strncmp(o, "{\"publisher\"", 12) == 0)
-				feed_line("member", o);
+	struct st_doc d = {0};
+	int code = load(argc - 1, argv + 1, false, &json, &s, NULL, &d);
+	if (code == 0)
+		feed_lines(&d, false);
+	status_free(&d);
 	free(s);
-	return 0;
+	return code;
 }
