@@ -463,6 +463,26 @@ static inline void rn_wcur_u64(struct rn_wcur *w, uint64_t v)
 		rn_wcur_store(p, v, 8);
 }
 
+/* The bytes of v as a protobuf varint (base 128, least significant first): 1 to 10. */
+static inline size_t rn_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+/* Appends v as a protobuf varint (rn_varint_len(v) bytes). */
+static inline void rn_wcur_varint(struct rn_wcur *w, uint64_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, rn_varint_len(v));
+	if (p == NULL)
+		return;
+	for (; v >= 0x80; v >>= 7)
+		*p++ = (uint8_t)(v | 0x80);
+	*p = (uint8_t)v;
+}
+
 /*
  * Overwrites width bytes (1 to 8) already written at offset at with v,
  * big-endian: a length or checksum known only once what follows it is

@@ -89,6 +89,41 @@ static void test_wcur_patch(void **state)
 	assert_int_equal(w.err, RN_EINTERNAL);
 }
 
+static void test_wcur_varint(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t v;
+		size_t len;
+		uint8_t b[10];
+	} cases[] = {
+	        {0, 1, {0x00}},
+	        {1, 1, {0x01}},
+	        {127, 1, {0x7f}},
+	        {128, 2, {0x80, 0x01}},
+	        {300, 2, {0xac, 0x02}},
+	        {16383, 2, {0xff, 0x7f}},
+	        {16384, 3, {0x80, 0x80, 0x01}},
+	        {UINT32_MAX, 5, {0xff, 0xff, 0xff, 0xff, 0x0f}},
+	        {UINT64_MAX, 10, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+	};
+	for (size_t i = 0; i < RN_ARRAY_LEN(cases); i++) {
+		uint8_t buf[10];
+		struct rn_wcur w;
+		assert_int_equal(rn_varint_len(cases[i].v), cases[i].len);
+		rn_wcur_init(&w, buf, sizeof(buf));
+		rn_wcur_varint(&w, cases[i].v);
+		assert_true(rn_wcur_ok(&w));
+		assert_int_equal(w.len, cases[i].len);
+		assert_memory_equal(buf, cases[i].b, cases[i].len);
+		/* One byte short: nothing written. */
+		rn_wcur_init(&w, buf, cases[i].len - 1);
+		rn_wcur_varint(&w, cases[i].v);
+		assert_int_equal(w.err, RN_ELIMIT);
+		assert_int_equal(w.len, 0);
+	}
+}
+
 static void test_wcur_grow(void **state)
 {
 	(void)state;
@@ -219,7 +254,7 @@ int main(void)
 	        cmocka_unit_test(test_wcur_writes),  cmocka_unit_test(test_wcur_full),
 	        cmocka_unit_test(test_wcur_patch),   cmocka_unit_test(test_wcur_grow),
 	        cmocka_unit_test(test_wcur_max),     cmocka_unit_test(test_strbuf),
-	        cmocka_unit_test(test_strbuf_fixed),
+	        cmocka_unit_test(test_strbuf_fixed), cmocka_unit_test(test_wcur_varint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
