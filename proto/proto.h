@@ -1218,6 +1218,11 @@ uint32_t rn_crc32c(uint32_t crc, const void *buf, size_t len);
 int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode);
 /* Reads a whole file of at most max bytes; *out is freed with free(). */
 int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
+/*
+ * Reads fd (a pipe, standard input) to its end, at most max bytes
+ * (RN_ELIMIT past that); *out is freed with free(). fd stays open.
+ */
+int rn_fd_read(int fd, size_t max, uint8_t **out, size_t *len);
 /* mkdir -p with mode for each missing component. */
 int rn_mkdirs(const char *path, unsigned mode);
 

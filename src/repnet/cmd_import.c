@@ -1,11 +1,11 @@
 /*
  * cmd_import.c: repnet import.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmds.h"
 #include "util.h"
@@ -40,29 +40,6 @@ static int import_fn(void *arg, const struct feeds_import_entry *e)
 	const char *ev = e->evidence[0] != '\0' ? e->evidence : x->tag;
 	rn_obs_set_evidence(o, ev, strlen(ev));
 	return 0;
-}
-
-/* A whole file, or standard input for "-", of at most max bytes. */
-static int read_input(const char *path, size_t max, uint8_t **out, size_t *len)
-{
-	if (strcmp(path, "-") != 0)
-		return rn_file_read(path, max, out, len);
-	struct rn_wcur w;
-	rn_wcur_init_alloc(&w, max + 1);
-	for (;;) {
-		size_t room = max + 1 - w.len; /* one byte past max tells a file too long */
-		if (rn_wcur_grow(&w, room < 65536 ? room : 65536) != RN_OK)
-			break;
-		size_t n = fread(w.p + w.len, 1, w.cap - w.len, stdin);
-		w.len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(stdin))
-		rn_wcur_fail(&w, -EIO);
-	if (w.len > max)
-		rn_wcur_fail(&w, RN_ELIMIT);
-	return rn_wcur_take(&w, out, len);
 }
 
 /*
@@ -120,7 +97,8 @@ int cmd_import(int argc, char **argv)
 	const char *path = argv[optind];
 	/* The evidence of an entry whose list names none: the list's kind. */
 	x.tag = fmt == FEEDS_FMT_DROP_JSON || fmt == FEEDS_FMT_DROP_TXT ? "drop" : fmt_s;
-	rc = read_input(path, (size_t)1 << 30, &buf, &len);
+	rc = strcmp(path, "-") == 0 ? rn_fd_read(STDIN_FILENO, (size_t)1 << 30, &buf, &len)
+	                            : rn_file_read(path, (size_t)1 << 30, &buf, &len);
 	if (rc != RN_OK) {
 		fprintf(stderr, "repnet: %s: %s\n", path, rn_strerror(rc));
 		goto out;
