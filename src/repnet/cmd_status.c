@@ -75,7 +75,7 @@ static int want_bool(struct rn_json *r, int tok, bool *v)
 		*v = tok == RN_JSON_TRUE;
 		return RN_OK;
 	}
-	return want(r, tok, RN_JSON_TRUE);
+	return tok < 0 ? tok : rn_json_fail(r, RN_EPARSE, "unexpected value type");
 }
 
 /* "rejected": {"reason": n, ...} */
@@ -94,53 +94,74 @@ static int read_rejected(struct rn_json *r, struct st_feed *f)
 	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
 }
 
+enum feed_key {
+	F_PUBLISHER,
+	F_EPOCH,
+	F_SEQ,
+	F_DIGEST,
+	F_LISTED,
+	F_AGE,
+	F_IN_SYNC,
+	F_QUARANTINED,
+	F_REJECTED,
+	F_COUNT,
+};
+
 /* One feed object; its opening brace was read. */
 static int read_feed(struct rn_json *r, struct st_feed *f)
 {
-	static const char *const keys[] = {"publisher", "epoch",       "seq",
-	                                   "digest",    "listed",      "age_ms",
-	                                   "in_sync",   "quarantined", "rejected"};
+	static const char *const keys[F_COUNT] = {
+	        [F_PUBLISHER] = "publisher",
+	        [F_EPOCH] = "epoch",
+	        [F_SEQ] = "seq",
+	        [F_DIGEST] = "digest",
+	        [F_LISTED] = "listed",
+	        [F_AGE] = "age_ms",
+	        [F_IN_SYNC] = "in_sync",
+	        [F_QUARANTINED] = "quarantined",
+	        [F_REJECTED] = "rejected",
+	};
 	uint32_t seen = 0;
 	int tok, rc = RN_OK;
 	memset(f, 0, sizeof(*f));
 	f->present = true;
 	while (rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(r, keys, RN_ARRAY_LEN(keys), &seen);
-		if (k == 8) {
+		int k = rn_json_key_index(r, keys, F_COUNT, &seen);
+		if (k == F_REJECTED) {
 			rc = read_rejected(r, f);
 			continue;
 		}
 		tok = rn_json_next(r);
 		switch (k) {
-		case 0:
+		case F_PUBLISHER:
 			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
 				take_str(r, f->publisher, sizeof(f->publisher));
 			break;
-		case 1:
+		case F_EPOCH:
 			rc = want_uint(r, tok, &f->epoch);
 			break;
-		case 2:
+		case F_SEQ:
 			rc = want_uint(r, tok, &f->seq);
 			break;
-		case 3:
+		case F_DIGEST:
 			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
 				take_str(r, f->digest, sizeof(f->digest));
 			break;
-		case 4:
+		case F_LISTED:
 			rc = want_uint(r, tok, &f->listed);
 			break;
-		case 5:
+		case F_AGE:
 			if ((rc = want(r, tok, RN_JSON_NUM)) == RN_OK &&
 			    rn_json_int(r, &f->age_ms) != RN_OK)
 				rc = rn_json_fail(r, RN_EPARSE, "expected an integer");
 			break;
-		case 6:
+		case F_IN_SYNC:
 			rc = want_bool(r, tok, &f->in_sync);
 			break;
-		case 7:
+		case F_QUARANTINED:
 			rc = want_bool(r, tok, &f->quarantined);
 			break;
-		default:
+		default: /* a key this version does not know, or a repeated one */
 			rc = tok < 0 ? tok : rn_json_skip(r, tok);
 			break;
 		}
@@ -195,11 +216,31 @@ static int read_members(struct rn_json *r, struct st_doc *d)
 	return rc;
 }
 
+enum doc_key {
+	D_INSTANCE,
+	D_VERSION,
+	D_ROLES,
+	D_SCORER,
+	D_PUBLISHER,
+	D_SERVING,
+	D_REPLICA,
+	D_MEMBERS,
+	D_COUNT,
+};
+
 /* Reads the /status document into d; on failure err says where. */
 static int status_parse(const char *text, struct st_doc *d, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"instance",  "version", "roles",           "scorer",
-	                                   "publisher", "serving", "replica_entries", "members"};
+	static const char *const keys[D_COUNT] = {
+	        [D_INSTANCE] = "instance",
+	        [D_VERSION] = "version",
+	        [D_ROLES] = "roles",
+	        [D_SCORER] = "scorer",
+	        [D_PUBLISHER] = "publisher",
+	        [D_SERVING] = "serving",
+	        [D_REPLICA] = "replica_entries",
+	        [D_MEMBERS] = "members",
+	};
 	char str[1024];
 	struct rn_json r;
 	uint32_t seen = 0;
@@ -207,34 +248,34 @@ static int status_parse(const char *text, struct st_doc *d, char *err, size_t er
 	rn_json_init(&r, (const uint8_t *)text, strlen(text), str, sizeof(str));
 	int tok, rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
 	while (rc == RN_OK && (tok = rn_json_next(&r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(&r, keys, RN_ARRAY_LEN(keys), &seen);
+		int k = rn_json_key_index(&r, keys, D_COUNT, &seen);
 		switch (k) {
-		case 2:
+		case D_ROLES:
 			rc = read_roles(&r, d);
 			continue;
-		case 3:
+		case D_SCORER:
 			rc = read_scorer(&r, d);
 			continue;
-		case 4:
-		case 5:
+		case D_PUBLISHER:
+		case D_SERVING:
 			rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
 			if (rc == RN_OK)
-				rc = read_feed(&r, k == 4 ? &d->publisher : &d->serving);
+				rc = read_feed(&r, k == D_PUBLISHER ? &d->publisher : &d->serving);
 			continue;
-		case 7:
+		case D_MEMBERS:
 			rc = read_members(&r, d);
 			continue;
 		default:
 			break;
 		}
 		tok = rn_json_next(&r);
-		if (k == 0 && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
+		if (k == D_INSTANCE && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
 			take_str(&r, d->instance, sizeof(d->instance));
-		else if (k == 1 && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
+		else if (k == D_VERSION && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
 			take_str(&r, d->version, sizeof(d->version));
-		else if (k == 6)
+		else if (k == D_REPLICA)
 			rc = want_uint(&r, tok, &d->replica_entries);
-		else if (k < 0)
+		else if (k < 0) /* a key this version does not know, or a repeated one */
 			rc = tok < 0 ? tok : rn_json_skip(&r, tok);
 	}
 	if (rc == RN_OK && (tok != RN_JSON_OBJ_END || rn_json_next(&r) != RN_JSON_END))
