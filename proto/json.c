@@ -538,6 +538,8 @@ static int read_escape(struct rn_json *r)
 static int read_string(struct rn_json *r)
 {
 	r->str_len = 0;
+	if (r->str == NULL || r->str_cap == 0)
+		return rn_json_fail(r, RN_ELIMIT, "string too long");
 	r->c.p++;
 	for (;;) {
 		const uint8_t *run = r->c.p;

@@ -390,6 +390,9 @@ static void test_read_strings(void **state)
 	RN_PASS(string_of("\"abc\"", 5, tiny, sizeof(tiny), &n));
 	RN_FAILS_WITH(string_of("\"abcd\"", 6, tiny, sizeof(tiny), &n), RN_ELIMIT);
 	RN_FAILS_WITH(string_of("\"ab\\u00e9\"", 10, tiny, sizeof(tiny), &n), RN_ELIMIT);
+	/* No buffer at all: no string fits, not even an empty one. */
+	RN_FAILS_WITH(string_of("\"\"", 2, NULL, 0, &n), RN_ELIMIT);
+	RN_PASS(read_all("[1,true]", 8, NULL, 0));
 }
 
 static void test_read_structure(void **state)
