@@ -878,6 +878,12 @@ const char *rn_kind_name(unsigned kind);
 int rn_kind_parse(const char *name, enum rn_kind *out);
 const char *rn_category_name(unsigned cat);
 int rn_category_parse(const char *name, enum rn_category *out);
+/*
+ * Writes the categories of cats (bit c: category c) as a JSON array of
+ * names, in category order: the "categories" of every blocklist repnet
+ * prints.
+ */
+void rn_category_json_write(struct rn_jsonw *w, uint32_t cats);
 const char *rn_source_name(unsigned src);
 
 #define RN_EVIDENCE_MAX 32 /* bytes including the NUL */

@@ -115,7 +115,7 @@ static int print_json(const struct scoring_explain *x)
 	rn_jsonw_kv_uint(&w, "offences", x->offences);
 	if (x->listed) {
 		rn_jsonw_key(&w, "categories");
-		score_json_cats(&w, x->entry.cats);
+		rn_category_json_write(&w, x->entry.cats);
 		rn_jsonw_kv_time(&w, "expires", x->entry.expires_ms, false);
 	}
 	if (x->covered) {

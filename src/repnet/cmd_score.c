@@ -139,15 +139,6 @@ void score_print_points(FILE *out, uint32_t milli)
 	fputs(score_points_format(milli, p), out);
 }
 
-void score_json_cats(struct rn_jsonw *w, uint32_t cats)
-{
-	rn_jsonw_arr_begin(w);
-	for (unsigned c = 1; c < RN_CAT_COUNT; c++)
-		if (cats & (1u << c))
-			rn_jsonw_str(w, rn_category_name(c));
-	rn_jsonw_arr_end(w);
-}
-
 void score_print_cats(FILE *out, uint32_t cats)
 {
 	char buf[512];
@@ -155,7 +146,7 @@ void score_print_cats(FILE *out, uint32_t cats)
 	struct rn_jsonw w;
 	rn_strbuf_init_fixed(&b, buf, sizeof(buf));
 	rn_jsonw_init(&w, &b);
-	score_json_cats(&w, cats);
+	rn_category_json_write(&w, cats);
 	if (rn_jsonw_finish(&w) == RN_OK)
 		fputs(buf, out);
 }
@@ -177,7 +168,7 @@ void score_print_entry(FILE *out, const struct scoring_entry *e, bool dry_run)
 	rn_jsonw_key(&w, "score");
 	rn_jsonw_numf(&w, "%s", score_points_format(e->score, pts));
 	rn_jsonw_key(&w, "categories");
-	score_json_cats(&w, e->cats);
+	rn_category_json_write(&w, e->cats);
 	rn_jsonw_kv_time(&w, "first_seen", e->first_seen_ms, false);
 	rn_jsonw_kv_time(&w, "last_seen", e->last_seen_ms, false);
 	rn_jsonw_kv_time(&w, "expires", e->expires_ms, false);

@@ -37,8 +37,7 @@ int score_replay(struct scoring_engine *e, const char *file, bool lenient,
 #define SCORE_POINTS_STRLEN 16
 const char *score_points_format(uint32_t milli, char buf[SCORE_POINTS_STRLEN]);
 void score_print_points(FILE *out, uint32_t milli);
-/* Categories as a JSON array of names, written with w or printed. */
-void score_json_cats(struct rn_jsonw *w, uint32_t cats);
+/* Categories as a JSON array of names (rn_category_json_write), printed. */
 void score_print_cats(FILE *out, uint32_t cats);
 /* One blocklist entry as a JSON line, the format repnet export --from reads. */
 void score_print_entry(FILE *out, const struct scoring_entry *e, bool dry_run);

@@ -1,7 +1,7 @@
 /*
  * obsjson_test.c: observations as JSON lines, the one format every
  * command prints and reads: the exact line, the round trip, and what the
- * reader refuses.
+ * reader refuses; and the categories array of blocklist entries.
  */
 #include "test.h"
 
@@ -219,13 +219,32 @@ static void test_read_refuses(void **state)
 	RN_FAILS(rn_obs_json_parse((const uint8_t *)"{", 1, &o, NULL, 0));
 }
 
+/* The categories of a blocklist entry, as every list repnet prints them. */
+static void test_categories(void **state)
+{
+	(void)state;
+	char buf[256];
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init_fixed(&b, buf, sizeof(buf));
+	rn_jsonw_init(&w, &b);
+	rn_category_json_write(&w, 1u << RN_CAT_RELAY_PROBE | 1u << RN_CAT_SPAM_SOURCE |
+	                                   1u << RN_CAT_UNSPECIFIED | 1u << 31);
+	RN_PASS(rn_jsonw_finish(&w));
+	assert_string_equal(buf, "[\"spam_source\",\"relay_probe\"]");
+	rn_strbuf_reset(&b);
+	rn_jsonw_init(&w, &b);
+	rn_category_json_write(&w, 0);
+	RN_PASS(rn_jsonw_finish(&w));
+	assert_string_equal(buf, "[]");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_line),
-	        cmocka_unit_test(test_round_trip),
-	        cmocka_unit_test(test_read_defaults),
-	        cmocka_unit_test(test_read_refuses),
+	        cmocka_unit_test(test_line),          cmocka_unit_test(test_round_trip),
+	        cmocka_unit_test(test_read_defaults), cmocka_unit_test(test_read_refuses),
+	        cmocka_unit_test(test_categories),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
