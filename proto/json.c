@@ -436,7 +436,9 @@ size_t rn_json_error(const struct rn_json *r, char *dst, size_t dstlen)
 	if (dstlen == 0)
 		return 0;
 	int n = r->err == RN_OK ? snprintf(dst, dstlen, "no error")
-	                        : snprintf(dst, dstlen, "offset %zu: %s", r->err_at,
+	                        : snprintf(dst, dstlen, "offset %zu: %s%s%s", r->err_at,
+	                                   r->err_key != NULL ? r->err_key : "",
+	                                   r->err_key != NULL ? ": " : "",
 	                                   r->why != NULL ? r->why : rn_strerror(r->err));
 	return n < 0 ? 0 : (size_t)n < dstlen ? (size_t)n : dstlen - 1;
 }
@@ -802,15 +804,80 @@ int rn_json_double(const struct rn_json *r, double *v)
 	return RN_OK;
 }
 
-int rn_json_key_index(struct rn_json *r, const char *const *names, size_t n, uint32_t *seen)
+/* A string field: no NUL, cut to size at a character boundary. */
+static int store_str(struct rn_json *r, int tok, char *dst, size_t size)
 {
-	for (size_t i = 0; i < n && i < 32; i++) {
-		if (strcmp(r->str, names[i]) != 0)
-			continue;
-		if (*seen & (1u << i))
-			return rn_json_fail(r, RN_EPARSE, "duplicate key");
-		*seen |= 1u << i;
-		return (int)i;
+	if (tok != RN_JSON_STR || memchr(r->str, '\0', r->str_len) != NULL)
+		return rn_json_fail(r, RN_EPARSE, "expected a string");
+	size_t n = r->str_len < size - 1 ? r->str_len : size - 1;
+	while (n > 0 && n < r->str_len && ((uint8_t)r->str[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(dst, r->str, n);
+	dst[n] = '\0';
+	return RN_OK;
+}
+
+static int store(struct rn_json *r, const struct rn_json_field *f, int tok, void *base)
+{
+	void *dst = (char *)base + f->off;
+	switch (f->type) {
+	case RN_JSON_F_STR:
+		return store_str(r, tok, dst, f->size);
+	case RN_JSON_F_INT:
+		if (tok != RN_JSON_NUM || rn_json_int(r, dst) != RN_OK)
+			return rn_json_fail(r, RN_EPARSE, "expected an integer");
+		return RN_OK;
+	case RN_JSON_F_UINT:
+		if (tok != RN_JSON_NUM || rn_json_uint(r, dst) != RN_OK)
+			return rn_json_fail(r, RN_EPARSE, "expected an unsigned integer");
+		return RN_OK;
+	case RN_JSON_F_BOOL:
+		if (tok != RN_JSON_TRUE && tok != RN_JSON_FALSE)
+			return rn_json_fail(r, RN_EPARSE, "expected true or false");
+		*(bool *)dst = tok == RN_JSON_TRUE;
+		return RN_OK;
+	case RN_JSON_F_FN:
+		return f->fn(r, tok, base);
 	}
-	return RN_ENOTFOUND;
+	return rn_json_fail(r, RN_EINTERNAL, "bad field type");
+}
+
+int rn_json_object(struct rn_json *r, int tok, const struct rn_json_field *fields, size_t n,
+                   unsigned flags, void *base, uint32_t *seen)
+{
+	uint32_t mask = 0;
+	if (tok != RN_JSON_OBJ_BEGIN)
+		return tok < 0 ? tok : rn_json_fail(r, RN_EPARSE, "expected an object");
+	while ((tok = rn_json_next(r)) == RN_JSON_KEY) {
+		const struct rn_json_field *f = NULL;
+		for (size_t i = 0; i < n && i < 32 && f == NULL; i++) {
+			if (strcmp(r->str, fields[i].name) != 0)
+				continue;
+			f = &fields[i];
+			if (mask & (1u << i)) {
+				r->err_key = f->name;
+				return rn_json_fail(r, RN_EPARSE, "duplicate key");
+			}
+			mask |= 1u << i;
+		}
+		if ((tok = rn_json_next(r)) < 0)
+			return tok;
+		bool nested = tok == RN_JSON_OBJ_BEGIN || tok == RN_JSON_ARR_BEGIN;
+		if ((flags & RN_JSON_FLAT) && nested && (f == NULL || f->type != RN_JSON_F_FN))
+			return rn_json_fail(r, RN_EPARSE,
+			                    "nested objects and arrays are not accepted");
+		if (f == NULL) {
+			if (rn_json_skip(r, tok) != RN_OK)
+				return r->err;
+		} else if (store(r, f, tok, base) != RN_OK) {
+			if (r->err_key == NULL)
+				r->err_key = f->name;
+			return r->err;
+		}
+	}
+	if (seen != NULL)
+		*seen = mask;
+	if (tok != RN_JSON_OBJ_END)
+		return r->err;
+	return RN_OK;
 }

@@ -17,6 +17,7 @@
  * into a buffer on the stack. Errors name the byte offset.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "proto/proto.h"
@@ -56,61 +57,29 @@ int rn_obs_json_line(struct rn_strbuf *b, const struct rn_obs *o)
 
 /* ---- reading -------------------------------------------------------------- */
 
-enum key {
-	K_TS,
-	K_IP,
-	K_KIND,
-	K_SOURCE,
-	K_EVIDENCE,
-	K_COUNT,
-	K_PREFIX,
-	K_PROGRAM,
-	K_COUNT_OF,
-};
-
-static const char *const key_names[K_COUNT_OF] = {
-        [K_TS] = "ts",
-        [K_IP] = "ip",
-        [K_KIND] = "kind",
-        [K_SOURCE] = "source",
-        [K_EVIDENCE] = "evidence",
-        [K_COUNT] = "count",
-        [K_PREFIX] = "prefix_len",
-        [K_PROGRAM] = "program",
-};
-
 struct obs_reader {
-	struct rn_json r;
+	struct rn_json r; /* first: the field readers get this struct as base */
+	struct rn_obs o;
+	unsigned plen;
 	char *err;
 	size_t errlen;
-	int rc;
+	bool said; /* err holds this file's own message */
 };
 
 /* Fails with a formatted reason at the reader's offset. */
-static int fail(struct obs_reader *x, int rc, const char *fmt, ...) RN_PRINTF(3, 4);
-static int fail(struct obs_reader *x, int rc, const char *fmt, ...)
+static int fail(struct obs_reader *x, const char *fmt, ...) RN_PRINTF(2, 3);
+static int fail(struct obs_reader *x, const char *fmt, ...)
 {
-	if (x->rc == RN_OK && x->errlen > 0) {
+	if (x->r.err == RN_OK && x->errlen > 0) {
 		char msg[200];
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		snprintf(x->err, x->errlen, "offset %zu: %s", rn_json_offset(&x->r), msg);
+		x->said = true;
 	}
-	if (x->rc == RN_OK)
-		x->rc = rc;
-	return x->rc;
-}
-
-/* The reader's own error, in its words. */
-static int json_fail(struct obs_reader *x)
-{
-	if (x->rc == RN_OK && x->errlen > 0)
-		rn_json_error(&x->r, x->err, x->errlen);
-	if (x->rc == RN_OK)
-		x->rc = x->r.err;
-	return x->rc;
+	return rn_json_fail(&x->r, RN_EPARSE, "invalid observation");
 }
 
 /* A string value without NUL bytes, which the fields below compare as C strings. */
@@ -119,120 +88,125 @@ static bool text(const struct rn_json *r, int tok)
 	return tok == RN_JSON_STR && memchr(r->str, '\0', r->str_len) == NULL;
 }
 
-static int apply(struct obs_reader *x, enum key k, int tok, struct rn_obs *o, unsigned *plen)
+static int rd_ts(struct rn_json *r, int tok, void *base)
 {
-	const struct rn_json *r = &x->r;
-	const char *s = r->str;
-	size_t n = r->str_len;
-	bool str = text(r, tok);
-	switch (k) {
-	case K_TS:
-		if (!str || rn_time_parse((const uint8_t *)s, n, &o->ts_ms) != RN_OK)
-			return fail(x, RN_EPARSE,
-			            "ts: expected an RFC 3339 time such as "
-			            "\"2026-11-29T02:26:49Z\"");
-		return RN_OK;
-	case K_IP:
-		if (!str || rn_addr_parse((const uint8_t *)s, n, &o->addr) != RN_OK)
-			return fail(x, RN_EPARSE, "ip: expected an IPv4 or IPv6 address");
-		return RN_OK;
-	case K_KIND: {
-		enum rn_kind kind;
-		if (!str || rn_kind_parse(s, &kind) != RN_OK)
-			return fail(x, RN_EPARSE, "kind: \"%.40s\" is not a kind", str ? s : "");
-		o->kind = (uint16_t)kind;
-		return RN_OK;
-	}
-	case K_SOURCE:
-		if (!str)
-			return fail(x, RN_EPARSE, "source: expected a name");
-		for (unsigned i = 0; i < RN_SRC_COUNT; i++) {
-			if (strcmp(rn_source_name(i), s) == 0) {
-				o->source = (uint8_t)i;
-				return RN_OK;
-			}
-		}
-		return fail(x, RN_EPARSE, "source: \"%.40s\" is not a source", s);
-	case K_EVIDENCE:
-		if (tok != RN_JSON_STR || n >= RN_EVIDENCE_MAX)
-			return fail(x, RN_EPARSE, "evidence: expected a string of at most %d bytes",
-			            RN_EVIDENCE_MAX - 1);
-		for (size_t i = 0; i < n; i++)
-			if ((uint8_t)s[i] < 0x20 || s[i] == 0x7f)
-				return fail(x, RN_EPARSE, "evidence: control character");
-		memcpy(o->evidence, s, n + 1);
-		return RN_OK;
-	case K_COUNT: {
-		int64_t v;
-		if (tok != RN_JSON_NUM || rn_json_int(r, &v) != RN_OK || v < 1 || v > UINT32_MAX)
-			return fail(x, RN_EPARSE, "count: expected an integer from 1 to %u",
-			            UINT32_MAX);
-		o->count = (uint32_t)v;
-		return RN_OK;
-	}
-	case K_PREFIX: {
-		int64_t v;
-		if (tok != RN_JSON_NUM || rn_json_int(r, &v) != RN_OK || v < 0 || v > 128)
-			return fail(x, RN_EPARSE, "prefix_len: expected an integer from 0 to 128");
-		*plen = (unsigned)v;
-		return RN_OK;
-	}
-	case K_PROGRAM: {
-		if (!str)
-			return fail(x, RN_EPARSE, "program: expected a string");
-		/* Local context only: cut at a character boundary. */
-		size_t m = n < sizeof(o->program) - 1 ? n : sizeof(o->program) - 1;
-		while (m > 0 && m < n && ((uint8_t)s[m] & 0xc0) == 0x80)
-			m--;
-		memcpy(o->program, s, m);
-		o->program[m] = '\0';
-		return RN_OK;
-	}
-	case K_COUNT_OF:
-		break;
-	}
+	struct obs_reader *x = base;
+	if (!text(r, tok) ||
+	    rn_time_parse((const uint8_t *)r->str, r->str_len, &x->o.ts_ms) != RN_OK)
+		return fail(x, "ts: expected an RFC 3339 time such as \"2026-11-29T02:26:49Z\"");
 	return RN_OK;
 }
+
+static int rd_ip(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	if (!text(r, tok) ||
+	    rn_addr_parse((const uint8_t *)r->str, r->str_len, &x->o.addr) != RN_OK)
+		return fail(x, "ip: expected an IPv4 or IPv6 address");
+	return RN_OK;
+}
+
+static int rd_kind(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	enum rn_kind kind;
+	bool str = text(r, tok);
+	if (!str || rn_kind_parse(r->str, &kind) != RN_OK)
+		return fail(x, "kind: \"%.40s\" is not a kind", str ? r->str : "");
+	x->o.kind = (uint16_t)kind;
+	return RN_OK;
+}
+
+static int rd_source(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	if (!text(r, tok))
+		return fail(x, "source: expected a name");
+	for (unsigned i = 0; i < RN_SRC_COUNT; i++) {
+		if (strcmp(rn_source_name(i), r->str) == 0) {
+			x->o.source = (uint8_t)i;
+			return RN_OK;
+		}
+	}
+	return fail(x, "source: \"%.40s\" is not a source", r->str);
+}
+
+static int rd_evidence(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	if (tok != RN_JSON_STR || r->str_len >= RN_EVIDENCE_MAX)
+		return fail(x, "evidence: expected a string of at most %d bytes",
+		            RN_EVIDENCE_MAX - 1);
+	for (size_t i = 0; i < r->str_len; i++)
+		if ((uint8_t)r->str[i] < 0x20 || r->str[i] == 0x7f)
+			return fail(x, "evidence: control character");
+	memcpy(x->o.evidence, r->str, r->str_len + 1);
+	return RN_OK;
+}
+
+static int rd_count(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	int64_t v;
+	if (tok != RN_JSON_NUM || rn_json_int(r, &v) != RN_OK || v < 1 || v > UINT32_MAX)
+		return fail(x, "count: expected an integer from 1 to %u", UINT32_MAX);
+	x->o.count = (uint32_t)v;
+	return RN_OK;
+}
+
+static int rd_prefix(struct rn_json *r, int tok, void *base)
+{
+	struct obs_reader *x = base;
+	int64_t v;
+	if (tok != RN_JSON_NUM || rn_json_int(r, &v) != RN_OK || v < 0 || v > 128)
+		return fail(x, "prefix_len: expected an integer from 0 to 128");
+	x->plen = (unsigned)v;
+	return RN_OK;
+}
+
+/* ts, ip and kind first: they are required (bits 0 to 2 of seen). */
+static const struct rn_json_field fields[] = {
+        {.name = "ts", .type = RN_JSON_F_FN, .fn = rd_ts},
+        {.name = "ip", .type = RN_JSON_F_FN, .fn = rd_ip},
+        {.name = "kind", .type = RN_JSON_F_FN, .fn = rd_kind},
+        {.name = "source", .type = RN_JSON_F_FN, .fn = rd_source},
+        {.name = "evidence", .type = RN_JSON_F_FN, .fn = rd_evidence},
+        {.name = "count", .type = RN_JSON_F_FN, .fn = rd_count},
+        {.name = "prefix_len", .type = RN_JSON_F_FN, .fn = rd_prefix},
+        /* Local context only: cut at a character boundary. */
+        {.name = "program",
+         .type = RN_JSON_F_STR,
+         .off = offsetof(struct obs_reader, o.program),
+         .size = RN_PROGRAM_MAX},
+};
 
 int rn_obs_json_parse(const uint8_t *buf, size_t len, struct rn_obs *out, char *err, size_t errlen)
 {
 	char str[STR_MAX];
 	struct obs_reader x = {.err = err, .errlen = errlen};
-	struct rn_obs o;
 	uint32_t seen = 0;
-	unsigned plen = 0;
-	int tok;
 
 	if (errlen > 0)
 		err[0] = '\0';
 	rn_json_init(&x.r, buf, len, str, sizeof(str));
-	if (len == 0)
-		return fail(&x, RN_EPARSE, "empty line");
-	memset(&o, 0, sizeof(o));
-	o.count = 1;
-	if ((tok = rn_json_next(&x.r)) != RN_JSON_OBJ_BEGIN)
-		return tok < 0 ? json_fail(&x) : fail(&x, RN_EPARSE, "expected '{'");
-	while ((tok = rn_json_next(&x.r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(&x.r, key_names, K_COUNT_OF, &seen);
-		if (k < 0 && k != RN_ENOTFOUND)
-			return fail(&x, RN_EPARSE, "duplicate key \"%.40s\"", str);
-		tok = rn_json_next(&x.r);
-		if (tok < 0)
-			return json_fail(&x);
-		if (tok == RN_JSON_OBJ_BEGIN || tok == RN_JSON_ARR_BEGIN)
-			return fail(&x, RN_EPARSE, "nested objects and arrays are not accepted");
-		if (k >= 0 && apply(&x, (enum key)k, tok, &o, &plen) != RN_OK)
-			return x.rc;
+	x.o.count = 1;
+	int rc = len == 0 ? fail(&x, "empty line")
+	                  : rn_json_object(&x.r, rn_json_next(&x.r), fields, RN_ARRAY_LEN(fields),
+	                                   RN_JSON_FLAT, &x, &seen);
+	if (rc == RN_OK && rn_json_next(&x.r) != RN_JSON_END)
+		rc = x.r.err;
+	if (rc == RN_OK && (seen & 7) != 7)
+		rc = fail(&x, "ts, ip and kind are required");
+	if (rc == RN_OK && x.plen > rn_addr_maxlen(&x.o.addr))
+		rc = fail(&x, "prefix_len: longer than the address");
+	if (rc != RN_OK) {
+		if (!x.said && errlen > 0)
+			rn_json_error(&x.r, err, errlen);
+		return rc;
 	}
-	if (tok != RN_JSON_OBJ_END || rn_json_next(&x.r) != RN_JSON_END)
-		return json_fail(&x);
-	if (!(seen & 1u << K_TS) || !(seen & 1u << K_IP) || !(seen & 1u << K_KIND))
-		return fail(&x, RN_EPARSE, "ts, ip and kind are required");
-	if (plen > rn_addr_maxlen(&o.addr))
-		return fail(&x, RN_EPARSE, "prefix_len: longer than the address");
-	o.prefix_len = (uint8_t)plen;
-	if (plen != 0)
-		rn_addr_mask(&o.addr, plen);
-	*out = o;
+	x.o.prefix_len = (uint8_t)x.plen;
+	if (x.plen != 0)
+		rn_addr_mask(&x.o.addr, x.plen);
+	*out = x.o;
 	return RN_OK;
 }

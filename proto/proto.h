@@ -632,7 +632,7 @@ void rn_json_quote(struct rn_strbuf *b, const char *s, size_t n);
  * characters in strings, no NUL in keys, nothing but white space after the
  * value. Nesting is bounded by RN_JSON_DEPTH_MAX and strings by the
  * caller's buffer (RN_ELIMIT); grammar errors are RN_EPARSE. Repeated keys
- * are the caller's to refuse where they matter (rn_json_key_index()).
+ * are the caller's to refuse where they matter (rn_json_object() does).
  */
 enum rn_json_tok {
 	RN_JSON_END = 1,   /* the value is complete and only white space followed */
@@ -659,8 +659,9 @@ struct rn_json {
 	uint8_t depth;
 	uint8_t state;
 	int err;
-	const char *why; /* the first error, static text */
-	size_t err_at;   /* and its byte offset */
+	const char *why;     /* the first error, static text */
+	const char *err_key; /* the member it is about (rn_json_object), or NULL */
+	size_t err_at;       /* and its byte offset */
 };
 
 /* Reads buf (len bytes), decoding strings into str (cap >= 1 bytes). */
@@ -676,12 +677,39 @@ int rn_json_skip(struct rn_json *r, int tok);
 int rn_json_int(const struct rn_json *r, int64_t *v);
 int rn_json_uint(const struct rn_json *r, uint64_t *v);
 int rn_json_double(const struct rn_json *r, double *v);
+
+/* How rn_json_object() stores a member's value. */
+enum rn_json_ftype {
+	RN_JSON_F_STR,  /* a string without NUL into char[size], cut at a character boundary */
+	RN_JSON_F_INT,  /* an integer into int64_t */
+	RN_JSON_F_UINT, /* a non-negative integer into uint64_t */
+	RN_JSON_F_BOOL, /* true or false into bool */
+	RN_JSON_F_FN,   /* fn reads the value; tok is its first token */
+};
+
+/* One member rn_json_object() knows, stored at base + off. */
+struct rn_json_field {
+	const char *name;
+	enum rn_json_ftype type;
+	size_t off;
+	size_t size; /* RN_JSON_F_STR: the destination's size, NUL included */
+	int (*fn)(struct rn_json *r, int tok, void *base);
+};
+
+/* rn_json_object(): values may not be objects or arrays, but where fn reads them. */
+#define RN_JSON_FLAT 0x1u
+
 /*
- * After RN_JSON_KEY: the index of the key among names[0..n) (n <= 32), or
- * RN_ENOTFOUND. A known key met twice (its bit already in *seen) fails the
- * reader with RN_EPARSE.
+ * Reads one object, tok being its first token (RN_JSON_OBJ_BEGIN, from
+ * rn_json_next() or handed to a field's fn), to its '}'. A member named in
+ * fields[0..n) (n <= 32) is stored into base as its field says and its bit
+ * set in *seen (NULL: not wanted); a known key met twice, or a value of
+ * the wrong type, fails the reader with RN_EPARSE, and the error names the
+ * key. Other keys are skipped, whatever their value (with RN_JSON_FLAT,
+ * only scalars). Returns the reader's error.
  */
-int rn_json_key_index(struct rn_json *r, const char *const *names, size_t n, uint32_t *seen);
+int rn_json_object(struct rn_json *r, int tok, const struct rn_json_field *fields, size_t n,
+                   unsigned flags, void *base, uint32_t *seen);
 /* Fails the reader with err and a static reason at the current offset; returns err. */
 int rn_json_fail(struct rn_json *r, int err, const char *why);
 /* The current byte offset into the input. */
@@ -689,7 +717,7 @@ static inline size_t rn_json_offset(const struct rn_json *r)
 {
 	return (size_t)(r->c.p - r->start);
 }
-/* Formats the error as "offset N: reason"; returns the length written. */
+/* Formats the error as "offset N: [key: ]reason"; returns the length written. */
 size_t rn_json_error(const struct rn_json *r, char *dst, size_t dstlen);
 
 /* ------------------------------------------------------------------ */

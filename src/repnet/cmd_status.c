@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,253 +34,144 @@ struct st_feed {
 	char rejected[256]; /* as repnet status has always printed it: " name :n,..." */
 };
 
+struct st_scorer {
+	bool present;
+	uint64_t listed;
+	bool dry_run;
+};
+
 struct st_doc {
 	char instance[NAME_MAX_], version[32];
 	char roles[256]; /* space-separated */
-	bool scorer;
-	uint64_t scorer_listed;
-	bool dry_run;
+	struct st_scorer scorer;
 	struct st_feed publisher, serving;
 	uint64_t replica_entries;
 	struct st_feed *members;
 	size_t nmembers;
 };
 
-/* The last string read, copied (cut to the field's size). */
-static void take_str(const struct rn_json *r, char *dst, size_t len)
-{
-	snprintf(dst, len, "%s", r->str);
-}
-
-/* A value of the wanted kind; anything else fails the reader. */
-static int want(struct rn_json *r, int tok, int kind)
-{
-	if (tok < 0)
-		return tok;
-	if (tok != kind)
-		return rn_json_fail(r, RN_EPARSE, "unexpected value type");
-	return RN_OK;
-}
-
-static int want_uint(struct rn_json *r, int tok, uint64_t *v)
-{
-	int rc = want(r, tok, RN_JSON_NUM);
-	if (rc == RN_OK && rn_json_uint(r, v) != RN_OK)
-		rc = rn_json_fail(r, RN_EPARSE, "expected an unsigned integer");
-	return rc;
-}
-
-static int want_bool(struct rn_json *r, int tok, bool *v)
-{
-	if (tok == RN_JSON_TRUE || tok == RN_JSON_FALSE) {
-		*v = tok == RN_JSON_TRUE;
-		return RN_OK;
+/* A field of struct T, member m, of type t. */
+#define FIELD(T, name_, t, m)                                                                    \
+	{                                                                                        \
+		.name = (name_), .type = (t), .off = offsetof(T, m), .size = sizeof(((T *)0)->m) \
 	}
-	return tok < 0 ? tok : rn_json_fail(r, RN_EPARSE, "unexpected value type");
-}
 
 /* "rejected": {"reason": n, ...} */
-static int read_rejected(struct rn_json *r, struct st_feed *f)
+static int read_rejected(struct rn_json *r, int tok, void *base)
 {
+	struct st_feed *f = base;
 	struct rn_strbuf b;
-	int tok = rn_json_next(r), rc = want(r, tok, RN_JSON_OBJ_BEGIN);
+	if (tok != RN_JSON_OBJ_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an object");
 	rn_strbuf_init_fixed(&b, f->rejected, sizeof(f->rejected));
-	for (size_t i = 0; rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY; i++) {
+	for (size_t i = 0; (tok = rn_json_next(r)) == RN_JSON_KEY; i++) {
 		char name[NAME_MAX_];
 		uint64_t n;
-		take_str(r, name, sizeof(name));
-		if ((rc = want_uint(r, rn_json_next(r), &n)) == RN_OK)
-			rn_strbuf_printf(&b, "%s %s :%" PRIu64, i > 0 ? "," : "", name, n);
+		snprintf(name, sizeof(name), "%s", r->str);
+		if (rn_json_next(r) != RN_JSON_NUM || rn_json_uint(r, &n) != RN_OK)
+			return rn_json_fail(r, RN_EPARSE, "expected an unsigned integer");
+		rn_strbuf_printf(&b, "%s %s :%" PRIu64, i > 0 ? "," : "", name, n);
 	}
-	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+	return tok == RN_JSON_OBJ_END ? RN_OK : r->err;
 }
 
-enum feed_key {
-	F_PUBLISHER,
-	F_EPOCH,
-	F_SEQ,
-	F_DIGEST,
-	F_LISTED,
-	F_AGE,
-	F_IN_SYNC,
-	F_QUARANTINED,
-	F_REJECTED,
-	F_COUNT,
+static const struct rn_json_field feed_fields[] = {
+        FIELD(struct st_feed, "publisher", RN_JSON_F_STR, publisher),
+        FIELD(struct st_feed, "epoch", RN_JSON_F_UINT, epoch),
+        FIELD(struct st_feed, "seq", RN_JSON_F_UINT, seq),
+        FIELD(struct st_feed, "digest", RN_JSON_F_STR, digest),
+        FIELD(struct st_feed, "listed", RN_JSON_F_UINT, listed),
+        FIELD(struct st_feed, "age_ms", RN_JSON_F_INT, age_ms),
+        FIELD(struct st_feed, "in_sync", RN_JSON_F_BOOL, in_sync),
+        FIELD(struct st_feed, "quarantined", RN_JSON_F_BOOL, quarantined),
+        {.name = "rejected", .type = RN_JSON_F_FN, .fn = read_rejected},
 };
 
-/* One feed object; its opening brace was read. */
-static int read_feed(struct rn_json *r, struct st_feed *f)
+static int read_feed(struct rn_json *r, int tok, struct st_feed *f)
 {
-	static const char *const keys[F_COUNT] = {
-	        [F_PUBLISHER] = "publisher",
-	        [F_EPOCH] = "epoch",
-	        [F_SEQ] = "seq",
-	        [F_DIGEST] = "digest",
-	        [F_LISTED] = "listed",
-	        [F_AGE] = "age_ms",
-	        [F_IN_SYNC] = "in_sync",
-	        [F_QUARANTINED] = "quarantined",
-	        [F_REJECTED] = "rejected",
-	};
-	uint32_t seen = 0;
-	int tok, rc = RN_OK;
 	memset(f, 0, sizeof(*f));
 	f->present = true;
-	while (rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(r, keys, F_COUNT, &seen);
-		if (k == F_REJECTED) {
-			rc = read_rejected(r, f);
-			continue;
-		}
-		tok = rn_json_next(r);
-		switch (k) {
-		case F_PUBLISHER:
-			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
-				take_str(r, f->publisher, sizeof(f->publisher));
-			break;
-		case F_EPOCH:
-			rc = want_uint(r, tok, &f->epoch);
-			break;
-		case F_SEQ:
-			rc = want_uint(r, tok, &f->seq);
-			break;
-		case F_DIGEST:
-			if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
-				take_str(r, f->digest, sizeof(f->digest));
-			break;
-		case F_LISTED:
-			rc = want_uint(r, tok, &f->listed);
-			break;
-		case F_AGE:
-			if ((rc = want(r, tok, RN_JSON_NUM)) == RN_OK &&
-			    rn_json_int(r, &f->age_ms) != RN_OK)
-				rc = rn_json_fail(r, RN_EPARSE, "expected an integer");
-			break;
-		case F_IN_SYNC:
-			rc = want_bool(r, tok, &f->in_sync);
-			break;
-		case F_QUARANTINED:
-			rc = want_bool(r, tok, &f->quarantined);
-			break;
-		default: /* a key this version does not know, or a repeated one */
-			rc = tok < 0 ? tok : rn_json_skip(r, tok);
-			break;
-		}
-	}
-	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+	return rn_json_object(r, tok, feed_fields, RN_ARRAY_LEN(feed_fields), 0, f, NULL);
 }
 
-static int read_roles(struct rn_json *r, struct st_doc *d)
+static int read_publisher(struct rn_json *r, int tok, void *base)
 {
-	struct rn_strbuf b;
-	int tok = rn_json_next(r), rc = want(r, tok, RN_JSON_ARR_BEGIN);
-	rn_strbuf_init_fixed(&b, d->roles, sizeof(d->roles));
-	while (rc == RN_OK && (tok = rn_json_next(r)) != RN_JSON_ARR_END)
-		if ((rc = want(r, tok, RN_JSON_STR)) == RN_OK)
-			rn_strbuf_printf(&b, "%s%s", rn_strbuf_len(&b) > 0 ? " " : "", r->str);
-	return rc;
+	return read_feed(r, tok, &((struct st_doc *)base)->publisher);
 }
 
-static int read_scorer(struct rn_json *r, struct st_doc *d)
+static int read_serving(struct rn_json *r, int tok, void *base)
 {
-	static const char *const keys[] = {"listed", "dry_run"};
-	uint32_t seen = 0;
-	int tok, rc = want(r, rn_json_next(r), RN_JSON_OBJ_BEGIN);
-	d->scorer = true;
-	while (rc == RN_OK && (tok = rn_json_next(r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(r, keys, RN_ARRAY_LEN(keys), &seen);
-		tok = rn_json_next(r);
-		if (k == 0)
-			rc = want_uint(r, tok, &d->scorer_listed);
-		else if (k == 1)
-			rc = want_bool(r, tok, &d->dry_run);
-		else
-			rc = tok < 0 ? tok : rn_json_skip(r, tok);
-	}
-	return rc != RN_OK ? rc : tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+	return read_feed(r, tok, &((struct st_doc *)base)->serving);
 }
 
-static int read_members(struct rn_json *r, struct st_doc *d)
+static int read_members(struct rn_json *r, int tok, void *base)
 {
-	int tok, rc = want(r, rn_json_next(r), RN_JSON_ARR_BEGIN);
-	while (rc == RN_OK && (tok = rn_json_next(r)) != RN_JSON_ARR_END) {
-		if ((rc = want(r, tok, RN_JSON_OBJ_BEGIN)) != RN_OK)
-			break;
+	struct st_doc *d = base;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	while ((tok = rn_json_next(r)) != RN_JSON_ARR_END) {
+		if (tok < 0)
+			return tok;
 		if (d->nmembers == MEMBERS_MAX)
 			return rn_json_fail(r, RN_ELIMIT, "too many members");
 		struct st_feed *m = realloc(d->members, (d->nmembers + 1) * sizeof(*m));
 		if (m == NULL)
 			return rn_json_fail(r, -ENOMEM, "out of memory");
 		d->members = m;
-		rc = read_feed(r, &d->members[d->nmembers++]);
+		if (read_feed(r, tok, &d->members[d->nmembers++]) != RN_OK)
+			return r->err;
 	}
-	return rc;
+	return RN_OK;
 }
 
-enum doc_key {
-	D_INSTANCE,
-	D_VERSION,
-	D_ROLES,
-	D_SCORER,
-	D_PUBLISHER,
-	D_SERVING,
-	D_REPLICA,
-	D_MEMBERS,
-	D_COUNT,
+static int read_roles(struct rn_json *r, int tok, void *base)
+{
+	struct st_doc *d = base;
+	struct rn_strbuf b;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	rn_strbuf_init_fixed(&b, d->roles, sizeof(d->roles));
+	while ((tok = rn_json_next(r)) == RN_JSON_STR)
+		rn_strbuf_printf(&b, "%s%s", rn_strbuf_len(&b) > 0 ? " " : "", r->str);
+	if (tok != RN_JSON_ARR_END)
+		return tok < 0 ? tok : rn_json_fail(r, RN_EPARSE, "expected a string");
+	return RN_OK;
+}
+
+static const struct rn_json_field scorer_fields[] = {
+        FIELD(struct st_scorer, "listed", RN_JSON_F_UINT, listed),
+        FIELD(struct st_scorer, "dry_run", RN_JSON_F_BOOL, dry_run),
+};
+
+static int read_scorer(struct rn_json *r, int tok, void *base)
+{
+	struct st_scorer *s = &((struct st_doc *)base)->scorer;
+	s->present = true;
+	return rn_json_object(r, tok, scorer_fields, RN_ARRAY_LEN(scorer_fields), 0, s, NULL);
+}
+
+static const struct rn_json_field doc_fields[] = {
+        FIELD(struct st_doc, "instance", RN_JSON_F_STR, instance),
+        FIELD(struct st_doc, "version", RN_JSON_F_STR, version),
+        {.name = "roles", .type = RN_JSON_F_FN, .fn = read_roles},
+        {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
+        {.name = "publisher", .type = RN_JSON_F_FN, .fn = read_publisher},
+        {.name = "serving", .type = RN_JSON_F_FN, .fn = read_serving},
+        FIELD(struct st_doc, "replica_entries", RN_JSON_F_UINT, replica_entries),
+        {.name = "members", .type = RN_JSON_F_FN, .fn = read_members},
 };
 
 /* Reads the /status document into d; on failure err says where. */
 static int status_parse(const char *text, struct st_doc *d, char *err, size_t errlen)
 {
-	static const char *const keys[D_COUNT] = {
-	        [D_INSTANCE] = "instance",
-	        [D_VERSION] = "version",
-	        [D_ROLES] = "roles",
-	        [D_SCORER] = "scorer",
-	        [D_PUBLISHER] = "publisher",
-	        [D_SERVING] = "serving",
-	        [D_REPLICA] = "replica_entries",
-	        [D_MEMBERS] = "members",
-	};
 	char str[1024];
 	struct rn_json r;
-	uint32_t seen = 0;
 	memset(d, 0, sizeof(*d));
 	rn_json_init(&r, (const uint8_t *)text, strlen(text), str, sizeof(str));
-	int tok, rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
-	while (rc == RN_OK && (tok = rn_json_next(&r)) == RN_JSON_KEY) {
-		int k = rn_json_key_index(&r, keys, D_COUNT, &seen);
-		switch (k) {
-		case D_ROLES:
-			rc = read_roles(&r, d);
-			continue;
-		case D_SCORER:
-			rc = read_scorer(&r, d);
-			continue;
-		case D_PUBLISHER:
-		case D_SERVING:
-			rc = want(&r, rn_json_next(&r), RN_JSON_OBJ_BEGIN);
-			if (rc == RN_OK)
-				rc = read_feed(&r, k == D_PUBLISHER ? &d->publisher : &d->serving);
-			continue;
-		case D_MEMBERS:
-			rc = read_members(&r, d);
-			continue;
-		default:
-			break;
-		}
-		tok = rn_json_next(&r);
-		if (k == D_INSTANCE && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
-			take_str(&r, d->instance, sizeof(d->instance));
-		else if (k == D_VERSION && (rc = want(&r, tok, RN_JSON_STR)) == RN_OK)
-			take_str(&r, d->version, sizeof(d->version));
-		else if (k == D_REPLICA)
-			rc = want_uint(&r, tok, &d->replica_entries);
-		else if (k < 0) /* a key this version does not know, or a repeated one */
-			rc = tok < 0 ? tok : rn_json_skip(&r, tok);
-	}
-	if (rc == RN_OK && (tok != RN_JSON_OBJ_END || rn_json_next(&r) != RN_JSON_END))
-		rc = r.err != RN_OK ? r.err : RN_EPARSE;
+	int rc = rn_json_object(&r, rn_json_next(&r), doc_fields, RN_ARRAY_LEN(doc_fields), 0, d,
+	                        NULL);
+	if (rc == RN_OK && rn_json_next(&r) != RN_JSON_END)
+		rc = r.err;
 	if (rc != RN_OK)
 		rn_json_error(&r, err, errlen);
 	return rc;
@@ -412,9 +304,9 @@ int cmd_status(int argc, char **argv)
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
 	metric_line(m, "flow socket drops", "repnet_flow_socket_drops_total", NULL);
-	if (d.scorer)
-		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer_listed,
-		       d.dry_run ? " (DRY RUN: not published)" : "");
+	if (d.scorer.present)
+		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer.listed,
+		       d.scorer.dry_run ? " (DRY RUN: not published)" : "");
 	printf("\nfeed\n");
 	feed_lines(&d, true);
 	printf("\n");

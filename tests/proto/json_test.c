@@ -3,6 +3,7 @@
  * both ways, surrogate pairs, numbers, nesting, limits and hostile input.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "test.h"
@@ -517,52 +518,123 @@ static void test_read_errors(void **state)
 	assert_string_equal(tiny, "offset ");
 }
 
-static void test_read_skip_and_keys(void **state)
+struct fields_doc {
+	char name[8];
+	int64_t n;
+	uint64_t u;
+	bool b;
+	int nested; /* what fn saw */
+};
+
+static int nested_fn(struct rn_json *r, int tok, void *base)
+{
+	struct fields_doc *d = base;
+	d->nested = tok;
+	return rn_json_skip(r, tok);
+}
+
+static const struct rn_json_field doc_fields[] = {
+        {.name = "name",
+         .type = RN_JSON_F_STR,
+         .off = offsetof(struct fields_doc, name),
+         .size = sizeof(((struct fields_doc *)0)->name)},
+        {.name = "n", .type = RN_JSON_F_INT, .off = offsetof(struct fields_doc, n)},
+        {.name = "u", .type = RN_JSON_F_UINT, .off = offsetof(struct fields_doc, u)},
+        {.name = "b", .type = RN_JSON_F_BOOL, .off = offsetof(struct fields_doc, b)},
+        {.name = "x", .type = RN_JSON_F_FN, .fn = nested_fn},
+};
+
+/* rn_json_object over doc; err gets the reader's message. */
+static int object_of(const char *doc, unsigned flags, struct fields_doc *d, uint32_t *seen,
+                     char *err, size_t errlen)
+{
+	char str[64];
+	struct rn_json r;
+	memset(d, 0, sizeof(*d));
+	rn_json_init(&r, (const uint8_t *)doc, strlen(doc), str, sizeof(str));
+	int rc = rn_json_object(&r, rn_json_next(&r), doc_fields, RN_ARRAY_LEN(doc_fields), flags,
+	                        d, seen);
+	if (rc == RN_OK && rn_json_next(&r) != RN_JSON_END)
+		rc = r.err;
+	rn_json_error(&r, err, errlen);
+	return rc;
+}
+
+static void test_read_object(void **state)
 {
 	(void)state;
-	const char *doc = "{\"x\":{\"a\":[1,{\"b\":2}],\"c\":\"d\"},\"y\":[[],[[]]],\"k\":3,"
-	                  "\"z\":\"s\",\"k\":4}";
-	static const char *const names[] = {"k", "z"};
-	char str[32];
-	struct rn_json r;
-	uint32_t seen = 0;
-	int64_t k = 0;
-	rn_json_init(&r, (const uint8_t *)doc, strlen(doc), str, sizeof(str));
-	assert_int_equal(rn_json_next(&r), RN_JSON_OBJ_BEGIN);
-	int tok;
-	while ((tok = rn_json_next(&r)) == RN_JSON_KEY) {
-		int i = rn_json_key_index(&r, names, RN_ARRAY_LEN(names), &seen);
-		if (i == RN_EPARSE)
-			break;
-		tok = rn_json_next(&r);
-		if (i == RN_ENOTFOUND) {
-			RN_PASS(rn_json_skip(&r, tok));
-			continue;
-		}
-		if (i == 0) {
-			assert_int_equal(tok, RN_JSON_NUM);
-			RN_PASS(rn_json_int(&r, &k));
-		} else {
-			assert_int_equal(tok, RN_JSON_STR);
-			assert_string_equal(r.str, "s");
+	struct fields_doc d;
+	uint32_t seen;
+	char err[128];
+	/* Known keys stored, unknown ones skipped whatever they hold. */
+	RN_PASS(object_of("{\"z\":{\"a\":[1,{}]},\"n\":-5,\"name\":\"caf\u00e9s!!\",\"u\":7,"
+	                  "\"b\":true,\"x\":[[]],\"y\":null}",
+	                  0, &d, &seen, err, sizeof(err)));
+	assert_true(d.n == -5 && d.u == 7 && d.b);
+	assert_string_equal(d.name, "caf\xc3\xa9s!"); /* cut to 7 bytes */
+	assert_int_equal(d.nested, RN_JSON_ARR_BEGIN);
+	assert_int_equal(seen, 0x1f);
+	/* A string cut inside a character keeps the whole characters before it. */
+	RN_PASS(object_of("{\"name\":\"abcdef\u00e9\"}", 0, &d, &seen, err, sizeof(err)));
+	assert_string_equal(d.name, "abcdef");
+	assert_int_equal(seen, 1);
+	/* Flat: unknown nested values are refused, a field's fn still reads its own. */
+	RN_FAILS_WITH(object_of("{\"z\":[1]}", RN_JSON_FLAT, &d, &seen, err, sizeof(err)),
+	              RN_EPARSE);
+	assert_string_equal(err, "offset 6: nested objects and arrays are not accepted");
+	RN_PASS(object_of("{\"x\":{\"k\":1},\"z\":2}", RN_JSON_FLAT, &d, &seen, err, sizeof(err)));
+	/* Errors name the key. */
+	static const struct {
+		const char *doc;
+		const char *err;
+	} bad[] = {
+	        {"{\"n\":1,\"n\":2}", "offset 10: n: duplicate key"},
+	        {"{\"n\":\"1\"}", "offset 8: n: expected an integer"},
+	        {"{\"n\":1.5}", "offset 8: n: expected an integer"},
+	        {"{\"u\":-1}", "offset 7: u: expected an unsigned integer"},
+	        {"{\"b\":1}", "offset 6: b: expected true or false"},
+	        {"{\"name\":\"a\\u0000b\"}", "offset 18: name: expected a string"},
+	        {"{\"name\":null}", "offset 12: name: expected a string"},
+	        {"[]", "offset 1: expected an object"},
+	        {"{\"n\":1", "offset 6: expected ',' or '}'"},
+	        {"{\"n\":1}{}", "offset 7: trailing bytes after the value"},
+	};
+	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++) {
+		RN_FAILS_WITH(object_of(bad[i].doc, 0, &d, &seen, err, sizeof(err)), RN_EPARSE);
+		if (strcmp(err, bad[i].err) != 0) {
+			print_error("%s: \"%s\", want \"%s\"\n", bad[i].doc, err, bad[i].err);
+			fail();
 		}
 	}
-	/* The second "k" is refused; what came before it was read. */
-	assert_int_equal(r.err, RN_EPARSE);
-	assert_string_equal(r.why, "duplicate key");
-	assert_true(k == 3);
-	assert_int_equal(seen, 3);
+}
+
+static void test_read_skip(void **state)
+{
+	(void)state;
+	const char *doc = "[{\"a\":[1,{\"b\":2}],\"c\":\"d\"},[[],[[]]],3]";
+	char str[32];
+	struct rn_json r;
+	rn_json_init(&r, (const uint8_t *)doc, strlen(doc), str, sizeof(str));
+	assert_int_equal(rn_json_next(&r), RN_JSON_ARR_BEGIN);
+	RN_PASS(rn_json_skip(&r, rn_json_next(&r)));
+	RN_PASS(rn_json_skip(&r, rn_json_next(&r)));
+	int tok = rn_json_next(&r);
+	assert_int_equal(tok, RN_JSON_NUM);
+	RN_PASS(rn_json_skip(&r, tok)); /* a scalar: nothing more to skip */
+	assert_string_equal(r.num, "3");
+	assert_int_equal(rn_json_next(&r), RN_JSON_ARR_END);
+	assert_int_equal(rn_json_next(&r), RN_JSON_END);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_write_shapes),       cmocka_unit_test(test_write_numbers),
-	        cmocka_unit_test(test_write_escapes),      cmocka_unit_test(test_write_misuse),
-	        cmocka_unit_test(test_read_tokens),        cmocka_unit_test(test_read_numbers),
-	        cmocka_unit_test(test_read_strings),       cmocka_unit_test(test_read_structure),
-	        cmocka_unit_test(test_read_depth),         cmocka_unit_test(test_read_errors),
-	        cmocka_unit_test(test_read_skip_and_keys),
+	        cmocka_unit_test(test_write_shapes),  cmocka_unit_test(test_write_numbers),
+	        cmocka_unit_test(test_write_escapes), cmocka_unit_test(test_write_misuse),
+	        cmocka_unit_test(test_read_tokens),   cmocka_unit_test(test_read_numbers),
+	        cmocka_unit_test(test_read_strings),  cmocka_unit_test(test_read_structure),
+	        cmocka_unit_test(test_read_depth),    cmocka_unit_test(test_read_errors),
+	        cmocka_unit_test(test_read_object),   cmocka_unit_test(test_read_skip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,7 +137,7 @@ static void test_read_refuses(void **state)
 		const char *why;
 	} bad[] = {
 	        {"", "empty line"},
-	        {"[]", "expected '{'"},
+	        {"[]", "expected an object"},
 	        {"{\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\"}", "ts, ip and kind are required"},
 	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.300\",\"kind\":\"pregreet\"}",
 	         "ip: expected an IPv4 or IPv6 address"},
@@ -177,7 +177,7 @@ static void test_read_refuses(void **state)
 	         "evidence: expected a string of at most 31 bytes"},
 	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\","
 	         "\"ip\":\"192.0.2.2\"}",
-	         "duplicate key \"ip\""},
+	         "ip: duplicate key"},
 	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\"} x",
 	         "trailing bytes after the value"},
 	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\",}",
@@ -188,6 +188,9 @@ static void test_read_refuses(void **state)
 	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\","
 	         "\"count\":01}",
 	         "leading zero in a number"},
+	        {"{\"ts\":\"2026-11-29T02:28:00Z\",\"ip\":\"192.0.2.1\",\"kind\":\"pregreet\","
+	         "\"program\":7}",
+	         "program: expected a string"},
 	        {"{\"a\\u0000\":1}", "NUL in a key"},
 	};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++) {
