@@ -165,6 +165,7 @@ static void test_wcur_max(void **state)
 	rn_wcur_u8(&w, 0);
 	assert_int_equal(w.err, RN_ELIMIT);
 	assert_int_equal(w.len, 1000);
+	rn_wcur_release(&w);
 	/* A huge request fails without wrapping around. */
 	rn_wcur_init_alloc(&w, SIZE_MAX);
 	rn_wcur_u8(&w, 1);
