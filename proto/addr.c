@@ -48,10 +48,7 @@ int rn_addr_from_bytes(struct rn_addr *a, const uint8_t *b, size_t len)
 size_t rn_addr_to_bytes(const struct rn_addr *a, uint8_t dst[16])
 {
 	if (a->family == RN_AF_INET) {
-		dst[0] = (uint8_t)(a->u.v4 >> 24);
-		dst[1] = (uint8_t)(a->u.v4 >> 16);
-		dst[2] = (uint8_t)(a->u.v4 >> 8);
-		dst[3] = (uint8_t)a->u.v4;
+		rn_wcur_store(dst, a->u.v4, 4);
 		return 4;
 	}
 	if (a->family == RN_AF_INET6) {

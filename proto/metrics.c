@@ -248,42 +248,6 @@ void rn_metrics_unregister(struct rn_metrics *m, const void *owner)
 	pthread_mutex_unlock(&m->mtx);
 }
 
-struct buf {
-	char *p;
-	size_t n;
-	size_t cap;
-	int err;
-};
-
-static void buf_printf(struct buf *b, const char *fmt, ...) RN_PRINTF(2, 3);
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	if (b->err)
-		return;
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = RN_EINTERNAL;
-			return;
-		}
-		if ((size_t)n < b->cap - b->n) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)n + 1;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
 static double entry_value(const struct entry *e)
 {
 	switch (e->src) {
@@ -297,22 +261,22 @@ static double entry_value(const struct entry *e)
 	return NAN;
 }
 
-static void put_value(struct buf *b, const struct entry *e)
+static void put_value(struct rn_strbuf *b, const struct entry *e)
 {
 	if (e->src == SRC_COUNTER) {
-		buf_printf(b, "%llu", (unsigned long long)rn_counter_get(e->ptr));
+		rn_strbuf_printf(b, "%llu", (unsigned long long)rn_counter_get(e->ptr));
 	} else if (e->src == SRC_GAUGE) {
-		buf_printf(b, "%lld", (long long)rn_gauge_get(e->ptr));
+		rn_strbuf_printf(b, "%lld", (long long)rn_gauge_get(e->ptr));
 	} else {
 		double v = e->fn(e->arg);
 		if (isnan(v))
-			buf_printf(b, "NaN");
+			rn_strbuf_puts(b, "NaN");
 		else if (isinf(v))
-			buf_printf(b, v > 0 ? "+Inf" : "-Inf");
+			rn_strbuf_puts(b, v > 0 ? "+Inf" : "-Inf");
 		else if (v == (double)(long long)v && fabs(v) < 9e15)
-			buf_printf(b, "%lld", (long long)v);
+			rn_strbuf_printf(b, "%lld", (long long)v);
 		else
-			buf_printf(b, "%.15g", v);
+			rn_strbuf_printf(b, "%.15g", v);
 	}
 }
 
@@ -328,16 +292,12 @@ static int cmp_entry(const void *a, const void *b)
 
 int rn_metrics_render(struct rn_metrics *m, char **out, size_t *len)
 {
-	struct buf b = {.cap = 4096};
-	b.p = malloc(b.cap);
-	if (b.p == NULL)
-		return -ENOMEM;
-	b.p[0] = '\0';
+	struct rn_strbuf b;
+	rn_strbuf_init(&b, SIZE_MAX);
 	pthread_mutex_lock(&m->mtx);
 	const struct entry **idx = malloc((m->n ? m->n : 1) * sizeof(*idx));
 	if (idx == NULL) {
 		pthread_mutex_unlock(&m->mtx);
-		free(b.p);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < m->n; i++)
@@ -347,35 +307,29 @@ int rn_metrics_render(struct rn_metrics *m, char **out, size_t *len)
 	for (size_t i = 0; i < m->n; i++) {
 		const struct entry *e = idx[i];
 		if (last == NULL || strcmp(last, e->name) != 0) {
-			buf_printf(&b, "# HELP %s ", e->name);
+			rn_strbuf_printf(&b, "# HELP %s ", e->name);
 			for (const char *p = e->help; *p; p++) {
 				if (*p == '\\')
-					buf_printf(&b, "\\\\");
+					rn_strbuf_puts(&b, "\\\\");
 				else if (*p == '\n')
-					buf_printf(&b, "\\n");
+					rn_strbuf_puts(&b, "\\n");
 				else
-					buf_printf(&b, "%c", *p);
+					rn_strbuf_putc(&b, *p);
 			}
-			buf_printf(&b, "\n# TYPE %s %s\n", e->name,
-			           e->type == RN_METRIC_COUNTER ? "counter" : "gauge");
+			rn_strbuf_printf(&b, "\n# TYPE %s %s\n", e->name,
+			                 e->type == RN_METRIC_COUNTER ? "counter" : "gauge");
 			last = e->name;
 		}
 		if (e->labels != NULL && e->labels[0] != '\0')
-			buf_printf(&b, "%s{%s} ", e->name, e->labels);
+			rn_strbuf_printf(&b, "%s{%s} ", e->name, e->labels);
 		else
-			buf_printf(&b, "%s ", e->name);
+			rn_strbuf_printf(&b, "%s ", e->name);
 		put_value(&b, e);
-		buf_printf(&b, "\n");
+		rn_strbuf_putc(&b, '\n');
 	}
 	pthread_mutex_unlock(&m->mtx);
 	free(idx);
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
+	return rn_strbuf_take(&b, out, len);
 }
 
 int rn_metrics_value(struct rn_metrics *m, const char *name, const char *labels, double *out)

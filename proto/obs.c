@@ -127,6 +127,15 @@ int rn_category_parse(const char *name, enum rn_category *out)
 	return RN_ENOTFOUND;
 }
 
+void rn_category_json_write(struct rn_jsonw *w, uint32_t cats)
+{
+	rn_jsonw_arr_begin(w);
+	for (unsigned c = 1; c < RN_CAT_COUNT; c++)
+		if (cats & (1u << c))
+			rn_jsonw_str(w, category_names[c]);
+	rn_jsonw_arr_end(w);
+}
+
 const char *rn_source_name(unsigned src)
 {
 	return src < RN_SRC_COUNT ? source_names[src] : NULL;

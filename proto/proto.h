@@ -6,9 +6,10 @@
  *   - the error codes (rn_err) and rn_strerror();
  *   - logging (log_*() and fatal*());
  *   - time helpers (event time in ms since the epoch, RFC 3339);
- *   - the bounded cursor every wire parser reads through;
+ *   - the bounded cursor every wire parser reads through, and its writing twin;
+ *   - a string builder, and a JSON writer and strict reader;
  *   - address and prefix types with strict parsers and formatters;
- *   - observations and the kind, category and source enums;
+ *   - observations, the kind, category and source enums, and their JSON lines;
  *   - the metrics registry, rendered as Prometheus text;
  *   - the configuration schema and loader (libconfig underneath);
  *   - the connection server of the stream services (rn_connsrv);
@@ -345,6 +346,382 @@ static inline bool rn_cur_sub(struct rn_cur *c, size_t n, struct rn_cur *sub)
 }
 
 /* ------------------------------------------------------------------ */
+/* Write cursor                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The writing twin of rn_cur: bytes and big-endian integers appended to a
+ * buffer, with a sticky error, so an encoder writes a whole message and
+ * checks once. A write that does not fit fails, writes nothing and does not
+ * advance.
+ *
+ * Over a caller's buffer (rn_wcur_init) nothing is allocated, and a full
+ * buffer is RN_ELIMIT. A growable cursor (rn_wcur_init_alloc) owns a
+ * malloc'd buffer that grows up to max bytes (past that RN_ELIMIT, and
+ * -ENOMEM when memory runs out); rn_wcur_take() hands the buffer to the
+ * caller, rn_wcur_release() frees it.
+ */
+struct rn_wcur {
+	uint8_t *p; /* the buffer; NULL in a growable cursor until its first write */
+	size_t len; /* bytes written */
+	size_t cap; /* bytes the buffer holds */
+	size_t max; /* growable: the largest buffer allowed; 0 over a caller's buffer */
+	int err;
+};
+
+static inline void rn_wcur_init(struct rn_wcur *w, uint8_t *buf, size_t cap)
+{
+	w->p = buf;
+	w->len = 0;
+	w->cap = buf != NULL ? cap : 0;
+	w->max = 0;
+	w->err = RN_OK;
+}
+
+/* A growable cursor of at most max bytes (max > 0). */
+static inline void rn_wcur_init_alloc(struct rn_wcur *w, size_t max)
+{
+	w->p = NULL;
+	w->len = 0;
+	w->cap = 0;
+	w->max = max;
+	w->err = RN_OK;
+}
+
+static inline bool rn_wcur_ok(const struct rn_wcur *w)
+{
+	return w->err == RN_OK;
+}
+
+static inline void rn_wcur_fail(struct rn_wcur *w, int err)
+{
+	if (w->err == RN_OK)
+		w->err = err;
+}
+
+/*
+ * Makes room for n more bytes: grows a growable cursor, or fails the
+ * cursor. Returns its error. Called by the inline writers when full.
+ */
+int rn_wcur_grow(struct rn_wcur *w, size_t n);
+
+/*
+ * Advances over the next n bytes (n > 0) and returns them for the caller
+ * to fill in place, or NULL when the cursor has failed.
+ */
+static inline uint8_t *rn_wcur_reserve(struct rn_wcur *w, size_t n)
+{
+	if (RN_UNLIKELY(w->err != RN_OK))
+		return NULL;
+	if (RN_UNLIKELY(w->p == NULL || w->cap - w->len < n) && rn_wcur_grow(w, n) != RN_OK)
+		return NULL;
+	uint8_t *p = w->p + w->len;
+	w->len += n;
+	return p;
+}
+
+static inline void rn_wcur_bytes(struct rn_wcur *w, const void *src, size_t n)
+{
+	if (n == 0)
+		return;
+	uint8_t *p = rn_wcur_reserve(w, n);
+	if (p != NULL)
+		memcpy(p, src, n);
+}
+
+/* Stores v big-endian in the width bytes at p (1 to 8). */
+static inline void rn_wcur_store(uint8_t *p, uint64_t v, size_t width)
+{
+	for (size_t i = width; i > 0; i--, v >>= 8)
+		p[i - 1] = (uint8_t)v;
+}
+
+static inline void rn_wcur_u8(struct rn_wcur *w, uint8_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, 1);
+	if (p != NULL)
+		*p = v;
+}
+
+static inline void rn_wcur_u16(struct rn_wcur *w, uint16_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, 2);
+	if (p != NULL)
+		rn_wcur_store(p, v, 2);
+}
+
+static inline void rn_wcur_u32(struct rn_wcur *w, uint32_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, 4);
+	if (p != NULL)
+		rn_wcur_store(p, v, 4);
+}
+
+static inline void rn_wcur_u64(struct rn_wcur *w, uint64_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, 8);
+	if (p != NULL)
+		rn_wcur_store(p, v, 8);
+}
+
+/* The bytes of v as a protobuf varint (base 128, least significant first): 1 to 10. */
+static inline size_t rn_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
+/* Appends v as a protobuf varint (rn_varint_len(v) bytes). */
+static inline void rn_wcur_varint(struct rn_wcur *w, uint64_t v)
+{
+	uint8_t *p = rn_wcur_reserve(w, rn_varint_len(v));
+	if (p == NULL)
+		return;
+	for (; v >= 0x80; v >>= 7)
+		*p++ = (uint8_t)(v | 0x80);
+	*p = (uint8_t)v;
+}
+
+/*
+ * Overwrites width bytes (1 to 8) already written at offset at with v,
+ * big-endian: a length or checksum known only once what follows it is
+ * written. A range past what was written is a bug (RN_EINTERNAL).
+ */
+static inline void rn_wcur_patch(struct rn_wcur *w, size_t at, uint64_t v, size_t width)
+{
+	if (w->err != RN_OK)
+		return;
+	if (RN_UNLIKELY(width == 0 || width > 8 || at > w->len || w->len - at < width)) {
+		w->err = RN_EINTERNAL;
+		return;
+	}
+	rn_wcur_store(w->p + at, v, width);
+}
+
+/*
+ * Growable cursors: on success *out is the malloc'd buffer of *len bytes,
+ * which the caller frees, and the cursor is empty. On failure the buffer
+ * is freed and the cursor's error returned.
+ */
+int rn_wcur_take(struct rn_wcur *w, uint8_t **out, size_t *len);
+/* Frees a growable cursor's buffer; does nothing over a caller's buffer. */
+void rn_wcur_release(struct rn_wcur *w);
+
+/* ------------------------------------------------------------------ */
+/* String builder                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Text appended with printf, over a write cursor: growable (rn_strbuf_init,
+ * up to max bytes) or over a caller's buffer (rn_strbuf_init_fixed). The
+ * text is always NUL-terminated. Errors are sticky, as the cursor's: an
+ * append that does not fit fails and leaves the text as it was.
+ */
+struct rn_strbuf {
+	struct rn_wcur w; /* w.len is the text's length; a NUL follows it */
+};
+
+/* A growable builder of at most max bytes including the NUL. */
+void rn_strbuf_init(struct rn_strbuf *b, size_t max);
+/* A builder over buf of cap bytes (cap >= 1: the NUL). */
+void rn_strbuf_init_fixed(struct rn_strbuf *b, char *buf, size_t cap);
+
+void rn_strbuf_printf(struct rn_strbuf *b, const char *fmt, ...) RN_PRINTF(2, 3);
+void rn_strbuf_vprintf(struct rn_strbuf *b, const char *fmt, va_list ap) RN_PRINTF(2, 0);
+void rn_strbuf_append(struct rn_strbuf *b, const void *s, size_t n);
+void rn_strbuf_puts(struct rn_strbuf *b, const char *s);
+void rn_strbuf_putc(struct rn_strbuf *b, char c);
+
+/* The text so far ("" before the first append). */
+static inline const char *rn_strbuf_str(const struct rn_strbuf *b)
+{
+	return b->w.p != NULL ? (const char *)b->w.p : "";
+}
+
+static inline size_t rn_strbuf_len(const struct rn_strbuf *b)
+{
+	return b->w.len;
+}
+
+static inline int rn_strbuf_err(const struct rn_strbuf *b)
+{
+	return b->w.err;
+}
+
+/* Empties the text and clears the error; keeps the memory. */
+void rn_strbuf_reset(struct rn_strbuf *b);
+/*
+ * Growable builders: on success *out is the malloc'd, NUL-terminated text
+ * of *len bytes, which the caller frees, and the builder is empty. On
+ * failure the text is freed and the error returned. len may be NULL.
+ */
+int rn_strbuf_take(struct rn_strbuf *b, char **out, size_t *len);
+/* Frees a growable builder's text; safe on a fixed one. */
+void rn_strbuf_release(struct rn_strbuf *b);
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Nesting deeper than this is refused, by the reader and the writer. */
+#define RN_JSON_DEPTH_MAX 32
+/* The longest number the reader takes, in characters. */
+#define RN_JSON_NUM_MAX 64
+
+/*
+ * The JSON writer (RFC 8259): compact output appended to a string
+ * builder, one document per rn_jsonw_init(). Strings are escaped in full:
+ * '"' and '\\', \b \f \n \r \t, other control characters as \u00XX; valid
+ * UTF-8 is copied, and each byte of an invalid sequence becomes U+FFFD.
+ * A misuse (a value where a key is due, an unbalanced end, a second
+ * document) fails the writer with RN_EINTERNAL; errors are sticky, and
+ * rn_jsonw_finish() reports them with the builder's.
+ */
+struct rn_jsonw {
+	struct rn_strbuf *b;
+	uint32_t obj;   /* bit d-1: level d is an object */
+	uint32_t items; /* bit d-1: level d holds an item already */
+	uint8_t depth;
+	bool key;  /* a key was written; its value is due */
+	bool done; /* the document's value is complete */
+	int err;
+};
+
+void rn_jsonw_init(struct rn_jsonw *w, struct rn_strbuf *b);
+void rn_jsonw_obj_begin(struct rn_jsonw *w);
+void rn_jsonw_obj_end(struct rn_jsonw *w);
+void rn_jsonw_arr_begin(struct rn_jsonw *w);
+void rn_jsonw_arr_end(struct rn_jsonw *w);
+/* A member name; its value comes next. */
+void rn_jsonw_key(struct rn_jsonw *w, const char *k);
+void rn_jsonw_str(struct rn_jsonw *w, const char *s);
+void rn_jsonw_strn(struct rn_jsonw *w, const char *s, size_t n);
+void rn_jsonw_int(struct rn_jsonw *w, int64_t v);
+void rn_jsonw_uint(struct rn_jsonw *w, uint64_t v);
+/* The shortest text that reads back as v; NaN and infinities are null. */
+void rn_jsonw_double(struct rn_jsonw *w, double v);
+/*
+ * A number formatted by the caller ("%.4f", "%g"): the text must be a JSON
+ * number, or the writer fails with RN_EINTERNAL.
+ */
+void rn_jsonw_numf(struct rn_jsonw *w, const char *fmt, ...) RN_PRINTF(2, 3);
+void rn_jsonw_bool(struct rn_jsonw *w, bool v);
+void rn_jsonw_null(struct rn_jsonw *w);
+/* An event time as an RFC 3339 string (rn_time_format). */
+void rn_jsonw_time(struct rn_jsonw *w, int64_t ms, bool with_ms);
+/* A member: the key, then the value. */
+void rn_jsonw_kv_str(struct rn_jsonw *w, const char *k, const char *s);
+void rn_jsonw_kv_int(struct rn_jsonw *w, const char *k, int64_t v);
+void rn_jsonw_kv_uint(struct rn_jsonw *w, const char *k, uint64_t v);
+void rn_jsonw_kv_bool(struct rn_jsonw *w, const char *k, bool v);
+void rn_jsonw_kv_time(struct rn_jsonw *w, const char *k, int64_t ms, bool with_ms);
+/* RN_OK once one whole document was written; else the first error. */
+int rn_jsonw_finish(const struct rn_jsonw *w);
+/* Appends s (n bytes) as a quoted, escaped JSON string: the writer's escaping. */
+void rn_json_quote(struct rn_strbuf *b, const char *s, size_t n);
+
+/*
+ * The JSON reader: a strict pull parser over a cursor. Each rn_json_next()
+ * returns the next token (> 0) or the reader's sticky error (< 0). Strings
+ * and keys are decoded into the caller's buffer, numbers kept as their text
+ * (at most RN_JSON_NUM_MAX characters); nothing is allocated.
+ *
+ * Exactly RFC 8259, one value per input: no comments, no trailing commas,
+ * no leading zeros, no lone surrogates or invalid UTF-8, no control
+ * characters in strings, no NUL in keys, nothing but white space after the
+ * value. Nesting is bounded by RN_JSON_DEPTH_MAX and strings by the
+ * caller's buffer (RN_ELIMIT); grammar errors are RN_EPARSE. Repeated keys
+ * are the caller's to refuse where they matter (rn_json_object() does).
+ */
+enum rn_json_tok {
+	RN_JSON_END = 1,   /* the value is complete and only white space followed */
+	RN_JSON_OBJ_BEGIN, /* { */
+	RN_JSON_OBJ_END,   /* } */
+	RN_JSON_ARR_BEGIN, /* [ */
+	RN_JSON_ARR_END,   /* ] */
+	RN_JSON_KEY,       /* a member name in str (str_len bytes); its value is next */
+	RN_JSON_STR,       /* a string in str (str_len bytes, may hold a NUL) */
+	RN_JSON_NUM,       /* a number; its text in num, see rn_json_int() */
+	RN_JSON_TRUE,
+	RN_JSON_FALSE,
+	RN_JSON_NULL,
+};
+
+struct rn_json {
+	struct rn_cur c;
+	const uint8_t *start;
+	char *str;      /* the caller's buffer: the last key or string, NUL-terminated */
+	size_t str_cap; /* its size, including the NUL */
+	size_t str_len; /* the last key's or string's length */
+	char num[RN_JSON_NUM_MAX + 1]; /* the last number's text */
+	uint32_t obj;                  /* bit d-1: level d is an object */
+	uint8_t depth;
+	uint8_t state;
+	int err;
+	const char *why;     /* the first error, static text */
+	const char *err_key; /* the member it is about (rn_json_object), or NULL */
+	size_t err_at;       /* and its byte offset */
+};
+
+/* Reads buf (len bytes), decoding strings into str (cap >= 1 bytes). */
+void rn_json_init(struct rn_json *r, const uint8_t *buf, size_t len, char *str, size_t cap);
+int rn_json_next(struct rn_json *r);
+/*
+ * Skips the value whose first token was tok: after RN_JSON_OBJ_BEGIN or
+ * RN_JSON_ARR_BEGIN up to its end; after a scalar, nothing. Returns the
+ * reader's error.
+ */
+int rn_json_skip(struct rn_json *r, int tok);
+/* The last number as an integer; RN_EPARSE if it has a fraction or exponent, RN_ELIMIT if out of range. */
+int rn_json_int(const struct rn_json *r, int64_t *v);
+int rn_json_uint(const struct rn_json *r, uint64_t *v);
+int rn_json_double(const struct rn_json *r, double *v);
+
+/* How rn_json_object() stores a member's value. */
+enum rn_json_ftype {
+	RN_JSON_F_STR,  /* a string without NUL into char[size], cut at a character boundary */
+	RN_JSON_F_INT,  /* an integer into int64_t */
+	RN_JSON_F_UINT, /* a non-negative integer into uint64_t */
+	RN_JSON_F_BOOL, /* true or false into bool */
+	RN_JSON_F_FN,   /* fn reads the value; tok is its first token */
+};
+
+/* One member rn_json_object() knows, stored at base + off. */
+struct rn_json_field {
+	const char *name;
+	enum rn_json_ftype type;
+	size_t off;
+	size_t size; /* RN_JSON_F_STR: the destination's size, NUL included */
+	int (*fn)(struct rn_json *r, int tok, void *base);
+};
+
+/* rn_json_object(): values may not be objects or arrays, but where fn reads them. */
+#define RN_JSON_FLAT 0x1u
+
+/*
+ * Reads one object, tok being its first token (RN_JSON_OBJ_BEGIN, from
+ * rn_json_next() or handed to a field's fn), to its '}'. A member named in
+ * fields[0..n) (n <= 32) is stored into base as its field says and its bit
+ * set in *seen (NULL: not wanted); a known key met twice, or a value of
+ * the wrong type, fails the reader with RN_EPARSE, and the error names the
+ * key. Other keys are skipped, whatever their value (with RN_JSON_FLAT,
+ * only scalars). Returns the reader's error.
+ */
+int rn_json_object(struct rn_json *r, int tok, const struct rn_json_field *fields, size_t n,
+                   unsigned flags, void *base, uint32_t *seen);
+/* Fails the reader with err and a static reason at the current offset; returns err. */
+int rn_json_fail(struct rn_json *r, int err, const char *why);
+/* The current byte offset into the input. */
+static inline size_t rn_json_offset(const struct rn_json *r)
+{
+	return (size_t)(r->c.p - r->start);
+}
+/* Formats the error as "offset N: [key: ]reason"; returns the length written. */
+size_t rn_json_error(const struct rn_json *r, char *dst, size_t dstlen);
+
+/* ------------------------------------------------------------------ */
 /* Addresses                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -530,6 +907,12 @@ const char *rn_kind_name(unsigned kind);
 int rn_kind_parse(const char *name, enum rn_kind *out);
 const char *rn_category_name(unsigned cat);
 int rn_category_parse(const char *name, enum rn_category *out);
+/*
+ * Writes the categories of cats (bit c: category c) as a JSON array of
+ * names, in category order: the "categories" of every blocklist repnet
+ * prints.
+ */
+void rn_category_json_write(struct rn_jsonw *w, uint32_t cats);
 const char *rn_source_name(unsigned src);
 
 #define RN_EVIDENCE_MAX 32 /* bytes including the NUL */
@@ -587,6 +970,30 @@ struct rn_obs_rejects {
  */
 int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap, struct rn_obs_batch_meta *meta,
                         struct rn_obs *obs, size_t *n, struct rn_obs_rejects *rej);
+
+/*
+ * Observations as JSON lines: the one format `repnet logs`, `repnet flows
+ * --obs` and `repnet import` print and `repnet score` and `repnet explain`
+ * read.
+ *   {"ts":"2026-11-29T02:26:49Z","ip":"192.0.2.1","kind":"sasl_fail",
+ *    "source":"postfix","program":"postfix/smtpd","evidence":"auth:LOGIN",
+ *    "count":3}
+ * "prefix_len" follows "ip" when the observation covers a prefix; "ts"
+ * carries milliseconds when they are not zero.
+ */
+/* Writes o as one object, a value of w. */
+void rn_obs_json_write(struct rn_jsonw *w, const struct rn_obs *o);
+/* Appends o to b as one line (the object and a newline); returns b's error. */
+int rn_obs_json_line(struct rn_strbuf *b, const struct rn_obs *o);
+/*
+ * Parses one object (buf, len bytes; white space around it is allowed).
+ * ts, ip and kind are required; the other keys default (source
+ * unspecified, program and evidence empty, count 1, prefix_len 0).
+ * Unknown keys are skipped, known keys may not repeat, nested values are
+ * refused. On failure *out is untouched, the result is RN_EPARSE or
+ * RN_ELIMIT, and err (errlen bytes) says what and at which offset.
+ */
+int rn_obs_json_parse(const uint8_t *buf, size_t len, struct rn_obs *out, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Metrics                                                             */
@@ -975,6 +1382,11 @@ uint32_t rn_crc32c(uint32_t crc, const void *buf, size_t len);
 int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode);
 /* Reads a whole file of at most max bytes; *out is freed with free(). */
 int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
+/*
+ * Reads fd (a pipe, standard input) to its end, at most max bytes
+ * (RN_ELIMIT past that); *out is freed with free(). fd stays open.
+ */
+int rn_fd_read(int fd, size_t max, uint8_t **out, size_t *len);
 /* mkdir -p with mode for each missing component. */
 int rn_mkdirs(const char *path, unsigned mode);
 

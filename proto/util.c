@@ -188,6 +188,31 @@ fail:
 	return rc;
 }
 
+int rn_fd_read(int fd, size_t max, uint8_t **out, size_t *len)
+{
+	struct rn_wcur w;
+	rn_wcur_init_alloc(&w, max < SIZE_MAX ? max + 1 : max);
+	for (;;) {
+		/* Up to one byte past max, which tells input that is too long. */
+		size_t room = w.max - w.len;
+		if (room == 0 || rn_wcur_grow(&w, room < 65536 ? room : 65536) != RN_OK)
+			break;
+		ssize_t r = read(fd, w.p + w.len, w.cap - w.len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rn_wcur_fail(&w, -errno);
+			break;
+		}
+		if (r == 0)
+			break;
+		w.len += (size_t)r;
+	}
+	if (w.len > max)
+		rn_wcur_fail(&w, RN_ELIMIT);
+	return rn_wcur_take(&w, out, len);
+}
+
 int rn_mkdirs(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];

@@ -22,28 +22,23 @@
 
 void (*scoring_crash_hook)(const char *point);
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 void journal_header(uint8_t hdr[JOURNAL_HDR_LEN], uint64_t gen)
 {
-	memcpy(hdr, "RNJ1", 4);
-	put32(hdr + 4, 1);
-	put32(hdr + 8, (uint32_t)(gen >> 32));
-	put32(hdr + 12, (uint32_t)gen);
-	put32(hdr + 16, rn_crc32c(0, hdr, 16));
-	put32(hdr + 20, 0);
+	struct rn_wcur w;
+	rn_wcur_init(&w, hdr, JOURNAL_HDR_LEN);
+	rn_wcur_bytes(&w, "RNJ1", 4);
+	rn_wcur_u32(&w, 1);
+	rn_wcur_u64(&w, gen);
+	rn_wcur_u32(&w, rn_crc32c(0, hdr, w.len));
+	rn_wcur_u32(&w, 0);
 }
 
 void journal_record_header(uint8_t hdr[JOURNAL_REC_HDR], const uint8_t *payload, size_t len)
 {
-	put32(hdr, (uint32_t)len);
-	put32(hdr + 4, rn_crc32c(rn_crc32c(0, hdr, 4), payload, len));
+	struct rn_wcur w;
+	rn_wcur_init(&w, hdr, JOURNAL_REC_HDR);
+	rn_wcur_u32(&w, (uint32_t)len);
+	rn_wcur_u32(&w, rn_crc32c(rn_crc32c(0, hdr, w.len), payload, len));
 }
 
 int journal_scan(const uint8_t *buf, size_t len, uint64_t *gen, size_t *valid, bool *torn,
@@ -71,10 +66,10 @@ int journal_scan(const uint8_t *buf, size_t len, uint64_t *gen, size_t *valid, b
 		const uint8_t *rh = rn_cur_bytes(&c, JOURNAL_REC_HDR);
 		if (rh == NULL)
 			break;
-		uint32_t rlen = (uint32_t)rh[0] << 24 | (uint32_t)rh[1] << 16 |
-		                (uint32_t)rh[2] << 8 | rh[3];
-		uint32_t rcrc = (uint32_t)rh[4] << 24 | (uint32_t)rh[5] << 16 |
-		                (uint32_t)rh[6] << 8 | rh[7];
+		struct rn_cur rhc;
+		rn_cur_init(&rhc, rh, JOURNAL_REC_HDR);
+		uint32_t rlen = rn_cur_u32(&rhc);
+		uint32_t rcrc = rn_cur_u32(&rhc);
 		if (rlen == 0 || rlen > JOURNAL_MAX_RECORD)
 			break;
 		const uint8_t *p = rn_cur_bytes(&c, rlen);

@@ -417,31 +417,33 @@ size_t keyset_serialized_size(const struct keyset *ks)
 	return sz;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-void keyset_serialize(const struct keyset *ks, uint8_t *dst)
+void keyset_serialize_to(const struct keyset *ks, struct rn_wcur *w)
 {
 	uint32_t ng = 0;
 	for (size_t i = 0; i < ks->n; i++)
 		if (!roaring_bitmap_is_empty(ks->bm[i]))
 			ng++;
-	put32(dst, ng);
-	uint8_t *p = dst + 4;
+	rn_wcur_u32(w, ng);
 	for (size_t k = 0; k < ks->n; k++) {
 		uint32_t g = ks->order[k];
 		if (roaring_bitmap_is_empty(ks->bm[g]))
 			continue;
-		size_t len = roaring_bitmap_portable_serialize(ks->bm[g], (char *)p + 8);
-		put32(p, ks->hi[g]);
-		put32(p + 4, (uint32_t)len);
-		p += 8 + len;
+		size_t len = roaring_bitmap_portable_size_in_bytes(ks->bm[g]);
+		rn_wcur_u32(w, ks->hi[g]);
+		rn_wcur_u32(w, (uint32_t)len);
+		uint8_t *p = rn_wcur_reserve(w, len);
+		if (p == NULL)
+			return;
+		if (roaring_bitmap_portable_serialize(ks->bm[g], (char *)p) != len)
+			rn_wcur_fail(w, RN_EINTERNAL);
 	}
+}
+
+void keyset_serialize(const struct keyset *ks, uint8_t *dst)
+{
+	struct rn_wcur w;
+	rn_wcur_init(&w, dst, keyset_serialized_size(ks));
+	keyset_serialize_to(ks, &w);
 }
 
 int keyset_walk_portable(const uint8_t *buf, size_t len, uint64_t max_card,

@@ -103,6 +103,8 @@ static inline void keyset_iter_next(struct keyset_iter *it)
  *   roaring; groups strictly ascending. Big-endian integers.
  */
 size_t keyset_serialized_size(const struct keyset *ks);
+/* Appends keyset_serialized_size() bytes to w. ks must be prepared. */
+void keyset_serialize_to(const struct keyset *ks, struct rn_wcur *w);
 /* Writes keyset_serialized_size() bytes at dst. ks must be prepared. */
 void keyset_serialize(const struct keyset *ks, uint8_t *dst);
 /*

@@ -538,21 +538,6 @@ int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l);
 /* Forces a snapshot now (tests). */
 int scoring_snapshot_now(struct scoring *s);
 
-/* ------------------------------------------------------------------ */
-/* Observations as JSON lines                                          */
-/* ------------------------------------------------------------------ */
-
-/*
- * Parses one JSON object, the line format `repnet logs` prints:
- *   {"ts":"2026-11-29T02:26:49Z","ip":"192.0.2.1","kind":"sasl_fail",
- *    "source":"postfix","evidence":"auth:LOGIN","count":3,"prefix_len":24}
- * ts, ip and kind are required; other keys default (count 1, source
- * unspecified). Unknown keys are skipped; nested values are refused.
- * On error, err (errlen bytes) says what and where.
- */
-int scoring_obs_from_json(const uint8_t *buf, size_t len, struct rn_obs *out, char *err,
-                          size_t errlen);
-
 #ifdef __cplusplus
 }
 #endif

@@ -14,7 +14,9 @@
  *   6 HELD     observations held for a later tick;
  *   7 BATCHES  the last batch_seq applied per collector (the service's
  *              table, batches.c).
- * Integers are big-endian; key sets use keyset_serialize().
+ * Integers are big-endian, written through a growable rn_wcur (section
+ * lengths are patched in at each section's end); key sets use
+ * keyset_serialize_to().
  *
  * Loading checks the two CRCs first, and then trusts nothing anyway: a
  * file with valid CRCs can still be crafted. Every length is taken through
@@ -47,165 +49,97 @@ enum {
 
 /* ---- writing --------------------------------------------------------------- */
 
-struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	int err;
-};
+/* The largest snapshot written: what the loader reads (service.c). */
+#define STATE_MAX (SIZE_MAX / 2)
 
-static uint8_t *wb_room(struct wbuf *b, size_t n)
+static void wb_keyset(struct rn_wcur *b, struct keyset *ks)
 {
-	if (b->err != 0)
-		return NULL;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->n + n)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	uint8_t *r = b->p + b->n;
-	b->n += n;
-	return r;
-}
-
-static void wb_u8(struct wbuf *b, uint8_t v)
-{
-	uint8_t *p = wb_room(b, 1);
-	if (p)
-		*p = v;
-}
-
-static void wb_u16(struct wbuf *b, uint16_t v)
-{
-	uint8_t *p = wb_room(b, 2);
-	if (p) {
-		p[0] = (uint8_t)(v >> 8);
-		p[1] = (uint8_t)v;
-	}
-}
-
-static void wb_u32(struct wbuf *b, uint32_t v)
-{
-	uint8_t *p = wb_room(b, 4);
-	if (p) {
-		p[0] = (uint8_t)(v >> 24);
-		p[1] = (uint8_t)(v >> 16);
-		p[2] = (uint8_t)(v >> 8);
-		p[3] = (uint8_t)v;
-	}
-}
-
-static void wb_u64(struct wbuf *b, uint64_t v)
-{
-	wb_u32(b, (uint32_t)(v >> 32));
-	wb_u32(b, (uint32_t)v);
-}
-
-static void wb_bytes(struct wbuf *b, const void *src, size_t n)
-{
-	uint8_t *p = wb_room(b, n);
-	if (p && n)
-		memcpy(p, src, n);
-}
-
-static void wb_keyset(struct wbuf *b, struct keyset *ks)
-{
-	if (b->err != 0)
+	if (!rn_wcur_ok(b))
 		return;
 	int rc = keyset_prepare(ks);
 	if (rc != RN_OK) {
-		b->err = rc;
+		rn_wcur_fail(b, rc);
 		return;
 	}
-	size_t sz = keyset_serialized_size(ks);
-	uint8_t *p = wb_room(b, sz);
-	if (p)
-		keyset_serialize(ks, p);
+	keyset_serialize_to(ks, b);
 }
 
-static size_t sec_begin(struct wbuf *b, uint32_t tag)
+/* A section: its tag and a length filled in by sec_end(). */
+static size_t sec_begin(struct rn_wcur *b, uint32_t tag)
 {
-	wb_u32(b, tag);
-	size_t at = b->n;
-	wb_u64(b, 0);
+	rn_wcur_u32(b, tag);
+	size_t at = b->len;
+	rn_wcur_u64(b, 0);
 	return at;
 }
 
-static void sec_end(struct wbuf *b, size_t at)
+static void sec_end(struct rn_wcur *b, size_t at)
 {
-	if (b->err != 0)
-		return;
-	uint64_t len = b->n - at - 8;
-	for (int i = 0; i < 8; i++)
-		b->p[at + i] = (uint8_t)(len >> (56 - 8 * i));
+	if (rn_wcur_ok(b))
+		rn_wcur_patch(b, at, b->len - at - 8, 8);
 }
 
-static void put_obs(struct wbuf *b, const struct rn_obs *o)
+static void put_obs(struct rn_wcur *b, const struct rn_obs *o)
 {
 	uint8_t a[16];
 	size_t al = rn_addr_to_bytes(&o->addr, a);
-	wb_u8(b, (uint8_t)al);
-	wb_bytes(b, a, al);
-	wb_u8(b, o->prefix_len);
-	wb_u8(b, o->source);
-	wb_u16(b, o->kind);
-	wb_u32(b, o->count);
-	wb_u64(b, (uint64_t)o->ts_ms);
+	rn_wcur_u8(b, (uint8_t)al);
+	rn_wcur_bytes(b, a, al);
+	rn_wcur_u8(b, o->prefix_len);
+	rn_wcur_u8(b, o->source);
+	rn_wcur_u16(b, o->kind);
+	rn_wcur_u32(b, o->count);
+	rn_wcur_u64(b, (uint64_t)o->ts_ms);
 	size_t el = strnlen(o->evidence, RN_EVIDENCE_MAX - 1);
-	wb_u8(b, (uint8_t)el);
-	wb_bytes(b, o->evidence, el);
+	rn_wcur_u8(b, (uint8_t)el);
+	rn_wcur_bytes(b, o->evidence, el);
 }
 
 int state_save(struct scoring_engine *e, const struct batches *applied, struct jpos pos,
                uint8_t **out, size_t *len)
 {
-	struct wbuf b = {0};
+	struct rn_wcur b;
 	size_t at;
-	wb_room(&b, STATE_HDR_LEN);
+	rn_wcur_init_alloc(&b, STATE_MAX);
+	rn_wcur_reserve(&b, STATE_HDR_LEN);
 
 	at = sec_begin(&b, SEC_META);
-	wb_u64(&b, pos.gen);
-	wb_u64(&b, pos.off);
-	wb_u64(&b, (uint64_t)e->clock);
-	wb_u64(&b, (uint64_t)e->max_ts);
-	wb_u64(&b, (uint64_t)e->last_tick);
-	wb_u64(&b, (uint64_t)e->next_tick);
-	wb_u64(&b, (uint64_t)e->off_period);
-	wb_u64(&b, e->seq);
-	wb_u64(&b, (uint64_t)e->conf.bucket_ms);
-	wb_u32(&b, (uint32_t)e->conf.ipv6_prefix);
+	rn_wcur_u64(&b, pos.gen);
+	rn_wcur_u64(&b, pos.off);
+	rn_wcur_u64(&b, (uint64_t)e->clock);
+	rn_wcur_u64(&b, (uint64_t)e->max_ts);
+	rn_wcur_u64(&b, (uint64_t)e->last_tick);
+	rn_wcur_u64(&b, (uint64_t)e->next_tick);
+	rn_wcur_u64(&b, (uint64_t)e->off_period);
+	rn_wcur_u64(&b, e->seq);
+	rn_wcur_u64(&b, (uint64_t)e->conf.bucket_ms);
+	rn_wcur_u32(&b, (uint32_t)e->conf.ipv6_prefix);
 	sec_end(&b, at);
 
 	at = sec_begin(&b, SEC_CODES);
-	wb_u32(&b, (uint32_t)e->ncodes);
+	rn_wcur_u32(&b, (uint32_t)e->ncodes);
 	for (size_t i = 0; i < e->ncodes; i++) {
 		size_t l = strnlen(e->codes[i], RN_EVIDENCE_MAX - 1);
-		wb_u8(&b, (uint8_t)l);
-		wb_bytes(&b, e->codes[i], l);
+		rn_wcur_u8(&b, (uint8_t)l);
+		rn_wcur_bytes(&b, e->codes[i], l);
 	}
 	sec_end(&b, at);
 
 	at = sec_begin(&b, SEC_SETS);
-	wb_u32(&b, (uint32_t)e->nsets);
+	rn_wcur_u32(&b, (uint32_t)e->nsets);
 	for (size_t i = 0; i < e->nsets; i++) {
 		struct rset *s = e->sets[i];
-		wb_u8(&b, s->kind);
-		wb_u8(&b, s->space);
-		wb_u8(&b, s->nslices);
-		wb_u64(&b, (uint64_t)s->bucket);
-		wb_u64(&b, (uint64_t)s->first_ms);
-		wb_u64(&b, (uint64_t)s->last_ms);
+		rn_wcur_u8(&b, s->kind);
+		rn_wcur_u8(&b, s->space);
+		rn_wcur_u8(&b, s->nslices);
+		rn_wcur_u64(&b, (uint64_t)s->bucket);
+		rn_wcur_u64(&b, (uint64_t)s->first_ms);
+		rn_wcur_u64(&b, (uint64_t)s->last_ms);
 		for (unsigned j = 0; j < s->nslices; j++)
 			wb_keyset(&b, s->slice[j]);
-		wb_u16(&b, s->nev);
+		rn_wcur_u16(&b, s->nev);
 		for (unsigned j = 0; j < s->nev; j++) {
-			wb_u16(&b, s->ev[j].code);
+			rn_wcur_u16(&b, s->ev[j].code);
 			wb_keyset(&b, s->ev[j].ks);
 		}
 	}
@@ -216,13 +150,13 @@ int state_save(struct scoring_engine *e, const struct batches *applied, struct j
 	for (unsigned s = 0; s < SPACE_COUNT; s++)
 		for (unsigned j = 0; j < ENGINE_OFF_SLICES; j++)
 			noff += e->off[s][j] != NULL;
-	wb_u32(&b, noff);
+	rn_wcur_u32(&b, noff);
 	for (unsigned s = 0; s < SPACE_COUNT; s++) {
 		for (unsigned j = 0; j < ENGINE_OFF_SLICES; j++) {
 			if (e->off[s][j] == NULL)
 				continue;
-			wb_u8(&b, (uint8_t)s);
-			wb_u8(&b, (uint8_t)j);
+			rn_wcur_u8(&b, (uint8_t)s);
+			rn_wcur_u8(&b, (uint8_t)j);
 			wb_keyset(&b, e->off[s][j]);
 		}
 	}
@@ -230,8 +164,8 @@ int state_save(struct scoring_engine *e, const struct batches *applied, struct j
 
 	at = sec_begin(&b, SEC_TABLE);
 	const struct scoring_table *t = e->cur;
-	wb_bytes(&b, t->digest, 32);
-	wb_u64(&b, t->count);
+	rn_wcur_bytes(&b, t->digest, 32);
+	rn_wcur_u64(&b, t->count);
 	for (size_t si = 0; si < t->nsp; si++) {
 		const struct tspace *s = &t->sp[si];
 		uint32_t hi = 0;
@@ -239,58 +173,47 @@ int state_save(struct scoring_engine *e, const struct batches *applied, struct j
 			if (s->family == RN_AF_INET)
 				hi = tspace_hi_of(s, i, hi);
 			const struct tcls *c = &t->cls[tspace_cls(s, i)];
-			wb_u8(&b, s->family);
-			wb_u8(&b, s->plen);
-			wb_u64(&b, tspace_key(s, i, hi));
-			wb_u32(&b, c->cats);
-			wb_u64(&b, (uint64_t)c->expires_ms);
-			wb_u32(&b, t->rich ? s->score[i] : 0);
-			wb_u32(&b, t->rich ? s->first_s[i] : 0);
-			wb_u32(&b, t->rich ? s->last_s[i] : 0);
-			wb_u8(&b, t->rich ? s->offences[i] : 0);
-			wb_u8(&b, t->rich ? s->flags[i] : 0);
+			rn_wcur_u8(&b, s->family);
+			rn_wcur_u8(&b, s->plen);
+			rn_wcur_u64(&b, tspace_key(s, i, hi));
+			rn_wcur_u32(&b, c->cats);
+			rn_wcur_u64(&b, (uint64_t)c->expires_ms);
+			rn_wcur_u32(&b, t->rich ? s->score[i] : 0);
+			rn_wcur_u32(&b, t->rich ? s->first_s[i] : 0);
+			rn_wcur_u32(&b, t->rich ? s->last_s[i] : 0);
+			rn_wcur_u8(&b, t->rich ? s->offences[i] : 0);
+			rn_wcur_u8(&b, t->rich ? s->flags[i] : 0);
 		}
 	}
 	sec_end(&b, at);
 
 	at = sec_begin(&b, SEC_HELD);
-	wb_u32(&b, (uint32_t)e->nheld);
+	rn_wcur_u32(&b, (uint32_t)e->nheld);
 	for (size_t i = 0; i < e->nheld; i++)
 		put_obs(&b, &e->held[i]);
 	sec_end(&b, at);
 
 	at = sec_begin(&b, SEC_BATCHES);
-	wb_u32(&b, (uint32_t)applied->n);
+	rn_wcur_u32(&b, (uint32_t)applied->n);
 	for (size_t i = 0; i < applied->n; i++) {
-		wb_bytes(&b, applied->v[i].id, 16);
-		wb_u64(&b, applied->v[i].seq);
+		rn_wcur_bytes(&b, applied->v[i].id, 16);
+		rn_wcur_u64(&b, applied->v[i].seq);
 	}
 	sec_end(&b, at);
 
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
+	if (!rn_wcur_ok(&b)) {
+		int rc = b.err;
+		rn_wcur_release(&b);
+		return rc;
 	}
 	/* The header, now that the body is known. */
-	uint64_t blen = b.n - STATE_HDR_LEN;
-	uint8_t *h = b.p;
-	memcpy(h, "RNSS", 4);
-	uint32_t crc = rn_crc32c(0, b.p + STATE_HDR_LEN, blen);
-	uint32_t v[4] = {1, (uint32_t)(blen >> 32), (uint32_t)blen, crc};
-	for (int i = 0; i < 4; i++) {
-		h[4 + 4 * i] = (uint8_t)(v[i] >> 24);
-		h[5 + 4 * i] = (uint8_t)(v[i] >> 16);
-		h[6 + 4 * i] = (uint8_t)(v[i] >> 8);
-		h[7 + 4 * i] = (uint8_t)v[i];
-	}
-	uint32_t hc = rn_crc32c(0, h, 20);
-	h[20] = (uint8_t)(hc >> 24);
-	h[21] = (uint8_t)(hc >> 16);
-	h[22] = (uint8_t)(hc >> 8);
-	h[23] = (uint8_t)hc;
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
+	uint64_t blen = b.len - STATE_HDR_LEN;
+	memcpy(b.p, "RNSS", 4);
+	rn_wcur_patch(&b, 4, 1, 4); /* the format's version */
+	rn_wcur_patch(&b, 8, blen, 8);
+	rn_wcur_patch(&b, 16, rn_crc32c(0, b.p + STATE_HDR_LEN, blen), 4);
+	rn_wcur_patch(&b, 20, rn_crc32c(0, b.p, 20), 4);
+	return rn_wcur_take(&b, out, len);
 }
 
 /* ---- reading ----------------------------------------------------------------- */

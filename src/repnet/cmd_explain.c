@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "util.h"
 
 static void print_duration(FILE *out, int64_t ms)
 {
@@ -93,45 +94,69 @@ static void print_text(const struct scoring_explain *x, const char *ip)
 	}
 }
 
-static void print_json(const struct scoring_explain *x)
+static int print_json(const struct scoring_explain *x)
 {
-	char k[RN_PREFIX_STRLEN], t[RN_TIME_STRLEN];
+	char k[RN_PREFIX_STRLEN], pts[SCORE_POINTS_STRLEN];
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init(&b, 1u << 20);
+	rn_jsonw_init(&w, &b);
 	rn_prefix_format(&x->key, k, sizeof(k));
-	printf("{\"key\":\"%s\",\"listed\":%s,\"score\":", k, x->listed ? "true" : "false");
-	score_print_points(stdout, x->score);
-	printf(",\"at\":\"%s\",\"eligible\":%s,\"protected\":%s,\"dry_run\":%s,\"held\":%u,"
-	       "\"offences\":%u",
-	       t3339(x->at_ms, t), x->eligible ? "true" : "false", x->protected_ ? "true" : "false",
-	       x->dry_run ? "true" : "false", x->held, x->offences);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, "key", k);
+	rn_jsonw_kv_bool(&w, "listed", x->listed);
+	rn_jsonw_key(&w, "score");
+	rn_jsonw_numf(&w, "%s", score_points_format(x->score, pts));
+	rn_jsonw_kv_time(&w, "at", x->at_ms, false);
+	rn_jsonw_kv_bool(&w, "eligible", x->eligible);
+	rn_jsonw_kv_bool(&w, "protected", x->protected_);
+	rn_jsonw_kv_bool(&w, "dry_run", x->dry_run);
+	rn_jsonw_kv_uint(&w, "held", x->held);
+	rn_jsonw_kv_uint(&w, "offences", x->offences);
 	if (x->listed) {
-		printf(",\"categories\":");
-		score_print_cats(stdout, x->entry.cats);
-		printf(",\"expires\":\"%s\"", t3339(x->entry.expires_ms, t));
+		rn_jsonw_key(&w, "categories");
+		rn_category_json_write(&w, x->entry.cats);
+		rn_jsonw_kv_time(&w, "expires", x->entry.expires_ms, false);
 	}
 	if (x->covered) {
 		rn_prefix_format(&x->cover.prefix, k, sizeof(k));
-		printf(",\"covered_by\":\"%s\"", k);
+		rn_jsonw_kv_str(&w, "covered_by", k);
 	}
-	printf(",\"contributions\":[");
+	rn_jsonw_key(&w, "contributions");
+	rn_jsonw_arr_begin(&w);
 	for (unsigned i = 0; i < x->ncontrib; i++) {
 		const struct scoring_contrib *c = &x->contrib[i];
-		printf("%s{\"kind\":\"%s\",\"category\":\"%s\",\"count\":%u,\"weight\":%g,",
-		       i ? "," : "", rn_kind_name(c->kind), rn_category_name(c->category), c->count,
-		       c->weight);
+		rn_jsonw_obj_begin(&w);
+		rn_jsonw_kv_str(&w, "kind", rn_kind_name(c->kind));
+		rn_jsonw_kv_str(&w, "category", rn_category_name(c->category));
+		rn_jsonw_kv_uint(&w, "count", c->count);
+		rn_jsonw_key(&w, "weight");
+		rn_jsonw_numf(&w, "%g", c->weight);
 		if (c->window_ms > 0)
-			printf("\"window_ms\":%lld,", (long long)c->window_ms);
+			rn_jsonw_kv_int(&w, "window_ms", c->window_ms);
 		else
-			printf("\"half_life_ms\":%lld,", (long long)c->half_life_ms);
-		printf("\"bucket\":\"%s\",\"decay\":%.4f,\"points\":", t3339(c->bucket_start_ms, t),
-		       c->decay);
-		score_print_points(stdout, c->points);
-		printf(",\"first\":\"%s\"", t3339(c->set_first_ms, t));
-		printf(",\"last\":\"%s\",\"evidence\":[", t3339(c->set_last_ms, t));
+			rn_jsonw_kv_int(&w, "half_life_ms", c->half_life_ms);
+		rn_jsonw_kv_time(&w, "bucket", c->bucket_start_ms, false);
+		rn_jsonw_key(&w, "decay");
+		rn_jsonw_numf(&w, "%.4f", c->decay);
+		rn_jsonw_key(&w, "points");
+		rn_jsonw_numf(&w, "%s", score_points_format(c->points, pts));
+		rn_jsonw_kv_time(&w, "first", c->set_first_ms, false);
+		rn_jsonw_kv_time(&w, "last", c->set_last_ms, false);
+		rn_jsonw_key(&w, "evidence");
+		rn_jsonw_arr_begin(&w);
 		for (unsigned j = 0; j < c->nevidence; j++)
-			printf("%s\"%s\"", j ? "," : "", c->evidence[j]);
-		printf("]}");
+			rn_jsonw_str(&w, c->evidence[j]);
+		rn_jsonw_arr_end(&w);
+		rn_jsonw_obj_end(&w);
 	}
-	printf("]}\n");
+	rn_jsonw_arr_end(&w);
+	rn_jsonw_obj_end(&w);
+	int rc = cli_json_print(stdout, &w, &b);
+	if (rc != RN_OK)
+		fprintf(stderr, "repnet: explain: %s\n", rn_strerror(rc));
+	rn_strbuf_release(&b);
+	return rc;
 }
 
 /*
@@ -234,9 +259,9 @@ int cmd_explain(int argc, char **argv)
 			        rn_strerror(rc));
 	}
 	if (rc == RN_OK) {
-		if (json)
-			print_json(x);
-		else
+		if (json && print_json(x) != RN_OK)
+			goto out;
+		if (!json)
 			print_text(x, ip);
 		code = 0;
 	} else if (obs != NULL) {

@@ -8,7 +8,6 @@
  * packet meter instead.
  */
 #include <getopt.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "cmds.h"
+#include "util.h"
 
 struct flows_out {
 	bool records;
@@ -30,6 +30,50 @@ static const char *source_label(uint8_t s)
 	return n != NULL ? n : "unspecified";
 }
 
+/* One flow record as one JSON line into b. */
+static void rec_json(struct rn_strbuf *b, const struct collector_flow_rec *x)
+{
+	char ex[RN_ADDR_STRLEN], a[RN_ADDR_STRLEN];
+	struct rn_jsonw w;
+	rn_jsonw_init(&w, b);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_uint(&w, "version", x->version);
+	rn_jsonw_kv_str(&w, "source", source_label(x->source));
+	rn_addr_format(&x->exporter, ex, sizeof(ex));
+	bool v6 = x->exporter.family == RN_AF_INET6;
+	char exp[RN_ADDR_STRLEN + 8];
+	snprintf(exp, sizeof(exp), "%s%s%s:%u", v6 ? "[" : "", ex, v6 ? "]" : "", x->exporter_port);
+	rn_jsonw_kv_str(&w, "exporter", exp);
+	rn_jsonw_kv_uint(&w, "domain", x->domain);
+	rn_addr_format(&x->src, a, sizeof(a));
+	rn_jsonw_kv_str(&w, "src", a);
+	rn_addr_format(&x->dst, a, sizeof(a));
+	rn_jsonw_kv_str(&w, "dst", a);
+	rn_jsonw_kv_uint(&w, "sport", x->sport);
+	rn_jsonw_kv_uint(&w, "dport", x->dport);
+	rn_jsonw_kv_uint(&w, "proto", x->proto);
+	rn_jsonw_kv_uint(&w, "tcp_flags", x->tcp_flags);
+	rn_jsonw_kv_uint(&w, "packets", x->packets);
+	rn_jsonw_kv_uint(&w, "bytes", x->bytes);
+	rn_jsonw_kv_time(&w, "first", x->first_ms, true);
+	rn_jsonw_kv_time(&w, "last", x->last_ms, true);
+	if (x->flags & COLLECTOR_FLOW_BIFLOW) {
+		rn_jsonw_kv_uint(&w, "reverse_packets", x->rev_packets);
+		rn_jsonw_kv_uint(&w, "reverse_bytes", x->rev_bytes);
+		rn_jsonw_kv_uint(&w, "reverse_tcp_flags", x->rev_tcp_flags);
+	}
+	if (x->flags & COLLECTOR_FLOW_SAMPLED) {
+		rn_jsonw_kv_uint(&w, "sampling", x->sampling);
+		rn_jsonw_kv_bool(&w, "scaled", (x->flags & COLLECTOR_FLOW_SCALED) != 0);
+	}
+	if (x->flags & COLLECTOR_FLOW_COMPLETED)
+		rn_jsonw_kv_bool(&w, "handshake", true);
+	if (x->flags & COLLECTOR_FLOW_NOTIME)
+		rn_jsonw_kv_str(&w, "times", "arrival");
+	rn_jsonw_obj_end(&w);
+	cli_json_print(stdout, &w, b);
+}
+
 static void print_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 {
 	struct flows_out *fo = arg;
@@ -40,35 +84,10 @@ static void print_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 	/* Live workers print concurrently: one record is one locked write. */
 	flockfile(stdout);
 	for (size_t i = 0; i < n; i++) {
-		const struct collector_flow_rec *x = &r[i];
-		char ex[RN_ADDR_STRLEN], s[RN_ADDR_STRLEN], d[RN_ADDR_STRLEN];
-		char tf[RN_TIME_STRLEN], tl[RN_TIME_STRLEN];
-		rn_addr_format(&x->exporter, ex, sizeof(ex));
-		rn_addr_format(&x->src, s, sizeof(s));
-		rn_addr_format(&x->dst, d, sizeof(d));
-		rn_time_format(x->first_ms, true, tf, sizeof(tf));
-		rn_time_format(x->last_ms, true, tl, sizeof(tl));
-		bool v6 = x->exporter.family == RN_AF_INET6;
-		printf("{\"version\":%u,\"source\":\"%s\",\"exporter\":\"%s%s%s:%u\",\"domain\":"
-		       "%" PRIu32
-		       ",\"src\":\"%s\",\"dst\":\"%s\",\"sport\":%u,\"dport\":%u,\"proto\":%u,"
-		       "\"tcp_flags\":%u,\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"first\":\"%s\",\"last\":\"%s\"",
-		       x->version, source_label(x->source), v6 ? "[" : "", ex, v6 ? "]" : "",
-		       x->exporter_port, x->domain, s, d, x->sport, x->dport, x->proto,
-		       x->tcp_flags, x->packets, x->bytes, tf, tl);
-		if (x->flags & COLLECTOR_FLOW_BIFLOW)
-			printf(",\"reverse_packets\":%" PRIu64 ",\"reverse_bytes\":%" PRIu64
-			       ",\"reverse_tcp_flags\":%u",
-			       x->rev_packets, x->rev_bytes, x->rev_tcp_flags);
-		if (x->flags & COLLECTOR_FLOW_SAMPLED)
-			printf(",\"sampling\":%" PRIu32 ",\"scaled\":%s", x->sampling,
-			       (x->flags & COLLECTOR_FLOW_SCALED) ? "true" : "false");
-		if (x->flags & COLLECTOR_FLOW_COMPLETED)
-			printf(",\"handshake\":true");
-		if (x->flags & COLLECTOR_FLOW_NOTIME)
-			printf(",\"times\":\"arrival\"");
-		printf("}\n");
+		char line[1024];
+		struct rn_strbuf b;
+		rn_strbuf_init_fixed(&b, line, sizeof(line));
+		rec_json(&b, &r[i]);
 		atomic_fetch_add(&fo->printed, 1);
 	}
 	fflush(stdout);
@@ -80,21 +99,22 @@ static void print_obs(void *arg, const struct rn_obs *o, size_t n)
 	const struct flows_out *fo = arg;
 	flockfile(stdout);
 	for (size_t i = 0; i < n; i++) {
-		char a[RN_ADDR_STRLEN], t[RN_TIME_STRLEN], ev[RN_EVIDENCE_MAX * 2];
-		rn_addr_format(&o[i].addr, a, sizeof(a));
-		rn_time_format(o[i].ts_ms, true, t, sizeof(t));
-		rn_metrics_escape(o[i].evidence, ev, sizeof(ev));
 		if (fo != NULL && fo->obs_lines) {
 			/* The line format of repnet logs, which repnet score reads. */
-			printf("{\"ts\":\"%s\",\"ip\":\"%s\",\"kind\":\"%s\",\"source\":\"%s\","
-			       "\"evidence\":\"%s\",\"count\":%" PRIu32 "}\n",
-			       t, a, rn_kind_name(o[i].kind), source_label(o[i].source), ev,
-			       o[i].count);
+			cli_obs_print(stdout, &o[i]);
 			continue;
 		}
-		printf("{\"observation\":{\"addr\":\"%s\",\"kind\":\"%s\",\"count\":%" PRIu32
-		       ",\"ts\":\"%s\",\"source\":\"%s\",\"evidence\":\"%s\"}}\n",
-		       a, rn_kind_name(o[i].kind), o[i].count, t, source_label(o[i].source), ev);
+		/* Beside flow records: the same object, marked as an observation. */
+		char line[2048];
+		struct rn_strbuf b;
+		struct rn_jsonw w;
+		rn_strbuf_init_fixed(&b, line, sizeof(line));
+		rn_jsonw_init(&w, &b);
+		rn_jsonw_obj_begin(&w);
+		rn_jsonw_key(&w, "observation");
+		rn_obs_json_write(&w, &o[i]);
+		rn_jsonw_obj_end(&w);
+		cli_json_print(stdout, &w, &b);
 	}
 	fflush(stdout);
 	funlockfile(stdout);
@@ -102,14 +122,30 @@ static void print_obs(void *arg, const struct rn_obs *o, size_t n)
 
 static void print_summary(const struct collector_flow_totals *t)
 {
-	printf("{\"datagrams\":%" PRIu64 ",\"flows\":%" PRIu64 ",\"packets\":%" PRIu64
-	       ",\"bytes\":%" PRIu64 ",\"not_flow\":%" PRIu64 ",\"templates\":%" PRIu64
-	       ",\"observations\":%" PRIu64 ",\"defects\":{\"unknown_template\":%" PRIu64
-	       ",\"truncated\":%" PRIu64 ",\"bad_length\":%" PRIu64 ",\"bad_template\":%" PRIu64
-	       ",\"bad_version\":%" PRIu64 ",\"sequence_gaps\":%" PRIu64 "}}\n",
-	       t->datagrams, t->records, t->packets, t->bytes, t->not_flow, t->templates,
-	       t->observations, t->unknown_template, t->truncated, t->bad_length, t->bad_template,
-	       t->bad_version, t->sequence_gaps);
+	char line[1024];
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init_fixed(&b, line, sizeof(line));
+	rn_jsonw_init(&w, &b);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_uint(&w, "datagrams", t->datagrams);
+	rn_jsonw_kv_uint(&w, "flows", t->records);
+	rn_jsonw_kv_uint(&w, "packets", t->packets);
+	rn_jsonw_kv_uint(&w, "bytes", t->bytes);
+	rn_jsonw_kv_uint(&w, "not_flow", t->not_flow);
+	rn_jsonw_kv_uint(&w, "templates", t->templates);
+	rn_jsonw_kv_uint(&w, "observations", t->observations);
+	rn_jsonw_key(&w, "defects");
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_uint(&w, "unknown_template", t->unknown_template);
+	rn_jsonw_kv_uint(&w, "truncated", t->truncated);
+	rn_jsonw_kv_uint(&w, "bad_length", t->bad_length);
+	rn_jsonw_kv_uint(&w, "bad_template", t->bad_template);
+	rn_jsonw_kv_uint(&w, "bad_version", t->bad_version);
+	rn_jsonw_kv_uint(&w, "sequence_gaps", t->sequence_gaps);
+	rn_jsonw_obj_end(&w);
+	rn_jsonw_obj_end(&w);
+	cli_json_print(stdout, &w, &b);
 }
 
 /*

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmds.h"
+#include "util.h"
 
 struct import_ctx {
 	struct rn_obs *obs;
@@ -40,22 +42,12 @@ static int import_fn(void *arg, const struct feeds_import_entry *e)
 	return 0;
 }
 
-static void print_json(const struct rn_obs *o)
-{
-	char a[RN_ADDR_STRLEN], t[RN_TIME_STRLEN], ev[2 * RN_EVIDENCE_MAX];
-	rn_addr_format(&o->addr, a, sizeof(a));
-	rn_time_format(o->ts_ms, true, t, sizeof(t));
-	rn_metrics_escape(o->evidence, ev, sizeof(ev));
-	printf("{\"addr\":\"%s\",\"prefix_len\":%u,\"kind\":\"%s\",\"source\":\"%s\","
-	       "\"count\":%u,\"ts\":\"%s\",\"evidence\":\"%s\"}\n",
-	       a, o->prefix_len, rn_kind_name(o->kind), rn_source_name(o->source), o->count, t, ev);
-}
-
 /*
- * repnet import --format F FILE [--to URL] [-c CONF] [-o section.key=value]...
- * Parses an external list into observations of kind "imported" and prints
- * them as JSON lines, or sends them to a scorer's ingest listener and
- * waits for its acknowledgement.
+ * repnet import --format F FILE|- [--to URL] [-c CONF] [-o section.key=value]...
+ * Parses an external list, or a blocklist repnet wrote (json, plain), into
+ * observations of kind "imported" and prints them as JSON lines, the
+ * format repnet score reads, or sends them to a scorer's ingest listener
+ * and waits for its acknowledgement.
  */
 int cmd_import(int argc, char **argv)
 {
@@ -98,13 +90,15 @@ int cmd_import(int argc, char **argv)
 	enum feeds_list_format fmt;
 	if (optind != argc - 1 || fmt_s == NULL || feeds_list_format_parse(fmt_s, &fmt) != RN_OK ||
 	    (fmt != FEEDS_FMT_DROP_JSON && fmt != FEEDS_FMT_DROP_TXT && fmt != FEEDS_FMT_IP4SET &&
-	     fmt != FEEDS_FMT_CIDR)) {
+	     fmt != FEEDS_FMT_CIDR && fmt != FEEDS_FMT_JSON && fmt != FEEDS_FMT_PLAIN)) {
 		free(ov);
 		return 2;
 	}
 	const char *path = argv[optind];
-	x.tag = fmt == FEEDS_FMT_IP4SET ? "ip4set" : fmt == FEEDS_FMT_CIDR ? "cidr" : "drop";
-	rc = rn_file_read(path, (size_t)1 << 30, &buf, &len);
+	/* The evidence of an entry whose list names none: the list's kind. */
+	x.tag = fmt == FEEDS_FMT_DROP_JSON || fmt == FEEDS_FMT_DROP_TXT ? "drop" : fmt_s;
+	rc = strcmp(path, "-") == 0 ? rn_fd_read(STDIN_FILENO, (size_t)1 << 30, &buf, &len)
+	                            : rn_file_read(path, (size_t)1 << 30, &buf, &len);
 	if (rc != RN_OK) {
 		fprintf(stderr, "repnet: %s: %s\n", path, rn_strerror(rc));
 		goto out;
@@ -119,9 +113,9 @@ int cmd_import(int argc, char **argv)
 	        path, (unsigned long long)st.lines, x.n, (unsigned long long)st.bad_lines,
 	        (unsigned long long)st.excluded);
 	if (to == NULL) {
-		for (size_t i = 0; i < x.n; i++)
-			print_json(&x.obs[i]);
-		code = fflush(stdout) == 0 ? 0 : 1;
+		for (size_t i = 0; i < x.n && rc == RN_OK; i++)
+			rc = cli_obs_print(stdout, &x.obs[i]);
+		code = rc == RN_OK && fflush(stdout) == 0 ? 0 : 1;
 		goto out;
 	}
 	struct rn_conf_error err;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "util.h"
 
 struct out {
 	bool json;
@@ -25,43 +26,15 @@ struct out {
 	uint64_t n;
 };
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void emit_json(void *arg, const struct rn_obs *obs, size_t n)
 {
 	struct out *o = arg;
-	char ts[RN_TIME_STRLEN], ip[RN_ADDR_STRLEN];
 
 	pthread_mutex_lock(&o->lock);
 	o->n += n;
-	for (size_t i = 0; o->json && i < n; i++) {
-		const struct rn_obs *x = &obs[i];
-		const char *kind = rn_kind_name(x->kind);
-		const char *src = rn_source_name(x->source);
-		rn_time_format(x->ts_ms, x->ts_ms % 1000 != 0, ts, sizeof(ts));
-		rn_addr_format(&x->addr, ip, sizeof(ip));
-		printf("{\"ts\":\"%s\",\"ip\":\"%s\",\"kind\":\"%s\",\"source\":\"%s\","
-		       "\"program\":",
-		       ts, ip, kind != NULL ? kind : "unspecified",
-		       src != NULL ? src : "unspecified");
-		json_str(stdout, x->program);
-		fputs(",\"evidence\":", stdout);
-		json_str(stdout, x->evidence);
-		printf(",\"count\":%u}\n", x->count);
-	}
+	for (size_t i = 0; o->json && i < n; i++)
+		if (cli_obs_print(stdout, &obs[i]) != RN_OK)
+			break; /* stdout is gone; the summary or the exit status says so */
 	if (o->json)
 		fflush(stdout);
 	pthread_mutex_unlock(&o->lock);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "util.h"
 
 #define LINE_MAX_BYTES 65536
 #define CHUNK          4096
@@ -87,7 +88,7 @@ int score_replay(struct scoring_engine *e, const char *file, bool lenient,
 		if (len == 0)
 			continue;
 		char err[256];
-		if (scoring_obs_from_json((const uint8_t *)line, len, &v[n], err, sizeof(err)) !=
+		if (rn_obs_json_parse((const uint8_t *)line, len, &v[n], err, sizeof(err)) !=
 		    RN_OK) {
 			fprintf(stderr, "repnet: %s:%zu: %s\n", file, lineno, err);
 			bad++;
@@ -120,61 +121,64 @@ int score_replay(struct scoring_engine *e, const char *file, bool lenient,
 	return rc;
 }
 
+const char *score_points_format(uint32_t milli, char buf[SCORE_POINTS_STRLEN])
+{
+	unsigned frac = milli % SCORING_SCALE;
+	int n = snprintf(buf, SCORE_POINTS_STRLEN, "%u.%03u", milli / SCORING_SCALE, frac);
+	/* Trailing zeros of the fraction go, and the point with them. */
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	return buf;
+}
+
 void score_print_points(FILE *out, uint32_t milli)
 {
-	fprintf(out, "%u", milli / SCORING_SCALE);
-	unsigned frac = milli % SCORING_SCALE;
-	if (frac != 0) {
-		char d[8];
-		snprintf(d, sizeof(d), "%03u", frac);
-		size_t l = strlen(d);
-		while (l > 0 && d[l - 1] == '0')
-			d[--l] = '\0';
-		fprintf(out, ".%s", d);
-	}
+	char p[SCORE_POINTS_STRLEN];
+	fputs(score_points_format(milli, p), out);
 }
 
 void score_print_cats(FILE *out, uint32_t cats)
 {
-	fputc('[', out);
-	bool first = true;
-	for (unsigned c = 1; c < RN_CAT_COUNT; c++) {
-		if (!(cats & (1u << c)))
-			continue;
-		fprintf(out, "%s\"%s\"", first ? "" : ",", rn_category_name(c));
-		first = false;
-	}
-	fputc(']', out);
-}
-
-static void print_time(FILE *out, const char *key, int64_t ms)
-{
-	char t[RN_TIME_STRLEN];
-	rn_time_format(ms, false, t, sizeof(t));
-	fprintf(out, ",\"%s\":\"%s\"", key, t);
+	char buf[512];
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init_fixed(&b, buf, sizeof(buf));
+	rn_jsonw_init(&w, &b);
+	rn_category_json_write(&w, cats);
+	if (rn_jsonw_finish(&w) == RN_OK)
+		fputs(buf, out);
 }
 
 void score_print_entry(FILE *out, const struct scoring_entry *e, bool dry_run)
 {
-	char p[RN_PREFIX_STRLEN];
+	char p[RN_PREFIX_STRLEN], pts[SCORE_POINTS_STRLEN], line[1024];
 	bool host = e->prefix.addr.family == RN_AF_INET && e->prefix.len == 32;
 	if (host)
 		rn_addr_format(&e->prefix.addr, p, sizeof(p));
 	else
 		rn_prefix_format(&e->prefix, p, sizeof(p));
-	fprintf(out, "{\"%s\":\"%s\",\"score\":", host ? "ip" : "prefix", p);
-	score_print_points(out, e->score);
-	fprintf(out, ",\"categories\":");
-	score_print_cats(out, e->cats);
-	print_time(out, "first_seen", e->first_seen_ms);
-	print_time(out, "last_seen", e->last_seen_ms);
-	print_time(out, "expires", e->expires_ms);
-	fprintf(out, ",\"offences\":%u", e->offences);
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init_fixed(&b, line, sizeof(line));
+	rn_jsonw_init(&w, &b);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, host ? "ip" : "prefix", p);
+	rn_jsonw_key(&w, "score");
+	rn_jsonw_numf(&w, "%s", score_points_format(e->score, pts));
+	rn_jsonw_key(&w, "categories");
+	rn_category_json_write(&w, e->cats);
+	rn_jsonw_kv_time(&w, "first_seen", e->first_seen_ms, false);
+	rn_jsonw_kv_time(&w, "last_seen", e->last_seen_ms, false);
+	rn_jsonw_kv_time(&w, "expires", e->expires_ms, false);
+	rn_jsonw_kv_uint(&w, "offences", e->offences);
 	if (e->flags & SCORING_F_ESCALATED)
-		fprintf(out, ",\"escalated\":true");
+		rn_jsonw_kv_bool(&w, "escalated", true);
 	if (dry_run)
-		fprintf(out, ",\"dry_run\":true");
-	fprintf(out, "}\n");
+		rn_jsonw_kv_bool(&w, "dry_run", true);
+	rn_jsonw_obj_end(&w);
+	cli_json_print(out, &w, &b);
 }
 
 /*

@@ -2,12 +2,17 @@
  * cmd_status.c: repnet status and repnet feed status, read from a running
  * repnetd's GET /status and /metrics.
  *
- * Design notes: /status is a small JSON object (roles.c writes it); this
- * reads the few fields it prints with a tolerant scan rather than a JSON
- * library, since the producer is our own daemon and --json prints the
+ * Design notes: /status is one JSON object (roles.c writes it). It is read
+ * with the strict JSON reader into a struct of the fields printed here,
+ * so a value is taken from its own key in its own object, never from a
+ * key of the same name further on; keys this version does not know are
+ * skipped, and a document that is not JSON is an error. --json prints the
  * object untouched for anything else.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,57 +20,192 @@
 #include "cmds.h"
 #include "util.h"
 
-/* The raw text of "key": value inside obj (a number, true/false, or "string"). */
-static const char *field(const char *obj, const char *key, char *out, size_t len)
-{
-	char pat[80];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(obj, pat);
-	out[0] = '\0';
-	if (p == NULL)
-		return out;
-	p += strlen(pat);
-	size_t n = 0;
-	if (*p == '"') {
-		p++;
-		while (*p && *p != '"' && n + 1 < len)
-			out[n++] = *p++;
-	} else {
-		while (*p && *p != ',' && *p != '}' && n + 1 < len)
-			out[n++] = *p++;
+#define NAME_MAX_   80
+#define MEMBERS_MAX 1024
+
+/* A feed's state: the publisher's, the served replica's, or a member's. */
+struct st_feed {
+	bool present;
+	char publisher[NAME_MAX_];
+	uint64_t epoch, seq, listed;
+	char digest[80];
+	int64_t age_ms;
+	bool in_sync, quarantined;
+	char rejected[256]; /* as repnet status has always printed it: " name :n,..." */
+};
+
+struct st_scorer {
+	bool present;
+	uint64_t listed;
+	bool dry_run;
+};
+
+struct st_doc {
+	char instance[NAME_MAX_], version[32];
+	char roles[256]; /* space-separated */
+	struct st_scorer scorer;
+	struct st_feed publisher, serving;
+	uint64_t replica_entries;
+	struct st_feed *members;
+	size_t nmembers;
+};
+
+/* A field of struct T, member m, of type t. */
+#define FIELD(T, name_, t, m)                                                                    \
+	{                                                                                        \
+		.name = (name_), .type = (t), .off = offsetof(T, m), .size = sizeof(((T *)0)->m) \
 	}
-	out[n] = '\0';
-	return out;
+
+/* "rejected": {"reason": n, ...} */
+static int read_rejected(struct rn_json *r, int tok, void *base)
+{
+	struct st_feed *f = base;
+	struct rn_strbuf b;
+	if (tok != RN_JSON_OBJ_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an object");
+	rn_strbuf_init_fixed(&b, f->rejected, sizeof(f->rejected));
+	for (size_t i = 0; (tok = rn_json_next(r)) == RN_JSON_KEY; i++) {
+		char name[NAME_MAX_];
+		uint64_t n;
+		snprintf(name, sizeof(name), "%s", r->str);
+		if (rn_json_next(r) != RN_JSON_NUM || rn_json_uint(r, &n) != RN_OK)
+			return rn_json_fail(r, RN_EPARSE, "expected an unsigned integer");
+		rn_strbuf_printf(&b, "%s %s :%" PRIu64, i > 0 ? "," : "", name, n);
+	}
+	return tok == RN_JSON_OBJ_END ? RN_OK : r->err;
 }
 
-/* Prints one feed object (publisher or subscription) starting at obj. */
-static void feed_line(const char *label, const char *obj)
+static const struct rn_json_field feed_fields[] = {
+        FIELD(struct st_feed, "publisher", RN_JSON_F_STR, publisher),
+        FIELD(struct st_feed, "epoch", RN_JSON_F_UINT, epoch),
+        FIELD(struct st_feed, "seq", RN_JSON_F_UINT, seq),
+        FIELD(struct st_feed, "digest", RN_JSON_F_STR, digest),
+        FIELD(struct st_feed, "listed", RN_JSON_F_UINT, listed),
+        FIELD(struct st_feed, "age_ms", RN_JSON_F_INT, age_ms),
+        FIELD(struct st_feed, "in_sync", RN_JSON_F_BOOL, in_sync),
+        FIELD(struct st_feed, "quarantined", RN_JSON_F_BOOL, quarantined),
+        {.name = "rejected", .type = RN_JSON_F_FN, .fn = read_rejected},
+};
+
+static int read_feed(struct rn_json *r, int tok, struct st_feed *f)
 {
-	char pub[80], ep[32], seq[32], dig[80], listed[32], age[32], sync[16], q[16], rej[256];
-	field(obj, "publisher", pub, sizeof(pub));
-	field(obj, "epoch", ep, sizeof(ep));
-	field(obj, "seq", seq, sizeof(seq));
-	field(obj, "digest", dig, sizeof(dig));
-	field(obj, "listed", listed, sizeof(listed));
-	field(obj, "age_ms", age, sizeof(age));
-	field(obj, "in_sync", sync, sizeof(sync));
-	field(obj, "quarantined", q, sizeof(q));
-	const char *r = strstr(obj, "\"rejected\":{");
-	rej[0] = '\0';
-	if (r != NULL) {
-		r += 12;
-		size_t n = 0;
-		while (*r && *r != '}' && n + 1 < sizeof(rej))
-			rej[n++] = *r == '"' ? ' ' : *r, r++;
-		rej[n] = '\0';
+	memset(f, 0, sizeof(*f));
+	f->present = true;
+	return rn_json_object(r, tok, feed_fields, RN_ARRAY_LEN(feed_fields), 0, f, NULL);
+}
+
+static int read_publisher(struct rn_json *r, int tok, void *base)
+{
+	return read_feed(r, tok, &((struct st_doc *)base)->publisher);
+}
+
+static int read_serving(struct rn_json *r, int tok, void *base)
+{
+	return read_feed(r, tok, &((struct st_doc *)base)->serving);
+}
+
+static int read_members(struct rn_json *r, int tok, void *base)
+{
+	struct st_doc *d = base;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	while ((tok = rn_json_next(r)) != RN_JSON_ARR_END) {
+		if (tok < 0)
+			return tok;
+		if (d->nmembers == MEMBERS_MAX)
+			return rn_json_fail(r, RN_ELIMIT, "too many members");
+		struct st_feed *m = realloc(d->members, (d->nmembers + 1) * sizeof(*m));
+		if (m == NULL)
+			return rn_json_fail(r, -ENOMEM, "out of memory");
+		d->members = m;
+		if (read_feed(r, tok, &d->members[d->nmembers++]) != RN_OK)
+			return r->err;
 	}
-	long long a = atoll(age);
-	printf("  %-10s %-16s epoch %s seq %s digest %.16s… listed %s, %s%s%s\n", label, pub, ep,
-	       seq, dig, listed, strcmp(sync, "true") == 0 ? "in sync" : "NOT in sync",
-	       strcmp(q, "true") == 0 ? ", QUARANTINED" : "", "");
-	if (a >= 0)
-		printf("  %-10s last change %lld s ago%s%s\n", "", a / 1000,
-		       rej[0] ? "; rejected:" : "", rej);
+	return RN_OK;
+}
+
+static int read_roles(struct rn_json *r, int tok, void *base)
+{
+	struct st_doc *d = base;
+	struct rn_strbuf b;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	rn_strbuf_init_fixed(&b, d->roles, sizeof(d->roles));
+	while ((tok = rn_json_next(r)) == RN_JSON_STR)
+		rn_strbuf_printf(&b, "%s%s", rn_strbuf_len(&b) > 0 ? " " : "", r->str);
+	if (tok != RN_JSON_ARR_END)
+		return tok < 0 ? tok : rn_json_fail(r, RN_EPARSE, "expected a string");
+	return RN_OK;
+}
+
+static const struct rn_json_field scorer_fields[] = {
+        FIELD(struct st_scorer, "listed", RN_JSON_F_UINT, listed),
+        FIELD(struct st_scorer, "dry_run", RN_JSON_F_BOOL, dry_run),
+};
+
+static int read_scorer(struct rn_json *r, int tok, void *base)
+{
+	struct st_scorer *s = &((struct st_doc *)base)->scorer;
+	s->present = true;
+	return rn_json_object(r, tok, scorer_fields, RN_ARRAY_LEN(scorer_fields), 0, s, NULL);
+}
+
+static const struct rn_json_field doc_fields[] = {
+        FIELD(struct st_doc, "instance", RN_JSON_F_STR, instance),
+        FIELD(struct st_doc, "version", RN_JSON_F_STR, version),
+        {.name = "roles", .type = RN_JSON_F_FN, .fn = read_roles},
+        {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
+        {.name = "publisher", .type = RN_JSON_F_FN, .fn = read_publisher},
+        {.name = "serving", .type = RN_JSON_F_FN, .fn = read_serving},
+        FIELD(struct st_doc, "replica_entries", RN_JSON_F_UINT, replica_entries),
+        {.name = "members", .type = RN_JSON_F_FN, .fn = read_members},
+};
+
+/* Reads the /status document into d; on failure err says where. */
+static int status_parse(const char *text, struct st_doc *d, char *err, size_t errlen)
+{
+	char str[1024];
+	struct rn_json r;
+	memset(d, 0, sizeof(*d));
+	rn_json_init(&r, (const uint8_t *)text, strlen(text), str, sizeof(str));
+	int rc = rn_json_object(&r, rn_json_next(&r), doc_fields, RN_ARRAY_LEN(doc_fields), 0, d,
+	                        NULL);
+	if (rc == RN_OK && rn_json_next(&r) != RN_JSON_END)
+		rc = r.err;
+	if (rc != RN_OK)
+		rn_json_error(&r, err, errlen);
+	return rc;
+}
+
+static void status_free(struct st_doc *d)
+{
+	free(d->members);
+}
+
+/* Prints one feed's lines. */
+static void feed_line(const char *label, const struct st_feed *f)
+{
+	printf("  %-10s %-16s epoch %" PRIu64 " seq %" PRIu64 " digest %.16s… listed %" PRIu64
+	       ", %s%s\n",
+	       label, f->publisher, f->epoch, f->seq, f->digest, f->listed,
+	       f->in_sync ? "in sync" : "NOT in sync", f->quarantined ? ", QUARANTINED" : "");
+	if (f->age_ms >= 0)
+		printf("  %-10s last change %lld s ago%s%s\n", "", (long long)(f->age_ms / 1000),
+		       f->rejected[0] ? "; rejected:" : "", f->rejected);
+}
+
+static void feed_lines(const struct st_doc *d, bool replica)
+{
+	if (d->publisher.present)
+		feed_line("publishing", &d->publisher);
+	if (d->serving.present) {
+		feed_line("serving", &d->serving);
+		if (replica)
+			printf("  %-10s replica holds %" PRIu64 " entries\n", "",
+			       d->replica_entries);
+	}
+	for (size_t i = 0; i < d->nmembers; i++)
+		feed_line("member", &d->members[i]);
 }
 
 static int fetch(int argc, char **argv, bool *json, char **status, char **metrics)
@@ -122,26 +262,37 @@ static void metric_line(const char *m, const char *label, const char *name, cons
 		printf("  %-34s %.0f\n", label, v);
 }
 
+/*
+ * Fetches /status (and /metrics) and reads the document, unless raw is set
+ * and --json asks for the text as it came; 0 or an exit code.
+ */
+static int load(int argc, char **argv, bool raw, bool *json, char **s, char **m, struct st_doc *d)
+{
+	int code = fetch(argc, argv, json, s, m);
+	if (code != 0 || (raw && *json))
+		return code;
+	char err[256];
+	if (status_parse(*s, d, err, sizeof(err)) != RN_OK) {
+		fprintf(stderr, "repnet: /status: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	char *s = NULL, *m = NULL;
 	bool json = false;
-	int code = fetch(argc, argv, &json, &s, &m);
+	struct st_doc d = {0};
+	int code = load(argc, argv, true, &json, &s, &m, &d);
 	if (code != 0)
-		return code;
+		goto out;
 	if (json) {
 		fputs(s, stdout);
 		goto out;
 	}
-	char inst[80], ver[32];
-	field(s, "instance", inst, sizeof(inst));
-	field(s, "version", ver, sizeof(ver));
-	const char *roles = strstr(s, "\"roles\":[");
-	printf("repnetd %s, instance %s, roles ", ver, inst);
-	for (const char *p = roles ? roles + 9 : ""; *p && *p != ']'; p++)
-		if (*p != '"')
-			putchar(*p == ',' ? ' ' : *p);
-	printf("\n\nrates and drops (totals since start)\n");
+	printf("repnetd %s, instance %s, roles %s\n", d.version, d.instance, d.roles);
+	printf("\nrates and drops (totals since start)\n");
 	metric_line(m, "process CPU seconds", "repnet_process_cpu_seconds_total", NULL);
 	metric_line(m, "observations from SMTP logs", "repnet_collector_observations_total",
 	            "origin=\"smtp\"");
@@ -153,35 +304,17 @@ int cmd_status(int argc, char **argv)
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
 	metric_line(m, "flow socket drops", "repnet_flow_socket_drops_total", NULL);
-	char listed[32];
-	const char *sc = strstr(s, "\"scorer\":");
-	if (sc != NULL)
-		printf("\nscorer: %s entries listed%s\n",
-		       field(sc, "listed", listed, sizeof(listed)),
-		       strstr(sc, "\"dry_run\":true") ? " (DRY RUN: not published)" : "");
+	if (d.scorer.present)
+		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer.listed,
+		       d.scorer.dry_run ? " (DRY RUN: not published)" : "");
 	printf("\nfeed\n");
-	const char *p = strstr(s, "\"publisher\":{");
-	if (p != NULL)
-		feed_line("publishing", p + 12);
-	p = strstr(s, "\"serving\":{");
-	if (p != NULL) {
-		feed_line("serving", p + 10);
-		char re[32];
-		printf("  %-10s replica holds %s entries\n", "",
-		       field(s, "replica_entries", re, sizeof(re)));
-	}
-	p = strstr(s, "\"members\":[");
-	if (p != NULL) {
-		for (const char *o = strchr(p, '{'); o != NULL && o < strchr(p, ']');
-		     o = strchr(o + 1, '{'))
-			if (strncmp(o, "{\"publisher\"", 12) == 0)
-				feed_line("member", o);
-	}
+	feed_lines(&d, true);
 	printf("\n");
 out:
+	status_free(&d);
 	free(s);
 	free(m);
-	return 0;
+	return code;
 }
 
 int cmd_feed(int argc, char **argv)
@@ -190,21 +323,11 @@ int cmd_feed(int argc, char **argv)
 		return 2;
 	char *s = NULL;
 	bool json = false;
-	int code = fetch(argc - 1, argv + 1, &json, &s, NULL);
-	if (code != 0)
-		return code;
-	const char *p = strstr(s, "\"publisher\":{");
-	if (p != NULL)
-		feed_line("publishing", p + 12);
-	p = strstr(s, "\"serving\":{");
-	if (p != NULL)
-		feed_line("serving", p + 10);
-	p = strstr(s, "\"members\":[");
-	if (p != NULL)
-		for (const char *o = strchr(p, '{'); o != NULL && o < strchr(p, ']');
-		     o = strchr(o + 1, '{'))
-			if (strncmp(o, "{\"publisher\"", 12) == 0)
-				feed_line("member", o);
+	struct st_doc d = {0};
+	int code = load(argc - 1, argv + 1, false, &json, &s, NULL, &d);
+	if (code == 0)
+		feed_lines(&d, false);
+	status_free(&d);
 	free(s);
-	return 0;
+	return code;
 }

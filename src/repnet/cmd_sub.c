@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cmds.h"
+#include "util.h"
 
 struct sub_ctx {
 	pthread_mutex_t mu;
@@ -43,10 +44,8 @@ static const char *result_name(int rc)
 static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_info *m)
 {
 	struct sub_ctx *c = arg;
-	char t[RN_TIME_STRLEN], e[RN_TIME_STRLEN], hex[65];
+	char hex[65], line[1024];
 	(void)s;
-	rn_time_format(m->time_ms, true, t, sizeof(t));
-	rn_time_format(m->expires_ms, true, e, sizeof(e));
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", m->digest[i]);
 	pthread_mutex_lock(&c->mu);
@@ -55,16 +54,27 @@ static void on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_in
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	printf("{\"kind\":\"%s\",\"publisher\":\"%s\",\"epoch\":%llu,\"seq\":%llu,\"time\":\"%s\","
-	       "\"expires\":\"%s\",\"digest\":\"%s\"",
-	       m->kind, c->name, (unsigned long long)m->epoch, (unsigned long long)m->seq, t, e,
-	       hex);
-	if (strcmp(m->kind, "delta") == 0)
-		printf(",\"added\":%llu,\"removed\":%llu", (unsigned long long)m->added,
-		       (unsigned long long)m->removed);
-	else
-		printf(",\"listed\":%llu", (unsigned long long)m->listed);
-	printf(",\"result\":\"%s\"}\n", result_name(m->result));
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init_fixed(&b, line, sizeof(line));
+	rn_jsonw_init(&w, &b);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, "kind", m->kind);
+	rn_jsonw_kv_str(&w, "publisher", c->name);
+	rn_jsonw_kv_uint(&w, "epoch", m->epoch);
+	rn_jsonw_kv_uint(&w, "seq", m->seq);
+	rn_jsonw_kv_time(&w, "time", m->time_ms, true);
+	rn_jsonw_kv_time(&w, "expires", m->expires_ms, true);
+	rn_jsonw_kv_str(&w, "digest", hex);
+	if (strcmp(m->kind, "delta") == 0) {
+		rn_jsonw_kv_uint(&w, "added", m->added);
+		rn_jsonw_kv_uint(&w, "removed", m->removed);
+	} else {
+		rn_jsonw_kv_uint(&w, "listed", m->listed);
+	}
+	rn_jsonw_kv_str(&w, "result", result_name(m->result));
+	rn_jsonw_obj_end(&w);
+	cli_json_print(stdout, &w, &b);
 	fflush(stdout);
 	pthread_mutex_unlock(&c->mu);
 }

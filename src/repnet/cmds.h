@@ -33,8 +33,13 @@ int score_conf_load(const char *path, const char *const *ov, const char *never_b
                     bool no_default, bool dry_run, struct scoring_conf *out);
 int score_replay(struct scoring_engine *e, const char *file, bool lenient,
                  struct scoring_ingest_stats *st);
+/* Milli-points as text: "5", "5.25". */
+#define SCORE_POINTS_STRLEN 16
+const char *score_points_format(uint32_t milli, char buf[SCORE_POINTS_STRLEN]);
 void score_print_points(FILE *out, uint32_t milli);
+/* Categories as a JSON array of names (rn_category_json_write), printed. */
 void score_print_cats(FILE *out, uint32_t cats);
+/* One blocklist entry as a JSON line, the format repnet export --from reads. */
 void score_print_entry(FILE *out, const struct scoring_entry *e, bool dry_run);
 
 #endif /* REPNET_CMDS_H */

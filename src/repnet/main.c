@@ -88,9 +88,11 @@ static const struct cmd cmds[] = {
          cmd_export},
         {"import",
          "Read an external list (Spamhaus DROP JSON or text, rbldnsd ip4set, CIDR list)\n"
-         "as observations of kind \"imported\": print them as JSON lines, or send them to\n"
-         "a scorer's ingest listener with --to and wait for the acknowledgement.",
-         "import --format drop-json|drop-txt|ip4set|cidr FILE [--to URL] [-c CONF]\n"
+         "or a blocklist repnet wrote (json, plain) as observations of kind \"imported\":\n"
+         "print them as JSON lines (the format of repnet logs, which repnet score reads),\n"
+         "or send them to a scorer's ingest listener with --to and wait for the\n"
+         "acknowledgement. FILE - reads standard input.",
+         "import --format drop-json|drop-txt|ip4set|cidr|json|plain FILE|- [--to URL] [-c CONF]\n"
          "       [-o section.key=value]...",
          cmd_import},
         {"flows",

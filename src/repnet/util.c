@@ -4,7 +4,12 @@
  * Design notes: the HTTP client speaks just enough HTTP/1.0 to fetch
  * /status and /metrics from repnetd's own listener: one request, read to
  * the end, headers split off at the first blank line. Every read is
- * bounded by the caller's size limit and a poll() timeout.
+ * bounded by the caller's size limit and a poll() timeout; the answer
+ * grows in a write cursor capped a little above that limit.
+ *
+ * JSON lines are built in a buffer on the stack and written with one
+ * fwrite(), so concurrent printers (the live collectors' threads) never
+ * interleave within a line: stdio locks the stream per call.
  */
 #include <errno.h>
 #include <poll.h>
@@ -17,6 +22,9 @@
 #include "proto/proto.h"
 #include "util.h"
 
+/* Bytes asked of read() at a time. */
+#define HTTP_READ 4096
+
 int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t max, char **body,
                  int *status)
 {
@@ -28,8 +36,9 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	/* Room for the headers past max, and for one more read and the NUL. */
+	struct rn_wcur w;
+	rn_wcur_init_alloc(&w, max + 2 * HTTP_READ + 1);
 	if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
 		rc = -errno;
 		goto out;
@@ -52,16 +61,9 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, (int)left) <= 0)
 			continue;
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *nb = realloc(buf, cap);
-			if (nb == NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if ((rc = rn_wcur_grow(&w, HTTP_READ + 1)) != RN_OK)
+			goto out;
+		ssize_t r = read(fd, w.p + w.len, w.cap - w.len - 1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -70,16 +72,18 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 		}
 		if (r == 0)
 			break;
-		len += (size_t)r;
-		if (len > max + 4096) {
+		w.len += (size_t)r;
+		if (w.len > max + HTTP_READ) {
 			rc = RN_ELIMIT;
 			goto out;
 		}
 	}
-	if (buf == NULL) {
+	if (w.p == NULL) {
 		rc = RN_EPARSE;
 		goto out;
 	}
+	char *buf = (char *)w.p;
+	size_t len = w.len;
 	buf[len] = '\0';
 	char *hdr_end = strstr(buf, "\r\n\r\n");
 	if (hdr_end == NULL || sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
@@ -89,11 +93,12 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 	hdr_end += 4;
 	size_t blen = len - (size_t)(hdr_end - buf);
 	memmove(buf, hdr_end, blen + 1);
-	*body = buf;
-	buf = NULL;
-	rc = RN_OK;
+	uint8_t *out;
+	if ((rc = rn_wcur_take(&w, &out, &len)) != RN_OK)
+		goto out;
+	*body = (char *)out;
 out:
-	free(buf);
+	rn_wcur_release(&w);
 	close(fd);
 	return rc;
 }
@@ -144,4 +149,26 @@ int cli_metric(const char *text, const char *name, const char *labels, double *o
 		return -1;
 	*out = f.v;
 	return 0;
+}
+
+int cli_obs_print(FILE *f, const struct rn_obs *o)
+{
+	char line[2048];
+	struct rn_strbuf b;
+	rn_strbuf_init_fixed(&b, line, sizeof(line));
+	int rc = rn_obs_json_line(&b, o);
+	if (rc == RN_OK && fwrite(line, 1, rn_strbuf_len(&b), f) != rn_strbuf_len(&b))
+		rc = -EIO;
+	return rc;
+}
+
+int cli_json_print(FILE *f, struct rn_jsonw *w, struct rn_strbuf *b)
+{
+	int rc = rn_jsonw_finish(w);
+	if (rc == RN_OK)
+		rn_strbuf_putc(b, '\n');
+	if (rc == RN_OK && (rc = rn_strbuf_err(b)) == RN_OK &&
+	    fwrite(rn_strbuf_str(b), 1, rn_strbuf_len(b), f) != rn_strbuf_len(b))
+		rc = -EIO;
+	return rc;
 }

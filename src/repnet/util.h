@@ -1,12 +1,15 @@
 /*
  * util.h: small helpers the repnet subcommands share: a minimal HTTP GET
- * to a running repnetd, and reading values out of its /metrics text.
- * Internal to the repnet executable.
+ * to a running repnetd, reading values out of its /metrics text, and
+ * printing observations and JSON lines. Internal to the repnet executable.
  */
 #ifndef REPNET_CLI_UTIL_H
 #define REPNET_CLI_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "proto/proto.h"
 
 /*
  * GET path from host:port (an IPv4 or [IPv6] literal), HTTP/1.0, at most
@@ -26,5 +29,17 @@ int cli_metric(const char *text, const char *name, const char *labels, double *o
 /* Calls fn for every sample of name: its label list (without braces) and value. */
 void cli_metric_each(const char *text, const char *name,
                      void (*fn)(void *arg, const char *labels, double v), void *arg);
+
+/*
+ * Prints o to f as one JSON line, the observation format every command
+ * shares (rn_obs_json_line). Returns 0 or a repnet error.
+ */
+int cli_obs_print(FILE *f, const struct rn_obs *o);
+
+/*
+ * Finishes the document w wrote into b and prints it to f as one line.
+ * Returns 0, or the writer's error (then nothing is printed).
+ */
+int cli_json_print(FILE *f, struct rn_jsonw *w, struct rn_strbuf *b);
 
 #endif /* REPNET_CLI_UTIL_H */

@@ -602,110 +602,92 @@ void roles_stop_late(struct roles *r)
 
 /* ---- status ------------------------------------------------------------ */
 
-struct jbuf {
-	char *p;
-	size_t n, cap;
-	int err;
-};
+/* The most /status may grow to: repnet status reads at most this much. */
+#define STATUS_MAX ((size_t)4 << 20)
 
-static void jp(struct jbuf *b, const char *fmt, ...) RN_PRINTF(2, 3);
-static void jp(struct jbuf *b, const char *fmt, ...)
-{
-	while (b->err == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = RN_EINTERNAL;
-			return;
-		}
-		if (b->p != NULL && (size_t)n < b->cap - b->n) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-static void feed_json(struct jbuf *b, const struct feeds_feed_status *st)
+static void feed_json(struct rn_jsonw *w, const struct feeds_feed_status *st)
 {
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", st->digest[i]);
 	int64_t age = st->last_change_ms ? rn_time_now_ms() - st->last_change_ms : -1;
-	jp(b,
-	   "{\"publisher\":\"%s\",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"digest\":\"%s\","
-	   "\"listed\":%" PRIu64 ",\"age_ms\":%" PRId64 ",\"in_sync\":%s,\"quarantined\":%s,"
-	   "\"rejected\":{",
-	   st->publisher, st->epoch, st->seq, hex, st->listed, age, st->in_sync ? "true" : "false",
-	   st->quarantined ? "true" : "false");
-	bool first = true;
-	for (int i = 0; i < FEEDS_REJ_COUNT; i++) {
-		if (st->rejected[i] == 0)
-			continue;
-		jp(b, "%s\"%s\":%" PRIu64, first ? "" : ",", feeds_reject_name(i), st->rejected[i]);
-		first = false;
-	}
-	jp(b, "}}");
+	rn_jsonw_obj_begin(w);
+	rn_jsonw_kv_str(w, "publisher", st->publisher);
+	rn_jsonw_kv_uint(w, "epoch", st->epoch);
+	rn_jsonw_kv_uint(w, "seq", st->seq);
+	rn_jsonw_kv_str(w, "digest", hex);
+	rn_jsonw_kv_uint(w, "listed", st->listed);
+	rn_jsonw_kv_int(w, "age_ms", age);
+	rn_jsonw_kv_bool(w, "in_sync", st->in_sync);
+	rn_jsonw_kv_bool(w, "quarantined", st->quarantined);
+	rn_jsonw_key(w, "rejected");
+	rn_jsonw_obj_begin(w);
+	for (int i = 0; i < FEEDS_REJ_COUNT; i++)
+		if (st->rejected[i] != 0)
+			rn_jsonw_kv_uint(w, feeds_reject_name(i), st->rejected[i]);
+	rn_jsonw_obj_end(w);
+	rn_jsonw_obj_end(w);
 }
 
 int roles_status(struct roles *r, char **out, size_t *len)
 {
-	struct jbuf b = {0};
+	struct rn_strbuf b;
+	struct rn_jsonw w;
 	const struct daemon_conf *c = r->conf;
-	jp(&b, "{\"instance\":\"%s\",\"version\":\"%s\",\"roles\":[", c->core.instance,
-	   REPNET_VERSION_STRING);
-	bool first = true;
-	for (int i = 0; rn_role_names[i] != NULL; i++) {
-		if (!(c->core.roles & (1u << i)))
-			continue;
-		jp(&b, "%s\"%s\"", first ? "" : ",", rn_role_names[i]);
-		first = false;
+	rn_strbuf_init(&b, STATUS_MAX);
+	rn_jsonw_init(&w, &b);
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, "instance", c->core.instance);
+	rn_jsonw_kv_str(&w, "version", REPNET_VERSION_STRING);
+	rn_jsonw_key(&w, "roles");
+	rn_jsonw_arr_begin(&w);
+	for (int i = 0; rn_role_names[i] != NULL; i++)
+		if (c->core.roles & (1u << i))
+			rn_jsonw_str(&w, rn_role_names[i]);
+	rn_jsonw_arr_end(&w);
+	if (r->ingest != NULL) {
+		rn_jsonw_key(&w, "ingest");
+		rn_jsonw_obj_begin(&w);
+		rn_jsonw_kv_uint(&w, "acked", feeds_ingest_client_acked(r->ingest));
+		rn_jsonw_obj_end(&w);
 	}
-	jp(&b, "]");
-	if (r->ingest != NULL)
-		jp(&b, ",\"ingest\":{\"acked\":%" PRIu64 "}", feeds_ingest_client_acked(r->ingest));
 	if (r->scorer != NULL) {
 		struct scoring_table *t = scoring_current(r->scorer);
 		if (t != NULL) {
-			jp(&b, ",\"scorer\":{\"listed\":%zu,\"dry_run\":%s}",
-			   scoring_table_count(t), scoring_table_dry_run(t) ? "true" : "false");
+			rn_jsonw_key(&w, "scorer");
+			rn_jsonw_obj_begin(&w);
+			rn_jsonw_kv_uint(&w, "listed", scoring_table_count(t));
+			rn_jsonw_kv_bool(&w, "dry_run", scoring_table_dry_run(t));
+			rn_jsonw_obj_end(&w);
 			scoring_table_free(t);
 		}
 	}
 	struct feeds_feed_status st;
 	if (r->pub_owned != NULL) {
 		feeds_pub_status(r->pub_owned, &st);
-		jp(&b, ",\"publisher\":");
-		feed_json(&b, &st);
+		rn_jsonw_key(&w, "publisher");
+		feed_json(&w, &st);
 	}
 	if (r->serve_sub != NULL) {
 		feeds_sub_status(r->serve_sub, &st);
-		jp(&b, ",\"serving\":");
-		feed_json(&b, &st);
-		jp(&b, ",\"replica_entries\":%zu", feeds_replica_count(r->replica));
+		rn_jsonw_key(&w, "serving");
+		feed_json(&w, &st);
+		rn_jsonw_kv_uint(&w, "replica_entries", feeds_replica_count(r->replica));
 	}
-	jp(&b, ",\"members\":[");
+	rn_jsonw_key(&w, "members");
+	rn_jsonw_arr_begin(&w);
 	for (size_t i = 0; i < r->nmembers; i++) {
 		feeds_sub_status(r->members[i], &st);
-		if (i > 0)
-			jp(&b, ",");
-		feed_json(&b, &st);
+		feed_json(&w, &st);
 	}
-	jp(&b, "]}\n");
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
+	rn_jsonw_arr_end(&w);
+	rn_jsonw_obj_end(&w);
+	int rc = rn_jsonw_finish(&w);
+	if (rc == RN_OK)
+		rn_strbuf_putc(&b, '\n');
+	if (rc != RN_OK) {
+		rn_strbuf_release(&b);
+		return rc;
 	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
+	return rn_strbuf_take(&b, out, len);
 }

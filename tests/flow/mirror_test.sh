@@ -54,10 +54,10 @@ PY
 	kill -TERM "$pid" 2>/dev/null || true
 	wait_exit "$pid" 15
 	[ "$EXIT_STATUS" = 0 ] || fail "$b: exit status $EXIT_STATUS"
-	grep -q '"addr":"203.0.113.66","kind":"scan_vertical"' "$T/$b.out" || fail "$b: no scan"
-	grep -q '"addr":"203.0.113.77","kind":"auth_bruteforce"' "$T/$b.out" || fail "$b: no brute force"
-	grep -q '"addr":"198.51.100.10","kind":"amplification_victim"' "$T/$b.out" || fail "$b: no victim"
-	if grep '"observation"' "$T/$b.out" | grep '"addr":"203.0.113.200"' | grep -vq 'udp_oneway'; then
+	grep -q '"ip":"203.0.113.66","kind":"scan_vertical"' "$T/$b.out" || fail "$b: no scan"
+	grep -q '"ip":"203.0.113.77","kind":"auth_bruteforce"' "$T/$b.out" || fail "$b: no brute force"
+	grep -q '"ip":"198.51.100.10","kind":"amplification_victim"' "$T/$b.out" || fail "$b: no victim"
+	if grep '"observation"' "$T/$b.out" | grep '"ip":"203.0.113.200"' | grep -vq 'udp_oneway'; then
 		fail "$b: the one-way flood source got a listing kind"
 	fi
 	grep -q '"handshake":true' "$T/$b.out" || fail "$b: no verified handshake records"

@@ -1,10 +1,12 @@
 /*
- * util_test.c: CRC32C, file replacement, and the protobuf budget.
+ * util_test.c: CRC32C, file replacement and reading (files and pipes), and
+ * the protobuf budget.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -73,6 +75,61 @@ static void test_file_replace(void **state)
 	snprintf(sub, sizeof(sub), "%s/a", dir);
 	rmdir(sub);
 	rmdir(dir);
+}
+
+/* rn_fd_read over a pipe: the whole input, up to max bytes and not one more. */
+static void test_fd_read(void **state)
+{
+	(void)state;
+	static uint8_t data[200000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	for (int pass = 0; pass < 3; pass++) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			size_t off = 0;
+			while (off < sizeof(data)) {
+				ssize_t w = write(p[1], data + off, sizeof(data) - off);
+				if (w <= 0)
+					_exit(1);
+				off += (size_t)w;
+			}
+			_exit(0);
+		}
+		close(p[1]);
+		uint8_t *got = NULL;
+		size_t len = 0;
+		size_t max = pass == 0 ? sizeof(data) : pass == 1 ? sizeof(data) + 1000 : 1000;
+		int rc = rn_fd_read(p[0], max, &got, &len);
+		close(p[0]);
+		int st;
+		waitpid(pid, &st, 0);
+		if (pass < 2) {
+			RN_PASS(rc);
+			assert_int_equal(len, sizeof(data));
+			assert_memory_equal(got, data, len);
+			free(got);
+		} else {
+			RN_FAILS_WITH(rc, RN_ELIMIT);
+			assert_null(got);
+		}
+	}
+	/* Empty input: an empty buffer, still one to free. */
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	close(p[1]);
+	uint8_t *got = NULL;
+	size_t len = 1;
+	RN_PASS(rn_fd_read(p[0], 10, &got, &len));
+	assert_non_null(got);
+	assert_int_equal(len, 0);
+	free(got);
+	close(p[0]);
+	RN_FAILS_WITH(rn_fd_read(p[0], 10, &got, &len), -EBADF);
 }
 
 static void test_pb_budget(void **state)
@@ -167,9 +224,8 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_crc32c),
-	        cmocka_unit_test(test_file_replace),
-	        cmocka_unit_test(test_pb_budget),
+	        cmocka_unit_test(test_crc32c),  cmocka_unit_test(test_file_replace),
+	        cmocka_unit_test(test_fd_read), cmocka_unit_test(test_pb_budget),
 	        cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
