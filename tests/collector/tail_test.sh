@@ -30,10 +30,9 @@ stop() {
 	[ "$EXIT_STATUS" = 0 ] || fail "exit status $EXIT_STATUS"
 }
 seen() { wc -l <"$T/out.json"; }
+seen_at_least() { [ "$(seen)" -ge "$1" ]; }
 wait_seen() { # count
-	i=0
-	while [ "$(seen)" -lt "$1" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-	[ "$(seen)" -ge "$1" ] || { tail -n 3 "$T/err" >&2; fail "saw $(seen) lines, want $1"; }
+	wait_until 60 seen_at_least "$1" || { tail -n 3 "$T/err" >&2; fail "saw $(seen) lines, want $1"; }
 }
 cat >"$T/rename.conf" <<CONF
 $L {
@@ -61,7 +60,8 @@ wait_seen 500
 logrotate -f -s "$T/lr.state" "$T/rename.conf" || fail "logrotate (create)"
 [ -f "$L.1" ] || fail "logrotate did not rotate"
 write 501 600
-sleep 0.5
+# The reader follows the renamed file while the writer still uses it.
+wait_seen 600
 exec 3>>"$L"
 write 601 1000
 wait_seen 1000
@@ -84,7 +84,6 @@ exec 3>>"$L"
 write 2601 2700
 start
 wait_seen 2700
-sleep 0.5
 stop
 exec 3>&-
 

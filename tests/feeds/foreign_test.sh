@@ -25,9 +25,14 @@ FEED="tcp://127.0.0.1:$S_PUB"
 timeout 60 nngcat --sub --connect "$FEED" --subscribe "" --msgpack --count 60 \
 	--recv-timeout 20 --recv-maxsz 67108864 >"$T/cap1" 2>"$T/nngcat1.err" &
 NC=$!
-sleep 1
+# nngcat is connected once the publisher's port has an established peer.
+nngcat_connected() { [ -n "$(ss -Htn state established "( dport = :$S_PUB )")" ]; }
+retry 30 "nngcat connected to the feed" nngcat_connected
+seq0=$(status_get "$S_HTTP" publisher seq)
 python3 "$REPLAY" 127.0.0.1 "$C_TCP" "$MAILLOG" 1 1600 >/dev/null || fail "replay 1"
-sleep 1
+# The second half goes in once the first made a delta of its own.
+seq_moved() { [ "$(status_get "$S_HTTP" publisher seq)" -gt "$seq0" ]; }
+retry 30 "a delta from the first half" seq_moved
 python3 "$REPLAY" 127.0.0.1 "$C_TCP" "$MAILLOG" 1601 3220 >/dev/null || fail "replay 2"
 wait $NC || { cat "$T/nngcat1.err" >&2; fail "nngcat did not receive 60 messages"; }
 python3 "$REPNET_SRC/tests/feeds/envelope_check.py" "$REPNET_SRC" "$T/cap1" "$T/pub1.pub" pub1 "$T" \

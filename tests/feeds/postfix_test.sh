@@ -91,7 +91,9 @@ while [ -f /var/spool/postfix/pid/master.pid ] && kill -0 "\$(cat /var/spool/pos
 done
 INNER
 ip netns exec "$NS" unshare -m --propagation private sh "$T/inner.sh" || { cat "$T/maillog"; fail "postfix run"; }
-sleep 0.5
+# postlogd writes the log on its own time: wait for the two rejects it must hold.
+wait_for "$T/maillog" "reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 Service unavailable" 30
+wait_for "$T/maillog" "reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 <bob@test.example>: Recipient address rejected" 30
 
 grep -q "554 5.7.1 Service unavailable; Client host \[127.0.3.5\] blocked using bl.test; Listed by repnet: spam_source" "$T/swaks.rbl.listed" ||
 	{ cat "$T/swaks.rbl.listed"; fail "listed client not rejected by reject_rbl_client"; }

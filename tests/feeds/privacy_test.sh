@@ -57,7 +57,13 @@ snapshots() { metric "$S_HTTP" 'repnet_feed_published_total{kind="snapshot"}'; }
 base=$(snapshots)
 snapshot_after() { [ "$(snapshots)" -gt "$base" ]; }
 retry 20 "a snapshot after settling" snapshot_after
-sleep 1
+# tcpdump writes each packet as it comes (-U): stop it once the capture
+# holds the final state, not after a guessed time.
+captured() {
+	python3 "$REPNET_SRC/tests/feeds/privacy_check.py" "$T/bus.pcap" "$MAILLOG" \
+		"$S_INGEST" "$S_PUB" "$S_RESYNC" "$SEQ" "$LISTED" >/dev/null 2>&1
+}
+retry 30 "the capture holds the final snapshot" captured
 kill -INT "$TCPDUMP" "$TCPDUMP2"
 wait "$TCPDUMP" || true
 wait "$TCPDUMP2" || true

@@ -46,7 +46,8 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("192.0.2.2", 9999)); s.settimeout(10)
 print(s.recv(100).decode())' >"$T/other-port" 2>&1 &
 		op=$!
-		sleep 0.5
+		bound() { [ -n "$(ip netns exec "$NB" ss -Hlun "( sport = :9999 )")" ]; }
+		wait_until 30 bound || fail "the receiver on port 9999 did not bind"
 		ip netns exec "$NA" python3 -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
