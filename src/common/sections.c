@@ -1,6 +1,9 @@
 /*
  * sections.c: binding and loading the executables' configuration sections.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "src/common/sections.h"
@@ -29,4 +32,43 @@ int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const 
 void daemon_conf_release(struct daemon_conf *c)
 {
 	rn_conf_release(c->secs, DAEMON_NSECS);
+}
+
+int conf_args_init(struct conf_args *a, int argc)
+{
+	memset(a, 0, sizeof(*a));
+	a->ov = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof(*a->ov));
+	return a->ov != NULL ? RN_OK : -ENOMEM;
+}
+
+bool conf_args_take(struct conf_args *a, int ch, const char *arg)
+{
+	if (ch == 'c') {
+		a->path = arg;
+		return true;
+	}
+	if (ch == 'o') {
+		a->ov[a->nov++] = arg;
+		return true;
+	}
+	return false;
+}
+
+void conf_args_free(struct conf_args *a)
+{
+	free(a->ov);
+	a->ov = NULL;
+	a->nov = 0;
+}
+
+int conf_args_load(const struct conf_args *a, const char *prog, struct daemon_conf *c)
+{
+	struct rn_conf_error err;
+	int rc = daemon_conf_load(c, a->path, a->ov, &err);
+	if (rc != RN_OK) {
+		char msg[1024];
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		fprintf(stderr, "%s: %s\n", prog, msg);
+	}
+	return rc;
 }

@@ -39,4 +39,26 @@ int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const 
                      struct rn_conf_error *err);
 void daemon_conf_release(struct daemon_conf *c);
 
+/*
+ * The configuration options repnetd and every configured repnet command
+ * take: -c FILE (--config FILE) and -o section.key=value, repeatable, in
+ * the order given. conf_args_init() sizes the override list for argc
+ * (RN_OK or -ENOMEM); conf_args_take() consumes one getopt result and
+ * returns true when it was one of these two; conf_args_free() releases
+ * the list (safe when init failed).
+ */
+struct conf_args {
+	const char *path; /* NULL: built-in defaults */
+	const char **ov;  /* NULL-terminated overrides */
+	size_t nov;
+};
+int conf_args_init(struct conf_args *a, int argc);
+bool conf_args_take(struct conf_args *a, int ch, const char *arg);
+void conf_args_free(struct conf_args *a);
+/*
+ * Loads c with a's file and overrides. On failure prints "PROG: FILE:LINE:
+ * KEY: reason" to stderr and returns the error; c is then not loaded.
+ */
+int conf_args_load(const struct conf_args *a, const char *prog, struct daemon_conf *c);
+
 #endif /* REPNET_SECTIONS_H */

@@ -17,42 +17,32 @@ int cmd_config(int argc, char **argv)
 	static const struct option lopts[] = {{"dump", no_argument, NULL, 'd'},
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL;
 	bool dump = false;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'd':
 			dump = true;
 			break;
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	struct daemon_conf c;
-	struct rn_conf_error err;
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
-		free(ov);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	char *out = NULL;
@@ -67,6 +57,6 @@ int cmd_config(int argc, char **argv)
 	}
 	free(out);
 	daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

@@ -236,27 +236,21 @@ int cmd_demo(int argc, char **argv)
 	struct demo d = {.speed = 20,
 	                 .data = demo_data(data, sizeof(data)),
 	                 .mu = PTHREAD_MUTEX_INITIALIZER};
-	const char *conf = NULL;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	bool keep = false, resume = false;
 	int ch, code = 1, rc;
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 's':
 			d.speed = strtod(optarg, NULL);
 			break;
 		case 'd':
 			d.data = optarg;
-			break;
-		case 'c':
-			conf = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
 			break;
 		case 'k':
 			keep = true;
@@ -265,20 +259,16 @@ int cmd_demo(int argc, char **argv)
 			resume = true;
 			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind != argc || d.speed < 0) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
-	struct rn_conf_error err;
-	if (daemon_conf_load(&d.c, conf, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet demo: %s\n", msg);
-		free(ov);
+	if (conf_args_load(&ca, "repnet demo", &d.c) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	d.tty = isatty(STDOUT_FILENO);
@@ -322,7 +312,7 @@ int cmd_demo(int argc, char **argv)
 	printf("  repnetd runs on its built-in defaults (loopback listeners, data in %s),\n"
 	       "  with the lab's test ranges allowed to be listed; its log: %s\n\n",
 	       ddir, logpath);
-	if (start_daemon(&d, conf, ov, nov, ddir_ov, logpath) != RN_OK)
+	if (start_daemon(&d, ca.path, ca.ov, ca.nov, ddir_ov, logpath) != RN_OK)
 		goto out;
 
 	/* Subscribe to its feed as a member would: verified, with its public key. */
@@ -396,6 +386,6 @@ out:
 	demo_log_free(&pf);
 	demo_log_free(&ef);
 	daemon_conf_release(&d.c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

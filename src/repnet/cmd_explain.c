@@ -172,22 +172,17 @@ int cmd_explain(int argc, char **argv)
 	                                      {"no-default-never-block", no_argument, NULL, 'N'},
 	                                      {"json", no_argument, NULL, 'j'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL, *data = NULL, *obs = NULL, *never = NULL;
+	const char *data = NULL, *obs = NULL, *never = NULL;
 	bool no_default = false, json = false;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1;
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'D':
 			data = optarg;
 			break;
@@ -204,24 +199,24 @@ int cmd_explain(int argc, char **argv)
 			json = true;
 			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind + 1 != argc || (data != NULL && obs != NULL)) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	const char *ip = argv[optind];
 	struct rn_addr a;
 	if (rn_addr_parse_str(ip, &a) != RN_OK) {
 		fprintf(stderr, "repnet: \"%s\" is not an address\n", ip);
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	struct scoring_conf conf;
-	if (score_conf_load(path, ov, never, no_default, false, &conf) != RN_OK) {
-		free(ov);
+	if (score_conf_load(&ca, never, no_default, false, &conf) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	struct scoring_explain *x = calloc(1, sizeof(*x));
@@ -241,7 +236,7 @@ int cmd_explain(int argc, char **argv)
 		struct rn_conf_error err;
 		char dir[4096];
 		if (data == NULL) {
-			if (daemon_conf_load(&dc, path, ov, &err) != RN_OK) {
+			if (daemon_conf_load(&dc, ca.path, ca.ov, &err) != RN_OK) {
 				rc = RN_ECONF;
 				goto out;
 			}
@@ -272,6 +267,6 @@ out:
 	scoring_engine_free(e);
 	scoring_conf_release(&conf);
 	free(x);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

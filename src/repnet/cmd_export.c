@@ -30,13 +30,11 @@ int cmd_export(int argc, char **argv)
 	                                      {"category", required_argument, NULL, 'C'},
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *fmt_s = NULL, *output = NULL, *from = NULL, *from_fmt = "json", *conf = NULL;
+	const char *fmt_s = NULL, *output = NULL, *from = NULL, *from_fmt = "json";
 	const char *cat_s = "drop";
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1, rc;
 	struct daemon_conf c;
-	struct rn_conf_error err;
 	struct feeds_listview *lv = NULL;
 	struct feeds_view_entry *e = NULL;
 	size_t n = 0;
@@ -44,10 +42,12 @@ int cmd_export(int argc, char **argv)
 	size_t len = 0;
 	bool conf_loaded = false;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'f':
 			fmt_s = optarg;
@@ -64,14 +64,8 @@ int cmd_export(int argc, char **argv)
 		case 'C':
 			cat_s = optarg;
 			break;
-		case 'c':
-			conf = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
@@ -81,13 +75,10 @@ int cmd_export(int argc, char **argv)
 	    feeds_list_format_parse(fmt_s, &fmt) != RN_OK || !export_format_ok(fmt) ||
 	    feeds_list_format_parse(from_fmt, &ffmt) != RN_OK ||
 	    rn_category_parse(cat_s, &cat) != RN_OK) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
-	if (daemon_conf_load(&c, conf, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
 		goto out;
 	}
 	conf_loaded = true;
@@ -129,6 +120,6 @@ out:
 	feeds_listview_free(lv);
 	if (conf_loaded)
 		daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

@@ -207,18 +207,18 @@ int cmd_flows(int argc, char **argv)
 	                                      {"seconds", required_argument, NULL, 't'},
 	                                      {"obs", no_argument, NULL, 'O'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL;
 	bool summary = false, detect = false, mirror = false, live = false, obs = false;
 	uint64_t count = 0;
 	unsigned seconds = 0;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 's':
 			summary = true;
@@ -241,28 +241,18 @@ int cmd_flows(int argc, char **argv)
 		case 't':
 			seconds = (unsigned)strtoul(optarg, NULL, 10);
 			break;
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind + (live ? 0 : 1) != argc || (live && mirror)) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	struct daemon_conf c;
-	struct rn_conf_error err;
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
-		free(ov);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	struct flows_out fo = {.records = !summary && !obs, .obs_lines = obs};
@@ -270,7 +260,7 @@ int cmd_flows(int argc, char **argv)
 		c.collector.flow.detect = detect;
 		code = flows_live(&c, &fo, summary, detect, count, seconds);
 		daemon_conf_release(&c);
-		free(ov);
+		conf_args_free(&ca);
 		return code;
 	}
 	struct collector_flow_rec_sink rs = {.rec = print_rec, .arg = &fo};
@@ -288,6 +278,6 @@ int cmd_flows(int argc, char **argv)
 	}
 	fflush(stdout);
 	daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

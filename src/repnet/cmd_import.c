@@ -55,9 +55,8 @@ int cmd_import(int argc, char **argv)
 	                                      {"to", required_argument, NULL, 't'},
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *fmt_s = NULL, *to = NULL, *conf = NULL;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	const char *fmt_s = NULL, *to = NULL;
+	struct conf_args ca;
 	int ch, code = 1, rc;
 	struct import_ctx x = {.now = rn_time_now_ms()};
 	uint8_t *buf = NULL;
@@ -65,10 +64,12 @@ int cmd_import(int argc, char **argv)
 	struct daemon_conf c;
 	bool conf_loaded = false;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'f':
 			fmt_s = optarg;
@@ -76,14 +77,8 @@ int cmd_import(int argc, char **argv)
 		case 't':
 			to = optarg;
 			break;
-		case 'c':
-			conf = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
@@ -91,7 +86,7 @@ int cmd_import(int argc, char **argv)
 	if (optind != argc - 1 || fmt_s == NULL || feeds_list_format_parse(fmt_s, &fmt) != RN_OK ||
 	    (fmt != FEEDS_FMT_DROP_JSON && fmt != FEEDS_FMT_DROP_TXT && fmt != FEEDS_FMT_IP4SET &&
 	     fmt != FEEDS_FMT_CIDR && fmt != FEEDS_FMT_JSON && fmt != FEEDS_FMT_PLAIN)) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	const char *path = argv[optind];
@@ -118,11 +113,7 @@ int cmd_import(int argc, char **argv)
 		code = rc == RN_OK && fflush(stdout) == 0 ? 0 : 1;
 		goto out;
 	}
-	struct rn_conf_error err;
-	if (daemon_conf_load(&c, conf, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
 		goto out;
 	}
 	conf_loaded = true;
@@ -154,6 +145,6 @@ out:
 	free(x.obs);
 	if (conf_loaded)
 		daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

@@ -118,24 +118,26 @@ int cmd_logs(int argc, char **argv)
 	                                      {"stdin", no_argument, NULL, 'S'},
 	                                      {"show-unparsed", no_argument, NULL, 'U'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL, *udp = NULL, *tcp = NULL, *file = NULL;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	const char *udp = NULL, *tcp = NULL, *file = NULL;
+	struct conf_args ca;
+	int carc = conf_args_init(&ca, argc);
 	char **follow = calloc((size_t)argc + 1, sizeof(*follow));
-	size_t nov = 0, nfollow = 0;
+	size_t nfollow = 0;
 	int format = -1, ch, code = 1;
 	bool summary = false, detect = true, live = false, use_stdin = false;
 	bool show_unparsed = false;
 	int64_t ref_ms = 0;
 	struct collector_smtp *p = NULL;
 	struct daemon_conf c;
-	struct rn_conf_error err;
 	bool loaded = false;
 	struct out o = {.json = true, .lock = PTHREAD_MUTEX_INITIALIZER};
 
-	if (ov == NULL || follow == NULL)
+	if (carc != RN_OK || follow == NULL)
 		goto out;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'F':
 			format = -2;
@@ -162,12 +164,6 @@ int cmd_logs(int argc, char **argv)
 				code = 2;
 				goto out;
 			}
-			break;
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
 			break;
 		case 'f':
 			follow[nfollow++] = optarg;
@@ -205,10 +201,7 @@ int cmd_logs(int argc, char **argv)
 		code = 2;
 		goto out;
 	}
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
 		goto out;
 	}
 	loaded = true;
@@ -272,6 +265,6 @@ out:
 	if (loaded)
 		daemon_conf_release(&c);
 	free(follow);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

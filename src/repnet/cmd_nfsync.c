@@ -383,38 +383,31 @@ int cmd_nfsync(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1, rc;
 	struct daemon_conf c;
-	struct rn_conf_error err;
 	struct rn_metrics *m = NULL;
 	struct feeds_nfsync *s = NULL;
 	struct feeds_nfsync_report r;
 	bool conf_loaded = false;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+c:o:v", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'v':
 			rn_log_set_level(RN_LOG_DEBUG);
 			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind >= argc) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	const char *cmd = argv[optind];
@@ -423,13 +416,10 @@ int cmd_nfsync(int argc, char **argv)
 	bool known = needs_arg || strcmp(cmd, "dump") == 0 || strcmp(cmd, "reconcile") == 0 ||
 	             strcmp(cmd, "destroy") == 0 || strcmp(cmd, "shell") == 0;
 	if (!known || (needs_arg != (arg != NULL)) || optind + 1 + (arg != NULL) != argc) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
 		goto out;
 	}
 	conf_loaded = true;
@@ -488,6 +478,6 @@ out:
 	rn_metrics_free(m);
 	if (conf_loaded)
 		daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

@@ -18,17 +18,12 @@
 #define LINE_MAX_BYTES 65536
 #define CHUNK          4096
 
-int score_conf_load(const char *path, const char *const *ov, const char *never_block,
-                    bool no_default, bool dry_run, struct scoring_conf *out)
+int score_conf_load(const struct conf_args *ca, const char *never_block, bool no_default,
+                    bool dry_run, struct scoring_conf *out)
 {
 	struct daemon_conf c;
-	struct rn_conf_error err;
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
+	if (conf_args_load(ca, "repnet", &c) != RN_OK)
 		return RN_ECONF;
-	}
 	int rc = scoring_conf_copy(out, &c.scoring);
 	daemon_conf_release(&c);
 	if (rc != RN_OK)
@@ -194,22 +189,17 @@ int cmd_score(int argc, char **argv)
 	                                      {"dry-run", no_argument, NULL, 'd'},
 	                                      {"lenient", no_argument, NULL, 'l'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *path = NULL, *obs = NULL, *never = NULL;
+	const char *obs = NULL, *never = NULL;
 	bool no_default = false, dry = false, lenient = false;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	int ch, code = 1;
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'O':
 			obs = optarg;
 			break;
@@ -226,18 +216,18 @@ int cmd_score(int argc, char **argv)
 			lenient = true;
 			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind != argc || obs == NULL) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	struct scoring_conf conf;
 	struct scoring_engine *e = NULL;
-	if (score_conf_load(path, ov, never, no_default, dry, &conf) != RN_OK) {
-		free(ov);
+	if (score_conf_load(&ca, never, no_default, dry, &conf) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	int rc = scoring_engine_new(&conf, false, &e);
@@ -265,6 +255,6 @@ int cmd_score(int argc, char **argv)
 out:
 	scoring_engine_free(e);
 	scoring_conf_release(&conf);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

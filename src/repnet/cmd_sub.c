@@ -125,16 +125,17 @@ int cmd_sub(int argc, char **argv)
 	        {"key", required_argument, NULL, 'k'},     {"count", required_argument, NULL, 'N'},
 	        {"timeout", required_argument, NULL, 't'}, {"config", required_argument, NULL, 'c'},
 	        {"list", required_argument, NULL, 'l'},    {NULL, 0, NULL, 0}};
-	const char *resync = NULL, *name = NULL, *key = NULL, *path = NULL, *list = NULL;
+	const char *resync = NULL, *name = NULL, *key = NULL, *list = NULL;
 	/* -o overrides (at most one per argument), freed before every return. */
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
-	size_t nov = 0;
+	struct conf_args ca;
 	long max = 0, timeout_s = 0;
 	int ch;
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'r':
 			resync = optarg;
@@ -151,22 +152,16 @@ int cmd_sub(int argc, char **argv)
 		case 't':
 			timeout_s = strtol(optarg, NULL, 10);
 			break;
-		case 'c':
-			path = optarg;
-			break;
 		case 'l':
 			list = optarg;
 			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		default:
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind + 1 != argc || name == NULL || key == NULL) {
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
 	const char *url = argv[optind];
@@ -174,18 +169,14 @@ int cmd_sub(int argc, char **argv)
 	if (resync == NULL) {
 		if (resync_default(url, rbuf, sizeof(rbuf)) != RN_OK) {
 			fprintf(stderr, "repnet: give --resync for %s\n", url);
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 		resync = rbuf;
 	}
 	struct daemon_conf c;
-	struct rn_conf_error err;
-	if (daemon_conf_load(&c, path, ov, &err) != RN_OK) {
-		char msg[1024];
-		rn_conf_error_format(&err, msg, sizeof(msg));
-		fprintf(stderr, "repnet: %s\n", msg);
-		free(ov);
+	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
+		conf_args_free(&ca);
 		return 1;
 	}
 	struct feeds_keyring *ring = NULL;
@@ -248,6 +239,6 @@ out:
 	feeds_sub_stop(s);
 	feeds_keyring_free(ring);
 	daemon_conf_release(&c);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }

@@ -29,8 +29,8 @@ int cmd_explain(int argc, char **argv);
 void cmd_demo_help(FILE *f);
 
 /* Shared by score and explain (cmd_score.c). */
-int score_conf_load(const char *path, const char *const *ov, const char *never_block,
-                    bool no_default, bool dry_run, struct scoring_conf *out);
+int score_conf_load(const struct conf_args *ca, const char *never_block, bool no_default,
+                    bool dry_run, struct scoring_conf *out);
 int score_replay(struct scoring_engine *e, const char *file, bool lenient,
                  struct scoring_ingest_stats *st);
 /* Milli-points as text: "5", "5.25". */

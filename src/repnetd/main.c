@@ -28,67 +28,58 @@ int main(int argc, char **argv)
 {
 	struct daemon_opts o = {0};
 	bool check_only = false;
-	size_t nov = 0;
-	const char **ov = calloc((size_t)argc + 1, sizeof(*ov));
+	struct conf_args ca;
 	int ch;
 
-	if (ov == NULL)
+	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
 	while ((ch = getopt(argc, argv, "c:fhno:vV")) != -1) {
+		if (conf_args_take(&ca, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			o.conf_path = optarg;
-			break;
 		case 'f':
 			o.foreground = true;
 			break;
 		case 'n':
 			check_only = true;
 			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'v':
 			o.verbose++;
 			break;
 		case 'V':
 			printf("repnetd %s\n", REPNET_VERSION_STRING);
-			free(ov);
+			conf_args_free(&ca);
 			return 0;
 		case 'h':
 			usage(stdout);
-			free(ov);
+			conf_args_free(&ca);
 			return 0;
 		default:
 			usage(stderr);
-			free(ov);
+			conf_args_free(&ca);
 			return 2;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		free(ov);
+		conf_args_free(&ca);
 		return 2;
 	}
-	o.overrides = ov;
+	o.conf_path = ca.path;
+	o.overrides = ca.ov;
 
 	if (check_only) {
 		struct daemon_conf c;
-		struct rn_conf_error err;
-		int rc = daemon_conf_load(&c, o.conf_path, ov, &err);
-		if (rc != RN_OK) {
-			char msg[1024];
-			rn_conf_error_format(&err, msg, sizeof(msg));
-			fprintf(stderr, "repnetd: %s\n", msg);
-			free(ov);
+		if (conf_args_load(&ca, "repnetd", &c) != RN_OK) {
+			conf_args_free(&ca);
 			return 1;
 		}
 		daemon_conf_release(&c);
 		printf("configuration OK\n");
-		free(ov);
+		conf_args_free(&ca);
 		return 0;
 	}
 	int code = daemon_run(&o);
-	free(ov);
+	conf_args_free(&ca);
 	return code;
 }
