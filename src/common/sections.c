@@ -37,6 +37,7 @@ void daemon_conf_release(struct daemon_conf *c)
 int conf_args_init(struct conf_args *a, int argc)
 {
 	memset(a, 0, sizeof(*a));
+	optind = 1;
 	a->ov = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof(*a->ov));
 	return a->ov != NULL ? RN_OK : -ENOMEM;
 }
@@ -52,6 +53,16 @@ bool conf_args_take(struct conf_args *a, int ch, const char *arg)
 		return true;
 	}
 	return false;
+}
+
+int conf_args_getopt(struct conf_args *a, int argc, char **argv, const char *shortopts,
+                     const struct option *lopts)
+{
+	int ch;
+	while ((ch = getopt_long(argc, argv, shortopts, lopts, NULL)) != -1)
+		if (!conf_args_take(a, ch, optarg))
+			break;
+	return ch;
 }
 
 void conf_args_free(struct conf_args *a)

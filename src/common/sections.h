@@ -5,6 +5,8 @@
 #ifndef REPNET_SECTIONS_H
 #define REPNET_SECTIONS_H
 
+#include <getopt.h>
+
 #include "collector/collector.h"
 #include "feeds/bus/bus.h"
 #include "feeds/http/http.h"
@@ -54,6 +56,14 @@ struct conf_args {
 };
 int conf_args_init(struct conf_args *a, int argc);
 bool conf_args_take(struct conf_args *a, int ch, const char *arg);
+/*
+ * getopt_long(3) over argv with shortopts (which must hold "c:" and "o:")
+ * and lopts, consuming -c and -o into a; returns the next other option,
+ * '?' for an unknown one, or -1 at the end. conf_args_init() restarts
+ * the scan (optind = 1).
+ */
+int conf_args_getopt(struct conf_args *a, int argc, char **argv, const char *shortopts,
+                     const struct option *lopts);
 void conf_args_free(struct conf_args *a);
 /*
  * Loads c with a's file and overrides. On failure prints "PROG: FILE:LINE:

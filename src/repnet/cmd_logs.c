@@ -134,10 +134,7 @@ int cmd_logs(int argc, char **argv)
 
 	if (carc != RN_OK || follow == NULL)
 		goto out;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
-		if (conf_args_take(&ca, ch, optarg))
-			continue;
+	while ((ch = conf_args_getopt(&ca, argc, argv, "c:o:", lopts)) != -1) {
 		switch (ch) {
 		case 'F':
 			format = -2;

@@ -393,10 +393,7 @@ int cmd_nfsync(int argc, char **argv)
 
 	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:o:v", lopts, NULL)) != -1) {
-		if (conf_args_take(&ca, ch, optarg))
-			continue;
+	while ((ch = conf_args_getopt(&ca, argc, argv, "+c:o:v", lopts)) != -1) {
 		switch (ch) {
 		case 'v':
 			rn_log_set_level(RN_LOG_DEBUG);

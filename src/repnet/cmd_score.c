@@ -195,10 +195,7 @@ int cmd_score(int argc, char **argv)
 	int ch, code = 1;
 	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:o:", lopts, NULL)) != -1) {
-		if (conf_args_take(&ca, ch, optarg))
-			continue;
+	while ((ch = conf_args_getopt(&ca, argc, argv, "c:o:", lopts)) != -1) {
 		switch (ch) {
 		case 'O':
 			obs = optarg;

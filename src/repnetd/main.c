@@ -33,9 +33,7 @@ int main(int argc, char **argv)
 
 	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
-	while ((ch = getopt(argc, argv, "c:fhno:vV")) != -1) {
-		if (conf_args_take(&ca, ch, optarg))
-			continue;
+	while ((ch = conf_args_getopt(&ca, argc, argv, "c:fhno:vV", NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			o.foreground = true;
