@@ -85,11 +85,4 @@ static void test_bad_listen(void **state)
 	RN_FAILS(capture_udp_open(&c, "192.0.2.1:9", 65536, 4)); /* not ours: bind fails */
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_recv_and_drops),
-	        cmocka_unit_test(test_bad_listen),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_recv_and_drops, test_bad_listen)

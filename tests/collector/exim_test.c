@@ -142,12 +142,4 @@ static void test_spoofing(void **state)
 	assert_int_equal(ev.kind, RN_KIND_TOO_MANY_ERRORS);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_whole_log),
-	        cmocka_unit_test(test_groups),
-	        cmocka_unit_test(test_spoofing),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_groups, test_spoofing)

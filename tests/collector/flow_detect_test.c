@@ -226,13 +226,4 @@ static void test_bounds(void **state)
 	daemon_conf_release(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_exports),
-	        cmocka_unit_test(test_mirror),
-	        cmocka_unit_test(test_spoofing),
-	        cmocka_unit_test(test_bounds),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_exports, test_mirror, test_spoofing, test_bounds)

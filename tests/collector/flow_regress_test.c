@@ -566,15 +566,6 @@ static void test_mutations(void **state)
 	fx_free(&f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_vectors),     cmocka_unit_test(test_replacement),
-	        cmocka_unit_test(test_sampling),    cmocka_unit_test(test_v9_sampling),
-	        cmocka_unit_test(test_biflow),      cmocka_unit_test(test_pending),
-	        cmocka_unit_test(test_withdrawal),  cmocka_unit_test(test_sequence),
-	        cmocka_unit_test(test_persistence), cmocka_unit_test(test_v5_times),
-	        cmocka_unit_test(test_sflow),       cmocka_unit_test(test_mutations),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_vectors, test_replacement, test_sampling, test_v9_sampling, test_biflow,
+             test_pending, test_withdrawal, test_sequence, test_persistence, test_v5_times,
+             test_sflow, test_mutations)

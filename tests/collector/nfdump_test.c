@@ -240,12 +240,4 @@ static void test_ipfix(void **state)
 	check_export("ipfix");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_v5),
-	        cmocka_unit_test(test_v9),
-	        cmocka_unit_test(test_ipfix),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_v5, test_v9, test_ipfix)

@@ -108,12 +108,4 @@ static void test_broken(void **state)
 	unlink(path);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_export),
-	        cmocka_unit_test(test_mixed),
-	        cmocka_unit_test(test_broken),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_export, test_mixed, test_broken)

@@ -98,11 +98,4 @@ static void test_meter_traffic(void **state)
 	rn_metrics_free(m);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_vlan_v6_frag),
-	        cmocka_unit_test(test_meter_traffic),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_vlan_v6_frag, test_meter_traffic)

@@ -248,15 +248,6 @@ static void test_lines(void **state)
 	assert_int_equal(pf1("postfix/qmgr", "connect from unknown[192.0.2.1]", &ev), SMTP_IGNORED);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_whole_log),    cmocka_unit_test(test_group_good),
-	        cmocka_unit_test(test_group_zen),    cmocka_unit_test(test_group_bl),
-	        cmocka_unit_test(test_group_bots),   cmocka_unit_test(test_group_dictionary),
-	        cmocka_unit_test(test_group_sasl),   cmocka_unit_test(test_group_protocol),
-	        cmocka_unit_test(test_group_policy), cmocka_unit_test(test_group_rdns),
-	        cmocka_unit_test(test_lines),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_group_good, test_group_zen, test_group_bl,
+                   test_group_bots, test_group_dictionary, test_group_sasl, test_group_protocol,
+                   test_group_policy, test_group_rdns, test_lines)

@@ -239,17 +239,5 @@ static void test_real_logs(void **state)
 	smtp_conf_release(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_sasl_fast),
-	        cmocka_unit_test(test_sasl_slow),
-	        cmocka_unit_test(test_sasl_distributed),
-	        cmocka_unit_test(test_bot_harvest_relay_flood),
-	        cmocka_unit_test(test_rbl_zones),
-	        cmocka_unit_test(test_eviction),
-	        cmocka_unit_test(test_spamtrap),
-	        cmocka_unit_test(test_real_logs),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_sasl_fast, test_sasl_slow, test_sasl_distributed, test_bot_harvest_relay_flood,
+             test_rbl_zones, test_eviction, test_spamtrap, test_real_logs)

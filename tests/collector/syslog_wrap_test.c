@@ -224,12 +224,4 @@ static void test_linebuf(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_wrappers),   cmocka_unit_test(test_year),
-	        cmocka_unit_test(test_local_time), cmocka_unit_test(test_framing),
-	        cmocka_unit_test(test_linebuf),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_wrappers, test_year, test_local_time, test_framing, test_linebuf)

@@ -93,11 +93,4 @@ static void test_resync(void **state)
 	RN_FAILS_WITH(feeds_pub_resync_decode(big, n, name, &q), RN_EPARSE);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_ack),
-	        cmocka_unit_test(test_resync),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_ack, test_resync)

@@ -460,15 +460,5 @@ static void test_config(void **state)
 	free(cfg);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_listed_a_txt),
-	        cmocka_unit_test(test_test_points_and_negative),
-	        cmocka_unit_test(test_apex_refused),
-	        cmocka_unit_test(test_edns),
-	        cmocka_unit_test(test_malformed),
-	        cmocka_unit_test(test_config),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_listed_a_txt, test_test_points_and_negative,
+                   test_apex_refused, test_edns, test_malformed, test_config)

@@ -316,12 +316,4 @@ static void test_ratelimit(void **state)
 	stop(&f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_udp),
-	        cmocka_unit_test(test_tcp),
-	        cmocka_unit_test(test_ratelimit),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_udp, test_tcp, test_ratelimit)

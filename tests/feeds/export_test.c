@@ -141,11 +141,4 @@ static void test_json_roundtrip(void **state)
 	feeds_listview_free(copy);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_formats),
-	        cmocka_unit_test(test_json_roundtrip),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_formats, test_json_roundtrip)

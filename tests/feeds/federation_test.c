@@ -211,11 +211,4 @@ static int teardown(void **state)
 	return system(cmd) != 0;
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_quorum),
-	        cmocka_unit_test(test_breaker),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_quorum, test_breaker)

@@ -484,13 +484,4 @@ static int teardown(void **state)
 	return system(cmd) != 0;
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_adversarial),
-	        cmocka_unit_test(test_floor),
-	        cmocka_unit_test(test_follow),
-	        cmocka_unit_test(test_loss),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
-}
+RN_TEST_MAIN_GROUP(setup, teardown, test_adversarial, test_floor, test_follow, test_loss)

@@ -186,13 +186,4 @@ static void test_callback_stops(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_drop),
-	        cmocka_unit_test(test_ip4set),
-	        cmocka_unit_test(test_cidr_json),
-	        cmocka_unit_test(test_callback_stops),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_drop, test_ip4set, test_cidr_json, test_callback_stops)

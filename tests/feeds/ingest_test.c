@@ -278,13 +278,4 @@ static void test_raw_client(void **state)
 	free(s.got);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_delivery),
-	        cmocka_unit_test(test_scorer_later),
-	        cmocka_unit_test(test_queue_full),
-	        cmocka_unit_test(test_raw_client),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_delivery, test_scorer_later, test_queue_full, test_raw_client)

@@ -385,12 +385,4 @@ static void test_concurrent(void **state)
 	feeds_listview_free(lv);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_basic),       cmocka_unit_test(test_walk_changes_replace),
-	        cmocka_unit_test(test_class_limit), cmocka_unit_test(test_model),
-	        cmocka_unit_test(test_concurrent),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_basic, test_walk_changes_replace, test_class_limit, test_model, test_concurrent)

@@ -128,12 +128,4 @@ static void test_million(void **state)
 	nfs_keyset_release(&s);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_v4),
-	        cmocka_unit_test(test_v6),
-	        cmocka_unit_test(test_million),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_v4, test_v6, test_million)

@@ -244,13 +244,4 @@ static void test_names(void **state)
 	RN_FAILS(nfs_table_parse("inet r;flush ruleset", &fam, t, sizeof(t)));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_roundtrip),
-	        cmocka_unit_test(test_sets),
-	        cmocka_unit_test(test_refused),
-	        cmocka_unit_test(test_names),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_roundtrip, test_sets, test_refused, test_names)

@@ -230,11 +230,4 @@ static void test_edges(void **state)
 	assert_int_equal(u4(n), 0xffu);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_windows),
-	        cmocka_unit_test(test_edges),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_windows, test_edges)

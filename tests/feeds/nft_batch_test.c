@@ -342,13 +342,4 @@ static void test_limit(void **state)
 	nfb_release(&b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_chunking_v4),
-	        cmocka_unit_test(test_intervals),
-	        cmocka_unit_test(test_objects),
-	        cmocka_unit_test(test_limit),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_chunking_v4, test_intervals, test_objects, test_limit)

@@ -325,12 +325,4 @@ static void test_ipset(void **state)
 	ipb_release(&b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_acks),
-	        cmocka_unit_test(test_objects),
-	        cmocka_unit_test(test_ipset),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_acks, test_objects, test_ipset)

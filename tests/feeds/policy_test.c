@@ -199,11 +199,4 @@ static void test_server(void **state)
 	rn_metrics_free(m);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_parse),
-	        cmocka_unit_test(test_server),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_parse, test_server)

@@ -163,11 +163,4 @@ static void test_seal_open(void **state)
 	feeds_signer_free(b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_keyfiles),
-	        cmocka_unit_test(test_seal_open),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_keyfiles, test_seal_open)

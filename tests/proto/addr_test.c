@@ -235,18 +235,5 @@ static void test_cmp(void **state)
 	assert_int_equal(rn_addr_cmp(&a, &a), 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_parse_v4),
-	        cmocka_unit_test(test_parse_v6),
-	        cmocka_unit_test(test_parse_bounds),
-	        cmocka_unit_test(test_format_roundtrip),
-	        cmocka_unit_test(test_random_roundtrip),
-	        cmocka_unit_test(test_prefix),
-	        cmocka_unit_test(test_special),
-	        cmocka_unit_test(test_hostport),
-	        cmocka_unit_test(test_cmp),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_parse_v4, test_parse_v6, test_parse_bounds, test_format_roundtrip,
+             test_random_roundtrip, test_prefix, test_special, test_hostport, test_cmp)

@@ -249,13 +249,5 @@ static void test_strbuf_fixed(void **state)
 	rn_strbuf_release(&b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_wcur_writes),  cmocka_unit_test(test_wcur_full),
-	        cmocka_unit_test(test_wcur_patch),   cmocka_unit_test(test_wcur_grow),
-	        cmocka_unit_test(test_wcur_max),     cmocka_unit_test(test_strbuf),
-	        cmocka_unit_test(test_strbuf_fixed), cmocka_unit_test(test_wcur_varint),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_wcur_writes, test_wcur_full, test_wcur_patch, test_wcur_grow, test_wcur_max,
+             test_strbuf, test_strbuf_fixed, test_wcur_varint)

@@ -429,13 +429,5 @@ static void test_shared_section(void **state)
 	assert_string_equal(err.key, "lib.x.b");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_file),
-	        cmocka_unit_test(test_errors),          cmocka_unit_test(test_overrides),
-	        cmocka_unit_test(test_restart_keys),    cmocka_unit_test(test_dump_roundtrip),
-	        cmocka_unit_test(test_nul_and_garbage), cmocka_unit_test(test_shared_section),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_defaults, test_file, test_errors, test_overrides, test_restart_keys,
+             test_dump_roundtrip, test_nul_and_garbage, test_shared_section)

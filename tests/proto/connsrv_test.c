@@ -600,15 +600,5 @@ static void test_conf(void **state)
 	rn_connsrv_free(s); /* never started */
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_echo),         cmocka_unit_test(test_echo_buffered),
-	        cmocka_unit_test(test_listener_cap), cmocka_unit_test(test_client_cap),
-	        cmocka_unit_test(test_deadline),     cmocka_unit_test(test_deadline_buffered),
-	        cmocka_unit_test(test_idle),         cmocka_unit_test(test_no_reader),
-	        cmocka_unit_test(test_emfile),       cmocka_unit_test(test_stop),
-	        cmocka_unit_test(test_conf),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_echo, test_echo_buffered, test_listener_cap, test_client_cap, test_deadline,
+             test_deadline_buffered, test_idle, test_no_reader, test_emfile, test_stop, test_conf)

@@ -95,12 +95,4 @@ static void test_empty(void **state)
 	assert_false(rn_cur_ok(&c));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_reads),       cmocka_unit_test(test_sticky),
-	        cmocka_unit_test(test_uint_widths), cmocka_unit_test(test_sub),
-	        cmocka_unit_test(test_empty),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_reads, test_sticky, test_uint_widths, test_sub, test_empty)

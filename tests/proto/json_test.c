@@ -626,15 +626,6 @@ static void test_read_skip(void **state)
 	assert_int_equal(rn_json_next(&r), RN_JSON_END);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_write_shapes),  cmocka_unit_test(test_write_numbers),
-	        cmocka_unit_test(test_write_escapes), cmocka_unit_test(test_write_misuse),
-	        cmocka_unit_test(test_read_tokens),   cmocka_unit_test(test_read_numbers),
-	        cmocka_unit_test(test_read_strings),  cmocka_unit_test(test_read_structure),
-	        cmocka_unit_test(test_read_depth),    cmocka_unit_test(test_read_errors),
-	        cmocka_unit_test(test_read_object),   cmocka_unit_test(test_read_skip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_write_shapes, test_write_numbers, test_write_escapes, test_write_misuse,
+             test_read_tokens, test_read_numbers, test_read_strings, test_read_structure,
+             test_read_depth, test_read_errors, test_read_object, test_read_skip)

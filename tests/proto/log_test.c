@@ -101,12 +101,4 @@ static void test_ratelimit(void **state)
 	assert_int_equal(atomic_load(&rl.suppressed), 95);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_levels),
-	        cmocka_unit_test(test_long_line),
-	        cmocka_unit_test(test_ratelimit),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_levels, test_long_line, test_ratelimit)

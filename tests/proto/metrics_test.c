@@ -117,12 +117,4 @@ static void test_shared_counter(void **state)
 	assert_int_equal(rn_counter_get(&c), 400000);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_render),
-	        cmocka_unit_test(test_rejects),
-	        cmocka_unit_test(test_shared_counter),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_render, test_rejects, test_shared_counter)

@@ -242,12 +242,4 @@ static void test_categories(void **state)
 	assert_string_equal(buf, "[]");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_line),          cmocka_unit_test(test_round_trip),
-	        cmocka_unit_test(test_read_defaults), cmocka_unit_test(test_read_refuses),
-	        cmocka_unit_test(test_categories),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_line, test_round_trip, test_read_defaults, test_read_refuses, test_categories)

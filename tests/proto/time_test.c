@@ -164,12 +164,4 @@ static void test_cond_monotonic(void **state)
 	pthread_mutex_destroy(&c.mu);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_civil_roundtrip), cmocka_unit_test(test_format),
-	        cmocka_unit_test(test_parse),           cmocka_unit_test(test_duration_size),
-	        cmocka_unit_test(test_cond_monotonic),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_civil_roundtrip, test_format, test_parse, test_duration_size, test_cond_monotonic)

@@ -221,12 +221,4 @@ static void test_names(void **state)
 	assert_int_equal(strlen(o.evidence), 30);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_crc32c),  cmocka_unit_test(test_file_replace),
-	        cmocka_unit_test(test_fd_read), cmocka_unit_test(test_pb_budget),
-	        cmocka_unit_test(test_names),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_crc32c, test_file_replace, test_fd_read, test_pb_budget, test_names)

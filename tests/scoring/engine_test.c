@@ -569,19 +569,6 @@ static void test_reconfigure(void **state)
 	scoring_conf_release(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_hysteresis),
-	        cmocka_unit_test(test_ttl_growth),
-	        cmocka_unit_test(test_alone_rule),
-	        cmocka_unit_test(test_escalation),
-	        cmocka_unit_test(test_escalation_allowlist),
-	        cmocka_unit_test(test_replay_equals_live),
-	        cmocka_unit_test(test_dry_run),
-	        cmocka_unit_test(test_counters),
-	        cmocka_unit_test(test_explain),
-	        cmocka_unit_test(test_reconfigure),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_hysteresis, test_ttl_growth, test_alone_rule, test_escalation,
+             test_escalation_allowlist, test_replay_equals_live, test_dry_run, test_counters,
+             test_explain, test_reconfigure)

@@ -237,13 +237,4 @@ static void test_freeze(void **state)
 	keyset_free(ks);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_freeze),
-	        cmocka_unit_test(test_random),
-	        cmocka_unit_test(test_serialize),
-	        cmocka_unit_test(test_walk_rejects),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_freeze, test_random, test_serialize, test_walk_rejects)

@@ -780,10 +780,4 @@ static void test_reference(void **state)
 		run_scenario(seed * 0x9E3779B97F4A7C15ull, 3500, seed % 2 == 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_reference),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_reference)

@@ -346,14 +346,5 @@ static void test_metrics(void **state)
 	scoring_conf_release(&c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_ack_survives_restart, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_snapshots_and_fallback, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_torn_journal, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN_EACH(setup, teardown, test_ack_survives_restart, test_snapshots_and_fallback,
+                  test_torn_journal, test_refusals, test_metrics)

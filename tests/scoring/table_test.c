@@ -348,12 +348,4 @@ static void test_protect(void **state)
 	rn_prefix_list_clear(&pl);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_lookup),     cmocka_unit_test(test_build_refuses),
-	        cmocka_unit_test(test_diff_apply), cmocka_unit_test(test_apply_refuses),
-	        cmocka_unit_test(test_protect),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_lookup, test_build_refuses, test_diff_apply, test_apply_refuses, test_protect)

@@ -384,14 +384,5 @@ static void test_hostile(void **state)
 	free(bm);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_snapshot_roundtrip),
-	        cmocka_unit_test(test_delta_roundtrip),
-	        cmocka_unit_test(test_dry_run_refused),
-	        cmocka_unit_test(test_dense_size),
-	        cmocka_unit_test(test_hostile),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RN_TEST_MAIN(test_snapshot_roundtrip, test_delta_roundtrip, test_dry_run_refused, test_dense_size,
+             test_hostile)
