@@ -13,6 +13,7 @@
 
 #include "feeds/bus/bus.h"
 #include "feeds/bus/sign.h"
+#include "feeds/bus/socket.h"
 #include "test.h"
 
 /* The collector key the scorer trusts (as "c1"), and one it does not know. */
@@ -583,13 +584,43 @@ static void test_sizes(void **state)
 	free(s.got);
 }
 
+/* Which listener URLs take plain TCP from the network (and so need allow_plaintext). */
+static void test_plaintext_urls(void **state)
+{
+	(void)state;
+	static const char *const remote[] = {
+	        "tcp://0.0.0.0:7400",    "tcp://*:7400",        "tcp://:7400",
+	        "tcp://192.0.2.1:7400",  "tcp://[::]:7400",     "tcp://[2001:db8::1]:7400",
+	        "tcp4://0.0.0.0:7400",   "tcp6://[::]:7400",    "tcp://scorer.example.net:7400",
+	        "ws://0.0.0.0:7400/bus", "tcp://128.0.0.1:7400"};
+	static const char *const fine[] = {"tcp://127.0.0.1:7400",     "tcp://127.1.2.3:0",
+	                                   "tcp://[::1]:7400",         "tcp://localhost:7400",
+	                                   "tls+tcp://0.0.0.0:7400",   "tls+tcp://[::]:7400",
+	                                   "ipc:///run/repnet/ingest", "inproc://ingest",
+	                                   "wss://0.0.0.0:7400/bus",   "ws://127.0.0.1:7400/bus"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(remote); i++)
+		if (!feeds_bus_url_plaintext_remote(remote[i]))
+			fail_msg("%s taken for loopback or TLS", remote[i]);
+	for (size_t i = 0; i < RN_ARRAY_LEN(fine); i++)
+		if (feeds_bus_url_plaintext_remote(fine[i]))
+			fail_msg("%s refused as plaintext from the network", fine[i]);
+
+	/* The ingest listener refuses one, unless the key allows it. */
+	const char *ov[] = {"feeds.bus.ingest_listen=tcp://0.0.0.0:0", NULL};
+	load_conf(ov);
+	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct feeds_ingest_server *srv = NULL;
+	RN_FAILS_WITH(feeds_ingest_server_start(&srv, &conf, NULL, ring, handler, &s), RN_ECONF);
+	rn_conf_release(&sec, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_delivery),   cmocka_unit_test(test_scorer_later),
 	        cmocka_unit_test(test_queue_full), cmocka_unit_test(test_raw_client),
 	        cmocka_unit_test(test_refusals),   cmocka_unit_test(test_untrusted_then_trusted),
-	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_sizes),      cmocka_unit_test(test_plaintext_urls),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
