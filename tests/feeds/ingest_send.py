@@ -15,7 +15,8 @@ usage: ingest_send.py PORT unsigned CIDR...
 The SP/TCP framing (nng's sp-tcp mapping): both sides send "\\0SP\\0", their
 16-bit protocol id (REQ 0x30, REP 0x31) and two zero bytes; then every
 message is a 64-bit big-endian length and the bytes, which for REQ begin
-with a 32-bit request id with the top bit set. Standard library only.
+with a 32-bit request id with the top bit set. Standard library only; the
+protobuf reader is envelope_check.py's.
 """
 import base64
 import hashlib
@@ -25,6 +26,8 @@ import socket
 import struct
 import sys
 import time
+
+from envelope_check import fields
 
 
 def varint(n):
@@ -81,32 +84,8 @@ def recv_exact(s, n):
 
 
 def status_of(ack):
-    """BatchAck.status (field 3, a varint); 0 when absent."""
-    i = 0
-    while i < len(ack):
-        key, i = read_varint(ack, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            val, i = read_varint(ack, i)
-            if num == 3:
-                return val
-        elif wt == 2:
-            ln, i = read_varint(ack, i)
-            i += ln
-        else:
-            raise ValueError("unexpected wire type")
-    return 0
-
-
-def read_varint(b, i):
-    n = shift = 0
-    while True:
-        c = b[i]
-        i += 1
-        n |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            return n, i
+    """BatchAck.status (field 3); 0 when absent, as protobuf says."""
+    return fields(ack).get(3, [0])[0]
 
 
 def main():

@@ -117,23 +117,47 @@ static void check_in_order(struct sink *s, size_t want)
 	}
 }
 
+/* The scorer's side of one test: its configuration, sink, metrics and server. */
+struct fix {
+	struct sink s;
+	struct rn_metrics *m;
+	struct feeds_ingest_server *srv;
+	char url[64];
+};
+
+static void fix_start(struct fix *f, const char *const *ov, const struct feeds_keyring *k,
+                      size_t cap)
+{
+	load_conf(ov);
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->s.mu, NULL);
+	f->s.cap = cap;
+	f->s.got = calloc(cap, sizeof(*f->s.got));
+	RN_PASS(rn_metrics_alloc(&f->m));
+	RN_PASS(feeds_ingest_server_start(&f->srv, &conf, f->m, k, handler, &f->s));
+	snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%u", feeds_ingest_server_port(f->srv));
+}
+
+static void fix_stop(struct fix *f)
+{
+	feeds_ingest_server_stop(f->srv);
+	rn_metrics_free(f->m);
+	rn_conf_release(&sec, 1);
+	free(f->s.got);
+	pthread_mutex_destroy(&f->s.mu);
+}
+
 static void test_delivery(void **state)
 {
 	(void)state;
 	const char *ov[] = {"feeds.bus.ingest_listen=tcp://127.0.0.1:0",
 	                    "feeds.bus.ingest_batch=500", "feeds.bus.ingest_flush=5ms", NULL};
-	load_conf(ov);
-	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 20000, .fail_first = 3};
-	s.got = calloc(s.cap, sizeof(*s.got));
-	struct rn_metrics *m;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, m, ring, handler, &s));
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", feeds_ingest_server_port(srv));
+	struct fix f;
+	fix_start(&f, ov, ring, 20000);
+	f.s.fail_first = 3;
 	struct feeds_ingest_client *c;
 	const uint8_t rep[8] = "member01";
-	RN_PASS(feeds_ingest_client_start(&c, &conf, url, m, rep, trusted));
+	RN_PASS(feeds_ingest_client_start(&c, &conf, f.url, f.m, rep, trusted));
 	struct rn_obs *o = calloc(10000, sizeof(*o));
 	make_obs(o, 10000, 0);
 	uint64_t pos = 0;
@@ -144,19 +168,16 @@ static void test_delivery(void **state)
 	assert_int_equal(pos, 10000);
 	wait_acked(c, 10000);
 	/* Three "retry" answers cost resends, not observations or duplicates. */
-	check_in_order(&s, 10000);
-	assert_int_equal(s.wrong_name, 0);
+	check_in_order(&f.s, 10000);
+	assert_int_equal(f.s.wrong_name, 0);
 	double v;
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_batches_total", "result=\"retry\"", &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_batches_total", "result=\"retry\"", &v));
 	assert_true(v == 3);
-	RN_PASS(rn_metrics_value(m, "repnet_collector_batch_retries_total", NULL, &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_collector_batch_retries_total", NULL, &v));
 	assert_true(v >= 3);
 	assert_int_equal(feeds_ingest_client_stop(c, 1000), 0);
-	feeds_ingest_server_stop(srv);
-	rn_metrics_free(m);
-	rn_conf_release(&sec, 1);
 	free(o);
-	free(s.got);
+	fix_stop(&f);
 }
 
 /* The collector starts before the scorer: it holds its queue and delivers. */
@@ -283,14 +304,9 @@ static void test_raw_client(void **state)
 {
 	(void)state;
 	const char *ov[] = {"feeds.bus.ingest_listen=tcp://127.0.0.1:0", NULL};
-	load_conf(ov);
-	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 100};
-	s.got = calloc(s.cap, sizeof(*s.got));
-	struct rn_metrics *m;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, m, ring, handler, &s));
-	nng_socket req = dial(srv);
+	struct fix f;
+	fix_start(&f, ov, ring, 100);
+	nng_socket req = dial(f.srv);
 
 	/* The batch claims to come from "mx9": the scorer names the key's owner. */
 	uint8_t *buf;
@@ -305,17 +321,17 @@ static void test_raw_client(void **state)
 		assert_int_equal(acc, round == 0 ? 5 : 0);
 	}
 	free(buf);
-	assert_int_equal(s.calls, 1);
-	assert_int_equal(s.n, 5);
-	assert_int_equal(s.wrong_name, 0);
+	assert_int_equal(f.s.calls, 1);
+	assert_int_equal(f.s.n, 5);
+	assert_int_equal(f.s.wrong_name, 0);
 
 	const char junk[] = "\xff\xff\xff\xff not protobuf";
 	assert_int_equal(roundtrip(req, (const uint8_t *)junk, sizeof(junk), NULL, NULL),
 	                 REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED);
 	double v;
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_refused_total", "reason=\"malformed\"", &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_refused_total", "reason=\"malformed\"", &v));
 	assert_true(v == 1);
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_batches_total", "result=\"duplicate\"", &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_batches_total", "result=\"duplicate\"", &v));
 	assert_true(v == 2);
 
 	/* Signed, but not a batch: refused for good, counted as a decode error. */
@@ -325,7 +341,7 @@ static void test_raw_client(void **state)
 	assert_int_equal(roundtrip(req, env, envlen, NULL, NULL),
 	                 REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED);
 	free(env);
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_decode_errors_total", NULL, &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_decode_errors_total", NULL, &v));
 	assert_true(v == 1);
 
 	/* An observation with a 5-byte address is refused inside the batch. */
@@ -346,15 +362,12 @@ static void test_raw_client(void **state)
 	RN_PASS(feeds_envelope_seal(trusted, raw, len, &env, &envlen));
 	roundtrip(req, env, envlen, NULL, NULL);
 	free(env);
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_observations_refused_total", "reason=\"bad_ip\"",
-	                         &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_observations_refused_total",
+	                         "reason=\"bad_ip\"", &v));
 	assert_true(v == 1);
 
 	nng_close(req);
-	feeds_ingest_server_stop(srv);
-	rn_metrics_free(m);
-	rn_conf_release(&sec, 1);
-	free(s.got);
+	fix_stop(&f);
 }
 
 /*
@@ -366,11 +379,6 @@ static void test_refusals(void **state)
 {
 	(void)state;
 	const char *ov[] = {"feeds.bus.ingest_listen=tcp://127.0.0.1:0", NULL};
-	load_conf(ov);
-	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 100};
-	s.got = calloc(s.cap, sizeof(*s.got));
-	struct rn_metrics *m;
-	RN_PASS(rn_metrics_alloc(&m));
 	/* A keyring that also holds a revoked collector. */
 	static const uint8_t seed_gone[32] = {4, 4, 4};
 	struct feeds_signer *gone;
@@ -382,9 +390,9 @@ static void test_refusals(void **state)
 	RN_PASS(feeds_keyring_add(k, "c1", pub, false));
 	feeds_signer_public(gone, pub);
 	RN_PASS(feeds_keyring_add(k, "gone", pub, true));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, m, k, handler, &s));
-	nng_socket req = dial(srv);
+	struct fix f;
+	fix_start(&f, ov, k, 100);
+	nng_socket req = dial(f.srv);
 
 	struct {
 		const struct feeds_signer *signer;
@@ -410,10 +418,10 @@ static void test_refusals(void **state)
 		char l[64];
 		double v;
 		snprintf(l, sizeof(l), "reason=\"%s\"", cases[i].reason);
-		RN_PASS(rn_metrics_value(m, "repnet_ingest_refused_total", l, &v));
+		RN_PASS(rn_metrics_value(f.m, "repnet_ingest_refused_total", l, &v));
 		assert_true(v == 1);
 		struct feeds_ingest_status st;
-		feeds_ingest_server_status(srv, &st);
+		feeds_ingest_server_status(f.srv, &st);
 		assert_string_equal(feeds_ingest_refusal_name(st.last_reason), cases[i].reason);
 		assert_true(strncmp(st.last_peer, "127.0.0.1:", 10) == 0);
 		assert_true(st.last_ms > 0);
@@ -426,10 +434,10 @@ static void test_refusals(void **state)
 			assert_string_equal(st.last_key_id, hex);
 		}
 	}
-	assert_int_equal(s.calls, 0);
-	assert_int_equal(s.n, 0);
+	assert_int_equal(f.s.calls, 0);
+	assert_int_equal(f.s.n, 0);
 	struct feeds_ingest_status st;
-	feeds_ingest_server_status(srv, &st);
+	feeds_ingest_server_status(f.srv, &st);
 	assert_int_equal(st.batches, 0);
 	assert_int_equal(st.observations, 0);
 
@@ -440,20 +448,17 @@ static void test_refusals(void **state)
 	assert_int_equal(roundtrip(req, buf, len, NULL, NULL),
 	                 REPNET__V1__BATCH_ACK__STATUS__STATUS_OK);
 	free(buf);
-	assert_int_equal(s.n, 3);
-	assert_int_equal(s.wrong_name, 0);
+	assert_int_equal(f.s.n, 3);
+	assert_int_equal(f.s.wrong_name, 0);
 	struct feeds_ingest_collector_status cs[4];
-	assert_int_equal(feeds_ingest_server_collectors(srv, cs, 4), 1);
+	assert_int_equal(feeds_ingest_server_collectors(f.srv, cs, 4), 1);
 	assert_string_equal(cs[0].name, "c1");
 	assert_int_equal(cs[0].observations, 3);
 
 	nng_close(req);
-	feeds_ingest_server_stop(srv);
+	fix_stop(&f);
 	feeds_keyring_free(k);
 	feeds_signer_free(gone);
-	rn_metrics_free(m);
-	rn_conf_release(&sec, 1);
-	free(s.got);
 }
 
 /*
@@ -466,17 +471,10 @@ static void test_untrusted_then_trusted(void **state)
 	(void)state;
 	const char *ov[] = {"feeds.bus.ingest_listen=tcp://127.0.0.1:0",
 	                    "feeds.bus.reconnect_min=100ms", "feeds.bus.reconnect_max=400ms", NULL};
-	load_conf(ov);
-	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 5000};
-	s.got = calloc(s.cap, sizeof(*s.got));
-	struct rn_metrics *m;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, m, ring, handler, &s));
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", feeds_ingest_server_port(srv));
+	struct fix f;
+	fix_start(&f, ov, ring, 5000);
 	struct feeds_ingest_client *c;
-	RN_PASS(feeds_ingest_client_start(&c, &conf, url, NULL, (const uint8_t *)"member04",
+	RN_PASS(feeds_ingest_client_start(&c, &conf, f.url, NULL, (const uint8_t *)"member04",
 	                                  stranger));
 	struct rn_obs o[300];
 	make_obs(o, 300, 0);
@@ -490,9 +488,9 @@ static void test_untrusted_then_trusted(void **state)
 	}
 	assert_true(t.unauthenticated >= 3);
 	assert_int_equal(feeds_ingest_client_acked(c), 0);
-	assert_int_equal(s.n, 0);
+	assert_int_equal(f.s.n, 0);
 	double v;
-	RN_PASS(rn_metrics_value(m, "repnet_ingest_refused_total", "reason=\"unknown_key\"", &v));
+	RN_PASS(rn_metrics_value(f.m, "repnet_ingest_refused_total", "reason=\"unknown_key\"", &v));
 	/* Waits of at least 50, 100, 200 ms: a tight loop would have sent thousands. */
 	assert_true(v >= 3 && v <= 8);
 
@@ -502,16 +500,13 @@ static void test_untrusted_then_trusted(void **state)
 	RN_PASS(feeds_keyring_alloc(&k2));
 	feeds_signer_public(stranger, pub);
 	RN_PASS(feeds_keyring_add(k2, "c1", pub, false));
-	feeds_ingest_server_keyring(srv, k2);
+	feeds_ingest_server_keyring(f.srv, k2);
 	wait_acked(c, 300);
-	check_in_order(&s, 300);
-	assert_int_equal(s.wrong_name, 0);
+	check_in_order(&f.s, 300);
+	assert_int_equal(f.s.wrong_name, 0);
 	assert_int_equal(feeds_ingest_client_stop(c, 1000), 0);
-	feeds_ingest_server_stop(srv);
+	fix_stop(&f);
 	feeds_keyring_free(k2);
-	rn_metrics_free(m);
-	rn_conf_release(&sec, 1);
-	free(s.got);
 }
 
 /*
@@ -524,18 +519,11 @@ static void test_sizes(void **state)
 	(void)state;
 	const char *ov[] = {"feeds.bus.ingest_listen=tcp://127.0.0.1:0", "feeds.bus.recv_max=64k",
 	                    "feeds.bus.ingest_batch=4096", "feeds.bus.ingest_flush=5ms", NULL};
-	load_conf(ov);
-	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 5000};
-	s.got = calloc(s.cap, sizeof(*s.got));
-	struct rn_metrics *m;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, m, ring, handler, &s));
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", feeds_ingest_server_port(srv));
+	struct fix f;
+	fix_start(&f, ov, ring, 5000);
 
 	/* One request of 100 KB from a raw client: nng closes the connection. */
-	nng_socket req = dial(srv);
+	nng_socket req = dial(f.srv);
 	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 300);
 	uint8_t *big = calloc(1, 100000);
 	assert_non_null(big);
@@ -546,7 +534,7 @@ static void test_sizes(void **state)
 	free(big);
 	struct feeds_ingest_status st;
 	for (int i = 0; i < 500; i++) {
-		feeds_ingest_server_status(srv, &st);
+		feeds_ingest_server_status(f.srv, &st);
 		if (st.closed_before_message > 0)
 			break;
 		struct timespec ts = {.tv_nsec = 10000000};
@@ -554,7 +542,7 @@ static void test_sizes(void **state)
 	}
 	assert_true(st.closed_before_message > 0);
 	double v;
-	RN_PASS(rn_metrics_value(m, "repnet_bus_pipes_closed_before_message_total",
+	RN_PASS(rn_metrics_value(f.m, "repnet_bus_pipes_closed_before_message_total",
 	                         "socket=\"ingest\"", &v));
 	assert_true(v > 0);
 
@@ -562,7 +550,7 @@ static void test_sizes(void **state)
 	struct rn_metrics *mc;
 	RN_PASS(rn_metrics_alloc(&mc));
 	struct feeds_ingest_client *c;
-	RN_PASS(feeds_ingest_client_start(&c, &conf, url, mc, (const uint8_t *)"member05",
+	RN_PASS(feeds_ingest_client_start(&c, &conf, f.url, mc, (const uint8_t *)"member05",
 	                                  trusted));
 	struct rn_obs *o = calloc(4000, sizeof(*o));
 	make_obs(o, 4000, 0);
@@ -570,18 +558,15 @@ static void test_sizes(void **state)
 		rn_obs_set_evidence(&o[i], "auth:LOGIN-a-long-evidence-code", 31);
 	assert_int_equal(feeds_ingest_client_submit(c, o, 4000, NULL), 4000);
 	wait_acked(c, 4000);
-	assert_int_equal(s.n, 4000);
+	assert_int_equal(f.s.n, 4000);
 	RN_PASS(rn_metrics_value(mc, "repnet_collector_batch_splits_total", NULL, &v));
 	assert_true(v > 0);
 	RN_PASS(rn_metrics_value(mc, "repnet_collector_observations_acked_total", NULL, &v));
 	assert_true(v == 4000);
 	assert_int_equal(feeds_ingest_client_stop(c, 1000), 0);
-	feeds_ingest_server_stop(srv);
 	rn_metrics_free(mc);
-	rn_metrics_free(m);
-	rn_conf_release(&sec, 1);
 	free(o);
-	free(s.got);
+	fix_stop(&f);
 }
 
 /* Which listener URLs take plain TCP from the network (and so need allow_plaintext). */

@@ -68,20 +68,7 @@ listed() {
 	dig -p "$DNS" @127.0.0.1 +time=2 +tries=2 +short "$rev.bl.repnet.localhost" A | grep -q '^127\.0\.0\.'
 }
 # policy IP: the policy service's action for IP at RCPT.
-policy() {
-	python3 - "$POLICY" "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\n\n" % sys.argv[2]).encode())
-buf = b""
-while not buf.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    buf += chunk
-print(buf.decode().split("\n")[0])
-PY
-}
+policy() { policy_ask "$POLICY" "$1"; }
 refused() { metric "$S_HTTP" "repnet_ingest_refused_total{reason=\"$1\"}"; }
 
 # ---- 1. refusals -----------------------------------------------------------
