@@ -18,7 +18,9 @@
 #      every one is acknowledged and taken; after a SIGKILL of the scorer,
 #      every acknowledged observation is replayed from the journal, and
 #      explain names the collector behind the evidence.
-#   5. Plain tcp:// on 0.0.0.0 refuses to start, naming the key; with
+#   5. A feed snapshot over a replica's bus.recv_max is dropped by nng and
+#      counted by the replica (and taken with the default limit).
+#   6. Plain tcp:// on 0.0.0.0 refuses to start, naming the key; with
 #      feeds.bus.allow_plaintext it starts (in a namespace of its own).
 . "$REPNET_SRC/tests/integration/lib.sh"
 . "$REPNET_SRC/tests/feeds/feed_lib.sh"
@@ -157,6 +159,7 @@ taken=$(metric "$S_HTTP" repnet_ingest_observations_total)
 kill -KILL "$S_PID"
 wait_exit "$S_PID" 5
 start_scorer_here
+URL="tcp://127.0.0.1:$S_PORT"
 # Every observation replayed from the journal is counted once, by result
 # (held, late and overflow are parts of accepted).
 v=0
@@ -171,11 +174,63 @@ ip=$("$R" logs "$MAILLOG" 2>/dev/null | sed -n 's/.*"ip":"\([0-9.]*\)","kind":"r
 [ -n "$ip" ] || fail "no rbl_listed observation in the log"
 "$R" explain -c "$T/s.conf" "$ip" >"$T/explain2" || fail "explain $ip"
 grep -q "rbl_listed .* from edge2" "$T/explain2" || { cat "$T/explain2"; fail "explain $ip does not name edge2"; }
+
+# ---- 5. an oversized feed message ----------------------------------------------
+# 60000 scattered addresses make a snapshot of more than 64 KiB. A replica
+# whose bus.recv_max is 64 KiB cannot take it: nng drops every resync reply
+# and closes the connection, which the replica counts (and the same
+# replica with the default limit takes it: the count is the limit's doing).
+python3 -c 'import random
+r = random.Random(14)
+print("\n".join("11.%d.%d.%d" % (r.randrange(256), r.randrange(256), r.randrange(256))
+                for _ in range(60000)))' | sort -u >"$T/many.cidr"
+n=$(wc -l <"$T/many.cidr")
+"$R" import --format cidr "$T/many.cidr" --to "$URL" --key "$T/edge1.key" >"$T/many.out" 2>&1 ||
+	{ cat "$T/many.out" >&2; fail "import of $n addresses"; }
+many_listed() { [ "$(status_get "$S_HTTP" publisher listed)" -ge "$n" ]; }
+wait_until 60 many_listed || fail "the $n addresses were not listed"
+FEED=$(sed -n 's/.*publish: feed s1 on port \([0-9]*\), resync on port \([0-9]*\).*/\1 \2/p' "$T/s.log")
+replica() { # RECV_MAX
+	cat >"$T/rep.conf" <<CONF
+core: { instance = "rep"; data_dir = "$T/rep.d"; http_listen = "127.0.0.1:0"; roles = ["serve"]; };
+scoring: { default_never_block = false; };
+feeds: {
+  bus: { recv_max = "$1"; serve = "s1";
+         peers = ( { name = "s1"; key = "$(cut -d' ' -f2 "$T/s.d/keys/publisher.pub")";
+                     url = "tcp://127.0.0.1:${FEED% *}"; resync = "tcp://127.0.0.1:${FEED#* }";
+                     own = true; } ); };
+  dnsbl: { listen = ["127.0.0.1:0"]; };
+  policy: { listen = ""; };
+};
+CONF
+	start_daemon "$T/rep.log" -c "$T/rep.conf"
+	P_PID=$DPID
+	P_HTTP=$(http_port "$T/rep.log")
+}
+replica 64k
+dropped() {
+	v=$(metric "$P_HTTP" 'repnet_bus_pipes_closed_before_message_total{socket="feed_resync:s1"}')
+	[ "${v:-0}" -ge 1 ]
+}
+wait_until 60 dropped || { cat "$T/rep.log" >&2; fail "the replica did not count the oversized resync reply"; }
+[ "$(status_get "$P_HTTP" serving listed)" = 0 ] || fail "the replica took a snapshot over its limit"
+grep -q "bus: feed_resync:s1: a connection from 127.0.0.1:${FEED#* } closed before delivering a message" "$T/rep.log" ||
+	fail "the oversized resync reply was not logged"
+kill -TERM "$P_PID"
+wait_exit "$P_PID" 20
+rm -rf "$T/rep.d"
+replica 64M
+replica_has() { [ "$(status_get "$P_HTTP" serving listed)" -ge "$n" ]; }
+wait_until 60 replica_has || fail "the replica with the default limit did not take the snapshot"
+metric_is "$P_HTTP" 'repnet_bus_pipes_closed_before_message_total{socket="feed_resync:s1"}' 0 ||
+	fail "the replica with the default limit counted a dropped message"
+kill -TERM "$P_PID"
+wait_exit "$P_PID" 20
 kill -TERM "$S_PID"
 wait_exit "$S_PID" 20
 [ "$EXIT_STATUS" -eq 0 ] || fail "scorer exit status $EXIT_STATUS"
 
-# ---- 5. plaintext off loopback ----------------------------------------------
+# ---- 6. plaintext off loopback ----------------------------------------------
 D="$REPNET_BUILD/repnetd"
 for key in ingest_listen pub_listen resync_listen; do
 	if "$D" -f -c "$T/s.conf" -o core.roles=score,publish -o core.http_listen= \
