@@ -35,8 +35,9 @@
  * silent for hours and whose messages are a few bytes (4 KiB limit).
  *
  * nng calls pipe callbacks from its own threads, for different pipes at
- * once: the table is under a mutex. It holds WATCH_MAX pipes; pipes beyond
- * that are not tracked (counted in none of the outcomes).
+ * once: the table is under a mutex. It tracks up to WATCH_MAX / 2 open
+ * pipes (half full at most, so probes stay short); pipes beyond that are
+ * not tracked and never counted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
