@@ -1,13 +1,14 @@
 /*
  * bus.h: the bus, the feeds library's transport: the signing keys and
- * keyring, the acknowledged ingest of observation batches from collectors
- * to the scorer (nng REQ/REP), and the signed feed of snapshots, deltas
- * and heartbeats from a publisher to its subscribers (nng PUB/SUB, with a
- * REQ/REP resync service).
+ * keyrings, the acknowledged ingest of observation batches from collectors
+ * to the scorer (nng REQ/REP, each batch signed by its collector), and the
+ * signed feed of snapshots, deltas and heartbeats from a publisher to its
+ * subscribers (nng PUB/SUB, with a REQ/REP resync service).
  *
  * The bus knows scoring (tables and deltas are what it carries) and
  * proto. Every socket it opens has an explicit receive limit, reconnect
- * backoff, and TLS for tls+tcp:// URLs. Each server and client runs its
+ * backoff, and TLS for tls+tcp:// URLs; a listener refuses plain TCP off
+ * loopback unless bus.allow_plaintext. Each server and client runs its
  * own threads; the functions here are thread-safe unless they say not.
  */
 #ifndef REPNET_FEEDS_BUS_H
