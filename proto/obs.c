@@ -190,6 +190,8 @@ int rn_obs_batch_pack(const struct rn_obs_batch_meta *meta, const struct rn_obs 
 	b.sent_ms = meta->sent_ms;
 	b.reporter.data = (uint8_t *)meta->reporter;
 	b.reporter.len = sizeof(meta->reporter);
+	if (meta->collector[0] != '\0')
+		b.collector = (char *)meta->collector;
 	b.observations = pv;
 	b.n_observations = n;
 	size_t sz = repnet__v1__observation_batch__get_packed_size(&b);
@@ -268,6 +270,14 @@ int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap, struct rn_ob
 			goto out;
 		}
 		memcpy(meta->reporter, b->reporter.data, sizeof(meta->reporter));
+	}
+	if (b->collector != NULL && b->collector[0] != '\0') {
+		size_t cl = strlen(b->collector);
+		if (cl >= sizeof(meta->collector) || !utf8_valid(b->collector, cl)) {
+			rc = RN_EPARSE;
+			goto out;
+		}
+		memcpy(meta->collector, b->collector, cl + 1);
 	}
 	meta->batch_seq = b->batch_seq;
 	meta->sent_ms = b->sent_ms;

@@ -936,12 +936,22 @@ struct rn_obs {
 /* Copies s into the evidence field, truncating at a character boundary. */
 void rn_obs_set_evidence(struct rn_obs *o, const char *s, size_t len);
 
+/* A collector's name in a scorer's keyring, including the NUL. */
+#define RN_COLLECTOR_NAME_MAX 64
+
 /* The header of an observation batch (repnet.v1.ObservationBatch). */
 struct rn_obs_batch_meta {
 	uint8_t collector_id[16];
 	uint64_t batch_seq;
 	int64_t sent_ms;
 	uint8_t reporter[8];
+	/*
+	 * The name of the key that signed the batch, in the scorer's keyring:
+	 * written by the scorer once the signature verified, and journalled
+	 * with the batch. Empty: not known (a batch from before collectors
+	 * signed, or one read from a file).
+	 */
+	char collector[RN_COLLECTOR_NAME_MAX];
 };
 
 /*
@@ -965,8 +975,9 @@ struct rn_obs_rejects {
  * Decodes a repnet.v1.ObservationBatch of at most cap observations into
  * obs[] under a decoding budget. Observations that fail validation are
  * skipped and counted in rej; the rest are stored, *n of them. A batch
- * that does not decode, or holds more than cap observations, fails with
- * RN_EPARSE or RN_ELIMIT and stores nothing.
+ * that does not decode, holds more than cap observations, or names a
+ * collector longer than RN_COLLECTOR_NAME_MAX - 1 bytes or with control
+ * characters, fails with RN_EPARSE or RN_ELIMIT and stores nothing.
  */
 int rn_obs_batch_unpack(const uint8_t *buf, size_t len, size_t cap, struct rn_obs_batch_meta *meta,
                         struct rn_obs *obs, size_t *n, struct rn_obs_rejects *rej);

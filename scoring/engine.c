@@ -197,8 +197,9 @@ int scoring_engine_new(const struct scoring_conf *conf, bool live, struct scorin
 	e->last_tick = INT64_MIN;
 	e->next_tick = INT64_MIN;
 	e->off_period = INT64_MIN;
-	uint16_t other;
+	uint16_t other, nobody;
 	if ((rc = resolve_conf(e)) != RN_OK || (rc = engine_code_intern(e, "", &other)) != RN_OK ||
+	    (rc = engine_from_intern(e, "", &nobody)) != RN_OK ||
 	    (rc = scoring_table_empty(&e->cur)) != RN_OK)
 		goto fail;
 	e->cur->dry_run = e->conf.dry_run;
@@ -236,7 +237,9 @@ void scoring_engine_free(struct scoring_engine *e)
 	}
 	free(e->codes);
 	free(e->chash);
+	free(e->from);
 	free(e->held);
+	free(e->held_from);
 	rchunk_release(&e->chunk);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
@@ -570,15 +573,47 @@ int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out
 	}
 	if (e->ncodes == e->capcodes) {
 		size_t cap = e->capcodes ? e->capcodes * 2 : 64;
-		char(*c)[RN_EVIDENCE_MAX] = realloc(e->codes, cap * sizeof(*c));
+		char(*c)[ENGINE_CODE_MAX] = realloc(e->codes, cap * sizeof(*c));
 		if (c == NULL)
 			return -ENOMEM;
 		e->codes = c;
 		e->capcodes = cap;
 	}
-	snprintf(e->codes[e->ncodes], RN_EVIDENCE_MAX, "%s", code);
+	snprintf(e->codes[e->ncodes], ENGINE_CODE_MAX, "%s", code);
 	e->chash[k] = (uint32_t)e->ncodes + 1;
 	*out = (uint16_t)e->ncodes++;
+	return RN_OK;
+}
+
+int engine_from_intern(struct scoring_engine *e, const char *name, uint16_t *out)
+{
+	/* A few names (the collectors configured); the last one found is tried first. */
+	size_t last = e->from_last;
+	if (last < e->nfrom && strcmp(e->from[last], name) == 0) {
+		*out = (uint16_t)last;
+		return RN_OK;
+	}
+	for (size_t i = 0; i < e->nfrom; i++) {
+		if (strcmp(e->from[i], name) == 0) {
+			e->from_last = i;
+			*out = (uint16_t)i;
+			return RN_OK;
+		}
+	}
+	if (e->nfrom >= ENGINE_MAX_FROM) {
+		*out = 0; /* attributed to nobody rather than refused */
+		return RN_OK;
+	}
+	if (e->nfrom == e->capfrom) {
+		size_t cap = e->capfrom ? e->capfrom * 2 : 8;
+		char(*v)[RN_COLLECTOR_NAME_MAX] = realloc(e->from, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		e->from = v;
+		e->capfrom = cap;
+	}
+	snprintf(e->from[e->nfrom], RN_COLLECTOR_NAME_MAX, "%s", name);
+	*out = (uint16_t)e->nfrom++;
 	return RN_OK;
 }
 
@@ -639,7 +674,8 @@ static bool obs_space(const struct scoring_engine *e, const struct rn_obs *o, un
 	return true;
 }
 
-static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned space, uint64_t key)
+static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, uint16_t from,
+                     unsigned space, uint64_t key)
 {
 	const struct kslot *k = &e->kinds[o->kind];
 	int64_t bucket = floor_div(o->ts_ms, e->conf.bucket_ms);
@@ -656,16 +692,20 @@ static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, unsigned 
 		s->first_ms = o->ts_ms;
 	if (o->ts_ms > s->last_ms)
 		s->last_ms = o->ts_ms;
-	if (e->conf.evidence && o->evidence[0] != '\0') {
-		char code[RN_EVIDENCE_MAX];
-		memcpy(code, o->evidence, RN_EVIDENCE_MAX);
-		code[RN_EVIDENCE_MAX - 1] = '\0';
+	if (e->conf.evidence && (o->evidence[0] != '\0' || from != 0)) {
+		char code[ENGINE_CODE_MAX];
+		size_t el = strnlen(o->evidence, RN_EVIDENCE_MAX - 1);
+		memcpy(code, o->evidence, el);
+		code[el] = '\0';
+		if (from != 0)
+			snprintf(code + el, sizeof(code) - el, "%c%s", ENGINE_CODE_SEP,
+			         e->from[from]);
 		rc = set_evidence_add(e, s, code, key);
 	}
 	return rc;
 }
 
-static int hold(struct scoring_engine *e, const struct rn_obs *o)
+static int hold(struct scoring_engine *e, const struct rn_obs *o, uint16_t from)
 {
 	if (e->nheld == e->capheld) {
 		size_t cap = e->capheld ? e->capheld * 2 : 256;
@@ -673,12 +713,17 @@ static int hold(struct scoring_engine *e, const struct rn_obs *o)
 			cap = (size_t)e->conf.hold_max;
 		if (cap <= e->nheld)
 			return RN_ELIMIT;
+		uint16_t *f = realloc(e->held_from, cap * sizeof(*f));
+		if (f == NULL)
+			return -ENOMEM;
+		e->held_from = f;
 		struct rn_obs *v = realloc(e->held, cap * sizeof(*v));
 		if (v == NULL)
 			return -ENOMEM;
 		e->held = v;
 		e->capheld = cap;
 	}
+	e->held_from[e->nheld] = from;
 	e->held[e->nheld++] = *o;
 	return RN_OK;
 }
@@ -686,10 +731,23 @@ static int hold(struct scoring_engine *e, const struct rn_obs *o)
 int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, size_t n,
                           int64_t now_ms, struct scoring_ingest_stats *st)
 {
+	return scoring_engine_ingest_from(e, NULL, obs, n, now_ms, st);
+}
+
+int scoring_engine_ingest_from(struct scoring_engine *e, const char *collector,
+                               const struct rn_obs *obs, size_t n, int64_t now_ms,
+                               struct scoring_ingest_stats *st)
+{
 	struct scoring_ingest_stats local;
 	if (st == NULL) {
 		memset(&local, 0, sizeof(local));
 		st = &local;
+	}
+	uint16_t from = 0;
+	if (collector != NULL && collector[0] != '\0') {
+		int rc = engine_from_intern(e, collector, &from);
+		if (rc != RN_OK)
+			return rc;
 	}
 	if (e->live && now_ms > e->clock)
 		e->clock = now_ms;
@@ -738,7 +796,7 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
 		if (e->last_tick != INT64_MIN && o->ts_ms < e->last_tick)
 			st->late++;
 		if (o->ts_ms >= e->next_tick) {
-			int rc = hold(e, o);
+			int rc = hold(e, o, from);
 			if (rc == RN_OK) {
 				st->held++;
 				continue;
@@ -747,7 +805,7 @@ int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, si
 				return rc;
 			st->overflow++;
 		}
-		int rc = apply_obs(e, o, space, key);
+		int rc = apply_obs(e, o, from, space, key);
 		if (rc != RN_OK)
 			return rc;
 	}
@@ -762,17 +820,21 @@ static int held_release(struct scoring_engine *e, int64_t t)
 		const struct rn_obs *o = &e->held[i];
 		unsigned space;
 		uint64_t key;
+		uint16_t from = e->held_from[i];
 		if (o->ts_ms >= t) {
+			e->held_from[k] = from;
 			e->held[k++] = *o;
 			continue;
 		}
 		/* Checked when it was held; the kind may have been switched off since. */
 		if (!e->kinds[o->kind].active || !obs_space(e, o, &space, &key))
 			continue;
-		int rc = apply_obs(e, o, space, key);
+		int rc = apply_obs(e, o, from, space, key);
 		if (rc != RN_OK) {
 			/* Keep what is left held, so nothing is lost on a retry. */
 			memmove(&e->held[k], &e->held[i], (e->nheld - i) * sizeof(*o));
+			memmove(&e->held_from[k], &e->held_from[i],
+			        (e->nheld - i) * sizeof(*e->held_from));
 			e->nheld = k + (e->nheld - i);
 			return rc;
 		}
@@ -898,6 +960,25 @@ void scoring_engine_stats(const struct scoring_engine *e, struct scoring_engine_
 
 /* ---- explain ------------------------------------------------------------------- */
 
+/* One evidence code of a contribution: the evidence, and the collector behind it. */
+static void explain_code(const struct scoring_engine *e, uint16_t id, struct scoring_contrib *c)
+{
+	const char *code = e->codes[id];
+	unsigned j = c->nevidence++;
+	if (id == 0) {
+		snprintf(c->evidence[j], sizeof(c->evidence[j]), "(other)");
+		c->collector[j][0] = '\0';
+		return;
+	}
+	const char *sep = strrchr(code, ENGINE_CODE_SEP);
+	size_t el = sep != NULL ? (size_t)(sep - code) : strlen(code);
+	if (el >= sizeof(c->evidence[j]))
+		el = sizeof(c->evidence[j]) - 1;
+	memcpy(c->evidence[j], code, el);
+	c->evidence[j][el] = '\0';
+	snprintf(c->collector[j], sizeof(c->collector[j]), "%s", sep != NULL ? sep + 1 : "");
+}
+
 int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
                            struct scoring_explain *out)
 {
@@ -944,10 +1025,7 @@ int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
 			c->points = unit * count;
 			for (unsigned j = 0; j < s->nev && c->nevidence < 4; j++)
 				if (keyset_contains(s->ev[j].ks, key))
-					snprintf(c->evidence[c->nevidence++], RN_EVIDENCE_MAX, "%s",
-					         e->codes[s->ev[j].code][0]
-					                 ? e->codes[s->ev[j].code]
-					                 : "(other)");
+					explain_code(e, s->ev[j].code, c);
 		}
 		if (unit > 0) {
 			score += (uint64_t)unit * count;

@@ -18,6 +18,16 @@
 #define ENGINE_OFF_MAX    7
 /* Distinct evidence codes kept; code 0 stands for every other one. */
 #define ENGINE_MAX_CODES 4096
+/*
+ * A code is the observation's evidence, and when the collector that sent
+ * it is known, ENGINE_CODE_SEP and the collector's name: "auth:LOGIN\x1fmx1".
+ * Evidence never holds control characters (the batch decoder refuses
+ * them), nor do collector names, so the last separator splits the two.
+ */
+#define ENGINE_CODE_SEP '\x1f'
+#define ENGINE_CODE_MAX (RN_EVIDENCE_MAX + RN_COLLECTOR_NAME_MAX)
+/* Distinct collector names the hold buffer refers to; index 0 is "not known". */
+#define ENGINE_MAX_FROM 4096
 /* A live engine that fell this many ticks behind jumps to the newest. */
 #define ENGINE_MAX_CATCHUP 1000
 /* Replay: an observation this far past the newest one seen is refused as future. */
@@ -99,8 +109,11 @@ struct scoring_engine {
 	struct keyset *off[SPACE_COUNT][ENGINE_OFF_SLICES];
 	int64_t off_period;
 
-	char (*codes)[RN_EVIDENCE_MAX];
+	char (*codes)[ENGINE_CODE_MAX];
 	size_t ncodes, capcodes;
+	/* Collector names of held observations: held_from[i] indexes from[]. */
+	char (*from)[RN_COLLECTOR_NAME_MAX];
+	size_t nfrom, capfrom, from_last;
 	uint32_t *chash;
 	size_t chcap;
 
@@ -110,6 +123,7 @@ struct scoring_engine {
 	int64_t next_tick; /* INT64_MIN until time is known */
 
 	struct rn_obs *held;
+	uint16_t *held_from; /* parallel to held */
 	size_t nheld, capheld;
 
 	struct scoring_table *cur;
@@ -147,6 +161,8 @@ int engine_set_get(struct scoring_engine *e, unsigned kind, unsigned space, int6
                    struct rset **out);
 void engine_set_free(struct rset *s);
 int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out);
+/* A collector name's index in e->from (0 for ""; 0 too once the table is full). */
+int engine_from_intern(struct scoring_engine *e, const char *name, uint16_t *out);
 /* Builds protect and noesc from the configuration and extra. */
 int engine_protect_rebuild(struct scoring_engine *e);
 

@@ -413,6 +413,14 @@ int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefi
 int scoring_engine_ingest(struct scoring_engine *e, const struct rn_obs *obs, size_t n,
                           int64_t now_ms, struct scoring_ingest_stats *st);
 /*
+ * The same, for observations a named collector sent (the name its key has
+ * in the scorer's keyring; NULL or "": not known). The name is kept with
+ * the evidence codes, so explain names the collector behind each one.
+ */
+int scoring_engine_ingest_from(struct scoring_engine *e, const char *collector,
+                               const struct rn_obs *obs, size_t n, int64_t now_ms,
+                               struct scoring_ingest_stats *st);
+/*
  * Computes every tick that is due at now_ms (live) or at the event clock
  * (replay, now_ms ignored), calling cb for each. cb may be NULL.
  */
@@ -451,12 +459,14 @@ struct scoring_contrib {
 	double decay;                      /* factor at the explained time */
 	uint32_t points;                   /* milli-points contributed */
 	char evidence[4][RN_EVIDENCE_MAX]; /* evidence codes seen for this address */
+	/* The collector each code came from ("" when not known), as the scorer's keyring named it. */
+	char collector[4][RN_COLLECTOR_NAME_MAX];
 	unsigned nevidence;
 };
 
 #define SCORING_EXPLAIN_MAX 256
 
-/* About 60 KiB: allocate it, do not put it on a thread's stack. */
+/* About 130 KiB: allocate it, do not put it on a thread's stack. */
 struct scoring_explain {
 	struct rn_prefix key; /* the address space entry explained (IPv6: its aggregate) */
 	int64_t at_ms;        /* the time scored: the last tick, or the clock */

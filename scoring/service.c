@@ -59,6 +59,7 @@ struct qitem {
 	uint8_t id[16];
 	uint64_t seq;
 	struct jpos end;
+	char from[RN_COLLECTOR_NAME_MAX]; /* the collector's name, "" when not known */
 };
 
 struct scoring {
@@ -314,6 +315,7 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 	memset(&m, 0, sizeof(m));
 	if (meta != NULL)
 		m = *meta;
+	m.collector[sizeof(m.collector) - 1] = '\0';
 	bool dedupe = meta != NULL && !id_zero(meta->collector_id);
 	/* Pack and copy outside the lock. */
 	uint8_t *payload = NULL;
@@ -392,6 +394,7 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 	*it = (struct qitem){
 	        .obs = copy, .n = n, .has_meta = dedupe, .seq = m.batch_seq, .end = target};
 	memcpy(it->id, m.collector_id, 16);
+	memcpy(it->from, m.collector, sizeof(it->from));
 	s->qn++;
 	s->qobs += n;
 	copy = NULL;
@@ -465,7 +468,8 @@ static int engine_step(struct scoring *s, struct qitem *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct scoring_ingest_stats d = {0};
 		if (rc == RN_OK)
-			rc = scoring_engine_ingest(s->e, items[i].obs, items[i].n, now, &d);
+			rc = scoring_engine_ingest_from(s->e, items[i].from, items[i].obs,
+			                                items[i].n, now, &d);
 		if (rc == RN_OK && items[i].has_meta)
 			rc = batches_note(&s->batches_applied, items[i].id, items[i].seq,
 			                  items[i].end);
@@ -614,7 +618,7 @@ static int replay_record(void *arg, const uint8_t *rec, size_t rlen, uint64_t en
 		return RN_OK;
 	}
 	struct scoring_ingest_stats d = {0};
-	rc = scoring_engine_ingest(s->e, r->obs, n, rn_time_now_ms(), &d);
+	rc = scoring_engine_ingest_from(s->e, meta.collector, r->obs, n, rn_time_now_ms(), &d);
 	if (rc != RN_OK)
 		return rc;
 	if (!id_zero(meta.collector_id) &&

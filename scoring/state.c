@@ -13,7 +13,12 @@
  *              (hysteresis and TTLs continue from it);
  *   6 HELD     observations held for a later tick;
  *   7 BATCHES  the last batch_seq applied per collector (the service's
- *              table, batches.c).
+ *              table, batches.c);
+ *   8 HELD_FROM the collector behind each held observation, by name; only
+ *              written when one is known, and optional when loading, so
+ *              snapshots from before collectors signed their batches load.
+ * Evidence codes carry the collector's name after a separator (engine.h),
+ * so the CODES section holds strings of up to ENGINE_CODE_MAX - 1 bytes.
  * Integers are big-endian, written through a growable rn_wcur (section
  * lengths are patched in at each section's end); key sets use
  * keyset_serialize_to().
@@ -40,6 +45,7 @@ enum {
 	SEC_TABLE,
 	SEC_HELD,
 	SEC_BATCHES,
+	SEC_HELD_FROM,
 };
 
 /* Caps on what a snapshot may hold. */
@@ -119,7 +125,7 @@ int state_save(struct scoring_engine *e, const struct batches *applied, struct j
 	at = sec_begin(&b, SEC_CODES);
 	rn_wcur_u32(&b, (uint32_t)e->ncodes);
 	for (size_t i = 0; i < e->ncodes; i++) {
-		size_t l = strnlen(e->codes[i], RN_EVIDENCE_MAX - 1);
+		size_t l = strnlen(e->codes[i], ENGINE_CODE_MAX - 1);
 		rn_wcur_u8(&b, (uint8_t)l);
 		rn_wcur_bytes(&b, e->codes[i], l);
 	}
@@ -201,6 +207,21 @@ int state_save(struct scoring_engine *e, const struct batches *applied, struct j
 	}
 	sec_end(&b, at);
 
+	bool attributed = false;
+	for (size_t i = 0; i < e->nheld && !attributed; i++)
+		attributed = e->held_from[i] != 0;
+	if (attributed) {
+		at = sec_begin(&b, SEC_HELD_FROM);
+		rn_wcur_u32(&b, (uint32_t)e->nheld);
+		for (size_t i = 0; i < e->nheld; i++) {
+			const char *name = e->from[e->held_from[i]];
+			size_t l = strnlen(name, RN_COLLECTOR_NAME_MAX - 1);
+			rn_wcur_u8(&b, (uint8_t)l);
+			rn_wcur_bytes(&b, name, l);
+		}
+		sec_end(&b, at);
+	}
+
 	if (!rn_wcur_ok(&b)) {
 		int rc = b.err;
 		rn_wcur_release(&b);
@@ -249,6 +270,35 @@ static bool space_ok(unsigned space, unsigned v6agg)
 	if (space_family(space) == RN_AF_INET)
 		return plen >= 8 && plen <= 32;
 	return plen >= 16 && plen <= v6agg;
+}
+
+/* SEC_HELD_FROM: a collector name for each held observation ("" when not known). */
+static int read_held_from(struct rn_cur *c, struct scoring_engine *e)
+{
+	struct rn_cur s;
+	int rc = sec_open(c, SEC_HELD_FROM, &s);
+	if (rc != RN_OK)
+		return rc;
+	uint32_t n = rn_cur_u32(&s);
+	if (!rn_cur_ok(&s))
+		return s.err;
+	if (n != e->nheld)
+		return RN_EPARSE;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t l = rn_cur_u8(&s);
+		const uint8_t *p = rn_cur_bytes(&s, l);
+		char name[RN_COLLECTOR_NAME_MAX];
+		if (p == NULL || l >= sizeof(name))
+			return RN_EPARSE;
+		for (uint8_t k = 0; k < l; k++)
+			if (p[k] < 0x20 || p[k] == 0x7f)
+				return RN_EPARSE;
+		memcpy(name, p, l);
+		name[l] = '\0';
+		if ((rc = engine_from_intern(e, name, &e->held_from[i])) != RN_OK)
+			return rc;
+	}
+	return sec_close(&s);
 }
 
 static int read_obs(struct rn_cur *c, struct rn_obs *o)
@@ -312,8 +362,8 @@ static int load_body(struct scoring_engine *e, struct batches *applied, struct r
 	for (uint32_t i = 0; i < ncodes; i++) {
 		uint8_t l = rn_cur_u8(&s);
 		const uint8_t *p = rn_cur_bytes(&s, l);
-		char code[RN_EVIDENCE_MAX];
-		if (p == NULL || l >= RN_EVIDENCE_MAX || memchr(p, '\0', l) != NULL)
+		char code[ENGINE_CODE_MAX];
+		if (p == NULL || l >= ENGINE_CODE_MAX || memchr(p, '\0', l) != NULL)
 			return RN_EPARSE;
 		memcpy(code, p, l);
 		code[l] = '\0';
@@ -460,7 +510,8 @@ static int load_body(struct scoring_engine *e, struct batches *applied, struct r
 		return RN_EPARSE;
 	if (nheld > 0) {
 		e->held = calloc(nheld, sizeof(*e->held));
-		if (e->held == NULL)
+		e->held_from = calloc(nheld, sizeof(*e->held_from));
+		if (e->held == NULL || e->held_from == NULL)
 			return -ENOMEM;
 		e->capheld = nheld;
 	}
@@ -490,6 +541,9 @@ static int load_body(struct scoring_engine *e, struct batches *applied, struct r
 			return rc;
 	}
 	if ((rc = sec_close(&s)) != RN_OK)
+		return rc;
+
+	if (rn_cur_left(c) > 0 && (rc = read_held_from(c, e)) != RN_OK)
 		return rc;
 	return rn_cur_left(c) == 0 ? RN_OK : RN_EPARSE;
 }

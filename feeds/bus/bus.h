@@ -1,13 +1,14 @@
 /*
  * bus.h: the bus, the feeds library's transport: the signing keys and
- * keyring, the acknowledged ingest of observation batches from collectors
- * to the scorer (nng REQ/REP), and the signed feed of snapshots, deltas
- * and heartbeats from a publisher to its subscribers (nng PUB/SUB, with a
- * REQ/REP resync service).
+ * keyrings, the acknowledged ingest of observation batches from collectors
+ * to the scorer (nng REQ/REP, each batch signed by its collector), and the
+ * signed feed of snapshots, deltas and heartbeats from a publisher to its
+ * subscribers (nng PUB/SUB, with a REQ/REP resync service).
  *
  * The bus knows scoring (tables and deltas are what it carries) and
  * proto. Every socket it opens has an explicit receive limit, reconnect
- * backoff, and TLS for tls+tcp:// URLs. Each server and client runs its
+ * backoff, and TLS for tls+tcp:// URLs; a listener refuses plain TCP off
+ * loopback unless bus.allow_plaintext. Each server and client runs its
  * own threads; the functions here are thread-safe unless they say not.
  */
 #ifndef REPNET_FEEDS_BUS_H
@@ -39,8 +40,21 @@ struct feeds_peers {
 	size_t n;
 };
 
+/* A collector whose signed observation batches the scorer takes. */
+struct feeds_collector {
+	char name[64];
+	char key[96]; /* base64 ed25519 public key */
+	bool revoked; /* kept in the keyring to count its batches as revoked */
+};
+struct feeds_collectors {
+	struct feeds_collector *v;
+	size_t n;
+};
+#define FEEDS_MAX_COLLECTORS 1024
+
 struct feeds_bus_conf {
 	uint64_t recv_max;     /* NNG_OPT_RECVMAXSZ on every bus socket */
+	bool allow_plaintext;  /* plain tcp:// listeners on addresses other than loopback */
 	char *tls_cert;        /* PEM certificate chain (tls+tcp:// only) */
 	char *tls_key;         /* PEM private key */
 	char *tls_ca;          /* PEM CA bundle peers must chain to */
@@ -56,6 +70,8 @@ struct feeds_bus_conf {
 	int64_t ingest_flush_ms;
 	int64_t ingest_timeout_ms;
 	int64_t ingest_block_ms;
+	char *collector_key;                /* secret key file; "" = data_dir/keys/collector.key */
+	struct feeds_collectors collectors; /* the keys the scorer takes batches from */
 	/* The feed. */
 	char *publisher;     /* this node's publisher name; "" = core.instance */
 	char *signing_key;   /* secret key file; "" = data_dir/keys/publisher.key */
@@ -85,14 +101,16 @@ extern const struct rn_conf_key feeds_bus_conf_keys[];
 /* ------------------------------------------------------------------ */
 
 /*
- * Publishers sign with ed25519 (libsodium). A key id is the first 8 bytes
- * of BLAKE2b over the public key. Key files are one line of text:
+ * Publishers and collectors sign with ed25519 (libsodium): a publisher
+ * its feed, a collector its observation batches; the two kinds of key are
+ * made and stored alike. A key id is the first 8 bytes of BLAKE2b over
+ * the public key. Key files are one line of text:
  *
  *   repnet-ed25519-secret-v1 <base64 32-byte seed>     (mode 0600)
  *   repnet-ed25519-public-v1 <base64 32-byte key>      (mode 0644)
  *
  * The base64 public key is also what a member's keyring configuration
- * holds.
+ * (feeds.bus.peers) or a scorer's (feeds.bus.collectors) holds.
  */
 #define FEEDS_KEY_ID_LEN 8
 #define FEEDS_SIG_LEN    64
@@ -105,18 +123,27 @@ extern const struct rn_conf_key feeds_bus_conf_keys[];
  */
 int feeds_key_generate(const char *secret_path, const char *public_path, char *pub_b64);
 
-/* A publisher's signing key. */
+/* A publisher's or a collector's signing key. */
 struct feeds_signer;
 /*
  * Loads a secret key file. A file readable by group or others is refused.
- * name is the publisher name written into payloads. Free with
+ * name is the publisher name written into payloads (a collector's is only
+ * for logs: the scorer names a collector by its own keyring). Free with
  * feeds_signer_free().
  */
 int feeds_signer_load(struct feeds_signer **out, const char *secret_path, const char *name);
 void feeds_signer_free(struct feeds_signer *s);
 void feeds_signer_public(const struct feeds_signer *s, char *pub_b64);
 
-/* Trusted publishers, by name and public key. */
+/*
+ * Loads the secret key at path, or, when path does not exist and make is
+ * set, makes a key pair there (and path's ".pub" sibling, for a path
+ * ending in ".key") first, with *made set. The directory must exist.
+ */
+int feeds_signer_load_or_make(struct feeds_signer **out, const char *path, const char *name,
+                              bool make, bool *made);
+
+/* Trusted publishers (or collectors), by name and public key. */
 struct feeds_keyring;
 int feeds_keyring_alloc(struct feeds_keyring **out);
 void feeds_keyring_free(struct feeds_keyring *k);
@@ -133,11 +160,15 @@ int feeds_keyring_add(struct feeds_keyring *k, const char *name, const char *pub
 
 /*
  * Collectors send repnet.v1.ObservationBatch messages to the scorer over
- * nng REQ/REP; the scorer answers each with a repnet.v1.BatchAck only
- * after the batch is durable. A collector keeps a batch, byte for byte and
- * with the same batch_seq, until it is acknowledged, so a lost reply only
- * causes a resend, which the scorer recognises and acknowledges again
- * without ingesting twice.
+ * nng REQ/REP, each sealed in a repnet.v1.Envelope with the collector's
+ * key (the envelope the feed uses); the scorer verifies the envelope
+ * against its keyring of collectors before it reads the batch, and
+ * answers each with a repnet.v1.BatchAck only after the batch is durable.
+ * A collector keeps a batch, byte for byte and with the same batch_seq,
+ * until it is acknowledged, so a lost reply only causes a resend, which
+ * the scorer recognises and acknowledges again without ingesting twice.
+ * A refused signature is answered STATUS_UNAUTHENTICATED: the collector
+ * keeps the batch and tries again, backing off.
  */
 
 /*
@@ -149,23 +180,77 @@ int feeds_keyring_add(struct feeds_keyring *k, const char *name, const char *pub
 typedef int (*feeds_ingest_fn)(void *arg, const struct rn_obs_batch_meta *meta,
                                const struct rn_obs *obs, size_t n);
 
+/* Why the scorer refused a request before reading it. */
+enum feeds_ingest_refusal {
+	FEEDS_INGEST_UNSIGNED,      /* a bare ObservationBatch: no envelope */
+	FEEDS_INGEST_UNKNOWN_KEY,   /* signed by a key not in the keyring */
+	FEEDS_INGEST_REVOKED_KEY,   /* signed by a revoked collector */
+	FEEDS_INGEST_BAD_SIGNATURE, /* the signature does not verify */
+	FEEDS_INGEST_MALFORMED,     /* not an envelope at all */
+	FEEDS_INGEST_REFUSAL_COUNT
+};
+/* "unsigned", "unknown_key", "revoked_key", "bad_signature", "malformed". */
+const char *feeds_ingest_refusal_name(int r);
+
+struct feeds_ingest_status {
+	uint64_t batches, observations; /* accepted */
+	uint64_t refused[FEEDS_INGEST_REFUSAL_COUNT];
+	uint64_t closed_before_message; /* connections, see socket.h's watch */
+	/* The last refusal; last_ms (wall clock) is 0 when there was none. */
+	int last_reason;
+	char last_peer[64];
+	char last_key_id[2 * FEEDS_KEY_ID_LEN + 1]; /* hex, or "-" */
+	int64_t last_ms;
+};
+
+/* What one collector (by its keyring name) delivered. */
+struct feeds_ingest_collector_status {
+	char name[RN_COLLECTOR_NAME_MAX];
+	uint64_t batches, observations;
+	int64_t last_ms; /* wall clock */
+};
+
 struct feeds_ingest_server;
-/* Listens on conf->ingest_listen. Free with feeds_ingest_server_stop(). */
+/*
+ * Listens on conf->ingest_listen and takes batches signed by the keys in
+ * collectors, which must outlive the server (or be replaced first with
+ * feeds_ingest_server_keyring()). meta->collector, as the handler sees
+ * it, is the keyring's name for the signing key. Free with
+ * feeds_ingest_server_stop().
+ */
 int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct feeds_bus_conf *conf,
-                              struct rn_metrics *m, feeds_ingest_fn fn, void *arg);
+                              struct rn_metrics *m, const struct feeds_keyring *collectors,
+                              feeds_ingest_fn fn, void *arg);
 /* The TCP port bound (useful with a ":0" URL). */
 unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s);
+/*
+ * Replaces the keyring (a reload). Returns once the server no longer uses
+ * the old one, which the caller may then free.
+ */
+void feeds_ingest_server_keyring(struct feeds_ingest_server *s, const struct feeds_keyring *k);
+/*
+ * The process is stopping: connections that close from now on are not
+ * counted as closed before a message (its own collectors, idle, leave
+ * first). Safe on NULL.
+ */
+void feeds_ingest_server_quiesce(struct feeds_ingest_server *s);
+void feeds_ingest_server_status(struct feeds_ingest_server *s, struct feeds_ingest_status *st);
+/* Up to max collectors that delivered, in order of their first batch; returns how many. */
+size_t feeds_ingest_server_collectors(struct feeds_ingest_server *s,
+                                      struct feeds_ingest_collector_status *v, size_t max);
 /* Stops after the batch in hand, if any. Safe on NULL. */
 void feeds_ingest_server_stop(struct feeds_ingest_server *s);
 
 struct feeds_ingest_client;
 /*
  * Dials conf->ingest_url (or url, when not NULL) and starts the sender
- * thread. reporter is the operator's 8-byte pseudonymous id. Free with
+ * thread, which seals every batch with signer (it must outlive the
+ * client). reporter is the operator's 8-byte pseudonymous id. Free with
  * feeds_ingest_client_stop().
  */
 int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
-                              const char *url, struct rn_metrics *m, const uint8_t reporter[8]);
+                              const char *url, struct rn_metrics *m, const uint8_t reporter[8],
+                              const struct feeds_signer *signer);
 /*
  * Queues n observations (copied). Waits up to conf->ingest_block for room;
  * what still does not fit is dropped and counted. Returns the number
@@ -181,6 +266,18 @@ size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn
  * acknowledged.
  */
 uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c);
+/*
+ * Waits up to timeout_ms until every observation queued has been answered
+ * (acknowledged or refused for good); returns how many still wait.
+ */
+size_t feeds_ingest_client_flush(struct feeds_ingest_client *c, int64_t timeout_ms);
+/* What the scorer said so far, in observations (and batches, for unauthenticated). */
+struct feeds_ingest_tally {
+	uint64_t acked, refused;
+	uint64_t unauthenticated; /* answers refusing our signature */
+	uint64_t retries;
+};
+void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_ingest_tally *t);
 /*
  * Waits up to grace_ms for the queue to be acknowledged, then stops and
  * frees c. Returns how many observations were left unacknowledged (they

@@ -52,51 +52,71 @@ static bool url_ok(const char *u)
 	return s != NULL && s != u && s[3] != '\0' && strlen(u) < 512;
 }
 
+/*
+ * The part of a peer's or a collector's group that names a key: only the
+ * known members, a name (no spaces, slashes, quotes or control
+ * characters: it goes into logs, metrics labels and file names) and a
+ * base64 ed25519 public key. what is "peer" or "collector".
+ */
+static int parse_named_key(const struct rn_conf_node *g, const char *what, const char *const *known,
+                           size_t nknown, char name[64], char key[96], char *err, size_t len)
+{
+	int line = rn_conf_node_line(g);
+	const char *s;
+	if (!rn_conf_node_is_group(g)) {
+		snprintf(err, len, "line %d: a %s is a group { name = ...; key = ...; }", line,
+		         what);
+		return RN_ECONF;
+	}
+	for (size_t i = 0; i < rn_conf_node_count(g); i++) {
+		const char *n = rn_conf_node_name(rn_conf_node_child(g, i));
+		bool ok = false;
+		for (size_t k = 0; k < nknown; k++)
+			ok = ok || (n != NULL && strcmp(n, known[k]) == 0);
+		if (!ok) {
+			snprintf(err, len, "line %d: unknown %s key \"%s\"",
+			         rn_conf_node_line(rn_conf_node_child(g, i)), what, n ? n : "");
+			return RN_ECONF;
+		}
+	}
+	bool named = rn_conf_node_string(rn_conf_node_member(g, "name"), &s) == RN_OK &&
+	             s[0] != '\0' && strlen(s) < 64 && strpbrk(s, "/\"\\ ") == NULL;
+	for (const char *c = named ? s : ""; *c != '\0'; c++)
+		named = named && (uint8_t)*c >= 0x20 && *c != 0x7f;
+	if (!named) {
+		snprintf(err, len, "line %d: a %s needs a name (no spaces, slashes or quotes)",
+		         line, what);
+		return RN_ECONF;
+	}
+	snprintf(name, 64, "%s", s);
+	if (rn_conf_node_string(rn_conf_node_member(g, "key"), &s) != RN_OK || strlen(s) >= 96) {
+		snprintf(err, len, "line %d: %s %s needs its public key (repnet keygen)", line,
+		         what, name);
+		return RN_ECONF;
+	}
+	snprintf(key, 96, "%s", s);
+	struct feeds_keyring *kr;
+	if (feeds_keyring_alloc(&kr) == RN_OK) {
+		int rc = feeds_keyring_add(kr, name, key, false);
+		feeds_keyring_free(kr);
+		if (rc == RN_EPARSE) {
+			snprintf(err, len, "line %d: %s %s: the key is not a base64 ed25519 key",
+			         line, what, name);
+			return RN_ECONF;
+		}
+	}
+	return RN_OK;
+}
+
 static int parse_one_peer(const struct rn_conf_node *g, struct feeds_peer *p, char *err, size_t len)
 {
 	static const char *const known[] = {"name",   "key",         "url",     "resync",
 	                                    "weight", "max_per_day", "revoked", "own"};
 	int line = rn_conf_node_line(g);
 	const char *s;
-	if (!rn_conf_node_is_group(g)) {
-		snprintf(err, len, "line %d: a peer is a group { name = ...; key = ...; }", line);
-		return RN_ECONF;
-	}
-	for (size_t i = 0; i < rn_conf_node_count(g); i++) {
-		const char *n = rn_conf_node_name(rn_conf_node_child(g, i));
-		bool ok = false;
-		for (size_t k = 0; k < RN_ARRAY_LEN(known); k++)
-			ok = ok || (n != NULL && strcmp(n, known[k]) == 0);
-		if (!ok) {
-			snprintf(err, len, "line %d: unknown peer key \"%s\"",
-			         rn_conf_node_line(rn_conf_node_child(g, i)), n ? n : "");
-			return RN_ECONF;
-		}
-	}
-	if (rn_conf_node_string(rn_conf_node_member(g, "name"), &s) != RN_OK || s[0] == '\0' ||
-	    strlen(s) >= sizeof(p->name) || strpbrk(s, "/\"\\\n ") != NULL) {
-		snprintf(err, len, "line %d: a peer needs a name (no spaces, slashes or quotes)",
-		         line);
-		return RN_ECONF;
-	}
-	snprintf(p->name, sizeof(p->name), "%s", s);
-	if (rn_conf_node_string(rn_conf_node_member(g, "key"), &s) != RN_OK ||
-	    strlen(s) >= sizeof(p->key)) {
-		snprintf(err, len, "line %d: peer %s needs its public key (repnet keygen)", line,
-		         p->name);
-		return RN_ECONF;
-	}
-	snprintf(p->key, sizeof(p->key), "%s", s);
-	struct feeds_keyring *kr;
-	if (feeds_keyring_alloc(&kr) == RN_OK) {
-		int rc = feeds_keyring_add(kr, p->name, p->key, false);
-		feeds_keyring_free(kr);
-		if (rc == RN_EPARSE) {
-			snprintf(err, len, "line %d: peer %s: the key is not a base64 ed25519 key",
-			         line, p->name);
-			return RN_ECONF;
-		}
-	}
+	int rc = parse_named_key(g, "peer", known, RN_ARRAY_LEN(known), p->name, p->key, err, len);
+	if (rc != RN_OK)
+		return rc;
 	p->weight = 1.0;
 	const struct rn_conf_node *n;
 	if ((n = rn_conf_node_member(g, "weight")) != NULL &&
@@ -198,6 +218,79 @@ static int peers_parse(const struct rn_conf_node *node, void *field, char *err, 
 	return RN_OK;
 }
 
+/*
+ * bus.collectors: the collectors whose signed batches this scorer takes.
+ *
+ *   collectors = ( { name = "edge1"; key = "base64..."; revoked = false; } );
+ */
+static void collectors_release(void *field)
+{
+	struct feeds_collectors *c = field;
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+static bool collectors_equal(const void *a, const void *b)
+{
+	const struct feeds_collectors *x = a, *y = b;
+	if (x->n != y->n)
+		return false;
+	for (size_t i = 0; i < x->n; i++)
+		if (strcmp(x->v[i].name, y->v[i].name) != 0 ||
+		    strcmp(x->v[i].key, y->v[i].key) != 0 || x->v[i].revoked != y->v[i].revoked)
+			return false;
+	return true;
+}
+
+static int collectors_parse(const struct rn_conf_node *node, void *field, char *err, size_t len)
+{
+	static const char *const known[] = {"name", "key", "revoked"};
+	struct feeds_collectors *c = field;
+	memset(c, 0, sizeof(*c));
+	if (node == NULL)
+		return RN_OK;
+	if (!rn_conf_node_is_list(node)) {
+		snprintf(err, len,
+		         "collectors is a list of groups: collectors = ( { ... }, ... );");
+		return RN_ECONF;
+	}
+	size_t n = rn_conf_node_count(node);
+	if (n > FEEDS_MAX_COLLECTORS) {
+		snprintf(err, len, "at most %d collectors", FEEDS_MAX_COLLECTORS);
+		return RN_ECONF;
+	}
+	c->v = calloc(n ? n : 1, sizeof(*c->v));
+	if (c->v == NULL)
+		return -ENOMEM;
+	struct feeds_keyring *kr = NULL;
+	int rc = feeds_keyring_alloc(&kr);
+	for (size_t i = 0; i < n && rc == RN_OK; i++) {
+		const struct rn_conf_node *g = rn_conf_node_child(node, i);
+		struct feeds_collector *e = &c->v[i];
+		c->n = i + 1;
+		rc = parse_named_key(g, "collector", known, RN_ARRAY_LEN(known), e->name, e->key,
+		                     err, len);
+		const struct rn_conf_node *r = rn_conf_node_member(g, "revoked");
+		if (rc == RN_OK && r != NULL && rn_conf_node_bool(r, &e->revoked) != RN_OK) {
+			snprintf(err, len, "line %d: collector %s: revoked is true or false",
+			         rn_conf_node_line(r), e->name);
+			rc = RN_ECONF;
+		}
+		/* A name or a key twice would make the refusals ambiguous. */
+		if (rc == RN_OK && feeds_keyring_add(kr, e->name, e->key, false) == RN_EEXIST) {
+			snprintf(err, len,
+			         "line %d: collector %s: its name or its key is listed twice",
+			         rn_conf_node_line(g), e->name);
+			rc = RN_ECONF;
+		}
+	}
+	feeds_keyring_free(kr);
+	if (rc != RN_OK)
+		collectors_release(c);
+	return rc;
+}
+
 #define BUS(f) offsetof(struct feeds_bus_conf, f)
 
 const struct rn_conf_key feeds_bus_conf_keys[] = {
@@ -235,6 +328,13 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
          .offset = BUS(tls_server_name),
          .max = 255,
          .help = "Name dialers expect in the server's certificate. Empty: not checked."},
+        {.name = "bus.allow_plaintext",
+         .type = RN_CONF_BOOL,
+         .offset = BUS(allow_plaintext),
+         .def = "false",
+         .help = "Let an ingest, feed or resync listener take plain tcp:// on an address other "
+                 "than loopback. Off: such a listener refuses to start; use tls+tcp:// (mutual "
+                 "TLS) there."},
         {.name = "bus.reconnect_min",
          .type = RN_CONF_DURATION,
          .offset = BUS(reconnect_min_ms),
@@ -297,6 +397,21 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
          .def = "100ms",
          .help = "How long a source may wait for room in a full queue before its observations "
                  "are dropped."},
+        {.name = "bus.collector_key",
+         .type = RN_CONF_STRING,
+         .offset = BUS(collector_key),
+         .max = 1024,
+         .help = "The ed25519 secret key file this node's collectors sign observation batches "
+                 "with (repnet keygen). Empty: data_dir/keys/collector.key, made on first start."},
+        {.name = "bus.collectors",
+         .type = RN_CONF_CUSTOM,
+         .offset = BUS(collectors),
+         .parse = collectors_parse,
+         .release = collectors_release,
+         .equal = collectors_equal,
+         .flags = RN_CONF_RELOAD,
+         .help = "Collectors the scorer takes signed batches from: ( { name; key; revoked; }, "
+                 "... ). A process that both collects and scores also trusts its own key."},
         {.name = "bus.publisher",
          .type = RN_CONF_STRING,
          .offset = BUS(publisher),

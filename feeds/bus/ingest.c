@@ -1,30 +1,73 @@
 /*
  * ingest.c: observation batches from collectors to the scorer, over nng
- * REQ/REP with acknowledgements.
+ * REQ/REP with acknowledgements, signed by the collectors.
  *
  * Design notes.
+ *
+ * Signing. Every request is a repnet.v1.Envelope, exactly as on the feed
+ * (sign.c): version 1, the 8-byte id of the collector's ed25519 key, the
+ * payload, and the signature over the payload's exact bytes. The payload
+ * is one packed ObservationBatch. The scorer opens the envelope before it
+ * reads anything inside: the key id must be in its keyring of collectors
+ * (feeds.bus.collectors, plus its own key when it collects too) and not
+ * revoked, and the signature must verify; only then is the batch decoded,
+ * and the batch's collector field is overwritten with the keyring's name
+ * for that key, so that what the scorer journals names the collector who
+ * signed, never one a batch claims. A refused request is counted by
+ * reason (unsigned, unknown_key, revoked_key, bad_signature, malformed),
+ * logged with the peer's address and the key id (rate-limited) and kept as
+ * "the last refusal" for /status. "unsigned" is a request that is not an
+ * envelope but begins as every ObservationBatch a repnet collector packs
+ * does (field 1, length-delimited: the collector id), i.e. a collector
+ * older than this scorer; nothing beyond that first byte is read.
+ *
+ * Acknowledgements are not signed. What an ack can do is make a collector
+ * drop a batch (OK, REJECTED) or keep it (RETRY, UNAUTHENTICATED). A forged
+ * ack needs a position on the path, and there dropping the request does
+ * the same harm without any forgery; what the scorer takes, which is
+ * what could list an address, is what the signatures protect. Signing
+ * acks would add a scorer key every collector must be given, for no gain
+ * TLS does not give already: off loopback the bus is mutual TLS. An ack
+ * still names its (collector_id, batch_seq), and one that does not is no
+ * answer. The answer to a refused signature cannot name the batch (it was
+ * never read): it is STATUS_UNAUTHENTICATED with no collector id, and the
+ * collector keeps the batch and tries again, backing off, so that batches
+ * made before an operator adds the key are delivered once it is added.
  *
  * Client (collector side). Sources call feeds_ingest_client_submit(),
  * which copies observations into a ring preallocated at start (no
  * allocation per observation) under one mutex. One sender thread owns the
  * REQ socket. It takes up to ingest_batch observations from the head of
  * the ring WITHOUT removing them, packs them once with the next
- * batch_seq, and sends that exact byte string until a BatchAck for that
+ * batch_seq (halving the count until the sealed envelope fits in
+ * bus.recv_max, the limit the scorer is assumed to share), seals them,
+ * and sends that exact byte string until a BatchAck for that
  * (collector_id, batch_seq) arrives. Only then are the observations
  * removed and the acknowledged position advanced. An answer for another
  * batch, or with a status the schema does not name, is not an answer: the
  * batch is sent again. So at most one batch is in flight, batches are
  * acknowledged in order, and a crash of the scorer or a lost reply costs a
- * resend, never an observation. The collector_id
- * is random per process, so batch_seq never needs to survive a restart.
+ * resend, never an observation. The collector_id is random per process,
+ * so batch_seq never needs to survive a restart.
  *
- * Server (scorer side). One thread owns the REP socket: receive, decode
- * under a budget (rn_obs_batch_unpack), deduplicate, hand to the scorer's
- * handler, answer. Because each collector has one batch in flight and
- * sequences only grow, "seq <= last acknowledged seq of this collector"
- * identifies a resend, which is acknowledged again without being
- * ingested. The table of collectors seen is bounded (SEEN_MAX, the least
- * recently seen is evicted and counted).
+ * Backoff. Every attempt that does not end the batch (no answer in
+ * ingest_timeout, RETRY, UNAUTHENTICATED, an answer for another batch)
+ * waits before the next one: bus.reconnect_min, doubling up to
+ * bus.reconnect_max, half of it random so that collectors do not come
+ * back in step, reset by the next acknowledgement. The wait is cut short
+ * only by the stop deadline, never by new observations, so neither a busy
+ * collector nor a stopping one (repnet import, whose whole life is the
+ * stop grace) resends in a loop.
+ *
+ * Server (scorer side). One thread owns the REP socket: receive, open the
+ * envelope, decode under a budget (rn_obs_batch_unpack), deduplicate, hand
+ * to the scorer's handler, answer. Because each collector has one batch in
+ * flight and sequences only grow, "seq <= last acknowledged seq of this
+ * collector" identifies a resend, which is acknowledged again without
+ * being ingested. The table of collectors seen is bounded (SEEN_MAX, the
+ * least recently seen is evicted and counted). The keyring may be
+ * replaced while the server runs (a reload): it is read and swapped under
+ * kmu, and the name of the signer is copied out under it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,13 +81,15 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <sodium.h>
 
-#include "feeds/bus/socket.h"
 #include "feeds/bus/bus.h"
 #include "feeds/bus/ingest.h"
+#include "feeds/bus/sign.h"
+#include "feeds/bus/socket.h"
 
 #define SEEN_MAX      4096
 #define MAX_BATCH_OBS 65536
 #define POLL_MS       200
+#define NAMES_MAX     256 /* collectors with their own counters and status line */
 
 /* ---- server ---------------------------------------------------------- */
 
@@ -55,6 +100,21 @@ struct seen {
 	bool used;
 };
 
+/* A collector by the name its key has in the keyring. */
+struct named {
+	char name[RN_COLLECTOR_NAME_MAX];
+	struct rn_counter batches, obs;
+	_Atomic int64_t last_ms; /* wall clock */
+};
+
+static const char *const refusal_names[FEEDS_INGEST_REFUSAL_COUNT] = {
+        "unsigned", "unknown_key", "revoked_key", "bad_signature", "malformed"};
+
+const char *feeds_ingest_refusal_name(int r)
+{
+	return r >= 0 && r < FEEDS_INGEST_REFUSAL_COUNT ? refusal_names[r] : "unknown";
+}
+
 struct feeds_ingest_server {
 	nng_socket sock;
 	pthread_t thr;
@@ -64,6 +124,7 @@ struct feeds_ingest_server {
 	feeds_ingest_fn fn;
 	void *arg;
 	struct rn_metrics *metrics;
+	struct feeds_bus_watch *watch;
 	struct rn_obs *obs;
 	struct seen *seen;
 	struct rn_counter b_accepted, b_duplicate, b_refused, b_retry;
@@ -73,6 +134,18 @@ struct feeds_ingest_server {
 	/* Accepted observations by kind; a kind's counter is registered when first seen. */
 	struct rn_counter by_kind[RN_KIND_MAX];
 	bool kind_seen[RN_KIND_MAX];
+
+	pthread_mutex_t kmu; /* the keyring pointer, and its use */
+	const struct feeds_keyring *ring;
+
+	struct rn_counter refused[FEEDS_INGEST_REFUSAL_COUNT];
+	pthread_mutex_t smu; /* the last refusal and the names table, for status */
+	int last_reason;
+	char last_peer[64];
+	char last_key[2 * FEEDS_KEY_ID_LEN + 1];
+	int64_t last_ms;
+	struct named *names; /* NAMES_MAX, registered as first seen */
+	size_t nnames;
 };
 
 static void count_kinds(struct feeds_ingest_server *s, const struct rn_obs *obs, size_t n)
@@ -93,6 +166,41 @@ static void count_kinds(struct feeds_ingest_server *s, const struct rn_obs *obs,
 		}
 		rn_counter_add(&s->by_kind[k], 1);
 	}
+}
+
+/* Counts an accepted batch under its collector's name (the first NAMES_MAX names). */
+static void count_named(struct feeds_ingest_server *s, const char *name, size_t n)
+{
+	struct named *e = NULL;
+	for (size_t i = 0; i < s->nnames && e == NULL; i++)
+		if (strcmp(s->names[i].name, name) == 0)
+			e = &s->names[i];
+	if (e == NULL && s->nnames < NAMES_MAX) {
+		pthread_mutex_lock(&s->smu);
+		e = &s->names[s->nnames];
+		snprintf(e->name, sizeof(e->name), "%s", name);
+		s->nnames++;
+		pthread_mutex_unlock(&s->smu);
+		if (s->metrics != NULL) {
+			char l[96];
+			snprintf(l, sizeof(l), "collector=\"%s\"", name);
+			rn_metrics_counter(
+			        s->metrics, s, "repnet_ingest_collector_batches_total",
+			        "Batches the scorer accepted, by the collector whose key "
+			        "signed them.",
+			        l, &e->batches);
+			rn_metrics_counter(
+			        s->metrics, s, "repnet_ingest_collector_observations_total",
+			        "Observations the scorer accepted, by the collector whose "
+			        "key signed them.",
+			        l, &e->obs);
+		}
+	}
+	if (e == NULL)
+		return;
+	rn_counter_inc(&e->batches);
+	rn_counter_add(&e->obs, n);
+	atomic_store(&e->last_ms, rn_time_now_ms());
 }
 
 static struct seen *seen_find(struct feeds_ingest_server *s, const uint8_t id[16], bool create,
@@ -130,9 +238,11 @@ static void send_ack(struct feeds_ingest_server *s, const struct rn_obs_batch_me
 {
 	Repnet__V1__BatchAck a = REPNET__V1__BATCH_ACK__INIT;
 	uint8_t buf[64];
-	a.collector_id.data = (uint8_t *)meta->collector_id;
-	a.collector_id.len = sizeof(meta->collector_id);
-	a.batch_seq = meta->batch_seq;
+	if (meta != NULL) {
+		a.collector_id.data = (uint8_t *)meta->collector_id;
+		a.collector_id.len = sizeof(meta->collector_id);
+		a.batch_seq = meta->batch_seq;
+	}
 	a.status = st;
 	a.accepted = accepted;
 	size_t n = repnet__v1__batch_ack__get_packed_size(&a);
@@ -152,21 +262,97 @@ static void sync_rejects(struct feeds_ingest_server *s)
 		atomic_store_explicit(&s->rej_c[i].v, v[i], memory_order_relaxed);
 }
 
-static void server_handle(struct feeds_ingest_server *s, const uint8_t *buf, size_t len)
+/* A request whose envelope did not open: counted, logged, remembered, answered. */
+static void refuse(struct feeds_ingest_server *s, nng_msg *msg, int rc, bool revoked)
+{
+	const uint8_t *buf = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	int why;
+	if (rc == RN_EKEY)
+		why = revoked ? FEEDS_INGEST_REVOKED_KEY : FEEDS_INGEST_UNKNOWN_KEY;
+	else if (rc == RN_ESIG)
+		why = FEEDS_INGEST_BAD_SIGNATURE;
+	else if (len > 0 && buf[0] == 0x0a) /* field 1, bytes: a bare ObservationBatch */
+		why = FEEDS_INGEST_UNSIGNED;
+	else
+		why = FEEDS_INGEST_MALFORMED;
+	char peer[64], key[2 * FEEDS_KEY_ID_LEN + 1] = "-";
+	uint8_t id[FEEDS_KEY_ID_LEN];
+	feeds_bus_pipe_peer(nng_msg_get_pipe(msg), peer, sizeof(peer));
+	if (feeds_envelope_key_id(buf, len, id) == RN_OK)
+		sodium_bin2hex(key, sizeof(key), id, sizeof(id));
+	rn_counter_add_shared(&s->refused[why], 1);
+	pthread_mutex_lock(&s->smu);
+	s->last_reason = why;
+	snprintf(s->last_peer, sizeof(s->last_peer), "%s", peer);
+	snprintf(s->last_key, sizeof(s->last_key), "%s", key);
+	s->last_ms = rn_time_now_ms();
+	pthread_mutex_unlock(&s->smu);
+	switch (why) {
+	case FEEDS_INGEST_UNKNOWN_KEY:
+		log_warnx_rl("ingest: refused a batch from %s: key %s is not in "
+		             "feeds.bus.collectors",
+		             peer, key);
+		break;
+	case FEEDS_INGEST_REVOKED_KEY:
+		log_warnx_rl("ingest: refused a batch from %s: key %s is revoked", peer, key);
+		break;
+	case FEEDS_INGEST_BAD_SIGNATURE:
+		log_warnx_rl("ingest: refused a batch from %s: the signature of key %s does not "
+		             "verify",
+		             peer, key);
+		break;
+	case FEEDS_INGEST_UNSIGNED:
+		log_warnx_rl("ingest: refused a batch from %s: not signed (a collector older "
+		             "than this scorer?)",
+		             peer);
+		break;
+	default:
+		log_warnx_rl("ingest: refused a request of %zu bytes from %s: not an envelope "
+		             "(%s)",
+		             len, peer, rn_strerror(rc));
+		break;
+	}
+	/* Nothing was read, so the answer names no batch. */
+	send_ack(s, NULL,
+	         why == FEEDS_INGEST_MALFORMED
+	                 ? REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED
+	                 : REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED,
+	         0);
+}
+
+static void server_handle(struct feeds_ingest_server *s, nng_msg *msg)
 {
 	struct rn_obs_batch_meta meta;
-	size_t n = 0;
-	int rc = rn_obs_batch_unpack(buf, len, MAX_BATCH_OBS, &meta, s->obs, &n, &s->rej);
-	sync_rejects(s);
+	const uint8_t *pl = NULL;
+	const char *owner = NULL;
+	char name[RN_COLLECTOR_NAME_MAX];
+	size_t plen = 0, n = 0;
+	bool revoked = false;
+
+	pthread_mutex_lock(&s->kmu);
+	int rc = feeds_envelope_open(s->ring, nng_msg_body(msg), nng_msg_len(msg), &pl, &plen,
+	                             &owner, &revoked);
+	if (rc == RN_OK)
+		snprintf(name, sizeof(name), "%s", owner);
+	pthread_mutex_unlock(&s->kmu);
 	if (rc != RN_OK) {
-		/* Nothing to acknowledge against: answer with an empty refusal. */
-		rn_counter_inc(&s->decode_errors);
-		rn_counter_inc(&s->b_refused);
-		log_warnx_rl("ingest: undecodable batch of %zu bytes: %s", len, rn_strerror(rc));
-		memset(&meta, 0, sizeof(meta));
-		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED, 0);
+		refuse(s, msg, rc, revoked);
 		return;
 	}
+	rc = rn_obs_batch_unpack(pl, plen, MAX_BATCH_OBS, &meta, s->obs, &n, &s->rej);
+	sync_rejects(s);
+	if (rc != RN_OK) {
+		/* Signed by a trusted key, yet not a batch: refused for good. */
+		rn_counter_inc(&s->decode_errors);
+		rn_counter_inc(&s->b_refused);
+		log_warnx_rl("ingest: undecodable batch of %zu bytes from collector %s: %s", plen,
+		             name, rn_strerror(rc));
+		send_ack(s, NULL, REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED, 0);
+		return;
+	}
+	/* The name the keyring gives the signer, whatever the batch said. */
+	memcpy(meta.collector, name, sizeof(meta.collector));
 	int64_t now = rn_time_mono_ms();
 	struct seen *e = seen_find(s, meta.collector_id, true, now);
 	e->last_ms = now;
@@ -181,6 +367,7 @@ static void server_handle(struct feeds_ingest_server *s, const uint8_t *buf, siz
 		rn_counter_inc(&s->b_accepted);
 		rn_counter_add(&s->obs_accepted, n);
 		count_kinds(s, s->obs, n);
+		count_named(s, name, n);
 		send_ack(s, &meta, REPNET__V1__BATCH_ACK__STATUS__STATUS_OK, (uint32_t)n);
 	} else if (rc == RN_EPARSE || rc == RN_ELIMIT) {
 		e->seq = meta.batch_seq;
@@ -208,7 +395,8 @@ static void *server_main(void *arg)
 			log_warnx_rl("ingest: receive: %s", nng_strerror(rv));
 			continue;
 		}
-		server_handle(s, nng_msg_body(msg), nng_msg_len(msg));
+		feeds_bus_watch_rx(s->watch, msg);
+		server_handle(s, msg);
 		nng_msg_free(msg);
 	}
 	return NULL;
@@ -238,7 +426,8 @@ static int server_metrics(struct feeds_ingest_server *s, struct rn_metrics *m)
 	                             &s->obs_accepted);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, s, "repnet_ingest_decode_errors_total",
-	                             "Batches that did not decode (malformed or over the limits).",
+	                             "Signed batches that did not decode (malformed or over the "
+	                             "limits).",
 	                             NULL, &s->decode_errors);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, s, "repnet_ingest_collectors_evicted_total",
@@ -251,39 +440,68 @@ static int server_metrics(struct feeds_ingest_server *s, struct rn_metrics *m)
 		                        "Observations refused inside accepted batches, by reason.",
 		                        l, &s->rej_c[i]);
 	}
+	for (int i = 0; i < FEEDS_INGEST_REFUSAL_COUNT && rc == RN_OK; i++) {
+		char l[48];
+		snprintf(l, sizeof(l), "reason=\"%s\"", refusal_names[i]);
+		rc = rn_metrics_counter(m, s, "repnet_ingest_refused_total",
+		                        "Requests refused before anything in them was read: not "
+		                        "signed, or not by a collector key the scorer trusts.",
+		                        l, &s->refused[i]);
+	}
 	return rc;
 }
 
+static void server_free(struct feeds_ingest_server *s)
+{
+	if (s->metrics != NULL)
+		rn_metrics_unregister(s->metrics, s);
+	feeds_bus_watch_free(s->watch);
+	pthread_mutex_destroy(&s->kmu);
+	pthread_mutex_destroy(&s->smu);
+	free(s->names);
+	free(s->seen);
+	free(s->obs);
+	free(s);
+}
+
 int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct feeds_bus_conf *conf,
-                              struct rn_metrics *m, feeds_ingest_fn fn, void *arg)
+                              struct rn_metrics *m, const struct feeds_keyring *collectors,
+                              feeds_ingest_fn fn, void *arg)
 {
 	int rv, rc;
+	if (collectors == NULL)
+		return RN_ECONF;
 	struct feeds_ingest_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->fn = fn;
 	s->arg = arg;
+	s->ring = collectors;
+	pthread_mutex_init(&s->kmu, NULL);
+	pthread_mutex_init(&s->smu, NULL);
 	s->obs = calloc(MAX_BATCH_OBS, sizeof(*s->obs));
 	s->seen = calloc(SEEN_MAX, sizeof(*s->seen));
-	if (s->obs == NULL || s->seen == NULL) {
-		rc = -ENOMEM;
-		goto fail_free;
+	s->names = calloc(NAMES_MAX, sizeof(*s->names));
+	if (s->obs == NULL || s->seen == NULL || s->names == NULL) {
+		server_free(s);
+		return -ENOMEM;
 	}
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		log_warnx("ingest: %s", nng_strerror(rv));
-		rc = RN_EBUS;
-		goto fail_free;
+		server_free(s);
+		return RN_EBUS;
 	}
-	if ((rc = feeds_bus_setup(s->sock, conf, (size_t)conf->recv_max)) != RN_OK)
+	if ((rc = feeds_bus_setup(s->sock, conf, (size_t)conf->recv_max)) != RN_OK ||
+	    (rc = feeds_bus_watch_start(&s->watch, s->sock, "ingest", conf->recv_max, m)) != RN_OK)
 		goto fail;
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, POLL_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
 	if ((rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
 		goto fail;
 	if (m != NULL) {
+		s->metrics = m;
 		if ((rc = server_metrics(s, m)) != RN_OK)
 			goto fail;
-		s->metrics = m;
 	}
 	if (pthread_create(&s->thr, NULL, server_main, s) != 0) {
 		rc = -EAGAIN;
@@ -293,19 +511,59 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 	*out = s;
 	return RN_OK;
 fail:
+	feeds_bus_watch_closing(s->watch);
 	nng_close(s->sock);
-fail_free:
-	if (s->metrics != NULL)
-		rn_metrics_unregister(s->metrics, s);
-	free(s->seen);
-	free(s->obs);
-	free(s);
+	server_free(s);
 	return rc;
 }
 
 unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s)
 {
 	return s->port;
+}
+
+void feeds_ingest_server_keyring(struct feeds_ingest_server *s, const struct feeds_keyring *k)
+{
+	pthread_mutex_lock(&s->kmu);
+	s->ring = k;
+	pthread_mutex_unlock(&s->kmu);
+}
+
+void feeds_ingest_server_quiesce(struct feeds_ingest_server *s)
+{
+	if (s != NULL)
+		feeds_bus_watch_closing(s->watch);
+}
+
+void feeds_ingest_server_status(struct feeds_ingest_server *s, struct feeds_ingest_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->batches = rn_counter_get(&s->b_accepted);
+	st->observations = rn_counter_get(&s->obs_accepted);
+	for (int i = 0; i < FEEDS_INGEST_REFUSAL_COUNT; i++)
+		st->refused[i] = rn_counter_get(&s->refused[i]);
+	st->closed_before_message = feeds_bus_watch_count(s->watch);
+	pthread_mutex_lock(&s->smu);
+	st->last_reason = s->last_reason;
+	snprintf(st->last_peer, sizeof(st->last_peer), "%s", s->last_peer);
+	snprintf(st->last_key_id, sizeof(st->last_key_id), "%s", s->last_key);
+	st->last_ms = s->last_ms;
+	pthread_mutex_unlock(&s->smu);
+}
+
+size_t feeds_ingest_server_collectors(struct feeds_ingest_server *s,
+                                      struct feeds_ingest_collector_status *v, size_t max)
+{
+	pthread_mutex_lock(&s->smu);
+	size_t n = s->nnames < max ? s->nnames : max;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(v[i].name, sizeof(v[i].name), "%s", s->names[i].name);
+		v[i].batches = rn_counter_get(&s->names[i].batches);
+		v[i].observations = rn_counter_get(&s->names[i].obs);
+		v[i].last_ms = atomic_load(&s->names[i].last_ms);
+	}
+	pthread_mutex_unlock(&s->smu);
+	return n;
 }
 
 void feeds_ingest_server_stop(struct feeds_ingest_server *s)
@@ -315,12 +573,9 @@ void feeds_ingest_server_stop(struct feeds_ingest_server *s)
 	atomic_store(&s->stop, true);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
+	feeds_bus_watch_closing(s->watch);
 	nng_close(s->sock);
-	if (s->metrics != NULL)
-		rn_metrics_unregister(s->metrics, s);
-	free(s->seen);
-	free(s->obs);
-	free(s);
+	server_free(s);
 }
 
 /* ---- client ---------------------------------------------------------- */
@@ -330,10 +585,14 @@ struct feeds_ingest_client {
 	pthread_t thr;
 	bool thr_started;
 	struct rn_metrics *metrics;
+	const struct feeds_signer *signer;
+	char key_hex[2 * FEEDS_KEY_ID_LEN + 1];
+	char url[512];
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv_items; /* signalled when observations arrive or on stop */
 	pthread_cond_t cv_room;  /* signalled when observations leave the ring */
+	pthread_cond_t cv_stop;  /* signalled on stop: ends a backoff early */
 	struct rn_obs *ring;
 	size_t cap, head, count;
 	uint64_t pos_taken;
@@ -342,11 +601,13 @@ struct feeds_ingest_client {
 	int64_t deadline_ms;
 
 	size_t batch;
-	int64_t flush_ms, timeout_ms, block_ms;
+	uint64_t recv_max; /* what the scorer is assumed to accept (bus.recv_max) */
+	int64_t flush_ms, timeout_ms, block_ms, backoff_min_ms, backoff_max_ms;
 	struct rn_obs *scratch;
 	struct rn_obs_batch_meta meta;
 
-	struct rn_counter taken, dropped, b_acked, b_refused, retries, obs_acked, obs_refused;
+	struct rn_counter taken, dropped, b_acked, b_refused, b_unauth, retries, obs_acked,
+	        obs_refused, splits;
 	struct rn_counter lost;
 	struct rn_gauge depth;
 };
@@ -402,6 +663,26 @@ uint64_t feeds_ingest_client_acked(struct feeds_ingest_client *c)
 	return atomic_load(&c->pos_acked);
 }
 
+size_t feeds_ingest_client_flush(struct feeds_ingest_client *c, int64_t timeout_ms)
+{
+	int64_t deadline = rn_time_mono_ms() + timeout_ms;
+	pthread_mutex_lock(&c->mu);
+	while (c->count > 0)
+		if (rn_cond_wait_until(&c->cv_room, &c->mu, deadline) == ETIMEDOUT)
+			break;
+	size_t left = c->count;
+	pthread_mutex_unlock(&c->mu);
+	return left;
+}
+
+void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_ingest_tally *t)
+{
+	t->acked = rn_counter_get(&c->obs_acked);
+	t->refused = rn_counter_get(&c->obs_refused);
+	t->unauthenticated = rn_counter_get(&c->b_unauth);
+	t->retries = rn_counter_get(&c->retries);
+}
+
 int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
                             const uint8_t *collector_id, int *status, uint32_t *accepted)
 {
@@ -410,16 +691,20 @@ int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
 	Repnet__V1__BatchAck *a = repnet__v1__batch_ack__unpack(&b.alloc, len, buf);
 	if (a == NULL)
 		return RN_EPARSE;
-	/* An open enum: any int32 decodes. Only the three statuses mean something;
+	/* An open enum: any int32 decodes. Only the four statuses mean something;
 	 * another one (a negative one would read as "stopped" to the sender) is
 	 * not an answer, so the batch is resent rather than dropped. */
 	int rc = RN_ESTATE;
+	bool named = a->batch_seq == batch_seq && a->collector_id.len == 16 &&
+	             memcmp(a->collector_id.data, collector_id, 16) == 0;
 	if (a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_OK &&
 	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED &&
-	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY &&
+	    a->status != REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED)
 		rc = RN_EPARSE;
-	else if (a->batch_seq == batch_seq && a->collector_id.len == 16 &&
-	         memcmp(a->collector_id.data, collector_id, 16) == 0) {
+	else if (named || (a->status == REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED &&
+	                   a->collector_id.len == 0 && a->batch_seq == 0)) {
+		/* A refused signature cannot name the batch: the scorer never read it. */
 		*status = (int)a->status;
 		*accepted = a->accepted;
 		rc = RN_OK;
@@ -428,11 +713,33 @@ int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
 	return rc;
 }
 
-/* Sends one packed batch until it is answered; returns the ack status, or -1 on stop. */
+/*
+ * Waits before the next attempt: half of backoff plus a random part of the
+ * other half, cut short only by the stop deadline. Returns false once the
+ * deadline has passed.
+ */
+static bool backoff_wait(struct feeds_ingest_client *c, int64_t backoff)
+{
+	int64_t half = backoff / 2;
+	int64_t wait = half + (half > 0 ? (int64_t)randombytes_uniform((uint32_t)half + 1) : 0);
+	int64_t until = rn_time_mono_ms() + wait;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		int64_t end = c->stopping && c->deadline_ms < until ? c->deadline_ms : until;
+		if (rn_time_mono_ms() >= end)
+			break;
+		rn_cond_wait_until(&c->cv_stop, &c->mu, end);
+	}
+	bool go_on = !(c->stopping && rn_time_mono_ms() >= c->deadline_ms);
+	pthread_mutex_unlock(&c->mu);
+	return go_on;
+}
+
+/* Sends one sealed batch until it is answered; returns the ack status, or -1 on stop. */
 static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf, size_t len,
                                uint32_t *accepted)
 {
-	int64_t backoff = 100;
+	int64_t backoff = c->backoff_min_ms;
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
 		bool give_up = c->stopping && rn_time_mono_ms() >= c->deadline_ms;
@@ -449,24 +756,56 @@ static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf
 				        nng_msg_body(msg), nng_msg_len(msg), c->meta.batch_seq,
 				        c->meta.collector_id, &st, accepted);
 				nng_msg_free(msg);
-				if (drc == RN_OK) {
-					if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
-						return st;
-				} else {
+				if (drc != RN_OK) {
 					log_warnx_rl("ingest: an answer that is not for our batch");
+				} else if (st ==
+				           REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED) {
+					rn_counter_inc(&c->b_unauth);
+					log_warnx_rl(
+					        "ingest: %s refused our batch: it does not trust "
+					        "key %s (add its public half to the scorer's "
+					        "feeds.bus.collectors); keeping it and retrying",
+					        c->url, c->key_hex);
+				} else if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY) {
+					return st;
 				}
 			}
 		}
 		rn_counter_inc(&c->retries);
 		if (rv != 0 && rv != NNG_ETIMEDOUT)
 			log_warnx_rl("ingest: %s; retrying", nng_strerror(rv));
-		/* Back off, but wake for a stop. */
-		pthread_mutex_lock(&c->mu);
-		if (!c->stopping) {
-			rn_cond_wait_ms(&c->cv_items, &c->mu, backoff);
+		if (!backoff_wait(c, backoff))
+			return -1;
+		backoff = backoff * 2 > c->backoff_max_ms ? c->backoff_max_ms : backoff * 2;
+	}
+}
+
+/*
+ * Packs and seals the first k observations of the scratch with the next
+ * batch_seq, halving k until the envelope fits in recv_max. *k is what
+ * went in. On failure the batch_seq is not used.
+ */
+static int seal_batch(struct feeds_ingest_client *c, size_t *k, uint8_t **env, size_t *envlen)
+{
+	c->meta.batch_seq++;
+	c->meta.sent_ms = rn_time_now_ms();
+	for (;;) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int rc = rn_obs_batch_pack(&c->meta, c->scratch, *k, &buf, &len);
+		if (rc == RN_OK) {
+			rc = feeds_envelope_seal(c->signer, buf, len, env, envlen);
+			free(buf);
 		}
-		pthread_mutex_unlock(&c->mu);
-		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+		if (rc == RN_OK && *envlen > c->recv_max && *k > 1) {
+			free(*env);
+			*k /= 2;
+			rn_counter_inc(&c->splits);
+			continue;
+		}
+		if (rc != RN_OK)
+			c->meta.batch_seq--;
+		return rc;
 	}
 }
 
@@ -491,21 +830,17 @@ static void *client_main(void *arg)
 			c->scratch[i] = c->ring[(c->head + i) % c->cap];
 		pthread_mutex_unlock(&c->mu);
 
-		c->meta.batch_seq++;
-		c->meta.sent_ms = rn_time_now_ms();
-		uint8_t *buf = NULL;
-		size_t len = 0;
+		uint8_t *env = NULL;
+		size_t envlen = 0;
 		uint32_t accepted = 0;
-		int st;
-		if (rn_obs_batch_pack(&c->meta, c->scratch, k, &buf, &len) != RN_OK) {
+		if (seal_batch(c, &k, &env, &envlen) != RN_OK) {
 			/* Out of memory: keep the observations and try again shortly. */
-			c->meta.batch_seq--;
 			rn_time_sleep_ms(100);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		st = send_until_answered(c, buf, len, &accepted);
-		free(buf);
+		int st = send_until_answered(c, env, envlen, &accepted);
+		free(env);
 		pthread_mutex_lock(&c->mu);
 		if (st < 0)
 			break; /* stopped with the batch unanswered: it stays counted as lost */
@@ -549,9 +884,16 @@ static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
 	        : rn_metrics_counter(m, c, "repnet_collector_batches_total", hb,
 	                             "result=\"refused\"", &c->b_refused);
 	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_batches_total", hb,
+	                             "result=\"unauthenticated\"", &c->b_unauth);
+	rc = rc ? rc
 	        : rn_metrics_counter(m, c, "repnet_collector_batch_retries_total",
 	                             "Batch sends that timed out or were told to retry.", NULL,
 	                             &c->retries);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_batch_splits_total",
+	                             "Batches halved to fit bus.recv_max once sealed.", NULL,
+	                             &c->splits);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, c, "repnet_collector_observations_acked_total",
 	                             "Observations the scorer acknowledged as durable.", NULL,
@@ -564,38 +906,61 @@ static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
 	return rc;
 }
 
+static void client_free(struct feeds_ingest_client *c)
+{
+	if (c->metrics != NULL)
+		rn_metrics_unregister(c->metrics, c);
+	pthread_cond_destroy(&c->cv_stop);
+	pthread_cond_destroy(&c->cv_room);
+	pthread_cond_destroy(&c->cv_items);
+	pthread_mutex_destroy(&c->mu);
+	free(c->scratch);
+	free(c->ring);
+	free(c);
+}
+
 int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
-                              const char *url, struct rn_metrics *m, const uint8_t reporter[8])
+                              const char *url, struct rn_metrics *m, const uint8_t reporter[8],
+                              const struct feeds_signer *signer)
 {
 	int rv, rc;
 	const char *u = url != NULL ? url : conf->ingest_url;
-	if (u == NULL)
+	if (u == NULL || signer == NULL)
 		return RN_ECONF;
 	if (sodium_init() < 0)
 		return RN_EINTERNAL;
 	struct feeds_ingest_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	c->signer = signer;
+	uint8_t id[FEEDS_KEY_ID_LEN];
+	feeds_signer_key_id(signer, id);
+	sodium_bin2hex(c->key_hex, sizeof(c->key_hex), id, sizeof(id));
+	snprintf(c->url, sizeof(c->url), "%s", u);
 	c->cap = (size_t)conf->ingest_queue;
 	c->batch = (size_t)conf->ingest_batch;
+	c->recv_max = conf->recv_max;
 	c->flush_ms = conf->ingest_flush_ms;
 	c->timeout_ms = conf->ingest_timeout_ms;
 	c->block_ms = conf->ingest_block_ms;
-	c->ring = calloc(c->cap, sizeof(*c->ring));
-	c->scratch = calloc(c->batch, sizeof(*c->scratch));
-	if (c->ring == NULL || c->scratch == NULL) {
-		rc = -ENOMEM;
-		goto fail_free;
-	}
-	randombytes_buf(c->meta.collector_id, sizeof(c->meta.collector_id));
-	memcpy(c->meta.reporter, reporter, sizeof(c->meta.reporter));
+	c->backoff_min_ms = conf->reconnect_min_ms;
+	c->backoff_max_ms = conf->reconnect_max_ms;
 	pthread_mutex_init(&c->mu, NULL);
 	rn_cond_init(&c->cv_items);
 	rn_cond_init(&c->cv_room);
+	rn_cond_init(&c->cv_stop);
+	c->ring = calloc(c->cap, sizeof(*c->ring));
+	c->scratch = calloc(c->batch, sizeof(*c->scratch));
+	if (c->ring == NULL || c->scratch == NULL) {
+		client_free(c);
+		return -ENOMEM;
+	}
+	randombytes_buf(c->meta.collector_id, sizeof(c->meta.collector_id));
+	memcpy(c->meta.reporter, reporter, sizeof(c->meta.reporter));
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		log_warnx("ingest: %s", nng_strerror(rv));
-		rc = RN_EBUS;
-		goto fail_sync;
+		client_free(c);
+		return RN_EBUS;
 	}
 	/* Answers are small: a tight limit on what a collector will take. */
 	if ((rc = feeds_bus_setup(c->sock, conf, 4096)) != RN_OK)
@@ -606,9 +971,9 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	if ((rc = feeds_bus_dial(c->sock, u, conf)) != RN_OK)
 		goto fail;
 	if (m != NULL) {
+		c->metrics = m;
 		if ((rc = client_metrics(c, m)) != RN_OK)
 			goto fail;
-		c->metrics = m;
 	}
 	if (pthread_create(&c->thr, NULL, client_main, c) != 0) {
 		rc = -EAGAIN;
@@ -618,17 +983,8 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	*out = c;
 	return RN_OK;
 fail:
-	if (c->metrics != NULL)
-		rn_metrics_unregister(c->metrics, c);
 	nng_close(c->sock);
-fail_sync:
-	pthread_cond_destroy(&c->cv_room);
-	pthread_cond_destroy(&c->cv_items);
-	pthread_mutex_destroy(&c->mu);
-fail_free:
-	free(c->scratch);
-	free(c->ring);
-	free(c);
+	client_free(c);
 	return rc;
 }
 
@@ -641,18 +997,11 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 	c->deadline_ms = rn_time_mono_ms() + grace_ms;
 	pthread_cond_broadcast(&c->cv_items);
 	pthread_cond_broadcast(&c->cv_room);
+	pthread_cond_broadcast(&c->cv_stop);
 	pthread_mutex_unlock(&c->mu);
 	/* The sender drains until the deadline; closing the socket then unblocks it. */
 	if (c->thr_started) {
-		while (true) {
-			pthread_mutex_lock(&c->mu);
-			bool past = rn_time_mono_ms() >= c->deadline_ms;
-			bool empty = c->count == 0;
-			pthread_mutex_unlock(&c->mu);
-			if (empty || past)
-				break;
-			rn_time_sleep_ms(20);
-		}
+		feeds_ingest_client_flush(c, grace_ms);
 		nng_close(c->sock);
 		pthread_join(c->thr, NULL);
 	} else {
@@ -662,13 +1011,6 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 	rn_counter_add(&c->lost, left);
 	if (left > 0)
 		log_warnx("ingest: stopped with %zu observations unacknowledged", left);
-	if (c->metrics != NULL)
-		rn_metrics_unregister(c->metrics, c);
-	pthread_cond_destroy(&c->cv_room);
-	pthread_cond_destroy(&c->cv_items);
-	pthread_mutex_destroy(&c->mu);
-	free(c->scratch);
-	free(c->ring);
-	free(c);
+	client_free(c);
 	return left;
 }

@@ -83,6 +83,7 @@ struct feeds_pub {
 
 	struct rn_counter n_delta, n_snap, n_hb, n_resync_delta, n_resync_snap, n_resync_bad;
 	struct rn_counter n_send_err, bytes_sent, n_recomputed;
+	struct rn_counter n_oversize; /* several writers: the timer, the ticks, resync */
 	struct rn_gauge g_seq, g_epoch, g_listed;
 };
 
@@ -148,8 +149,23 @@ static int seal(struct feeds_pub *p, const struct feeds_payload_hdr *h, unsigned
 	return rc;
 }
 
+/*
+ * A message over bus.recv_max is still sent (a subscriber may allow more)
+ * but counted and logged: one with the same limit drops it unread.
+ */
+static void check_size(struct feeds_pub *p, size_t len, const char *what)
+{
+	if (len <= p->confv.recv_max)
+		return;
+	rn_counter_add_shared(&p->n_oversize, 1);
+	log_warnx_rl("publisher: a %s of %zu bytes exceeds bus.recv_max (%llu): subscribers "
+	             "with that limit drop it; raise bus.recv_max on both sides",
+	             what, len, (unsigned long long)p->confv.recv_max);
+}
+
 static void send_pub(struct feeds_pub *p, const uint8_t *env, size_t len)
 {
+	check_size(p, len, "feed message");
 	int rv = nng_send(p->pub, (void *)env, len, 0);
 	if (rv != 0) {
 		rn_counter_inc(&p->n_send_err);
@@ -461,6 +477,8 @@ static void resync_answer(struct feeds_pub *p, const uint8_t *req, size_t len)
 	}
 send:
 	pthread_mutex_unlock(&p->mu);
+	if (rc == RN_OK)
+		check_size(p, nng_msg_len(reply), "resync reply");
 	if (rc == RN_OK && nng_sendmsg(p->rep, reply, 0) != 0)
 		nng_msg_free(reply);
 }
@@ -516,6 +534,11 @@ static int pub_metrics(struct feeds_pub *p, struct rn_metrics *m)
 	rc = rc ? rc
 	        : rn_metrics_counter(m, p, "repnet_feed_send_errors_total",
 	                             "Feed messages the bus would not take.", NULL, &p->n_send_err);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, p, "repnet_feed_oversize_total",
+	                             "Feed messages and resync replies larger than bus.recv_max, "
+	                             "which subscribers with that limit drop unread.",
+	                             NULL, &p->n_oversize);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, p, "repnet_feed_sent_bytes_total",
 	                             "Bytes of feed messages published.", NULL, &p->bytes_sent);

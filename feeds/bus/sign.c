@@ -1,6 +1,6 @@
 /*
- * sign.c: ed25519 keys, the keyring of trusted publishers, and sealed
- * envelopes.
+ * sign.c: ed25519 keys, the keyrings of trusted publishers and
+ * collectors, and sealed envelopes.
  *
  * Design notes: libsodium does the cryptography; this file handles key
  * files, key ids and the envelope's outer framing. Opening an envelope
@@ -11,8 +11,9 @@
  * fields, each at most once and with exact lengths, is refused. Sealing
  * uses protobuf-c's encoder, so `protoc --decode` reads what we send.
  *
- * A keyring is immutable once the subscriber starts using it; it is read
- * from several threads without a lock. Secret keys live in sodium_malloc'd
+ * A keyring is immutable once a subscriber or the ingest server starts
+ * using it; it is read from several threads without a lock (a reload
+ * builds a new one). Secret keys live in sodium_malloc'd
  * memory (guarded, locked, wiped on free).
  */
 #include <errno.h>
@@ -178,6 +179,25 @@ fail:
 	return rc;
 }
 
+int feeds_signer_load_or_make(struct feeds_signer **out, const char *path, const char *name,
+                              bool make, bool *made)
+{
+	*made = false;
+	if (make && access(path, F_OK) != 0) {
+		char pub[4200], b64[FEEDS_PUBKEY_B64];
+		size_t l = strlen(path);
+		if (l > 4 && strcmp(path + l - 4, ".key") == 0)
+			snprintf(pub, sizeof(pub), "%.*s.pub", (int)(l - 4), path);
+		else
+			snprintf(pub, sizeof(pub), "%s.pub", path);
+		int rc = feeds_key_generate(path, pub, b64);
+		if (rc != RN_OK)
+			return rc;
+		*made = true;
+	}
+	return feeds_signer_load(out, path, name);
+}
+
 static int signer_from_seed(struct feeds_signer **out, const unsigned char *seed, const char *name)
 {
 	struct feeds_signer *s = calloc(1, sizeof(*s));
@@ -301,17 +321,25 @@ int feeds_envelope_seal(const struct feeds_signer *s, const uint8_t *payload, si
 	return RN_OK;
 }
 
-int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_t len,
-                        const uint8_t **payload, size_t *plen, const char **publisher,
-                        bool *revoked)
+/* An envelope's four fields, located but not checked against a keyring. */
+struct envelope_parts {
+	const uint8_t *kid, *pl, *sig;
+	size_t pllen;
+};
+
+/*
+ * Reads the outer framing strictly: the four known fields, each at most
+ * once, version 1, an 8-byte key id, a non-empty payload, a 64-byte
+ * signature. Nothing inside the payload is looked at.
+ */
+static int envelope_split(const uint8_t *buf, size_t len, struct envelope_parts *e)
 {
 	struct rn_cur c;
 	uint64_t version = 0;
-	const uint8_t *kid = NULL, *pl = NULL, *sig = NULL;
-	size_t kidlen = 0, pllen = 0, siglen = 0;
+	size_t kidlen = 0, siglen = 0;
 	unsigned seen = 0;
 
-	*revoked = false;
+	memset(e, 0, sizeof(*e));
 	if (len > FEEDS_WIRE_MAX)
 		return RN_ELIMIT;
 	rn_cur_init(&c, buf, len);
@@ -335,13 +363,13 @@ int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_
 				return RN_EPARSE;
 			rc = feeds_wire_bytes(&c, &p, &n);
 			if (field == 2) {
-				kid = p;
+				e->kid = p;
 				kidlen = n;
 			} else if (field == 3) {
-				pl = p;
-				pllen = n;
+				e->pl = p;
+				e->pllen = n;
 			} else {
-				sig = p;
+				e->sig = p;
 				siglen = n;
 			}
 		}
@@ -350,12 +378,33 @@ int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_
 	}
 	if (version != 1)
 		return RN_EVERSION;
-	if (kid == NULL || kidlen != FEEDS_KEY_ID_LEN || sig == NULL || siglen != FEEDS_SIG_LEN ||
-	    pl == NULL || pllen == 0)
+	if (e->kid == NULL || kidlen != FEEDS_KEY_ID_LEN || e->sig == NULL ||
+	    siglen != FEEDS_SIG_LEN || e->pl == NULL || e->pllen == 0)
 		return RN_EPARSE;
+	return RN_OK;
+}
+
+int feeds_envelope_key_id(const uint8_t *buf, size_t len, uint8_t id[FEEDS_KEY_ID_LEN])
+{
+	struct envelope_parts e;
+	int rc = envelope_split(buf, len, &e);
+	if (rc == RN_OK)
+		memcpy(id, e.kid, FEEDS_KEY_ID_LEN);
+	return rc;
+}
+
+int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_t len,
+                        const uint8_t **payload, size_t *plen, const char **publisher,
+                        bool *revoked)
+{
+	struct envelope_parts p;
+	*revoked = false;
+	int rc = envelope_split(buf, len, &p);
+	if (rc != RN_OK)
+		return rc;
 	const struct ring_entry *e = NULL;
 	for (size_t i = 0; i < k->n; i++) {
-		if (memcmp(k->v[i].id, kid, FEEDS_KEY_ID_LEN) == 0) {
+		if (memcmp(k->v[i].id, p.kid, FEEDS_KEY_ID_LEN) == 0) {
 			e = &k->v[i];
 			break;
 		}
@@ -366,10 +415,10 @@ int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_
 		*revoked = true;
 		return RN_EKEY;
 	}
-	if (crypto_sign_verify_detached(sig, pl, pllen, e->pk) != 0)
+	if (crypto_sign_verify_detached(p.sig, p.pl, p.pllen, e->pk) != 0)
 		return RN_ESIG;
-	*payload = pl;
-	*plen = pllen;
+	*payload = p.pl;
+	*plen = p.pllen;
 	*publisher = e->name;
 	return RN_OK;
 }

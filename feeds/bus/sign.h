@@ -1,6 +1,7 @@
 /*
  * sign.h: envelopes and the signer's internals, for the publisher, the
- * subscriber, tests and fuzz harnesses. Internal to the bus.
+ * subscriber, the ingest client and server, tests and fuzz harnesses.
+ * Internal to the bus.
  */
 #ifndef REPNET_FEEDS_SIGN_H
 #define REPNET_FEEDS_SIGN_H
@@ -34,5 +35,12 @@ int feeds_envelope_seal(const struct feeds_signer *s, const uint8_t *payload, si
 int feeds_envelope_open(const struct feeds_keyring *k, const uint8_t *buf, size_t len,
                         const uint8_t **payload, size_t *plen, const char **publisher,
                         bool *revoked);
+
+/*
+ * The key id an envelope names, for a log line about a refused one: the
+ * outer framing is read exactly as feeds_envelope_open() reads it (its
+ * errors), nothing is verified. Allocates nothing.
+ */
+int feeds_envelope_key_id(const uint8_t *buf, size_t len, uint8_t id[FEEDS_KEY_ID_LEN]);
 
 #endif /* REPNET_FEEDS_SIGN_H */

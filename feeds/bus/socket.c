@@ -9,9 +9,15 @@
  * listener with bus.tls.verify_peer requires a client certificate that
  * chains to bus.tls.ca (mutual TLS); nng's default for listeners is no
  * client authentication at all, so the mode is always set explicitly.
+ *
+ * A listener on plain tcp:// (or ws://) anywhere but loopback is refused
+ * unless bus.allow_plaintext says so: the bus carries observations and
+ * the feed, which only TLS (or signatures, for what is signed) protects
+ * off the host. A host name counts as off loopback, except "localhost".
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,11 +118,55 @@ fail:
 	return rc;
 }
 
+bool feeds_bus_url_plaintext_remote(const char *url)
+{
+	static const char *const plain[] = {"tcp://", "tcp4://", "tcp6://",
+	                                    "ws://",  "ws4://",  "ws6://"};
+	const char *host = NULL;
+	for (size_t i = 0; i < RN_ARRAY_LEN(plain) && host == NULL; i++)
+		if (strncmp(url, plain[i], strlen(plain[i])) == 0)
+			host = url + strlen(plain[i]);
+	if (host == NULL)
+		return false; /* tls+tcp://, wss://, ipc://, inproc://, ... */
+	/* host[:port][/path]; an IPv6 literal is bracketed. */
+	const char *end = strchr(host, '/');
+	size_t hl = end != NULL ? (size_t)(end - host) : strlen(host);
+	char h[256];
+	if (host[0] == '[') {
+		const char *rb = memchr(host, ']', hl);
+		if (rb == NULL || (size_t)(rb - host - 1) >= sizeof(h))
+			return true;
+		memcpy(h, host + 1, (size_t)(rb - host - 1));
+		h[rb - host - 1] = '\0';
+	} else {
+		const char *colon = memrchr(host, ':', hl);
+		size_t l = colon != NULL ? (size_t)(colon - host) : hl;
+		if (l >= sizeof(h))
+			return true;
+		memcpy(h, host, l);
+		h[l] = '\0';
+	}
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) != 127;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return !IN6_IS_ADDR_LOOPBACK(&a6);
+	/* "", "*", a name: not known to stay on this host. */
+	return strcmp(h, "localhost") != 0;
+}
+
 int feeds_bus_listen(nng_socket s, const char *url, const struct feeds_bus_conf *c, unsigned *port)
 {
 	nng_listener l;
 	nng_tls_config *cfg = NULL;
 	int rv, rc;
+	if (!c->allow_plaintext && feeds_bus_url_plaintext_remote(url)) {
+		log_warnx("bus: %s would take plain TCP from the network: use tls+tcp:// (mutual "
+		          "TLS), or set feeds.bus.allow_plaintext = true to allow it",
+		          url);
+		return RN_ECONF;
+	}
 	if ((rv = nng_listener_create(&l, s, url)) != 0) {
 		log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
 		return RN_EBUS;

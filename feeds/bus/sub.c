@@ -94,6 +94,7 @@ struct feeds_sub {
 	struct feeds_msg_info info; /* of the message being handled */
 	nng_socket sub, req;
 	bool sub_open, req_open;
+	struct feeds_bus_watch *wsub, *wreq; /* connections closed before a message */
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;
@@ -533,6 +534,8 @@ static void resync(struct feeds_sub *s)
 	int rv = nng_send(s->req, buf, n, 0);
 	if (rv == 0)
 		rv = nng_recvmsg(s->req, &m, 0);
+	if (rv == 0)
+		feeds_bus_watch_rx(s->wreq, m);
 	if (rv == NNG_ECLOSED)
 		return;
 	if (rv != 0) {
@@ -603,6 +606,7 @@ static void *sub_main(void *arg)
 			break;
 		}
 		if (rv == 0) {
+			feeds_bus_watch_rx(s->wsub, m);
 			s->rng ^= s->rng << 13;
 			s->rng ^= s->rng >> 7;
 			s->rng ^= s->rng << 17;
@@ -738,8 +742,15 @@ int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, c
 	nng_socket_set_ms(s->sub, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 5000);
 	nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 5000);
+	char wn[2][96];
+	snprintf(wn[0], sizeof(wn[0]), "feed:%s", name);
+	snprintf(wn[1], sizeof(wn[1]), "feed_resync:%s", name);
 	if ((rc = feeds_bus_setup(s->sub, conf, (size_t)conf->recv_max)) != RN_OK ||
 	    (rc = feeds_bus_setup(s->req, conf, (size_t)conf->recv_max)) != RN_OK ||
+	    (rc = feeds_bus_watch_start(&s->wsub, s->sub, wn[0], conf->recv_max, o->metrics)) !=
+	            RN_OK ||
+	    (rc = feeds_bus_watch_start(&s->wreq, s->req, wn[1], conf->recv_max, o->metrics)) !=
+	            RN_OK ||
 	    (rc = feeds_bus_dial(s->sub, pub_url, conf)) != RN_OK ||
 	    (rc = feeds_bus_dial(s->req, resync_url, conf)) != RN_OK)
 		goto fail;
@@ -808,12 +819,16 @@ void feeds_sub_stop(struct feeds_sub *s)
 		return;
 	atomic_store(&s->stop, true);
 	/* Closing the sockets wakes the thread from a receive. */
+	feeds_bus_watch_closing(s->wsub);
+	feeds_bus_watch_closing(s->wreq);
 	if (s->sub_open)
 		nng_close(s->sub);
 	if (s->req_open)
 		nng_close(s->req);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
+	feeds_bus_watch_free(s->wsub);
+	feeds_bus_watch_free(s->wreq);
 	if (s->o.metrics != NULL)
 		rn_metrics_unregister(s->o.metrics, s);
 	if (s->state_fd >= 0)

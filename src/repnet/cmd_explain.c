@@ -87,8 +87,13 @@ static void print_text(const struct scoring_explain *x, const char *ip)
 		printf("  bucket %s  decay %.3f  = ", t3339(c->bucket_start_ms, t1), c->decay);
 		score_print_points(stdout, c->points);
 		printf(" points  [%s%s]", rn_category_name(c->category), c->alone ? ", alone" : "");
-		for (unsigned j = 0; j < c->nevidence; j++)
-			printf("%s%s", j == 0 ? "  evidence " : ",", c->evidence[j]);
+		/* Each code with the collector that reported it, when the scorer knows it. */
+		for (unsigned j = 0; j < c->nevidence; j++) {
+			printf("%s%s", j == 0 ? "  evidence " : ",",
+			       c->evidence[j][0] ? c->evidence[j] : "(none)");
+			if (c->collector[j][0] != '\0')
+				printf(" from %s", c->collector[j]);
+		}
 		printf("\n      set observed %s .. %s\n", t3339(c->set_first_ms, t1),
 		       t3339(c->set_last_ms, t2));
 	}
@@ -147,6 +152,12 @@ static int print_json(const struct scoring_explain *x)
 		rn_jsonw_arr_begin(&w);
 		for (unsigned j = 0; j < c->nevidence; j++)
 			rn_jsonw_str(&w, c->evidence[j]);
+		rn_jsonw_arr_end(&w);
+		/* Parallel to evidence: who reported each code ("" when not known). */
+		rn_jsonw_key(&w, "collectors");
+		rn_jsonw_arr_begin(&w);
+		for (unsigned j = 0; j < c->nevidence; j++)
+			rn_jsonw_str(&w, c->collector[j]);
 		rn_jsonw_arr_end(&w);
 		rn_jsonw_obj_end(&w);
 	}

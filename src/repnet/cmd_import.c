@@ -43,19 +43,43 @@ static int import_fn(void *arg, const struct feeds_import_entry *e)
 }
 
 /*
- * repnet import --format F FILE|- [--to URL] [-c CONF] [-o section.key=value]...
+ * The collector key --to signs with: --key, else feeds.bus.collector_key,
+ * else the one repnetd made under core.data_dir/keys. Never made here: a
+ * key the scorer does not know would only be refused.
+ */
+static int import_signer(const struct daemon_conf *c, const char *key, struct feeds_signer **out)
+{
+	char path[4300];
+	if (key != NULL)
+		snprintf(path, sizeof(path), "%s", key);
+	else if (c->feeds.bus.collector_key != NULL)
+		snprintf(path, sizeof(path), "%s", c->feeds.bus.collector_key);
+	else
+		snprintf(path, sizeof(path), "%s/keys/collector.key", c->core.data_dir);
+	int rc = feeds_signer_load(out, path, "import");
+	if (rc != RN_OK)
+		fprintf(stderr,
+		        "repnet: collector key %s: %s (give one with --key; repnet keygen makes "
+		        "one, and the scorer must list its public half in feeds.bus.collectors)\n",
+		        path, rn_strerror(rc));
+	return rc;
+}
+
+/*
+ * repnet import --format F FILE|- [--to URL [--key FILE]] [-c CONF] [-o section.key=value]...
  * Parses an external list, or a blocklist repnet wrote (json, plain), into
  * observations of kind "imported" and prints them as JSON lines, the
- * format repnet score reads, or sends them to a scorer's ingest listener
- * and waits for its acknowledgement.
+ * format repnet score reads, or sends them, signed with a collector key,
+ * to a scorer's ingest listener and waits for its acknowledgement.
  */
 int cmd_import(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"format", required_argument, NULL, 'f'},
 	                                      {"to", required_argument, NULL, 't'},
+	                                      {"key", required_argument, NULL, 'k'},
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
-	const char *fmt_s = NULL, *to = NULL;
+	const char *fmt_s = NULL, *to = NULL, *key = NULL;
 	struct conf_args ca;
 	int ch, code = 1, rc;
 	struct import_ctx x = {.now = rn_time_now_ms()};
@@ -63,6 +87,7 @@ int cmd_import(int argc, char **argv)
 	size_t len = 0;
 	struct daemon_conf c;
 	bool conf_loaded = false;
+	struct feeds_signer *signer = NULL;
 
 	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
@@ -73,6 +98,9 @@ int cmd_import(int argc, char **argv)
 			break;
 		case 't':
 			to = optarg;
+			break;
+		case 'k':
+			key = optarg;
 			break;
 		default:
 			conf_args_free(&ca);
@@ -114,9 +142,11 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	conf_loaded = true;
+	if (import_signer(&c, key, &signer) != RN_OK)
+		goto out;
 	static const uint8_t reporter[8] = {'i', 'm', 'p', 'o', 'r', 't', 0, 0};
 	struct feeds_ingest_client *ic = NULL;
-	rc = feeds_ingest_client_start(&ic, &c.feeds.bus, to, NULL, reporter);
+	rc = feeds_ingest_client_start(&ic, &c.feeds.bus, to, NULL, reporter, signer);
 	if (rc != RN_OK) {
 		fprintf(stderr, "repnet: %s: %s\n", to, rn_strerror(rc));
 		goto out;
@@ -128,16 +158,27 @@ int cmd_import(int argc, char **argv)
 		if (k == 0)
 			break; /* the queue stays full: the scorer is not acknowledging */
 	}
-	size_t lost = feeds_ingest_client_stop(ic, c.feeds.bus.ingest_timeout_ms * 2);
-	lost += x.n - sent;
+	/* The client backs off between attempts: a refusing scorer is not hammered. */
+	feeds_ingest_client_flush(ic, c.feeds.bus.ingest_timeout_ms * 2);
+	struct feeds_ingest_tally t;
+	feeds_ingest_client_tally(ic, &t);
+	size_t lost = feeds_ingest_client_stop(ic, 0) + (x.n - sent);
 	if (lost > 0) {
-		fprintf(stderr, "repnet: %s: %zu of %zu observations not acknowledged\n", to, lost,
-		        x.n);
+		fprintf(stderr, "repnet: %s: %zu of %zu observations not acknowledged%s\n", to,
+		        lost, x.n,
+		        t.unauthenticated > 0 ? ": the scorer does not trust this collector key"
+		                              : "");
+		goto out;
+	}
+	if (t.refused > 0) {
+		fprintf(stderr, "repnet: %s: the scorer refused %llu of %zu observations\n", to,
+		        (unsigned long long)t.refused, x.n);
 		goto out;
 	}
 	fprintf(stderr, "repnet: %s: %zu observations acknowledged\n", to, x.n);
 	code = 0;
 out:
+	feeds_signer_free(signer);
 	free(buf);
 	free(x.obs);
 	if (conf_loaded)

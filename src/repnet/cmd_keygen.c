@@ -1,5 +1,6 @@
 /*
- * cmd_keygen.c: repnet keygen, a publisher's ed25519 signing key.
+ * cmd_keygen.c: repnet keygen, an ed25519 signing key (a publisher's or a
+ * collector's: the same kind of key).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ int cmd_keygen(int argc, char **argv)
 	}
 	printf("secret key: %s (keep it; mode 0600)\n", sk);
 	printf("public key: %s\n", pk);
-	printf("\nmembers trust this publisher with:\n  key = \"%s\";\n", pub);
+	printf("\nmembers trust it as a publisher (feeds.bus.peers), or a scorer as a collector\n"
+	       "(feeds.bus.collectors), with:\n  key = \"%s\";\n",
+	       pub);
 	return 0;
 }

@@ -40,10 +40,31 @@ struct st_scorer {
 	bool dry_run;
 };
 
+/* The scorer's ingest listener: what it took, from whom, what it refused. */
+struct st_last_refused {
+	char reason[32], peer[64], key_id[24];
+	int64_t age_ms;
+};
+struct st_collector {
+	char name[NAME_MAX_];
+	uint64_t batches, observations;
+	int64_t age_ms;
+};
+struct st_ingest_server {
+	bool present;
+	uint64_t batches, observations, closed_before_message;
+	char refused[256]; /* " name :n,..." like a feed's rejected */
+	bool has_last;
+	struct st_last_refused last;
+	struct st_collector collectors[64];
+	size_t ncollectors;
+};
+
 struct st_doc {
 	char instance[NAME_MAX_], version[32];
 	char roles[256]; /* space-separated */
 	struct st_scorer scorer;
+	struct st_ingest_server ingest;
 	struct st_feed publisher, serving;
 	uint64_t replica_entries;
 	struct st_feed *members;
@@ -56,14 +77,13 @@ struct st_doc {
 		.name = (name_), .type = (t), .off = offsetof(T, m), .size = sizeof(((T *)0)->m) \
 	}
 
-/* "rejected": {"reason": n, ...} */
-static int read_rejected(struct rn_json *r, int tok, void *base)
+/* {"reason": n, ...} into " reason :n,..." (out holds 256 bytes). */
+static int read_counts(struct rn_json *r, int tok, char *out)
 {
-	struct st_feed *f = base;
 	struct rn_strbuf b;
 	if (tok != RN_JSON_OBJ_BEGIN)
 		return rn_json_fail(r, RN_EPARSE, "expected an object");
-	rn_strbuf_init_fixed(&b, f->rejected, sizeof(f->rejected));
+	rn_strbuf_init_fixed(&b, out, 256);
 	for (size_t i = 0; (tok = rn_json_next(r)) == RN_JSON_KEY; i++) {
 		char name[NAME_MAX_];
 		uint64_t n;
@@ -73,6 +93,12 @@ static int read_rejected(struct rn_json *r, int tok, void *base)
 		rn_strbuf_printf(&b, "%s %s :%" PRIu64, i > 0 ? "," : "", name, n);
 	}
 	return tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+}
+
+/* "rejected": {"reason": n, ...} */
+static int read_rejected(struct rn_json *r, int tok, void *base)
+{
+	return read_counts(r, tok, ((struct st_feed *)base)->rejected);
 }
 
 static const struct rn_json_field feed_fields[] = {
@@ -150,11 +176,73 @@ static int read_scorer(struct rn_json *r, int tok, void *base)
 	return rn_json_object(r, tok, scorer_fields, RN_ARRAY_LEN(scorer_fields), 0, s, NULL);
 }
 
+static int read_refused(struct rn_json *r, int tok, void *base)
+{
+	return read_counts(r, tok, ((struct st_ingest_server *)base)->refused);
+}
+
+static const struct rn_json_field last_fields[] = {
+        FIELD(struct st_last_refused, "reason", RN_JSON_F_STR, reason),
+        FIELD(struct st_last_refused, "peer", RN_JSON_F_STR, peer),
+        FIELD(struct st_last_refused, "key_id", RN_JSON_F_STR, key_id),
+        FIELD(struct st_last_refused, "age_ms", RN_JSON_F_INT, age_ms),
+};
+
+static int read_last(struct rn_json *r, int tok, void *base)
+{
+	struct st_ingest_server *s = base;
+	s->has_last = true;
+	return rn_json_object(r, tok, last_fields, RN_ARRAY_LEN(last_fields), 0, &s->last, NULL);
+}
+
+static const struct rn_json_field collector_fields[] = {
+        FIELD(struct st_collector, "name", RN_JSON_F_STR, name),
+        FIELD(struct st_collector, "batches", RN_JSON_F_UINT, batches),
+        FIELD(struct st_collector, "observations", RN_JSON_F_UINT, observations),
+        FIELD(struct st_collector, "age_ms", RN_JSON_F_INT, age_ms),
+};
+
+static int read_collectors(struct rn_json *r, int tok, void *base)
+{
+	struct st_ingest_server *s = base;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	while ((tok = rn_json_next(r)) != RN_JSON_ARR_END) {
+		if (tok < 0)
+			return tok;
+		if (s->ncollectors == RN_ARRAY_LEN(s->collectors))
+			return rn_json_fail(r, RN_ELIMIT, "too many collectors");
+		struct st_collector *c = &s->collectors[s->ncollectors++];
+		if (rn_json_object(r, tok, collector_fields, RN_ARRAY_LEN(collector_fields), 0, c,
+		                   NULL) != RN_OK)
+			return r->err;
+	}
+	return RN_OK;
+}
+
+static const struct rn_json_field ingest_fields[] = {
+        FIELD(struct st_ingest_server, "batches", RN_JSON_F_UINT, batches),
+        FIELD(struct st_ingest_server, "observations", RN_JSON_F_UINT, observations),
+        FIELD(struct st_ingest_server, "closed_before_message", RN_JSON_F_UINT,
+              closed_before_message),
+        {.name = "refused", .type = RN_JSON_F_FN, .fn = read_refused},
+        {.name = "last_refused", .type = RN_JSON_F_FN, .fn = read_last},
+        {.name = "collectors", .type = RN_JSON_F_FN, .fn = read_collectors},
+};
+
+static int read_ingest(struct rn_json *r, int tok, void *base)
+{
+	struct st_ingest_server *s = &((struct st_doc *)base)->ingest;
+	s->present = true;
+	return rn_json_object(r, tok, ingest_fields, RN_ARRAY_LEN(ingest_fields), 0, s, NULL);
+}
+
 static const struct rn_json_field doc_fields[] = {
         FIELD(struct st_doc, "instance", RN_JSON_F_STR, instance),
         FIELD(struct st_doc, "version", RN_JSON_F_STR, version),
         {.name = "roles", .type = RN_JSON_F_FN, .fn = read_roles},
         {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
+        {.name = "ingest_server", .type = RN_JSON_F_FN, .fn = read_ingest},
         {.name = "publisher", .type = RN_JSON_F_FN, .fn = read_publisher},
         {.name = "serving", .type = RN_JSON_F_FN, .fn = read_serving},
         FIELD(struct st_doc, "replica_entries", RN_JSON_F_UINT, replica_entries),
@@ -192,6 +280,25 @@ static void feed_line(const char *label, const struct st_feed *f)
 	if (f->age_ms >= 0)
 		printf("  %-10s last change %lld s ago%s%s\n", "", (long long)(f->age_ms / 1000),
 		       f->rejected[0] ? "; rejected:" : "", f->rejected);
+}
+
+static void ingest_lines(const struct st_ingest_server *s)
+{
+	printf("\ningest: %" PRIu64 " batches, %" PRIu64 " observations taken\n", s->batches,
+	       s->observations);
+	for (size_t i = 0; i < s->ncollectors; i++) {
+		const struct st_collector *c = &s->collectors[i];
+		printf("  collector  %-16s %" PRIu64 " batches, %" PRIu64
+		       " observations, last %lld s ago\n",
+		       c->name, c->batches, c->observations, (long long)(c->age_ms / 1000));
+	}
+	printf("  refused   %s\n", s->refused[0] ? s->refused : " none");
+	if (s->has_last)
+		printf("  last refused: %s from %s, key %s, %lld s ago\n", s->last.reason,
+		       s->last.peer, s->last.key_id, (long long)(s->last.age_ms / 1000));
+	if (s->closed_before_message > 0)
+		printf("  connections closed before a message (oversized or empty): %" PRIu64 "\n",
+		       s->closed_before_message);
 }
 
 static void feed_lines(const struct st_doc *d, bool replica)
@@ -304,9 +411,13 @@ int cmd_status(int argc, char **argv)
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
 	metric_line(m, "flow socket drops", "repnet_flow_socket_drops_total", NULL);
+	metric_line(m, "batches refused by the scorer's key", "repnet_collector_batches_total",
+	            "result=\"unauthenticated\"");
 	if (d.scorer.present)
 		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer.listed,
 		       d.scorer.dry_run ? " (DRY RUN: not published)" : "");
+	if (d.ingest.present)
+		ingest_lines(&d.ingest);
 	printf("\nfeed\n");
 	feed_lines(&d, true);
 	printf("\n");

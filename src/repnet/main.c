@@ -76,7 +76,9 @@ static const struct cmd cmds[] = {
          "   or: repnet logs [options] [--follow FILE]... [--udp HOST:PORT] [--tcp HOST:PORT] "
          "[--stdin]",
          cmd_logs},
-        {"keygen", "Make a publisher's ed25519 signing key: PREFIX.key (secret) and PREFIX.pub.",
+        {"keygen",
+         "Make an ed25519 signing key, a publisher's or a collector's: PREFIX.key\n"
+         "(secret) and PREFIX.pub.",
          "keygen [-o PREFIX]", cmd_keygen},
         {"export",
          "Write a blocklist as rbldnsd data, an nft script, an ipset restore file, a plain\n"
@@ -90,10 +92,13 @@ static const struct cmd cmds[] = {
          "Read an external list (Spamhaus DROP JSON or text, rbldnsd ip4set, CIDR list)\n"
          "or a blocklist repnet wrote (json, plain) as observations of kind \"imported\":\n"
          "print them as JSON lines (the format of repnet logs, which repnet score reads),\n"
-         "or send them to a scorer's ingest listener with --to and wait for the\n"
-         "acknowledgement. FILE - reads standard input.",
-         "import --format drop-json|drop-txt|ip4set|cidr|json|plain FILE|- [--to URL] [-c CONF]\n"
-         "       [-o section.key=value]...",
+         "or send them to a scorer's ingest listener with --to, signed with a collector\n"
+         "key the scorer trusts (--key; default feeds.bus.collector_key, else\n"
+         "core.data_dir/keys/collector.key), and wait for the acknowledgement. FILE -\n"
+         "reads standard input.",
+         "import --format drop-json|drop-txt|ip4set|cidr|json|plain FILE|- [--to URL [--key "
+         "FILE]]\n"
+         "       [-c CONF] [-o section.key=value]...",
          cmd_import},
         {"flows",
          "Decode the NetFlow v5/v9, IPFIX and sFlow datagrams in a pcap file: one JSON\n"

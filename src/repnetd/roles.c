@@ -16,6 +16,15 @@
  *   sync:    replica -> netfilter sets
  *   members: subscriptions (circuit breaker) -> federation -> ingest client
  *
+ * Trust. Collectors sign their batches with the collector key (made under
+ * data_dir/keys on first start unless feeds.bus.collector_key names one);
+ * the scorer takes batches signed by the keys of feeds.bus.collectors,
+ * and a process that runs both ends of the ingest bus (the default, which
+ * collects and scores; or a scorer whose federation feeds its own ingest)
+ * trusts its own collector key too, under core.instance, so that one
+ * process needs no key configuration. A reload replaces the scorer's
+ * keyring (revoking a collector takes effect without a restart).
+ *
  * Order. Start goes downstream first where a consumer needs its producer's
  * address (the scorer before the collectors, the publisher before the
  * serve subscription), and stop goes from the sources down, so queues
@@ -46,12 +55,14 @@ struct roles {
 	/* score and publish */
 	struct scoring *scorer;
 	struct feeds_ingest_server *ingest_srv;
+	struct feeds_keyring *collectors; /* the ingest server's */
 	struct feeds_signer *signer;
 	struct feeds_pub *pub_owned;
 	struct feeds_pub *_Atomic pub;
 	_Atomic bool dry_run_noted;
 
 	/* collect, and federation's way to the scorer */
+	struct feeds_signer *collector; /* what the ingest client signs with */
 	struct feeds_ingest_client *ingest;
 	struct collector_smtp_live *smtp;
 	struct collector_flow *flow;
@@ -114,36 +125,99 @@ static int load_reporter(struct roles *r)
 	return rn_file_replace(path, r->reporter, sizeof(r->reporter), 0640);
 }
 
-static int load_signer(struct roles *r)
+/*
+ * A key this node signs with: the file configured, or data_dir/keys/NAME.key,
+ * made on first start. *made says whether it was made now.
+ */
+static int load_key(struct roles *r, const char *configured, const char *name, const char *owner,
+                    struct feeds_signer **out, bool *made)
 {
-	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
-	char sk[4300], pk[4300], pub[FEEDS_PUBKEY_B64];
-	snprintf(r->pubname, sizeof(r->pubname), "%s",
-	         b->publisher != NULL ? b->publisher : r->conf->core.instance);
-	if (b->signing_key != NULL) {
-		snprintf(sk, sizeof(sk), "%s", b->signing_key);
+	char sk[4300];
+	if (configured != NULL) {
+		snprintf(sk, sizeof(sk), "%s", configured);
 	} else {
 		char dir[4200];
 		snprintf(dir, sizeof(dir), "%s/keys", r->conf->core.data_dir);
 		int rc = rn_mkdirs(dir, 0700);
 		if (rc != RN_OK)
 			return rc;
-		snprintf(sk, sizeof(sk), "%s/publisher.key", dir);
-		snprintf(pk, sizeof(pk), "%s/publisher.pub", dir);
-		if (access(sk, F_OK) != 0) {
-			rc = feeds_key_generate(sk, pk, pub);
-			if (rc != RN_OK)
-				return rc;
-			log_notice(
-			        "publish: made a signing key %s; members trust this publisher (%s) "
-			        "with key = \"%s\"",
-			        sk, r->pubname, pub);
-		}
+		snprintf(sk, sizeof(sk), "%s/%s.key", dir, name);
 	}
-	int rc = feeds_signer_load(&r->signer, sk, r->pubname);
+	int rc = feeds_signer_load_or_make(out, sk, owner, configured == NULL, made);
 	if (rc != RN_OK)
-		log_warnx("publish: signing key %s: %s", sk, rn_strerror(rc));
+		log_warnx("%s key %s: %s", name, sk, rn_strerror(rc));
 	return rc;
+}
+
+static int load_signer(struct roles *r)
+{
+	const struct feeds_bus_conf *b = &r->conf->feeds.bus;
+	char pub[FEEDS_PUBKEY_B64];
+	bool made;
+	snprintf(r->pubname, sizeof(r->pubname), "%s",
+	         b->publisher != NULL ? b->publisher : r->conf->core.instance);
+	int rc = load_key(r, b->signing_key, "publisher", r->pubname, &r->signer, &made);
+	if (rc == RN_OK && made) {
+		feeds_signer_public(r->signer, pub);
+		log_notice("publish: made a signing key in %s/keys; members trust this publisher "
+		           "(%s) with key = \"%s\"",
+		           r->conf->core.data_dir, r->pubname, pub);
+	}
+	return rc;
+}
+
+static int load_collector_key(struct roles *r)
+{
+	const struct daemon_conf *c = r->conf;
+	char pub[FEEDS_PUBKEY_B64];
+	bool made;
+	int rc = load_key(r, c->feeds.bus.collector_key, "collector", c->core.instance,
+	                  &r->collector, &made);
+	if (rc == RN_OK && made) {
+		feeds_signer_public(r->collector, pub);
+		log_notice("collect: made a collector key in %s/keys; a scorer on another host "
+		           "takes this node's batches with collectors = ( { name = \"%s\"; key = "
+		           "\"%s\"; } )",
+		           c->core.data_dir, c->core.instance, pub);
+	}
+	return rc;
+}
+
+/*
+ * The scorer's keyring of collectors: feeds.bus.collectors, and this
+ * node's own collector key when it has one (it collects, or its
+ * federation feeds the ingest bus) under core.instance, unless the list
+ * holds that key already (perhaps revoked: then it stays revoked) or the
+ * name is taken, in which case under "self:" and the name.
+ */
+static int build_collectors(struct roles *r, const struct daemon_conf *c,
+                            struct feeds_keyring **out)
+{
+	const struct feeds_collectors *cl = &c->feeds.bus.collectors;
+	struct feeds_keyring *k = NULL;
+	int rc = feeds_keyring_alloc(&k);
+	for (size_t i = 0; rc == RN_OK && i < cl->n; i++)
+		rc = feeds_keyring_add(k, cl->v[i].name, cl->v[i].key, cl->v[i].revoked);
+	if (rc == RN_OK && r->collector != NULL) {
+		char pub[FEEDS_PUBKEY_B64], alt[RN_COLLECTOR_NAME_MAX];
+		feeds_signer_public(r->collector, pub);
+		bool listed = false;
+		for (size_t i = 0; i < cl->n; i++)
+			listed = listed || strcmp(cl->v[i].key, pub) == 0;
+		snprintf(alt, sizeof(alt), "self:%.*s", RN_COLLECTOR_NAME_MAX - 6,
+		         c->core.instance);
+		if (!listed && feeds_keyring_add(k, c->core.instance, pub, false) == RN_EEXIST)
+			rc = feeds_keyring_add(k, alt, pub, false);
+		if (rc == RN_EEXIST)
+			rc = RN_OK; /* the key is listed under another form of it */
+	}
+	if (rc != RN_OK) {
+		log_errx("collectors' keyring: %s", rn_strerror(rc));
+		feeds_keyring_free(k);
+		return rc;
+	}
+	*out = k;
+	return RN_OK;
 }
 
 static int build_protect(struct roles *r)
@@ -241,8 +315,10 @@ static int start_score(struct roles *r)
 		return rc;
 	}
 	if (c->feeds.bus.ingest_listen != NULL) {
-		rc = feeds_ingest_server_start(&r->ingest_srv, &c->feeds.bus, r->m, ingest_handler,
-		                               r);
+		if ((rc = build_collectors(r, c, &r->collectors)) != RN_OK)
+			return rc;
+		rc = feeds_ingest_server_start(&r->ingest_srv, &c->feeds.bus, r->m, r->collectors,
+		                               ingest_handler, r);
 		if (rc != RN_OK) {
 			log_errx("score: ingest listener %s: %s", c->feeds.bus.ingest_listen,
 			         rn_strerror(rc));
@@ -298,7 +374,8 @@ static int start_ingest_client(struct roles *r)
 		log_errx("collect: feeds.bus.ingest_url is empty: observations would go nowhere");
 		return RN_ECONF;
 	}
-	int rc = feeds_ingest_client_start(&r->ingest, &c->feeds.bus, u, r->m, r->reporter);
+	int rc = feeds_ingest_client_start(&r->ingest, &c->feeds.bus, u, r->m, r->reporter,
+	                                   r->collector);
 	if (rc != RN_OK)
 		log_errx("collect: ingest to %s: %s", u, rn_strerror(rc));
 	return rc;
@@ -508,6 +585,9 @@ int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metri
 	}
 	if ((rc = build_protect(r)) != RN_OK)
 		goto fail;
+	/* Whatever sends observations signs them: collectors, and a scorer's federation. */
+	if ((roles & (RN_ROLE_COLLECT | RN_ROLE_SCORE)) && (rc = load_collector_key(r)) != RN_OK)
+		goto fail;
 	if ((roles & RN_ROLE_SCORE) && (rc = start_score(r)) != RN_OK)
 		goto fail;
 	if ((roles & RN_ROLE_PUBLISH) && (rc = start_publish(r)) != RN_OK)
@@ -552,6 +632,17 @@ void roles_reload(struct roles *r, const struct daemon_conf *c)
 		if (rc != RN_OK)
 			log_warnx("reload: the scorer kept its configuration: %s", rn_strerror(rc));
 	}
+	if (r->ingest_srv != NULL) {
+		struct feeds_keyring *k;
+		if (build_collectors(r, c, &k) != RN_OK) {
+			log_warnx("reload: the scorer kept its collectors");
+			return;
+		}
+		feeds_ingest_server_keyring(r->ingest_srv, k);
+		feeds_keyring_free(r->collectors);
+		r->collectors = k;
+		log_notice("reload: %zu collector(s) configured", c->feeds.bus.collectors.n);
+	}
 }
 
 void roles_stop_early(struct roles *r, int64_t grace_ms)
@@ -571,12 +662,15 @@ void roles_stop_early(struct roles *r, int64_t grace_ms)
 	feeds_federation_stop(r->fed);
 	r->fed = NULL;
 	/* Then the queue, which the scorer still acknowledges. */
+	feeds_ingest_server_quiesce(r->ingest_srv);
 	size_t lost = feeds_ingest_client_stop(r->ingest, grace_ms);
 	r->ingest = NULL;
 	if (lost > 0)
 		log_warnx("stop: %zu observations were not acknowledged in time", lost);
 	feeds_ingest_server_stop(r->ingest_srv);
 	r->ingest_srv = NULL;
+	feeds_keyring_free(r->collectors);
+	r->collectors = NULL;
 	atomic_store(&r->pub, NULL);
 	scoring_stop(r->scorer);
 	r->scorer = NULL;
@@ -597,6 +691,7 @@ void roles_stop_late(struct roles *r)
 	feeds_keyring_free(r->ring);
 	scoring_protect_free(r->protect);
 	feeds_signer_free(r->signer);
+	feeds_signer_free(r->collector);
 	free(r);
 }
 
@@ -629,6 +724,47 @@ static void feed_json(struct rn_jsonw *w, const struct feeds_feed_status *st)
 	rn_jsonw_obj_end(w);
 }
 
+/* The scorer's side of the ingest bus: what it took, from whom, and what it refused. */
+static void ingest_server_json(struct rn_jsonw *w, struct feeds_ingest_server *srv)
+{
+	struct feeds_ingest_status st;
+	struct feeds_ingest_collector_status cs[64];
+	int64_t now = rn_time_now_ms();
+	feeds_ingest_server_status(srv, &st);
+	size_t n = feeds_ingest_server_collectors(srv, cs, RN_ARRAY_LEN(cs));
+	rn_jsonw_obj_begin(w);
+	rn_jsonw_kv_uint(w, "batches", st.batches);
+	rn_jsonw_kv_uint(w, "observations", st.observations);
+	rn_jsonw_key(w, "refused");
+	rn_jsonw_obj_begin(w);
+	for (int i = 0; i < FEEDS_INGEST_REFUSAL_COUNT; i++)
+		if (st.refused[i] != 0)
+			rn_jsonw_kv_uint(w, feeds_ingest_refusal_name(i), st.refused[i]);
+	rn_jsonw_obj_end(w);
+	rn_jsonw_kv_uint(w, "closed_before_message", st.closed_before_message);
+	if (st.last_ms != 0) {
+		rn_jsonw_key(w, "last_refused");
+		rn_jsonw_obj_begin(w);
+		rn_jsonw_kv_str(w, "reason", feeds_ingest_refusal_name(st.last_reason));
+		rn_jsonw_kv_str(w, "peer", st.last_peer);
+		rn_jsonw_kv_str(w, "key_id", st.last_key_id);
+		rn_jsonw_kv_int(w, "age_ms", now - st.last_ms);
+		rn_jsonw_obj_end(w);
+	}
+	rn_jsonw_key(w, "collectors");
+	rn_jsonw_arr_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		rn_jsonw_obj_begin(w);
+		rn_jsonw_kv_str(w, "name", cs[i].name);
+		rn_jsonw_kv_uint(w, "batches", cs[i].batches);
+		rn_jsonw_kv_uint(w, "observations", cs[i].observations);
+		rn_jsonw_kv_int(w, "age_ms", now - cs[i].last_ms);
+		rn_jsonw_obj_end(w);
+	}
+	rn_jsonw_arr_end(w);
+	rn_jsonw_obj_end(w);
+}
+
 int roles_status(struct roles *r, char **out, size_t *len)
 {
 	struct rn_strbuf b;
@@ -646,10 +782,18 @@ int roles_status(struct roles *r, char **out, size_t *len)
 			rn_jsonw_str(&w, rn_role_names[i]);
 	rn_jsonw_arr_end(&w);
 	if (r->ingest != NULL) {
+		struct feeds_ingest_tally t;
+		feeds_ingest_client_tally(r->ingest, &t);
 		rn_jsonw_key(&w, "ingest");
 		rn_jsonw_obj_begin(&w);
 		rn_jsonw_kv_uint(&w, "acked", feeds_ingest_client_acked(r->ingest));
+		rn_jsonw_kv_uint(&w, "refused", t.refused);
+		rn_jsonw_kv_uint(&w, "unauthenticated", t.unauthenticated);
 		rn_jsonw_obj_end(&w);
+	}
+	if (r->ingest_srv != NULL) {
+		rn_jsonw_key(&w, "ingest_server");
+		ingest_server_json(&w, r->ingest_srv);
 	}
 	if (r->scorer != NULL) {
 		struct scoring_table *t = scoring_current(r->scorer);

@@ -45,9 +45,26 @@ static void test_ack(void **state)
 	st = -7;
 	n = ack_pack(buf, 7, -1, 0);
 	RN_FAILS_WITH(feeds_ingest_ack_decode(buf, n, 7, coll, &st, &acc), RN_EPARSE);
-	n = ack_pack(buf, 7, 3, 0);
+	n = ack_pack(buf, 7, 4, 0);
 	RN_FAILS_WITH(feeds_ingest_ack_decode(buf, n, 7, coll, &st, &acc), RN_EPARSE);
 	assert_int_equal(st, -7);
+
+	/* A refused signature names no batch (the scorer never read it): taken for
+	 * any batch, but only without a collector id and sequence. */
+	Repnet__V1__BatchAck u = REPNET__V1__BATCH_ACK__INIT;
+	u.status = REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED;
+	n = repnet__v1__batch_ack__pack(&u, buf);
+	RN_PASS(feeds_ingest_ack_decode(buf, n, 7, coll, &st, &acc));
+	assert_int_equal(st, REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED);
+	RN_PASS(feeds_ingest_ack_decode(buf, n, 8, coll, &st, &acc));
+	n = ack_pack(buf, 7, REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED, 0);
+	RN_PASS(feeds_ingest_ack_decode(buf, n, 7, coll, &st, &acc));
+	RN_FAILS_WITH(feeds_ingest_ack_decode(buf, n, 8, coll, &st, &acc), RN_ESTATE);
+	/* Any other status without a batch is no answer. */
+	u.status = REPNET__V1__BATCH_ACK__STATUS__STATUS_OK;
+	n = repnet__v1__batch_ack__pack(&u, buf);
+	RN_FAILS_WITH(feeds_ingest_ack_decode(buf, n, 7, coll, &st, &acc), RN_ESTATE);
+	st = -7;
 
 	/* Truncated and garbage input. */
 	n = ack_pack(buf, 7, REPNET__V1__BATCH_ACK__STATUS__STATUS_OK, 1000);

@@ -42,14 +42,28 @@ retry() {
 	done
 }
 
+# collector_key NAME: makes $T/NAME-collector.key (once) and prints its
+# public half, base64.
+collector_key() {
+	[ -f "$T/$1-collector.key" ] ||
+		"$REPNET_BUILD/repnet" keygen -o "$T/$1-collector" >/dev/null || fail "keygen $1"
+	cut -d' ' -f2 "$T/$1-collector.pub"
+}
+
 # start_scorer NAME EXTRA_FEEDS_BUS: a repnetd with roles score and publish,
 # signing with $T/NAME.key (made here), every listener on a free port,
 # short ticks and heartbeats, and the RFC 6890 ranges listable (the data's
-# clients are 127.0.x.x). Sets S_PID, S_HTTP, S_INGEST, S_PUB, S_RESYNC and
-# S_KEY (the public key, base64). EXTRA_FEEDS_BUS is added to feeds.bus.
+# clients are 127.0.x.x). It trusts the collector keys of the names in
+# $S_COLLECTORS (default: col1 col2 import; collector_key makes them).
+# Sets S_PID, S_HTTP, S_INGEST, S_PUB, S_RESYNC and S_KEY (the public key,
+# base64). EXTRA_FEEDS_BUS is added to feeds.bus.
 start_scorer() {
 	"$REPNET_BUILD/repnet" keygen -o "$T/$1" >/dev/null || fail "keygen"
 	S_KEY=$(cut -d' ' -f2 "$T/$1.pub")
+	_trust=""
+	for _c in ${S_COLLECTORS:-col1 col2 import}; do
+		_trust="$_trust${_trust:+, }{ name = \"$_c\"; key = \"$(collector_key "$_c")\"; }"
+	done
 	cat >"$T/$1.conf" <<CONF
 core: { instance = "$1"; data_dir = "$T/$1.d"; http_listen = "127.0.0.1:0";
         roles = ["score", "publish"]; log_level = "info"; };
@@ -58,7 +72,8 @@ feeds: { bus: { publisher = "$1"; signing_key = "$T/$1.key";
                 ingest_listen = "${S_INGEST_LISTEN:-tcp://127.0.0.1:0}";
                 pub_listen = "${S_PUB_LISTEN:-tcp://127.0.0.1:0}";
                 resync_listen = "${S_RESYNC_LISTEN:-tcp://127.0.0.1:0}";
-                heartbeat = "${S_HEARTBEAT:-500ms}"; $2 }; };
+                heartbeat = "${S_HEARTBEAT:-500ms}";
+                collectors = ( $_trust ); $2 }; };
 CONF
 	"$REPNET_BUILD/repnetd" -n -c "$T/$1.conf" >/dev/null || fail "scorer configuration"
 	start_daemon "$T/$1.log" -c "$T/$1.conf"
@@ -73,15 +88,18 @@ CONF
 
 # start_collector NAME INGEST_URL: a repnetd with the collect role only: a
 # syslog TCP/UDP receiver on free ports, no flow listeners, observations to
-# INGEST_URL. Sets C_PID, C_HTTP and C_TCP (the syslog TCP port).
+# INGEST_URL signed with $T/NAME-collector.key (collector_key). Sets C_PID,
+# C_HTTP and C_TCP (the syslog TCP port).
 start_collector() {
 	cat >"$T/$1.conf" <<CONF
 core: { instance = "$1"; data_dir = "$T/$1.d"; http_listen = "127.0.0.1:0";
         roles = ["collect"]; log_level = "info"; };
 collector: { syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = "127.0.0.1:0"; };
              flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; }; };
-feeds: { bus: { ingest_url = "$2"; ingest_flush = "50ms"; }; };
+feeds: { bus: { ingest_url = "$2"; ingest_flush = "50ms";
+                collector_key = "$T/$1-collector.key"; }; };
 CONF
+	collector_key "$1" >/dev/null
 	"$REPNET_BUILD/repnetd" -n -c "$T/$1.conf" >/dev/null || fail "collector configuration"
 	start_daemon "$T/$1.log" -c "$T/$1.conf"
 	C_PID=$DPID

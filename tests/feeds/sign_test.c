@@ -58,6 +58,28 @@ static void test_keyfiles(void **state)
 	fclose(f);
 	RN_FAILS_WITH(feeds_signer_load(&s, sk, "m1"), RN_EPARSE);
 	unlink(sk);
+
+	/* Load or make: made once, with its .pub beside it, then loaded as it is. */
+	char ck[256], cp[256];
+	bool made;
+	snprintf(ck, sizeof(ck), "%s/collector.key", dir);
+	snprintf(cp, sizeof(cp), "%s/collector.pub", dir);
+	RN_FAILS(feeds_signer_load_or_make(&s, ck, "c1", false, &made));
+	assert_false(made);
+	RN_PASS(feeds_signer_load_or_make(&s, ck, "c1", true, &made));
+	assert_true(made);
+	feeds_signer_public(s, pub);
+	feeds_signer_free(s);
+	RN_PASS(feeds_signer_load_or_make(&s, ck, "c1", true, &made));
+	assert_false(made);
+	feeds_signer_public(s, pub2);
+	assert_string_equal(pub, pub2);
+	feeds_signer_free(s);
+	RN_PASS(rn_file_read(cp, 200, &line, &len));
+	assert_true(len > 44 && memcmp(line + len - 45, pub, 44) == 0);
+	free(line);
+	unlink(ck);
+	unlink(cp);
 	unlink(pk);
 	rmdir(dir);
 }
@@ -124,10 +146,16 @@ static void test_seal_open(void **state)
 	free(longer);
 	free(env);
 
-	/* Unknown and revoked keys. */
+	/* Unknown and revoked keys; the key id is read for the log line all the same. */
 	RN_PASS(feeds_envelope_seal(b, payload, sizeof(payload), &env, &envlen));
 	RN_FAILS_WITH(feeds_envelope_open(k, env, envlen, &p, &plen, &who, &revoked), RN_EKEY);
 	assert_false(revoked);
+	uint8_t id[FEEDS_KEY_ID_LEN], want[FEEDS_KEY_ID_LEN];
+	RN_PASS(feeds_envelope_key_id(env, envlen, id));
+	feeds_signer_key_id(b, want);
+	assert_memory_equal(id, want, sizeof(id));
+	RN_FAILS_WITH(feeds_envelope_key_id(env, envlen - 1, id), RN_ETRUNC);
+	RN_FAILS_WITH(feeds_envelope_key_id(payload, sizeof(payload), id), RN_EPARSE);
 	struct feeds_keyring *k2;
 	RN_PASS(feeds_keyring_alloc(&k2));
 	RN_PASS(feeds_keyring_add(k2, "beta", pb, true));

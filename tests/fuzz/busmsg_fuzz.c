@@ -8,8 +8,9 @@
  *         (feeds_ingest_ack_decode, for batch 7 of collector "0123456789abcdef").
  * Whatever is accepted is packed again from the decoded fields and must
  * decode to the same fields. An accepted BatchAck must carry one of the
- * schema's three statuses. ObsBatch, the third bus message, is covered by
- * fuzz_journal, which replays every record through rn_obs_batch_unpack.
+ * schema's four statuses. ObsBatch, the third bus message, is covered by
+ * fuzz_journal, which replays every record through rn_obs_batch_unpack,
+ * and its envelope by fuzz_envelope.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,22 @@ static void ack_check(const uint8_t *buf, size_t len)
 		return;
 	if (st != REPNET__V1__BATCH_ACK__STATUS__STATUS_OK &&
 	    st != REPNET__V1__BATCH_ACK__STATUS__STATUS_REJECTED &&
-	    st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY)
+	    st != REPNET__V1__BATCH_ACK__STATUS__STATUS_RETRY &&
+	    st != REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED)
 		abort();
+	/* A refused signature names no batch, and is taken for any. */
+	if (st == REPNET__V1__BATCH_ACK__STATUS__STATUS_UNAUTHENTICATED) {
+		Repnet__V1__BatchAck *u = repnet__v1__batch_ack__unpack(NULL, len, buf);
+		if (u == NULL)
+			abort();
+		bool ours = u->collector_id.len == 16 && u->batch_seq == 7;
+		repnet__v1__batch_ack__free_unpacked(u, NULL);
+		if (!ours) {
+			if (feeds_ingest_ack_decode(buf, len, 8, coll_id, &st2, &acc2) != RN_OK)
+				abort();
+			return;
+		}
+	}
 	Repnet__V1__BatchAck a = REPNET__V1__BATCH_ACK__INIT;
 	a.collector_id.data = (uint8_t *)coll_id;
 	a.collector_id.len = sizeof(coll_id);

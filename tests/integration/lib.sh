@@ -75,6 +75,24 @@ metric() {
 	curl -sf "http://127.0.0.1:$1/metrics" | awk -v k="$2" '$1 == k { print $2 }'
 }
 
+# policy_ask PORT IP: the first line of the Postfix policy service's answer
+# on 127.0.0.1:PORT for a client at IP, at the RCPT stage.
+policy_ask() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\n\n"
+           % sys.argv[2]).encode())
+a = b""
+while not a.endswith(b"\n\n"):
+    d = s.recv(4096)
+    if not d:
+        break
+    a += d
+print(a.decode().split("\n")[0])
+PY
+}
+
 # wait_exit PID SECONDS: waits for our child PID to exit, killing it after
 # SECONDS; sets EXIT_STATUS (137 when it had to be killed).
 wait_exit() {

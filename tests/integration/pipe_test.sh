@@ -121,7 +121,8 @@ done
 
 # repnet sub --list, from a live publisher fed by repnet import --to.
 start_scorer pub1 ""
-"$R" import --format drop-json "$T/drop.json" --to "tcp://127.0.0.1:$S_INGEST" 2>"$T/err" ||
+"$R" import --format drop-json "$T/drop.json" --to "tcp://127.0.0.1:$S_INGEST" \
+	--key "$T/import-collector.key" 2>"$T/err" ||
 	{ cat "$T/err"; fail "import --to"; }
 retry 30 "the scorer lists the import" sh -c "[ \"\$(python3 '$CHECK' get $S_HTTP publisher listed)\" = 2 ]"
 "$R" sub "tcp://127.0.0.1:$S_PUB" --resync "tcp://127.0.0.1:$S_RESYNC" --name pub1 --key "$S_KEY" \
@@ -138,6 +139,8 @@ retry 30 "the scorer lists the import" sh -c "[ \"\$(python3 '$CHECK' get $S_HTT
 "$R" status --http "127.0.0.1:$S_HTTP" >"$T/status" || fail "repnet status"
 grep -qx "repnetd 0.1.0, instance pub1, roles score publish" "$T/status" || { cat "$T/status"; fail "status: header"; }
 grep -qx "scorer: 2 entries listed" "$T/status" || { cat "$T/status"; fail "status: scorer"; }
+grep -q "^  collector  import  *1 batches, 2 observations" "$T/status" ||
+	{ cat "$T/status"; fail "status: the import's collector"; }
 grep -q "^  publishing pub1  *epoch [0-9]* seq [0-9]* digest [0-9a-f]\{16\}… listed 2, in sync$" "$T/status" ||
 	{ cat "$T/status"; fail "status: publisher line"; }
 python3 "$CHECK" settled "$S_HTTP" || fail "the publisher did not settle"

@@ -3,7 +3,9 @@
 # are (only addresses, ports and file paths overridden): certificates from a
 # CA made here with openssl; the scorer runs scorer.conf (mutual TLS on
 # ingest, feed and resync); an edge client with edge-collector.conf's TLS
-# settings delivers observations and gets them acknowledged; a member with
+# settings and collector key delivers observations and gets them
+# acknowledged, and one signing with a key scorer.conf does not list is
+# refused; a member with
 # member.conf's TLS settings receives the signed feed and verifies it; and
 # a client without a certificate is refused by both listeners.
 . "$REPNET_SRC/tests/integration/lib.sh"
@@ -30,11 +32,14 @@ cert edge1 edge1.example.net 'extendedKeyUsage=clientAuth\n'
 cert member1 member1.example.net 'extendedKeyUsage=clientAuth\n'
 "$R" keygen -o "$T/publisher" >/dev/null || fail "keygen"
 PUBKEY=$(cut -d' ' -f2 "$T/publisher.pub")
+"$R" keygen -o "$T/collector" >/dev/null || fail "keygen collector"
+COLLKEY=$(cut -d' ' -f2 "$T/collector.pub")
 
 # The example files with this test's paths for /etc/repnet and /var/lib.
 localize() { sed -e "s#/etc/repnet/tls/#$T/#g" -e "s#/etc/repnet/keys/#$T/#g" \
 	-e "s#/var/lib/repnet/#$T/var-#g" -e "s#/var/log/mail.log#$T/mail.log#" "$E/$1"; }
-localize scorer.conf >"$T/scorer.conf"
+localize scorer.conf | sed 's#\({ name = "edge1"; key = "\)[^"]*"#\1'"$COLLKEY"'"#' >"$T/scorer.conf"
+grep -q "$COLLKEY" "$T/scorer.conf" || fail "scorer.conf lists no edge1 collector key"
 localize edge-collector.conf >"$T/edge.conf"
 localize member.conf >"$T/member.conf"
 
@@ -56,6 +61,15 @@ sed -i "s#tls+tcp://scorer.example.net:7400#tls+tcp://127.0.0.1:$P#" "$T/edge.co
 "$R" import --format cidr "$T/list.cidr" --to "tls+tcp://127.0.0.1:$P" -c "$T/edge.conf" \
 	>"$T/import.out" 2>&1 || { cat "$T/import.out" "$T/scorer.log" >&2; fail "edge import over TLS"; }
 grep -q "2 observations acknowledged" "$T/import.out" || { cat "$T/import.out" >&2; fail "acks"; }
+
+# The same edge, signing with a key the scorer does not list: refused.
+"$R" keygen -o "$T/stranger" >/dev/null || fail "keygen stranger"
+if "$R" import --format cidr "$T/list.cidr" --to "tls+tcp://127.0.0.1:$P" -c "$T/edge.conf" \
+	--key "$T/stranger.key" -o feeds.bus.ingest_timeout=500ms >"$T/stranger.out" 2>&1; then
+	cat "$T/stranger.out" >&2
+	fail "the scorer acknowledged a batch signed by a key it does not list"
+fi
+grep -q "does not trust this collector key" "$T/stranger.out" || { cat "$T/stranger.out" >&2; fail "stranger: unexpected failure"; }
 
 # Without a client certificate the scorer refuses the connection: nothing
 # is acknowledged (the client gives up after its bounded wait).
