@@ -629,7 +629,8 @@ static void feed_json(struct rn_jsonw *w, const struct feeds_feed_status *st)
 	rn_jsonw_obj_end(w);
 }
 
-int roles_status(struct roles *r, char **out, size_t *len)
+int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), void *arg,
+                 char **out, size_t *len)
 {
 	struct rn_strbuf b;
 	struct rn_jsonw w;
@@ -645,6 +646,8 @@ int roles_status(struct roles *r, char **out, size_t *len)
 		if (c->core.roles & (1u << i))
 			rn_jsonw_str(&w, rn_role_names[i]);
 	rn_jsonw_arr_end(&w);
+	if (extra != NULL)
+		extra(arg, &w);
 	if (r->ingest != NULL) {
 		rn_jsonw_key(&w, "ingest");
 		rn_jsonw_obj_begin(&w);
