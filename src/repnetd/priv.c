@@ -168,8 +168,9 @@ void priv_finish(struct priv *p)
 		rn_launcher_status(p->launcher, &st);
 	if (p->launcher != NULL)
 		log_notice("running as %s (uid %u, gid %u) with no capability; privileged helpers "
-		           "through repnet-launch, pid %d",
-		           p->user.name, (unsigned)p->user.uid, (unsigned)p->user.gid, (int)st.pid);
+		           "through %s, pid %d",
+		           p->user.name, (unsigned)p->user.uid, (unsigned)p->user.gid,
+		           p->launcher_path, (int)st.pid);
 	else
 		log_notice("running as %s (uid %u, gid %u) with no capability", p->user.name,
 		           (unsigned)p->user.uid, (unsigned)p->user.gid);
