@@ -733,10 +733,13 @@ int rn_launcher_main(int argc, char **argv)
 		if (L.argv[k] != NULL)
 			keep |= rn_helper_caps(k);
 	/* AF_XDP charges its UMEM to RLIMIT_MEMLOCK; only root may raise the limit. */
-	if (L.argv[RN_HELPER_CAPTURE] != NULL) {
-		struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+	struct rlimit rl;
+	if (L.argv[RN_HELPER_CAPTURE] != NULL && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
+		rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
-			log_warn("cannot lift RLIMIT_MEMLOCK for the capture helper");
+			log_warn("cannot lift RLIMIT_MEMLOCK for the capture helper (AF_XDP may "
+			         "fail to register its UMEM)");
 	}
 	pid_t parent = getppid();
 	if ((rc = rn_priv_become(&u, keep, msg, sizeof(msg))) != RN_OK)

@@ -12,7 +12,7 @@ cmake --install "$REPNET_BUILD" --prefix "$R" >"$T/install.log" 2>&1 ||
 
 # GNUInstallDirs as this build configured them (relative to the prefix).
 . "$REPNET_BUILD/packaging/install-dirs.sh"
-for v in bindir sbindir libexecdir datadir mandir docdir unitdir sysusersdir; do
+for v in bindir sbindir libexecdir datadir mandir docdir unitdir sysusersdir tmpfilesdir; do
 	eval "x=\$$v"
 	[ -n "$x" ] || fail "no $v in install-dirs.sh"
 	case "$x" in /*) skip "$v is absolute ($x): a --prefix install cannot relocate it" ;; esac
@@ -34,6 +34,7 @@ for u in repnetd repnetd-collect repnetd-score repnetd-serve repnetd-sync; do
 		fail "$u.service does not run the configured prefix's repnetd"
 done
 expect_f "$sysusersdir/repnet.conf"
+expect_f "$tmpfilesdir/repnet.conf"
 for e in single-host edge-collector scorer member; do
 	expect_f "$docdir/examples/$e.conf"
 done
