@@ -791,11 +791,16 @@ int rn_launcher_main(int argc, char **argv)
 		uint8_t kind = 0;
 		rc = rn_launch_req_decode(buf, (size_t)n > sizeof(buf) ? sizeof(buf) : (size_t)n,
 		                          &kind);
-		if (rc == RN_OK && L.argv[kind] == NULL)
-			rc = RN_ENOTFOUND;
 		if (rc != RN_OK) {
 			log_errx("a malformed request (%zd bytes: %s); exiting", n,
 			         rn_strerror(rc));
+			code = 1;
+			break;
+		}
+		if (L.argv[kind] == NULL) {
+			log_errx("a request for the %s helper, which this launcher was not given; "
+			         "exiting",
+			         rn_helper_name(kind));
 			code = 1;
 			break;
 		}

@@ -38,6 +38,30 @@ ip -n "$NA" link set "$VA" up
 ip -n "$NB" link set "$VB" up
 X="ip netns exec $NB"
 
+# Refusals first, each before anything is started. A core.user that does
+# not exist is an error.
+"$REPNET_BUILD/repnetd" -f -o core.user=no-such-user-$$ -o core.roles=score \
+	-o core.data_dir="$T/x" -o core.http_listen= >"$T/nouser.log" 2>&1 &&
+	fail "repnetd started with a core.user that does not exist"
+grep -q "core.user: there is no user no-such-user-$$" "$T/nouser.log" || fail "no reason given"
+# A data directory the user cannot reach (its parent is 0700 root's).
+mkdir -m 0700 "$T/private"
+"$REPNET_BUILD/repnetd" -f -o core.user="$USER_" -o core.roles=score \
+	-o core.data_dir="$T/private/data" -o core.http_listen= >"$T/private.log" 2>&1 &&
+	fail "repnetd started with a data directory $USER_ cannot reach"
+grep -q "data_dir $T/private/data is not usable by $USER_" "$T/private.log" ||
+	{ cat "$T/private.log" >&2; fail "no reason given for the data directory"; }
+
+# What the data directory holds is given to the user, but never through a
+# link: a second name of a file elsewhere stays its owner's, and a symbolic
+# link is changed itself, not its target.
+mkdir -p "$T/data"
+echo outside >"$T/outside"
+ln "$T/outside" "$T/data/hardlink"
+echo target >"$T/target"
+ln -s "$T/target" "$T/data/symlink"
+echo mine >"$T/data/old-root-file"
+
 cat >"$T/r.conf" <<CONF
 core: { data_dir = "$T/data"; user = "$USER_"; log_level = "info"; };
 scoring: { tick = "1s"; lateness = "500ms"; default_never_block = false; };
@@ -74,7 +98,13 @@ done
 echo "repnetd: $n threads, none with a capability, all as $USER_"
 [ "$(metric_ns repnet_privileges_dropped)" = 1 ] || fail "repnet_privileges_dropped"
 [ "$(stat -c %u:%g "$T/data")" = "$UID_:$GID_" ] || fail "the data directory is not $USER_'s"
-[ -z "$(find "$T/data" ! -user "$USER_")" ] || fail "files in the data directory not $USER_'s"
+[ -z "$(find "$T/data" ! -user "$USER_" ! -name hardlink)" ] ||
+	fail "files in the data directory not $USER_'s: $(find "$T/data" ! -user "$USER_")"
+[ "$(stat -c %u "$T/outside")" = 0 ] || fail "a file outside was given away through a hard link"
+[ "$(stat -c %u "$T/target")" = 0 ] || fail "a file outside was given away through a symbolic link"
+[ "$(stat -c %u "$T/data/symlink")" = "$UID_" ] || fail "the symbolic link itself is not $USER_'s"
+grep -q "data directory: $T/data/hardlink has 2 names; left to its owner" "$T/log" ||
+	fail "no warning for the hard link"
 
 # The launcher and its helpers.
 LPID=$(sed -n 's/.*privileged helpers through .*, pid \([0-9]*\).*/\1/p' "$T/log")
