@@ -136,9 +136,31 @@ static int bounding_keep(uint64_t keep)
 
 /* ---- repnetd: the two halves --------------------------------------------------- */
 
+/* The number of threads of this process (0 when /proc cannot tell). */
+static size_t thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	size_t n = 0;
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
 int rn_priv_prepare(const struct rn_priv_user *u, char *msg, size_t len)
 {
 	int rc;
+	/* What is set here is per thread: a second thread would keep all of it. */
+	size_t threads = thread_count();
+	if (threads != 1) {
+		snprintf(msg, len,
+		         "the process has %zu threads, not 1: they would keep every "
+		         "capability",
+		         threads);
+		return RN_EINTERNAL;
+	}
 	if (initgroups(u->name, u->gid) != 0) {
 		rc = -errno;
 		snprintf(msg, len, "initgroups(%s): %s", u->name, strerror(errno));

@@ -1398,7 +1398,8 @@ int rn_priv_chown_tree(const char *path, uid_t uid, gid_t gid, size_t *changed, 
 
 /*
  * repnetd's privilege drop, in two halves (see priv.c). rn_priv_prepare(),
- * as root while the process has one thread: u's groups and gid, an empty
+ * as root while the process has one thread (RN_EINTERNAL when it has
+ * more, since all of it is per thread): u's groups and gid, an empty
  * bounding set, no inheritable or ambient capability, no_new_privs, and
  * the file system uid set to u (every file opened from then on is opened
  * as u). rn_priv_finish(), from the main thread once every privileged
