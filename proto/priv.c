@@ -214,33 +214,34 @@ static const char *status_field(const char *text, const char *name)
 	return NULL;
 }
 
+/* The four ids of a "Uid:" or "Gid:" line (real, effective, saved, file system) all equal want. */
+static int check_ids(const char *tid, const char *text, const char *name, unsigned want, char *msg,
+                     size_t len)
+{
+	unsigned long v[4];
+	const char *f = status_field(text, name);
+	if (f == NULL || sscanf(f, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4) {
+		snprintf(msg, len, "thread %s: no %s line", tid, name);
+		return RN_EPARSE;
+	}
+	for (int i = 0; i < 4; i++)
+		if (v[i] != want) {
+			snprintf(msg, len, "thread %s: %s %lu, not %u", tid, name, v[i], want);
+			return -EPERM;
+		}
+	return RN_OK;
+}
+
 /* Checks one thread's status text against uid, gid and the capabilities in keep. */
 static int check_status(const char *tid, const char *text, uid_t uid, gid_t gid, uint64_t keep,
                         char *msg, size_t len)
 {
-	unsigned long v[4];
-	const char *f = status_field(text, "Uid");
-	if (f == NULL || sscanf(f, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4) {
-		snprintf(msg, len, "thread %s: no Uid line", tid);
-		return RN_EPARSE;
-	}
-	for (int i = 0; i < 4; i++)
-		if (v[i] != uid) {
-			snprintf(msg, len, "thread %s runs with uid %lu, not %u", tid, v[i],
-			         (unsigned)uid);
-			return -EPERM;
-		}
-	f = status_field(text, "Gid");
-	if (f == NULL || sscanf(f, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4) {
-		snprintf(msg, len, "thread %s: no Gid line", tid);
-		return RN_EPARSE;
-	}
-	for (int i = 0; i < 4; i++)
-		if (v[i] != gid) {
-			snprintf(msg, len, "thread %s runs with gid %lu, not %u", tid, v[i],
-			         (unsigned)gid);
-			return -EPERM;
-		}
+	const char *f;
+	int rc = check_ids(tid, text, "Uid", uid, msg, len);
+	if (rc == RN_OK)
+		rc = check_ids(tid, text, "Gid", gid, msg, len);
+	if (rc != RN_OK)
+		return rc;
 	static const char *const sets[] = {"CapInh", "CapPrm", "CapEff", "CapAmb"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(sets); i++) {
 		unsigned long long c;

@@ -1540,6 +1540,11 @@ enum rn_instdir {
  * tree), -ENOENT when the file is absent, RN_ELIMIT when out is too small.
  */
 int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len);
+/*
+ * name in the running executable's directory (the build tree's rule for
+ * the helpers), whether it exists or not. RN_ELIMIT when out is too small.
+ */
+int rn_path_beside_self(const char *name, char *out, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Protobuf                                                            */

@@ -122,17 +122,9 @@ static int applier_path(const struct feeds_sync_conf *c, char *out, size_t len)
 		strcpy(out, c->applier);
 		return RN_OK;
 	}
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ECONF;
-	*slash = '\0';
-	if ((size_t)snprintf(out, len, "%s/repnet-nfsync", self) >= len)
-		return RN_ELIMIT;
+	int rc = rn_path_beside_self("repnet-nfsync", out, len);
+	if (rc != RN_OK)
+		return rc;
 	/* Installed, repnet is in bin and the applier in sbin, with repnetd. */
 	if (access(out, X_OK) != 0 &&
 	    rn_path_installed(RN_INSTDIR_SBIN, "repnet-nfsync", out, len) != RN_OK) {

@@ -27,7 +27,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +41,7 @@ static int launcher_path(char *out, size_t len)
 {
 	if (rn_path_installed(RN_INSTDIR_LIBEXEC, "repnet/repnet-launch", out, len) == RN_OK)
 		return RN_OK;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return n < 0 ? -errno : RN_ENOTFOUND;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ENOTFOUND;
-	*slash = '\0';
-	if ((size_t)snprintf(out, len, "%s/repnet-launch", self) >= len)
-		return RN_ELIMIT;
-	return RN_OK;
+	return rn_path_beside_self("repnet-launch", out, len);
 }
 
 /* Starts the launcher for the helpers the roles of c need; none needed: nothing. */

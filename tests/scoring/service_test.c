@@ -387,6 +387,16 @@ static int submit_seq(struct scoring *s, uint64_t seq)
 	return scoring_submit(s, &m, &o, 1);
 }
 
+/* A scorer on dir with its metrics in a new registry (*m, freed by the caller). */
+static struct scoring *start_metrics(const struct scoring_conf *c, struct rn_metrics **m)
+{
+	struct scoring *s = NULL;
+	RN_PASS(rn_metrics_alloc(m));
+	struct scoring_opts o = {.data_dir = dir, .metrics = *m};
+	RN_PASS(scoring_start(&s, c, &o));
+	return s;
+}
+
 static void check_seqs(struct scoring *s, uint64_t n)
 {
 	for (uint64_t i = 1; i <= n; i++)
@@ -399,10 +409,7 @@ static void test_write_failure(void **state)
 	(void)state;
 	struct scoring_conf c = conf();
 	struct rn_metrics *m = NULL;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct scoring *s = NULL;
-	struct scoring_opts o = {.data_dir = dir, .metrics = m};
-	RN_PASS(scoring_start(&s, &c, &o));
+	struct scoring *s = start_metrics(&c, &m);
 	for (uint64_t i = 1; i <= 10; i++)
 		RN_PASS(submit_seq(s, i));
 	off_t size = journal_size();
@@ -441,9 +448,7 @@ static void test_write_failure(void **state)
 	rn_metrics_free(m);
 	/* Every acknowledged batch, once; the journals read back without damage. */
 	struct rn_metrics *m2 = NULL;
-	RN_PASS(rn_metrics_alloc(&m2));
-	o.metrics = m2;
-	RN_PASS(scoring_start(&s, &c, &o));
+	s = start_metrics(&c, &m2);
 	check_seqs(s, 13);
 	RN_PASS(rn_metrics_value(m2, "repnet_scoring_damaged_files_total", NULL, &v));
 	assert_true(v == 0);
@@ -473,10 +478,7 @@ static void test_sync_failure(void **state)
 	(void)state;
 	struct scoring_conf c = conf();
 	struct rn_metrics *m = NULL;
-	RN_PASS(rn_metrics_alloc(&m));
-	struct scoring *s = NULL;
-	struct scoring_opts o = {.data_dir = dir, .metrics = m};
-	RN_PASS(scoring_start(&s, &c, &o));
+	struct scoring *s = start_metrics(&c, &m);
 	for (uint64_t i = 1; i <= 5; i++)
 		RN_PASS(submit_seq(s, i));
 	scoring_fault_hook = fail_syncs;
