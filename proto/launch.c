@@ -264,10 +264,14 @@ void rn_launcher_use(struct rn_launcher *l)
 
 static int launcher_spawn(struct rn_launcher *l, int kind, struct rn_helper *h);
 
-/* posix_spawn with sock as the child's descriptor 3 and nothing else above 2. */
-static int spawn_with_fd3(char *const argv[], int sock, pid_t *pid)
+/*
+ * posix_spawn with sock as the child's descriptor 3 and nothing else above
+ * 2; with mask (may be NULL: the caller's) as the child's signal mask.
+ */
+static int spawn_with_fd3(char *const argv[], int sock, const sigset_t *mask, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
 	/* Keep the child's end clear of 0..3 until dup2 puts it there. */
 	int child = fcntl(sock, F_DUPFD_CLOEXEC, 10);
 	if (child < 0)
@@ -275,7 +279,13 @@ static int spawn_with_fd3(char *const argv[], int sock, pid_t *pid)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, child, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawnattr_init(&at);
+	if (mask != NULL) {
+		posix_spawnattr_setsigmask(&at, mask);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	}
+	int rc = posix_spawn(pid, argv[0], &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(child);
 	return -rc;
@@ -291,7 +301,7 @@ int rn_helper_spawn(int kind, char *const argv[], struct rn_helper *h)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return -errno;
 	pid_t pid;
-	int rc = spawn_with_fd3(argv, sv[1], &pid);
+	int rc = spawn_with_fd3(argv, sv[1], NULL, &pid);
 	close(sv[1]);
 	if (rc != RN_OK) {
 		close(sv[0]);
@@ -481,7 +491,7 @@ int rn_launcher_start(struct rn_launcher **out, const struct rn_launcher_opts *o
 		goto fail;
 	}
 	pid_t pid;
-	rc = spawn_with_fd3(argv, sv[1], &pid);
+	rc = spawn_with_fd3(argv, sv[1], NULL, &pid);
 	close(sv[1]);
 	if (rc != RN_OK) {
 		close(sv[0]);
@@ -565,6 +575,7 @@ int rn_launcher_metrics(struct rn_launcher *l, struct rn_metrics *m)
 
 struct launcher {
 	int fd;
+	sigset_t child_mask; /* the helpers' signal mask: the one the launcher was started with */
 	char **argv[RN_HELPER_KINDS];
 	pid_t children[L_CHILDREN];
 	size_t nchildren;
@@ -630,7 +641,8 @@ static int serve_request(struct launcher *L, uint8_t kind)
 	} else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		rc = -errno;
 	} else {
-		rc = spawn_with_fd3(L->argv[kind], sv[1], &pid);
+		/* The mask repnetd gave the launcher: SIGCHLD is the launcher's business. */
+		rc = spawn_with_fd3(L->argv[kind], sv[1], &L->child_mask, &pid);
 		close(sv[1]);
 		if (rc == RN_OK) {
 			L->children[L->nchildren++] = pid;
@@ -750,7 +762,7 @@ int rn_launcher_main(int argc, char **argv)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_BLOCK, &set, &L.child_mask);
 	L.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (L.sfd < 0)
 		fatal("signalfd");

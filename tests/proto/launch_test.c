@@ -140,6 +140,9 @@ static void test_launcher(void **state)
 	assert_string_equal(v, "0000000000001000");
 	status_field(h.pid, "CapAmb", v, sizeof(v));
 	assert_string_equal(v, "0000000000001000");
+	/* The launcher blocks SIGCHLD for its signalfd; its helpers get the mask it was given. */
+	status_field(h.pid, "SigBlk", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
 	pid_t hp = h.pid;
 	rn_helper_stop(&h, 10000); /* EOF; the launcher reaps it */
 	for (int i = 0; i < 100 && alive(hp); i++)
