@@ -171,14 +171,15 @@ struct capmsg_rep {
 };
 
 /*
- * Starts the helper (path) with a socket pair, sends req, and receives the
- * descriptors. On success *pid is the helper, which keeps the XDP program
- * attached until *sock is closed; fds[0..*nfds) belong to the caller. On
- * failure nothing is left open or running and msg says why.
+ * Starts the helper (path; through the process's launcher when there is
+ * one, see rn_helper_spawn()), sends req, and receives the descriptors.
+ * On success *h is the helper, which keeps the XDP program attached until
+ * its socket is closed; fds[0..*nfds) belong to the caller. On failure
+ * nothing is left open or running and msg says why.
  */
-int capture_helper_spawn(const char *path, const struct capmsg_req *req, pid_t *pid, int *sock,
+int capture_helper_spawn(const char *path, const struct capmsg_req *req, struct rn_helper *h,
                          int *fds, size_t *nfds, struct capmsg_rep *rep);
-/* Closes the socket and reaps the helper (SIGKILL after timeout_ms). */
-void capture_helper_reap(pid_t pid, int sock, int timeout_ms);
+/* Closes the socket and waits for the helper (SIGKILL after timeout_ms). */
+void capture_helper_reap(struct rn_helper *h, int timeout_ms);
 
 #endif /* REPNET_COLLECTOR_CAPTURE_H */

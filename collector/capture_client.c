@@ -2,9 +2,10 @@
  * capture_client.c: starting the privileged capture helper and taking the
  * descriptors it opened.
  *
- * Design notes: the helper runs as its own executable (posix_spawn, so a
- * multithreaded caller is safe), with one end of an AF_UNIX SOCK_SEQPACKET
- * pair as descriptor 3. The request and the reply are fixed-size structs;
+ * Design notes: the helper runs as its own executable, started by
+ * rn_helper_spawn() (by the launcher when repnetd dropped its privileges,
+ * else with posix_spawn, so a multithreaded caller is safe), with one end
+ * of an AF_UNIX SOCK_SEQPACKET pair as descriptor 3. The request and the reply are fixed-size structs;
  * a reply of any other size, with a wrong magic or version, with a count
  * of descriptors that differs from what SCM_RIGHTS carried, or with
  * truncated control data is refused and every descriptor received is
@@ -15,16 +16,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "collector/capture.h"
-
-extern char **environ;
 
 #define HELPER_TIMEOUT_MS 15000
 
@@ -35,54 +32,32 @@ static void close_fds(int *fds, size_t n)
 			close(fds[i]);
 }
 
-void capture_helper_reap(pid_t pid, int sock, int timeout_ms)
+void capture_helper_reap(struct rn_helper *h, int timeout_ms)
 {
-	if (sock >= 0)
-		close(sock);
-	if (pid <= 0)
-		return;
-	for (int waited = 0; waited < timeout_ms; waited += 10) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	(void)waitpid(pid, NULL, 0);
+	rn_helper_stop(h, timeout_ms);
 }
 
-int capture_helper_spawn(const char *path, const struct capmsg_req *req, pid_t *pid, int *sock,
+int capture_helper_spawn(const char *path, const struct capmsg_req *req, struct rn_helper *h,
                          int *fds, size_t *nfds, struct capmsg_rep *rep)
 {
-	int sv[2] = {-1, -1};
-	posix_spawn_file_actions_t fa;
-	char *argv[] = {(char *)path, (char *)"3", NULL};
+	char fd3[] = "3";
+	char *argv[] = {(char *)path, fd3, NULL};
 	int rc;
 
-	*pid = -1;
-	*sock = -1;
 	*nfds = 0;
 	memset(rep, 0, sizeof(*rep));
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-		snprintf(rep->msg, sizeof(rep->msg), "socketpair failed");
-		return -errno;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	rc = posix_spawn(pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
-	if (rc != 0) {
-		close(sv[0]);
-		*pid = -1;
+	rc = rn_helper_spawn(RN_HELPER_CAPTURE, argv, h);
+	if (rc != RN_OK) {
 		snprintf(rep->msg, sizeof(rep->msg), "cannot run %s", path);
-		return -rc;
+		return rc;
 	}
-	if (send(sv[0], req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req)) {
+	int sock = h->sock;
+	if (send(sock, req, sizeof(*req), MSG_NOSIGNAL) != (ssize_t)sizeof(*req)) {
 		rc = -errno;
 		snprintf(rep->msg, sizeof(rep->msg), "cannot send the request");
 		goto fail;
 	}
-	struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
 	if (poll(&pfd, 1, HELPER_TIMEOUT_MS) <= 0) {
 		rc = RN_ESTATE;
 		snprintf(rep->msg, sizeof(rep->msg), "no answer from the helper");
@@ -98,7 +73,7 @@ int capture_helper_spawn(const char *path, const struct capmsg_req *req, pid_t *
 	                    .msg_iovlen = 1,
 	                    .msg_control = ctl.b,
 	                    .msg_controllen = sizeof(ctl.b)};
-	ssize_t got = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+	ssize_t got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	if (got < 0) {
 		rc = -errno;
 		snprintf(rep->msg, sizeof(rep->msg), "cannot read the reply");
@@ -129,12 +104,10 @@ int capture_helper_spawn(const char *path, const struct capmsg_req *req, pid_t *
 		         r.nfds);
 		goto fail;
 	}
-	*sock = sv[0];
 	return RN_OK;
 fail:
 	close_fds(fds, *nfds);
 	*nfds = 0;
-	capture_helper_reap(*pid, sv[0], 2000);
-	*pid = -1;
+	capture_helper_reap(h, 2000);
 	return rc;
 }

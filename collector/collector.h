@@ -348,6 +348,17 @@ uint64_t collector_pcap_skipped(const struct collector_pcap *r);
 void collector_pcap_close(struct collector_pcap *r);
 
 /*
+ * The capture helper's command line for conf (argv[0] its path, then the
+ * descriptor number), when conf needs the helper (the tpacket or xdp
+ * backend, or a mirror interface): for a launcher that starts it on the
+ * collector's behalf. argv points into buf (len bytes, PATH_MAX will do)
+ * and is NULL-terminated. RN_ENOTFOUND when conf needs no helper.
+ */
+#define COLLECTOR_HELPER_ARGV 3
+int collector_flow_helper_argv(const struct collector_flow_conf *conf, char *buf, size_t len,
+                               char *argv[COLLECTOR_HELPER_ARGV]);
+
+/*
  * The live flow collector: listeners (or an interface) per conf, worker
  * threads that decode and detect, metrics in m (per exporter and per
  * listener), templates persisted under data_dir. rsink (may be NULL) sees

@@ -86,11 +86,6 @@ struct flow_worker {
 	struct det_ring ring;             /* records for the detector thread */
 };
 
-struct helper {
-	pid_t pid;
-	int sock;
-};
-
 struct collector_flow {
 	const struct collector_flow_conf *conf; /* &conf_copy */
 	struct collector_flow_conf conf_copy;   /* its strings are valid during start only */
@@ -108,7 +103,7 @@ struct collector_flow {
 	struct flow_worker *mirror;
 	_Atomic bool stop;
 	struct rn_prefix_list allow; /* our copy of flow.exporters */
-	struct helper helpers[2];
+	struct rn_helper helpers[2];
 	size_t nhelpers;
 	unsigned ports[3];
 	char *data_dir;
@@ -374,17 +369,21 @@ static int helper_path(const char *conf, char *out, size_t len)
 	}
 	if (rn_path_installed(RN_INSTDIR_LIBEXEC, "repnet/repnet-capture", out, len) == RN_OK)
 		return RN_OK;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return n < 0 ? -errno : RN_ENOTFOUND;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
+	return rn_path_beside_self("repnet-capture", out, len);
+}
+
+int collector_flow_helper_argv(const struct collector_flow_conf *conf, char *buf, size_t len,
+                               char *argv[COLLECTOR_HELPER_ARGV])
+{
+	static char fd3[] = "3";
+	if (conf->backend == COLLECTOR_FLOW_BACKEND_UDP && conf->mirror_interface == NULL)
 		return RN_ENOTFOUND;
-	*slash = '\0';
-	if ((size_t)snprintf(out, len, "%s/repnet-capture", self) >= len)
-		return RN_ELIMIT;
+	int rc = helper_path(conf->helper, buf, len);
+	if (rc != RN_OK)
+		return rc;
+	argv[0] = buf;
+	argv[1] = fd3;
+	argv[2] = NULL;
 	return RN_OK;
 }
 
@@ -437,14 +436,14 @@ static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *
 	req->frame_size = 4096;
 	req->nframes = req->kind == CAPMSG_XDP ? 4096 : 64;
 	req->block_size = 1u << 20;
-	struct helper *h = &f->helpers[f->nhelpers];
+	struct rn_helper *h = &f->helpers[f->nhelpers];
 	char path[PATH_MAX];
 	int rc = helper_path(c->helper, path, sizeof(path));
 	if (rc != RN_OK) {
 		log_warnx("flow: no capture helper: %s", rn_strerror(rc));
 		return rc;
 	}
-	rc = capture_helper_spawn(path, req, &h->pid, &h->sock, fds, nfds, rep);
+	rc = capture_helper_spawn(path, req, h, fds, nfds, rep);
 	if (rc != RN_OK) {
 		log_warnx("flow: capture helper %s on %s: %s: %s", path, ifname, rn_strerror(rc),
 		          rep->msg);
@@ -738,7 +737,7 @@ void collector_flow_stop(struct collector_flow *f)
 		free(f->mirror);
 	}
 	for (size_t i = 0; i < f->nhelpers; i++)
-		capture_helper_reap(f->helpers[i].pid, f->helpers[i].sock, 2000);
+		capture_helper_reap(&f->helpers[i], 2000);
 	flow_detect_free(f->det);
 	flow_exporters_free(f->exps);
 	pthread_mutex_destroy(&f->det_mu);

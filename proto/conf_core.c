@@ -1,7 +1,7 @@
 /*
  * conf_core.c: the core section of the configuration (struct
  * rn_core_conf): the node's name, data directory, roles, log level, HTTP
- * listener and shutdown grace. A table: no code.
+ * listener, the user to run as, and shutdown grace. A table: no code.
  */
 #include "proto/proto.h"
 
@@ -44,6 +44,16 @@ const struct rn_conf_key rn_core_conf_keys[] = {
          .offset = CORE_OFF(http_listen),
          .def = "127.0.0.1:9477",
          .help = "Address of the HTTP listener that serves /metrics. Empty disables it."},
+        {.name = "user",
+         .type = RN_CONF_STRING,
+         .offset = CORE_OFF(user),
+         .min = 0,
+         .max = 63,
+         .def = "repnet",
+         .help = "Started as root, repnetd becomes this user once its sockets and helpers are "
+                 "open, with no capability left; the data directory is made its own. When "
+                 "the default user repnet does not exist, repnetd stays as started and says "
+                 "so; another name that does not exist is an error. Empty: stay as started."},
         {.name = "shutdown_grace",
          .type = RN_CONF_DURATION,
          .offset = CORE_OFF(shutdown_grace_ms),

@@ -64,3 +64,18 @@ int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t l
 		return RN_ELIMIT;
 	return access(out, F_OK) == 0 ? RN_OK : -errno;
 }
+
+int rn_path_beside_self(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl <= 0)
+		return sl < 0 ? -errno : RN_ENOTFOUND;
+	self[sl] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return RN_ENOTFOUND;
+	*slash = '\0';
+	int n = snprintf(out, len, "%s/%s", self, name);
+	return n < 0 || (size_t)n >= len ? RN_ELIMIT : RN_OK;
+}

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -1245,6 +1246,7 @@ struct rn_core_conf {
 	unsigned roles;    /* RN_ROLE_* */
 	int log_level;     /* RN_LOG_ERR + index: err, warning, notice, info, debug */
 	char *http_listen; /* host:port for /metrics and the HTTP APIs */
+	char *user;        /* started as root, become this user (NULL: stay) */
 	int64_t shutdown_grace_ms;
 };
 extern const struct rn_conf_key rn_core_conf_keys[];
@@ -1380,6 +1382,137 @@ int rn_conn_write(struct rn_conn *c, const void *buf, size_t n);
 void rn_conn_progress(struct rn_conn *c, unsigned done, bool partial);
 
 /* ------------------------------------------------------------------ */
+/* Privileges and privileged helpers (priv.c, launch.c)               */
+/* ------------------------------------------------------------------ */
+
+/* A capability as a bit of a mask: RN_CAP(CAP_NET_ADMIN). */
+#define RN_CAP(c) (UINT64_C(1) << (c))
+
+/* The user a process switches to. */
+struct rn_priv_user {
+	char name[64];
+	uid_t uid;
+	gid_t gid; /* the primary group */
+};
+/* Looks name up in the user database; RN_ENOTFOUND when there is no such user. */
+int rn_priv_user_lookup(const char *name, struct rn_priv_user *u);
+
+/*
+ * Gives path, and everything under it not owned by uid:gid already, to
+ * uid:gid. Symbolic links under path are never followed (they are given
+ * to the user themselves); a file with more than one link is left alone
+ * and counted in *skipped. Needs CAP_CHOWN. On failure msg says which
+ * file and why.
+ */
+int rn_priv_chown_tree(const char *path, uid_t uid, gid_t gid, size_t *changed, size_t *skipped,
+                       char *msg, size_t len);
+
+/*
+ * repnetd's privilege drop, in two halves (see priv.c). rn_priv_prepare(),
+ * as root while the process has one thread (RN_EINTERNAL when it has
+ * more, since all of it is per thread): u's groups and gid, an empty
+ * bounding set, no inheritable or ambient capability, no_new_privs, and
+ * the file system uid set to u (every file opened from then on is opened
+ * as u). rn_priv_finish(), from the main thread once every privileged
+ * socket is open: the uid becomes u's in every thread, which clears every
+ * capability, and then every thread is checked (rn_priv_check with keep
+ * 0). On failure msg says what failed; the caller makes it fatal.
+ */
+int rn_priv_prepare(const struct rn_priv_user *u, char *msg, size_t len);
+int rn_priv_finish(const struct rn_priv_user *u, char *msg, size_t len);
+/*
+ * Becomes u in a single-threaded process keeping exactly the capabilities
+ * in keep, as permitted, effective, inheritable and ambient ones (so that
+ * a program it executes starts with them), the bounding set cut to keep
+ * and no_new_privs set; then checks itself. For the launcher.
+ */
+int rn_priv_become(const struct rn_priv_user *u, uint64_t keep, char *msg, size_t len);
+/*
+ * Checks every thread of this process (/proc/self/task): real, effective,
+ * saved and file system uid and gid, the inheritable, permitted,
+ * effective and ambient sets exactly keep, no_new_privs on.
+ */
+int rn_priv_check(uid_t uid, gid_t gid, uint64_t keep, char *msg, size_t len);
+
+/*
+ * The privileged helpers, and how they are started. Each one is its own
+ * executable, started with one end of an AF_UNIX SOCK_SEQPACKET pair as
+ * its descriptor 3.
+ */
+enum rn_helper_kind {
+	RN_HELPER_NFSYNC = 1,  /* repnet-nfsync: CAP_NET_ADMIN */
+	RN_HELPER_CAPTURE = 2, /* repnet-capture: CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF */
+};
+#define RN_HELPER_KINDS 3
+/* Most arguments (argv[0] included) a helper's command line may have. */
+#define RN_LAUNCH_ARGV 16
+/* "nfsync", "capture"; "?" for anything else. Static. */
+const char *rn_helper_name(int kind);
+/* The capabilities helper kind needs, as RN_CAP() bits. */
+uint64_t rn_helper_caps(int kind);
+
+/* A helper process. pidfd lets a parent that is not its parent wait and signal safely. */
+struct rn_helper {
+	pid_t pid;  /* -1: none */
+	int sock;   /* our end of its socket pair; -1: closed */
+	int pidfd;  /* -1: none (or a kernel without pidfds) */
+	bool child; /* ours to reap: started directly, not through the launcher */
+};
+#define RN_HELPER_NONE ((struct rn_helper){.pid = -1, .sock = -1, .pidfd = -1})
+
+/*
+ * Starts helper kind. Through the process's launcher when one is in use
+ * (rn_launcher_use): it runs the command line it was started with for
+ * kind, and argv is not used. Otherwise with posix_spawn(argv) (argv[0]
+ * is the path). On success *h owns the socket and the pidfd; release them
+ * with rn_helper_stop() or rn_helper_release(). Thread-safe.
+ */
+int rn_helper_spawn(int kind, char *const argv[], struct rn_helper *h);
+/* Sends sig to the helper (never to another process that reused its pid). */
+void rn_helper_kill(struct rn_helper *h, int sig);
+/* Waits until the helper has exited (reaped when it is ours); -ETIMEDOUT. timeout_ms < 0: no bound. */
+int rn_helper_wait(struct rn_helper *h, int timeout_ms);
+/* Closes the socket and the pidfd, without waiting. */
+void rn_helper_release(struct rn_helper *h);
+/* Closes the socket, waits up to timeout_ms, kills it if it is still there, releases. */
+void rn_helper_stop(struct rn_helper *h, int timeout_ms);
+
+/*
+ * The launcher (repnet-launch): a process repnetd starts while it is
+ * still root, which becomes `user` keeping the capabilities of the
+ * helpers in argv, and starts those on request. argv[kind] is the
+ * helper's command line (argv[0] the path, at most RN_LAUNCH_ARGV
+ * entries), NULL for a helper this process will not need.
+ * rn_launcher_start() returns once the launcher has dropped to the user;
+ * free with rn_launcher_stop(), which also stops its helpers.
+ */
+struct rn_launcher;
+struct rn_launcher_opts {
+	const char *path; /* repnet-launch */
+	const struct rn_priv_user *user;
+	char *const *argv[RN_HELPER_KINDS];
+	bool foreground; /* log to stderr rather than syslog */
+	int log_level;
+};
+int rn_launcher_start(struct rn_launcher **out, const struct rn_launcher_opts *o);
+void rn_launcher_stop(struct rn_launcher *l);
+/* Makes rn_helper_spawn() go through l (NULL: spawn directly). */
+void rn_launcher_use(struct rn_launcher *l);
+struct rn_launcher_status {
+	pid_t pid;
+	bool up; /* false once it has exited or broken the protocol */
+	uint64_t started, failed;
+	int last_error; /* of the last request; 0 when it succeeded */
+};
+void rn_launcher_status(struct rn_launcher *l, struct rn_launcher_status *st);
+/* repnet_launcher_up, repnet_launcher_spawns_total{helper,result}. */
+int rn_launcher_metrics(struct rn_launcher *l, struct rn_metrics *m);
+/* The launcher's own main(), for src/repnet-launch. */
+int rn_launcher_main(int argc, char **argv);
+/* Decodes a launcher request (exposed for the tests): exactly 8 bytes, a known helper. */
+int rn_launch_req_decode(const uint8_t *buf, size_t len, uint8_t *kind);
+
+/* ------------------------------------------------------------------ */
 /* Files and checksums                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -1418,6 +1551,11 @@ enum rn_instdir {
  * tree), -ENOENT when the file is absent, RN_ELIMIT when out is too small.
  */
 int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len);
+/*
+ * name in the running executable's directory (the build tree's rule for
+ * the helpers), whether it exists or not. RN_ELIMIT when out is too small.
+ */
+int rn_path_beside_self(const char *name, char *out, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Protobuf                                                            */

@@ -21,6 +21,7 @@
 #include "scoring/persist.h"
 
 void (*scoring_crash_hook)(const char *point);
+int (*scoring_fault_hook)(const char *point);
 
 void journal_header(uint8_t hdr[JOURNAL_HDR_LEN], uint64_t gen)
 {

@@ -110,6 +110,17 @@ static inline void crash_point(const char *point)
 		scoring_crash_hook(point);
 }
 
+/*
+ * Test hook: when set, called where an I/O failure must be survivable
+ * ("journal-sync"); a non-zero return (-errno) is taken as that call's
+ * error. service_test injects a failed fdatasync with it.
+ */
+extern int (*scoring_fault_hook)(const char *point);
+static inline int fault_point(const char *point)
+{
+	return scoring_fault_hook != NULL ? scoring_fault_hook(point) : 0;
+}
+
 /* Writes path atomically (temporary, fsync, rename, directory fsync), with crash points. */
 int persist_replace(int dirfd, const char *name, const uint8_t *buf, size_t len);
 

@@ -548,6 +548,33 @@ int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l);
 /* Forces a snapshot now (tests). */
 int scoring_snapshot_now(struct scoring *s);
 
+/*
+ * The state of the scorer's files, for /status. The journal is "ok";
+ * "refusing" after a write failed (disk full: that batch was refused and
+ * its collector retries; the next write tries again); or "failed" after a
+ * sync failed, or a failed write could not be cut off: every batch is
+ * refused until a snapshot covering everything written succeeds, which
+ * the scorer retries with back-off, and a new journal generation starts.
+ * Snapshots that fail are retried with back-off (1 s doubling, at most
+ * min(snapshot_interval, 60 s)).
+ */
+enum scoring_journal_state {
+	SCORING_JOURNAL_OK,
+	SCORING_JOURNAL_REFUSING,
+	SCORING_JOURNAL_FAILED,
+};
+struct scoring_health {
+	enum scoring_journal_state journal;
+	int journal_error;          /* the last write or sync error (0: none since start) */
+	int64_t journal_since_ms;   /* wall clock, when the journal left "ok" (0 when ok) */
+	uint64_t snapshot_failures; /* consecutive failed snapshots; 0 when the last succeeded */
+	int snapshot_error;         /* the last snapshot error, while failing */
+	int64_t snapshot_ok_ms;     /* wall clock of the last good snapshot (0: none yet) */
+	int64_t snapshot_retry_ms;  /* while failing: ms until the next attempt */
+};
+void scoring_health(struct scoring *s, struct scoring_health *out);
+const char *scoring_journal_state_name(enum scoring_journal_state st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,9 +18,34 @@
  * synced past its record. Group commit: the first waiter that finds no
  * sync running becomes the leader, drops mu, fdatasync()s, and wakes
  * everyone whose record the sync covered; the others wait on the
- * condition variable. An fdatasync() failure poisons the journal: every
- * later submit fails until a restart recovers from disk (after a failed
- * fsync the page cache can no longer be trusted to reach the disk).
+ * condition variable.
+ *
+ * Failures (disk full, I/O errors). A write that fails (ENOSPC, EDQUOT,
+ * EIO, a short write) may leave part of a record at the end of the
+ * journal. The file is cut back to the end of the last whole record
+ * (ftruncate, fdatasync) and the batch refused: its collector retries it,
+ * and the next write tries the disk again. The journal is "refusing"
+ * until a write succeeds; nothing is lost or acknowledged that is not
+ * durable, and no restart is needed. An fdatasync() failure, or a failed
+ * write that cannot be cut off, poisons the journal ("failed"): after a
+ * failed fsync the kernel may have dropped the pages it could not write,
+ * so the generation's tail past the last good sync is unknown, and no
+ * batch may be acknowledged against it. The way out is the snapshot:
+ * every record written is also queued for the engine, so once the queue
+ * is drained the engine holds every batch the journal might hold; a
+ * snapshot of it at that position, fsynced and renamed, makes all of them
+ * durable whatever became of the journal, and a new generation starts
+ * (journal_restart). The scorer thread tries that at once and then with
+ * the snapshots' back-off, until the disk takes it. Batches whose sync
+ * failed were refused; their resends find them durable (in the snapshot)
+ * and are acknowledged then. Recovery at a restart replays the abandoned
+ * generation up to its first damaged record and no further, which the
+ * snapshot covers.
+ *
+ * Snapshots that fail (disk full) are retried with back-off: 1 s,
+ * doubling, at most min(snapshot_interval, 60 s), and not every pass as
+ * journal_max would otherwise ask. The health (scoring_health()) is
+ * what /status shows.
  *
  * Duplicates. A collector's batches carry its id and a batch_seq, so one
  * number per collector recognises a resend (batches.c). Two tables: the
@@ -76,7 +101,10 @@ struct scoring {
 	uint64_t jgen;
 	uint64_t jwritten, jsynced;
 	bool syncing;
-	int jfailed;
+	int jfailed;       /* poisoned: only journal_restart() clears it */
+	int jrefused;      /* the last write failed and was cut off (0: the last one worked) */
+	int jlast_err;     /* the last journal error */
+	int64_t jsince_ms; /* wall clock when the journal left "ok" */
 
 	/* Queue (mu). */
 	struct qitem *q;
@@ -91,6 +119,10 @@ struct scoring {
 	pthread_mutex_t smu;            /* one snapshot at a time */
 	uint64_t snap_num;              /* the newest snapshot's number (smu) */
 	struct jpos snap_prev;          /* the position of the snapshot before it (smu) */
+	uint64_t snap_failures;         /* consecutive failures (smu) */
+	int snap_err;                   /* the last failure's error (smu) */
+	int64_t snap_ok_ms;             /* wall clock of the last good one (smu) */
+	int64_t snap_retry_mono;        /* while failing, the next attempt (smu) */
 	int64_t last_snap_mono;
 	struct scoring_table *current; /* pmu */
 	pthread_t thread;
@@ -100,7 +132,8 @@ struct scoring {
 	struct rn_counter c_obs[9];
 	struct rn_counter c_batches[4];
 	struct rn_counter c_ticks, c_added, c_removed, c_syncs, c_snap_ok, c_snap_fail;
-	struct rn_counter c_replayed, c_damaged, c_journal_errors;
+	struct rn_counter c_replayed, c_damaged, c_journal_errors, c_journal_recoveries;
+	struct rn_gauge g_journal_state, g_snap_failures;
 	struct rn_gauge g_listed_v4, g_listed_v6, g_recompute_us, g_sets, g_set_bytes;
 	struct rn_gauge g_queue, g_held, g_journal_bytes, g_snapshot_bytes, g_snapshot_us;
 	struct rn_gauge g_clock, g_dry_run, g_table_bytes;
@@ -205,6 +238,21 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return RN_OK;
 }
 
+/* Marks the journal failed (poisoned): nothing more is written or acknowledged in it. Under mu. */
+static void journal_poison(struct scoring *s, int err, const char *what)
+{
+	if (s->jfailed == 0)
+		s->jsince_ms = rn_time_now_ms();
+	s->jfailed = err;
+	s->jlast_err = err;
+	rn_counter_inc(&s->c_journal_errors);
+	rn_gauge_set(&s->g_journal_state, SCORING_JOURNAL_FAILED);
+	log_errx("scoring: journal %s failed: %s; refusing batches until a snapshot holds "
+	         "everything written",
+	         what, rn_strerror(err));
+	pthread_cond_broadcast(&s->synced_cv);
+}
+
 /* Creates generation gen, durable before anything is acknowledged in it. Under mu. */
 static int journal_create(struct scoring *s, uint64_t gen)
 {
@@ -241,10 +289,7 @@ static int journal_rotate(struct scoring *s)
 		return s->jfailed;
 	if (s->jsynced < s->jwritten) {
 		if (fdatasync(s->jfd) != 0) {
-			s->jfailed = -errno;
-			rn_counter_inc(&s->c_journal_errors);
-			log_err("scoring: journal sync failed; refusing further batches");
-			pthread_cond_broadcast(&s->synced_cv);
+			journal_poison(s, -errno, "sync");
 			return s->jfailed;
 		}
 		s->jsynced = s->jwritten;
@@ -258,6 +303,61 @@ static int journal_rotate(struct scoring *s)
 		return rc;
 	}
 	return RN_OK;
+}
+
+/*
+ * Leaves a poisoned generation for a new one, once a snapshot holds every
+ * record written to it (the caller checked). Under mu.
+ */
+static int journal_restart(struct scoring *s)
+{
+	while (s->syncing)
+		pthread_cond_wait(&s->synced_cv, &s->mu);
+	uint64_t old = s->jgen;
+	int rc = journal_create(s, s->jgen + 1);
+	if (rc != RN_OK) {
+		s->jlast_err = rc;
+		log_warnx("scoring: cannot start journal generation %" PRIu64 ": %s", s->jgen + 1,
+		          rn_strerror(rc));
+		return rc;
+	}
+	s->jfailed = 0;
+	s->jrefused = 0;
+	s->jsince_ms = 0;
+	rn_counter_inc(&s->c_journal_recoveries);
+	rn_gauge_set(&s->g_journal_state, SCORING_JOURNAL_OK);
+	log_notice("scoring: journal recovered: a snapshot holds every batch of generation "
+	           "%016" PRIx64 "; accepting batches in generation %016" PRIx64,
+	           old, s->jgen);
+	pthread_cond_broadcast(&s->synced_cv);
+	return RN_OK;
+}
+
+/*
+ * A write failed: cuts the journal back to its last whole record, so that
+ * the next write can follow it. Poisons it when that fails too. Under mu.
+ */
+static void journal_write_failed(struct scoring *s, int err)
+{
+	s->jlast_err = err;
+	rn_counter_inc(&s->c_journal_errors);
+	if (ftruncate(s->jfd, (off_t)s->jwritten) != 0 || fdatasync(s->jfd) != 0) {
+		int e = -errno;
+		log_errx("scoring: journal write failed (%s) and cannot be cut back (%s)",
+		         rn_strerror(err), rn_strerror(e));
+		journal_poison(s, e, "truncate");
+		return;
+	}
+	if (s->jrefused == 0) {
+		s->jsince_ms = rn_time_now_ms();
+		log_warnx("scoring: journal write failed: %s; refusing batches (collectors "
+		          "retry) until a write succeeds",
+		          rn_strerror(err));
+	} else {
+		log_warnx_rl("scoring: journal write failed again: %s", rn_strerror(err));
+	}
+	s->jrefused = err;
+	rn_gauge_set(&s->g_journal_state, SCORING_JOURNAL_REFUSING);
 }
 
 /* Waits until the journal is durable past target. Under mu. */
@@ -277,13 +377,13 @@ static int journal_wait(struct scoring *s, struct jpos target)
 		uint64_t want = s->jwritten;
 		pthread_mutex_unlock(&s->mu);
 		crash_point("journal-sync");
-		int err = fdatasync(fd) == 0 ? 0 : -errno;
+		int err = fault_point("journal-sync");
+		if (err == 0)
+			err = fdatasync(fd) == 0 ? 0 : -errno;
 		pthread_mutex_lock(&s->mu);
 		s->syncing = false;
 		if (err != 0) {
-			s->jfailed = err;
-			rn_counter_inc(&s->c_journal_errors);
-			log_err("scoring: journal sync failed; refusing further batches");
+			journal_poison(s, err, "sync");
 		} else if (want > s->jsynced) {
 			s->jsynced = want;
 		}
@@ -380,12 +480,16 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 		rc = write_all(s->jfd, payload, plen);
 	}
 	if (rc != RN_OK) {
-		/* A partial record may be on disk: nothing more can go after it. */
-		s->jfailed = rc;
-		rn_counter_inc(&s->c_journal_errors);
-		log_err("scoring: journal write failed: %s; refusing further batches",
-		        rn_strerror(rc));
+		/* A partial record may be on disk: cut it off, or nothing more can go after it. */
+		journal_write_failed(s, rc);
+		rn_counter_inc(&s->c_batches[B_FAIL]);
 		goto out_unlock;
+	}
+	if (s->jrefused != 0) {
+		s->jrefused = 0;
+		s->jsince_ms = 0;
+		rn_gauge_set(&s->g_journal_state, SCORING_JOURNAL_OK);
+		log_notice("scoring: journal writes work again");
 	}
 	s->jwritten += sizeof(rh) + plen;
 	target = (struct jpos){s->jgen, s->jwritten};
@@ -508,19 +612,48 @@ static void prune_files(struct scoring *s, uint64_t keep_from_gen)
 	}
 }
 
-/* Snapshots the engine, then rotates the journal and prunes what is no longer needed. */
+/* The pause before snapshot attempt number failures + 1: 1 s doubling, capped. Under smu. */
+static int64_t snap_backoff(const struct scoring *s, int64_t every)
+{
+	int64_t cap = every < 60000 ? every : 60000;
+	if (cap < 1000)
+		cap = 1000;
+	int64_t b = 1000;
+	for (uint64_t i = 1; i < s->snap_failures && b < cap; i++)
+		b *= 2;
+	return b < cap ? b : cap;
+}
+
+/*
+ * Snapshots the engine, then rotates the journal and prunes what is no
+ * longer needed. With the journal poisoned, a snapshot that holds every
+ * record written starts a new generation instead (journal_restart).
+ */
 static int take_snapshot(struct scoring *s)
 {
 	int64_t t0 = rn_time_mono_ms();
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	pthread_mutex_lock(&s->smu);
+	/* Nothing is written to a poisoned journal, so what was written stays put. */
+	pthread_mutex_lock(&s->mu);
+	bool poisoned = s->jfailed != 0;
+	struct jpos written = {s->jgen, s->jwritten};
+	int64_t every = s->conf.snapshot_interval_ms;
+	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_lock(&s->emu);
 	struct jpos pos = s->applied;
 	int rc = state_save(s->e, &s->batches_applied, pos, &buf, &len);
 	pthread_mutex_unlock(&s->emu);
+	bool covers = written.off == JOURNAL_HDR_LEN ||
+	              (pos.gen == written.gen && pos.off == written.off);
 	if (rc != RN_OK)
 		goto out;
+	if (poisoned && !covers) {
+		/* Batches written are still queued: the scorer thread applies them first. */
+		rc = RN_ESTATE;
+		goto out;
+	}
 	char name[64];
 	file_name(name, sizeof(name), "snapshot.", s->snap_num + 1);
 	rc = persist_replace(s->dirfd, name, buf, len);
@@ -528,7 +661,7 @@ static int take_snapshot(struct scoring *s)
 		goto out;
 	s->snap_num++;
 	pthread_mutex_lock(&s->mu);
-	rc = journal_rotate(s);
+	rc = poisoned ? journal_restart(s) : journal_rotate(s);
 	pthread_mutex_unlock(&s->mu);
 	/*
 	 * Two snapshots are kept; the journals the older of them needs stay
@@ -541,11 +674,44 @@ out:
 	free(buf);
 	rn_gauge_set(&s->g_snapshot_us, (rn_time_mono_ms() - t0) * 1000);
 	rn_counter_inc(rc == RN_OK ? &s->c_snap_ok : &s->c_snap_fail);
-	if (rc != RN_OK)
-		log_warnx("scoring: snapshot failed: %s", rn_strerror(rc));
 	s->last_snap_mono = rn_time_mono_ms();
+	if (rc == RN_OK) {
+		if (s->snap_failures > 0)
+			log_notice("scoring: snapshot %016" PRIx64 " written, after %" PRIu64
+			           " failed attempts",
+			           s->snap_num, s->snap_failures);
+		s->snap_failures = 0;
+		s->snap_err = 0;
+		s->snap_ok_ms = rn_time_now_ms();
+	} else {
+		s->snap_failures++;
+		s->snap_err = rc;
+		s->snap_retry_mono = s->last_snap_mono + snap_backoff(s, every);
+		if (s->snap_failures == 1)
+			log_warnx("scoring: snapshot failed: %s; retrying with back-off",
+			          rn_strerror(rc));
+		else
+			log_warnx_rl("scoring: snapshot failed again (%" PRIu64 " in a row): %s",
+			             s->snap_failures, rn_strerror(rc));
+	}
+	rn_gauge_set(&s->g_snap_failures, (int64_t)s->snap_failures);
 	pthread_mutex_unlock(&s->smu);
 	return rc;
+}
+
+/* Whether the scorer thread should snapshot now. */
+static bool snapshot_due(struct scoring *s, uint64_t jbytes, uint64_t jmax, int64_t every,
+                         bool poisoned)
+{
+	int64_t now = rn_time_mono_ms();
+	pthread_mutex_lock(&s->smu);
+	bool due;
+	if (s->snap_failures > 0)
+		due = now >= s->snap_retry_mono;
+	else
+		due = poisoned || now - s->last_snap_mono >= every || jbytes >= jmax;
+	pthread_mutex_unlock(&s->smu);
+	return due;
 }
 
 static void *scorer_main(void *arg)
@@ -575,6 +741,7 @@ static void *scorer_main(void *arg)
 		}
 		uint64_t jbytes = s->jwritten, jmax = s->conf.journal_max;
 		int64_t every = s->conf.snapshot_interval_ms;
+		bool poisoned = s->jfailed != 0;
 		pthread_mutex_unlock(&s->mu);
 		int rc = engine_step(s, items, n);
 		free(items);
@@ -582,7 +749,7 @@ static void *scorer_main(void *arg)
 			log_warnx_rl("scoring: %s", rn_strerror(rc));
 		if (stop)
 			break;
-		if (rn_time_mono_ms() - s->last_snap_mono >= every || jbytes >= jmax)
+		if (snapshot_due(s, jbytes, jmax, every, poisoned))
 			take_snapshot(s);
 	}
 	return NULL;
@@ -793,6 +960,9 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 	        {"repnet_scoring_journal_errors_total",
 	         "Journal write or sync failures (the scorer then refuses batches).", NULL,
 	         &s->c_journal_errors},
+	        {"repnet_scoring_journal_recoveries_total",
+	         "Failed journals left for a new generation once a snapshot held their batches.",
+	         NULL, &s->c_journal_recoveries},
 	        {"repnet_scoring_snapshots_total", "State snapshots, by result.", "result=\"ok\"",
 	         &s->c_snap_ok},
 	        {"repnet_scoring_snapshots_total", "State snapshots, by result.",
@@ -835,6 +1005,13 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 	         NULL, &s->g_clock},
 	        {"repnet_scoring_dry_run", "1 when the blocklist is dry-run output.", NULL,
 	         &s->g_dry_run},
+	        {"repnet_scoring_journal_state",
+	         "0: ok; 1: refusing batches after a failed write; 2: failed, until a snapshot "
+	         "succeeds.",
+	         NULL, &s->g_journal_state},
+	        {"repnet_scoring_snapshot_failures",
+	         "Snapshots failed in a row (0 when the last one succeeded).", NULL,
+	         &s->g_snap_failures},
 	};
 	for (size_t i = 0; i < RN_ARRAY_LEN(gs) && rc == RN_OK; i++)
 		rc = rn_metrics_gauge(m, s, gs[i].name, gs[i].help, gs[i].labels, gs[i].g);
@@ -953,8 +1130,8 @@ void scoring_stop(struct scoring *s)
 			engine_step(s, items, n);
 			free(items);
 		}
-		if (!s->jfailed)
-			take_snapshot(s);
+		/* Poisoned too: the snapshot is what makes its batches durable. */
+		take_snapshot(s);
 	}
 	scoring_free(s);
 }
@@ -1008,4 +1185,38 @@ int scoring_snapshot_now(struct scoring *s)
 	if (s->opts.read_only)
 		return RN_ESTATE;
 	return take_snapshot(s);
+}
+
+const char *scoring_journal_state_name(enum scoring_journal_state st)
+{
+	switch (st) {
+	case SCORING_JOURNAL_OK:
+		return "ok";
+	case SCORING_JOURNAL_REFUSING:
+		return "refusing";
+	case SCORING_JOURNAL_FAILED:
+		return "failed";
+	}
+	return "?";
+}
+
+void scoring_health(struct scoring *s, struct scoring_health *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->mu);
+	out->journal = s->jfailed    ? SCORING_JOURNAL_FAILED
+	               : s->jrefused ? SCORING_JOURNAL_REFUSING
+	                             : SCORING_JOURNAL_OK;
+	out->journal_error = s->jlast_err;
+	out->journal_since_ms = out->journal == SCORING_JOURNAL_OK ? 0 : s->jsince_ms;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->smu);
+	out->snapshot_failures = s->snap_failures;
+	out->snapshot_error = s->snap_err;
+	out->snapshot_ok_ms = s->snap_ok_ms;
+	if (s->snap_failures > 0) {
+		int64_t left = s->snap_retry_mono - rn_time_mono_ms();
+		out->snapshot_retry_ms = left > 0 ? left : 0;
+	}
+	pthread_mutex_unlock(&s->smu);
 }

@@ -4,10 +4,11 @@
  *
  * Design notes:
  *
- * Process. The applier (repnet-nfsync) is started with posix_spawn, since
- * a plain fork is not safe in a threaded daemon, with one end of a
- * SOCK_SEQPACKET socketpair as its fd 3; it answers READY with its
- * protocol version and backend. Between calls it sends nothing, so a
+ * Process. The applier (repnet-nfsync) is started through
+ * rn_helper_spawn(): by the launcher when repnetd dropped its privileges,
+ * else with posix_spawn (a plain fork is not safe in a threaded daemon),
+ * with one end of a SOCK_SEQPACKET socketpair as its fd 3; it answers
+ * READY with its protocol version and backend. Between calls it sends nothing, so a
  * readable socket before an exchange means it exited: nfs_client_ensure()
  * then starts a fresh one. Whenever it dies, times out or breaks the
  * protocol, nfs_client_lost() kills and reaps it and marks the kernel
@@ -28,7 +29,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +37,8 @@
 #include <linux/netfilter/ipset/ip_set_hash.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 
 #include "feeds/nfsync/engine.h"
-
-extern char **environ;
 
 /* ------------------------------------------------------------------ */
 /* The applier process                                                 */
@@ -49,16 +46,11 @@ extern char **environ;
 
 void nfs_client_stop(struct feeds_nfsync *s, bool kill_it)
 {
-	if (s->fd >= 0)
-		close(s->fd);
+	/* Closing our end makes a healthy applier exit; a stuck one is killed. */
+	if (s->app.pid > 0 && kill_it)
+		rn_helper_kill(&s->app, SIGKILL);
+	rn_helper_stop(&s->app, kill_it ? 0 : (int)s->conf.timeout_ms);
 	s->fd = -1;
-	if (s->pid > 0) {
-		int st;
-		if (kill_it)
-			kill(s->pid, SIGKILL);
-		while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
-			;
-	}
 	s->pid = -1;
 }
 
@@ -121,80 +113,84 @@ static int eng_recv(struct feeds_nfsync *s, size_t *len)
 	}
 }
 
-int nfs_client_path(struct feeds_nfsync *s)
+/* The applier's path: sync.applier, else beside this executable, else installed. */
+static int applier_path(const struct feeds_sync_conf *c, char *out, size_t len)
 {
-	if (s->conf.applier != NULL) {
-		if (strlen(s->conf.applier) >= sizeof(s->applier))
+	if (c->applier != NULL) {
+		if (strlen(c->applier) >= len)
 			return RN_ECONF;
-		strcpy(s->applier, s->conf.applier);
+		strcpy(out, c->applier);
 		return RN_OK;
 	}
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ECONF;
-	*slash = '\0';
-	if ((size_t)snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", self) >=
-	    sizeof(s->applier))
-		return RN_ELIMIT;
+	int rc = rn_path_beside_self("repnet-nfsync", out, len);
+	if (rc != RN_OK)
+		return rc;
 	/* Installed, repnet is in bin and the applier in sbin, with repnetd. */
-	if (access(s->applier, X_OK) != 0 &&
-	    rn_path_installed(RN_INSTDIR_SBIN, "repnet-nfsync", s->applier, sizeof(s->applier)) !=
-	            RN_OK) {
+	if (access(out, X_OK) != 0 &&
+	    rn_path_installed(RN_INSTDIR_SBIN, "repnet-nfsync", out, len) != RN_OK) {
 #ifdef REPNET_SBINDIR
-		snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", REPNET_SBINDIR);
+		snprintf(out, len, "%s/repnet-nfsync", REPNET_SBINDIR);
 #endif
 	}
 	return RN_OK;
 }
 
+int nfs_client_path(struct feeds_nfsync *s)
+{
+	return applier_path(&s->conf, s->applier, sizeof(s->applier));
+}
+
+/*
+ * The command line: the path, then the arguments; strings point into
+ * path, tmo (the timeout in ms, formatted here) and c. The applier's end
+ * of the pair is its descriptor 3.
+ */
+static void applier_argv(const struct feeds_sync_conf *c, char *path, char tmo[32],
+                         char *argv[FEEDS_NFSYNC_ARGV])
+{
+	static char fd3[] = "3", o_fd[] = "--fd", o_backend[] = "--backend", nft[] = "nft",
+	            ipset[] = "ipset", o_table[] = "--table", o_prefix[] = "--ipset-prefix",
+	            o_tmo[] = "--timeout-ms";
+	snprintf(tmo, 32, "%lld", (long long)(c->timeout_ms > 0 ? c->timeout_ms : 30000));
+	size_t a = 0;
+	argv[a++] = path;
+	argv[a++] = o_fd;
+	argv[a++] = fd3;
+	argv[a++] = o_backend;
+	argv[a++] = c->backend == FEEDS_SYNC_IPSET ? ipset : nft;
+	argv[a++] = o_table;
+	argv[a++] = c->table;
+	argv[a++] = o_prefix;
+	argv[a++] = c->ipset_prefix;
+	argv[a++] = o_tmo;
+	argv[a++] = tmo;
+	argv[a] = NULL;
+}
+
+int feeds_nfsync_applier_argv(const struct feeds_sync_conf *conf, char *buf, size_t len,
+                              char *argv[FEEDS_NFSYNC_ARGV])
+{
+	if (len < PATH_MAX + 32)
+		return RN_ELIMIT;
+	int rc = applier_path(conf, buf, PATH_MAX);
+	if (rc != RN_OK)
+		return rc;
+	applier_argv(conf, buf, buf + PATH_MAX, argv);
+	return RN_OK;
+}
+
 int nfs_client_start(struct feeds_nfsync *s)
 {
-	int sv[2] = {-1, -1}, rc;
-	posix_spawn_file_actions_t fa;
-	char fdarg[16], tmo[32];
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-		return -errno;
-	/* The child's end becomes its fd 3; keep it clear of 0..3 meanwhile. */
-	int child = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-	close(sv[1]);
-	if (child < 0) {
-		close(sv[0]);
-		return -errno;
+	char tmo[32];
+	char *argv[FEEDS_NFSYNC_ARGV];
+	applier_argv(&s->conf, s->applier, tmo, argv);
+	int rc = rn_helper_spawn(RN_HELPER_NFSYNC, argv, &s->app);
+	if (rc != RN_OK) {
+		log_warnx("nfsync: cannot start %s: %s", s->applier, rn_strerror(rc));
+		return rc;
 	}
-	snprintf(fdarg, sizeof(fdarg), "3");
-	snprintf(tmo, sizeof(tmo), "%lld", (long long)s->conf.timeout_ms);
-	char *argv[] = {s->applier,
-	                "--fd",
-	                fdarg,
-	                "--backend",
-	                nfs_engine_ipset(s) ? "ipset" : "nft",
-	                "--table",
-	                s->conf.table,
-	                "--ipset-prefix",
-	                s->conf.ipset_prefix,
-	                "--timeout-ms",
-	                tmo,
-	                NULL};
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, child, 3);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	pid_t pid;
-	rc = posix_spawn(&pid, s->applier, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(child);
-	if (rc != 0) {
-		close(sv[0]);
-		log_warnx("nfsync: cannot start %s: %s", s->applier, strerror(rc));
-		return -rc;
-	}
-	s->pid = pid;
-	s->fd = sv[0];
+	s->pid = s->app.pid;
+	s->fd = s->app.sock;
 	/* A send blocks only while the applier does not read: bound it too. */
 	struct timeval tv = {.tv_sec = s->conf.timeout_ms / 1000,
 	                     .tv_usec = (s->conf.timeout_ms % 1000) * 1000};
@@ -225,7 +221,7 @@ int nfs_client_ensure(struct feeds_nfsync *s)
 		log_warnx("nfsync: the applier (pid %d) has exited", (int)s->pid);
 		nfs_client_lost(s, NFS_ERR_APPLIER);
 	}
-	if (s->pid > 0)
+	if (s->app.pid > 0)
 		nfs_client_stop(s, true);
 	int rc = nfs_client_start(s);
 	if (rc == RN_OK && s->loaded) {

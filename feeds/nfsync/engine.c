@@ -63,6 +63,7 @@ int feeds_nfsync_open(struct feeds_nfsync **out, const struct feeds_sync_conf *c
 		return -ENOMEM;
 	s->fd = -1;
 	s->pid = -1;
+	s->app = RN_HELPER_NONE;
 	nfs_state_init(s);
 	if ((rc = nfs_conf_copy(&s->conf, conf)) != RN_OK)
 		goto fail;

@@ -353,8 +353,9 @@ struct feeds_nfsync {
 	char table[NFS_NAME_MAX];
 	char applier[PATH_MAX];
 	struct rn_metrics *m;
-	pid_t pid;
-	int fd;
+	struct rn_helper app; /* the applier */
+	pid_t pid;            /* app.pid, or -1 */
+	int fd;               /* app.sock, or -1 */
 	uint32_t txn;
 	struct nfs_group g[NFS_GROUP_SLOTS];
 	struct nfs_rangevec allow[2];

@@ -94,6 +94,17 @@ struct feeds_nfsync_report {
 struct feeds_nfsync;
 
 /*
+ * The applier's command line for conf, exactly as the engine starts it
+ * (the path from sync.applier, else beside the running executable, else
+ * the installed one): for a launcher that starts it on the engine's
+ * behalf. argv is NULL-terminated and points into buf (at least
+ * PATH_MAX + 32 bytes) and into conf, which must outlive it.
+ */
+#define FEEDS_NFSYNC_ARGV 12
+int feeds_nfsync_applier_argv(const struct feeds_sync_conf *conf, char *buf, size_t len,
+                              char *argv[FEEDS_NFSYNC_ARGV]);
+
+/*
  * Spawns the applier and checks that it answers. Does not touch the
  * kernel: call feeds_nfsync_load() (or _adopt()) next. m may be NULL; else
  * the engine registers its metrics there (unregistered by _close()).

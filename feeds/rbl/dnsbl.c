@@ -60,7 +60,9 @@
 #define DNSBL_IN_MAX     1500 /* larger datagrams are dropped (MSG_TRUNC) */
 #define DNSBL_ARENA      (64 * 1024)
 #define DNSBL_LISTEN_MAX 8
-#define DNSBL_RL_SLOTS   4096
+/* Attempts at a port free for both UDP and TCP, where the port is picked. */
+#define DNSBL_PORT_ATTEMPTS 16
+#define DNSBL_RL_SLOTS      4096
 
 struct dnsbl_stats {
 	struct rn_counter q_udp, q_tcp;
@@ -448,6 +450,76 @@ static int register_metrics(struct feeds_dnsbl *d)
 	return rc;
 }
 
+static int open_udp_all(struct feeds_dnsbl *d, bool *picked)
+{
+	const struct feeds_rbl_conf *c = d->conf;
+	int rc;
+	for (size_t a = 0; a < c->dnsbl_listen.n; a++) {
+		struct sockaddr_storage ss;
+		unsigned sslen;
+		rc = rn_hostport_parse(c->dnsbl_listen.v[a], &ss, &sslen);
+		if (rc != RN_OK) {
+			log_warnx("dnsbl: listen \"%s\": %s", c->dnsbl_listen.v[a],
+			          rn_strerror(rc));
+			return rc;
+		}
+		if (d->port != 0)
+			set_port(&ss, d->port);
+		for (unsigned i = 0; i < (unsigned)c->dnsbl_workers; i++) {
+			struct dnsbl_worker *w = &d->workers[a * (size_t)c->dnsbl_workers + i];
+			rc = open_udp(&ss, sslen, &w->fds[w->nfds]);
+			if (rc != RN_OK) {
+				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
+				          rn_strerror(rc));
+				return rc;
+			}
+			if (d->port == 0) {
+				*picked = true;
+				d->port = sock_port(w->fds[w->nfds]);
+				set_port(&ss, d->port);
+			}
+			w->nfds++;
+		}
+	}
+	return RN_OK;
+}
+
+/* Closes every socket open_sockets() opened, for another attempt. */
+static void close_sockets(struct feeds_dnsbl *d)
+{
+	rn_connsrv_free(d->tcp);
+	d->tcp = NULL;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct dnsbl_worker *w = &d->workers[i];
+		for (unsigned j = 0; j < w->nfds; j++)
+			close(w->fds[j]);
+		w->nfds = 0;
+	}
+}
+
+/*
+ * UDP and TCP on the same port. The first UDP socket binds the port (0
+ * picks one); the rest reuse it. Where the port was picked, TCP may find
+ * that number taken (by any other socket on the host): then every socket
+ * is closed and another port picked, a bounded number of times.
+ */
+static int open_sockets(struct feeds_dnsbl *d)
+{
+	int rc = RN_OK;
+	for (unsigned attempt = 0; attempt < DNSBL_PORT_ATTEMPTS; attempt++) {
+		bool picked = false;
+		rc = open_udp_all(d, &picked);
+		if (rc == RN_OK)
+			rc = tcp_start(d);
+		if (rc != -EADDRINUSE || !picked)
+			return rc;
+		log_info("dnsbl: port %u is taken for tcp; picking another", d->port);
+		close_sockets(d);
+		d->port = 0;
+	}
+	return rc;
+}
+
 int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
                       const struct feeds_view *v, struct rn_metrics *m)
 {
@@ -498,34 +570,7 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 				w->rl_burst = 1;
 		}
 	}
-	/* Sockets: the first binds the port (0 picks one); the rest reuse it. */
-	for (size_t a = 0; a < c->dnsbl_listen.n; a++) {
-		struct sockaddr_storage ss;
-		unsigned sslen;
-		rc = rn_hostport_parse(c->dnsbl_listen.v[a], &ss, &sslen);
-		if (rc != RN_OK) {
-			log_warnx("dnsbl: listen \"%s\": %s", c->dnsbl_listen.v[a],
-			          rn_strerror(rc));
-			goto fail;
-		}
-		if (d->port != 0)
-			set_port(&ss, d->port);
-		for (unsigned i = 0; i < (unsigned)c->dnsbl_workers; i++) {
-			struct dnsbl_worker *w = &d->workers[a * (size_t)c->dnsbl_workers + i];
-			rc = open_udp(&ss, sslen, &w->fds[w->nfds]);
-			if (rc != RN_OK) {
-				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
-				          rn_strerror(rc));
-				goto fail;
-			}
-			if (d->port == 0) {
-				d->port = sock_port(w->fds[w->nfds]);
-				set_port(&ss, d->port);
-			}
-			w->nfds++;
-		}
-	}
-	if ((rc = tcp_start(d)) != RN_OK)
+	if ((rc = open_sockets(d)) != RN_OK)
 		goto fail;
 	if (m != NULL && (rc = register_metrics(d)) != RN_OK)
 		goto fail;

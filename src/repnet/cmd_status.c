@@ -38,6 +38,27 @@ struct st_scorer {
 	bool present;
 	uint64_t listed;
 	bool dry_run;
+	char journal[16], journal_error[NAME_MAX_];
+	int64_t journal_since_ms;
+	uint64_t snapshot_failures;
+	char snapshot_error[NAME_MAX_];
+	int64_t snapshot_retry_ms, snapshot_ok_ms;
+};
+
+struct st_launcher {
+	bool present;
+	int64_t pid;
+	bool up;
+	uint64_t started, failed;
+	char last_error[NAME_MAX_];
+};
+
+struct st_priv {
+	bool present;
+	bool dropped;
+	uint64_t uid, gid;
+	char user[NAME_MAX_], reason[256];
+	struct st_launcher launcher;
 };
 
 /* The scorer's ingest listener: what it took, from whom, what it refused. */
@@ -65,6 +86,7 @@ struct st_doc {
 	char roles[256]; /* space-separated */
 	struct st_scorer scorer;
 	struct st_ingest_server ingest;
+	struct st_priv priv;
 	struct st_feed publisher, serving;
 	uint64_t replica_entries;
 	struct st_feed *members;
@@ -167,7 +189,45 @@ static int read_roles(struct rn_json *r, int tok, void *base)
 static const struct rn_json_field scorer_fields[] = {
         FIELD(struct st_scorer, "listed", RN_JSON_F_UINT, listed),
         FIELD(struct st_scorer, "dry_run", RN_JSON_F_BOOL, dry_run),
+        FIELD(struct st_scorer, "journal", RN_JSON_F_STR, journal),
+        FIELD(struct st_scorer, "journal_error", RN_JSON_F_STR, journal_error),
+        FIELD(struct st_scorer, "journal_since_ms", RN_JSON_F_INT, journal_since_ms),
+        FIELD(struct st_scorer, "snapshot_failures", RN_JSON_F_UINT, snapshot_failures),
+        FIELD(struct st_scorer, "snapshot_error", RN_JSON_F_STR, snapshot_error),
+        FIELD(struct st_scorer, "snapshot_retry_ms", RN_JSON_F_INT, snapshot_retry_ms),
+        FIELD(struct st_scorer, "snapshot_ok_ms", RN_JSON_F_INT, snapshot_ok_ms),
 };
+
+static const struct rn_json_field launcher_fields[] = {
+        FIELD(struct st_launcher, "pid", RN_JSON_F_INT, pid),
+        FIELD(struct st_launcher, "up", RN_JSON_F_BOOL, up),
+        FIELD(struct st_launcher, "started", RN_JSON_F_UINT, started),
+        FIELD(struct st_launcher, "failed", RN_JSON_F_UINT, failed),
+        FIELD(struct st_launcher, "last_error", RN_JSON_F_STR, last_error),
+};
+
+static int read_launcher(struct rn_json *r, int tok, void *base)
+{
+	struct st_launcher *l = &((struct st_priv *)base)->launcher;
+	l->present = true;
+	return rn_json_object(r, tok, launcher_fields, RN_ARRAY_LEN(launcher_fields), 0, l, NULL);
+}
+
+static const struct rn_json_field priv_fields[] = {
+        FIELD(struct st_priv, "dropped", RN_JSON_F_BOOL, dropped),
+        FIELD(struct st_priv, "uid", RN_JSON_F_UINT, uid),
+        FIELD(struct st_priv, "gid", RN_JSON_F_UINT, gid),
+        FIELD(struct st_priv, "user", RN_JSON_F_STR, user),
+        FIELD(struct st_priv, "reason", RN_JSON_F_STR, reason),
+        {.name = "launcher", .type = RN_JSON_F_FN, .fn = read_launcher},
+};
+
+static int read_priv(struct rn_json *r, int tok, void *base)
+{
+	struct st_priv *p = &((struct st_doc *)base)->priv;
+	p->present = true;
+	return rn_json_object(r, tok, priv_fields, RN_ARRAY_LEN(priv_fields), 0, p, NULL);
+}
 
 static int read_scorer(struct rn_json *r, int tok, void *base)
 {
@@ -243,6 +303,7 @@ static const struct rn_json_field doc_fields[] = {
         {.name = "roles", .type = RN_JSON_F_FN, .fn = read_roles},
         {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
         {.name = "ingest_server", .type = RN_JSON_F_FN, .fn = read_ingest},
+        {.name = "privileges", .type = RN_JSON_F_FN, .fn = read_priv},
         {.name = "publisher", .type = RN_JSON_F_FN, .fn = read_publisher},
         {.name = "serving", .type = RN_JSON_F_FN, .fn = read_serving},
         FIELD(struct st_doc, "replica_entries", RN_JSON_F_UINT, replica_entries),
@@ -413,9 +474,44 @@ int cmd_status(int argc, char **argv)
 	metric_line(m, "flow socket drops", "repnet_flow_socket_drops_total", NULL);
 	metric_line(m, "batches refused by the scorer's key", "repnet_collector_batches_total",
 	            "result=\"unauthenticated\"");
-	if (d.scorer.present)
+	if (d.priv.present) {
+		if (d.priv.dropped)
+			printf("\nprivileges: running as %s (uid %" PRIu64 ", gid %" PRIu64
+			       "), no capability\n",
+			       d.priv.user, d.priv.uid, d.priv.gid);
+		else
+			printf("\nprivileges: uid %" PRIu64 ", NOT dropped: %s\n", d.priv.uid,
+			       d.priv.reason);
+		const struct st_launcher *l = &d.priv.launcher;
+		if (l->present)
+			printf("  launcher pid %" PRId64 ", %s; %" PRIu64
+			       " helpers started, %" PRIu64 " failed%s%s\n",
+			       l->pid,
+			       l->up ? "up" : "GONE (no helper can be started until a restart)",
+			       l->started, l->failed, l->last_error[0] ? "; last error: " : "",
+			       l->last_error);
+	}
+	if (d.scorer.present) {
 		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer.listed,
 		       d.scorer.dry_run ? " (DRY RUN: not published)" : "");
+		if (d.scorer.journal[0] != '\0' && strcmp(d.scorer.journal, "ok") != 0)
+			printf("  journal %s (%s) for %lld s: batches are refused and retried by "
+			       "their collectors\n",
+			       strcmp(d.scorer.journal, "failed") == 0
+			               ? "FAILED until a snapshot succeeds"
+			               : "REFUSING until a write succeeds",
+			       d.scorer.journal_error,
+			       (long long)((rn_time_now_ms() - d.scorer.journal_since_ms) / 1000));
+		if (d.scorer.snapshot_failures > 0)
+			printf("  snapshots FAILING: %" PRIu64
+			       " in a row (%s); next attempt in %lld "
+			       "ms\n",
+			       d.scorer.snapshot_failures, d.scorer.snapshot_error,
+			       (long long)d.scorer.snapshot_retry_ms);
+		else if (d.scorer.snapshot_ok_ms > 0)
+			printf("  last snapshot %lld s ago\n",
+			       (long long)((rn_time_now_ms() - d.scorer.snapshot_ok_ms) / 1000));
+	}
 	if (d.ingest.present)
 		ingest_lines(&d.ingest);
 	printf("\nfeed\n");

@@ -10,6 +10,11 @@
  * core.shutdown_grace. A reload parses the file into a fresh configuration;
  * if it fails, or changes a key that needs a restart, the old one stays
  * and the reason is logged. Otherwise the reloadable keys take effect.
+ *
+ * Privileges (priv.c): started as root, repnetd starts the launcher and
+ * does the first half of its drop to core.user while it still has one
+ * thread, starts the roles (which bind their sockets), and then becomes
+ * the user in every thread, with no capability left.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "priv.h"
 #include "roles.h"
 
 struct daemon {
@@ -30,6 +36,7 @@ struct daemon {
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
 	struct roles *roles;
+	struct priv priv;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -190,7 +197,7 @@ static void status_cb(void *arg, const struct feeds_http_req *req, int *status, 
 {
 	struct daemon *d = arg;
 	(void)req;
-	if (roles_status(d->roles, body, len) != RN_OK) {
+	if (roles_status(d->roles, priv_status, &d->priv, body, len) != RN_OK) {
 		*status = 500;
 		return;
 	}
@@ -235,8 +242,13 @@ int daemon_run(const struct daemon_opts *opts)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Still one thread: the launcher, and the first half of the drop to core.user. */
+	if (priv_start(&d.priv, &d.conf, opts->foreground, level) != RN_OK)
+		goto out;
+
 	d.start_ms = rn_time_now_ms();
-	if ((rc = rn_metrics_alloc(&d.metrics)) != RN_OK || (rc = register_metrics(&d)) != RN_OK) {
+	if ((rc = rn_metrics_alloc(&d.metrics)) != RN_OK || (rc = register_metrics(&d)) != RN_OK ||
+	    (rc = priv_metrics(&d.priv, d.metrics)) != RN_OK) {
 		log_errx("metrics: %s", rn_strerror(rc));
 		goto out;
 	}
@@ -252,6 +264,8 @@ int daemon_run(const struct daemon_opts *opts)
 	roles_note(&d);
 	if ((rc = roles_start(&d.roles, &d.conf, d.metrics, d.http)) != RN_OK)
 		goto out;
+	/* Every socket and helper is open: no capability from here on. */
+	priv_finish(&d.priv);
 	if (d.http != NULL && (rc = feeds_http_handle(d.http, "/status", status_cb, &d)) != RN_OK) {
 		log_errx("http: /status: %s", rn_strerror(rc));
 		goto out;
@@ -281,6 +295,7 @@ out:
 	roles_stop_early(d.roles, d.conf.core.shutdown_grace_ms);
 	feeds_http_stop(d.http);
 	roles_stop_late(d.roles);
+	priv_stop(&d.priv);
 	if (d.metrics != NULL)
 		rn_metrics_unregister(d.metrics, &d);
 	rn_metrics_free(d.metrics);

@@ -765,7 +765,8 @@ static void ingest_server_json(struct rn_jsonw *w, struct feeds_ingest_server *s
 	rn_jsonw_obj_end(w);
 }
 
-int roles_status(struct roles *r, char **out, size_t *len)
+int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), void *arg,
+                 char **out, size_t *len)
 {
 	struct rn_strbuf b;
 	struct rn_jsonw w;
@@ -781,6 +782,8 @@ int roles_status(struct roles *r, char **out, size_t *len)
 		if (c->core.roles & (1u << i))
 			rn_jsonw_str(&w, rn_role_names[i]);
 	rn_jsonw_arr_end(&w);
+	if (extra != NULL)
+		extra(arg, &w);
 	if (r->ingest != NULL) {
 		struct feeds_ingest_tally t;
 		feeds_ingest_client_tally(r->ingest, &t);
@@ -802,6 +805,20 @@ int roles_status(struct roles *r, char **out, size_t *len)
 			rn_jsonw_obj_begin(&w);
 			rn_jsonw_kv_uint(&w, "listed", scoring_table_count(t));
 			rn_jsonw_kv_bool(&w, "dry_run", scoring_table_dry_run(t));
+			struct scoring_health h;
+			scoring_health(r->scorer, &h);
+			rn_jsonw_kv_str(&w, "journal", scoring_journal_state_name(h.journal));
+			if (h.journal != SCORING_JOURNAL_OK) {
+				rn_jsonw_kv_str(&w, "journal_error", rn_strerror(h.journal_error));
+				rn_jsonw_kv_int(&w, "journal_since_ms", h.journal_since_ms);
+			}
+			rn_jsonw_kv_uint(&w, "snapshot_failures", h.snapshot_failures);
+			if (h.snapshot_failures > 0) {
+				rn_jsonw_kv_str(&w, "snapshot_error",
+				                rn_strerror(h.snapshot_error));
+				rn_jsonw_kv_int(&w, "snapshot_retry_ms", h.snapshot_retry_ms);
+			}
+			rn_jsonw_kv_int(&w, "snapshot_ok_ms", h.snapshot_ok_ms);
 			rn_jsonw_obj_end(&w);
 			scoring_table_free(t);
 		}

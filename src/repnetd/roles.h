@@ -26,7 +26,11 @@ void roles_reload(struct roles *r, const struct daemon_conf *c);
 void roles_stop_early(struct roles *r, int64_t grace_ms);
 /* After the HTTP listener stopped: the local RBL, sync, the replica. Frees r. Safe on NULL. */
 void roles_stop_late(struct roles *r);
-/* A JSON object describing every role's state, for GET /status. *out is malloc'd. */
-int roles_status(struct roles *r, char **out, size_t *len);
+/*
+ * A JSON object describing every role's state, for GET /status. *out is
+ * malloc'd. extra (may be NULL) adds members of the process's own.
+ */
+int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), void *arg,
+                 char **out, size_t *len);
 
 #endif /* REPNET_ROLES_H */

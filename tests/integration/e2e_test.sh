@@ -24,11 +24,23 @@ X="ip netns exec $NS"
 
 # The defaults, with the test ranges (loopback, documentation) allowed to list.
 OV="-o core.data_dir=$T/data -o scoring.default_never_block=false"
+# Started as root, repnetd becomes core.user (repnet) where that user
+# exists: it must reach its data directory then.
+chmod 0755 "$T"
 start() {
 	$X "$REPNET_BUILD/repnetd" -f $OV >>"$T/log" 2>&1 &
 	DPID=$!
 	DAEMON_PIDS="$DAEMON_PIDS $DPID"
 	wait_for "$T/log" "repnetd .* running" 20
+	# Dropped or not (the user may not exist), the log says which; dropped,
+	# no thread holds a capability.
+	if grep -q "running as .* with no capability" "$T/log"; then
+		for st in /proc/"$DPID"/task/*/status; do
+			grep -q '^CapEff:[[:space:]]*0000000000000000$' "$st" || fail "$st: $(grep CapEff "$st")"
+		done
+	else
+		grep -q "staying root with every capability" "$T/log" || fail "neither dropped nor said why"
+	fi
 }
 start
 HTTP=127.0.0.1:9477

@@ -6,7 +6,7 @@
 #   - Nothing includes another library's internal headers: across a
 #     boundary only LIB/LIB.h (or feeds/SUB/SUB.h) is included.
 #   - Executables reach libraries through their public headers only.
-#   - The privileged helpers link only their own code.
+#   - The privileged helpers and the launcher link only their own code.
 #   - The feeds folder listing, the table below and docs/design.md agree.
 . "$(dirname "$0")/lib.sh"
 cd "$REPNET_SRC"
@@ -115,4 +115,8 @@ symbols_check repnet-nfsync '^(feeds_(pub|sub|ingest|replica|federation|dnsbl|po
 	'(nng_|sodium|crypto_|roaring_|pcap_|xdp_|bpf_|protobuf_c_|config_)'
 symbols_check repnet-capture '^(feeds_|scoring_|smtp_|postfix_|exim_|nf9_|ipfix_|sflow_|flow_detect)' \
 	'(nng_|sodium|crypto_|roaring_|mnl_|nftnl_|protobuf_c_|config_)'
+# The launcher carries its own loop, the privilege code and logging: no
+# parser, no configuration, no library beyond libc.
+symbols_check repnet-launch '^(feeds_|scoring_|collector_|nng_|rn_conf|rn_metrics|rn_obs|rn_connsrv|rn_json|rn_addr)' \
+	'(nng_|sodium|crypto_|roaring_|pcap_|xdp_|bpf_|mnl_|nftnl_|protobuf_c_|config_)'
 echo PASS

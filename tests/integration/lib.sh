@@ -18,7 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MESSAGE: ends the test; the last lines of every daemon log under $T
+# go to stderr with it, so a failure in CI says what the daemons said.
+fail() {
+	for _l in "$T"/*.log; do
+		[ -f "$_l" ] || continue
+		echo "--- last lines of $_l" >&2
+		tail -n 15 "$_l" >&2 || true
+	done
+	echo "FAIL: $*" >&2
+	exit 1
+}
 
 # netns_add NAME: creates a network namespace that cleanup deletes, after
 # killing every process left inside it. Fails as `ip netns add` does.

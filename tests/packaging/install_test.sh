@@ -12,7 +12,7 @@ cmake --install "$REPNET_BUILD" --prefix "$R" >"$T/install.log" 2>&1 ||
 
 # GNUInstallDirs as this build configured them (relative to the prefix).
 . "$REPNET_BUILD/packaging/install-dirs.sh"
-for v in bindir sbindir libexecdir datadir mandir docdir unitdir sysusersdir; do
+for v in bindir sbindir libexecdir datadir mandir docdir unitdir sysusersdir tmpfilesdir; do
 	eval "x=\$$v"
 	[ -n "$x" ] || fail "no $v in install-dirs.sh"
 	case "$x" in /*) skip "$v is absolute ($x): a --prefix install cannot relocate it" ;; esac
@@ -24,6 +24,7 @@ expect_x "$bindir/repnet"
 expect_x "$sbindir/repnetd"
 expect_x "$sbindir/repnet-nfsync"
 expect_x "$libexecdir/repnet/repnet-capture"
+expect_x "$libexecdir/repnet/repnet-launch"
 expect_f "$mandir/man1/repnet.1"
 expect_f "$mandir/man5/repnet.conf.5"
 expect_f "$mandir/man8/repnetd.8"
@@ -33,6 +34,7 @@ for u in repnetd repnetd-collect repnetd-score repnetd-serve repnetd-sync; do
 		fail "$u.service does not run the configured prefix's repnetd"
 done
 expect_f "$sysusersdir/repnet.conf"
+expect_f "$tmpfilesdir/repnet.conf"
 for e in single-host edge-collector scorer member; do
 	expect_f "$docdir/examples/$e.conf"
 done
@@ -65,7 +67,8 @@ for e in single-host edge-collector scorer member; do
 		fail "installed repnetd -n on the installed $e.conf"
 done
 
-# The installed daemon starts the installed capture helper (root only: it
+# The installed daemon starts the installed launcher, which starts the
+# installed capture helper (root only: it drops to nobody, and the helper
 # opens an AF_PACKET socket, on the loopback of a namespace of our own).
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install: tree and programs checked; helper lookup not run (needs root)"
@@ -75,7 +78,8 @@ command -v ip >/dev/null 2>&1 || skip "ip (iproute2) is missing"
 NS="repnet-inst-$$"
 netns_add "$NS" || skip "cannot create a network namespace"
 ip -n "$NS" link set lo up
-ip netns exec "$NS" "$R/$sbindir/repnetd" -f -o core.roles=collect \
+chmod 0755 "$T" # nobody reaches the installed tree and the data directory
+ip netns exec "$NS" "$R/$sbindir/repnetd" -f -o core.roles=collect -o core.user=nobody \
 	-o core.data_dir="$T/var" -o core.http_listen= \
 	-o collector.flow.backend=tpacket -o collector.flow.interface=lo \
 	-o collector.flow.netflow_listen=127.0.0.1:2055 -o collector.flow.ipfix_listen= \
@@ -87,7 +91,9 @@ DAEMON_PIDS="$DAEMON_PIDS $DPID"
 wait_for "$T/d.log" "capture on lo" 10
 grep -q "from helper $R/$libexecdir/repnet/repnet-capture, pid" "$T/d.log" ||
 	{ cat "$T/d.log" >&2; fail "installed repnetd did not start the installed helper"; }
+grep -q "through $R/$libexecdir/repnet/repnet-launch, pid" "$T/d.log" ||
+	{ cat "$T/d.log" >&2; fail "installed repnetd did not start the installed launcher"; }
 kill -TERM "$DPID"
 wait_exit "$DPID" 15
 [ "$EXIT_STATUS" -eq 0 ] || { cat "$T/d.log" >&2; fail "repnetd exit status $EXIT_STATUS"; }
-echo "install: tree, programs, demo data and the installed capture helper checked"
+echo "install: tree, programs, demo data, the installed launcher and capture helper checked"

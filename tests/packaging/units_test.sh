@@ -1,7 +1,9 @@
 #!/bin/sh
 # The systemd units: each one, as configured by CMake, passes
 # `systemd-analyze verify` (syntax, known settings, an executable
-# ExecStart), and each keeps the hardening and capabilities its role needs.
+# ExecStart), and each keeps the hardening and capabilities its role needs:
+# the score unit runs as repnet with none; the others start as root with a
+# bounding set of what the drop and the role need, and no ambient one.
 # The ExecStart paths name the installed repnetd; the check points them at
 # the build's, so that verify can see an executable.
 . "$REPNET_SRC/tests/integration/lib.sh"
@@ -49,24 +51,45 @@ for role in "" -collect -score -serve -sync; do
 	conf=${role#-}; [ -n "$conf" ] || conf=repnet
 	grep -q "^ExecStart=.*/repnetd -f -c /etc/repnet/$conf.conf$" "$f" || fail "$f: ExecStart"
 	grep -q "^Type=simple$" "$f" || fail "$f: Type=simple (repnetd has no sd_notify)"
-	for k in "User=repnet" "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" \
+	for k in "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" \
 		"PrivateTmp=yes" "PrivateDevices=yes" "ProtectKernelTunables=yes" \
 		"ProtectKernelModules=yes" "ProtectControlGroups=yes" "RestrictNamespaces=yes" \
 		"LockPersonality=yes" "MemoryDenyWriteExecute=yes" \
-		"SystemCallFilter=@system-service" "StateDirectory=repnet" \
-		"ConfigurationDirectory=repnet"; do
+		"SystemCallFilter=@system-service" "ConfigurationDirectory=repnet"; do
 		grep -q "^$k$" "$f" || fail "$f: missing $k"
 	done
+	# No capability is handed down as an ambient one any more: repnetd drops
+	# every one itself, and the launcher keeps what the helpers need.
+	grep -q "^AmbientCapabilities=" "$f" && fail "$f: AmbientCapabilities"
+	if [ "$role" = -score ]; then
+		# Needs no privilege at all: never root.
+		for k in "User=repnet" "StateDirectory=repnet"; do
+			grep -q "^$k$" "$f" || fail "$f: missing $k"
+		done
+	else
+		# Starts as root and drops to core.user (repnet) by itself; the data
+		# directory comes from tmpfiles.d, since StateDirectory= would give it
+		# back to root at every start.
+		grep -q "^User=" "$f" && fail "$f: User= (repnetd drops to core.user itself)"
+		grep -q "^StateDirectory=" "$f" && fail "$f: StateDirectory= (chowns to root)"
+		grep -q "^ReadWritePaths=/var/lib/repnet$" "$f" || fail "$f: missing ReadWritePaths"
+	fi
 done
+grep -q '^d /var/lib/repnet 0750 repnet repnet' "$REPNET_SRC/packaging/tmpfiles.d/repnet.conf" ||
+	fail "tmpfiles.d: /var/lib/repnet"
+grep -q '^u repnet ' "$REPNET_SRC/packaging/sysusers.d/repnet.conf" || fail "sysusers.d: the user"
+grep -q '^m repnet adm$' "$REPNET_SRC/packaging/sysusers.d/repnet.conf" || fail "sysusers.d: adm"
 
 # Capabilities and address families, role by role.
 caps() { sed -n 's/^CapabilityBoundingSet=//p' "$U/$1.service"; }
 fams() { sed -n 's/^RestrictAddressFamilies=//p' "$U/$1.service"; }
+# The drop itself needs these; the roles add theirs.
+S="CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_CHOWN CAP_DAC_READ_SEARCH"
 [ "$(caps repnetd-score)" = "" ] || fail "score needs no capability: $(caps repnetd-score)"
-[ "$(caps repnetd-collect)" = "CAP_NET_BIND_SERVICE" ] || fail "collect caps: $(caps repnetd-collect)"
-[ "$(caps repnetd-serve)" = "CAP_NET_BIND_SERVICE" ] || fail "serve caps: $(caps repnetd-serve)"
-[ "$(caps repnetd-sync)" = "CAP_NET_ADMIN" ] || fail "sync caps: $(caps repnetd-sync)"
-[ "$(caps repnetd)" = "CAP_NET_BIND_SERVICE CAP_NET_ADMIN" ] || fail "all-roles caps: $(caps repnetd)"
+[ "$(caps repnetd-collect)" = "$S CAP_NET_BIND_SERVICE" ] || fail "collect caps: $(caps repnetd-collect)"
+[ "$(caps repnetd-serve)" = "$S CAP_NET_BIND_SERVICE" ] || fail "serve caps: $(caps repnetd-serve)"
+[ "$(caps repnetd-sync)" = "$S CAP_NET_ADMIN" ] || fail "sync caps: $(caps repnetd-sync)"
+[ "$(caps repnetd)" = "$S CAP_NET_BIND_SERVICE CAP_NET_ADMIN" ] || fail "all-roles caps: $(caps repnetd)"
 for u in repnetd-collect repnetd-score repnetd-serve; do
 	[ "$(fams $u)" = "AF_UNIX AF_INET AF_INET6" ] || fail "$u families: $(fams $u)"
 done

@@ -4,13 +4,19 @@
  * retry, recovery falls back from a damaged snapshot, skips a torn
  * journal tail, refuses a state made with another bucket length, and a
  * read-only open writes nothing; the collector behind each piece of
- * evidence survives the journal, a snapshot, and the hold buffer.
+ * evidence survives the journal, a snapshot, and the hold buffer. Failed
+ * journal writes (a file size limit standing in for a full disk) and a
+ * failed sync are survived without a restart, and nothing acknowledged is
+ * lost.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,9 +41,19 @@ static int setup(void **state)
 	return 0;
 }
 
+static void fsize_limit(rlim_t n)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_FSIZE, &rl);
+	rl.rlim_cur = n;
+	setrlimit(RLIMIT_FSIZE, &rl);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
+	fsize_limit(RLIM_INFINITY);
+	scoring_fault_hook = NULL;
 	return rm_tree(dir);
 }
 
@@ -460,6 +476,153 @@ static void test_held_attribution(void **state)
 	scoring_conf_release(&c);
 }
 
+static off_t journal_size(void)
+{
+	char name[64], path[400];
+	newest("journal.", name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/scoring/%s", dir, name);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static struct rn_obs_batch_meta meta(uint64_t seq)
+{
+	struct rn_obs_batch_meta m;
+	memset(&m, 0, sizeof(m));
+	memset(m.collector_id, 0xcd, 16);
+	m.batch_seq = seq;
+	return m;
+}
+
+static int submit_seq(struct scoring *s, uint64_t seq)
+{
+	struct rn_obs_batch_meta m = meta(seq);
+	struct rn_obs o = obs(0x0B000000u + (uint32_t)seq, RN_KIND_SASL_FAIL, 1);
+	return scoring_submit(s, &m, &o, 1);
+}
+
+/* A scorer on dir with its metrics in a new registry (*m, freed by the caller). */
+static struct scoring *start_metrics(const struct scoring_conf *c, struct rn_metrics **m)
+{
+	struct scoring *s = NULL;
+	RN_PASS(rn_metrics_alloc(m));
+	struct scoring_opts o = {.data_dir = dir, .metrics = *m};
+	RN_PASS(scoring_start(&s, c, &o));
+	return s;
+}
+
+static void check_seqs(struct scoring *s, uint64_t n)
+{
+	for (uint64_t i = 1; i <= n; i++)
+		assert_int_equal(count_of(s, 0x0B000000u + (uint32_t)i, RN_KIND_SASL_FAIL), 1);
+}
+
+/* A full disk, as a file size limit: the write fails part way, is cut off, and retried. */
+static void test_write_failure(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct rn_metrics *m = NULL;
+	struct scoring *s = start_metrics(&c, &m);
+	for (uint64_t i = 1; i <= 10; i++)
+		RN_PASS(submit_seq(s, i));
+	off_t size = journal_size();
+	/* Room for part of a record: the write stops in the middle of it. */
+	signal(SIGXFSZ, SIG_IGN);
+	fsize_limit((rlim_t)size + 20);
+	RN_FAILS_WITH(submit_seq(s, 11), -EFBIG);
+	RN_FAILS_WITH(submit_seq(s, 11), -EFBIG);
+	struct scoring_health h;
+	scoring_health(s, &h);
+	assert_int_equal(h.journal, SCORING_JOURNAL_REFUSING);
+	assert_int_equal(h.journal_error, -EFBIG);
+	assert_int_equal(journal_size(), size); /* the partial record was cut off */
+	double v = 0;
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_journal_state", NULL, &v));
+	assert_true(v == 1);
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_journal_errors_total", NULL, &v));
+	assert_true(v == 2);
+	/* A snapshot cannot be written either; it is retried, with back-off. */
+	fsize_limit(16);
+	assert_int_not_equal(scoring_snapshot_now(s), RN_OK);
+	scoring_health(s, &h);
+	assert_int_equal(h.snapshot_failures, 1);
+	assert_true(h.snapshot_retry_ms > 0 && h.snapshot_retry_ms <= 1000);
+	/* Space again: the same batch goes in, and the journal and snapshots work. */
+	fsize_limit(RLIM_INFINITY);
+	RN_PASS(submit_seq(s, 11));
+	RN_PASS(submit_seq(s, 12));
+	scoring_health(s, &h);
+	assert_int_equal(h.journal, SCORING_JOURNAL_OK);
+	RN_PASS(scoring_snapshot_now(s));
+	scoring_health(s, &h);
+	assert_int_equal(h.snapshot_failures, 0);
+	RN_PASS(submit_seq(s, 13));
+	scoring_stop(s);
+	rn_metrics_free(m);
+	/* Every acknowledged batch, once; the journals read back without damage. */
+	struct rn_metrics *m2 = NULL;
+	s = start_metrics(&c, &m2);
+	check_seqs(s, 13);
+	RN_PASS(rn_metrics_value(m2, "repnet_scoring_damaged_files_total", NULL, &v));
+	assert_true(v == 0);
+	scoring_stop(s);
+	rn_metrics_free(m2);
+	scoring_conf_release(&c);
+}
+
+static _Atomic int sync_failures;
+
+static int fail_syncs(const char *point)
+{
+	if (strcmp(point, "journal-sync") == 0 && atomic_load(&sync_failures) > 0) {
+		atomic_fetch_sub(&sync_failures, 1);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * A failed fdatasync poisons the generation; a snapshot holding every
+ * batch written lets a new one start, without a restart, and the refused
+ * batch's resend is then acknowledged as durable.
+ */
+static void test_sync_failure(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	struct rn_metrics *m = NULL;
+	struct scoring *s = start_metrics(&c, &m);
+	for (uint64_t i = 1; i <= 5; i++)
+		RN_PASS(submit_seq(s, i));
+	scoring_fault_hook = fail_syncs;
+	atomic_store(&sync_failures, 1);
+	RN_FAILS_WITH(submit_seq(s, 6), -EIO);
+	/* The scorer thread recovers by itself (bounded wait: 10 s). */
+	double v = 0;
+	for (int i = 0; i < 200; i++) {
+		RN_PASS(rn_metrics_value(m, "repnet_scoring_journal_recoveries_total", NULL, &v));
+		if (v >= 1)
+			break;
+		usleep(50000);
+	}
+	assert_true(v == 1);
+	struct scoring_health h;
+	scoring_health(s, &h);
+	assert_int_equal(h.journal, SCORING_JOURNAL_OK);
+	/* Batch 6 is in the snapshot: its resend is acknowledged, not applied again. */
+	RN_FAILS_WITH(submit_seq(s, 6), RN_EEXIST);
+	RN_PASS(submit_seq(s, 7));
+	scoring_stop(s);
+	rn_metrics_free(m);
+	scoring_fault_hook = NULL;
+	s = start(&c, false);
+	check_seqs(s, 7);
+	scoring_stop(s);
+	scoring_conf_release(&c);
+}
+
 RN_TEST_MAIN_EACH(setup, teardown, test_collector_attribution, test_held_attribution,
                   test_ack_survives_restart, test_snapshots_and_fallback, test_torn_journal,
-                  test_refusals, test_metrics)
+                  test_refusals, test_metrics, test_write_failure, test_sync_failure)
