@@ -1383,6 +1383,11 @@ int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode
 /* Reads a whole file of at most max bytes; *out is freed with free(). */
 int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
 /*
+ * Writes all len bytes of buf to fd (a file, a pipe, a stream socket),
+ * through short writes and EINTR. Returns RN_OK or -errno.
+ */
+int rn_write_all(int fd, const void *buf, size_t len);
+/*
  * Reads fd (a pipe, standard input) to its end, at most max bytes
  * (RN_ELIMIT past that); *out is freed with free(). fd stays open.
  */
