@@ -374,18 +374,7 @@ static int helper_path(const char *conf, char *out, size_t len)
 	}
 	if (rn_path_installed(RN_INSTDIR_LIBEXEC, "repnet/repnet-capture", out, len) == RN_OK)
 		return RN_OK;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return n < 0 ? -errno : RN_ENOTFOUND;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ENOTFOUND;
-	*slash = '\0';
-	if ((size_t)snprintf(out, len, "%s/repnet-capture", self) >= len)
-		return RN_ELIMIT;
-	return RN_OK;
+	return rn_path_beside_self("repnet-capture", out, len);
 }
 
 static int helper_open(struct collector_flow *f, bool mirror, int *fds, size_t *nfds,

@@ -1412,6 +1412,13 @@ enum rn_instdir {
  * tree), -ENOENT when the file is absent, RN_ELIMIT when out is too small.
  */
 int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len);
+/*
+ * Writes <the running executable's directory>/<name> into out: where a
+ * build tree keeps repnet's programs, side by side. Whether that file
+ * exists is the caller's to check. Returns RN_OK, -errno when
+ * /proc/self/exe cannot be read, RN_ELIMIT when out is too small.
+ */
+int rn_path_beside_self(const char *name, char *out, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Protobuf                                                            */

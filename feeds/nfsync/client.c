@@ -129,18 +129,9 @@ int nfs_client_path(struct feeds_nfsync *s)
 		strcpy(s->applier, s->conf.applier);
 		return RN_OK;
 	}
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ECONF;
-	*slash = '\0';
-	if ((size_t)snprintf(s->applier, sizeof(s->applier), "%s/repnet-nfsync", self) >=
-	    sizeof(s->applier))
-		return RN_ELIMIT;
+	int rc = rn_path_beside_self("repnet-nfsync", s->applier, sizeof(s->applier));
+	if (rc != RN_OK)
+		return rc;
 	/* Installed, repnet is in bin and the applier in sbin, with repnetd. */
 	if (access(s->applier, X_OK) != 0 &&
 	    rn_path_installed(RN_INSTDIR_SBIN, "repnet-nfsync", s->applier, sizeof(s->applier)) !=
