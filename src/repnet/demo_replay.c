@@ -234,11 +234,7 @@ int demo_replay_flows(struct demo *d, const char *path, const char *to)
 		memcpy(buf, u.payload, u.len);
 		if (buf[0] == 0 && buf[1] == 9) {
 			/* NetFlow v9: unix_secs, bytes 8..11, becomes now. */
-			uint32_t now = (uint32_t)(rn_time_now_ms() / 1000);
-			buf[8] = (uint8_t)(now >> 24);
-			buf[9] = (uint8_t)(now >> 16);
-			buf[10] = (uint8_t)(now >> 8);
-			buf[11] = (uint8_t)now;
+			rn_wcur_store(buf + 8, (uint64_t)(rn_time_now_ms() / 1000), 4);
 		}
 		if (first < 0)
 			first = u.ts_ms;
