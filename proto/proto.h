@@ -388,6 +388,13 @@ static inline void rn_wcur_init_alloc(struct rn_wcur *w, size_t max)
 	w->err = RN_OK;
 }
 
+/* Empties the cursor and clears its error; the buffer stays: a new message. */
+static inline void rn_wcur_reset(struct rn_wcur *w)
+{
+	w->len = 0;
+	w->err = RN_OK;
+}
+
 static inline bool rn_wcur_ok(const struct rn_wcur *w)
 {
 	return w->err == RN_OK;
