@@ -262,6 +262,30 @@ static inline bool rn_cur_need(struct rn_cur *c, size_t n)
 	return true;
 }
 
+/*
+ * The big-endian integer in the width bytes (1 to 8) at p, whose length
+ * the caller has checked (a netlink attribute of known size, an address):
+ * the twin of rn_wcur_store(). Bytes from the wire go through a cursor.
+ */
+static inline uint64_t rn_load_be(const uint8_t *p, size_t width)
+{
+	/* The usual widths spelt out: compilers make one swapped load of them. */
+	switch (width) {
+	case 2:
+		return (uint64_t)p[0] << 8 | p[1];
+	case 4:
+		return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+	case 8:
+		return rn_load_be(p, 4) << 32 | rn_load_be(p + 4, 4);
+	default:
+		break;
+	}
+	uint64_t v = 0;
+	for (size_t i = 0; i < width; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static inline uint8_t rn_cur_u8(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 1))
@@ -273,7 +297,7 @@ static inline uint16_t rn_cur_u16(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 2))
 		return 0;
-	uint16_t v = (uint16_t)((uint16_t)c->p[0] << 8 | c->p[1]);
+	uint16_t v = (uint16_t)rn_load_be(c->p, 2);
 	c->p += 2;
 	return v;
 }
@@ -282,8 +306,7 @@ static inline uint32_t rn_cur_u32(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 4))
 		return 0;
-	uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 |
-	             (uint32_t)c->p[3];
+	uint32_t v = (uint32_t)rn_load_be(c->p, 4);
 	c->p += 4;
 	return v;
 }
@@ -307,9 +330,7 @@ static inline uint64_t rn_cur_uint(struct rn_cur *c, size_t width)
 	}
 	if (!rn_cur_need(c, width))
 		return 0;
-	uint64_t v = 0;
-	for (size_t i = 0; i < width; i++)
-		v = v << 8 | c->p[i];
+	uint64_t v = rn_load_be(c->p, width);
 	c->p += width;
 	return v;
 }
@@ -439,6 +460,25 @@ static inline void rn_wcur_bytes(struct rn_wcur *w, const void *src, size_t n)
 /* Stores v big-endian in the width bytes at p (1 to 8). */
 static inline void rn_wcur_store(uint8_t *p, uint64_t v, size_t width)
 {
+	/* The usual widths spelt out: compilers make one swapped store of them. */
+	switch (width) {
+	case 2:
+		p[0] = (uint8_t)(v >> 8);
+		p[1] = (uint8_t)v;
+		return;
+	case 4:
+		p[0] = (uint8_t)(v >> 24);
+		p[1] = (uint8_t)(v >> 16);
+		p[2] = (uint8_t)(v >> 8);
+		p[3] = (uint8_t)v;
+		return;
+	case 8:
+		rn_wcur_store(p, v >> 32, 4);
+		rn_wcur_store(p + 4, v, 4);
+		return;
+	default:
+		break;
+	}
 	for (size_t i = width; i > 0; i--, v >>= 8)
 		p[i - 1] = (uint8_t)v;
 }
