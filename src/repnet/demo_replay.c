@@ -159,7 +159,8 @@ static int replay_log(struct demo *d, int fd, struct demo_log *f)
 		if (n <= 0 || (size_t)n >= sizeof(msg))
 			continue;
 		int m = snprintf(frame, sizeof(frame), "%d %s", n, msg);
-		if (m <= 0 || (size_t)m >= sizeof(frame) || rn_write_all(fd, frame, (size_t)m) != RN_OK)
+		if (m <= 0 || (size_t)m >= sizeof(frame) ||
+		    rn_write_all(fd, frame, (size_t)m) != RN_OK)
 			return -EIO;
 		pthread_mutex_lock(&d->mu);
 		d->lines_sent++;
