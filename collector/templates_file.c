@@ -4,15 +4,16 @@
  *
  * Design notes: the file is written whole (rn_file_replace()) from every
  * stored template of the decoders given, each entry with its session key
- * and its own CRC32C. Loading reads it through a bounded cursor; every
- * entry goes through the same validation and compilation as a template
- * from the wire (flow_tmpl_compile(), flow_tmpl_store()), and an entry
- * that fails is skipped and counted, so a damaged file costs only its
- * damaged entries. The format is in docs/design.md ("Template
+ * and its own CRC32C, through a growable write cursor (no larger than
+ * the loader reads) whose lengths, CRCs and count are patched in once
+ * what they cover is written. Loading reads it through a bounded cursor;
+ * every entry goes through the same validation and compilation as a
+ * template from the wire (flow_tmpl_compile(), flow_tmpl_store()), and an
+ * entry that fails is skipped and counted, so a damaged file costs only
+ * its damaged entries. The format is in docs/design.md ("Template
  * persistence") and must not change without a new version number.
  * Thread: the thread that owns the decoders (a worker saves its own).
  */
-#include <errno.h>
 #include <stdlib.h>
 
 #include "collector/flow.h"
@@ -28,111 +29,56 @@
 #define TMPL_MAGIC    0x524e4654u
 #define TMPL_FILE_MAX (64u << 20)
 
-struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void wb_put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->oom)
-		return;
-	if (w->n + n > w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 4096;
-		while (nc < w->n + n)
-			nc *= 2;
-		uint8_t *np = realloc(w->p, nc);
-		if (np == NULL) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = nc;
-	}
-	memcpy(w->p + w->n, src, n);
-	w->n += n;
-}
-
-static void wb_u8(struct wbuf *w, uint8_t v)
-{
-	wb_put(w, &v, 1);
-}
-static void wb_u16(struct wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-	wb_put(w, b, 2);
-}
-static void wb_u32(struct wbuf *w, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	wb_put(w, b, 4);
-}
-static void wb_u64(struct wbuf *w, uint64_t v)
-{
-	wb_u32(w, (uint32_t)(v >> 32));
-	wb_u32(w, (uint32_t)v);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int flow_tmpl_save(struct flow_dec *const *decs, size_t ndec, const char *path)
 {
-	struct wbuf w = {0};
+	struct rn_wcur w;
 	uint32_t count = 0;
 	int rc;
 
-	wb_u32(&w, TMPL_MAGIC);
-	wb_u32(&w, 1);
-	wb_u32(&w, 0); /* count, patched below */
-	for (size_t k = 0; k < ndec; k++) {
+	rn_wcur_init_alloc(&w, TMPL_FILE_MAX);
+	rn_wcur_u32(&w, TMPL_MAGIC);
+	rn_wcur_u32(&w, 1);
+	rn_wcur_u32(&w, 0); /* count, patched below */
+	for (size_t k = 0; k < ndec && rn_wcur_ok(&w); k++) {
 		struct flow_dec *d = decs[k];
-		for (size_t i = 0; i < d->ntmpl_cap; i++) {
+		for (size_t i = 0; i < d->ntmpl_cap && rn_wcur_ok(&w); i++) {
 			const struct flow_tmpl *t = &d->tmpls[i];
 			if (t->session == 0)
 				continue;
 			const struct flow_session *s = &d->sessions[t->session - 1];
-			size_t at = w.n;
-			wb_u32(&w, 0);
-			wb_u32(&w, 0);
-			size_t body = w.n;
+			size_t at = w.len;
+			rn_wcur_u32(&w, 0); /* body length and CRC, patched below */
+			rn_wcur_u32(&w, 0);
+			size_t body = w.len;
 			uint8_t a[16] = {0};
 			rn_addr_to_bytes(&s->addr, a);
-			wb_u8(&w, s->addr.family);
-			wb_put(&w, a, 16);
-			wb_u16(&w, s->port);
-			wb_u8(&w, s->version);
-			wb_u32(&w, s->domain);
-			wb_u16(&w, t->id);
-			wb_u8(&w, t->options);
-			wb_u16(&w, t->nscope);
-			wb_u16(&w, t->nfields);
-			wb_u64(&w, (uint64_t)t->learned_ms);
+			rn_wcur_u8(&w, s->addr.family);
+			rn_wcur_bytes(&w, a, 16);
+			rn_wcur_u16(&w, s->port);
+			rn_wcur_u8(&w, s->version);
+			rn_wcur_u32(&w, s->domain);
+			rn_wcur_u16(&w, t->id);
+			rn_wcur_u8(&w, t->options);
+			rn_wcur_u16(&w, t->nscope);
+			rn_wcur_u16(&w, t->nfields);
+			rn_wcur_u64(&w, (uint64_t)t->learned_ms);
 			for (uint16_t f = 0; f < t->nfields; f++) {
-				wb_u16(&w, t->f[f].ie);
-				wb_u16(&w, t->f[f].len);
-				wb_u32(&w, t->f[f].pen);
+				rn_wcur_u16(&w, t->f[f].ie);
+				rn_wcur_u16(&w, t->f[f].len);
+				rn_wcur_u32(&w, t->f[f].pen);
 			}
-			if (w.oom)
+			if (!rn_wcur_ok(&w))
 				break;
-			put_be32(w.p + at, (uint32_t)(w.n - body));
-			put_be32(w.p + at + 4, rn_crc32c(0, w.p + body, w.n - body));
+			rn_wcur_patch(&w, at, w.len - body, 4);
+			rn_wcur_patch(&w, at + 4, rn_crc32c(0, w.p + body, w.len - body), 4);
 			count++;
 		}
 	}
-	if (w.oom) {
-		free(w.p);
-		return -ENOMEM;
-	}
-	put_be32(w.p + 8, count);
-	rc = rn_file_replace(path, w.p, w.n, 0640);
-	free(w.p);
+	rn_wcur_patch(&w, 8, count, 4);
+	rc = w.err;
+	if (rc == RN_OK)
+		rc = rn_file_replace(path, w.p, w.len, 0640);
+	rn_wcur_release(&w);
 	if (rc == RN_OK)
 		for (size_t k = 0; k < ndec; k++)
 			decs[k]->tmpl_dirty = false;

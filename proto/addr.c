@@ -22,8 +22,7 @@ static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 
 void rn_addr_set_v6(struct rn_addr *a, const uint8_t b[16])
 {
 	if (memcmp(b, v4mapped_prefix, 12) == 0) {
-		rn_addr_set_v4(a, (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-		                          (uint32_t)b[14] << 8 | b[15]);
+		rn_addr_set_v4(a, (uint32_t)rn_load_be(b + 12, 4));
 		return;
 	}
 	memset(a, 0, sizeof(*a));
@@ -34,8 +33,7 @@ void rn_addr_set_v6(struct rn_addr *a, const uint8_t b[16])
 int rn_addr_from_bytes(struct rn_addr *a, const uint8_t *b, size_t len)
 {
 	if (len == 4) {
-		rn_addr_set_v4(a, (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-		                          (uint32_t)b[2] << 8 | b[3]);
+		rn_addr_set_v4(a, (uint32_t)rn_load_be(b, 4));
 		return RN_OK;
 	}
 	if (len == 16) {

@@ -3,53 +3,18 @@
  * Markdown table of every key (rn_conf_describe()) and a loaded
  * configuration written back in libconfig syntax (rn_conf_dump()).
  *
- * Design notes: output goes to a growing buffer whose first allocation
- * failure is sticky, so writers never check and the caller gets one
- * error at the end. Dotted key names become nested groups, each written
- * once, where the table first mentions it (libconfig accepts neither
- * dotted names nor a group twice); secret values are never written.
+ * Design notes: output goes to a growable string builder (rn_strbuf),
+ * whose first failure is sticky, so writers never check and the caller
+ * gets one error at the end. Dotted key names become nested groups, each
+ * written once, where the table first mentions it (libconfig accepts
+ * neither dotted names nor a group twice); secret values are never
+ * written.
  * Read-only over the tables: any thread.
  */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "proto/conf_int.h"
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	int err;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) RN_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	while (b->err == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = RN_EINTERNAL;
-			return;
-		}
-		if (b->p != NULL && (size_t)n < b->cap - b->n) {
-			b->n += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n + 1;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
 
 static const char *type_name(const struct rn_conf_key *k)
 {
@@ -84,31 +49,31 @@ static const char *type_name(const struct rn_conf_key *k)
 	return "?";
 }
 
-static void describe_bounds(struct sbuf *b, const struct rn_conf_key *k)
+static void describe_bounds(struct rn_strbuf *b, const struct rn_conf_key *k)
 {
 	char ch[200];
 	switch (k->type) {
 	case RN_CONF_INT:
 	case RN_CONF_DOUBLE:
-		sb_printf(b, "%lld to %lld", (long long)k->min, (long long)k->max);
+		rn_strbuf_printf(b, "%lld to %lld", (long long)k->min, (long long)k->max);
 		break;
 	case RN_CONF_DURATION:
-		sb_printf(b, "%lldms to %lldms", (long long)k->min, (long long)k->max);
+		rn_strbuf_printf(b, "%lldms to %lldms", (long long)k->min, (long long)k->max);
 		break;
 	case RN_CONF_SIZE:
-		sb_printf(b, "%lld to %lld bytes", (long long)k->min, (long long)k->max);
+		rn_strbuf_printf(b, "%lld to %lld bytes", (long long)k->min, (long long)k->max);
 		break;
 	case RN_CONF_STRING:
-		sb_printf(b, "length %lld to %lld", (long long)k->min, (long long)k->max);
+		rn_strbuf_printf(b, "length %lld to %lld", (long long)k->min, (long long)k->max);
 		break;
 	case RN_CONF_ENUM:
 	case RN_CONF_FLAGS:
 		conf_enum_choices(k, ch, sizeof(ch));
-		sb_printf(b, "%s", ch);
+		rn_strbuf_printf(b, "%s", ch);
 		break;
 	case RN_CONF_STRLIST:
 	case RN_CONF_PREFIXES:
-		sb_printf(b, "up to %lld entries", (long long)k->max);
+		rn_strbuf_printf(b, "up to %lld entries", (long long)k->max);
 		break;
 	default:
 		break;
@@ -117,59 +82,55 @@ static void describe_bounds(struct sbuf *b, const struct rn_conf_key *k)
 
 int rn_conf_describe(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len)
 {
-	struct sbuf b = {0};
-	sb_printf(&b, "| key | type | default | range | reload | description |\n");
-	sb_printf(&b, "|---|---|---|---|---|---|\n");
+	struct rn_strbuf b;
+	rn_strbuf_init(&b, SIZE_MAX);
+	rn_strbuf_printf(&b, "| key | type | default | range | reload | description |\n");
+	rn_strbuf_printf(&b, "|---|---|---|---|---|---|\n");
 	for (size_t s = 0; s < nsecs; s++) {
 		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++) {
-			sb_printf(&b, "| `%s.%s` | %s | %s%s%s | ", secs[s].name, k->name,
-			          type_name(k), k->def && k->def[0] ? "`" : "",
-			          k->def && k->def[0] ? k->def : "(none)",
-			          k->def && k->def[0] ? "`" : "");
+			rn_strbuf_printf(&b, "| `%s.%s` | %s | %s%s%s | ", secs[s].name, k->name,
+			                 type_name(k), k->def && k->def[0] ? "`" : "",
+			                 k->def && k->def[0] ? k->def : "(none)",
+			                 k->def && k->def[0] ? "`" : "");
 			describe_bounds(&b, k);
-			sb_printf(&b, " | %s | %s |\n", (k->flags & RN_CONF_RELOAD) ? "yes" : "no",
-			          k->help ? k->help : "");
+			rn_strbuf_printf(&b, " | %s | %s |\n",
+			                 (k->flags & RN_CONF_RELOAD) ? "yes" : "no",
+			                 k->help ? k->help : "");
 		}
 	}
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
+	return rn_strbuf_take(&b, out, len);
 }
 
-static void dump_string(struct sbuf *b, const char *s)
+static void dump_string(struct rn_strbuf *b, const char *s)
 {
-	sb_printf(b, "\"");
+	rn_strbuf_putc(b, '"');
 	for (const char *p = s ? s : ""; *p; p++) {
 		if (*p == '"' || *p == '\\')
-			sb_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			sb_printf(b, "\\n");
+			rn_strbuf_putc(b, '\\');
+		if (*p == '\n')
+			rn_strbuf_puts(b, "\\n");
 		else
-			sb_printf(b, "%c", *p);
+			rn_strbuf_putc(b, *p);
 	}
-	sb_printf(b, "\"");
+	rn_strbuf_putc(b, '"');
 }
 
-static void dump_value(struct sbuf *b, const struct rn_conf_key *k, const void *f)
+static void dump_value(struct rn_strbuf *b, const struct rn_conf_key *k, const void *f)
 {
 	char tmp[RN_PREFIX_STRLEN];
 	if (k->flags & RN_CONF_SECRET) {
-		sb_printf(b, "\"(secret)\"");
+		rn_strbuf_printf(b, "\"(secret)\"");
 		return;
 	}
 	switch (k->type) {
 	case RN_CONF_BOOL:
-		sb_printf(b, "%s", *(const bool *)f ? "true" : "false");
+		rn_strbuf_printf(b, "%s", *(const bool *)f ? "true" : "false");
 		break;
 	case RN_CONF_INT:
-		sb_printf(b, "%lld", (long long)*(const int64_t *)f);
+		rn_strbuf_printf(b, "%lld", (long long)*(const int64_t *)f);
 		break;
 	case RN_CONF_DOUBLE:
-		sb_printf(b, "%.17g", *(const double *)f);
+		rn_strbuf_printf(b, "%.17g", *(const double *)f);
 		break;
 	case RN_CONF_DURATION: {
 		static const struct {
@@ -186,11 +147,11 @@ static void dump_value(struct sbuf *b, const struct rn_conf_key *k, const void *
 				break;
 			}
 		}
-		sb_printf(b, "\"%lld%s\"", (long long)n, u);
+		rn_strbuf_printf(b, "\"%lld%s\"", (long long)n, u);
 		break;
 	}
 	case RN_CONF_SIZE:
-		sb_printf(b, "%llu", (unsigned long long)*(const uint64_t *)f);
+		rn_strbuf_printf(b, "%llu", (unsigned long long)*(const uint64_t *)f);
 		break;
 	case RN_CONF_STRING:
 	case RN_CONF_HOSTPORT:
@@ -203,35 +164,35 @@ static void dump_value(struct sbuf *b, const struct rn_conf_key *k, const void *
 	case RN_CONF_FLAGS: {
 		unsigned v = *(const unsigned *)f;
 		bool first = true;
-		sb_printf(b, "[");
+		rn_strbuf_printf(b, "[");
 		for (int i = 0; k->enum_names[i] != NULL; i++) {
 			if (!(v & (1u << i)))
 				continue;
-			sb_printf(b, "%s", first ? "" : ", ");
+			rn_strbuf_printf(b, "%s", first ? "" : ", ");
 			dump_string(b, k->enum_names[i]);
 			first = false;
 		}
-		sb_printf(b, "]");
+		rn_strbuf_printf(b, "]");
 		break;
 	}
 	case RN_CONF_STRLIST: {
 		const struct rn_strlist *l = f;
-		sb_printf(b, "[");
+		rn_strbuf_printf(b, "[");
 		for (size_t i = 0; i < l->n; i++) {
-			sb_printf(b, "%s", i ? ", " : "");
+			rn_strbuf_printf(b, "%s", i ? ", " : "");
 			dump_string(b, l->v[i]);
 		}
-		sb_printf(b, "]");
+		rn_strbuf_printf(b, "]");
 		break;
 	}
 	case RN_CONF_PREFIXES: {
 		const struct rn_prefix_list *l = f;
-		sb_printf(b, "[");
+		rn_strbuf_printf(b, "[");
 		for (size_t i = 0; i < l->n; i++) {
 			rn_prefix_format(&l->v[i], tmp, sizeof(tmp));
-			sb_printf(b, "%s\"%s\"", i ? ", " : "", tmp);
+			rn_strbuf_printf(b, "%s\"%s\"", i ? ", " : "", tmp);
 		}
-		sb_printf(b, "]");
+		rn_strbuf_printf(b, "]");
 		break;
 	}
 	case RN_CONF_CUSTOM:
@@ -250,7 +211,7 @@ static bool under(const char *name, const char *prefix, size_t plen)
  * the order the table first mentions it. libconfig does not accept dotted
  * names, and a group may appear only once.
  */
-static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const char *prefix,
+static void dump_group(struct rn_strbuf *b, const struct rn_conf_section *sec, const char *prefix,
                        size_t plen, int depth)
 {
 	size_t skip = plen ? plen + 1 : 0;
@@ -258,13 +219,14 @@ static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const 
 		if (!under(k->name, prefix, plen) || strchr(k->name + skip, '.') != NULL)
 			continue;
 		if (k->type == RN_CONF_CUSTOM) {
-			sb_printf(b, "%*s# %s: a group set in the file; see `repnet config`\n",
-			          depth * 2, "", k->name + skip);
+			rn_strbuf_printf(b,
+			                 "%*s# %s: a group set in the file; see `repnet config`\n",
+			                 depth * 2, "", k->name + skip);
 			continue;
 		}
-		sb_printf(b, "%*s%s = ", depth * 2, "", k->name + skip);
+		rn_strbuf_printf(b, "%*s%s = ", depth * 2, "", k->name + skip);
 		dump_value(b, k, CONF_CFIELD(sec, k));
-		sb_printf(b, ";\n");
+		rn_strbuf_printf(b, ";\n");
 	}
 	for (const struct rn_conf_key *k = sec->keys; k->name != NULL; k++) {
 		if (!under(k->name, prefix, plen))
@@ -280,15 +242,17 @@ static void dump_group(struct sbuf *b, const struct rn_conf_section *sec, const 
 				seen = true;
 		if (seen)
 			continue;
-		sb_printf(b, "%*s%.*s: {\n", depth * 2, "", (int)(glen - skip), k->name + skip);
+		rn_strbuf_printf(b, "%*s%.*s: {\n", depth * 2, "", (int)(glen - skip),
+		                 k->name + skip);
 		dump_group(b, sec, k->name, glen, depth + 1);
-		sb_printf(b, "%*s};\n", depth * 2, "");
+		rn_strbuf_printf(b, "%*s};\n", depth * 2, "");
 	}
 }
 
 int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, size_t *len)
 {
-	struct sbuf b = {0};
+	struct rn_strbuf b;
+	rn_strbuf_init(&b, SIZE_MAX);
 	for (size_t s = 0; s < nsecs; s++) {
 		bool first = true;
 		for (size_t t = 0; t < s; t++)
@@ -296,17 +260,11 @@ int rn_conf_dump(const struct rn_conf_section *secs, size_t nsecs, char **out, s
 				first = false;
 		if (!first)
 			continue;
-		sb_printf(&b, "%s: {\n", secs[s].name);
+		rn_strbuf_printf(&b, "%s: {\n", secs[s].name);
 		for (size_t t = s; t < nsecs; t++)
 			if (strcmp(secs[t].name, secs[s].name) == 0)
 				dump_group(&b, &secs[t], "", 0, 1);
-		sb_printf(&b, "};\n");
+		rn_strbuf_printf(&b, "};\n");
 	}
-	if (b.err != 0) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.n;
-	return RN_OK;
+	return rn_strbuf_take(&b, out, len);
 }

@@ -8,7 +8,8 @@
  * at run time from /proc/self/exe: when the executable's directory ends in
  * the bindir or the sbindir, what precedes it is the prefix. A build tree
  * does not match, and callers then fall back to their build-tree rule
- * (beside the executable). No state, no allocation; thread-safe.
+ * (beside the executable: rn_path_beside_self()). No state, no
+ * allocation; thread-safe.
  */
 #include <errno.h>
 #include <limits.h>
@@ -37,6 +38,30 @@ static bool prefix_of(const char *dir, const char *sub, size_t *plen)
 	return true;
 }
 
+/* The running executable's directory, into self (PATH_MAX bytes). */
+static int self_dir(char *self)
+{
+	ssize_t sl = readlink("/proc/self/exe", self, PATH_MAX - 1);
+	if (sl <= 0)
+		return sl < 0 ? -errno : RN_ENOTFOUND;
+	self[sl] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return RN_ENOTFOUND;
+	*slash = '\0';
+	return RN_OK;
+}
+
+int rn_path_beside_self(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	int rc = self_dir(self);
+	if (rc != RN_OK)
+		return rc;
+	int n = snprintf(out, len, "%s/%s", self, name);
+	return n < 0 || (size_t)n >= len ? RN_ELIMIT : RN_OK;
+}
+
 int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len)
 {
 	char self[PATH_MAX];
@@ -45,14 +70,9 @@ int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t l
 
 	if ((unsigned)dir >= sizeof(instdirs) / sizeof(instdirs[0]))
 		return RN_EINTERNAL;
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (sl < 0)
-		return -errno;
-	self[sl] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ENOTFOUND;
-	*slash = '\0';
+	int rc = self_dir(self);
+	if (rc != RN_OK)
+		return rc;
 	if (!prefix_of(self, instdirs[RN_INSTDIR_SBIN], &plen) &&
 	    !prefix_of(self, instdirs[RN_INSTDIR_BIN], &plen))
 		return RN_ENOTFOUND;
@@ -63,19 +83,4 @@ int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t l
 	if (n < 0 || (size_t)n >= len)
 		return RN_ELIMIT;
 	return access(out, F_OK) == 0 ? RN_OK : -errno;
-}
-
-int rn_path_beside_self(const char *name, char *out, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (sl <= 0)
-		return sl < 0 ? -errno : RN_ENOTFOUND;
-	self[sl] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ENOTFOUND;
-	*slash = '\0';
-	int n = snprintf(out, len, "%s/%s", self, name);
-	return n < 0 || (size_t)n >= len ? RN_ELIMIT : RN_OK;
 }

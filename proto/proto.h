@@ -263,6 +263,30 @@ static inline bool rn_cur_need(struct rn_cur *c, size_t n)
 	return true;
 }
 
+/*
+ * The big-endian integer in the width bytes (1 to 8) at p, whose length
+ * the caller has checked (a netlink attribute of known size, an address):
+ * the twin of rn_wcur_store(). Bytes from the wire go through a cursor.
+ */
+static inline uint64_t rn_load_be(const uint8_t *p, size_t width)
+{
+	/* The usual widths spelt out: compilers make one swapped load of them. */
+	switch (width) {
+	case 2:
+		return (uint64_t)p[0] << 8 | p[1];
+	case 4:
+		return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+	case 8:
+		return rn_load_be(p, 4) << 32 | rn_load_be(p + 4, 4);
+	default:
+		break;
+	}
+	uint64_t v = 0;
+	for (size_t i = 0; i < width; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static inline uint8_t rn_cur_u8(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 1))
@@ -274,7 +298,7 @@ static inline uint16_t rn_cur_u16(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 2))
 		return 0;
-	uint16_t v = (uint16_t)((uint16_t)c->p[0] << 8 | c->p[1]);
+	uint16_t v = (uint16_t)rn_load_be(c->p, 2);
 	c->p += 2;
 	return v;
 }
@@ -283,8 +307,7 @@ static inline uint32_t rn_cur_u32(struct rn_cur *c)
 {
 	if (!rn_cur_need(c, 4))
 		return 0;
-	uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 |
-	             (uint32_t)c->p[3];
+	uint32_t v = (uint32_t)rn_load_be(c->p, 4);
 	c->p += 4;
 	return v;
 }
@@ -308,9 +331,7 @@ static inline uint64_t rn_cur_uint(struct rn_cur *c, size_t width)
 	}
 	if (!rn_cur_need(c, width))
 		return 0;
-	uint64_t v = 0;
-	for (size_t i = 0; i < width; i++)
-		v = v << 8 | c->p[i];
+	uint64_t v = rn_load_be(c->p, width);
 	c->p += width;
 	return v;
 }
@@ -389,6 +410,13 @@ static inline void rn_wcur_init_alloc(struct rn_wcur *w, size_t max)
 	w->err = RN_OK;
 }
 
+/* Empties the cursor and clears its error; the buffer stays: a new message. */
+static inline void rn_wcur_reset(struct rn_wcur *w)
+{
+	w->len = 0;
+	w->err = RN_OK;
+}
+
 static inline bool rn_wcur_ok(const struct rn_wcur *w)
 {
 	return w->err == RN_OK;
@@ -433,6 +461,25 @@ static inline void rn_wcur_bytes(struct rn_wcur *w, const void *src, size_t n)
 /* Stores v big-endian in the width bytes at p (1 to 8). */
 static inline void rn_wcur_store(uint8_t *p, uint64_t v, size_t width)
 {
+	/* The usual widths spelt out: compilers make one swapped store of them. */
+	switch (width) {
+	case 2:
+		p[0] = (uint8_t)(v >> 8);
+		p[1] = (uint8_t)v;
+		return;
+	case 4:
+		p[0] = (uint8_t)(v >> 24);
+		p[1] = (uint8_t)(v >> 16);
+		p[2] = (uint8_t)(v >> 8);
+		p[3] = (uint8_t)v;
+		return;
+	case 8:
+		rn_wcur_store(p, v >> 32, 4);
+		rn_wcur_store(p + 4, v, 4);
+		return;
+	default:
+		break;
+	}
 	for (size_t i = width; i > 0; i--, v >>= 8)
 		p[i - 1] = (uint8_t)v;
 }
@@ -1527,6 +1574,11 @@ int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode
 /* Reads a whole file of at most max bytes; *out is freed with free(). */
 int rn_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
 /*
+ * Writes all len bytes of buf to fd (a file, a pipe, a stream socket),
+ * through short writes and EINTR. Returns RN_OK or -errno.
+ */
+int rn_write_all(int fd, const void *buf, size_t len);
+/*
  * Reads fd (a pipe, standard input) to its end, at most max bytes
  * (RN_ELIMIT past that); *out is freed with free(). fd stays open.
  */
@@ -1552,8 +1604,10 @@ enum rn_instdir {
  */
 int rn_path_installed(enum rn_instdir dir, const char *name, char *out, size_t len);
 /*
- * name in the running executable's directory (the build tree's rule for
- * the helpers), whether it exists or not. RN_ELIMIT when out is too small.
+ * Writes <the running executable's directory>/<name> into out: where a
+ * build tree keeps repnet's programs, side by side. Whether that file
+ * exists is the caller's to check. Returns RN_OK, -errno when
+ * /proc/self/exe cannot be read, RN_ELIMIT when out is too small.
  */
 int rn_path_beside_self(const char *name, char *out, size_t len);
 

@@ -94,6 +94,22 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
+int rn_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return RN_OK;
+}
+
 int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode)
 {
 	char tmp[PATH_MAX];
@@ -102,20 +118,9 @@ int rn_file_replace(const char *path, const void *buf, size_t len, unsigned mode
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
 	if (fd < 0)
 		return -errno;
-	const uint8_t *p = buf;
-	size_t left = len;
-	int rc = RN_OK;
-	while (left > 0) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto fail;
-		}
-		p += w;
-		left -= (size_t)w;
-	}
+	int rc = rn_write_all(fd, buf, len);
+	if (rc != RN_OK)
+		goto fail;
 	if (fsync(fd) != 0) {
 		rc = -errno;
 		goto fail;

@@ -88,21 +88,6 @@ int journal_scan(const uint8_t *buf, size_t len, uint64_t *gen, size_t *valid, b
 	return RN_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return RN_OK;
-}
-
 int persist_replace(int dirfd, const char *name, const uint8_t *buf, size_t len)
 {
 	char tmp[256];
@@ -115,10 +100,10 @@ int persist_replace(int dirfd, const char *name, const uint8_t *buf, size_t len)
 	crash_point("snapshot-created");
 	/* In two halves, so that a crash can leave a half-written temporary. */
 	size_t half = len / 2;
-	if ((rc = write_all(fd, buf, half)) != RN_OK)
+	if ((rc = rn_write_all(fd, buf, half)) != RN_OK)
 		goto fail;
 	crash_point("snapshot-half");
-	if ((rc = write_all(fd, buf + half, len - half)) != RN_OK)
+	if ((rc = rn_write_all(fd, buf + half, len - half)) != RN_OK)
 		goto fail;
 	crash_point("snapshot-written");
 	if (fsync(fd) != 0) {

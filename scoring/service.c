@@ -223,21 +223,6 @@ static int read_at(struct scoring *s, const char *name, size_t max, uint8_t **bu
 
 /* ---- journal --------------------------------------------------------------- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return RN_OK;
-}
-
 /* Marks the journal failed (poisoned): nothing more is written or acknowledged in it. Under mu. */
 static void journal_poison(struct scoring *s, int err, const char *what)
 {
@@ -263,7 +248,7 @@ static int journal_create(struct scoring *s, uint64_t gen)
 		return -errno;
 	uint8_t hdr[JOURNAL_HDR_LEN];
 	journal_header(hdr, gen);
-	int rc = write_all(fd, hdr, sizeof(hdr));
+	int rc = rn_write_all(fd, hdr, sizeof(hdr));
 	if (rc == RN_OK && (fdatasync(fd) != 0 || fsync(s->dirfd) != 0))
 		rc = -errno;
 	if (rc != RN_OK) {
@@ -474,10 +459,10 @@ int scoring_submit(struct scoring *s, const struct rn_obs_batch_meta *meta,
 		s->qcap = cap;
 	}
 	/* The record: header, then payload; a crash between them tears it. */
-	rc = write_all(s->jfd, rh, sizeof(rh));
+	rc = rn_write_all(s->jfd, rh, sizeof(rh));
 	if (rc == RN_OK) {
 		crash_point("journal-record");
-		rc = write_all(s->jfd, payload, plen);
+		rc = rn_write_all(s->jfd, payload, plen);
 	}
 	if (rc != RN_OK) {
 		/* A partial record may be on disk: cut it off, or nothing more can go after it. */

@@ -24,19 +24,11 @@
 
 /* ---- keys ----------------------------------------------------------------- */
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 uint64_t key_of_addr(const struct rn_addr *a, unsigned plen)
 {
 	if (a->family == RN_AF_INET)
 		return (uint64_t)a->u.v4 & key_mask(RN_AF_INET, plen);
-	return be64(a->u.v6) & key_mask(RN_AF_INET6, plen);
+	return rn_load_be(a->u.v6, 8) & key_mask(RN_AF_INET6, plen);
 }
 
 void key_to_prefix(unsigned family, unsigned plen, uint64_t key, struct rn_prefix *out)
@@ -47,8 +39,7 @@ void key_to_prefix(unsigned family, unsigned plen, uint64_t key, struct rn_prefi
 	} else {
 		/* Built by hand: the upper 64 bits alone are never a v4-mapped address. */
 		out->addr.family = RN_AF_INET6;
-		for (int i = 0; i < 8; i++)
-			out->addr.u.v6[i] = (uint8_t)(key >> (56 - 8 * i));
+		rn_wcur_store(out->addr.u.v6, key, 8);
 	}
 	out->len = (uint8_t)plen;
 }
@@ -66,7 +57,7 @@ int key_from_prefix(const struct rn_prefix *p, uint64_t *key)
 	for (int i = 8; i < 16; i++)
 		if (p->addr.u.v6[i] != 0)
 			return RN_EPARSE;
-	*key = be64(p->addr.u.v6);
+	*key = rn_load_be(p->addr.u.v6, 8);
 	return (*key & ~key_mask(RN_AF_INET6, p->len)) == 0 ? RN_OK : RN_EPARSE;
 }
 

@@ -14,17 +14,6 @@
 #include "feeds/bus/payload.h"
 #include "feeds/bus/wire.h"
 
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	do {
-		uint8_t b = v & 0x7f;
-		v >>= 7;
-		p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-	} while (v);
-	return n;
-}
-
 int feeds_payload_build(const struct feeds_payload_hdr *h, unsigned body_field, const uint8_t *body,
                         size_t body_len, uint8_t **out, size_t *len)
 {
@@ -46,13 +35,18 @@ int feeds_payload_build(const struct feeds_payload_hdr *h, unsigned body_field, 
 	if (buf == NULL)
 		return -ENOMEM;
 	repnet__v1__signed_payload__pack(&sp, buf);
-	size_t o = hl;
-	o += varint_put(buf + o, (uint64_t)body_field << 3 | FEEDS_WT_LEN);
-	o += varint_put(buf + o, body_len);
-	if (body_len > 0)
-		memcpy(buf + o, body, body_len);
+	/* The body: one length-delimited field after the header's. */
+	struct rn_wcur w;
+	rn_wcur_init(&w, buf + hl, total - hl);
+	rn_wcur_varint(&w, (uint64_t)body_field << 3 | FEEDS_WT_LEN);
+	rn_wcur_varint(&w, body_len);
+	rn_wcur_bytes(&w, body, body_len);
+	if (!rn_wcur_ok(&w)) {
+		free(buf);
+		return RN_EINTERNAL;
+	}
 	*out = buf;
-	*len = o + body_len;
+	*len = hl + w.len;
 	return RN_OK;
 }
 

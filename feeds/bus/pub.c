@@ -332,48 +332,30 @@ static void *timer_main(void *arg)
 	return NULL;
 }
 
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	do {
-		uint8_t b = v & 0x7f;
-		v >>= 7;
-		p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-	} while (v);
-	return n;
-}
-
 /* A ResyncReply of already-sealed envelopes: field 2, repeated. */
 static int reply_build(int status, uint8_t *const *envs, const size_t *lens, size_t n,
                        nng_msg **out)
 {
 	size_t total = status ? 2 : 0;
 	for (size_t i = 0; i < n; i++)
-		total += 1 + varint_len(lens[i]) + lens[i];
+		total += 1 + rn_varint_len(lens[i]) + lens[i];
 	nng_msg *m;
 	if (nng_msg_alloc(&m, total) != 0)
 		return -ENOMEM;
-	uint8_t *b = nng_msg_body(m);
-	size_t o = 0;
+	struct rn_wcur w;
+	rn_wcur_init(&w, nng_msg_body(m), total);
 	if (status) {
-		b[o++] = 0x08; /* field 1, varint */
-		b[o++] = (uint8_t)status;
+		rn_wcur_u8(&w, 0x08); /* field 1, varint */
+		rn_wcur_u8(&w, (uint8_t)status);
 	}
 	for (size_t i = 0; i < n; i++) {
-		b[o++] = 0x12; /* field 2, length-delimited */
-		o += varint_put(b + o, lens[i]);
-		memcpy(b + o, envs[i], lens[i]);
-		o += lens[i];
+		rn_wcur_u8(&w, 0x12); /* field 2, length-delimited */
+		rn_wcur_varint(&w, lens[i]);
+		rn_wcur_bytes(&w, envs[i], lens[i]);
+	}
+	if (!rn_wcur_ok(&w) || w.len != total) {
+		nng_msg_free(m);
+		return RN_EINTERNAL;
 	}
 	*out = m;
 	return RN_OK;

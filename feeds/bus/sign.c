@@ -86,9 +86,7 @@ static int write_new(const char *path, const char *text, mode_t mode)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	size_t len = strlen(text);
-	ssize_t w = write(fd, text, len);
-	int rc = (w == (ssize_t)len) ? RN_OK : (w < 0 ? -errno : -EIO);
+	int rc = rn_write_all(fd, text, strlen(text));
 	if (rc == RN_OK && fsync(fd) != 0)
 		rc = -errno;
 	close(fd);

@@ -41,9 +41,9 @@
 /* The engine's side of the socket                                     */
 /* ------------------------------------------------------------------ */
 
-static int eng_send(struct applier *a, const struct nfs_wbuf *w)
+static int eng_send(struct applier *a, const struct rn_wcur *w)
 {
-	if (w->overflow)
+	if (!rn_wcur_ok(w))
 		return RN_EINTERNAL;
 	for (;;) {
 		ssize_t n = send(a->fd, w->p, w->len, MSG_NOSIGNAL);
@@ -57,8 +57,8 @@ static int eng_send(struct applier *a, const struct nfs_wbuf *w)
 
 static int send_result(struct applier *a, int32_t rc, int32_t kerr, uint32_t op, const char *text)
 {
-	struct nfs_wbuf w;
-	nfs_wbuf_init(&w, a->out, sizeof(a->out));
+	struct rn_wcur w;
+	rn_wcur_init(&w, a->out, sizeof(a->out));
 	nfs_enc_result(&w, a->txn, rc, kerr, op, text);
 	return eng_send(a, &w);
 }
@@ -74,8 +74,8 @@ static int do_list(struct applier *a)
 		return -ENOMEM;
 	a->last_kerr = 0;
 	int rc = a->be->list(a, s);
-	struct nfs_wbuf w;
-	nfs_wbuf_init(&w, a->out, sizeof(a->out));
+	struct rn_wcur w;
+	rn_wcur_init(&w, a->out, sizeof(a->out));
 	if (rc == RN_OK) {
 		nfs_enc_sets(&w, s);
 		rc = eng_send(a, &w);
@@ -107,10 +107,10 @@ int nfa_dump_put(struct nfa_dump *d, const uint8_t *item)
 		if (rc != RN_OK)
 			return rc;
 	}
-	nfs_put_bytes(&d->w, item, nfs_item_len(d->id.kind));
+	rn_wcur_bytes(&d->w, item, nfs_item_len(d->id.kind));
 	d->n++;
 	d->count++;
-	return d->w.overflow ? RN_EINTERNAL : RN_OK;
+	return rn_wcur_ok(&d->w) ? RN_OK : RN_EINTERNAL;
 }
 
 /* DUMP: the set's items in ELEMS messages, then DUMP_END. */
@@ -124,7 +124,7 @@ static int do_dump(struct applier *a, const struct nfs_setid *id, uint8_t flags)
 	uint8_t *wb = malloc(NFS_MSG_MAX);
 	if (wb == NULL)
 		return -ENOMEM;
-	nfs_wbuf_init(&d.w, wb, NFS_MSG_MAX);
+	rn_wcur_init(&d.w, wb, NFS_MSG_MAX);
 	nfs_enc_elems_start(&d.w, NFS_OP_DUMP, id, 0);
 	int rc = nfs_set_name(id, ipset ? a->prefix : NULL, (flags & NFS_SETF_TMP) != 0, name,
 	                      sizeof(name));
@@ -133,8 +133,8 @@ static int do_dump(struct applier *a, const struct nfs_setid *id, uint8_t flags)
 	if (rc == RN_OK)
 		rc = dump_flush(&d);
 	free(wb);
-	struct nfs_wbuf w;
-	nfs_wbuf_init(&w, a->out, sizeof(a->out));
+	struct rn_wcur w;
+	rn_wcur_init(&w, a->out, sizeof(a->out));
 	nfs_enc_dump_end(&w, rc, d.count, d.anomalies, q.res_set ? q.res_id : 0);
 	return eng_send(a, &w);
 }
@@ -332,8 +332,8 @@ int feeds_nfsync_applier_main(int argc, char **argv)
 	}
 	a->seq = (uint32_t)rn_time_now_ms();
 	a->be->init(a);
-	struct nfs_wbuf w;
-	nfs_wbuf_init(&w, a->out, sizeof(a->out));
+	struct rn_wcur w;
+	rn_wcur_init(&w, a->out, sizeof(a->out));
 	nfs_enc_ready(&w, (uint8_t)a->backend, (uint32_t)getpid());
 	if (eng_send(a, &w) != RN_OK)
 		goto out;

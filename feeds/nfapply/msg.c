@@ -75,179 +75,141 @@ int nfs_set_name_parse(const char *name, size_t len, const char *ipset_prefix, s
 
 /* ---- writer ---- */
 
-void nfs_wbuf_init(struct nfs_wbuf *w, uint8_t *buf, size_t cap)
+/* RN_ELIMIT when the message did not fit. */
+static int done(const struct rn_wcur *w)
 {
-	w->p = buf;
-	w->len = 0;
-	w->cap = cap;
-	w->overflow = false;
+	return w->err;
 }
 
-void nfs_put_bytes(struct nfs_wbuf *w, const void *p, size_t n)
+int nfs_enc_ready(struct rn_wcur *w, uint8_t backend, uint32_t pid)
 {
-	if (w->overflow || w->cap - w->len < n) {
-		w->overflow = true;
-		return;
-	}
-	if (n > 0)
-		memcpy(w->p + w->len, p, n);
-	w->len += n;
-}
-
-void nfs_put_u8(struct nfs_wbuf *w, uint8_t v)
-{
-	nfs_put_bytes(w, &v, 1);
-}
-
-void nfs_put_u16(struct nfs_wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-	nfs_put_bytes(w, b, 2);
-}
-
-void nfs_put_u32(struct nfs_wbuf *w, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	nfs_put_bytes(w, b, 4);
-}
-
-static int done(struct nfs_wbuf *w)
-{
-	return w->overflow ? RN_ELIMIT : RN_OK;
-}
-
-int nfs_enc_ready(struct nfs_wbuf *w, uint8_t backend, uint32_t pid)
-{
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_READY);
-	nfs_put_u32(w, NFS_PROTO_VERSION);
-	nfs_put_u8(w, backend);
-	nfs_put_u32(w, pid);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_READY);
+	rn_wcur_u32(w, NFS_PROTO_VERSION);
+	rn_wcur_u8(w, backend);
+	rn_wcur_u32(w, pid);
 	return done(w);
 }
 
-int nfs_enc_result(struct nfs_wbuf *w, uint32_t txn, int32_t rc, int32_t kerr, uint32_t op,
+int nfs_enc_result(struct rn_wcur *w, uint32_t txn, int32_t rc, int32_t kerr, uint32_t op,
                    const char *text)
 {
 	size_t n = text ? strnlen(text, NFS_ERRMSG_MAX) : 0;
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_RESULT);
-	nfs_put_u32(w, txn);
-	nfs_put_u32(w, (uint32_t)rc);
-	nfs_put_u32(w, (uint32_t)kerr);
-	nfs_put_u32(w, op);
-	nfs_put_u16(w, (uint16_t)n);
-	nfs_put_bytes(w, text, n);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_RESULT);
+	rn_wcur_u32(w, txn);
+	rn_wcur_u32(w, (uint32_t)rc);
+	rn_wcur_u32(w, (uint32_t)kerr);
+	rn_wcur_u32(w, op);
+	rn_wcur_u16(w, (uint16_t)n);
+	rn_wcur_bytes(w, text, n);
 	return done(w);
 }
 
-int nfs_enc_dump_end(struct nfs_wbuf *w, int32_t rc, uint32_t count, uint32_t anomalies,
+int nfs_enc_dump_end(struct rn_wcur *w, int32_t rc, uint32_t count, uint32_t anomalies,
                      uint32_t genid)
 {
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_DUMP_END);
-	nfs_put_u32(w, (uint32_t)rc);
-	nfs_put_u32(w, count);
-	nfs_put_u32(w, anomalies);
-	nfs_put_u32(w, genid);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_DUMP_END);
+	rn_wcur_u32(w, (uint32_t)rc);
+	rn_wcur_u32(w, count);
+	rn_wcur_u32(w, anomalies);
+	rn_wcur_u32(w, genid);
 	return done(w);
 }
 
-int nfs_enc_begin(struct nfs_wbuf *w, uint32_t txn, uint32_t genid)
+int nfs_enc_begin(struct rn_wcur *w, uint32_t txn, uint32_t genid)
 {
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_BEGIN);
-	nfs_put_u32(w, txn);
-	nfs_put_u32(w, genid);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_BEGIN);
+	rn_wcur_u32(w, txn);
+	rn_wcur_u32(w, genid);
 	return done(w);
 }
 
-int nfs_enc_simple(struct nfs_wbuf *w, uint8_t type)
+int nfs_enc_simple(struct rn_wcur *w, uint8_t type)
 {
-	w->len = 0;
-	nfs_put_u8(w, type);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, type);
 	return done(w);
 }
 
-int nfs_enc_set(struct nfs_wbuf *w, uint8_t type, const struct nfs_setid *id, uint8_t flags,
+int nfs_enc_set(struct rn_wcur *w, uint8_t type, const struct nfs_setid *id, uint8_t flags,
                 uint32_t size)
 {
-	w->len = 0;
-	nfs_put_u8(w, type);
-	nfs_put_u8(w, id->kind);
-	nfs_put_u8(w, id->group);
-	nfs_put_u8(w, flags);
-	nfs_put_u32(w, size);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, type);
+	rn_wcur_u8(w, id->kind);
+	rn_wcur_u8(w, id->group);
+	rn_wcur_u8(w, flags);
+	rn_wcur_u32(w, size);
 	return done(w);
 }
 
-int nfs_enc_chain(struct nfs_wbuf *w, uint8_t type, uint8_t chain, int32_t prio)
+int nfs_enc_chain(struct rn_wcur *w, uint8_t type, uint8_t chain, int32_t prio)
 {
-	w->len = 0;
-	nfs_put_u8(w, type);
-	nfs_put_u8(w, chain);
-	nfs_put_u32(w, (uint32_t)prio);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, type);
+	rn_wcur_u8(w, chain);
+	rn_wcur_u32(w, (uint32_t)prio);
 	return done(w);
 }
 
-int nfs_enc_rules(struct nfs_wbuf *w, const struct nfs_setid *ids, size_t n)
+int nfs_enc_rules(struct rn_wcur *w, const struct nfs_setid *ids, size_t n)
 {
 	if (n > NFS_RULES_MAX)
 		return RN_ELIMIT;
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_RULES);
-	nfs_put_u8(w, (uint8_t)n);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_RULES);
+	rn_wcur_u8(w, (uint8_t)n);
 	for (size_t i = 0; i < n; i++) {
-		nfs_put_u8(w, ids[i].kind);
-		nfs_put_u8(w, ids[i].group);
+		rn_wcur_u8(w, ids[i].kind);
+		rn_wcur_u8(w, ids[i].group);
 	}
 	return done(w);
 }
 
-int nfs_enc_sets(struct nfs_wbuf *w, const struct nfs_sets *s)
+int nfs_enc_sets(struct rn_wcur *w, const struct nfs_sets *s)
 {
 	if (s->n > NFS_SETS_MAX)
 		return RN_ELIMIT;
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_SETS);
-	nfs_put_u32(w, s->genid);
-	nfs_put_u8(w, s->table);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_SETS);
+	rn_wcur_u32(w, s->genid);
+	rn_wcur_u8(w, s->table);
 	for (unsigned c = 0; c < NFS_CHAIN_COUNT; c++) {
-		nfs_put_u8(w, s->chains[c].present);
-		nfs_put_u32(w, (uint32_t)s->chains[c].prio);
-		nfs_put_u32(w, s->chains[c].rules);
+		rn_wcur_u8(w, s->chains[c].present);
+		rn_wcur_u32(w, (uint32_t)s->chains[c].prio);
+		rn_wcur_u32(w, s->chains[c].rules);
 	}
-	nfs_put_u16(w, s->foreign);
-	nfs_put_u16(w, s->n);
+	rn_wcur_u16(w, s->foreign);
+	rn_wcur_u16(w, s->n);
 	for (unsigned i = 0; i < s->n; i++) {
-		nfs_put_u8(w, s->v[i].id.kind);
-		nfs_put_u8(w, s->v[i].id.group);
-		nfs_put_u8(w, s->v[i].flags);
-		nfs_put_u32(w, s->v[i].size);
-		nfs_put_u32(w, s->v[i].count);
+		rn_wcur_u8(w, s->v[i].id.kind);
+		rn_wcur_u8(w, s->v[i].id.group);
+		rn_wcur_u8(w, s->v[i].flags);
+		rn_wcur_u32(w, s->v[i].size);
+		rn_wcur_u32(w, s->v[i].count);
 	}
 	return done(w);
 }
 
-int nfs_enc_elems_start(struct nfs_wbuf *w, uint8_t op, const struct nfs_setid *id, uint8_t flags)
+int nfs_enc_elems_start(struct rn_wcur *w, uint8_t op, const struct nfs_setid *id, uint8_t flags)
 {
-	w->len = 0;
-	nfs_put_u8(w, NFS_M_ELEMS);
-	nfs_put_u8(w, op);
-	nfs_put_u8(w, id->kind);
-	nfs_put_u8(w, id->group);
-	nfs_put_u8(w, flags);
-	nfs_put_u16(w, 0);
+	rn_wcur_reset(w);
+	rn_wcur_u8(w, NFS_M_ELEMS);
+	rn_wcur_u8(w, op);
+	rn_wcur_u8(w, id->kind);
+	rn_wcur_u8(w, id->group);
+	rn_wcur_u8(w, flags);
+	rn_wcur_u16(w, 0);
 	return done(w);
 }
 
-int nfs_enc_elems_finish(struct nfs_wbuf *w, uint16_t n)
+int nfs_enc_elems_finish(struct rn_wcur *w, uint16_t n)
 {
-	if (w->overflow || w->len < NFS_ELEMS_HDR)
-		return RN_ELIMIT;
-	w->p[5] = (uint8_t)(n >> 8);
-	w->p[6] = (uint8_t)n;
-	return RN_OK;
+	rn_wcur_patch(w, 5, n, 2); /* the count, after op, kind, group and flags */
+	return done(w);
 }
 
 /* ---- decoder ---- */

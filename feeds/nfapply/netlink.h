@@ -284,7 +284,7 @@ struct nfa_dump {
 	struct applier *a;
 	struct nfs_setid id;
 	const char *name; /* the set's kernel name */
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	uint16_t n; /* items in w */
 	uint32_t count;
 	uint32_t anomalies; /* elements not of our shape, left out */

@@ -267,37 +267,28 @@ struct nfs_msg {
 int nfs_msg_decode(const uint8_t *buf, size_t len, struct nfs_msg *m);
 int nfs_msg_decode_sets(const uint8_t *buf, size_t len, struct nfs_sets *s);
 
-/* A bounded writer for one outgoing message. */
-struct nfs_wbuf {
-	uint8_t *p;
-	size_t len;
-	size_t cap;
-	bool overflow;
-};
-void nfs_wbuf_init(struct nfs_wbuf *w, uint8_t *buf, size_t cap);
-void nfs_put_u8(struct nfs_wbuf *w, uint8_t v);
-void nfs_put_u16(struct nfs_wbuf *w, uint16_t v);
-void nfs_put_u32(struct nfs_wbuf *w, uint32_t v);
-void nfs_put_bytes(struct nfs_wbuf *w, const void *p, size_t n);
-
-/* Encoders; each writes one whole message and returns RN_ELIMIT on overflow. */
-int nfs_enc_ready(struct nfs_wbuf *w, uint8_t backend, uint32_t pid);
-int nfs_enc_result(struct nfs_wbuf *w, uint32_t txn, int32_t rc, int32_t kerr, uint32_t op,
+/*
+ * Encoders, through a write cursor over the caller's buffer (NFS_MSG_MAX
+ * bytes): each writes one whole message from the start of w
+ * (rn_wcur_reset) and returns RN_ELIMIT when it does not fit.
+ */
+int nfs_enc_ready(struct rn_wcur *w, uint8_t backend, uint32_t pid);
+int nfs_enc_result(struct rn_wcur *w, uint32_t txn, int32_t rc, int32_t kerr, uint32_t op,
                    const char *text);
-int nfs_enc_dump_end(struct nfs_wbuf *w, int32_t rc, uint32_t count, uint32_t anomalies,
+int nfs_enc_dump_end(struct rn_wcur *w, int32_t rc, uint32_t count, uint32_t anomalies,
                      uint32_t genid);
-int nfs_enc_begin(struct nfs_wbuf *w, uint32_t txn, uint32_t genid);
-int nfs_enc_simple(struct nfs_wbuf *w, uint8_t type);
-int nfs_enc_set(struct nfs_wbuf *w, uint8_t type, const struct nfs_setid *id, uint8_t flags,
+int nfs_enc_begin(struct rn_wcur *w, uint32_t txn, uint32_t genid);
+int nfs_enc_simple(struct rn_wcur *w, uint8_t type);
+int nfs_enc_set(struct rn_wcur *w, uint8_t type, const struct nfs_setid *id, uint8_t flags,
                 uint32_t size);
-int nfs_enc_chain(struct nfs_wbuf *w, uint8_t type, uint8_t chain, int32_t prio);
-int nfs_enc_rules(struct nfs_wbuf *w, const struct nfs_setid *ids, size_t n);
-int nfs_enc_sets(struct nfs_wbuf *w, const struct nfs_sets *s);
-/* ELEMS: the header; then items are appended with nfs_put_bytes and the
- * count patched by nfs_enc_elems_finish. */
+int nfs_enc_chain(struct rn_wcur *w, uint8_t type, uint8_t chain, int32_t prio);
+int nfs_enc_rules(struct rn_wcur *w, const struct nfs_setid *ids, size_t n);
+int nfs_enc_sets(struct rn_wcur *w, const struct nfs_sets *s);
+/* ELEMS: the header; then items are appended with rn_wcur_bytes and the
+ * count patched in by nfs_enc_elems_finish. */
 #define NFS_ELEMS_HDR 7u
-int nfs_enc_elems_start(struct nfs_wbuf *w, uint8_t op, const struct nfs_setid *id, uint8_t flags);
-int nfs_enc_elems_finish(struct nfs_wbuf *w, uint16_t n);
+int nfs_enc_elems_start(struct rn_wcur *w, uint8_t op, const struct nfs_setid *id, uint8_t flags);
+int nfs_enc_elems_finish(struct rn_wcur *w, uint16_t n);
 /* How many items of this kind fit in one ELEMS message. */
 static inline size_t nfs_elems_per_msg(unsigned kind)
 {

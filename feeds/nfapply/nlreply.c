@@ -41,16 +41,6 @@ static uint32_t host32(const uint8_t *p)
 	return v;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
 int nlr_walk(const uint8_t *buf, size_t len, int (*cb)(const struct nlr_msg *m, void *arg),
              void *arg)
 {
@@ -256,7 +246,7 @@ static int one_elem(const uint8_t *d, size_t n, int (*cb)(const struct nlr_elem 
 		case NFTA_SET_ELEM_FLAGS:
 			if (xn != 4)
 				return RN_EBADLEN;
-			e.flags = be32(x);
+			e.flags = (uint32_t)rn_load_be(x, 4);
 			break;
 		default:
 			break;
@@ -338,15 +328,15 @@ int nlr_nft_set(const struct nlr_nfgen *g, struct nlr_set *s)
 			if (n != 4)
 				return RN_EBADLEN;
 			if (NLA_TYPE(t) == NFTA_SET_FLAGS) {
-				s->flags = be32(d);
+				s->flags = (uint32_t)rn_load_be(d, 4);
 				s->has_flags = true;
 			} else if (NLA_TYPE(t) == NFTA_SET_KEY_TYPE) {
-				s->key_type = be32(d);
+				s->key_type = (uint32_t)rn_load_be(d, 4);
 				s->has_key = true;
 			} else if (NLA_TYPE(t) == NFTA_SET_KEY_LEN) {
-				s->key_len = be32(d);
+				s->key_len = (uint32_t)rn_load_be(d, 4);
 			} else {
-				s->data_type = be32(d);
+				s->data_type = (uint32_t)rn_load_be(d, 4);
 			}
 			break;
 		case NFTA_SET_DESC:
@@ -355,7 +345,7 @@ int nlr_nft_set(const struct nlr_nfgen *g, struct nlr_set *s)
 				if (NLA_TYPE(t) == NFTA_SET_DESC_SIZE) {
 					if (xn != 4)
 						return RN_EBADLEN;
-					s->size = be32(x);
+					s->size = (uint32_t)rn_load_be(x, 4);
 				}
 			}
 			if (!rn_cur_ok(&dc))
@@ -397,7 +387,7 @@ int nlr_nft_chain(const struct nlr_nfgen *g, struct nlr_chain *ch)
 			if (n != 4)
 				return RN_EBADLEN;
 			ch->has_policy = true;
-			ch->policy = be32(d);
+			ch->policy = (uint32_t)rn_load_be(d, 4);
 			break;
 		case NFTA_CHAIN_HOOK:
 			ch->has_hook = true;
@@ -408,9 +398,9 @@ int nlr_nft_chain(const struct nlr_nfgen *g, struct nlr_chain *ch)
 					if (xn != 4)
 						return RN_EBADLEN;
 					if (NLA_TYPE(t) == NFTA_HOOK_HOOKNUM)
-						ch->hooknum = be32(x);
+						ch->hooknum = (uint32_t)rn_load_be(x, 4);
 					else
-						ch->prio = (int32_t)be32(x);
+						ch->prio = (int32_t)(uint32_t)rn_load_be(x, 4);
 				}
 			}
 			if (!rn_cur_ok(&hc))
@@ -468,9 +458,9 @@ static int one_expr(const uint8_t *d, size_t n, struct nlr_rule *r)
 				return RN_EBADLEN;
 			r->has_counter = true;
 			if (NLA_TYPE(t) == NFTA_COUNTER_BYTES)
-				r->bytes = be64(y);
+				r->bytes = rn_load_be(y, 8);
 			else
-				r->packets = be64(y);
+				r->packets = rn_load_be(y, 8);
 		}
 	}
 	return dc.err;
@@ -499,7 +489,7 @@ int nlr_nft_rule(const struct nlr_nfgen *g, struct nlr_rule *r)
 		case NFTA_RULE_HANDLE:
 			if (n != 8)
 				return RN_EBADLEN;
-			r->handle = be64(d);
+			r->handle = rn_load_be(d, 8);
 			break;
 		case NFTA_RULE_EXPRESSIONS:
 			rn_cur_init(&l, d, n);
@@ -534,7 +524,7 @@ int nlr_nft_gen(const struct nlr_nfgen *g, uint32_t *genid)
 		if (NLA_TYPE(t) == NFTA_GEN_ID) {
 			if (n != 4)
 				return RN_EBADLEN;
-			*genid = be32(d);
+			*genid = (uint32_t)rn_load_be(d, 4);
 			found = true;
 		}
 	}
@@ -558,7 +548,7 @@ int nlr_nft_table(const struct nlr_nfgen *g, struct nlr_table *tb)
 		if (NLA_TYPE(t) == NFTA_TABLE_FLAGS) {
 			if (n != 4)
 				return RN_EBADLEN;
-			tb->flags = be32(d);
+			tb->flags = (uint32_t)rn_load_be(d, 4);
 		}
 	}
 	if (!rn_cur_ok(&c))
@@ -572,7 +562,7 @@ static int ipset_u32(const uint8_t *d, size_t n, uint32_t *v)
 {
 	if (n != 4)
 		return RN_EBADLEN;
-	*v = be32(d);
+	*v = (uint32_t)rn_load_be(d, 4);
 	return RN_OK;
 }
 

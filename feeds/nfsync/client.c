@@ -61,11 +61,11 @@ void nfs_client_lost(struct feeds_nfsync *s, enum nfs_err_reason why)
 	nfs_state_dirty(s, true);
 }
 
-static int eng_send(struct feeds_nfsync *s, const struct nfs_wbuf *w)
+static int eng_send(struct feeds_nfsync *s, const struct rn_wcur *w)
 {
 	if (s->fd < 0)
 		return -EPIPE;
-	if (w->overflow)
+	if (!rn_wcur_ok(w))
 		return RN_EINTERNAL;
 	for (;;) {
 		ssize_t n = send(s->fd, w->p, w->len, MSG_NOSIGNAL);
@@ -238,7 +238,7 @@ int nfs_client_ensure(struct feeds_nfsync *s)
 /* Streams items of one set into ELEMS messages. */
 struct elstream {
 	struct feeds_nfsync *s;
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	struct nfs_setid id;
 	uint8_t op;
 	uint8_t flags;
@@ -257,7 +257,7 @@ static void es_begin(struct elstream *e, struct feeds_nfsync *s, const struct nf
 	e->n = 0;
 	e->per = nfs_elems_per_msg(k->id.kind);
 	e->msgs = msgs;
-	nfs_wbuf_init(&e->w, s->wbuf, NFS_MSG_MAX);
+	rn_wcur_init(&e->w, s->wbuf, NFS_MSG_MAX);
 	nfs_enc_elems_start(&e->w, e->op, &e->id, e->flags);
 }
 
@@ -280,7 +280,7 @@ static int es_put(struct elstream *e, const uint8_t *item)
 		if (rc != RN_OK)
 			return rc;
 	}
-	nfs_put_bytes(&e->w, item, nfs_item_len(e->id.kind));
+	rn_wcur_bytes(&e->w, item, nfs_item_len(e->id.kind));
 	e->n++;
 	return RN_OK;
 }
@@ -344,8 +344,8 @@ static enum nfs_err_reason classify(int kerr)
 static int send_kop(struct feeds_nfsync *s, const struct nfs_kops *k, const struct nfs_kop *op,
                     uint32_t *msgs)
 {
-	struct nfs_wbuf w;
-	nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
+	struct rn_wcur w;
+	rn_wcur_init(&w, s->wbuf, NFS_MSG_MAX);
 	switch (op->type) {
 	case NFS_M_ELEMS:
 		return send_elems(s, op, msgs);
@@ -414,19 +414,19 @@ static int txn_result(struct feeds_nfsync *s, int64_t t0, struct feeds_nfsync_re
 int nfs_client_txn(struct feeds_nfsync *s, const struct nfs_kops *k, uint32_t genid, int64_t t0,
                    struct feeds_nfsync_report *rep, struct nfs_txn_result *res)
 {
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	if (k->n == 0)
 		return RN_OK; /* nothing to change: no transaction */
-	nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
+	rn_wcur_init(&w, s->wbuf, NFS_MSG_MAX);
 	nfs_enc_begin(&w, ++s->txn, genid);
 	rc = eng_send(s, &w);
 	for (size_t i = 0; i < k->n && rc == RN_OK; i++)
 		rc = send_kop(s, k, &k->v[i], &res->msgs);
 	if (rc == RN_OK) {
-		nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
+		rn_wcur_init(&w, s->wbuf, NFS_MSG_MAX);
 		nfs_enc_simple(&w, NFS_M_COMMIT);
 		rc = eng_send(s, &w);
 	}
@@ -442,9 +442,9 @@ int nfs_client_txn(struct feeds_nfsync *s, const struct nfs_kops *k, uint32_t ge
 
 int nfs_client_list(struct feeds_nfsync *s, struct nfs_sets *out)
 {
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	size_t len;
-	nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
+	rn_wcur_init(&w, s->wbuf, NFS_MSG_MAX);
 	nfs_enc_simple(&w, NFS_M_LIST);
 	int rc = eng_send(s, &w);
 	if (rc == RN_OK)
@@ -472,10 +472,10 @@ int nfs_client_list(struct feeds_nfsync *s, struct nfs_sets *out)
 int nfs_client_dump(struct feeds_nfsync *s, const struct nfs_setid *id, uint8_t flags,
                     int (*cb)(const uint8_t *item, void *arg), void *arg, struct nfs_dumpinfo *info)
 {
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	size_t len, il = nfs_item_len(id->kind);
 	int rc, cbrc = RN_OK;
-	nfs_wbuf_init(&w, s->wbuf, NFS_MSG_MAX);
+	rn_wcur_init(&w, s->wbuf, NFS_MSG_MAX);
 	nfs_enc_set(&w, NFS_M_DUMP, id, flags, 0);
 	if ((rc = eng_send(s, &w)) != RN_OK)
 		return rc;

@@ -151,17 +151,11 @@ int nfs_ranges_to_cidrs(const struct nfs_rangevec *in, unsigned klen, unsigned m
 /* Their names in logs and metrics labels: "v4", "v6", "net4", "net6". */
 extern const char *const nfs_kind_label[NFS_DROP_KINDS];
 
-/* A packed list of items of one set (keys, or ranges lo||hi). */
-struct nfs_bytes {
-	uint8_t *v;
-	size_t n; /* bytes */
-	size_t cap;
-};
-
-int nfs_bytes_push(struct nfs_bytes *b, const void *p, size_t n);
-/* Appends each range of rv as one item lo||hi (2 * klen bytes). */
-int nfs_bytes_push_ranges(struct nfs_bytes *b, const struct nfs_rangevec *rv, unsigned klen);
-void nfs_bytes_release(struct nfs_bytes *b);
+/*
+ * Appends each range of rv to w as one item lo||hi (2 * klen bytes);
+ * returns w's error.
+ */
+int nfs_push_ranges(struct rn_wcur *w, const struct nfs_rangevec *rv, unsigned klen);
 
 /* The desired state of one group of sets (all categories, or one). */
 struct nfs_group {
@@ -213,13 +207,13 @@ enum nfs_act {
  * create, swap in or delete the set. The buffers are the record's.
  */
 struct nfs_setchange {
-	uint8_t act;          /* enum nfs_act */
-	bool live;            /* plans: the live set exists (ipset: before the plan) */
-	bool compat;          /* plans: and has our type */
-	bool tmp;             /* plans, ipset: a stale temporary set exists */
-	uint32_t size;        /* declared size of a set created or swapped in */
-	struct nfs_bytes del; /* DIFF: items to delete */
-	struct nfs_bytes add; /* DIFF: items to add */
+	uint8_t act;        /* enum nfs_act */
+	bool live;          /* plans: the live set exists (ipset: before the plan) */
+	bool compat;        /* plans: and has our type */
+	bool tmp;           /* plans, ipset: a stale temporary set exists */
+	uint32_t size;      /* declared size of a set created or swapped in */
+	struct rn_wcur del; /* DIFF: items to delete, packed (growable) */
+	struct rn_wcur add; /* DIFF: items to add, packed (growable) */
 };
 
 /* Sets by index: group slot, then kind. */

@@ -47,51 +47,30 @@ static const uint8_t plan_order[NFS_K_COUNT] = {NFS_K_V4,   NFS_K_V6,     NFS_K_
 /* Items and plans                                                     */
 /* ------------------------------------------------------------------ */
 
-int nfs_bytes_push(struct nfs_bytes *b, const void *p, size_t n)
+int nfs_push_ranges(struct rn_wcur *w, const struct nfs_rangevec *rv, unsigned klen)
 {
-	if (b->cap - b->n < n) {
-		size_t nc = b->cap ? b->cap : 4096;
-		while (nc - b->n < n)
-			nc *= 2;
-		uint8_t *v = realloc(b->v, nc);
-		if (v == NULL)
-			return -ENOMEM;
-		b->v = v;
-		b->cap = nc;
+	for (size_t i = 0; i < rv->n; i++) {
+		rn_wcur_bytes(w, rv->v[i].lo, klen);
+		rn_wcur_bytes(w, rv->v[i].hi, klen);
 	}
-	memcpy(b->v + b->n, p, n);
-	b->n += n;
-	return RN_OK;
-}
-
-int nfs_bytes_push_ranges(struct nfs_bytes *b, const struct nfs_rangevec *rv, unsigned klen)
-{
-	int rc = RN_OK;
-	for (size_t i = 0; rc == RN_OK && i < rv->n; i++) {
-		rc = nfs_bytes_push(b, rv->v[i].lo, klen);
-		if (rc == RN_OK)
-			rc = nfs_bytes_push(b, rv->v[i].hi, klen);
-	}
-	return rc;
-}
-
-void nfs_bytes_release(struct nfs_bytes *b)
-{
-	free(b->v);
-	memset(b, 0, sizeof(*b));
+	return w->err;
 }
 
 void nfs_plan_init(struct nfs_plan *pl)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->order = plan_order;
+	for (unsigned i = 0; i < NFS_SETS; i++) {
+		rn_wcur_init_alloc(&pl->set[i].del, SIZE_MAX);
+		rn_wcur_init_alloc(&pl->set[i].add, SIZE_MAX);
+	}
 }
 
 void nfs_plan_release(struct nfs_plan *pl)
 {
 	for (unsigned i = 0; i < NFS_SETS; i++) {
-		nfs_bytes_release(&pl->set[i].del);
-		nfs_bytes_release(&pl->set[i].add);
+		rn_wcur_release(&pl->set[i].del);
+		rn_wcur_release(&pl->set[i].add);
 	}
 }
 
@@ -125,7 +104,7 @@ static uint32_t want_size(const struct feeds_nfsync *s, size_t n)
 /* Dump comparison of an address set against its key set. */
 struct hashdiff {
 	struct nfs_keyset *k;
-	struct nfs_bytes *del;
+	struct rn_wcur *del;
 	uint64_t extra;
 	unsigned klen;
 };
@@ -139,7 +118,8 @@ static int hashdiff_cb(const uint8_t *item, void *arg)
 		return RN_OK;
 	}
 	h->extra++;
-	return nfs_bytes_push(h->del, item, h->klen);
+	rn_wcur_bytes(h->del, item, h->klen);
+	return h->del->err;
 }
 
 struct rangedump {
@@ -176,7 +156,8 @@ static int set_from_dump(struct feeds_nfsync *s, struct nfs_plan *pl, unsigned s
 					k->masks[i] &= (uint16_t)~NFS_F_SEEN;
 				else {
 					missing++;
-					rc = nfs_bytes_push(&c->add, nfs_keyset_key(k, i), klen);
+					rn_wcur_bytes(&c->add, nfs_keyset_key(k, i), klen);
+					rc = c->add.err;
 				}
 			}
 		} else {
@@ -200,9 +181,9 @@ static int set_from_dump(struct feeds_nfsync *s, struct nfs_plan *pl, unsigned s
 			rc = nfs_ranges_diff(&d.rv, nfs_state_ranges(s, slot, kind), klen, &del,
 			                     &add);
 		if (rc == RN_OK)
-			rc = nfs_bytes_push_ranges(&c->del, &del, klen);
+			rc = nfs_push_ranges(&c->del, &del, klen);
 		if (rc == RN_OK)
-			rc = nfs_bytes_push_ranges(&c->add, &add, klen);
+			rc = nfs_push_ranges(&c->add, &add, klen);
 		missing = add.n;
 		extra = del.n;
 		nfs_rangevec_release(&del);
@@ -235,8 +216,8 @@ static int set_from_dump(struct feeds_nfsync *s, struct nfs_plan *pl, unsigned s
 		c->act = NFS_ACT_DIFF;
 	}
 	if (c->act == NFS_ACT_SWAP) {
-		nfs_bytes_release(&c->del);
-		nfs_bytes_release(&c->add);
+		rn_wcur_release(&c->del);
+		rn_wcur_release(&c->add);
 	}
 	return RN_OK;
 }
@@ -367,11 +348,11 @@ static int push_chain(struct nfs_kops *k, uint8_t type, unsigned chain, int32_t 
 }
 
 static int push_bytes(struct nfs_kops *k, uint8_t elop, const struct nfs_setid *id,
-                      const struct nfs_bytes *b)
+                      const struct rn_wcur *b)
 {
 	struct nfs_kop op = {.type = NFS_M_ELEMS, .op = elop, .id = *id, .src = NFS_SRC_BYTES};
-	op.items.bytes.v = b->v;
-	op.items.bytes.n = b->n / nfs_item_len(id->kind);
+	op.items.bytes.v = b->p;
+	op.items.bytes.n = b->len / nfs_item_len(id->kind);
 	return nfs_kops_push(k, &op);
 }
 
@@ -436,12 +417,12 @@ static int set_kops(const struct feeds_nfsync *s, const struct nfs_setchange *c,
 		return rc;
 	switch (c->act) {
 	case NFS_ACT_DIFF:
-		if (c->del.n)
+		if (c->del.len)
 			rc = push_bytes(k, NFS_OP_DEL, &id, &c->del);
-		if (rc == RN_OK && c->add.n)
+		if (rc == RN_OK && c->add.len)
 			rc = push_bytes(k, NFS_OP_ADD, &id, &c->add);
-		k->tally.removed += c->del.n / il;
-		k->tally.added += c->add.n / il;
+		k->tally.removed += c->del.len / il;
+		k->tally.added += c->add.len / il;
 		return rc;
 	case NFS_ACT_DELETE:
 		k->tally.deleted++;

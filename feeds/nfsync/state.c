@@ -315,10 +315,13 @@ static int key_change(struct feeds_nfsync *s, const struct nfs_resolved *x, stru
 	if (m == NULL || !(*m & NFS_F_TOUCHED))
 		return RN_OK; /* handled already */
 	bool was = (*m & NFS_F_WAS) != 0, now = (*m & NFS_CAT_BITS) != 0;
-	if (was && !now)
-		rc = nfs_bytes_push(&c->del, x->key, klen);
-	else if (!was && now)
-		rc = nfs_bytes_push(&c->add, x->key, klen);
+	if (was && !now) {
+		rn_wcur_bytes(&c->del, x->key, klen);
+		rc = c->del.err;
+	} else if (!was && now) {
+		rn_wcur_bytes(&c->add, x->key, klen);
+		rc = c->add.err;
+	}
 	/* Never leave a zero mask in a probe chain: delete the slot. */
 	if (!now)
 		nfs_keyset_del(k, x->key);
@@ -364,9 +367,9 @@ static int ranges_change(struct feeds_nfsync *s, unsigned slot, unsigned kind,
 	}
 	rc = nfs_ranges_diff(held, &next, klen, &del, &add);
 	if (rc == RN_OK)
-		rc = nfs_bytes_push_ranges(&c->del, &del, klen);
+		rc = nfs_push_ranges(&c->del, &del, klen);
 	if (rc == RN_OK)
-		rc = nfs_bytes_push_ranges(&c->add, &add, klen);
+		rc = nfs_push_ranges(&c->add, &add, klen);
 	nfs_rangevec_release(held);
 	*held = next;
 	nfs_rangevec_release(&del);
@@ -439,7 +442,7 @@ int nfs_delta_resolve(struct feeds_nfsync *s, const struct feeds_nfsync_entry *a
 	free(keys);
 	for (unsigned i = 0; i < NFS_SETS; i++) {
 		struct nfs_setchange *c = &d->plan.set[i];
-		c->act = c->del.n || c->add.n ? NFS_ACT_DIFF : NFS_ACT_NONE;
+		c->act = c->del.len || c->add.len ? NFS_ACT_DIFF : NFS_ACT_NONE;
 	}
 	return rc;
 }

@@ -33,7 +33,6 @@
 #include <sodium.h>
 
 #include "feeds/rbl/decisions.h"
-#include "feeds/rbl/sbuf.h"
 
 #define KEY_MIN 8
 #define KEY_MAX 256
@@ -72,9 +71,9 @@ static void go_duration(int64_t ms, char *out, size_t outlen)
 
 struct stream_ctx {
 	struct feeds_decisions *d;
-	struct feeds_sbuf *b;
+	struct rn_strbuf *b;
+	struct rn_jsonw *w; /* inside the array being written */
 	int64_t now;
-	bool first;
 	bool deleted_list; /* writing "deleted" entries */
 	size_t count;
 };
@@ -83,31 +82,34 @@ static void write_decision(struct stream_ctx *x, const struct feeds_view_entry *
 {
 	char val[RN_PREFIX_STRLEN], dur[48], scen[256];
 	bool host = e->prefix.len == rn_addr_maxlen(&e->prefix.addr);
-	size_t o = 0;
+	struct rn_strbuf sb;
+	struct rn_jsonw *w = x->w;
 
 	if (host)
 		rn_addr_format(&e->prefix.addr, val, sizeof(val));
 	else
 		rn_prefix_format(&e->prefix, val, sizeof(val));
-	scen[0] = '\0';
+	rn_strbuf_init_fixed(&sb, scen, sizeof(scen));
 	for (unsigned c = 1; c < RN_CAT_COUNT; c++) {
 		if (!(e->categories & (1u << c)))
 			continue;
-		int n = snprintf(scen + o, sizeof(scen) - o, "%s%s", o ? "," : "",
-		                 rn_category_name(c));
-		if (n > 0 && (size_t)n < sizeof(scen) - o)
-			o += (size_t)n;
+		if (rn_strbuf_len(&sb) > 0)
+			rn_strbuf_putc(&sb, ',');
+		rn_strbuf_puts(&sb, rn_category_name(c));
 	}
 	int64_t left =
 	        e->expires_ms != 0 ? e->expires_ms - x->now : x->d->conf->decisions_duration_ms;
 	go_duration(deleted ? 0 : left, dur, sizeof(dur));
-	feeds_sb_printf(x->b,
-	                "%s{\"id\":%llu,\"origin\":\"repnet\",\"type\":\"ban\",\"scope\":\"%s\","
-	                "\"value\":\"%s\",\"duration\":\"%s\",\"scenario\":\"%s\","
-	                "\"simulated\":false}",
-	                x->first ? "" : ",", (unsigned long long)++x->d->next_id,
-	                host ? "Ip" : "Range", val, dur, scen);
-	x->first = false;
+	rn_jsonw_obj_begin(w);
+	rn_jsonw_kv_uint(w, "id", ++x->d->next_id);
+	rn_jsonw_kv_str(w, "origin", "repnet");
+	rn_jsonw_kv_str(w, "type", "ban");
+	rn_jsonw_kv_str(w, "scope", host ? "Ip" : "Range");
+	rn_jsonw_kv_str(w, "value", val);
+	rn_jsonw_kv_str(w, "duration", dur);
+	rn_jsonw_kv_str(w, "scenario", rn_strbuf_str(&sb));
+	rn_jsonw_kv_bool(w, "simulated", false);
+	rn_jsonw_obj_end(w);
 	x->count++;
 }
 
@@ -117,7 +119,7 @@ static int full_fn(void *arg, const struct feeds_view_entry *e)
 	if (e->expires_ms != 0 && e->expires_ms <= x->now)
 		return 0;
 	write_decision(x, e, false);
-	return x->b->err;
+	return rn_strbuf_err(x->b);
 }
 
 static int change_fn(void *arg, enum feeds_view_change what, const struct feeds_view_entry *e)
@@ -129,7 +131,7 @@ static int change_fn(void *arg, enum feeds_view_change what, const struct feeds_
 	if (!del && e->expires_ms != 0 && e->expires_ms <= x->now)
 		return 0;
 	write_decision(x, e, del);
-	return x->b->err;
+	return rn_strbuf_err(x->b);
 }
 
 static bool key_equal(const char *a, const char *b)
@@ -156,13 +158,32 @@ static bool query_true(const char *uri, const char *name)
 	return false;
 }
 
+/* Starts the document afresh, up to the "new" array's first decision. */
+static void stream_open(struct rn_strbuf *sb, struct rn_jsonw *w)
+{
+	rn_strbuf_reset(sb);
+	rn_jsonw_init(w, sb);
+	rn_jsonw_obj_begin(w);
+	rn_jsonw_key(w, "new");
+	rn_jsonw_arr_begin(w);
+}
+
+/* Closes the array being written and opens "deleted". */
+static void stream_deleted(struct rn_jsonw *w)
+{
+	rn_jsonw_arr_end(w);
+	rn_jsonw_key(w, "deleted");
+	rn_jsonw_arr_begin(w);
+}
+
 static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
                       size_t *len, const char **ctype)
 {
 	struct feeds_decisions *d = arg;
 	const char *key = req->header(req, "X-Api-Key");
 	struct bouncer *b = NULL;
-	struct feeds_sbuf sb = {0};
+	struct rn_strbuf sb;
+	struct rn_jsonw w;
 	uint64_t ver = 0;
 	int rc;
 
@@ -179,20 +200,19 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 		return;
 	}
 	bool startup = query_true(req->uri, "startup");
-	struct stream_ctx x = {.d = d, .b = &sb, .now = rn_time_now_ms(), .first = true};
+	struct stream_ctx x = {.d = d, .b = &sb, .w = &w, .now = rn_time_now_ms()};
 
+	rn_strbuf_init(&sb, SIZE_MAX);
 	pthread_mutex_lock(&d->lock);
 	bool full = startup || !b->valid;
 	if (!full) {
 		/* Two passes over the log: additions, then deletions. */
-		feeds_sb_printf(&sb, "{\"new\":[");
+		stream_open(&sb, &w);
 		rc = d->view->changes(d->view->arg, b->version, change_fn, &x, &ver);
 		if (rc == RN_ENOTFOUND) {
 			full = true;
-			sb.len = 0;
 		} else if (rc == RN_OK) {
-			feeds_sb_printf(&sb, "],\"deleted\":[");
-			x.first = true;
+			stream_deleted(&w);
 			x.deleted_list = true;
 			uint64_t ver2 = 0;
 			rc = d->view->changes(d->view->arg, b->version, change_fn, &x, &ver2);
@@ -200,41 +220,41 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 				rc = RN_ESTATE; /* changed between passes: send everything */
 			if (rc != RN_OK) {
 				full = true;
-				sb.len = 0;
 			} else {
-				feeds_sb_printf(&sb, "]}");
+				rn_jsonw_arr_end(&w);
+				rn_jsonw_obj_end(&w);
 			}
 		}
 		if (!full)
 			rn_counter_add_shared(&d->polls_delta, 1);
 	}
 	if (full) {
-		x.first = true;
 		x.deleted_list = false;
-		feeds_sb_printf(&sb, "{\"new\":[");
+		stream_open(&sb, &w);
 		rc = d->view->walk(d->view->arg, full_fn, &x, &ver);
-		feeds_sb_printf(&sb, "],\"deleted\":[]}");
+		stream_deleted(&w);
+		rn_jsonw_arr_end(&w);
+		rn_jsonw_obj_end(&w);
 		if (rc == RN_OK)
 			rn_counter_add_shared(&d->polls_full, 1);
-	} else {
-		rc = RN_OK;
 	}
-	if (rc == RN_OK && sb.err == RN_OK) {
+	if (rc == RN_OK)
+		rc = rn_jsonw_finish(&w);
+	if (rc == RN_OK) {
 		b->version = ver;
 		b->valid = true;
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (rc != RN_OK || sb.err != RN_OK) {
+	if (rc == RN_OK)
+		rc = rn_strbuf_take(&sb, body, len);
+	if (rc != RN_OK) {
 		rn_counter_add_shared(&d->errors, 1);
-		log_warnx_rl("decisions: %s", rn_strerror(rc != RN_OK ? rc : sb.err));
-		free(sb.p);
+		log_warnx_rl("decisions: %s", rn_strerror(rc));
+		rn_strbuf_release(&sb);
 		*status = 500;
 		*body = strdup("{\"message\":\"internal error\"}");
 		*len = *body != NULL ? strlen(*body) : 0;
-		return;
 	}
-	*body = sb.p;
-	*len = sb.len;
 }
 
 /*

@@ -376,118 +376,86 @@ uint8_t dnsbl_code(const struct dnsbl_cfg *cfg, uint32_t cats)
 	return v >= 2 ? v : 2;
 }
 
-/* A bounded writer; overflow is sticky and checked once at the end. */
-struct dns_w {
-	uint8_t *p;
-	size_t len, cap;
-	bool over;
-};
-
-static void w_bytes(struct dns_w *w, const void *b, size_t n)
-{
-	if (w->over || w->cap - w->len < n) {
-		w->over = true;
-		return;
-	}
-	memcpy(w->p + w->len, b, n);
-	w->len += n;
-}
-
-static void w_u8(struct dns_w *w, uint8_t v)
-{
-	w_bytes(w, &v, 1);
-}
-
-static void w_u16(struct dns_w *w, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-	w_bytes(w, b, 2);
-}
-
-static void w_u32(struct dns_w *w, uint32_t v)
-{
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	w_bytes(w, b, 4);
-}
-
 /* An RR header with a compressed owner; returns where RDLENGTH goes. */
-static size_t w_rr(struct dns_w *w, uint16_t owner_off, uint16_t type, uint32_t ttl)
+static size_t w_rr(struct rn_wcur *w, uint16_t owner_off, uint16_t type, uint32_t ttl)
 {
-	w_u16(w, (uint16_t)(0xc000 | owner_off));
-	w_u16(w, type);
-	w_u16(w, DNS_C_IN);
-	w_u32(w, ttl);
+	rn_wcur_u16(w, (uint16_t)(0xc000 | owner_off));
+	rn_wcur_u16(w, type);
+	rn_wcur_u16(w, DNS_C_IN);
+	rn_wcur_u32(w, ttl);
 	size_t at = w->len;
-	w_u16(w, 0);
+	rn_wcur_u16(w, 0);
 	return at;
 }
 
-static void w_rdlen(struct dns_w *w, size_t at)
+/* Fills in the RDLENGTH at offset at, once the RDATA is written. */
+static void w_rdlen(struct rn_wcur *w, size_t at)
 {
-	if (w->over)
-		return;
-	size_t n = w->len - at - 2;
-	w->p[at] = (uint8_t)(n >> 8);
-	w->p[at + 1] = (uint8_t)n;
+	rn_wcur_patch(w, at, w->len - at - 2, 2);
 }
 
-static void w_soa(struct dns_w *w, const struct dnsbl_cfg *cfg, uint16_t apex, uint32_t ttl,
+static void w_soa(struct rn_wcur *w, const struct dnsbl_cfg *cfg, uint16_t apex, uint32_t ttl,
                   uint32_t serial)
 {
 	size_t at = w_rr(w, apex, DNS_T_SOA, ttl);
-	w_bytes(w, cfg->ns[0], cfg->ns_len[0]);
-	w_bytes(w, cfg->rname, cfg->rname_len);
-	w_u32(w, serial);
-	w_u32(w, 3600);   /* refresh */
-	w_u32(w, 600);    /* retry */
-	w_u32(w, 604800); /* expire */
-	w_u32(w, cfg->neg_ttl);
+	rn_wcur_bytes(w, cfg->ns[0], cfg->ns_len[0]);
+	rn_wcur_bytes(w, cfg->rname, cfg->rname_len);
+	rn_wcur_u32(w, serial);
+	rn_wcur_u32(w, 3600);   /* refresh */
+	rn_wcur_u32(w, 600);    /* retry */
+	rn_wcur_u32(w, 604800); /* expire */
+	rn_wcur_u32(w, cfg->neg_ttl);
 	w_rdlen(w, at);
 }
 
-static void w_ns(struct dns_w *w, const struct dnsbl_cfg *cfg, uint16_t apex)
+static void w_ns(struct rn_wcur *w, const struct dnsbl_cfg *cfg, uint16_t apex)
 {
 	for (unsigned i = 0; i < cfg->nns; i++) {
 		size_t at = w_rr(w, apex, DNS_T_NS, cfg->ttl);
-		w_bytes(w, cfg->ns[i], cfg->ns_len[i]);
+		rn_wcur_bytes(w, cfg->ns[i], cfg->ns_len[i]);
 		w_rdlen(w, at);
 	}
 }
 
-static void w_txt(struct dns_w *w, const struct dnsbl_cfg *cfg, uint32_t ttl, const char *addr,
+static void w_txt(struct rn_wcur *w, const struct dnsbl_cfg *cfg, uint32_t ttl, const char *addr,
                   uint32_t cats)
 {
 	char txt[DNSBL_TXT_MAX + 1];
 	size_t n = dnsbl_txt_expand(cfg->txt, addr, cats, txt, sizeof(txt));
 	size_t at = w_rr(w, DNS_HDR_LEN, DNS_T_TXT, ttl);
-	w_u8(w, (uint8_t)n);
-	w_bytes(w, txt, n);
+	rn_wcur_u8(w, (uint8_t)n);
+	rn_wcur_bytes(w, txt, n);
 	w_rdlen(w, at);
 }
 
-static void w_opt(struct dns_w *w, const struct dnsbl_cfg *cfg, const struct dns_query *q,
+static void w_opt(struct rn_wcur *w, const struct dnsbl_cfg *cfg, const struct dns_query *q,
                   int rcode)
 {
-	w_u8(w, 0);
-	w_u16(w, DNS_T_OPT);
-	w_u16(w, cfg->edns_size);
-	w_u32(w, (uint32_t)((rcode >> 4) & 0xff) << 24 | (q->edns_do ? 0x8000u : 0));
-	w_u16(w, 0);
+	rn_wcur_u8(w, 0);
+	rn_wcur_u16(w, DNS_T_OPT);
+	rn_wcur_u16(w, cfg->edns_size);
+	rn_wcur_u32(w, (uint32_t)((rcode >> 4) & 0xff) << 24 | (q->edns_do ? 0x8000u : 0));
+	rn_wcur_u16(w, 0);
 }
 
-static void w_header(struct dns_w *w, const struct dns_query *q, int rcode, bool aa, bool tc,
+/* An answer's flags: QR, the query's opcode and RD, AA, TC, the rcode's low bits. */
+static uint16_t answer_flags(const struct dns_query *q, int rcode, bool aa, bool tc)
+{
+	return (uint16_t)(0x8000 | (q->flags & 0x7900) /* opcode, RD */ | (aa ? 0x0400 : 0) |
+	                  (tc ? 0x0200 : 0) | (rcode & 0xf));
+}
+
+/* Starts the answer afresh with its header. */
+static void w_header(struct rn_wcur *w, const struct dns_query *q, int rcode, bool aa, bool tc,
                      uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar)
 {
-	uint16_t flags = (uint16_t)(0x8000 | (q->flags & 0x7900) /* opcode, RD */ |
-	                            (aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (rcode & 0xf));
-	w->len = 0;
-	w->over = false;
-	w_u16(w, q->id);
-	w_u16(w, flags);
-	w_u16(w, qd);
-	w_u16(w, an);
-	w_u16(w, ns);
-	w_u16(w, ar);
+	rn_wcur_reset(w);
+	rn_wcur_u16(w, q->id);
+	rn_wcur_u16(w, answer_flags(q, rcode, aa, tc));
+	rn_wcur_u16(w, qd);
+	rn_wcur_u16(w, an);
+	rn_wcur_u16(w, ns);
+	rn_wcur_u16(w, ar);
 }
 
 /* Parses the labels before the zone as an address. */
@@ -540,10 +508,11 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
                      struct dnsbl_result *res)
 {
 	struct dns_query q;
-	struct dns_w w = {.p = out, .cap = cap < DNS_MSG_MAX ? cap : DNS_MSG_MAX};
+	struct rn_wcur w;
 	int rcode;
 	uint32_t serial = (uint32_t)(now_ms / 1000);
 
+	rn_wcur_init(&w, out, cap < DNS_MSG_MAX ? cap : DNS_MSG_MAX);
 	memset(res, 0, sizeof(*res));
 	int rc = dns_query_parse(in, inlen, &q, &rcode);
 	if (rc != RN_OK) {
@@ -553,7 +522,7 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 		/* Check for a pointer or bad label in the question, for the counter. */
 		res->bad_name = rc == RN_EPARSE;
 		w_header(&w, &q, rcode, false, false, 0, 0, 0, 0);
-		return w.over ? 0 : w.len;
+		return rn_wcur_ok(&w) ? w.len : 0;
 	}
 	size_t limit = tcp ? 65535 : DNS_UDP_MIN;
 	if (!tcp && q.edns)
@@ -565,9 +534,9 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 	if (q.edns && q.edns_version != 0) {
 		res->rcode = DNS_R_BADVERS;
 		w_header(&w, &q, DNS_R_BADVERS & 0xf, false, false, 1, 0, 0, 1);
-		w_bytes(&w, in + DNS_HDR_LEN, q.question_end - DNS_HDR_LEN);
+		rn_wcur_bytes(&w, in + DNS_HDR_LEN, q.question_end - DNS_HDR_LEN);
 		w_opt(&w, cfg, &q, DNS_R_BADVERS);
-		return w.over ? 0 : w.len;
+		return rn_wcur_ok(&w) ? w.len : 0;
 	}
 
 	const struct dnsbl_zone *z = NULL;
@@ -585,10 +554,10 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 	if (z == NULL || q.qclass != DNS_C_IN || q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR) {
 		res->rcode = DNS_R_REFUSED;
 		w_header(&w, &q, DNS_R_REFUSED, false, false, 1, 0, 0, ar);
-		w_bytes(&w, in + DNS_HDR_LEN, q.question_end - DNS_HDR_LEN);
+		rn_wcur_bytes(&w, in + DNS_HDR_LEN, q.question_end - DNS_HDR_LEN);
 		if (q.edns)
 			w_opt(&w, cfg, &q, 0);
-		return w.over ? 0 : w.len;
+		return rn_wcur_ok(&w) ? w.len : 0;
 	}
 	res->in_zone = true;
 	unsigned k = q.nlabels - z->nlabels;
@@ -596,9 +565,9 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 	uint16_t an = 0, ns = 0;
 	size_t qlen = q.question_end - DNS_HDR_LEN;
 
-	/* Reserve the header; counts are patched at the end. */
+	/* The header's rcode and counts are patched in at the end. */
 	w_header(&w, &q, 0, true, false, 1, 0, 0, 0);
-	w_bytes(&w, in + DNS_HDR_LEN, qlen);
+	rn_wcur_bytes(&w, in + DNS_HDR_LEN, qlen);
 	rcode = DNS_R_NOERROR;
 	if (k == 0) {
 		bool any = q.qtype == DNS_T_ANY;
@@ -639,7 +608,7 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 				size_t at = w_rr(&w, DNS_HDR_LEN, DNS_T_A, cfg->ttl);
 				uint8_t code = cats != 0 ? dnsbl_code(cfg, cats) : 2;
 				uint8_t b[4] = {127, 0, 0, code};
-				w_bytes(&w, b, 4);
+				rn_wcur_bytes(&w, b, 4);
 				w_rdlen(&w, at);
 				an++;
 			}
@@ -658,21 +627,18 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 	if (q.edns)
 		w_opt(&w, cfg, &q, 0);
 	res->rcode = rcode;
-	if (w.over || w.len > limit) {
+	if (!rn_wcur_ok(&w) || w.len > limit) {
 		/* Does not fit: header, question and OPT with TC, for a retry over TCP. */
 		res->truncated = true;
 		w_header(&w, &q, rcode, true, true, 1, 0, 0, ar);
-		w_bytes(&w, in + DNS_HDR_LEN, qlen);
+		rn_wcur_bytes(&w, in + DNS_HDR_LEN, qlen);
 		if (q.edns)
 			w_opt(&w, cfg, &q, 0);
-		return w.over ? 0 : w.len;
+		return rn_wcur_ok(&w) ? w.len : 0;
 	}
-	out[3] = (uint8_t)((out[3] & 0xf0) | (rcode & 0xf));
-	out[6] = (uint8_t)(an >> 8);
-	out[7] = (uint8_t)an;
-	out[8] = (uint8_t)(ns >> 8);
-	out[9] = (uint8_t)ns;
-	out[10] = 0;
-	out[11] = (uint8_t)ar;
+	rn_wcur_patch(&w, 2, answer_flags(&q, rcode, true, false), 2);
+	rn_wcur_patch(&w, 6, an, 2);
+	rn_wcur_patch(&w, 8, ns, 2);
+	rn_wcur_patch(&w, 10, ar, 2);
 	return w.len;
 }

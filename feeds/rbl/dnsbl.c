@@ -299,8 +299,7 @@ static int tcp_data(void *arg, struct rn_conn *c, const uint8_t *in, size_t len,
 			rc = RN_EPARSE;
 			break;
 		}
-		out[0] = (uint8_t)(alen >> 8);
-		out[1] = (uint8_t)alen;
+		rn_wcur_store(out, alen, 2); /* the length prefix */
 		rn_conn_commit(c, 2 + alen);
 	}
 	*used = off;

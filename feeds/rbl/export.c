@@ -4,7 +4,8 @@
  *
  * Design notes. An export walks one consistent state of the view (walk()
  * holds the view's writer lock, so the state cannot change under it) into
- * a growing buffer; the caller writes that buffer out atomically
+ * a growable string builder (rn_strbuf; each JSON line is written with
+ * rn_jsonw); the caller writes that buffer out atomically
  * (rn_file_replace) or to stdout. Entries arrive in address order, which
  * lets the firewall formats drop entries already covered by an enclosing
  * prefix: nft interval sets refuse overlapping elements, and the cover is
@@ -31,60 +32,21 @@
  * the file works.
  */
 #include <errno.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "feeds/rbl/dns.h"
 #include "feeds/rbl/rbl.h"
-#include "feeds/rbl/sbuf.h"
 
 #define NFT_CHUNK     1024
 #define IPSET_MAXELEM 16777216
-
-void feeds_sb_printf(struct feeds_sbuf *b, const char *fmt, ...)
-{
-	if (b->err != RN_OK)
-		return;
-	if (b->p == NULL) {
-		b->cap = 1 << 16;
-		b->len = 0;
-		b->p = malloc(b->cap);
-		if (b->p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-	}
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = RN_EINTERNAL;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)n + 1;
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
 
 struct export_ctx {
 	enum feeds_list_format fmt;
 	const struct feeds_rbl_conf *conf;
 	struct dnsbl_cfg *cfg;
-	struct feeds_sbuf b;
+	struct rn_strbuf b;
 	/* The last prefix written per family, to skip covered entries. */
 	struct rn_prefix cover[2];
 	bool have_cover[2];
@@ -124,7 +86,7 @@ static void nft_set_head(struct export_ctx *x, unsigned fi)
 {
 	const struct feeds_rbl_conf *c = x->conf;
 	const char *set = fi == 0 ? c->export_nft_set4 : c->export_nft_set6;
-	feeds_sb_printf(&x->b, "flush set inet %s %s\n", c->export_nft_table, set);
+	rn_strbuf_printf(&x->b, "flush set inet %s %s\n", c->export_nft_table, set);
 }
 
 static int export_fn(void *arg, const struct feeds_view_entry *e)
@@ -137,25 +99,23 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 	switch (x->fmt) {
 	case FEEDS_FMT_PLAIN:
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
-		feeds_sb_printf(&x->b, "%s\n", pfx);
+		rn_strbuf_printf(&x->b, "%s\n", pfx);
 		break;
 	case FEEDS_FMT_JSON: {
-		bool first = true;
+		struct rn_jsonw w;
 		fmt_prefix(&e->prefix, false, pfx, sizeof(pfx));
-		feeds_sb_printf(&x->b, "{\"prefix\":\"%s\",\"categories\":[", pfx);
-		for (unsigned cat = 1; cat < RN_CAT_COUNT; cat++)
-			if (e->categories & (1u << cat)) {
-				feeds_sb_printf(&x->b, "%s\"%s\"", first ? "" : ",",
-				                rn_category_name(cat));
-				first = false;
-			}
-		feeds_sb_printf(&x->b, "]");
-		if (e->expires_ms != 0) {
-			char t[RN_TIME_STRLEN];
-			rn_time_format(e->expires_ms, false, t, sizeof(t));
-			feeds_sb_printf(&x->b, ",\"expires\":\"%s\"", t);
-		}
-		feeds_sb_printf(&x->b, "}\n");
+		rn_jsonw_init(&w, &x->b);
+		rn_jsonw_obj_begin(&w);
+		rn_jsonw_kv_str(&w, "prefix", pfx);
+		rn_jsonw_key(&w, "categories");
+		rn_category_json_write(&w, e->categories);
+		if (e->expires_ms != 0)
+			rn_jsonw_kv_time(&w, "expires", e->expires_ms, false);
+		rn_jsonw_obj_end(&w);
+		int rc = rn_jsonw_finish(&w);
+		if (rc != RN_OK)
+			return rc;
+		rn_strbuf_putc(&x->b, '\n');
 		break;
 	}
 	case FEEDS_FMT_RBLDNSD: {
@@ -163,12 +123,12 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 		if (fi == 1 && !x->in_v6) {
 			char tp[DNSBL_TXT_MAX + 32];
 			rbldnsd_value(x, 0, tp, sizeof(tp));
-			feeds_sb_printf(&x->b, "$DATASET ip6trie @\n::ffff:7f00:2/128 %s\n", tp);
+			rn_strbuf_printf(&x->b, "$DATASET ip6trie @\n::ffff:7f00:2/128 %s\n", tp);
 			x->in_v6 = true;
 		}
 		fmt_prefix(&e->prefix, false, pfx, sizeof(pfx));
 		rbldnsd_value(x, e->categories, val, sizeof(val));
-		feeds_sb_printf(&x->b, "%s %s\n", pfx, val);
+		rn_strbuf_printf(&x->b, "%s %s\n", pfx, val);
 		break;
 	}
 	case FEEDS_FMT_NFT:
@@ -176,17 +136,17 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 			return 0;
 		if (fi == 1 && !x->in_v6) {
 			if (x->chunk > 0)
-				feeds_sb_printf(&x->b, " }\n");
+				rn_strbuf_printf(&x->b, " }\n");
 			x->chunk = 0;
 			x->in_v6 = true;
 		}
 		if (x->chunk == 0)
-			feeds_sb_printf(&x->b, "add element inet %s %s {", c->export_nft_table,
-			                fi == 0 ? c->export_nft_set4 : c->export_nft_set6);
+			rn_strbuf_printf(&x->b, "add element inet %s %s {", c->export_nft_table,
+			                 fi == 0 ? c->export_nft_set4 : c->export_nft_set6);
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
-		feeds_sb_printf(&x->b, "%s %s", x->chunk > 0 ? "," : "", pfx);
+		rn_strbuf_printf(&x->b, "%s %s", x->chunk > 0 ? "," : "", pfx);
 		if (++x->chunk == NFT_CHUNK) {
-			feeds_sb_printf(&x->b, " }\n");
+			rn_strbuf_printf(&x->b, " }\n");
 			x->chunk = 0;
 		}
 		break;
@@ -194,14 +154,14 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 		if (covered(x, e))
 			return 0;
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
-		feeds_sb_printf(&x->b, "add %s-new %s\n",
-		                fi == 0 ? c->export_ipset4 : c->export_ipset6, pfx);
+		rn_strbuf_printf(&x->b, "add %s-new %s\n",
+		                 fi == 0 ? c->export_ipset4 : c->export_ipset6, pfx);
 		break;
 	default:
 		return RN_EUNSUPP;
 	}
 	x->counts[fi]++;
-	return x->b.err;
+	return rn_strbuf_err(&x->b);
 }
 
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
@@ -215,12 +175,12 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 	if (fmt != FEEDS_FMT_PLAIN && fmt != FEEDS_FMT_JSON && fmt != FEEDS_FMT_RBLDNSD &&
 	    fmt != FEEDS_FMT_NFT && fmt != FEEDS_FMT_IPSET)
 		return RN_EUNSUPP;
+	rn_strbuf_init(&x.b, SIZE_MAX);
 	x.cfg = malloc(sizeof(*x.cfg));
 	if (x.cfg == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	feeds_sb_printf(&x.b, "%s", "");
 	rc = dnsbl_cfg_build(x.cfg, c, err, sizeof(err));
 	if (rc != RN_OK) {
 		log_warnx("export: %s", err);
@@ -231,25 +191,26 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 	switch (fmt) {
 	case FEEDS_FMT_RBLDNSD: {
 		char tp[DNSBL_TXT_MAX + 32];
-		feeds_sb_printf(&x.b, "# repnet blocklist for rbldnsd (combined dataset)\n");
-		feeds_sb_printf(&x.b, "$SOA %u %s %s 0 3600 600 604800 %u\n", x.cfg->ttl,
-		                c->dnsbl_ns.v[0], c->dnsbl_soa_rname, x.cfg->neg_ttl);
-		feeds_sb_printf(&x.b, "$NS %u", x.cfg->ttl);
+		rn_strbuf_printf(&x.b, "# repnet blocklist for rbldnsd (combined dataset)\n");
+		rn_strbuf_printf(&x.b, "$SOA %u %s %s 0 3600 600 604800 %u\n", x.cfg->ttl,
+		                 c->dnsbl_ns.v[0], c->dnsbl_soa_rname, x.cfg->neg_ttl);
+		rn_strbuf_printf(&x.b, "$NS %u", x.cfg->ttl);
 		for (size_t i = 0; i < c->dnsbl_ns.n; i++)
-			feeds_sb_printf(&x.b, " %s", c->dnsbl_ns.v[i]);
-		feeds_sb_printf(&x.b, "\n$TTL %u\n$DATASET ip4trie @\n", x.cfg->ttl);
+			rn_strbuf_printf(&x.b, " %s", c->dnsbl_ns.v[i]);
+		rn_strbuf_printf(&x.b, "\n$TTL %u\n$DATASET ip4trie @\n", x.cfg->ttl);
 		rbldnsd_value(&x, 0, tp, sizeof(tp));
-		feeds_sb_printf(&x.b, "127.0.0.2/32 %s\n!127.0.0.1/32\n", tp);
+		rn_strbuf_printf(&x.b, "127.0.0.2/32 %s\n!127.0.0.1/32\n", tp);
 		break;
 	}
 	case FEEDS_FMT_NFT:
-		feeds_sb_printf(&x.b, "#!/usr/sbin/nft -f\n# repnet blocklist\nadd table inet %s\n",
-		                c->export_nft_table);
+		rn_strbuf_printf(&x.b,
+		                 "#!/usr/sbin/nft -f\n# repnet blocklist\nadd table inet %s\n",
+		                 c->export_nft_table);
 		for (unsigned fi = 0; fi < 2; fi++)
-			feeds_sb_printf(&x.b, "add set inet %s %s { type %s; flags interval; }\n",
-			                c->export_nft_table,
-			                fi == 0 ? c->export_nft_set4 : c->export_nft_set6,
-			                fi == 0 ? "ipv4_addr" : "ipv6_addr");
+			rn_strbuf_printf(&x.b, "add set inet %s %s { type %s; flags interval; }\n",
+			                 c->export_nft_table,
+			                 fi == 0 ? c->export_nft_set4 : c->export_nft_set6,
+			                 fi == 0 ? "ipv4_addr" : "ipv6_addr");
 		nft_set_head(&x, 0);
 		nft_set_head(&x, 1);
 		break;
@@ -257,7 +218,7 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		for (unsigned fi = 0; fi < 2; fi++) {
 			const char *name = fi == 0 ? c->export_ipset4 : c->export_ipset6;
 			const char *fam = fi == 0 ? "inet" : "inet6";
-			feeds_sb_printf(
+			rn_strbuf_printf(
 			        &x.b,
 			        "create %s hash:net family %s hashsize 1024 maxelem %d -exist\n"
 			        "create %s-new hash:net family %s hashsize 1024 maxelem %d -exist\n"
@@ -268,10 +229,8 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 	default:
 		break;
 	}
-	if (x.b.err != RN_OK) {
-		rc = x.b.err;
+	if ((rc = rn_strbuf_err(&x.b)) != RN_OK)
 		goto fail;
-	}
 	rc = v->walk(v->arg, export_fn, &x, &ver);
 	if (rc != RN_OK)
 		goto fail;
@@ -282,34 +241,33 @@ int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
 		if (!x.in_v6) {
 			char tp[DNSBL_TXT_MAX + 32];
 			rbldnsd_value(&x, 0, tp, sizeof(tp));
-			feeds_sb_printf(&x.b, "$DATASET ip6trie @\n::ffff:7f00:2/128 %s\n", tp);
+			rn_strbuf_printf(&x.b, "$DATASET ip6trie @\n::ffff:7f00:2/128 %s\n", tp);
 		}
 		break;
 	case FEEDS_FMT_NFT:
 		if (x.chunk > 0)
-			feeds_sb_printf(&x.b, " }\n");
+			rn_strbuf_printf(&x.b, " }\n");
 		break;
 	case FEEDS_FMT_IPSET:
 		for (unsigned fi = 0; fi < 2; fi++) {
 			const char *name = fi == 0 ? c->export_ipset4 : c->export_ipset6;
-			feeds_sb_printf(&x.b, "swap %s-new %s\ndestroy %s-new\n", name, name, name);
+			rn_strbuf_printf(&x.b, "swap %s-new %s\ndestroy %s-new\n", name, name,
+			                 name);
 		}
 		break;
 	default:
 		break;
 	}
-	if (x.b.err != RN_OK) {
-		rc = x.b.err;
+	if ((rc = rn_strbuf_err(&x.b)) != RN_OK)
 		goto fail;
-	}
 	free(x.cfg);
-	*out = x.b.p;
-	*len = x.b.len;
+	if ((rc = rn_strbuf_take(&x.b, out, len)) != RN_OK)
+		return rc;
 	if (version != NULL)
 		*version = ver;
 	return RN_OK;
 fail:
 	free(x.cfg);
-	free(x.b.p);
+	rn_strbuf_release(&x.b);
 	return rc;
 }

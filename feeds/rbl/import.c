@@ -11,10 +11,14 @@
  * number, so one bad line in a 1M-line list does not lose the list;
  * strict mode (tests, fuzzing) fails on the first instead.
  *
- * The JSON reader handles exactly what these formats need: one flat
- * object per line whose values are strings, numbers, booleans, null or
- * arrays of strings. Nested objects are malformed. Strings are bounded
- * (IMPORT_STR_MAX); escapes are decoded, \u only for ASCII.
+ * JSON lines (repnet's own, Spamhaus DROP's) are read by proto's strict
+ * reader through a table of fields (rn_json_object()): a line is exactly
+ * one RFC 8259 object whose values are scalars, but for "categories", an
+ * array of names. A known key must have its type and appear once; other
+ * keys are skipped. Strings are bounded (IMPORT_STR_MAX) and decoded in
+ * full (\u escapes of any code point, surrogate pairs joined) and their
+ * UTF-8 checked; a nested value, a number with a leading zero, a lone
+ * surrogate or invalid UTF-8 makes the line malformed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@
 
 #define IMPORT_LINE_MAX 4096
 #define IMPORT_STR_MAX  256
+#define DROP_TYPE_MAX   16 /* longer than "metadata" */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -49,244 +54,91 @@ static size_t token(struct rn_cur *c, const char *stops, const uint8_t **tok)
 	return (size_t)(c->p - *tok);
 }
 
-/* ---- JSON (flat objects) ---------------------------------------------- */
-
-static void json_ws(struct rn_cur *c)
-{
-	while (rn_cur_left(c) > 0 && (is_space(*c->p) || *c->p == '\n'))
-		c->p++;
-}
-
-static bool json_lit(struct rn_cur *c, const char *lit)
-{
-	size_t n = strlen(lit);
-	if (rn_cur_left(c) < n || memcmp(c->p, lit, n) != 0)
-		return false;
-	c->p += n;
-	return true;
-}
-
-static int hexval(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Reads a string into out (NUL-terminated, at most IMPORT_STR_MAX - 1 bytes). */
-static int json_string(struct rn_cur *c, char *out, size_t *outlen)
-{
-	size_t o = 0;
-	if (rn_cur_u8(c) != '"')
-		return RN_EPARSE;
-	for (;;) {
-		uint8_t ch = rn_cur_u8(c);
-		if (!rn_cur_ok(c))
-			return RN_EPARSE;
-		if (ch == '"')
-			break;
-		if (ch < 0x20)
-			return RN_EPARSE;
-		if (ch == '\\') {
-			uint8_t e = rn_cur_u8(c);
-			switch (e) {
-			case '"':
-			case '\\':
-			case '/':
-				ch = e;
-				break;
-			case 'b':
-				ch = '\b';
-				break;
-			case 'f':
-				ch = '\f';
-				break;
-			case 'n':
-				ch = '\n';
-				break;
-			case 'r':
-				ch = '\r';
-				break;
-			case 't':
-				ch = '\t';
-				break;
-			case 'u': {
-				const uint8_t *h = rn_cur_bytes(c, 4);
-				if (h == NULL)
-					return RN_EPARSE;
-				int v = 0;
-				for (int i = 0; i < 4; i++) {
-					int x = hexval(h[i]);
-					if (x < 0)
-						return RN_EPARSE;
-					v = v << 4 | x;
-				}
-				if (v == 0 || v > 0x7f)
-					return RN_EUNSUPP;
-				ch = (uint8_t)v;
-				break;
-			}
-			default:
-				return RN_EPARSE;
-			}
-		}
-		if (o + 1 >= IMPORT_STR_MAX)
-			return RN_EOVERLONG;
-		out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-	if (outlen != NULL)
-		*outlen = o;
-	return RN_OK;
-}
-
-/* Skips a number, true, false or null. */
-static int json_scalar(struct rn_cur *c)
-{
-	if (json_lit(c, "true") || json_lit(c, "false") || json_lit(c, "null"))
-		return RN_OK;
-	size_t n = 0;
-	while (rn_cur_left(c) > 0 && (strchr("0123456789+-.eE", *c->p) != NULL)) {
-		c->p++;
-		n++;
-	}
-	return n > 0 ? RN_OK : RN_EPARSE;
-}
-
-/*
- * Parses one flat object, calling fn(key, value) for string values and
- * fn(key, NULL) once per element of a string array (elements through
- * arr). Other values are skipped.
- */
-struct json_cb {
-	int (*str)(void *arg, const char *key, const char *val);
-	int (*elem)(void *arg, const char *key, const char *val);
-	void *arg;
-};
-
-static int json_object(struct rn_cur *c, const struct json_cb *cb)
-{
-	char key[IMPORT_STR_MAX], val[IMPORT_STR_MAX];
-	int rc;
-	json_ws(c);
-	if (rn_cur_u8(c) != '{')
-		return RN_EPARSE;
-	json_ws(c);
-	if (rn_cur_left(c) > 0 && *c->p == '}') {
-		c->p++;
-		goto end;
-	}
-	for (;;) {
-		json_ws(c);
-		if ((rc = json_string(c, key, NULL)) != RN_OK)
-			return rc;
-		json_ws(c);
-		if (rn_cur_u8(c) != ':')
-			return RN_EPARSE;
-		json_ws(c);
-		if (rn_cur_left(c) == 0)
-			return RN_EPARSE;
-		if (*c->p == '"') {
-			if ((rc = json_string(c, val, NULL)) != RN_OK)
-				return rc;
-			if (cb->str != NULL && (rc = cb->str(cb->arg, key, val)) != RN_OK)
-				return rc;
-		} else if (*c->p == '[') {
-			c->p++;
-			json_ws(c);
-			if (rn_cur_left(c) > 0 && *c->p == ']') {
-				c->p++;
-			} else {
-				for (;;) {
-					json_ws(c);
-					if ((rc = json_string(c, val, NULL)) != RN_OK)
-						return rc;
-					if (cb->elem != NULL &&
-					    (rc = cb->elem(cb->arg, key, val)) != RN_OK)
-						return rc;
-					json_ws(c);
-					uint8_t ch = rn_cur_u8(c);
-					if (ch == ']')
-						break;
-					if (ch != ',')
-						return RN_EPARSE;
-				}
-			}
-		} else if ((rc = json_scalar(c)) != RN_OK) {
-			return rc;
-		}
-		json_ws(c);
-		uint8_t ch = rn_cur_u8(c);
-		if (ch == '}')
-			break;
-		if (ch != ',')
-			return RN_EPARSE;
-	}
-end:
-	json_ws(c);
-	return rn_cur_left(c) == 0 && rn_cur_ok(c) ? RN_OK : RN_EPARSE;
-}
-
-/* ---- per-format line parsers ------------------------------------------ */
+/* ---- JSON lines --------------------------------------------------------- */
 
 struct line_ctx {
 	struct feeds_import_entry e;
-	bool have_prefix;
-	bool skip; /* a line that carries no entry (metadata) */
-	int cb_rc; /* what the caller's function returned, when not 0 */
+	char type[DROP_TYPE_MAX]; /* DROP JSON: "metadata" marks the line without an entry */
+	char why[128];            /* a malformed JSON line: where and why, for the log */
+	int cb_rc;                /* what the caller's function returned, when not 0 */
 };
 
-static int set_prefix(struct line_ctx *lc, const char *s, size_t n)
+static int rd_prefix(struct rn_json *r, int tok, void *base)
 {
-	if (rn_prefix_parse((const uint8_t *)s, n, false, &lc->e.prefix) != RN_OK)
-		return RN_EPARSE;
-	lc->have_prefix = true;
+	struct line_ctx *lc = base;
+	if (tok != RN_JSON_STR ||
+	    rn_prefix_parse((const uint8_t *)r->str, r->str_len, false, &lc->e.prefix) != RN_OK)
+		return rn_json_fail(r, RN_EPARSE, "expected an address or a prefix");
 	return RN_OK;
 }
 
-static int drop_json_str(void *arg, const char *key, const char *val)
+static int rd_expires(struct rn_json *r, int tok, void *base)
 {
-	struct line_ctx *lc = arg;
-	if (strcmp(key, "cidr") == 0)
-		return set_prefix(lc, val, strlen(val));
-	if (strcmp(key, "sblid") == 0) {
-		size_t n = strlen(val);
-		if (n >= sizeof(lc->e.evidence))
-			n = sizeof(lc->e.evidence) - 1;
-		memcpy(lc->e.evidence, val, n);
-		lc->e.evidence[n] = '\0';
+	struct line_ctx *lc = base;
+	if (tok != RN_JSON_STR ||
+	    rn_time_parse((const uint8_t *)r->str, r->str_len, &lc->e.expires_ms) != RN_OK)
+		return rn_json_fail(r, RN_EPARSE, "expected an RFC 3339 time");
+	return RN_OK;
+}
+
+static int rd_categories(struct rn_json *r, int tok, void *base)
+{
+	struct line_ctx *lc = base;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array of category names");
+	while ((tok = rn_json_next(r)) == RN_JSON_STR) {
+		enum rn_category cat;
+		if (memchr(r->str, '\0', r->str_len) != NULL ||
+		    rn_category_parse(r->str, &cat) != RN_OK || cat == RN_CAT_UNSPECIFIED)
+			return rn_json_fail(r, RN_EPARSE, "not a category");
+		lc->e.categories |= 1u << cat;
 	}
-	if (strcmp(key, "type") == 0 && strcmp(val, "metadata") == 0)
-		lc->skip = true;
+	if (tok != RN_JSON_ARR_END)
+		return rn_json_fail(r, RN_EPARSE, "expected an array of category names");
 	return RN_OK;
 }
 
-static int json_str(void *arg, const char *key, const char *val)
+/* repnet's JSON: "prefix", or "ip" as repnet score names a host, first. */
+static const struct rn_json_field json_fields[] = {
+        {.name = "prefix", .type = RN_JSON_F_FN, .fn = rd_prefix},
+        {.name = "ip", .type = RN_JSON_F_FN, .fn = rd_prefix},
+        {.name = "expires", .type = RN_JSON_F_FN, .fn = rd_expires},
+        {.name = "categories", .type = RN_JSON_F_FN, .fn = rd_categories},
+};
+
+/* Spamhaus DROP JSON: "cidr" first. */
+static const struct rn_json_field drop_fields[] = {
+        {.name = "cidr", .type = RN_JSON_F_FN, .fn = rd_prefix},
+        {.name = "sblid",
+         .type = RN_JSON_F_STR,
+         .off = offsetof(struct line_ctx, e.evidence),
+         .size = RN_EVIDENCE_MAX},
+        {.name = "type",
+         .type = RN_JSON_F_STR,
+         .off = offsetof(struct line_ctx, type),
+         .size = DROP_TYPE_MAX},
+};
+
+/*
+ * Reads the rest of the line as one object with these fields and nothing
+ * after it; *seen gets the fields met. A malformed line's reason goes to
+ * lc->why.
+ */
+static int parse_json_line(struct rn_cur *c, struct line_ctx *lc,
+                           const struct rn_json_field *fields, size_t n, uint32_t *seen)
 {
-	struct line_ctx *lc = arg;
-	/* "ip" is how repnet score and repnet sub --list name a host entry. */
-	if (strcmp(key, "prefix") == 0 || strcmp(key, "ip") == 0)
-		return set_prefix(lc, val, strlen(val));
-	if (strcmp(key, "expires") == 0)
-		return rn_time_parse((const uint8_t *)val, strlen(val), &lc->e.expires_ms);
-	return RN_OK;
+	char str[IMPORT_STR_MAX];
+	struct rn_json r;
+	rn_json_init(&r, c->p, rn_cur_left(c), str, sizeof(str));
+	int rc = rn_json_object(&r, rn_json_next(&r), fields, n, RN_JSON_FLAT, lc, seen);
+	if (rc == RN_OK && rn_json_next(&r) != RN_JSON_END)
+		rc = r.err;
+	if (rc != RN_OK)
+		rn_json_error(&r, lc->why, sizeof(lc->why));
+	return rc;
 }
 
-static int json_elem(void *arg, const char *key, const char *val)
-{
-	struct line_ctx *lc = arg;
-	enum rn_category cat;
-	if (strcmp(key, "categories") != 0)
-		return RN_OK;
-	if (rn_category_parse(val, &cat) != RN_OK || cat == RN_CAT_UNSPECIFIED)
-		return RN_EPARSE;
-	lc->e.categories |= 1u << cat;
-	return RN_OK;
-}
+/* ---- text lines --------------------------------------------------------- */
 
 /* A prefix token and an optional comment: plain, cidr, drop-txt. */
 static int parse_prefix_line(struct rn_cur *c, struct line_ctx *lc, bool drop)
@@ -297,7 +149,6 @@ static int parse_prefix_line(struct rn_cur *c, struct line_ctx *lc, bool drop)
 		return RN_EPARSE;
 	if (rn_prefix_parse(tok, n, false, &lc->e.prefix) != RN_OK)
 		return RN_EPARSE;
-	lc->have_prefix = true;
 	skip_space(c);
 	if (rn_cur_left(c) == 0)
 		return RN_OK;
@@ -464,6 +315,7 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 		size_t ll = nl != NULL ? (size_t)(nl - (buf + off)) : len - off;
 		struct rn_cur c;
 		struct line_ctx lc;
+		uint32_t seen = 0;
 		int rc = RN_OK;
 
 		rn_cur_init(&c, buf + off, ll);
@@ -491,22 +343,24 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 				continue;
 			rc = parse_prefix_line(&c, &lc, true);
 			break;
-		case FEEDS_FMT_DROP_JSON: {
-			struct json_cb cb = {.str = drop_json_str, .arg = &lc};
-			rc = json_object(&c, &cb);
-			if (rc == RN_OK && lc.skip)
+		case FEEDS_FMT_DROP_JSON:
+			rc = parse_json_line(&c, &lc, drop_fields, RN_ARRAY_LEN(drop_fields),
+			                     &seen);
+			if (rc == RN_OK && strcmp(lc.type, "metadata") == 0)
 				continue;
-			if (rc == RN_OK && !lc.have_prefix)
+			if (rc == RN_OK && !(seen & 1)) {
 				rc = RN_EPARSE;
+				snprintf(lc.why, sizeof(lc.why), "no \"cidr\"");
+			}
 			break;
-		}
-		case FEEDS_FMT_JSON: {
-			struct json_cb cb = {.str = json_str, .elem = json_elem, .arg = &lc};
-			rc = json_object(&c, &cb);
-			if (rc == RN_OK && !lc.have_prefix)
+		case FEEDS_FMT_JSON:
+			rc = parse_json_line(&c, &lc, json_fields, RN_ARRAY_LEN(json_fields),
+			                     &seen);
+			if (rc == RN_OK && !(seen & 3)) {
 				rc = RN_EPARSE;
+				snprintf(lc.why, sizeof(lc.why), "no \"prefix\" or \"ip\"");
+			}
 			break;
-		}
 		case FEEDS_FMT_IP4SET:
 			/* Comments, specials ($SOA, $TTL ...) and default values (":A:TXT"). */
 			if (first == '#' || first == ';' || first == '$' || first == ':')
@@ -529,7 +383,8 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 		}
 	bad:
 		st->bad_lines++;
-		log_warnx_rl("import: line %llu: %s", (unsigned long long)lineno, rn_strerror(rc));
+		log_warnx_rl("import: line %llu: %s", (unsigned long long)lineno,
+		             lc.why[0] != '\0' ? lc.why : rn_strerror(rc));
 		if (strict)
 			return RN_EPARSE;
 	}
@@ -566,45 +421,6 @@ static int collect_fn(void *arg, const struct feeds_import_entry *e)
 	return 0;
 }
 
-/* Standard input, whole, at most max bytes ("-" as a list file). */
-static int read_stdin(size_t max, uint8_t **out, size_t *len)
-{
-	size_t n = 0, cap = 0;
-	uint8_t *b = NULL;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= max) {
-				free(b);
-				return RN_ELIMIT;
-			}
-			size_t ncap = cap ? cap * 2 : 65536;
-			if (ncap > max)
-				ncap = max;
-			uint8_t *nb = realloc(b, ncap);
-			if (nb == NULL) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap = ncap;
-		}
-		ssize_t r = read(STDIN_FILENO, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			free(b);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = b;
-	*len = n;
-	return RN_OK;
-}
-
 int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st)
@@ -612,7 +428,7 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	struct collect c = {.max = max_entries, .default_cats = default_cats};
-	int rc = strcmp(path, "-") == 0 ? read_stdin((size_t)1 << 30, &buf, &len)
+	int rc = strcmp(path, "-") == 0 ? rn_fd_read(STDIN_FILENO, (size_t)1 << 30, &buf, &len)
 	                                : rn_file_read(path, (size_t)1 << 30, &buf, &len);
 	if (rc != RN_OK)
 		return rc;

@@ -57,17 +57,9 @@ bool demo_nap(struct demo *d, int64_t ms)
 
 static int sibling(const char *name, char *out, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return RN_ENOTFOUND;
-	*slash = '\0';
-	if ((size_t)snprintf(out, len, "%.*s/%s", (int)(len - strlen(name) - 2), self, name) >= len)
-		return -ENAMETOOLONG;
+	int rc = rn_path_beside_self(name, out, len);
+	if (rc != RN_OK)
+		return rc;
 	return access(out, X_OK) == 0 ? RN_OK : -errno;
 }
 

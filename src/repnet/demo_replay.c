@@ -86,21 +86,6 @@ static bool split_line(char *s, struct line *l)
 	return true;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return RN_OK;
-}
-
 static int syslog_connect(const char *hostport)
 {
 	struct sockaddr_storage ss;
@@ -174,7 +159,8 @@ static int replay_log(struct demo *d, int fd, struct demo_log *f)
 		if (n <= 0 || (size_t)n >= sizeof(msg))
 			continue;
 		int m = snprintf(frame, sizeof(frame), "%d %s", n, msg);
-		if (m <= 0 || (size_t)m >= sizeof(frame) || send_all(fd, frame, (size_t)m) != RN_OK)
+		if (m <= 0 || (size_t)m >= sizeof(frame) ||
+		    rn_write_all(fd, frame, (size_t)m) != RN_OK)
 			return -EIO;
 		pthread_mutex_lock(&d->mu);
 		d->lines_sent++;
@@ -249,11 +235,7 @@ int demo_replay_flows(struct demo *d, const char *path, const char *to)
 		memcpy(buf, u.payload, u.len);
 		if (buf[0] == 0 && buf[1] == 9) {
 			/* NetFlow v9: unix_secs, bytes 8..11, becomes now. */
-			uint32_t now = (uint32_t)(rn_time_now_ms() / 1000);
-			buf[8] = (uint8_t)(now >> 24);
-			buf[9] = (uint8_t)(now >> 16);
-			buf[10] = (uint8_t)(now >> 8);
-			buf[11] = (uint8_t)now;
+			rn_wcur_store(buf + 8, (uint64_t)(rn_time_now_ms() / 1000), 4);
 		}
 		if (first < 0)
 			first = u.ts_ms;

@@ -47,7 +47,7 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 	int n = snprintf(req, sizeof(req),
 	                 "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
 	                 hostport);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
+	if (n < 0 || (size_t)n >= sizeof(req) || rn_write_all(fd, req, (size_t)n) != RN_OK) {
 		rc = -EIO;
 		goto out;
 	}

@@ -136,6 +136,11 @@ assert d["deleted"] == []
 for x in d["new"]:
     assert x["type"] == "ban" and x["origin"] == "repnet" and x["duration"] == "4h0m0s", x
 PY
+# The exact bytes CrowdSec's bouncers have always been sent (walk order, ids from 1).
+D1='{"id":1,"origin":"repnet","type":"ban","scope":"Ip","value":"192.0.2.1","duration":"4h0m0s","scenario":"spam_source","simulated":false}'
+D2='{"id":2,"origin":"repnet","type":"ban","scope":"Range","value":"198.51.100.0/24","duration":"4h0m0s","scenario":"scanner,drop","simulated":false}'
+D3='{"id":3,"origin":"repnet","type":"ban","scope":"Ip","value":"2001:db8::1","duration":"4h0m0s","scenario":"sasl_bruteforce","simulated":false}'
+[ "$(cat "$T/s1")" = "{\"new\":[$D1,$D2,$D3],\"deleted\":[]}" ] || fail "startup stream bytes: $(cat "$T/s1")"
 
 # An update in place: 192.0.2.1 goes, 192.0.2.9 comes, with no restart.
 cat >"$T/list.new" <<'LIST'
@@ -155,6 +160,9 @@ d = json.load(open(sys.argv[1]))
 assert [(x["value"], x["scenario"]) for x in d["new"]] == [("192.0.2.9", "harvester")], d
 assert [x["value"] for x in d["deleted"]] == ["192.0.2.1"], d
 PY
+D4='{"id":4,"origin":"repnet","type":"ban","scope":"Ip","value":"192.0.2.9","duration":"4h0m0s","scenario":"harvester","simulated":false}'
+D5='{"id":5,"origin":"repnet","type":"ban","scope":"Ip","value":"192.0.2.1","duration":"0s","scenario":"spam_source","simulated":false}'
+[ "$(cat "$T/s2")" = "{\"new\":[$D4],\"deleted\":[$D5]}" ] || fail "delta stream bytes: $(cat "$T/s2")"
 # Nothing changed since: an empty delta.
 [ "$($X curl -sf -H 'X-Api-Key: sekrit-key-1' "$S?startup=false")" = '{"new":[],"deleted":[]}' ] || fail "empty delta"
 kill -0 "$DPID" || fail "daemon died"

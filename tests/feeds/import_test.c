@@ -2,7 +2,7 @@
  * import_test.c: each list format's parser, entry by entry: DROP JSON
  * and text, rbldnsd ip4set (every range form of its manual), CIDR lists,
  * repnet's own JSON; malformed lines skipped and counted, or fatal in
- * strict mode.
+ * strict mode; the JSON lines as strictly as RFC 8259 reads them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +162,42 @@ static void test_cidr_json(void **state)
 	        RN_EUNSUPP);
 }
 
+/*
+ * JSON lines go through proto's strict reader: escapes of any code point
+ * are decoded, and what RFC 8259 or the fields' types refuse is malformed.
+ */
+static void test_json_strict(void **state)
+{
+	(void)state;
+	struct acc a;
+	struct feeds_import_stats st;
+	parse(FEEDS_FMT_JSON,
+	      "{\"prefix\":\"192.0.2.\\u0031/32\",\"note\":\"caf\\u00e9 \\ud83d\\ude00\"}\n"
+	      "{\"ip\":\"192.0.2.2\",\"note\":\"caf\xc3\xa9\"}\n"
+	      "{\"prefix\":\"192.0.2.3/32\",\"note\":\"\xff\"}\n"           /* invalid UTF-8 */
+	      "{\"prefix\":\"192.0.2.4/32\",\"note\":\"\\ud83d\"}\n"        /* lone surrogate */
+	      "{\"prefix\":\"192.0.2.5/32\",\"prefix\":\"192.0.2.6/32\"}\n" /* repeated */
+	      "{\"prefix\":\"192.0.2.7/32\",\"categories\":\"drop\"}\n"     /* not an array */
+	      "{\"prefix\":\"192.0.2.8/32\",\"n\":012}\n"                   /* leading zero */
+	      "{\"prefix\":\"192.0.2.9/32\",\"tags\":[\"a\"]}\n"            /* nested value */
+	      "{\"prefix\":\"192.0.2.10/32\"} x\n"                          /* trailing bytes */
+	      "{\"categories\":[\"drop\"]}\n",                              /* no prefix */
+	      &a, &st);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.s[0], "192.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[1], "192.0.2.2/32 0 0 ");
+	assert_int_equal(st.bad_lines, 8);
+
+	parse(FEEDS_FMT_DROP_JSON,
+	      "{\"cidr\":\"1.10.16.0/20\",\"sblid\":\"SBL\\u0032\"}\n"
+	      "{\"cidr\":\"1.10.32.0/20\",\"sblid\":7}\n"        /* not a string */
+	      "{\"type\":\"metadata\",\"type\":\"metadata\"}\n", /* repeated */
+	      &a, &st);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.s[0], "1.10.16.0/20 0 0 SBL2");
+	assert_int_equal(st.bad_lines, 2);
+}
+
 static int stop_after_two(void *arg, const struct feeds_import_entry *e)
 {
 	(void)e;
@@ -186,4 +222,4 @@ static void test_callback_stops(void **state)
 	}
 }
 
-RN_TEST_MAIN(test_drop, test_ip4set, test_cidr_json, test_callback_stops)
+RN_TEST_MAIN(test_drop, test_ip4set, test_cidr_json, test_json_strict, test_callback_stops)

@@ -27,11 +27,11 @@ static void strict(const uint8_t *b, size_t len)
 static void test_roundtrip(void **state)
 {
 	(void)state;
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	struct nfs_msg m;
 	struct nfs_setid id = {.kind = NFS_K_NET6, .group = RN_CAT_SCANNER};
 
-	nfs_wbuf_init(&w, buf, sizeof(buf));
+	rn_wcur_init(&w, buf, sizeof(buf));
 	RN_PASS(nfs_enc_ready(&w, FEEDS_SYNC_IPSET, 1234));
 	RN_PASS(nfs_msg_decode(w.p, w.len, &m));
 	assert_int_equal(m.type, NFS_M_READY);
@@ -87,8 +87,8 @@ static void test_roundtrip(void **state)
 	uint8_t r[32] = {0x20, 1, 0xd, 0xb8};
 	memcpy(r + 16, r, 16);
 	r[31] = 0xff;
-	nfs_put_bytes(&w, r, 32);
-	nfs_put_bytes(&w, r, 32);
+	rn_wcur_bytes(&w, r, 32);
+	rn_wcur_bytes(&w, r, 32);
 	RN_PASS(nfs_enc_elems_finish(&w, 2));
 	RN_PASS(nfs_msg_decode(w.p, w.len, &m));
 	assert_int_equal(m.u.elems.op, NFS_OP_ADD);
@@ -109,7 +109,7 @@ static void test_roundtrip(void **state)
 static void test_sets(void **state)
 {
 	(void)state;
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	static struct nfs_sets s, back;
 	memset(&s, 0, sizeof(s));
 	s.genid = 0xdeadbeef;
@@ -121,7 +121,7 @@ static void test_sets(void **state)
 	s.n = 2;
 	s.v[0] = (struct nfs_setinfo){{NFS_K_V4, NFS_GROUP_ALL}, NFS_SETF_COMPAT, 65536, 10};
 	s.v[1] = (struct nfs_setinfo){{NFS_K_NET4, 3}, NFS_SETF_TMP, 0, UINT32_MAX};
-	nfs_wbuf_init(&w, buf, sizeof(buf));
+	rn_wcur_init(&w, buf, sizeof(buf));
 	RN_PASS(nfs_enc_sets(&w, &s));
 	RN_PASS(nfs_msg_decode_sets(w.p, w.len, &back));
 	assert_memory_equal(&s, &back, sizeof(s));
@@ -137,9 +137,9 @@ static void test_refused(void **state)
 {
 	(void)state;
 	struct nfs_msg m;
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	struct nfs_setid id = {NFS_K_V4, NFS_GROUP_ALL};
-	nfs_wbuf_init(&w, buf, sizeof(buf));
+	rn_wcur_init(&w, buf, sizeof(buf));
 
 	/* Unknown type, kind, group; allow sets only in the ALL group. */
 	uint8_t unknown[1] = {99};
@@ -162,7 +162,7 @@ static void test_refused(void **state)
 	RN_FAILS_WITH(nfs_msg_decode(chainprio, 6, &m), RN_EPARSE);
 	/* ELEMS: the count must match the bytes exactly. */
 	RN_PASS(nfs_enc_elems_start(&w, NFS_OP_DEL, &id, 0));
-	nfs_put_bytes(&w, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	rn_wcur_bytes(&w, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
 	RN_PASS(nfs_enc_elems_finish(&w, 3));
 	RN_FAILS_WITH(nfs_msg_decode(w.p, w.len, &m), RN_EBADLEN);
 	RN_PASS(nfs_enc_elems_finish(&w, 1));
@@ -172,7 +172,7 @@ static void test_refused(void **state)
 	/* A range with lo > hi. */
 	struct nfs_setid net = {NFS_K_NET4, NFS_GROUP_ALL};
 	RN_PASS(nfs_enc_elems_start(&w, NFS_OP_ADD, &net, 0));
-	nfs_put_bytes(&w, "\x0a\x00\x00\x01\x0a\x00\x00\x00", 8);
+	rn_wcur_bytes(&w, "\x0a\x00\x00\x01\x0a\x00\x00\x00", 8);
 	RN_PASS(nfs_enc_elems_finish(&w, 1));
 	RN_FAILS_WITH(nfs_msg_decode(w.p, w.len, &m), RN_EPARSE);
 	/* An op the protocol does not have. */
@@ -190,16 +190,16 @@ static void test_refused(void **state)
 	RN_FAILS_WITH(nfs_msg_decode(rules, 2, &m), RN_ELIMIT);
 	/* The writer refuses to overflow. */
 	uint8_t small[4];
-	nfs_wbuf_init(&w, small, sizeof(small));
+	rn_wcur_init(&w, small, sizeof(small));
 	RN_FAILS_WITH(nfs_enc_begin(&w, 1, 2), RN_ELIMIT);
 	/* Fills a whole message and no more. */
-	nfs_wbuf_init(&w, buf, sizeof(buf));
+	rn_wcur_init(&w, buf, sizeof(buf));
 	RN_PASS(nfs_enc_elems_start(&w, NFS_OP_ADD, &id, 0));
 	for (size_t i = 0; i < nfs_elems_per_msg(NFS_K_V4); i++)
-		nfs_put_bytes(&w, "\x01\x02\x03\x04", 4);
-	assert_false(w.overflow);
-	nfs_put_bytes(&w, "\x01\x02\x03\x04", 4);
-	assert_true(w.overflow);
+		rn_wcur_bytes(&w, "\x01\x02\x03\x04", 4);
+	assert_true(rn_wcur_ok(&w));
+	rn_wcur_bytes(&w, "\x01\x02\x03\x04", 4);
+	assert_int_equal(w.err, RN_ELIMIT);
 }
 
 static void test_names(void **state)

@@ -16,11 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nfs_msg m;
-	struct nfs_wbuf w;
+	struct rn_wcur w;
 	static struct nfs_sets s;
 	int rc = -1;
 
-	nfs_wbuf_init(&w, out, sizeof(out));
+	rn_wcur_init(&w, out, sizeof(out));
 	if (size > 0 && data[0] == NFS_M_SETS) {
 		if (nfs_msg_decode_sets(data, size, &s) == RN_OK)
 			rc = nfs_enc_sets(&w, &s);
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case NFS_M_ELEMS:
 			rc = nfs_enc_elems_start(&w, m.u.elems.op, &m.u.elems.id, m.u.elems.flags);
-			nfs_put_bytes(&w, m.u.elems.items,
+			rn_wcur_bytes(&w, m.u.elems.items,
 			              (size_t)m.u.elems.n * nfs_item_len(m.u.elems.id.kind));
 			if (rc == RN_OK)
 				rc = nfs_enc_elems_finish(&w, m.u.elems.n);

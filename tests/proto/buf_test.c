@@ -47,6 +47,14 @@ static void test_wcur_full(void **state)
 	assert_int_equal(w.len, 4);
 	assert_null(rn_wcur_reserve(&w, 1));
 	assert_int_equal(buf[4], 0xaa);
+	/* A reset starts a new message over the same buffer. */
+	rn_wcur_reset(&w);
+	assert_true(rn_wcur_ok(&w));
+	assert_int_equal(w.len, 0);
+	rn_wcur_u16(&w, 0x5566);
+	assert_int_equal(w.len, 2);
+	assert_int_equal(buf[0], 0x55);
+	assert_int_equal(buf[1], 0x66);
 	/* rn_wcur_take refuses a caller's buffer. */
 	uint8_t *out = NULL;
 	size_t len = 0;
