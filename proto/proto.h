@@ -1362,6 +1362,15 @@ void rn_conn_commit(struct rn_conn *c, size_t k);
 /* Queues buf; RN_ELIMIT (nothing queued) when it does not fit. */
 int rn_conn_write(struct rn_conn *c, const void *buf, size_t n);
 /*
+ * Queues buf[0..len), a malloc'd buffer the connection takes over, after
+ * what was written to the output buffer: for answers larger than out_max.
+ * It is freed once sent or when the connection closes. Until then nothing
+ * more can be written (rn_conn_room() is 0), so it ends the handler's
+ * answer. RN_ESTATE, with ownership left to the caller, when one is
+ * already queued. Only from ops.data.
+ */
+int rn_conn_send_heap(struct rn_conn *c, void *buf, size_t len);
+/*
  * For handlers that buffer partial messages themselves: `done` messages
  * ended in the bytes just consumed, and `partial` says whether one is
  * still incomplete. Only from ops.data.
