@@ -169,6 +169,7 @@ struct rn_conn {
 	bool busy;
 	bool stalled;    /* the handler consumed nothing of what is buffered */
 	bool reports;    /* the handler calls rn_conn_progress() */
+	bool ending;     /* rn_conn_end(): closed once the output drains; not read */
 	bool h_partial;  /* its last report */
 	unsigned h_done; /* messages it reported done in the current call */
 	int fd;
@@ -475,7 +476,7 @@ static void conn_arm(struct rn_connsrv *s, struct rn_conn *c)
 static void conn_process(struct rn_connsrv *s, struct rn_conn *c, bool drained, int64_t now)
 {
 	bool done = drained;
-	while (c->inlen > 0 && !c->stalled && !conn_pending(c)) {
+	while (c->inlen > 0 && !c->stalled && !c->ending && !conn_pending(c)) {
 		size_t used = 0;
 		c->h_done = 0;
 		int rc = s->conf.ops.data(s->conf.arg, c, c->in, c->inlen, &used);
@@ -499,7 +500,12 @@ static void conn_process(struct rn_connsrv *s, struct rn_conn *c, bool drained, 
 			return;
 		}
 	}
-	if (c->stalled && c->inlen == s->conf.in_max && !conn_pending(c)) {
+	if (c->ending) {
+		if (!conn_pending(c)) {
+			conn_close(s, c, O_NONE);
+			return;
+		}
+	} else if (c->stalled && c->inlen == s->conf.in_max && !conn_pending(c)) {
 		log_warnx_rl("%s: a message longer than %zu bytes; closing the connection", s->name,
 		             s->conf.in_max);
 		conn_close(s, c, O_ERROR);
@@ -547,7 +553,8 @@ static void conn_event(struct rn_connsrv *s, struct rn_conn *c, uint32_t events,
 			c->stalled = false; /* the handler may have stopped for room */
 		}
 	}
-	if (!conn_pending(c) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !conn_read(s, c))
+	if (!conn_pending(c) && !c->ending && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    !conn_read(s, c))
 		return;
 	conn_process(s, c, drained, now);
 }
@@ -559,21 +566,31 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 {
 	uint8_t fam;
 	uint64_t key;
+	char who[RN_ADDR_STRLEN + 16];
 	peer_key(l, fd, ss, &fam, &key);
+	if (fam == PEER_UID)
+		snprintf(who, sizeof(who), "uid %llu", (unsigned long long)key);
+	else
+		rn_sockaddr_format(ss, who, sizeof(who));
 	struct cs_peer *p = peer_find(s, fam, key);
 	size_t have = p != NULL ? p->count : 0;
 	if (have >= s->conf.max_per_client) {
+		log_info_rl("%s: %s holds %zu connections, its cap; closing its oldest", s->name,
+		            who, have);
 		conn_close(s, pl_first(p), O_EVICTED_CLIENT);
 	} else if (s->nconns >= s->conf.max_conns) {
 		if (have >= s->maxcount) {
 			rn_counter_inc(&l->st->out[O_REFUSED]);
-			log_warnx_rl("%s: %zu connections open; refusing one more from a client "
-			             "holding %zu",
-			             s->name, s->nconns, have);
+			log_warnx_rl("%s: refusing %s: %zu connections open (the cap), and its "
+			             "client holds %zu, as many as any",
+			             s->name, who, s->nconns, have);
 			close(fd);
 			return;
 		}
 		struct cs_peer *top = CS_ENTRY(s->by_count[s->maxcount].head, struct cs_peer, cl);
+		log_info_rl("%s: %zu connections open (the cap): %s holds %zu; closing the oldest "
+		            "of a client holding %zu",
+		            s->name, s->nconns, who, have, top->count);
 		conn_close(s, pl_first(top), O_EVICTED_FULL);
 	}
 	/* The buffers need no clearing: only what was read or written is used. */
@@ -1093,6 +1110,31 @@ int rn_conn_write(struct rn_conn *c, const void *buf, size_t n)
 	memcpy(p, buf, n);
 	rn_conn_commit(c, n);
 	return RN_OK;
+}
+
+void rn_conn_end(struct rn_conn *c)
+{
+	c->ending = true;
+}
+
+size_t rn_conn_peer(const struct rn_conn *c, char *dst, size_t dstlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (dstlen == 0)
+		return 0;
+	dst[0] = '\0';
+	if (c->l->is_unix) {
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0)
+			return 0;
+		int n = snprintf(dst, dstlen, "uid %u", (unsigned)cr.uid);
+		return n > 0 && (size_t)n < dstlen ? (size_t)n : 0;
+	}
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	return rn_sockaddr_format(&ss, dst, dstlen);
 }
 
 int rn_conn_send_heap(struct rn_conn *c, void *buf, size_t len)

@@ -1234,6 +1234,10 @@ struct rn_core_conf {
 	unsigned roles;    /* RN_ROLE_* */
 	int log_level;     /* RN_LOG_ERR + index: err, warning, notice, info, debug */
 	char *http_listen; /* host:port for /metrics and the HTTP APIs */
+	int64_t http_max_conns;
+	int64_t http_max_per_client;
+	int64_t http_header_timeout_ms;
+	int64_t http_idle_ms;
 	int64_t shutdown_grace_ms;
 };
 extern const struct rn_conf_key rn_core_conf_keys[];
@@ -1370,6 +1374,16 @@ int rn_conn_write(struct rn_conn *c, const void *buf, size_t n);
  * already queued. Only from ops.data.
  */
 int rn_conn_send_heap(struct rn_conn *c, void *buf, size_t len);
+/*
+ * Ends the connection once what is queued has gone to the kernel: nothing
+ * more is read or handed to the handler. Only from ops.data.
+ */
+void rn_conn_end(struct rn_conn *c);
+/*
+ * Formats the peer ("a.b.c.d:port", "[v6]:port", or "uid N" on a unix
+ * socket) into dst; returns its length, 0 when unknown.
+ */
+size_t rn_conn_peer(const struct rn_conn *c, char *dst, size_t dstlen);
 /*
  * For handlers that buffer partial messages themselves: `done` messages
  * ended in the bytes just consumed, and `partial` says whether one is

@@ -241,7 +241,14 @@ int daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 	if (d.conf.core.http_listen != NULL) {
-		rc = feeds_http_start(&d.http, d.conf.core.http_listen, d.metrics);
+		struct feeds_http_conf hc = {
+		        .listen = d.conf.core.http_listen,
+		        .max_conns = (size_t)d.conf.core.http_max_conns,
+		        .max_per_client = (size_t)d.conf.core.http_max_per_client,
+		        .header_ms = d.conf.core.http_header_timeout_ms,
+		        .idle_ms = d.conf.core.http_idle_ms,
+		};
+		rc = feeds_http_start(&d.http, &hc, d.metrics);
 		if (rc != RN_OK) {
 			log_errx("http listener %s: %s", d.conf.core.http_listen, rn_strerror(rc));
 			goto out;
