@@ -986,8 +986,6 @@ int rn_connsrv_watch(struct rn_connsrv *s, int fd, void (*fn)(void *arg), void *
 
 static int register_metrics(struct rn_connsrv *s)
 {
-	static const char *chelp = "Connections of the stream servers (DNSBL TCP, policy, "
-	                           "syslog TCP), by listener and outcome.";
 	int rc = RN_OK;
 	for (unsigned i = 0; i < s->nstats && rc == RN_OK; i++) {
 		struct cs_stats *st = s->stats[i];
@@ -995,8 +993,8 @@ static int register_metrics(struct rn_connsrv *s)
 		for (int o = 0; o < O_COUNT && rc == RN_OK; o++) {
 			snprintf(lab, sizeof(lab), "listener=\"%s\",outcome=\"%s\"", st->name,
 			         outcome_names[o]);
-			rc = rn_metrics_counter(s->metrics, s, "repnet_connections_total", chelp,
-			                        lab, &st->out[o]);
+			rc = rn_metrics_counter(s->metrics, s, "repnet_connections_total",
+			                        RN_CONNECTIONS_HELP, lab, &st->out[o]);
 		}
 		snprintf(lab, sizeof(lab), "listener=\"%s\"", st->name);
 		if (rc == RN_OK)
@@ -1006,10 +1004,8 @@ static int register_metrics(struct rn_connsrv *s)
 			        "or memory, by listener.",
 			        lab, &st->backoffs);
 		if (rc == RN_OK)
-			rc = rn_metrics_gauge(
-			        s->metrics, s, "repnet_connections_open",
-			        "Open connections of the stream servers, by listener.", lab,
-			        &st->open);
+			rc = rn_metrics_gauge(s->metrics, s, "repnet_connections_open",
+			                      RN_CONNECTIONS_OPEN_HELP, lab, &st->open);
 	}
 	return rc;
 }

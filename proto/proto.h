@@ -1274,6 +1274,11 @@ extern const char *const rn_role_names[]; /* indexed by bit position */
  * repnet_connections_open{listener}.
  */
 struct rn_connsrv;
+/* The help texts of those metrics, which the bus's listeners share. */
+#define RN_CONNECTIONS_HELP \
+	"Connections of the stream servers and the bus listeners, by listener and outcome."
+#define RN_CONNECTIONS_OPEN_HELP \
+	"Open connections of the stream servers and the bus listeners, by listener."
 /* One connection, lent to the handler for the duration of a call. */
 struct rn_conn;
 

@@ -61,6 +61,12 @@ struct feeds_bus_conf {
 	char *signing_key;   /* secret key file; "" = data_dir/keys/publisher.key */
 	char *pub_listen;    /* PUB listener; "" = not publishing */
 	char *resync_listen; /* REP listener of the resync service */
+	/* The listeners' caps (repnetd lowers them to fit the descriptor limit). */
+	int64_t ingest_max_conns;
+	int64_t pub_max_conns;
+	int64_t resync_max_conns;
+	int64_t max_per_client; /* on each listener */
+	int64_t idle_ms;        /* ingest and resync connections silent this long are closed */
 	int64_t heartbeat_ms;
 	int64_t snapshot_interval_ms;
 	int64_t history; /* deltas kept for resync */

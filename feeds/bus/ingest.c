@@ -24,7 +24,9 @@
  * sequences only grow, "seq <= last acknowledged seq of this collector"
  * identifies a resend, which is acknowledged again without being
  * ingested. The table of collectors seen is bounded (SEEN_MAX, the least
- * recently seen is evicted and counted).
+ * recently seen is evicted and counted). The listener's connections are
+ * capped, and closed after bus.idle_timeout without a message, by a
+ * guard (guard.c) that this thread tells where each message came from.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +42,7 @@
 
 #include "feeds/bus/socket.h"
 #include "feeds/bus/bus.h"
+#include "feeds/bus/guard.h"
 #include "feeds/bus/ingest.h"
 
 #define SEEN_MAX      4096
@@ -57,6 +60,7 @@ struct seen {
 
 struct feeds_ingest_server {
 	nng_socket sock;
+	struct feeds_bus_guard *guard; /* caps and the silence deadline */
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;
@@ -199,6 +203,7 @@ static void *server_main(void *arg)
 	struct feeds_ingest_server *s = arg;
 	while (!atomic_load(&s->stop)) {
 		nng_msg *msg;
+		feeds_bus_guard_sweep(s->guard);
 		int rv = nng_recvmsg(s->sock, &msg, 0);
 		if (rv == NNG_ETIMEDOUT)
 			continue;
@@ -208,6 +213,7 @@ static void *server_main(void *arg)
 			log_warnx_rl("ingest: receive: %s", nng_strerror(rv));
 			continue;
 		}
+		feeds_bus_guard_seen(s->guard, msg);
 		server_handle(s, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
 	}
@@ -278,7 +284,12 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 		goto fail;
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, POLL_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
-	if ((rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
+	struct feeds_bus_guard_conf gc = {.name = "ingest",
+	                                  .max_pipes = (size_t)conf->ingest_max_conns,
+	                                  .max_per_client = (size_t)conf->max_per_client,
+	                                  .idle_ms = conf->idle_ms};
+	if ((rc = feeds_bus_guard_start(&s->guard, s->sock, &gc, m)) != RN_OK ||
+	    (rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
 		goto fail;
 	if (m != NULL) {
 		if ((rc = server_metrics(s, m)) != RN_OK)
@@ -295,6 +306,7 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 fail:
 	nng_close(s->sock);
 fail_free:
+	feeds_bus_guard_free(s->guard);
 	if (s->metrics != NULL)
 		rn_metrics_unregister(s->metrics, s);
 	free(s->seen);
@@ -316,6 +328,7 @@ void feeds_ingest_server_stop(struct feeds_ingest_server *s)
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
 	nng_close(s->sock);
+	feeds_bus_guard_free(s->guard); /* after nng_close(), which waits for its callbacks */
 	if (s->metrics != NULL)
 		rn_metrics_unregister(s->metrics, s);
 	free(s->seen);

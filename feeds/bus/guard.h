@@ -1,0 +1,42 @@
+/*
+ * guard.h: caps and a silence deadline for the connections (nng pipes) of
+ * one listening bus socket. Internal to the bus.
+ */
+#ifndef REPNET_FEEDS_BUS_GUARD_H
+#define REPNET_FEEDS_BUS_GUARD_H
+
+#include <nng/nng.h>
+
+#include "proto/proto.h"
+
+struct feeds_bus_guard_conf {
+	const char *name;      /* the listener's metric label: "ingest", "feed", "resync" */
+	size_t max_pipes;      /* open connections at most (>= 1) */
+	size_t max_per_client; /* of one client (IPv4 address, IPv6 /64, ipc peer) (>= 1) */
+	int64_t idle_ms;       /* no message this long: closed; 0: never (a feed's subscribers) */
+};
+
+/*
+ * Watches socket s's pipes from its listeners (dialed pipes are left
+ * alone): a newcomer past max_per_client closes its client's least
+ * recently active pipe; past max_pipes, a newcomer whose client holds
+ * fewer pipes than the client holding the most closes that client's least
+ * recently active pipe, else it is refused. Call before the socket
+ * listens. Counted in repnet_connections_total{listener=name,outcome} and
+ * repnet_connections_open{listener=name}. Free with feeds_bus_guard_free()
+ * only after nng_close(s), which waits for the callbacks.
+ */
+struct feeds_bus_guard;
+int feeds_bus_guard_start(struct feeds_bus_guard **out, nng_socket s,
+                          const struct feeds_bus_guard_conf *c, struct rn_metrics *m);
+/* A message arrived on msg's pipe: its silence starts again. Thread-safe. */
+void feeds_bus_guard_seen(struct feeds_bus_guard *g, const nng_msg *msg);
+/*
+ * Closes the pipes silent for idle_ms (from the socket's receive loop;
+ * does nothing when called again within 100 ms). Thread-safe.
+ */
+void feeds_bus_guard_sweep(struct feeds_bus_guard *g);
+/* Safe on NULL. */
+void feeds_bus_guard_free(struct feeds_bus_guard *g);
+
+#endif /* REPNET_FEEDS_BUS_GUARD_H */
