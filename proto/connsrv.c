@@ -998,11 +998,8 @@ static int register_metrics(struct rn_connsrv *s)
 		}
 		snprintf(lab, sizeof(lab), "listener=\"%s\"", st->name);
 		if (rc == RN_OK)
-			rc = rn_metrics_counter(
-			        s->metrics, s, "repnet_accept_backoffs_total",
-			        "Pauses of accept() after it ran out of descriptors "
-			        "or memory, by listener.",
-			        lab, &st->backoffs);
+			rc = rn_metrics_counter(s->metrics, s, "repnet_accept_backoffs_total",
+			                        RN_ACCEPT_BACKOFFS_HELP, lab, &st->backoffs);
 		if (rc == RN_OK)
 			rc = rn_metrics_gauge(s->metrics, s, "repnet_connections_open",
 			                      RN_CONNECTIONS_OPEN_HELP, lab, &st->open);

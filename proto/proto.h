@@ -1279,6 +1279,9 @@ struct rn_connsrv;
 	"Connections of the stream servers and the bus listeners, by listener and outcome."
 #define RN_CONNECTIONS_OPEN_HELP \
 	"Open connections of the stream servers and the bus listeners, by listener."
+#define RN_ACCEPT_BACKOFFS_HELP                                                           \
+	"Pauses of accepting because descriptors or memory ran out (or, on the bus, ran " \
+	"short), by listener."
 /* One connection, lent to the handler for the duration of a call. */
 struct rn_conn;
 

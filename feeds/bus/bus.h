@@ -161,6 +161,12 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
                               struct rn_metrics *m, feeds_ingest_fn fn, void *arg);
 /* The TCP port bound (useful with a ":0" URL). */
 unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s);
+/*
+ * While pause, the listener accepts no new connection (the kernel drops
+ * their SYNs; clients retry them): for when the process's descriptors
+ * run short. Established connections are kept. Thread-safe; safe on NULL.
+ */
+void feeds_ingest_server_pause(struct feeds_ingest_server *s, bool pause);
 /* Stops after the batch in hand, if any. Safe on NULL. */
 void feeds_ingest_server_stop(struct feeds_ingest_server *s);
 
@@ -251,6 +257,8 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
  */
 int feeds_pub_update(struct feeds_pub *p, struct scoring_table *t, const struct scoring_delta *d);
 unsigned feeds_pub_port(const struct feeds_pub *p);
+/* As feeds_ingest_server_pause(), for the feed's and the resync service's listeners. */
+void feeds_pub_pause(struct feeds_pub *p, bool pause);
 unsigned feeds_pub_resync_port(const struct feeds_pub *p);
 void feeds_pub_status(struct feeds_pub *p, struct feeds_feed_status *st);
 void feeds_pub_stop(struct feeds_pub *p);

@@ -41,20 +41,49 @@
  * is called after the mutex is released (REM_POST for it then finds
  * nothing). nng_close() waits for the callbacks of the socket's pipes, so
  * the guard is freed after it.
+ *
+ * Refusing below nng. nng closes a connection by shutting it down; its
+ * descriptor is released later, by its poller's reaper thread. So a
+ * listener that refuses pipes as fast as an attacker reconnects holds,
+ * beyond its cap, the descriptors of connections in the handshake and of
+ * those closed but not yet reaped, as many as the attacker's rate times
+ * that delay; on a machine whose CPUs the attack kept busy that was
+ * hundreds, and EMFILE followed. nng offers no way to refuse before the
+ * handshake, nor to stop accepting (its accept loop spins on errors other
+ * than EMFILE), so the guard acts below it, on the listening socket that
+ * it finds for its port in /proc/self/fd: a classic BPF socket filter
+ * there sees every packet to the listener (SYNs, and the last ACKs of
+ * handshakes under way) and drops what it returns 0 for. While the
+ * listener is full, the IPv4 sources it refused are dropped there (up to
+ * GUARD_DROP_MAX; IPv6 ones are not), so a refused client's reconnections
+ * cost no descriptor at all, while a client with no pipe still connects
+ * and is admitted by displacing one; the list is cleared as soon as the
+ * listener is below its cap. And while the daemon finds descriptors
+ * running short it pauses the listener: the filter drops everything.
+ * Clients' kernels retry a dropped SYN; connections already established
+ * are not affected (a child socket copies the filter only as it is made,
+ * which a dropped handshake never is).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
 
 #include "feeds/bus/guard.h"
 
 #define GUARD_SWEEP_MS  100
-#define GUARD_SWEEP_MAX 64 /* pipes closed per sweep; the rest wait for the next */
+#define GUARD_SWEEP_MAX 16 /* pipes closed per sweep (a burst of reconnections); the rest wait */
 #define GUARD_PEER_LEN  (RN_ADDR_STRLEN + 8)
+#define GUARD_DROP_MAX  256 /* IPv4 sources refused while full, dropped by the filter */
 
 enum { O_ACCEPTED, O_REFUSED, O_EVICTED_FULL, O_EVICTED_CLIENT, O_IDLE, O_COUNT };
 static const char *const outcome_names[O_COUNT] = {"accepted", "refused", "evicted_full",
@@ -95,6 +124,12 @@ struct feeds_bus_guard {
 	int64_t last_sweep;
 	struct rn_counter out[O_COUNT];
 	struct rn_gauge open;
+	int lfd;                        /* nng's listening socket, or -1 */
+	bool paused;                    /* the daemon paused it: the filter drops everything */
+	bool filtered;                  /* a filter is attached */
+	uint32_t drop4[GUARD_DROP_MAX]; /* refused while full: their packets are dropped */
+	size_t ndrop;
+	struct rn_counter pauses;
 };
 
 static size_t hash(const struct feeds_bus_guard *g, uint64_t k)
@@ -139,6 +174,76 @@ static void client_count(struct feeds_bus_guard *g, struct gclient *c, int d)
 	}
 	while (g->maxcount > 0 && TAILQ_EMPTY(&g->by_count[g->maxcount]))
 		g->maxcount--;
+}
+
+/*
+ * Attaches the filter the state asks for (under g->mu): everything dropped
+ * while paused, the refused IPv4 sources while full, no filter otherwise.
+ */
+static void filter_apply(struct feeds_bus_guard *g)
+{
+	struct sock_filter f[6 + 2 * GUARD_DROP_MAX];
+	unsigned n = 0;
+	int rc, unused = 0; /* Linux wants an int even for SO_DETACH_FILTER */
+	if (g->lfd < 0)
+		return;
+	if (!g->paused && g->ndrop == 0) {
+		if (!g->filtered)
+			return;
+		rc = setsockopt(g->lfd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused));
+		if (rc == 0 || errno == ENOENT)
+			g->filtered = false;
+		else
+			log_warnx_rl("bus %s: cannot remove the listener's filter: %s", g->name,
+			             strerror(errno));
+		return;
+	}
+	if (g->paused) {
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	} else {
+		/* Not IPv4: accepted. Else the source address against the list. */
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf0);
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40, 1, 0);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12);
+		for (size_t i = 0; i < g->ndrop; i++) {
+			f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+			                                      g->drop4[i], 0, 1);
+			f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+		}
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+	}
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	rc = setsockopt(g->lfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	if (rc == 0)
+		g->filtered = true;
+	else
+		log_warnx_rl("bus %s: cannot filter the listener: %s", g->name, strerror(errno));
+}
+
+/* Under g->mu: the listener is below its cap again, so nobody is refused. */
+static void drops_clear(struct feeds_bus_guard *g)
+{
+	if (g->ndrop > 0 && g->npipes < g->conf.max_pipes) {
+		g->ndrop = 0;
+		filter_apply(g);
+	}
+}
+
+/* Under g->mu: a refused IPv4 client's packets are dropped while the listener is full. */
+static void drops_add(struct feeds_bus_guard *g, uint8_t fam, uint64_t key, const char *who)
+{
+	if (fam != 4 || g->ndrop == GUARD_DROP_MAX)
+		return;
+	for (size_t i = 0; i < g->ndrop; i++)
+		if (g->drop4[i] == (uint32_t)key)
+			return;
+	g->drop4[g->ndrop++] = (uint32_t)key;
+	filter_apply(g);
+	log_info_rl("bus %s: dropping new connections from %s's address while the listener is "
+	            "full",
+	            g->name, who);
 }
 
 /* Takes p out of the tables (the caller closes it). */
@@ -248,6 +353,7 @@ static void on_add(struct feeds_bus_guard *g, nng_pipe p)
 		if (have >= g->maxcount) {
 			rn_counter_inc(&g->out[O_REFUSED]);
 			size_t n = g->npipes;
+			drops_add(g, fam, key, who);
 			pthread_mutex_unlock(&g->mu);
 			log_warnx_rl("bus %s: refusing %s: %zu connections open (the cap), and its "
 			             "client holds %zu, as many as any",
@@ -278,8 +384,10 @@ static void on_rem(struct feeds_bus_guard *g, nng_pipe p)
 {
 	pthread_mutex_lock(&g->mu);
 	struct gpipe *gp = pipe_find(g, (uint32_t)nng_pipe_id(p)); /* dialed or refused: none */
-	if (gp != NULL)
+	if (gp != NULL) {
 		pipe_drop(g, gp);
+		drops_clear(g);
+	}
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -331,6 +439,7 @@ void feeds_bus_guard_sweep(struct feeds_bus_guard *g)
 		rn_counter_inc(&g->out[O_IDLE]);
 		pipe_drop(g, p);
 	}
+	drops_clear(g);
 	pthread_mutex_unlock(&g->mu);
 	if (n > 0)
 		log_info_rl(
@@ -357,6 +466,9 @@ static int register_metrics(struct feeds_bus_guard *g)
 	if (rc == RN_OK)
 		rc = rn_metrics_gauge(g->metrics, g, "repnet_connections_open",
 		                      RN_CONNECTIONS_OPEN_HELP, lab, &g->open);
+	if (rc == RN_OK)
+		rc = rn_metrics_counter(g->metrics, g, "repnet_accept_backoffs_total",
+		                        RN_ACCEPT_BACKOFFS_HELP, lab, &g->pauses);
 	return rc;
 }
 
@@ -371,6 +483,7 @@ int feeds_bus_guard_start(struct feeds_bus_guard **out, nng_socket s,
 	g->conf = *c;
 	snprintf(g->name, sizeof(g->name), "%s", c->name);
 	g->conf.name = g->name;
+	g->lfd = -1;
 	pthread_mutex_init(&g->mu, NULL);
 	TAILQ_INIT(&g->all);
 	g->bits = 4;
@@ -412,6 +525,76 @@ int feeds_bus_guard_start(struct feeds_bus_guard **out, nng_socket s,
 fail:
 	feeds_bus_guard_free(g);
 	return rc;
+}
+
+/* The TCP port a listening socket fd is bound to, or 0. */
+static unsigned listening_port(int fd)
+{
+	struct stat st;
+	int on = 0;
+	socklen_t ol = sizeof(on);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) != 0 || !on ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+int feeds_bus_guard_listener(struct feeds_bus_guard *g, unsigned port)
+{
+	if (port == 0)
+		return RN_ENOTFOUND;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -errno;
+	int found = -1;
+	struct dirent *e;
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end == '\0' && end != e->d_name && fd != dirfd(d) &&
+		    listening_port((int)fd) == port)
+			found = (int)fd;
+	}
+	closedir(d);
+	if (found < 0)
+		return RN_ENOTFOUND;
+	pthread_mutex_lock(&g->mu);
+	g->lfd = found;
+	pthread_mutex_unlock(&g->mu);
+	return RN_OK;
+}
+
+void feeds_bus_guard_pause(struct feeds_bus_guard *g, bool pause)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	if (g->lfd >= 0 && pause != g->paused) {
+		g->paused = pause;
+		if (pause)
+			rn_counter_inc(&g->pauses);
+		filter_apply(g);
+	}
+	pthread_mutex_unlock(&g->mu);
+}
+
+void feeds_bus_guard_unlisten(struct feeds_bus_guard *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->paused = false;
+	g->ndrop = 0;
+	filter_apply(g);
+	g->lfd = -1;
+	pthread_mutex_unlock(&g->mu);
 }
 
 void feeds_bus_guard_free(struct feeds_bus_guard *g)

@@ -36,6 +36,22 @@ void feeds_bus_guard_seen(struct feeds_bus_guard *g, const nng_msg *msg);
  * does nothing when called again within 100 ms). Thread-safe.
  */
 void feeds_bus_guard_sweep(struct feeds_bus_guard *g);
+/*
+ * Finds the socket's TCP listening descriptor, bound to port, so that
+ * feeds_bus_guard_pause() can hold new connections back (nng 1.5.2 does
+ * not give it out). Once the socket listens; RN_ENOTFOUND when there is
+ * none (ipc://).
+ */
+int feeds_bus_guard_listener(struct feeds_bus_guard *g, unsigned port);
+/*
+ * While pause, the kernel drops the listener's incoming SYNs (a socket
+ * filter on the listening socket), so nng accepts nothing new and
+ * clients retry their SYN; established connections are kept. Counted in
+ * repnet_accept_backoffs_total{listener}. Thread-safe.
+ */
+void feeds_bus_guard_pause(struct feeds_bus_guard *g, bool pause);
+/* Resumes and forgets the listening descriptor: before nng_close(). Safe on NULL. */
+void feeds_bus_guard_unlisten(struct feeds_bus_guard *g);
 /* Safe on NULL. */
 void feeds_bus_guard_free(struct feeds_bus_guard *g);
 

@@ -291,6 +291,8 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 	if ((rc = feeds_bus_guard_start(&s->guard, s->sock, &gc, m)) != RN_OK ||
 	    (rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
 		goto fail;
+	if (feeds_bus_guard_listener(s->guard, s->port) != RN_OK)
+		log_info("ingest: %s cannot be paused", conf->ingest_listen);
 	if (m != NULL) {
 		if ((rc = server_metrics(s, m)) != RN_OK)
 			goto fail;
@@ -304,6 +306,7 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 	*out = s;
 	return RN_OK;
 fail:
+	feeds_bus_guard_unlisten(s->guard);
 	nng_close(s->sock);
 fail_free:
 	feeds_bus_guard_free(s->guard);
@@ -313,6 +316,12 @@ fail_free:
 	free(s->obs);
 	free(s);
 	return rc;
+}
+
+void feeds_ingest_server_pause(struct feeds_ingest_server *s, bool pause)
+{
+	if (s != NULL)
+		feeds_bus_guard_pause(s->guard, pause);
 }
 
 unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s)
@@ -327,6 +336,7 @@ void feeds_ingest_server_stop(struct feeds_ingest_server *s)
 	atomic_store(&s->stop, true);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
+	feeds_bus_guard_unlisten(s->guard);
 	nng_close(s->sock);
 	feeds_bus_guard_free(s->guard); /* after nng_close(), which waits for its callbacks */
 	if (s->metrics != NULL)

@@ -605,6 +605,10 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
 	    (rc = feeds_bus_listen(p->pub, conf->pub_listen, conf, &p->pub_port)) != RN_OK ||
 	    (rc = feeds_bus_listen(p->rep, conf->resync_listen, conf, &p->rep_port)) != RN_OK)
 		goto fail;
+	if (feeds_bus_guard_listener(p->pub_guard, p->pub_port) != RN_OK ||
+	    feeds_bus_guard_listener(p->rep_guard, p->rep_port) != RN_OK)
+		log_info("publisher: %s or %s cannot be paused", conf->pub_listen,
+		         conf->resync_listen);
 	if (o->metrics != NULL) {
 		if ((rc = pub_metrics(p, o->metrics)) != RN_OK)
 			goto fail;
@@ -642,6 +646,14 @@ unsigned feeds_pub_port(const struct feeds_pub *p)
 	return p->pub_port;
 }
 
+void feeds_pub_pause(struct feeds_pub *p, bool pause)
+{
+	if (p == NULL)
+		return;
+	feeds_bus_guard_pause(p->pub_guard, pause);
+	feeds_bus_guard_pause(p->rep_guard, pause);
+}
+
 unsigned feeds_pub_resync_port(const struct feeds_pub *p)
 {
 	return p->rep_port;
@@ -671,6 +683,8 @@ void feeds_pub_stop(struct feeds_pub *p)
 	pthread_mutex_unlock(&p->mu);
 	if (p->timer_started)
 		pthread_join(p->timer, NULL);
+	feeds_bus_guard_unlisten(p->pub_guard);
+	feeds_bus_guard_unlisten(p->rep_guard);
 	if (p->rep_open)
 		nng_close(p->rep);
 	if (p->resync_started)

@@ -10,6 +10,11 @@
  * core.shutdown_grace. A reload parses the file into a fresh configuration;
  * if it fails, or changes a key that needs a restart, the old one stays
  * and the reason is logged. Otherwise the reloadable keys take effect.
+ *
+ * Descriptors. Before anything opens a listener, the soft descriptor
+ * limit is raised to the hard one and the listeners' connection caps are
+ * fitted to it (fdlimit.c); a reload fits the new configuration the same
+ * way before comparing it with the running one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +35,8 @@ struct daemon {
 	struct rn_metrics *metrics;
 	struct feeds_http *http;
 	struct roles *roles;
+	struct fd_budget fdb;
+	struct fd_watch *fdw;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -57,6 +64,18 @@ static double m_cpu(void *arg)
 		return 0;
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double m_open_fds(void *arg)
+{
+	(void)arg;
+	return (double)fd_count_open();
+}
+
+static double m_max_fds(void *arg)
+{
+	const struct daemon *d = arg;
+	return (double)d->fdb.limit;
 }
 
 static double m_start(void *arg)
@@ -91,6 +110,13 @@ static int register_metrics(struct daemon *d)
 	        : rn_metrics_func(m, d, "repnet_process_cpu_seconds_total",
 	                          "User and system CPU time of this process.", RN_METRIC_COUNTER,
 	                          NULL, m_cpu, NULL);
+	rc = rc ? rc
+	        : rn_metrics_func(m, d, "repnet_process_open_fds", "Descriptors open.",
+	                          RN_METRIC_GAUGE, NULL, m_open_fds, NULL);
+	rc = rc ? rc
+	        : rn_metrics_func(m, d, "repnet_process_max_fds",
+	                          "The descriptor limit (soft RLIMIT_NOFILE, raised at start).",
+	                          RN_METRIC_GAUGE, NULL, m_max_fds, d);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
 	                             "Configuration reloads on SIGHUP, by result.", "result=\"ok\"",
@@ -143,6 +169,8 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
+	struct fd_budget fdb = d->fdb; /* the same limit fits the caps the same way */
+	fd_budget_apply(&fdb, &next, false);
 	const char *k =
 	        rn_conf_first_restart_key(d->conf.secs, next.secs, DAEMON_NSECS, key, sizeof(key));
 	if (k != NULL) {
@@ -184,13 +212,20 @@ static int detach(void)
 	return RN_OK;
 }
 
+/* On the descriptor watch's thread: the bus stops accepting while they run short. */
+static void fds_short(void *arg, bool short_)
+{
+	struct daemon *d = arg;
+	roles_pause_bus(d->roles, short_);
+}
+
 /* GET /status: every role's state as JSON, for `repnet status`. */
 static void status_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
                       size_t *len, const char **ctype)
 {
 	struct daemon *d = arg;
 	(void)req;
-	if (roles_status(d->roles, body, len) != RN_OK) {
+	if (roles_status(d->roles, &d->fdb, body, len) != RN_OK) {
 		*status = 500;
 		return;
 	}
@@ -226,6 +261,11 @@ int daemon_run(const struct daemon_opts *opts)
 		log_errx("data_dir %s: %s", d.conf.core.data_dir, rn_strerror(rc));
 		goto out;
 	}
+	if ((rc = fd_limit_raise(&d.fdb)) != RN_OK) {
+		log_errx("descriptor limit: %s", rn_strerror(rc));
+		goto out;
+	}
+	fd_budget_apply(&d.fdb, &d.conf, true);
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&set);
@@ -263,6 +303,10 @@ int daemon_run(const struct daemon_opts *opts)
 		log_errx("http: /status: %s", rn_strerror(rc));
 		goto out;
 	}
+	if ((rc = fd_watch_start(&d.fdw, &d.fdb, fds_short, &d, d.metrics)) != RN_OK) {
+		log_errx("descriptor watch: %s", rn_strerror(rc));
+		goto out;
+	}
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
 
 	for (;;) {
@@ -285,6 +329,7 @@ int daemon_run(const struct daemon_opts *opts)
 	code = 0;
 out:
 	/* Sources first, so queues drain into what still runs; HTTP before what it serves. */
+	fd_watch_stop(d.fdw);
 	roles_stop_early(d.roles, d.conf.core.shutdown_grace_ms);
 	feeds_http_stop(d.http);
 	roles_stop_late(d.roles);

@@ -544,6 +544,12 @@ fail:
 	return rc;
 }
 
+void roles_pause_bus(struct roles *r, bool pause)
+{
+	feeds_ingest_server_pause(r->ingest_srv, pause);
+	feeds_pub_pause(r->pub_owned, pause);
+}
+
 void roles_reload(struct roles *r, const struct daemon_conf *c)
 {
 	r->conf = c;
@@ -629,7 +635,7 @@ static void feed_json(struct rn_jsonw *w, const struct feeds_feed_status *st)
 	rn_jsonw_obj_end(w);
 }
 
-int roles_status(struct roles *r, char **out, size_t *len)
+int roles_status(struct roles *r, const struct fd_budget *fdb, char **out, size_t *len)
 {
 	struct rn_strbuf b;
 	struct rn_jsonw w;
@@ -645,6 +651,10 @@ int roles_status(struct roles *r, char **out, size_t *len)
 		if (c->core.roles & (1u << i))
 			rn_jsonw_str(&w, rn_role_names[i]);
 	rn_jsonw_arr_end(&w);
+	if (fdb != NULL) {
+		rn_jsonw_key(&w, "descriptors");
+		fd_budget_json(fdb, &w);
+	}
 	if (r->ingest != NULL) {
 		rn_jsonw_key(&w, "ingest");
 		rn_jsonw_obj_begin(&w);

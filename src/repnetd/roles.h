@@ -6,6 +6,7 @@
 #define REPNET_ROLES_H
 
 #include "src/common/sections.h"
+#include "fdlimit.h"
 
 struct roles;
 
@@ -16,6 +17,12 @@ struct roles;
  */
 int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metrics *m,
                 struct feeds_http *http);
+/*
+ * Stops (pause) or resumes accepting new connections on the bus's
+ * listeners (ingest, feed, resync), while descriptors run short.
+ * Thread-safe while the roles run.
+ */
+void roles_pause_bus(struct roles *r, bool pause);
 /* Applies a reloaded configuration where the roles can (the scorer's weights and lists). */
 void roles_reload(struct roles *r, const struct daemon_conf *c);
 /*
@@ -26,7 +33,10 @@ void roles_reload(struct roles *r, const struct daemon_conf *c);
 void roles_stop_early(struct roles *r, int64_t grace_ms);
 /* After the HTTP listener stopped: the local RBL, sync, the replica. Frees r. Safe on NULL. */
 void roles_stop_late(struct roles *r);
-/* A JSON object describing every role's state, for GET /status. *out is malloc'd. */
-int roles_status(struct roles *r, char **out, size_t *len);
+/*
+ * A JSON object describing every role's state, and the descriptors (fdb,
+ * when not NULL), for GET /status. *out is malloc'd.
+ */
+int roles_status(struct roles *r, const struct fd_budget *fdb, char **out, size_t *len);
 
 #endif /* REPNET_ROLES_H */

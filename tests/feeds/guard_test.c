@@ -5,7 +5,9 @@
  * nothing more, as the attack of issue 14 did: past the per-client cap a
  * client's newcomer closes its own least active pipe; at the listener's
  * cap a client holding fewer pipes displaces the least active pipe of the
- * client holding the most, and one holding the most is refused; a real
+ * client holding the most, and one holding the most is refused, and its
+ * address's next connections are dropped below nng while the listener is
+ * full (they never get a descriptor); a real
  * collector still has its batches acknowledged while the attack holds the
  * listener full; and the silent pipes are closed at the deadline.
  *
@@ -99,6 +101,27 @@ static int sp_pipe(const char *src)
 	return fd;
 }
 
+/* True when a connection from src completes its TCP handshake within ms. */
+static bool connects(const char *src, int ms)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	a.sin_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+	int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	bool ok = rc == 0 || (errno == EINPROGRESS && poll(&p, 1, ms) == 1);
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (ok && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err != 0)
+		ok = false;
+	close(fd);
+	return ok;
+}
+
 /* True when the server has closed fd (EOF or reset), after its SP header. */
 static bool is_closed(int fd, int ms)
 {
@@ -176,6 +199,9 @@ static void test_caps(void **state)
 	assert_true(outcome("refused") == 1);
 	assert_true(is_closed(c3, WAIT_MS));
 	assert_true(metric("repnet_connections_open", "listener=\"ingest\"") == 4);
+	/* Its address's next connection is dropped by the listener's filter; another's is not. */
+	assert_false(connects("127.0.0.12", 500));
+	assert_true(connects("127.0.0.13", WAIT_MS));
 
 	/* A collector from 127.0.0.1 still gets in, and its batches are acknowledged. */
 	char url[64];

@@ -2,14 +2,23 @@
 # killed at exit with the daemons, and a wait on a metric.
 
 # start_flood ARGS...: runs flood.py ARGS in the background and waits
-# until it has opened every connection once.
+# until it has tried every connection once.
 start_flood() {
-	command -v python3 >/dev/null || skip "python3 is not installed"
-	rm -f "$T/flood.ready"
-	python3 "$REPNET_SRC/tests/integration/flood.py" --ready "$T/flood.ready" "$@" &
-	FLOOD_PID=$!
-	DAEMON_PIDS="$DAEMON_PIDS $FLOOD_PID"
+	start_flood_named flood "$@"
 	wait_for "$T/flood.ready" ready 60
+}
+
+# start_flood_named NAME ARGS...: runs flood.py ARGS in the background
+# (several may run at once); it writes $T/NAME.ready once it has tried
+# every connection. Sets FLOOD_PID and adds it to FLOOD_PIDS.
+start_flood_named() {
+	command -v python3 >/dev/null || skip "python3 is not installed"
+	sfn=$1; shift
+	rm -f "$T/$sfn.ready"
+	python3 "$REPNET_SRC/tests/integration/flood.py" --ready "$T/$sfn.ready" "$@" &
+	FLOOD_PID=$!
+	FLOOD_PIDS="${FLOOD_PIDS:-} $FLOOD_PID"
+	DAEMON_PIDS="$DAEMON_PIDS $FLOOD_PID"
 }
 
 # wait_metric HTTP_PORT SAMPLE MIN [SECONDS]: until the sample is at least MIN.
