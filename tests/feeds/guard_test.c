@@ -26,6 +26,7 @@
 
 #include "feeds/bus/bus.h"
 #include "test.h"
+#include "loopback.h"
 
 #define WAIT_MS 10000 /* the bound of every wait */
 
@@ -75,14 +76,7 @@ static bool wait_outcome(const char *o, double want)
 static int sp_client(const char *src)
 {
 	static const uint8_t hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	a.sin_port = htons((uint16_t)port);
-	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	int fd = rn_test_dial(src, port, false);
 	assert_int_equal(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL), 8);
 	return fd;
 }
@@ -104,16 +98,9 @@ static int sp_pipe(const char *src)
 /* True when a connection from src completes its TCP handshake within ms. */
 static bool connects(const char *src, int ms)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	a.sin_port = htons((uint16_t)port);
-	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
-	int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	int fd = rn_test_dial(src, port, true);
 	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	bool ok = rc == 0 || (errno == EINPROGRESS && poll(&p, 1, ms) == 1);
+	bool ok = poll(&p, 1, ms) == 1;
 	int err = 0;
 	socklen_t el = sizeof(err);
 	if (ok && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err != 0)

@@ -23,6 +23,7 @@
 #include "feeds/http/http.h"
 #include "feeds/http/request.h"
 #include "test.h"
+#include "loopback.h"
 
 #define WAIT_MS 10000 /* the bound of every wait */
 
@@ -188,15 +189,7 @@ static bool wait_metric(struct fx *f, const char *name, const char *labels, doub
 
 static int cli(struct fx *f, const char *src)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	a.sin_port = htons((uint16_t)f->port);
-	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
+	return rn_test_dial(src, f->port, false);
 }
 
 static void say(int fd, const char *s)

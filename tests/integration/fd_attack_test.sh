@@ -83,22 +83,7 @@ done
 echo "caps: $caps"
 
 D="dig -p $DP @127.0.0.1 +time=5 +tries=2 +short"
-policy() {
-	python3 - "$PP" "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10,
-                             source_address=("127.0.0.1", 0))
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
-           "client_address=%s\nclient_name=unknown\n\n" % sys.argv[2]).encode())
-a = b""
-while not a.endswith(b"\n\n"):
-    d = s.recv(512)
-    if not d:
-        break
-    a += d
-print(a.decode().strip())
-PY
-}
+policy() { policy_ask "$PP" "$1"; }
 listed() { metric "$HP" 'repnet_scoring_listed{family="ipv4"}'; }
 snaps() { metric "$HP" "repnet_scoring_snapshots_total{result=\"$1\"}"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }

@@ -21,6 +21,27 @@ start_flood_named() {
 	DAEMON_PIDS="$DAEMON_PIDS $FLOOD_PID"
 }
 
+# policy_ask PORT ADDRESS: a policy request as Postfix's smtpd sends it,
+# from 127.0.0.1, for a client ADDRESS; prints the answer.
+policy_ask() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10,
+                             source_address=("127.0.0.1", 0))
+s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+           "client_address=%s\nclient_name=unknown\nreverse_client_name=unknown\n"
+           "helo_name=x\nsender=a@example.org\nrecipient=b@example.net\n"
+           "recipient_count=0\nqueue_id=\nsize=0\ninstance=1.2.3\n\n" % sys.argv[2]).encode())
+a = b""
+while not a.endswith(b"\n\n"):
+    d = s.recv(512)
+    if not d:
+        break
+    a += d
+print(a.decode().strip())
+PY
+}
+
 # wait_metric HTTP_PORT SAMPLE MIN [SECONDS]: until the sample is at least MIN.
 wait_metric() {
 	wm_i=0; wm_lim=$(( ${4:-30} * 10 ))
