@@ -27,7 +27,9 @@
  * thread, so an attacker reconnecting as fast as connections are refused
  * keeps up to (rate x delay) descriptors in flight, which a busy machine
  * made hundreds (feeds/bus/guard.c). So a watch thread counts the
- * descriptors every 20 ms, and when more than limit - reserve / 2 are
+ * descriptors every 20 ms (or less often when a count takes over 1 ms:
+ * it reads /proc/self/fd, and the watch spends at most 5% of a core),
+ * and when more than limit - reserve / 2 are
  * open the bus's listeners stop accepting (their SYNs are dropped) until
  * fewer than limit - 3/4 of the reserve are (the listeners' caps and the
  * daemon's own files stay below that): the other half of the reserve is
@@ -206,7 +208,8 @@ void fd_budget_json(const struct fd_budget *b, struct rn_jsonw *w)
 
 /* ---- the watch ---------------------------------------------------------- */
 
-#define WATCH_MS 20
+#define WATCH_MS   20
+#define WATCH_DUTY 20 /* sleep at least this many times as long as a count took */
 
 struct fd_watch {
 	struct fd_budget *b;
@@ -228,7 +231,9 @@ static void *watch_main(void *arg)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		pthread_mutex_unlock(&w->mu);
+		int64_t t0 = rn_time_mono_ms();
 		long open = fd_count_open();
+		int64_t took = rn_time_mono_ms() - t0;
 		bool was = atomic_load(&w->b->short_);
 		bool now = was ? open < 0 || open >= low : open > high;
 		if (now != was) {
@@ -245,8 +250,11 @@ static void *watch_main(void *arg)
 			w->fn(w->arg, now);
 		}
 		pthread_mutex_lock(&w->mu);
+		/* With many descriptors the count itself costs: at most 1/WATCH_DUTY of a core. */
 		if (!w->stop)
-			rn_cond_wait_ms(&w->cv, &w->mu, WATCH_MS);
+			rn_cond_wait_ms(&w->cv, &w->mu,
+			                took * WATCH_DUTY > WATCH_MS ? took * WATCH_DUTY
+			                                             : WATCH_MS);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;

@@ -50,7 +50,8 @@ long fd_count_open(void);
 void fd_budget_json(const struct fd_budget *b, struct rn_jsonw *w);
 
 /*
- * A thread that counts the open descriptors every 20 ms: once more than
+ * A thread that counts the open descriptors every 20 ms (less often when
+ * counting them takes over 1 ms; it costs at most 5% of a core): once more than
  * limit - reserve / 2 are open they run short, until fewer than limit -
  * 3/4 of the reserve are; fn(arg, short) is called on the thread at each
  * change (the daemon pauses the bus's listeners). b must outlive the watch; its
