@@ -54,6 +54,39 @@ const struct rn_conf_key rn_core_conf_keys[] = {
                  "open, with no capability left; the data directory is made its own. When "
                  "the default user repnet does not exist, repnetd stays as started and says "
                  "so; another name that does not exist is an error. Empty: stay as started."},
+        {.name = "http_max_conns",
+         .type = RN_CONF_INT,
+         .offset = CORE_OFF(http_max_conns),
+         .min = 1,
+         .max = 100000,
+         .def = "64",
+         .help = "Open HTTP connections at most (lowered to the listener's share of the "
+                 "descriptor limit). When full, a client holding fewer than the client "
+                 "holding the most closes that client's oldest; others are refused."},
+        {.name = "http_max_conns_per_client",
+         .type = RN_CONF_INT,
+         .offset = CORE_OFF(http_max_per_client),
+         .min = 1,
+         .max = 100000,
+         .def = "16",
+         .help = "Open HTTP connections of one client (IPv4 address, IPv6 /64) at most; its "
+                 "next one closes its oldest."},
+        {.name = "http_header_timeout",
+         .type = RN_CONF_DURATION,
+         .offset = CORE_OFF(http_header_timeout_ms),
+         .min = 100,
+         .max = 600000,
+         .def = "10s",
+         .help = "An HTTP request's head not complete this long after its first byte, or "
+                 "its answer not read this long after the head, closes the connection; "
+                 "more bytes do not extend it."},
+        {.name = "http_idle",
+         .type = RN_CONF_DURATION,
+         .offset = CORE_OFF(http_idle_ms),
+         .min = 1000,
+         .max = 3600000,
+         .def = "75s",
+         .help = "An HTTP connection idle this long between requests is closed."},
         {.name = "shutdown_grace",
          .type = RN_CONF_DURATION,
          .offset = CORE_OFF(shutdown_grace_ms),

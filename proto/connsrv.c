@@ -32,7 +32,9 @@
  * not read its answers fills its own socket buffers, not the server's,
  * and then meets the deadline. Input is bounded by in_max: a full buffer
  * the handler cannot consume is a message too long, and the connection
- * is closed.
+ * is closed. An answer larger than out_max goes out from a heap buffer the
+ * handler hands over (rn_conn_send_heap()), after the output buffer and
+ * under the same back-pressure; the connection frees it.
  *
  * Caps. A client key is the IPv4 address, the IPv6 /64 (one subscriber's
  * usual allocation, so an attacker with a /64 is one client), or on a
@@ -167,6 +169,7 @@ struct rn_conn {
 	bool busy;
 	bool stalled;    /* the handler consumed nothing of what is buffered */
 	bool reports;    /* the handler calls rn_conn_progress() */
+	bool ending;     /* rn_conn_end(): closed once the output drains; not read */
 	bool h_partial;  /* its last report */
 	unsigned h_done; /* messages it reported done in the current call */
 	int fd;
@@ -183,6 +186,8 @@ struct rn_conn {
 	size_t inlen;
 	uint8_t *out;
 	size_t outoff, outlen; /* unsent bytes are out[outoff..outlen) */
+	uint8_t *heap;         /* then heap[heapoff..heaplen), freed once sent */
+	size_t heapoff, heaplen;
 };
 
 struct rn_connsrv {
@@ -374,11 +379,19 @@ static void conn_restate(struct rn_connsrv *s, struct rn_conn *c, bool busy, int
 	list_append(&c->peer->conns, &c->pl);
 }
 
+/* Output not yet handed to the kernel. */
+static bool conn_pending(const struct rn_conn *c)
+{
+	return c->outlen > 0 || c->heap != NULL;
+}
+
 static void conn_close(struct rn_connsrv *s, struct rn_conn *c, int outcome)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	free(c->heap);
+	c->heap = NULL;
 	if (s->conf.ops.close != NULL)
 		s->conf.ops.close(s->conf.arg, c);
 	/* Counted before the peer can see the close. */
@@ -407,12 +420,11 @@ static void reap(struct rn_connsrv *s)
 	}
 }
 
-/* Writes pending output: RN_OK (all or part of it) or -errno. */
-static int conn_flush(struct rn_conn *c)
+/* Sends buf[*off..len): RN_OK (all or part of it, *off advanced) or -errno. */
+static int conn_send(int fd, const uint8_t *buf, size_t *off, size_t len)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t k = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (*off < len) {
+		ssize_t k = send(fd, buf + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -420,15 +432,31 @@ static int conn_flush(struct rn_conn *c)
 				return RN_OK;
 			return -errno;
 		}
-		c->outoff += (size_t)k;
+		*off += (size_t)k;
 	}
-	c->outoff = c->outlen = 0;
 	return RN_OK;
+}
+
+/* Writes pending output, the buffer then the heap answer: RN_OK (all or part) or -errno. */
+static int conn_flush(struct rn_conn *c)
+{
+	int rc = conn_send(c->fd, c->out, &c->outoff, c->outlen);
+	if (rc != RN_OK || c->outoff < c->outlen)
+		return rc;
+	c->outoff = c->outlen = 0;
+	if (c->heap == NULL)
+		return RN_OK;
+	rc = conn_send(c->fd, c->heap, &c->heapoff, c->heaplen);
+	if (rc == RN_OK && c->heapoff == c->heaplen) {
+		free(c->heap);
+		c->heap = NULL;
+	}
+	return rc;
 }
 
 static void conn_arm(struct rn_connsrv *s, struct rn_conn *c)
 {
-	uint32_t want = c->outlen > 0 ? EPOLLOUT : EPOLLIN;
+	uint32_t want = conn_pending(c) ? EPOLLOUT : EPOLLIN;
 	if (want == c->ev)
 		return;
 	struct epoll_event ev = {.events = want, .data.ptr = c};
@@ -448,7 +476,7 @@ static void conn_arm(struct rn_connsrv *s, struct rn_conn *c)
 static void conn_process(struct rn_connsrv *s, struct rn_conn *c, bool drained, int64_t now)
 {
 	bool done = drained;
-	while (c->inlen > 0 && !c->stalled && c->outlen == 0) {
+	while (c->inlen > 0 && !c->stalled && !c->ending && !conn_pending(c)) {
 		size_t used = 0;
 		c->h_done = 0;
 		int rc = s->conf.ops.data(s->conf.arg, c, c->in, c->inlen, &used);
@@ -472,13 +500,18 @@ static void conn_process(struct rn_connsrv *s, struct rn_conn *c, bool drained, 
 			return;
 		}
 	}
-	if (c->stalled && c->inlen == s->conf.in_max && c->outlen == 0) {
+	if (c->ending) {
+		if (!conn_pending(c)) {
+			conn_close(s, c, O_NONE);
+			return;
+		}
+	} else if (c->stalled && c->inlen == s->conf.in_max && !conn_pending(c)) {
 		log_warnx_rl("%s: a message longer than %zu bytes; closing the connection", s->name,
 		             s->conf.in_max);
 		conn_close(s, c, O_ERROR);
 		return;
 	}
-	bool busy = c->inlen > 0 || (c->reports && c->h_partial) || c->outlen > 0;
+	bool busy = c->inlen > 0 || (c->reports && c->h_partial) || conn_pending(c);
 	if (done || busy != c->busy)
 		conn_restate(s, c, busy, now);
 	conn_arm(s, c);
@@ -510,17 +543,18 @@ static void conn_event(struct rn_connsrv *s, struct rn_conn *c, uint32_t events,
 	bool drained = false;
 	if (c->dead)
 		return;
-	if (c->outlen > 0) {
+	if (conn_pending(c)) {
 		if (conn_flush(c) != RN_OK) {
 			conn_close(s, c, O_ERROR);
 			return;
 		}
-		if (c->outlen == 0) {
+		if (!conn_pending(c)) {
 			drained = true;
 			c->stalled = false; /* the handler may have stopped for room */
 		}
 	}
-	if (c->outlen == 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !conn_read(s, c))
+	if (!conn_pending(c) && !c->ending && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    !conn_read(s, c))
 		return;
 	conn_process(s, c, drained, now);
 }
@@ -532,21 +566,31 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 {
 	uint8_t fam;
 	uint64_t key;
+	char who[RN_ADDR_STRLEN + 16];
 	peer_key(l, fd, ss, &fam, &key);
+	if (fam == PEER_UID)
+		snprintf(who, sizeof(who), "uid %llu", (unsigned long long)key);
+	else
+		rn_sockaddr_format(ss, who, sizeof(who));
 	struct cs_peer *p = peer_find(s, fam, key);
 	size_t have = p != NULL ? p->count : 0;
 	if (have >= s->conf.max_per_client) {
+		log_info_rl("%s: %s holds %zu connections, its cap; closing its oldest", s->name,
+		            who, have);
 		conn_close(s, pl_first(p), O_EVICTED_CLIENT);
 	} else if (s->nconns >= s->conf.max_conns) {
 		if (have >= s->maxcount) {
 			rn_counter_inc(&l->st->out[O_REFUSED]);
-			log_warnx_rl("%s: %zu connections open; refusing one more from a client "
-			             "holding %zu",
-			             s->name, s->nconns, have);
+			log_warnx_rl("%s: refusing %s: %zu connections open (the cap), and its "
+			             "client holds %zu, as many as any",
+			             s->name, who, s->nconns, have);
 			close(fd);
 			return;
 		}
 		struct cs_peer *top = CS_ENTRY(s->by_count[s->maxcount].head, struct cs_peer, cl);
+		log_info_rl("%s: %zu connections open (the cap): %s holds %zu; closing the oldest "
+		            "of a client holding %zu",
+		            s->name, s->nconns, who, have, top->count);
 		conn_close(s, pl_first(top), O_EVICTED_FULL);
 	}
 	/* The buffers need no clearing: only what was read or written is used. */
@@ -682,7 +726,7 @@ static int next_timeout(const struct rn_connsrv *s, int64_t now)
 static void conn_drain(struct rn_connsrv *s, struct rn_conn *c, int64_t now)
 {
 	for (int i = 0; i < CS_STOP_READS && !c->dead; i++) {
-		if (c->outlen > 0 && (conn_flush(c) != RN_OK || c->outlen > 0))
+		if (conn_pending(c) && (conn_flush(c) != RN_OK || conn_pending(c)))
 			return;
 		if (c->inlen == s->conf.in_max && c->stalled)
 			return;
@@ -942,8 +986,6 @@ int rn_connsrv_watch(struct rn_connsrv *s, int fd, void (*fn)(void *arg), void *
 
 static int register_metrics(struct rn_connsrv *s)
 {
-	static const char *chelp = "Connections of the stream servers (DNSBL TCP, policy, "
-	                           "syslog TCP), by listener and outcome.";
 	int rc = RN_OK;
 	for (unsigned i = 0; i < s->nstats && rc == RN_OK; i++) {
 		struct cs_stats *st = s->stats[i];
@@ -951,21 +993,16 @@ static int register_metrics(struct rn_connsrv *s)
 		for (int o = 0; o < O_COUNT && rc == RN_OK; o++) {
 			snprintf(lab, sizeof(lab), "listener=\"%s\",outcome=\"%s\"", st->name,
 			         outcome_names[o]);
-			rc = rn_metrics_counter(s->metrics, s, "repnet_connections_total", chelp,
-			                        lab, &st->out[o]);
+			rc = rn_metrics_counter(s->metrics, s, "repnet_connections_total",
+			                        RN_CONNECTIONS_HELP, lab, &st->out[o]);
 		}
 		snprintf(lab, sizeof(lab), "listener=\"%s\"", st->name);
 		if (rc == RN_OK)
-			rc = rn_metrics_counter(
-			        s->metrics, s, "repnet_accept_backoffs_total",
-			        "Pauses of accept() after it ran out of descriptors "
-			        "or memory, by listener.",
-			        lab, &st->backoffs);
+			rc = rn_metrics_counter(s->metrics, s, "repnet_accept_backoffs_total",
+			                        RN_ACCEPT_BACKOFFS_HELP, lab, &st->backoffs);
 		if (rc == RN_OK)
-			rc = rn_metrics_gauge(
-			        s->metrics, s, "repnet_connections_open",
-			        "Open connections of the stream servers, by listener.", lab,
-			        &st->open);
+			rc = rn_metrics_gauge(s->metrics, s, "repnet_connections_open",
+			                      RN_CONNECTIONS_OPEN_HELP, lab, &st->open);
 	}
 	return rc;
 }
@@ -1034,6 +1071,8 @@ void rn_conn_set_user(struct rn_conn *c, void *user)
 
 size_t rn_conn_room(const struct rn_conn *c)
 {
+	if (c->heap != NULL)
+		return 0;
 	return c->s->conf.out_max - (c->outlen - c->outoff);
 }
 
@@ -1063,6 +1102,45 @@ int rn_conn_write(struct rn_conn *c, const void *buf, size_t n)
 		return RN_ELIMIT;
 	memcpy(p, buf, n);
 	rn_conn_commit(c, n);
+	return RN_OK;
+}
+
+void rn_conn_end(struct rn_conn *c)
+{
+	c->ending = true;
+}
+
+size_t rn_conn_peer(const struct rn_conn *c, char *dst, size_t dstlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (dstlen == 0)
+		return 0;
+	dst[0] = '\0';
+	if (c->l->is_unix) {
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0)
+			return 0;
+		int n = snprintf(dst, dstlen, "uid %u", (unsigned)cr.uid);
+		return n > 0 && (size_t)n < dstlen ? (size_t)n : 0;
+	}
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	return rn_sockaddr_format(&ss, dst, dstlen);
+}
+
+int rn_conn_send_heap(struct rn_conn *c, void *buf, size_t len)
+{
+	if (c->heap != NULL)
+		return RN_ESTATE;
+	if (len == 0) {
+		free(buf);
+		return RN_OK;
+	}
+	c->heap = buf;
+	c->heapoff = 0;
+	c->heaplen = len;
 	return RN_OK;
 }
 

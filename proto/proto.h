@@ -1294,6 +1294,10 @@ struct rn_core_conf {
 	int log_level;     /* RN_LOG_ERR + index: err, warning, notice, info, debug */
 	char *http_listen; /* host:port for /metrics and the HTTP APIs */
 	char *user;        /* started as root, become this user (NULL: stay) */
+	int64_t http_max_conns;
+	int64_t http_max_per_client;
+	int64_t http_header_timeout_ms;
+	int64_t http_idle_ms;
 	int64_t shutdown_grace_ms;
 };
 extern const struct rn_conf_key rn_core_conf_keys[];
@@ -1330,6 +1334,14 @@ extern const char *const rn_role_names[]; /* indexed by bit position */
  * repnet_connections_open{listener}.
  */
 struct rn_connsrv;
+/* The help texts of those metrics, which the bus's listeners share. */
+#define RN_CONNECTIONS_HELP \
+	"Connections of the stream servers and the bus listeners, by listener and outcome."
+#define RN_CONNECTIONS_OPEN_HELP \
+	"Open connections of the stream servers and the bus listeners, by listener."
+#define RN_ACCEPT_BACKOFFS_HELP                                                           \
+	"Pauses of accepting because descriptors or memory ran out (or, on the bus, ran " \
+	"short), by listener."
 /* One connection, lent to the handler for the duration of a call. */
 struct rn_conn;
 
@@ -1421,6 +1433,25 @@ uint8_t *rn_conn_reserve(struct rn_conn *c, size_t n);
 void rn_conn_commit(struct rn_conn *c, size_t k);
 /* Queues buf; RN_ELIMIT (nothing queued) when it does not fit. */
 int rn_conn_write(struct rn_conn *c, const void *buf, size_t n);
+/*
+ * Queues buf[0..len), a malloc'd buffer the connection takes over, after
+ * what was written to the output buffer: for answers larger than out_max.
+ * It is freed once sent or when the connection closes. Until then nothing
+ * more can be written (rn_conn_room() is 0), so it ends the handler's
+ * answer. RN_ESTATE, with ownership left to the caller, when one is
+ * already queued. Only from ops.data.
+ */
+int rn_conn_send_heap(struct rn_conn *c, void *buf, size_t len);
+/*
+ * Ends the connection once what is queued has gone to the kernel: nothing
+ * more is read or handed to the handler. Only from ops.data.
+ */
+void rn_conn_end(struct rn_conn *c);
+/*
+ * Formats the peer ("a.b.c.d:port", "[v6]:port", or "uid N" on a unix
+ * socket) into dst; returns its length, 0 when unknown.
+ */
+size_t rn_conn_peer(const struct rn_conn *c, char *dst, size_t dstlen);
 /*
  * For handlers that buffer partial messages themselves: `done` messages
  * ended in the bytes just consumed, and `partial` says whether one is

@@ -77,6 +77,12 @@ struct feeds_bus_conf {
 	char *signing_key;   /* secret key file; "" = data_dir/keys/publisher.key */
 	char *pub_listen;    /* PUB listener; "" = not publishing */
 	char *resync_listen; /* REP listener of the resync service */
+	/* The listeners' caps (repnetd lowers them to fit the descriptor limit). */
+	int64_t ingest_max_conns;
+	int64_t pub_max_conns;
+	int64_t resync_max_conns;
+	int64_t max_per_client; /* on each listener */
+	int64_t idle_ms;        /* ingest and resync connections silent this long are closed */
 	int64_t heartbeat_ms;
 	int64_t snapshot_interval_ms;
 	int64_t history; /* deltas kept for resync */
@@ -238,6 +244,12 @@ void feeds_ingest_server_status(struct feeds_ingest_server *s, struct feeds_inge
 /* Up to max collectors that delivered, in order of their first batch; returns how many. */
 size_t feeds_ingest_server_collectors(struct feeds_ingest_server *s,
                                       struct feeds_ingest_collector_status *v, size_t max);
+/*
+ * While pause, the listener accepts no new connection (the kernel drops
+ * their SYNs; clients retry them): for when the process's descriptors
+ * run short. Established connections are kept. Thread-safe; safe on NULL.
+ */
+void feeds_ingest_server_pause(struct feeds_ingest_server *s, bool pause);
 /* Stops after the batch in hand, if any. Safe on NULL. */
 void feeds_ingest_server_stop(struct feeds_ingest_server *s);
 
@@ -342,6 +354,8 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
  */
 int feeds_pub_update(struct feeds_pub *p, struct scoring_table *t, const struct scoring_delta *d);
 unsigned feeds_pub_port(const struct feeds_pub *p);
+/* As feeds_ingest_server_pause(), for the feed's and the resync service's listeners. */
+void feeds_pub_pause(struct feeds_pub *p, bool pause);
 unsigned feeds_pub_resync_port(const struct feeds_pub *p);
 void feeds_pub_status(struct feeds_pub *p, struct feeds_feed_status *st);
 void feeds_pub_stop(struct feeds_pub *p);

@@ -68,6 +68,10 @@
  * least recently seen is evicted and counted). The keyring may be
  * replaced while the server runs (a reload): it is read and swapped under
  * kmu, and the name of the signer is copied out under it.
+ * The listener's connections are capped, and closed after
+ * bus.idle_timeout without a message, by a guard (guard.c) that this
+ * thread tells where each message came from; the guard passes nng's
+ * pipe removals on to the watch (nng keeps one callback per event).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -82,6 +86,7 @@
 #include <sodium.h>
 
 #include "feeds/bus/bus.h"
+#include "feeds/bus/guard.h"
 #include "feeds/bus/ingest.h"
 #include "feeds/bus/sign.h"
 #include "feeds/bus/socket.h"
@@ -117,6 +122,7 @@ const char *feeds_ingest_refusal_name(int r)
 
 struct feeds_ingest_server {
 	nng_socket sock;
+	struct feeds_bus_guard *guard; /* caps and the silence deadline */
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;
@@ -386,6 +392,7 @@ static void *server_main(void *arg)
 	struct feeds_ingest_server *s = arg;
 	while (!atomic_load(&s->stop)) {
 		nng_msg *msg;
+		feeds_bus_guard_sweep(s->guard);
 		int rv = nng_recvmsg(s->sock, &msg, 0);
 		if (rv == NNG_ETIMEDOUT)
 			continue;
@@ -395,6 +402,7 @@ static void *server_main(void *arg)
 			log_warnx_rl("ingest: receive: %s", nng_strerror(rv));
 			continue;
 		}
+		feeds_bus_guard_seen(s->guard, msg);
 		feeds_bus_watch_rx(s->watch, msg);
 		server_handle(s, msg);
 		nng_msg_free(msg);
@@ -455,6 +463,7 @@ static void server_free(struct feeds_ingest_server *s)
 {
 	if (s->metrics != NULL)
 		rn_metrics_unregister(s->metrics, s);
+	feeds_bus_guard_free(s->guard);
 	feeds_bus_watch_free(s->watch);
 	pthread_mutex_destroy(&s->kmu);
 	pthread_mutex_destroy(&s->smu);
@@ -496,8 +505,17 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 		goto fail;
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, POLL_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_SENDTIMEO, 1000);
-	if ((rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
+	struct feeds_bus_guard_conf gc = {.name = "ingest",
+	                                  .max_pipes = (size_t)conf->ingest_max_conns,
+	                                  .max_per_client = (size_t)conf->max_per_client,
+	                                  .idle_ms = conf->idle_ms,
+	                                  .rem_chain = feeds_bus_watch_pipe_cb,
+	                                  .rem_chain_arg = s->watch};
+	if ((rc = feeds_bus_guard_start(&s->guard, s->sock, &gc, m)) != RN_OK ||
+	    (rc = feeds_bus_listen(s->sock, conf->ingest_listen, conf, &s->port)) != RN_OK)
 		goto fail;
+	if (feeds_bus_guard_listener(s->guard, s->port) != RN_OK)
+		log_info("ingest: %s cannot be paused", conf->ingest_listen);
 	if (m != NULL) {
 		s->metrics = m;
 		if ((rc = server_metrics(s, m)) != RN_OK)
@@ -511,10 +529,17 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 	*out = s;
 	return RN_OK;
 fail:
+	feeds_bus_guard_unlisten(s->guard);
 	feeds_bus_watch_closing(s->watch);
 	nng_close(s->sock);
-	server_free(s);
+	server_free(s); /* after nng_close(), which waits for the pipe callbacks */
 	return rc;
+}
+
+void feeds_ingest_server_pause(struct feeds_ingest_server *s, bool pause)
+{
+	if (s != NULL)
+		feeds_bus_guard_pause(s->guard, pause);
 }
 
 unsigned feeds_ingest_server_port(const struct feeds_ingest_server *s)
@@ -573,9 +598,10 @@ void feeds_ingest_server_stop(struct feeds_ingest_server *s)
 	atomic_store(&s->stop, true);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
+	feeds_bus_guard_unlisten(s->guard);
 	feeds_bus_watch_closing(s->watch);
 	nng_close(s->sock);
-	server_free(s);
+	server_free(s); /* after nng_close(), which waits for the pipe callbacks */
 }
 
 /* ---- client ---------------------------------------------------------- */

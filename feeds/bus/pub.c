@@ -28,6 +28,10 @@
  * resync requests on REP: deltas after the subscriber's seq when the
  * history still holds them and the subscriber's digest matches, else a
  * fresh snapshot.
+ *
+ * Connections. Both listeners have guards (guard.c): caps on the feed's
+ * subscribers and on resync clients, and the silence deadline on resync
+ * clients only, since subscribers never send.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,6 +47,7 @@
 
 #include "feeds/bus/socket.h"
 #include "feeds/bus/bus.h"
+#include "feeds/bus/guard.h"
 #include "feeds/bus/payload.h"
 #include "feeds/bus/sign.h"
 #include "feeds/bus/pub.h"
@@ -63,6 +68,7 @@ struct feeds_pub {
 	char name[FEEDS_NAME_MAX];
 	nng_socket pub, rep;
 	bool pub_open, rep_open;
+	struct feeds_bus_guard *pub_guard, *rep_guard;
 	unsigned pub_port, rep_port;
 
 	pthread_mutex_t mu;
@@ -475,6 +481,7 @@ static void *resync_main(void *arg)
 		if (stop)
 			break;
 		nng_msg *m;
+		feeds_bus_guard_sweep(p->rep_guard);
 		int rv = nng_recvmsg(p->rep, &m, 0);
 		if (rv == NNG_ETIMEDOUT)
 			continue;
@@ -484,6 +491,7 @@ static void *resync_main(void *arg)
 			log_warnx_rl("publisher: resync receive: %s", nng_strerror(rv));
 			continue;
 		}
+		feeds_bus_guard_seen(p->rep_guard, m);
 		resync_answer(p, nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 	}
@@ -588,11 +596,24 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
 	p->rep_open = true;
 	nng_socket_set_ms(p->rep, NNG_OPT_RECVTIMEO, 200);
 	nng_socket_set_ms(p->rep, NNG_OPT_SENDTIMEO, 5000);
+	struct feeds_bus_guard_conf pg = {.name = "feed",
+	                                  .max_pipes = (size_t)conf->pub_max_conns,
+	                                  .max_per_client = (size_t)conf->max_per_client};
+	struct feeds_bus_guard_conf rg = {.name = "resync",
+	                                  .max_pipes = (size_t)conf->resync_max_conns,
+	                                  .max_per_client = (size_t)conf->max_per_client,
+	                                  .idle_ms = conf->idle_ms};
 	if ((rc = feeds_bus_setup(p->pub, conf, 4096)) != RN_OK ||
 	    (rc = feeds_bus_setup(p->rep, conf, 4096)) != RN_OK ||
+	    (rc = feeds_bus_guard_start(&p->pub_guard, p->pub, &pg, o->metrics)) != RN_OK ||
+	    (rc = feeds_bus_guard_start(&p->rep_guard, p->rep, &rg, o->metrics)) != RN_OK ||
 	    (rc = feeds_bus_listen(p->pub, conf->pub_listen, conf, &p->pub_port)) != RN_OK ||
 	    (rc = feeds_bus_listen(p->rep, conf->resync_listen, conf, &p->rep_port)) != RN_OK)
 		goto fail;
+	if (feeds_bus_guard_listener(p->pub_guard, p->pub_port) != RN_OK ||
+	    feeds_bus_guard_listener(p->rep_guard, p->rep_port) != RN_OK)
+		log_info("publisher: %s or %s cannot be paused", conf->pub_listen,
+		         conf->resync_listen);
 	if (o->metrics != NULL) {
 		if ((rc = pub_metrics(p, o->metrics)) != RN_OK)
 			goto fail;
@@ -630,6 +651,14 @@ unsigned feeds_pub_port(const struct feeds_pub *p)
 	return p->pub_port;
 }
 
+void feeds_pub_pause(struct feeds_pub *p, bool pause)
+{
+	if (p == NULL)
+		return;
+	feeds_bus_guard_pause(p->pub_guard, pause);
+	feeds_bus_guard_pause(p->rep_guard, pause);
+}
+
 unsigned feeds_pub_resync_port(const struct feeds_pub *p)
 {
 	return p->rep_port;
@@ -659,12 +688,17 @@ void feeds_pub_stop(struct feeds_pub *p)
 	pthread_mutex_unlock(&p->mu);
 	if (p->timer_started)
 		pthread_join(p->timer, NULL);
+	feeds_bus_guard_unlisten(p->pub_guard);
+	feeds_bus_guard_unlisten(p->rep_guard);
 	if (p->rep_open)
 		nng_close(p->rep);
 	if (p->resync_started)
 		pthread_join(p->resync, NULL);
 	if (p->pub_open)
 		nng_close(p->pub);
+	/* After nng_close(), which waits for the callbacks. */
+	feeds_bus_guard_free(p->pub_guard);
+	feeds_bus_guard_free(p->rep_guard);
 	if (p->metrics != NULL)
 		rn_metrics_unregister(p->metrics, p);
 	for (size_t i = 0; i < p->hcount; i++)

@@ -47,5 +47,11 @@ void feeds_bus_watch_rx(struct feeds_bus_watch *w, nng_msg *msg);
 void feeds_bus_watch_closing(struct feeds_bus_watch *w);
 uint64_t feeds_bus_watch_count(const struct feeds_bus_watch *w);
 void feeds_bus_watch_free(struct feeds_bus_watch *w);
+/*
+ * The watch's pipe callback, arg the watch: for a socket whose REM_POST
+ * notification another watcher took (nng keeps one per event), which then
+ * calls this after its own (the guard's rem_chain, guard.h).
+ */
+void feeds_bus_watch_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 #endif /* REPNET_FEEDS_BUS_SOCKET_H */

@@ -132,7 +132,7 @@ static void slot_remove(struct feeds_bus_watch *w, struct wpipe *e)
 	w->n--;
 }
 
-static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+void feeds_bus_watch_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct feeds_bus_watch *w = arg;
 	uint32_t id = (uint32_t)nng_pipe_id(p);
@@ -183,8 +183,8 @@ int feeds_bus_watch_start(struct feeds_bus_watch **out, nng_socket s, const char
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->recv_max = recv_max;
 	int rv;
-	if ((rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, w)) != 0 ||
-	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, on_pipe, w)) != 0) {
+	if ((rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, feeds_bus_watch_pipe_cb, w)) != 0 ||
+	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, feeds_bus_watch_pipe_cb, w)) != 0) {
 		log_warnx("bus: %s: pipe notifications: %s", name, nng_strerror(rv));
 		feeds_bus_watch_free(w);
 		return RN_EBUS;

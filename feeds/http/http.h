@@ -20,23 +20,35 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 /*
- * GET /metrics renders the registry in the Prometheus text format. listen
- * is "host:port" (port 0 picks a free one). The registry must outlive the
- * listener. Free with feeds_http_stop().
+ * GET /metrics renders the registry in the Prometheus text format. The
+ * listener serves HTTP/1.0 and 1.1 GET and HEAD requests without a body
+ * on one thread, under caps and deadlines (see struct feeds_http_conf);
+ * its connections are counted as repnet_connections_total{listener="http"}.
+ * The registry must outlive the listener. Free with feeds_http_stop().
  */
+struct feeds_http_conf {
+	const char *listen;    /* "host:port" (port 0 picks a free one) */
+	size_t max_conns;      /* open connections at most (>= 1) */
+	size_t max_per_client; /* of one client (IPv4 address, IPv6 /64) at most (>= 1) */
+	int64_t header_ms;     /* a request's head from its first byte, and its answer taken */
+	int64_t idle_ms;       /* between requests */
+};
 struct feeds_http;
-int feeds_http_start(struct feeds_http **out, const char *listen, struct rn_metrics *m);
+int feeds_http_start(struct feeds_http **out, const struct feeds_http_conf *conf,
+                     struct rn_metrics *m);
 /* The port actually bound. */
 unsigned feeds_http_port(const struct feeds_http *h);
 /* Stops serving, waits for handlers in flight, and frees h. Safe on NULL. */
 void feeds_http_stop(struct feeds_http *h);
 
 /*
- * A further GET handler on the listener. fn runs on nng's HTTP threads,
- * concurrently; it gets the request's path with its query string and a
- * header lookup, and fills *status (200 when left alone), *body (malloc'd;
- * the listener frees it) and *ctype (static). Register before traffic
- * arrives; a handler lives as long as the listener.
+ * A further GET handler on the listener, for one path (matched exactly,
+ * without the query string). fn runs on the listener's thread, one
+ * request at a time, so it must not block for long; it gets the request's
+ * path with its query string and a header lookup, and fills *status (200
+ * when left alone), *body (malloc'd; the listener takes it) and *ctype
+ * (static). May be called while the listener serves; a handler lives as
+ * long as the listener. RN_EEXIST for a path taken, RN_ELIMIT past 8.
  */
 struct feeds_http_req {
 	const char *uri; /* path and query, as received */

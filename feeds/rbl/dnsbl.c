@@ -23,6 +23,14 @@
  * Counters are per thread (single writer, plain relaxed stores) and are
  * summed when /metrics is scraped.
  *
+ * Kernel drops. Each socket has SO_RXQ_OVFL: every datagram carries the
+ * socket's cumulative count of datagrams the kernel dropped because the
+ * receive queue was full (a uint32 that wraps). A worker owns its socket,
+ * so it adds the difference from the last count it saw to its
+ * drop_overflow counter; drops are therefore counted when the next
+ * datagram after them is read, as the flow collector counts its own
+ * (collector/capture_udp.c).
+ *
  * Rate limiting (optional) is a token bucket per client (IPv4 address or
  * IPv6 /64) in a fixed table per worker, indexed by a hash; a collision
  * simply takes the slot over. Since SO_REUSEPORT spreads one client's
@@ -70,7 +78,7 @@ struct dnsbl_stats {
 	struct rn_counter rcode[6]; /* NOERROR .. REFUSED */
 	struct rn_counter badvers;
 	struct rn_counter listed, truncated;
-	struct rn_counter drop_malformed, drop_ratelimit, drop_oversize, bad_name;
+	struct rn_counter drop_malformed, drop_ratelimit, drop_oversize, drop_overflow, bad_name;
 	struct rn_counter tcp_bad;
 	struct rn_counter send_errors;
 	char pad_[64];
@@ -96,6 +104,12 @@ struct dnsbl_worker {
 	struct mmsghdr rmsg[DNSBL_BATCH];
 	struct iovec riov[DNSBL_BATCH];
 	struct sockaddr_storage rsa[DNSBL_BATCH];
+	/* SO_RXQ_OVFL control messages, and the last drop count seen. */
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(uint32_t))];
+	} rctl[DNSBL_BATCH];
+	uint32_t kdrops;
 	struct mmsghdr smsg[DNSBL_BATCH];
 	struct iovec siov[DNSBL_BATCH];
 };
@@ -174,6 +188,21 @@ static bool rl_allow(struct dnsbl_worker *w, const struct sockaddr_storage *ss, 
 	return true;
 }
 
+/* Adds the kernel's drops since the last datagram read (SO_RXQ_OVFL). */
+static void count_kernel_drops(struct dnsbl_worker *w, struct msghdr *h)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(uint32_t)))
+			continue;
+		uint32_t v;
+		memcpy(&v, CMSG_DATA(cm), sizeof(v));
+		if (v != w->kdrops)
+			rn_counter_add(&w->st.drop_overflow, (uint32_t)(v - w->kdrops));
+		w->kdrops = v;
+	}
+}
+
 /* Answers one batch of n datagrams and sends the answers. */
 static void udp_answer(struct dnsbl_worker *w, int fd, int n)
 {
@@ -184,6 +213,7 @@ static void udp_answer(struct dnsbl_worker *w, int fd, int n)
 	for (int i = 0; i < n; i++) {
 		struct dnsbl_result r;
 		rn_counter_inc(&w->st.q_udp);
+		count_kernel_drops(w, &w->rmsg[i].msg_hdr);
 		if (w->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			rn_counter_inc(&w->st.drop_oversize);
 			continue;
@@ -226,9 +256,11 @@ static void udp_answer(struct dnsbl_worker *w, int fd, int n)
 		}
 		sent += (unsigned)m;
 	}
-	/* recvmmsg wrote the address lengths: reset the ones used. */
-	for (int i = 0; i < n; i++)
+	/* recvmmsg wrote the address and control lengths: reset the ones used. */
+	for (int i = 0; i < n; i++) {
 		w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rsa[i]);
+		w->rmsg[i].msg_hdr.msg_controllen = sizeof(w->rctl[i].buf);
+	}
 }
 
 /*
@@ -250,6 +282,8 @@ static void *udp_main(void *arg)
 		w->rmsg[i].msg_hdr.msg_iovlen = 1;
 		w->rmsg[i].msg_hdr.msg_name = &w->rsa[i];
 		w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rsa[i]);
+		w->rmsg[i].msg_hdr.msg_control = w->rctl[i].buf;
+		w->rmsg[i].msg_hdr.msg_controllen = sizeof(w->rctl[i].buf);
 		memset(&w->smsg[i].msg_hdr, 0, sizeof(w->smsg[i].msg_hdr));
 		w->smsg[i].msg_hdr.msg_iov = &w->siov[i];
 		w->smsg[i].msg_hdr.msg_iovlen = 1;
@@ -352,6 +386,7 @@ static int open_udp(const struct sockaddr_storage *ss, unsigned sslen, int *out)
 	 */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0 ||
 	    (ss->ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, (const struct sockaddr *)ss, sslen) != 0) {
@@ -431,6 +466,8 @@ static int register_metrics(struct feeds_dnsbl *d)
 	         "reason=\"ratelimit\"", O(drop_ratelimit)},
 	        {"repnet_dnsbl_dropped_total", "Queries not answered, by reason.",
 	         "reason=\"oversize\"", O(drop_oversize)},
+	        {"repnet_dnsbl_dropped_total", "Queries not answered, by reason.",
+	         "reason=\"overflow\"", O(drop_overflow)},
 	        {"repnet_dnsbl_bad_names_total",
 	         "Queries refused with FORMERR for a compression pointer or bad label.", NULL,
 	         O(bad_name)},

@@ -81,8 +81,22 @@ struct st_ingest_server {
 	size_t ncollectors;
 };
 
+#define CAPS_MAX 16
+
+/* The descriptors: the limit, how many are open, and each listener's cap. */
+struct st_fds {
+	bool present;
+	uint64_t limit, reserve;
+	int64_t open;
+	bool short_;
+	char cap_name[CAPS_MAX][32];
+	int64_t cap[CAPS_MAX];
+	size_t ncaps;
+};
+
 struct st_doc {
 	char instance[NAME_MAX_], version[32];
+	struct st_fds fds;
 	char roles[256]; /* space-separated */
 	struct st_scorer scorer;
 	struct st_ingest_server ingest;
@@ -297,10 +311,43 @@ static int read_ingest(struct rn_json *r, int tok, void *base)
 	return rn_json_object(r, tok, ingest_fields, RN_ARRAY_LEN(ingest_fields), 0, s, NULL);
 }
 
+/* "caps": {"listener": n, ...} */
+static int read_caps(struct rn_json *r, int tok, void *base)
+{
+	struct st_fds *f = base;
+	if (tok != RN_JSON_OBJ_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an object");
+	while ((tok = rn_json_next(r)) == RN_JSON_KEY) {
+		if (f->ncaps == CAPS_MAX)
+			return rn_json_fail(r, RN_ELIMIT, "too many listeners");
+		snprintf(f->cap_name[f->ncaps], sizeof(f->cap_name[0]), "%s", r->str);
+		if (rn_json_next(r) != RN_JSON_NUM || rn_json_int(r, &f->cap[f->ncaps]) != RN_OK)
+			return rn_json_fail(r, RN_EPARSE, "expected an integer");
+		f->ncaps++;
+	}
+	return tok == RN_JSON_OBJ_END ? RN_OK : r->err;
+}
+
+static const struct rn_json_field fds_fields[] = {
+        FIELD(struct st_fds, "limit", RN_JSON_F_UINT, limit),
+        FIELD(struct st_fds, "open", RN_JSON_F_INT, open),
+        FIELD(struct st_fds, "reserve", RN_JSON_F_UINT, reserve),
+        FIELD(struct st_fds, "short", RN_JSON_F_BOOL, short_),
+        {.name = "caps", .type = RN_JSON_F_FN, .fn = read_caps},
+};
+
+static int read_fds(struct rn_json *r, int tok, void *base)
+{
+	struct st_fds *f = &((struct st_doc *)base)->fds;
+	f->present = true;
+	return rn_json_object(r, tok, fds_fields, RN_ARRAY_LEN(fds_fields), 0, f, NULL);
+}
+
 static const struct rn_json_field doc_fields[] = {
         FIELD(struct st_doc, "instance", RN_JSON_F_STR, instance),
         FIELD(struct st_doc, "version", RN_JSON_F_STR, version),
         {.name = "roles", .type = RN_JSON_F_FN, .fn = read_roles},
+        {.name = "descriptors", .type = RN_JSON_F_FN, .fn = read_fds},
         {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
         {.name = "ingest_server", .type = RN_JSON_F_FN, .fn = read_ingest},
         {.name = "privileges", .type = RN_JSON_F_FN, .fn = read_priv},
@@ -423,6 +470,36 @@ static int fetch(int argc, char **argv, bool *json, char **status, char **metric
 	return 0;
 }
 
+/*
+ * The descriptors, and each listener's connections against its cap (from
+ * repnet_connections_open; the policy cap covers its unix socket too).
+ */
+static void fds_lines(const struct st_fds *f, const char *m)
+{
+	if (!f->present)
+		return;
+	printf("\ndescriptors: %lld open, limit %" PRIu64 " (%" PRIu64
+	       " kept for files, helpers and the bus)%s\n",
+	       (long long)f->open, f->limit, f->reserve,
+	       f->short_ ? "; SHORT: the bus listeners are not accepting" : "");
+	for (size_t i = 0; i < f->ncaps; i++) {
+		char lab[64];
+		double v = 0, u = 0;
+		bool known;
+		snprintf(lab, sizeof(lab), "listener=\"%s\"", f->cap_name[i]);
+		known = m != NULL && cli_metric(m, "repnet_connections_open", lab, &v) == 0;
+		if (strcmp(f->cap_name[i], "policy") == 0 && m != NULL &&
+		    cli_metric(m, "repnet_connections_open", "listener=\"policy_unix\"", &u) == 0)
+			v += u;
+		if (known)
+			printf("  %-10s %.0f of %lld connections%s\n", f->cap_name[i], v,
+			       (long long)f->cap[i], v >= (double)f->cap[i] ? " (FULL)" : "");
+		else
+			printf("  %-10s cap %lld connections\n", f->cap_name[i],
+			       (long long)f->cap[i]);
+	}
+}
+
 static void metric_line(const char *m, const char *label, const char *name, const char *labels)
 {
 	double v;
@@ -514,6 +591,7 @@ int cmd_status(int argc, char **argv)
 	}
 	if (d.ingest.present)
 		ingest_lines(&d.ingest);
+	fds_lines(&d.fds, m);
 	printf("\nfeed\n");
 	feed_lines(&d, true);
 	printf("\n");

@@ -15,6 +15,11 @@
  * does the first half of its drop to core.user while it still has one
  * thread, starts the roles (which bind their sockets), and then becomes
  * the user in every thread, with no capability left.
+ *
+ * Descriptors. Before anything opens a listener, the soft descriptor
+ * limit is raised to the hard one and the listeners' connection caps are
+ * fitted to it (fdlimit.c); a reload fits the new configuration the same
+ * way before comparing it with the running one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +42,8 @@ struct daemon {
 	struct feeds_http *http;
 	struct roles *roles;
 	struct priv priv;
+	struct fd_budget fdb;
+	struct fd_watch *fdw;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -64,6 +71,18 @@ static double m_cpu(void *arg)
 		return 0;
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double m_open_fds(void *arg)
+{
+	(void)arg;
+	return (double)fd_count_open();
+}
+
+static double m_max_fds(void *arg)
+{
+	const struct daemon *d = arg;
+	return (double)d->fdb.limit;
 }
 
 static double m_start(void *arg)
@@ -98,6 +117,13 @@ static int register_metrics(struct daemon *d)
 	        : rn_metrics_func(m, d, "repnet_process_cpu_seconds_total",
 	                          "User and system CPU time of this process.", RN_METRIC_COUNTER,
 	                          NULL, m_cpu, NULL);
+	rc = rc ? rc
+	        : rn_metrics_func(m, d, "repnet_process_open_fds", "Descriptors open.",
+	                          RN_METRIC_GAUGE, NULL, m_open_fds, NULL);
+	rc = rc ? rc
+	        : rn_metrics_func(m, d, "repnet_process_max_fds",
+	                          "The descriptor limit (soft RLIMIT_NOFILE, raised at start).",
+	                          RN_METRIC_GAUGE, NULL, m_max_fds, d);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
 	                             "Configuration reloads on SIGHUP, by result.", "result=\"ok\"",
@@ -150,6 +176,8 @@ static void reload(struct daemon *d)
 		rn_counter_inc(&d->reloads_failed);
 		return;
 	}
+	struct fd_budget fdb = d->fdb; /* the same limit fits the caps the same way */
+	fd_budget_apply(&fdb, &next, false);
 	const char *k =
 	        rn_conf_first_restart_key(d->conf.secs, next.secs, DAEMON_NSECS, key, sizeof(key));
 	if (k != NULL) {
@@ -191,13 +219,29 @@ static int detach(void)
 	return RN_OK;
 }
 
+/* On the descriptor watch's thread: the bus stops accepting while they run short. */
+static void fds_short(void *arg, bool short_)
+{
+	struct daemon *d = arg;
+	roles_pause_bus(d->roles, short_);
+}
+
+/* The process's own members of GET /status: privileges and descriptors. */
+static void status_extra(void *arg, struct rn_jsonw *w)
+{
+	struct daemon *d = arg;
+	priv_status(&d->priv, w);
+	rn_jsonw_key(w, "descriptors");
+	fd_budget_json(&d->fdb, w);
+}
+
 /* GET /status: every role's state as JSON, for `repnet status`. */
 static void status_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
                       size_t *len, const char **ctype)
 {
 	struct daemon *d = arg;
 	(void)req;
-	if (roles_status(d->roles, priv_status, &d->priv, body, len) != RN_OK) {
+	if (roles_status(d->roles, status_extra, d, body, len) != RN_OK) {
 		*status = 500;
 		return;
 	}
@@ -233,6 +277,11 @@ int daemon_run(const struct daemon_opts *opts)
 		log_errx("data_dir %s: %s", d.conf.core.data_dir, rn_strerror(rc));
 		goto out;
 	}
+	if ((rc = fd_limit_raise(&d.fdb)) != RN_OK) {
+		log_errx("descriptor limit: %s", rn_strerror(rc));
+		goto out;
+	}
+	fd_budget_apply(&d.fdb, &d.conf, true);
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&set);
@@ -253,7 +302,14 @@ int daemon_run(const struct daemon_opts *opts)
 		goto out;
 	}
 	if (d.conf.core.http_listen != NULL) {
-		rc = feeds_http_start(&d.http, d.conf.core.http_listen, d.metrics);
+		struct feeds_http_conf hc = {
+		        .listen = d.conf.core.http_listen,
+		        .max_conns = (size_t)d.conf.core.http_max_conns,
+		        .max_per_client = (size_t)d.conf.core.http_max_per_client,
+		        .header_ms = d.conf.core.http_header_timeout_ms,
+		        .idle_ms = d.conf.core.http_idle_ms,
+		};
+		rc = feeds_http_start(&d.http, &hc, d.metrics);
 		if (rc != RN_OK) {
 			log_errx("http listener %s: %s", d.conf.core.http_listen, rn_strerror(rc));
 			goto out;
@@ -268,6 +324,10 @@ int daemon_run(const struct daemon_opts *opts)
 	priv_finish(&d.priv);
 	if (d.http != NULL && (rc = feeds_http_handle(d.http, "/status", status_cb, &d)) != RN_OK) {
 		log_errx("http: /status: %s", rn_strerror(rc));
+		goto out;
+	}
+	if ((rc = fd_watch_start(&d.fdw, &d.fdb, fds_short, &d, d.metrics)) != RN_OK) {
+		log_errx("descriptor watch: %s", rn_strerror(rc));
 		goto out;
 	}
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
@@ -292,6 +352,7 @@ int daemon_run(const struct daemon_opts *opts)
 	code = 0;
 out:
 	/* Sources first, so queues drain into what still runs; HTTP before what it serves. */
+	fd_watch_stop(d.fdw);
 	roles_stop_early(d.roles, d.conf.core.shutdown_grace_ms);
 	feeds_http_stop(d.http);
 	roles_stop_late(d.roles);

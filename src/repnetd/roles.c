@@ -624,6 +624,12 @@ fail:
 	return rc;
 }
 
+void roles_pause_bus(struct roles *r, bool pause)
+{
+	feeds_ingest_server_pause(r->ingest_srv, pause);
+	feeds_pub_pause(r->pub_owned, pause);
+}
+
 void roles_reload(struct roles *r, const struct daemon_conf *c)
 {
 	r->conf = c;

@@ -6,6 +6,7 @@
 #define REPNET_ROLES_H
 
 #include "src/common/sections.h"
+#include "fdlimit.h"
 
 struct roles;
 
@@ -16,6 +17,12 @@ struct roles;
  */
 int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metrics *m,
                 struct feeds_http *http);
+/*
+ * Stops (pause) or resumes accepting new connections on the bus's
+ * listeners (ingest, feed, resync), while descriptors run short.
+ * Thread-safe while the roles run.
+ */
+void roles_pause_bus(struct roles *r, bool pause);
 /* Applies a reloaded configuration where the roles can (the scorer's weights and lists). */
 void roles_reload(struct roles *r, const struct daemon_conf *c);
 /*

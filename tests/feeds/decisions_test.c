@@ -107,7 +107,12 @@ static void test_stream(void **state)
 	struct feeds_http *h;
 	struct feeds_decisions *d;
 	RN_PASS(rn_metrics_alloc(&m));
-	RN_PASS(feeds_http_start(&h, "127.0.0.1:0", m));
+	struct feeds_http_conf hc = {.listen = "127.0.0.1:0",
+	                             .max_conns = 8,
+	                             .max_per_client = 8,
+	                             .header_ms = 10000,
+	                             .idle_ms = 10000};
+	RN_PASS(feeds_http_start(&h, &hc, m));
 	RN_PASS(feeds_decisions_start(&d, h, &conf, &view, m));
 	unsigned port = feeds_http_port(h);
 	const char *stream = "/v1/decisions/stream";

@@ -3,12 +3,14 @@
  * queries answered one for one (the recvmmsg/sendmmsg batches), an update
  * of the view seen at once, malformed and hostile datagrams counted and
  * never answered wrongly, TCP with pipelined queries, the connection cap,
- * the idle timeout, a bad length prefix, and the per-client rate limit.
+ * the idle timeout, a bad length prefix, the per-client rate limit, and
+ * datagrams the kernel dropped from a full receive queue (SO_RXQ_OVFL).
  */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -316,4 +318,77 @@ static void test_ratelimit(void **state)
 	stop(&f);
 }
 
-RN_TEST_MAIN(test_udp, test_tcp, test_ratelimit)
+/*
+ * A view that holds the worker inside its first lookup until the gate
+ * opens, so that the test can fill the worker's receive queue.
+ */
+struct gate {
+	struct feeds_view inner;
+	_Atomic bool closed;
+	_Atomic bool entered;
+};
+
+static uint32_t gate_lookup(void *arg, const struct rn_addr *a, int64_t *expires_ms)
+{
+	struct gate *g = arg;
+	atomic_store(&g->entered, true);
+	for (int i = 0; i < 10000 && atomic_load(&g->closed); i++) {
+		struct timespec ts = {.tv_nsec = 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return g->inner.lookup(g->inner.arg, a, expires_ms);
+}
+
+static void test_kernel_drops(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct gate g;
+	uint8_t q[512], a[DNS_MSG_MAX];
+	start(&f, 0, 8, 5000);
+	feeds_dnsbl_stop(f.d);
+	g.inner = f.v;
+	atomic_init(&g.closed, true);
+	atomic_init(&g.entered, false);
+	f.v.arg = &g;
+	f.v.lookup = gate_lookup;
+	f.c.dnsbl_workers = 1;
+	RN_PASS(feeds_dnsbl_start(&f.d, &f.c, &f.v, f.m));
+	struct sockaddr_in sa = srv_addr(feeds_dnsbl_port(f.d));
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	size_t n = mkquery(q, 1, 0xC0000201u, DNS_T_A);
+	assert_int_equal(send(fd, q, n, 0), (ssize_t)n);
+	for (int i = 0; i < 500 && !atomic_load(&g.entered); i++)
+		udp_recv(fd, a, sizeof(a), 10);
+	assert_true(atomic_load(&g.entered));
+	/* The worker is held: far more than its receive queue holds. */
+	double sent = 1;
+	for (int i = 0; i < 5000; i++)
+		if (send(fd, q, n, 0) == (ssize_t)n)
+			sent++;
+	atomic_store(&g.closed, false);
+	/* Drain the answers; one more datagram then carries the final count. */
+	while (udp_recv(fd, a, sizeof(a), 300) > 0)
+		;
+	assert_int_equal(send(fd, q, n, 0), (ssize_t)n);
+	sent++;
+	double got = 0, dropped = 0;
+	for (int i = 1; i <= 500; i++) {
+		got = metric(f.m, "repnet_dnsbl_queries_total", "transport=\"udp\"");
+		dropped = metric(f.m, "repnet_dnsbl_dropped_total", "reason=\"overflow\"");
+		if (got + dropped == sent)
+			break;
+		udp_recv(fd, a, sizeof(a), 10);
+		/* Had the last one been dropped too, the next one reports it. */
+		if (i % 50 == 0 && send(fd, q, n, 0) == (ssize_t)n)
+			sent++;
+	}
+	/* Every datagram sent was either read or counted as dropped by the kernel. */
+	assert_true(dropped > 0);
+	assert_true(got + dropped == sent);
+	close(fd);
+	stop(&f);
+}
+
+RN_TEST_MAIN(test_udp, test_tcp, test_ratelimit, test_kernel_drops)

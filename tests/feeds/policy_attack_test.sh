@@ -15,24 +15,7 @@ command -v python3 >/dev/null || skip "python3 is not installed"
 attack_serve
 
 # A request as Postfix's smtpd sends it, from 127.0.0.1.
-policy() {
-	python3 - "$PP" "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5,
-                             source_address=("127.0.0.1", 0))
-s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
-           "client_address=%s\nclient_name=unknown\nreverse_client_name=unknown\n"
-           "helo_name=x\nsender=a@example.org\nrecipient=b@example.net\n"
-           "recipient_count=0\nqueue_id=\nsize=0\ninstance=1.2.3\n\n" % sys.argv[2]).encode())
-a = b""
-while not a.endswith(b"\n\n"):
-    d = s.recv(512)
-    if not d:
-        break
-    a += d
-print(a.decode().strip())
-PY
-}
+policy() { policy_ask "$PP" "$1"; }
 [ "$(policy 192.0.2.1)" = "action=REJECT Listed by repnet: spam_source" ] || fail "before the attack"
 
 O='repnet_connections_open{listener="policy"}'

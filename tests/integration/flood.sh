@@ -2,14 +2,44 @@
 # killed at exit with the daemons, and a wait on a metric.
 
 # start_flood ARGS...: runs flood.py ARGS in the background and waits
-# until it has opened every connection once.
+# until it has tried every connection once.
 start_flood() {
-	command -v python3 >/dev/null || skip "python3 is not installed"
-	rm -f "$T/flood.ready"
-	python3 "$REPNET_SRC/tests/integration/flood.py" --ready "$T/flood.ready" "$@" &
-	FLOOD_PID=$!
-	DAEMON_PIDS="$DAEMON_PIDS $FLOOD_PID"
+	start_flood_named flood "$@"
 	wait_for "$T/flood.ready" ready 60
+}
+
+# start_flood_named NAME ARGS...: runs flood.py ARGS in the background
+# (several may run at once); it writes $T/NAME.ready once it has tried
+# every connection. Sets FLOOD_PID and adds it to FLOOD_PIDS.
+start_flood_named() {
+	command -v python3 >/dev/null || skip "python3 is not installed"
+	sfn=$1; shift
+	rm -f "$T/$sfn.ready"
+	python3 "$REPNET_SRC/tests/integration/flood.py" --ready "$T/$sfn.ready" "$@" &
+	FLOOD_PID=$!
+	FLOOD_PIDS="${FLOOD_PIDS:-} $FLOOD_PID"
+	DAEMON_PIDS="$DAEMON_PIDS $FLOOD_PID"
+}
+
+# policy_ask PORT ADDRESS: a policy request as Postfix's smtpd sends it,
+# from 127.0.0.1, for a client ADDRESS; prints the answer.
+policy_ask() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10,
+                             source_address=("127.0.0.1", 0))
+s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+           "client_address=%s\nclient_name=unknown\nreverse_client_name=unknown\n"
+           "helo_name=x\nsender=a@example.org\nrecipient=b@example.net\n"
+           "recipient_count=0\nqueue_id=\nsize=0\ninstance=1.2.3\n\n" % sys.argv[2]).encode())
+a = b""
+while not a.endswith(b"\n\n"):
+    d = s.recv(512)
+    if not d:
+        break
+    a += d
+print(a.decode().strip())
+PY
 }
 
 # wait_metric HTTP_PORT SAMPLE MIN [SECONDS]: until the sample is at least MIN.

@@ -6,7 +6,8 @@
  * newcomer from a client holding fewer connections displaces the oldest
  * of the client holding the most; one holding the most is refused), the
  * per-client cap, the message deadline that a trickle does not extend,
- * the idle timeout, a client that does not read its answers, the accept
+ * the idle timeout, a client that does not read its answers, an answer
+ * larger than the output buffer sent from the heap, the accept
  * back-off when descriptors run out (counted in loop rounds and CPU time,
  * not in seconds), and the stop.
  *
@@ -69,11 +70,31 @@ static void h_close(void *arg, struct rn_conn *c)
 	atomic_fetch_add(&f->closes, 1);
 }
 
-/* "ok LINE\n" for a line; a line starting with X is malformed. */
+#define BIG_LEN ((size_t)1 << 20)
+
+/*
+ * "ok LINE\n" for a line; a line starting with X is malformed; the line
+ * "big" is answered "ok big\n" and BIG_LEN bytes from the heap.
+ */
 static int answer(struct fx *f, struct rn_conn *c, const uint8_t *line, size_t n)
 {
 	if (n > 0 && line[0] == 'X')
 		return RN_EPARSE;
+	if (n == 3 && memcmp(line, "big", 3) == 0) {
+		uint8_t *big = malloc(BIG_LEN);
+		if (big == NULL || rn_conn_write(c, "ok big\n", 7) != RN_OK) {
+			free(big);
+			return -ENOMEM;
+		}
+		memset(big, 'b', BIG_LEN - 1);
+		big[BIG_LEN - 1] = '\n';
+		assert_int_equal(rn_conn_send_heap(c, big, BIG_LEN), RN_OK);
+		assert_int_equal(rn_conn_room(c), 0);
+		uint8_t *again = malloc(1);
+		assert_int_equal(rn_conn_send_heap(c, again, 1), RN_ESTATE);
+		free(again);
+		return RN_OK;
+	}
 	pthread_mutex_lock(&f->mu);
 	if (f->gotlen + n + 1 < sizeof(f->got)) {
 		memcpy(f->got + f->gotlen, line, n);
@@ -327,6 +348,43 @@ static void test_echo_buffered(void **state)
 {
 	(void)state;
 	echo(true);
+}
+
+/*
+ * An answer larger than the output buffer goes out from the heap, in
+ * order, and the pipelined line after it is answered once it has gone; a
+ * connection closed with one unsent frees it (ASan would see a leak).
+ */
+static void test_heap_answer(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct opts o = {0};
+	fx_start(&f, &o);
+	int a = cli(&f, "127.0.0.1");
+	say(a, "big\nafter\n");
+	expect(a, "ok big\n");
+	static char buf[BIG_LEN];
+	size_t got = 0;
+	while (got < BIG_LEN) {
+		struct pollfd p = {.fd = a, .events = POLLIN};
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+		ssize_t k = recv(a, buf + got, BIG_LEN - got, 0);
+		assert_true(k > 0);
+		got += (size_t)k;
+	}
+	for (size_t i = 0; i < BIG_LEN - 1; i++)
+		if (buf[i] != 'b')
+			fail_msg("byte %zu of the heap answer is %d", i, buf[i]);
+	assert_int_equal(buf[BIG_LEN - 1], '\n');
+	expect(a, "ok after\n");
+	/* Asked for and never read: closed with the heap answer unsent. */
+	int b = cli_buf(&f, "127.0.0.2", 4096);
+	say(b, "big\n");
+	assert_true(wait_metric(&f, "accepted", 2));
+	close(b);
+	close(a);
+	fx_stop(&f);
 }
 
 static void test_listener_cap(void **state)
@@ -600,5 +658,6 @@ static void test_conf(void **state)
 	rn_connsrv_free(s); /* never started */
 }
 
-RN_TEST_MAIN(test_echo, test_echo_buffered, test_listener_cap, test_client_cap, test_deadline,
-             test_deadline_buffered, test_idle, test_no_reader, test_emfile, test_stop, test_conf)
+RN_TEST_MAIN(test_echo, test_echo_buffered, test_heap_answer, test_listener_cap, test_client_cap,
+             test_deadline, test_deadline_buffered, test_idle, test_no_reader, test_emfile,
+             test_stop, test_conf)
