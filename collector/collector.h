@@ -96,7 +96,7 @@ struct collector_flow_conf {
 	char *interface;                 /* tpacket/xdp: the interface to capture on */
 	int xdp_mode;                    /* 0 skb (generic), 1 native */
 	int xdp_bind;                    /* 0 auto (zero-copy, else copy), 1 copy, 2 zero-copy */
-	struct rn_prefix_list exporters; /* empty: any source may export to us */
+	struct rn_prefix_list exporters; /* empty: loopback (listeners off loopback need a list) */
 	int64_t workers;
 	uint64_t rcvbuf;
 	int64_t batch;
@@ -110,6 +110,7 @@ struct collector_flow_conf {
 	uint64_t pending_bytes;
 	int64_t pending_max_age_ms;
 	int64_t template_save_ms;
+	int64_t template_lifetime_ms; /* a template not sent again this long expires */
 	bool scale_sampling;
 	bool detect;
 	int64_t window_ms;
@@ -285,13 +286,17 @@ struct collector_flow_totals {
 	uint64_t bytes;     /* sum of bytes (+ reverse bytes) */
 	uint64_t not_flow;  /* pcap frames that are not UDP flow export */
 	uint64_t unknown_template;
-	uint64_t truncated;     /* a set, record or header cut short */
-	uint64_t bad_length;    /* a length field inconsistent with its container */
-	uint64_t bad_template;  /* a template refused by validation */
-	uint64_t bad_version;   /* not NetFlow v5/v9, IPFIX or sFlow v5 */
-	uint64_t sequence_gaps; /* sequence discontinuities */
-	uint64_t templates;     /* templates and options templates stored */
-	uint64_t observations;  /* observations emitted by the detectors */
+	uint64_t truncated;         /* a set, record or header cut short */
+	uint64_t bad_length;        /* a length field inconsistent with its container */
+	uint64_t bad_template;      /* a template refused by validation */
+	uint64_t bad_version;       /* not NetFlow v5/v9, IPFIX or sFlow v5 */
+	uint64_t template_limit;    /* a template refused: its exporter held its cap */
+	uint64_t sequence_gaps;     /* sequence discontinuities */
+	uint64_t templates;         /* templates and options templates stored */
+	uint64_t templates_evicted; /* pushed out by the decoder's caps */
+	uint64_t templates_expired; /* not refreshed within flow.template_lifetime */
+	uint64_t refused;           /* datagrams from outside flow.exporters, dropped */
+	uint64_t observations;      /* observations emitted by the detectors */
 };
 
 /*
@@ -346,6 +351,15 @@ int collector_pcap_next_udp(struct collector_pcap *r, struct collector_pcap_udp 
 uint64_t collector_pcap_skipped(const struct collector_pcap *r);
 /* Closes the file. Safe on NULL. */
 void collector_pcap_close(struct collector_pcap *r);
+
+/*
+ * What the flow keys cannot say one by one: a listener off loopback (or
+ * the tpacket and xdp backends on an interface other than lo) needs
+ * collector.flow.exporters; with it empty, every listener must be on
+ * loopback, and then loopback is what may export. RN_OK, or RN_ECONF with
+ * err naming the key. collector_flow_start() refuses what this refuses.
+ */
+int collector_flow_conf_check(const struct collector_flow_conf *c, char *err, size_t errlen);
 
 /*
  * The live flow collector: listeners (or an interface) per conf, worker
