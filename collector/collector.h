@@ -54,6 +54,8 @@ struct collector_smtp_conf {
 	/* syslog.*: the receiver */
 	char *syslog_udp;
 	char *syslog_tcp;
+	struct rn_prefix_list
+	        syslog_senders; /* empty: loopback (listeners off loopback need a list) */
 	int64_t syslog_max_conns;
 	int64_t syslog_idle_ms;
 	int64_t syslog_max_per_client;
@@ -197,6 +199,14 @@ int collector_smtp_read_fd(struct collector_smtp *p, int fd);
 int collector_smtp_flush(struct collector_smtp *p);
 void collector_smtp_get_stats(const struct collector_smtp *p, struct collector_smtp_stats *out);
 void collector_smtp_free(struct collector_smtp *p);
+
+/*
+ * What the syslog keys cannot say one by one: a listener off loopback
+ * needs collector.syslog.senders; with it empty, both listeners must be
+ * on loopback, and then loopback is who may send. RN_OK, or RN_ECONF with
+ * err naming the key. collector_smtp_start() refuses what this refuses.
+ */
+int collector_smtp_conf_check(const struct collector_smtp_conf *c, char *err, size_t errlen);
 
 /*
  * The live collector: runs the configured sources (tail.paths, the

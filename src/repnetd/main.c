@@ -83,7 +83,14 @@ int main(int argc, char **argv)
 			free(ov);
 			return 1;
 		}
+		char msg[512];
+		rc = daemon_conf_check(&c, msg, sizeof(msg));
 		daemon_conf_release(&c);
+		if (rc != RN_OK) {
+			fprintf(stderr, "repnetd: %s\n", msg);
+			free(ov);
+			return 1;
+		}
 		printf("configuration OK\n");
 		free(ov);
 		return 0;
