@@ -355,8 +355,9 @@ void flow_tmpl_remove(struct flow_dec *d, struct flow_tmpl *t);
 static inline bool flow_tmpl_expired(const struct flow_dec *d, const struct flow_tmpl *t,
                                      int64_t now_ms)
 {
+	/* Written so that no time from a file or a capture can overflow. */
 	return d->conf.template_lifetime_ms > 0 &&
-	       now_ms - t->learned_ms > d->conf.template_lifetime_ms;
+	       t->learned_ms < now_ms - d->conf.template_lifetime_ms;
 }
 
 /*

@@ -622,11 +622,8 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		goto fail;
 	}
 	/* Empty: every listener is on loopback (checked), and so are its exporters. */
-	rc = RN_OK;
-	if (conf->exporters.n == 0)
-		rc = rn_prefix_list_add_loopback(&f->allow);
-	for (size_t i = 0; i < conf->exporters.n && rc == RN_OK; i++)
-		rc = rn_prefix_list_add(&f->allow, &conf->exporters.v[i]);
+	rc = conf->exporters.n > 0 ? rn_prefix_list_append(&f->allow, &conf->exporters)
+	                           : rn_prefix_list_add_loopback(&f->allow);
 	if (rc != RN_OK)
 		goto fail;
 	conf = f->conf;

@@ -19,7 +19,6 @@
  * that is given applies here too, and what it refuses is counted in the
  * totals. Templates expire in pcap time as they would have live.
  */
-#include <stdint.h>
 #include <stdio.h>
 
 #include "collector/flow.h"
@@ -114,7 +113,8 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 			(void)pktmeter_frame(pm, flow_pcap_link(p), frame, len, ts_ms);
 	} else {
 		struct collector_pcap_udp u;
-		int64_t swept = INT64_MIN;
+		int64_t swept = 0;
+		bool swept_once = false;
 		while ((r = collector_pcap_next_udp(p, &u)) == 1) {
 			if (!looks_like_flow(u.payload, u.len)) {
 				tot.not_flow++;
@@ -125,9 +125,11 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 				tot.refused++;
 				continue;
 			}
-			if (u.ts_ms - swept >= 1000 || u.ts_ms < swept) {
+			/* Once a second of pcap time (time going back restarts the count). */
+			if (!swept_once || u.ts_ms < swept || u.ts_ms - swept >= 1000) {
 				flow_tmpl_expire(dec, u.ts_ms);
 				swept = u.ts_ms;
+				swept_once = true;
 			}
 			struct flow_origin o = {.addr = u.src, .port = u.sport, .recv_ms = u.ts_ms};
 			(void)flow_dec_datagram(dec, &o, u.payload, u.len);

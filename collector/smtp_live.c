@@ -216,12 +216,9 @@ static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smt
 	if ((src->syslog_udp != NULL && (dst->syslog_udp = strdup(src->syslog_udp)) == NULL) ||
 	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL))
 		return -ENOMEM;
-	for (size_t i = 0; i < src->syslog_senders.n; i++) {
-		int rc = rn_prefix_list_add(&dst->syslog_senders, &src->syslog_senders.v[i]);
-		if (rc != RN_OK)
-			return rc;
-	}
-	int rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
+	int rc = rn_prefix_list_append(&dst->syslog_senders, &src->syslog_senders);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
 	if (rc == RN_OK)
 		rc = strlist_copy(&dst->rbl_zones, &src->rbl_zones);
 	if (rc == RN_OK)

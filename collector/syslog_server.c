@@ -241,11 +241,8 @@ int syslog_server_start(struct syslog_server **out, const struct collector_smtp_
 		goto fail;
 	}
 	/* Empty: both listeners are on loopback (checked), and so are the senders. */
-	rc = RN_OK;
-	if (conf->syslog_senders.n == 0)
-		rc = rn_prefix_list_add_loopback(&s->allow);
-	for (size_t i = 0; i < conf->syslog_senders.n && rc == RN_OK; i++)
-		rc = rn_prefix_list_add(&s->allow, &conf->syslog_senders.v[i]);
+	rc = conf->syslog_senders.n > 0 ? rn_prefix_list_append(&s->allow, &conf->syslog_senders)
+	                                : rn_prefix_list_add_loopback(&s->allow);
 	if (rc != RN_OK)
 		goto fail;
 	struct rn_connsrv_conf sc = {

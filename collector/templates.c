@@ -213,7 +213,7 @@ void flow_tmpl_expire(struct flow_dec *d, int64_t now_ms)
 	 */
 	for (size_t n = 0; d->lru[FLOW_LRU_ALL].tail != 0 && n < d->nsessions_cap; n++) {
 		struct flow_session *s = &d->sessions[d->lru[FLOW_LRU_ALL].tail - 1];
-		if (now_ms - s->last_ms <= life)
+		if (s->last_ms >= now_ms - life)
 			break;
 		flow_session_free(d, s, true);
 	}

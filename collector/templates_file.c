@@ -31,6 +31,7 @@
  */
 #define TMPL_MAGIC    0x524e4654u
 #define TMPL_FILE_MAX (64u << 20)
+#define TMPL_TIME_MAX (1LL << 53) /* learned ms past this are damage, not time */
 
 struct wbuf {
 	uint8_t *p;
@@ -199,6 +200,7 @@ int flow_tmpl_load(struct flow_dec *d, const char *path, int64_t now_ms,
 		t.learned_ms = (int64_t)rn_cur_u64(&b);
 		if (!rn_cur_ok(&b) || (fam != RN_AF_INET && fam != RN_AF_INET6) ||
 		    (t.version != 9 && t.version != 10) || t.nfields > FLOW_TMPL_MAX_FIELDS ||
+		    t.learned_ms < 0 || t.learned_ms > TMPL_TIME_MAX ||
 		    rn_addr_from_bytes(&o.addr, a, fam == RN_AF_INET ? 4 : 16) != RN_OK) {
 			st->bad++;
 			continue;

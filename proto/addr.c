@@ -265,6 +265,16 @@ int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p)
 	return RN_OK;
 }
 
+int rn_prefix_list_append(struct rn_prefix_list *dst, const struct rn_prefix_list *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		int rc = rn_prefix_list_add(dst, &src->v[i]);
+		if (rc != RN_OK)
+			return rc;
+	}
+	return RN_OK;
+}
+
 bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a)
 {
 	for (size_t i = 0; i < l->n; i++)

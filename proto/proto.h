@@ -824,6 +824,8 @@ struct rn_prefix_list {
 	size_t cap;
 };
 int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p);
+/* Appends every entry of src to dst; on failure dst may hold some of them. */
+int rn_prefix_list_append(struct rn_prefix_list *dst, const struct rn_prefix_list *src);
 bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a);
 /* The first entry that overlaps p, or NULL. */
 const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,

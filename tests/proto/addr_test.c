@@ -257,13 +257,18 @@ static void test_loopback(void **state)
 	struct sockaddr su = {.sa_family = AF_UNIX};
 	RN_FAILS_WITH(rn_addr_from_sockaddr(&x, NULL, &su), RN_EUNSUPP);
 
-	struct rn_prefix_list l = {0};
+	struct rn_prefix_list l = {0}, l2 = {0};
 	RN_PASS(rn_prefix_list_add_loopback(&l));
 	assert_int_equal(l.n, 2);
 	assert_true(rn_prefix_list_contains(&l, &a));
 	assert_true(rn_prefix_list_contains(&l, &c));
 	assert_false(rn_prefix_list_contains(&l, &b));
+	RN_PASS(rn_prefix_list_append(&l2, &l));
+	RN_PASS(rn_prefix_list_append(&l2, &l));
+	assert_int_equal(l2.n, 4);
+	assert_true(rn_prefix_list_contains(&l2, &c));
 	rn_prefix_list_clear(&l);
+	rn_prefix_list_clear(&l2);
 }
 
 static void test_cmp(void **state)
