@@ -10,8 +10,19 @@
 # test can fail. The check holds on every capture path: TPACKET_V3 and
 # AF_XDP (the source is the frame's) refuse and accept the same way. A
 # flow listener bound off loopback with no list refuses to start, naming
-# the key. Needs root.
+# the key. Needs root, except the first check: repnet flows FILE decodes a
+# capture whole unless a list is given, and then applies it.
 . "$REPNET_SRC/tests/integration/lib.sh"
+
+# ---- offline (no root needed): a capture is decoded whole unless a list is given
+V5="$REPNET_TEST_DATA/netflow/export-softflowd-v5.pcap"
+summary() { "$REPNET_BUILD/repnet" flows --summary "$@" "$V5"; }
+summary | grep -q '"flows":3345,.*"refused":0,' || fail "offline, no list: $(summary)"
+summary -o collector.flow.exporters=192.0.2.0/24 | grep -q '"datagrams":0,"flows":0,.*"refused":113,' ||
+	fail "offline, a list without the exporter: $(summary -o collector.flow.exporters=192.0.2.0/24)"
+summary -o collector.flow.exporters=127.0.0.0/8 | grep -q '"flows":3345,.*"refused":0,' ||
+	fail "offline, a list with the exporter"
+
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, AF_PACKET, AF_XDP)"
 for c in ip python3 curl; do command -v $c >/dev/null || skip "$c is not installed"; done
 F="$REPNET_SRC/tests/flow/forge.py"
