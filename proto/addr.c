@@ -314,11 +314,12 @@ static const char *const special_ranges[] = {
         "ff00::/8",
 };
 
-int rn_prefix_list_add_special(struct rn_prefix_list *l)
+/* Appends the n built-in ranges of v (valid text: a parse error is a bug). */
+static int prefix_list_add_strs(struct rn_prefix_list *l, const char *const *v, size_t n)
 {
-	for (size_t i = 0; i < RN_ARRAY_LEN(special_ranges); i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct rn_prefix p;
-		int rc = rn_prefix_parse_str(special_ranges[i], true, &p);
+		int rc = rn_prefix_parse_str(v[i], true, &p);
 		if (rc != RN_OK)
 			return RN_EINTERNAL;
 		rc = rn_prefix_list_add(l, &p);
@@ -328,19 +329,15 @@ int rn_prefix_list_add_special(struct rn_prefix_list *l)
 	return RN_OK;
 }
 
+int rn_prefix_list_add_special(struct rn_prefix_list *l)
+{
+	return prefix_list_add_strs(l, special_ranges, RN_ARRAY_LEN(special_ranges));
+}
+
 int rn_prefix_list_add_loopback(struct rn_prefix_list *l)
 {
 	static const char *const lo[] = {"127.0.0.0/8", "::1/128"};
-	for (size_t i = 0; i < RN_ARRAY_LEN(lo); i++) {
-		struct rn_prefix p;
-		int rc = rn_prefix_parse_str(lo[i], true, &p);
-		if (rc != RN_OK)
-			return RN_EINTERNAL;
-		rc = rn_prefix_list_add(l, &p);
-		if (rc != RN_OK)
-			return rc;
-	}
-	return RN_OK;
+	return prefix_list_add_strs(l, lo, RN_ARRAY_LEN(lo));
 }
 
 bool rn_addr_is_loopback(const struct rn_addr *a)

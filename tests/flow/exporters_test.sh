@@ -80,8 +80,7 @@ grep -q "collector.flow.exporters" "$T/nolist.log" || { cat "$T/nolist.log" >&2;
 start udp -o core.roles=collect,score -o collector.flow.netflow_listen=192.0.2.2:2055 \
 	-o collector.flow.exporters=192.0.2.3/32 -o scoring.default_never_block=false \
 	-o scoring.tick=1s -o scoring.lateness=0
-wait_for "$T/udp.log" "serving /metrics"
-HP=$(sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$T/udp.log" | head -n 1)
+HP=$(http_port "$T/udp.log")
 wait_for "$T/udp.log" "listening on udp 192.0.2.2:2055"
 $A python3 "$F" spray 192.0.2.1 192.0.2.2 2055 198.51.100.7 >/dev/null
 wait_until 30 m_is 'repnet_flow_refused_total{worker="0"}' 2 ||
@@ -108,8 +107,7 @@ echo "ok udp: forged export refused (2 datagrams), listed exporter's export list
 for b in tpacket xdp; do
 	start "$b" -o core.roles=collect -o collector.flow.backend=$b -o collector.flow.interface="$VB" \
 		-o collector.flow.netflow_listen=192.0.2.2:2055 -o collector.flow.exporters=192.0.2.3/32
-	wait_for "$T/$b.log" "serving /metrics"
-	HP=$(sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$T/$b.log" | head -n 1)
+	HP=$(http_port "$T/$b.log")
 	wait_for "$T/$b.log" "capture on $VB"
 	$A python3 "$F" spray 192.0.2.1 192.0.2.2 2055 198.51.100.7 >/dev/null
 	wait_until 30 m_is 'repnet_flow_refused_total{worker="0"}' 2 ||
