@@ -54,6 +54,8 @@ struct collector_smtp_conf {
 	/* syslog.*: the receiver */
 	char *syslog_udp;
 	char *syslog_tcp;
+	struct rn_prefix_list
+	        syslog_senders; /* empty: loopback (listeners off loopback need a list) */
 	int64_t syslog_max_conns;
 	int64_t syslog_idle_ms;
 	int64_t syslog_max_per_client;
@@ -96,7 +98,7 @@ struct collector_flow_conf {
 	char *interface;                 /* tpacket/xdp: the interface to capture on */
 	int xdp_mode;                    /* 0 skb (generic), 1 native */
 	int xdp_bind;                    /* 0 auto (zero-copy, else copy), 1 copy, 2 zero-copy */
-	struct rn_prefix_list exporters; /* empty: any source may export to us */
+	struct rn_prefix_list exporters; /* empty: loopback (listeners off loopback need a list) */
 	int64_t workers;
 	uint64_t rcvbuf;
 	int64_t batch;
@@ -110,6 +112,7 @@ struct collector_flow_conf {
 	uint64_t pending_bytes;
 	int64_t pending_max_age_ms;
 	int64_t template_save_ms;
+	int64_t template_lifetime_ms; /* a template not sent again this long expires */
 	bool scale_sampling;
 	bool detect;
 	int64_t window_ms;
@@ -196,6 +199,14 @@ int collector_smtp_read_fd(struct collector_smtp *p, int fd);
 int collector_smtp_flush(struct collector_smtp *p);
 void collector_smtp_get_stats(const struct collector_smtp *p, struct collector_smtp_stats *out);
 void collector_smtp_free(struct collector_smtp *p);
+
+/*
+ * What the syslog keys cannot say one by one: a listener off loopback
+ * needs collector.syslog.senders; with it empty, both listeners must be
+ * on loopback, and then loopback is who may send. RN_OK, or RN_ECONF with
+ * err naming the key. collector_smtp_start() refuses what this refuses.
+ */
+int collector_smtp_conf_check(const struct collector_smtp_conf *c, char *err, size_t errlen);
 
 /*
  * The live collector: runs the configured sources (tail.paths, the
@@ -285,13 +296,17 @@ struct collector_flow_totals {
 	uint64_t bytes;     /* sum of bytes (+ reverse bytes) */
 	uint64_t not_flow;  /* pcap frames that are not UDP flow export */
 	uint64_t unknown_template;
-	uint64_t truncated;     /* a set, record or header cut short */
-	uint64_t bad_length;    /* a length field inconsistent with its container */
-	uint64_t bad_template;  /* a template refused by validation */
-	uint64_t bad_version;   /* not NetFlow v5/v9, IPFIX or sFlow v5 */
-	uint64_t sequence_gaps; /* sequence discontinuities */
-	uint64_t templates;     /* templates and options templates stored */
-	uint64_t observations;  /* observations emitted by the detectors */
+	uint64_t truncated;         /* a set, record or header cut short */
+	uint64_t bad_length;        /* a length field inconsistent with its container */
+	uint64_t bad_template;      /* a template refused by validation */
+	uint64_t bad_version;       /* not NetFlow v5/v9, IPFIX or sFlow v5 */
+	uint64_t template_limit;    /* a template refused: its exporter held its cap */
+	uint64_t sequence_gaps;     /* sequence discontinuities */
+	uint64_t templates;         /* templates and options templates stored */
+	uint64_t templates_evicted; /* pushed out by the decoder's caps */
+	uint64_t templates_expired; /* not refreshed within flow.template_lifetime */
+	uint64_t refused;           /* datagrams from outside flow.exporters, dropped */
+	uint64_t observations;      /* observations emitted by the detectors */
 };
 
 /*
@@ -357,6 +372,14 @@ void collector_pcap_close(struct collector_pcap *r);
 #define COLLECTOR_HELPER_ARGV 3
 int collector_flow_helper_argv(const struct collector_flow_conf *conf, char *buf, size_t len,
                                char *argv[COLLECTOR_HELPER_ARGV]);
+/*
+ * What the flow keys cannot say one by one: a listener off loopback (or
+ * the tpacket and xdp backends on an interface other than lo) needs
+ * collector.flow.exporters; with it empty, every listener must be on
+ * loopback, and then loopback is what may export. RN_OK, or RN_ECONF with
+ * err naming the key. collector_flow_start() refuses what this refuses.
+ */
+int collector_flow_conf_check(const struct collector_flow_conf *c, char *err, size_t errlen);
 
 /*
  * The live flow collector: listeners (or an interface) per conf, worker

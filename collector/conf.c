@@ -7,6 +7,7 @@
  * README.md ("SMTP detectors").
  */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "collector/collector.h"
 
@@ -79,6 +80,16 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .def = "127.0.0.1:5514",
          .help = "Address of the syslog TCP receiver (RFC 6587 octet counting or newline "
                  "framing). Empty disables it."},
+        {.name = "syslog.senders",
+         .type = RN_CONF_PREFIXES,
+         .offset = S_OFF(syslog_senders),
+         .min = 0,
+         .max = 4096,
+         .help = "Prefixes that may send syslog: TCP peers are checked when they connect, UDP "
+                 "datagrams as they arrive; the rest are refused and counted "
+                 "(repnet_syslog_refused_total). Empty: loopback, and a listener off loopback "
+                 "refuses to start. UDP sources can be forged: this helps only where the "
+                 "network drops forged sources."},
         INT("syslog.max_connections", syslog_max_conns, 1, 4096, "64",
             "Most concurrent syslog TCP connections. When full, a sender holding fewer than "
             "the sender holding the most closes that sender's oldest; others are refused."),
@@ -167,3 +178,24 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
 };
 
 /* collector_flow_conf_keys is in flow_conf.c. */
+
+int collector_smtp_conf_check(const struct collector_smtp_conf *c, char *err, size_t errlen)
+{
+	static const char *const keys[2] = {"udp_listen", "tcp_listen"};
+	const char *l[2] = {c->syslog_udp, c->syslog_tcp};
+
+	if (c->syslog_senders.n > 0)
+		return RN_OK;
+	for (int i = 0; i < 2; i++) {
+		if (l[i] != NULL && !rn_hostport_is_loopback(l[i])) {
+			snprintf(err, errlen,
+			         "collector.syslog.%s %s is off loopback and "
+			         "collector.syslog.senders "
+			         "is empty: list the hosts that may send syslog there "
+			         "(collector.syslog.senders)",
+			         keys[i], l[i]);
+			return RN_ECONF;
+		}
+	}
+	return RN_OK;
+}

@@ -23,6 +23,7 @@ enum flow_reason {
 	FLOW_R_BAD_LENGTH,
 	FLOW_R_BAD_TEMPLATE,
 	FLOW_R_BAD_VERSION,
+	FLOW_R_TEMPLATE_LIMIT, /* a template refused: its exporter holds its cap */
 	FLOW_R_COUNT
 };
 extern const char *const flow_reason_names[FLOW_R_COUNT];
@@ -37,10 +38,13 @@ struct flow_exporter {
 	struct rn_counter templates;    /* templates and options templates stored */
 	struct rn_counter templates_replaced;
 	struct rn_counter templates_withdrawn;
-	struct rn_counter pending_decoded; /* data sets decoded after a late template */
-	struct rn_counter pending_dropped; /* data sets whose template never came */
-	struct rn_counter counter_samples; /* sFlow counter samples walked */
-	struct flow_exporter *next;        /* hash chain */
+	struct rn_counter templates_evicted; /* pushed out by the global caps */
+	struct rn_counter templates_expired; /* not refreshed within their lifetime */
+	struct rn_counter pending_decoded;   /* data sets decoded after a late template */
+	struct rn_counter pending_dropped;   /* data sets whose template never came */
+	struct rn_counter counter_samples;   /* sFlow counter samples walked */
+	struct flow_exporter *next;          /* hash chain */
+	uint32_t idx; /* 1..max in order of arrival, 0 for "other": per-decoder state */
 };
 
 /*
@@ -120,7 +124,9 @@ struct flow_tmpl_field {
 };
 
 struct flow_tmpl {
-	uint32_t session; /* index + 1 into the decoder's session table; 0 = free */
+	uint32_t session; /* slot + 1 of its session in the decoder's table; 0 = free */
+	uint32_t next;    /* its session's templates (slot + 1, 0 ends), or the free list */
+	uint32_t prev;
 	uint16_t id;
 	uint16_t nfields;
 	uint16_t nscope;  /* options templates: scope field count; 0 otherwise */
@@ -129,17 +135,28 @@ struct flow_tmpl {
 	bool options;
 	uint8_t version;
 	uint32_t hash;
-	int64_t learned_ms; /* arrival time, for persistence */
+	int64_t learned_ms; /* when the exporter last sent it; its lifetime runs from here */
 	struct flow_tmpl_field f[FLOW_TMPL_MAX_FIELDS];
 };
 
 /*
- * A session: the scope of sequence numbers, templates and sampling.
- * NetFlow v9: (exporter address, source ID). IPFIX: (exporter address and
- * port, observation domain). v5 and sFlow: (address, port, engine or
- * sub-agent), for sequence numbers only.
+ * A session: the scope of sequence numbers, templates and sampling, and
+ * the "exporter" that the template caps count: NetFlow v9: (exporter
+ * address, source ID). IPFIX: (exporter address and port, observation
+ * domain). v5 and sFlow: (address, port, engine or sub-agent), for
+ * sequence numbers only. Sessions sit in a fixed table of slots, on two
+ * lists ordered by last use (every session; those holding templates),
+ * each both for the whole decoder and for the sessions of one exporter
+ * address; the least recently used are evicted when a table is full.
  */
 #define FLOW_SAMPLERS 8
+enum { FLOW_LRU_ALL, FLOW_LRU_TMPL, FLOW_LRU_N };
+struct flow_link {
+	uint32_t prev, next; /* slot + 1; 0 ends */
+};
+struct flow_lru {
+	uint32_t head, tail; /* slot + 1: most and least recently used; 0 empty */
+};
 struct flow_session {
 	struct rn_addr addr;
 	uint16_t port;
@@ -156,7 +173,25 @@ struct flow_session {
 		uint32_t id;
 		uint32_t interval;
 	} samplers[FLOW_SAMPLERS];
-	int64_t last_ms;
+	int64_t last_ms;    /* arrival of its last datagram */
+	int64_t touched_ms; /* when it last moved up its lists (at most once a second) */
+	uint32_t
+	        gen; /* bumped when the slot is freed: held data of a gone session is not replayed */
+	uint32_t tmpls; /* its templates: slot + 1 of the first, 0 none */
+	uint32_t nextfree;
+	struct flow_link lk[FLOW_LRU_N];  /* the decoder's lists */
+	struct flow_link alk[FLOW_LRU_N]; /* its address's lists */
+};
+
+/* Per exporter address (struct flow_exporter idx), in one decoder. */
+struct flow_addr_use {
+	uint32_t nsessions, ntemplates;
+	struct flow_lru lru[FLOW_LRU_N];
+};
+
+/* An open-addressing index entry: the key's hash and slot + 1 (0: empty). */
+struct flow_slot {
+	uint32_t hash, slot;
 };
 
 /* ---- the decoder --------------------------------------------------------- */
@@ -166,6 +201,7 @@ struct flow_dec_conf {
 	size_t max_templates_per_exporter;
 	size_t pending_bytes;
 	int64_t pending_max_age_ms;
+	int64_t template_lifetime_ms; /* 0: templates never expire */
 	bool scale_sampling;
 };
 
@@ -184,13 +220,24 @@ struct flow_dec {
 	struct flow_dec_conf conf;
 	struct flow_exporters *exps;
 	struct collector_flow_rec_sink out;
-	/* sessions: open addressing, never shrinks; sized from max_templates */
+	/* sessions: nsessions_cap slots (2 * max_templates + 64), indexed by key */
 	struct flow_session *sessions;
 	size_t nsessions_cap, nsessions;
-	/* templates: open addressing keyed by (session, id) */
+	struct flow_slot *sidx;
+	size_t sidx_cap; /* a power of two, at least twice nsessions_cap */
+	uint32_t sfree;  /* free session slots, through nextfree */
+	struct flow_lru lru[FLOW_LRU_N];
+	/* templates: ntmpl_cap (= max_templates) slots, indexed by (session, id) */
 	struct flow_tmpl *tmpls;
 	size_t ntmpl_cap, ntmpl;
-	bool tmpl_dirty;
+	struct flow_slot *tidx;
+	size_t tidx_cap;
+	uint32_t tfree;              /* free template slots, through next */
+	uint32_t shw, thw;           /* slots ever used; the rest were never touched */
+	struct flow_addr_use *addrs; /* by exporter idx: exps->max + 1 of them */
+	size_t naddrs;
+	bool tmpl_dirty;     /* a template was stored, replaced or removed */
+	bool tmpl_refreshed; /* a template was sent again unchanged (a newer learned_ms) */
 	struct flow_pending *pending;
 	/* records being assembled, flushed to out when full or per datagram */
 	struct collector_flow_rec batch[FLOW_OUT_BATCH];
@@ -219,6 +266,12 @@ int flow_dec_datagram(struct flow_dec *d, const struct flow_origin *o, const uin
                       size_t len);
 /* Drops pending data older than max age (relative to now_ms). */
 void flow_dec_expire(struct flow_dec *d, int64_t now_ms);
+/*
+ * Removes the templates not refreshed within their lifetime and the
+ * sessions idle that long (counted per exporter as expired), relative to
+ * now_ms (the arrival clock). Call about once a second.
+ */
+void flow_tmpl_expire(struct flow_dec *d, int64_t now_ms);
 
 /* Per-protocol entry points, used by flow_dec_datagram(). */
 int nf5_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_exporter *e,
@@ -230,9 +283,29 @@ int ipfix_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_ex
 int sflow_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_exporter *e,
                  const uint8_t *buf, size_t len);
 
-/* Helpers shared by the decoders (flow_dec.c). */
+/*
+ * Helpers shared by the decoders (flow_dec.c). flow_session_get() finds
+ * or makes the session of a datagram and marks it used at o->recv_ms;
+ * when the table is full it frees the least recently used session (of
+ * e's address when that address holds half the table or more), never the
+ * one asked for. NULL only when no slot can be had at all.
+ */
 struct flow_session *flow_session_get(struct flow_dec *d, const struct flow_origin *o,
                                       struct flow_exporter *e, uint8_t version, uint32_t domain);
+/* Frees a session and its templates (counted as evicted, or expired); its held data is dropped. */
+void flow_session_free(struct flow_dec *d, struct flow_session *s, bool expired);
+/* Counts a template in or out of s (and its address), joining or leaving the template lists. */
+void flow_session_tmpl_count(struct flow_dec *d, struct flow_session *s, int delta);
+/*
+ * The least recently used session on list k other than keep: of address
+ * aidx when that address holds half of the table (sessions or templates)
+ * or more, else of the whole decoder. NULL when there is none to take.
+ */
+struct flow_session *flow_session_victim(struct flow_dec *d, int k, uint32_t aidx,
+                                         const struct flow_session *keep);
+/* The open-addressing indexes (linear probing, backward-shift deletion). */
+void flow_slot_insert(struct flow_slot *ix, size_t cap, uint32_t hash, uint32_t slot);
+void flow_slot_delete(struct flow_slot *ix, size_t cap, uint32_t hash, uint32_t slot);
 /* Records a sequence number; counts a gap when it is not the expected one. */
 void flow_session_seq(struct flow_session *s, uint32_t seq, uint32_t advance);
 struct collector_flow_rec *flow_dec_rec_next(struct flow_dec *d);
@@ -267,10 +340,25 @@ int flow_tmpl_set_parse(struct flow_dec *d, struct flow_session *s, const struct
 struct flow_tmpl *flow_tmpl_find(struct flow_dec *d, const struct flow_session *s, uint16_t id);
 /*
  * Stores a compiled template (flow_tmpl_compile()) in s, replacing one of
- * the same ID; used by the parser and the loader. RN_ELIMIT when a cap is
- * reached.
+ * the same ID; used by the parser and the loader. Caps: s may hold
+ * max_templates_per_exporter (RN_ELIMIT beyond: the caller counts it as
+ * template_limit); when the decoder holds max_templates, the templates of
+ * the least recently used session other than s are evicted to make room,
+ * taken from s's own address when that address holds half of them or
+ * more, so a newcomer is never refused and one address flooding cannot
+ * push out the others.
  */
 int flow_tmpl_store(struct flow_dec *d, struct flow_session *s, const struct flow_tmpl *t);
+/* Removes one template (withdrawn, expired or evicted: the caller counts). */
+void flow_tmpl_remove(struct flow_dec *d, struct flow_tmpl *t);
+/* True when t was not refreshed within the lifetime at now_ms. */
+static inline bool flow_tmpl_expired(const struct flow_dec *d, const struct flow_tmpl *t,
+                                     int64_t now_ms)
+{
+	/* Written so that no time from a file or a capture can overflow. */
+	return d->conf.template_lifetime_ms > 0 &&
+	       t->learned_ms < now_ms - d->conf.template_lifetime_ms;
+}
 
 /*
  * Data (flow_data.c). Decodes one v9 flowset or IPFIX set body of the
@@ -307,12 +395,20 @@ void flow_pending_free(struct flow_pending *p);
 /*
  * Template persistence (templates_file.c): every stored template of every
  * decoder, with its session key, in one file (format in docs/design.md).
- * Save writes it atomically and clears the decoders' dirty flags; load
- * stores what it finds in d, skipping entries that fail validation
- * (counted in *bad). Called on the thread that owns the decoders.
+ * Save writes it atomically and clears the decoders' dirty flags; the
+ * file holds at most the decoders' max_templates entries. Load reads at
+ * most what max_templates entries can take and stores what it finds in d
+ * through the same validation and caps as the wire: entries that fail
+ * validation or their CRC are counted in bad; entries expired at now_ms,
+ * from an address outside allow (NULL: any), or past their exporter's
+ * cap are pruned. Called on the thread that owns the decoders.
  */
+struct flow_tmpl_load_stats {
+	size_t loaded, bad, pruned;
+};
 int flow_tmpl_save(struct flow_dec *const *decs, size_t ndec, const char *path);
-int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t *bad);
+int flow_tmpl_load(struct flow_dec *d, const char *path, int64_t now_ms,
+                   const struct rn_prefix_list *allow, struct flow_tmpl_load_stats *st);
 
 /* ---- packet parser (pktparse.c) ------------------------------------------ */
 

@@ -8,6 +8,8 @@
  * all here so that an operator can see what a hostile exporter can cost.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "collector/collector.h"
 
@@ -64,9 +66,11 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
          .offset = FOFF(exporters),
          .min = 0,
          .max = 4096,
-         .help = "Prefixes that may send flow export to the live collector; datagrams from "
-                 "anywhere else are dropped and counted (repnet_flow_refused_total). Empty "
-                 "accepts any source."},
+         .help = "Prefixes that may send flow export to the live collector, on every capture "
+                 "path; datagrams from anywhere else are dropped and counted "
+                 "(repnet_flow_refused_total). Empty: loopback, and a listener off loopback "
+                 "refuses to start. UDP sources can be forged: this helps only where the "
+                 "network drops forged sources."},
         {.name = "flow.workers",
          .type = RN_CONF_INT,
          .offset = FOFF(workers),
@@ -161,6 +165,15 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
          .max = 86400000,
          .def = "60s",
          .help = "How often changed templates are written to core.data_dir (and at stop)."},
+        {.name = "flow.template_lifetime",
+         .type = RN_CONF_DURATION,
+         .offset = FOFF(template_lifetime_ms),
+         .min = 1000,
+         .max = 604800000,
+         .def = "90m",
+         .help = "A template (or options template) the exporter has not sent again for this "
+                 "long expires (RFC 7011 8.4); 3 times the exporter's refresh interval or "
+                 "more."},
         {.name = "flow.scale_sampling",
          .type = RN_CONF_BOOL,
          .offset = FOFF(scale_sampling),
@@ -262,3 +275,37 @@ const struct rn_conf_key collector_flow_conf_keys[] = {
                  "reflector is reported."},
         {.name = NULL},
 };
+
+int collector_flow_conf_check(const struct collector_flow_conf *c, char *err, size_t errlen)
+{
+	static const char *const keys[3] = {"netflow_listen", "ipfix_listen", "sflow_listen"};
+	const char *l[3] = {c->netflow_listen, c->ipfix_listen, c->sflow_listen};
+
+	if (c->exporters.n > 0)
+		return RN_OK;
+	for (int i = 0; i < 3; i++) {
+		if (l[i] == NULL)
+			continue;
+		if (c->backend != COLLECTOR_FLOW_BACKEND_UDP) {
+			if (c->interface != NULL && strcmp(c->interface, "lo") == 0)
+				continue;
+			snprintf(err, errlen,
+			         "collector.flow.exporters is empty and the %s backend captures "
+			         "collector.flow.%s on %s, off loopback: list the exporters that "
+			         "may send flow export (collector.flow.exporters)",
+			         c->backend == COLLECTOR_FLOW_BACKEND_XDP ? "xdp" : "tpacket",
+			         keys[i], c->interface != NULL ? c->interface : "no interface");
+			return RN_ECONF;
+		}
+		if (!rn_hostport_is_loopback(l[i])) {
+			snprintf(err, errlen,
+			         "collector.flow.%s %s is off loopback and "
+			         "collector.flow.exporters is "
+			         "empty: list the exporters that may send flow export there "
+			         "(collector.flow.exporters)",
+			         keys[i], l[i]);
+			return RN_ECONF;
+		}
+	}
+	return RN_OK;
+}

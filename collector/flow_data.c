@@ -33,7 +33,14 @@ int flow_set_decode(struct flow_dec *d, struct flow_session *s, const struct flo
 		return flow_tmpl_set_parse(d, s, o, id, buf, len);
 	if (id < 256)
 		return RN_OK; /* reserved: skipped */
-	const struct flow_tmpl *t = flow_tmpl_find(d, s, id);
+	struct flow_tmpl *t = flow_tmpl_find(d, s, id);
+	if (t != NULL && flow_tmpl_expired(d, t, o->recv_ms)) {
+		/* Not refreshed within its lifetime: gone; the data waits for a new one. */
+		rn_counter_add_shared(&s->exp->templates_expired, 1);
+		d->tot.templates_expired++;
+		flow_tmpl_remove(d, t);
+		t = NULL;
+	}
 	if (t == NULL) {
 		flow_pending_add(d, s, id, tb, buf, len, o->recv_ms);
 		return RN_ETEMPLATE;

@@ -4,8 +4,18 @@
  *
  * Design notes:
  *   - A decoder belongs to one thread. Its sessions and templates live in
- *     open-addressing tables allocated once at flow_dec_alloc(); decoding
- *     a datagram allocates nothing.
+ *     fixed tables of slots allocated once at flow_dec_alloc(), each found
+ *     through an open-addressing index of (hash, slot) pairs; decoding a
+ *     datagram allocates nothing. Slots do not move, so a template names
+ *     its session by slot and a session lists its templates.
+ *   - Sessions are on lists by last use (moved up at most once a second
+ *     of arrival time): all of them, and those holding templates, each
+ *     for the decoder and per exporter address. A full table frees the
+ *     least recently used session (templates: its templates), never the
+ *     one being served; an address holding half a table or more gives up
+ *     its own, so an address that floods sessions or templates cannot
+ *     push out another's. A freed slot's generation changes, so data held
+ *     for the session it was is never replayed into its next one.
  *   - The exporter registry is shared between the decoders of a collector.
  *     Its mutex is taken only to look up an exporter that the decoder's
  *     one-entry cache misses; entries are never freed before the registry,
@@ -30,6 +40,7 @@ const char *const flow_reason_names[FLOW_R_COUNT] = {
         [FLOW_R_BAD_LENGTH] = "bad_length",
         [FLOW_R_BAD_TEMPLATE] = "bad_template",
         [FLOW_R_BAD_VERSION] = "bad_version",
+        [FLOW_R_TEMPLATE_LIMIT] = "template_limit",
 };
 
 static uint32_t hash_mix(uint64_t h)
@@ -89,7 +100,7 @@ static int exporter_register(struct flow_exporters *x, struct flow_exporter *e)
 		snprintf(extra, sizeof(extra), ",reason=\"%s\"", flow_reason_names[r]);
 		EXP_COUNTER("repnet_flow_errors_total",
 		            "Flow export defects, by exporter and reason (unknown_template, "
-		            "truncated, bad_length, bad_template, bad_version).",
+		            "truncated, bad_length, bad_template, bad_version, template_limit).",
 		            extra, &e->errors[r]);
 	}
 	EXP_COUNTER("repnet_flow_sequence_gaps_total",
@@ -97,15 +108,17 @@ static int exporter_register(struct flow_exporters *x, struct flow_exporter *e)
 	EXP_COUNTER("repnet_flow_lost_records_total",
 	            "Records (v5, IPFIX) or datagrams (v9, sFlow) missing by sequence numbers.", "",
 	            &e->lost_records);
-	EXP_COUNTER("repnet_flow_templates_total",
-	            "Template events, by exporter: stored, replaced, withdrawn.",
-	            ",event=\"stored\"", &e->templates);
-	EXP_COUNTER("repnet_flow_templates_total",
-	            "Template events, by exporter: stored, replaced, withdrawn.",
-	            ",event=\"replaced\"", &e->templates_replaced);
-	EXP_COUNTER("repnet_flow_templates_total",
-	            "Template events, by exporter: stored, replaced, withdrawn.",
-	            ",event=\"withdrawn\"", &e->templates_withdrawn);
+#define TMPL_HELP "Template events, by exporter: stored, replaced, withdrawn, evicted, expired."
+	EXP_COUNTER("repnet_flow_templates_total", TMPL_HELP, ",event=\"stored\"", &e->templates);
+	EXP_COUNTER("repnet_flow_templates_total", TMPL_HELP, ",event=\"replaced\"",
+	            &e->templates_replaced);
+	EXP_COUNTER("repnet_flow_templates_total", TMPL_HELP, ",event=\"withdrawn\"",
+	            &e->templates_withdrawn);
+	EXP_COUNTER("repnet_flow_templates_total", TMPL_HELP, ",event=\"evicted\"",
+	            &e->templates_evicted);
+	EXP_COUNTER("repnet_flow_templates_total", TMPL_HELP, ",event=\"expired\"",
+	            &e->templates_expired);
+#undef TMPL_HELP
 	EXP_COUNTER("repnet_flow_pending_total",
 	            "Data sets that arrived before their template, by exporter and result "
 	            "(decoded later, dropped).",
@@ -184,6 +197,7 @@ struct flow_exporter *flow_exporters_get(struct flow_exporters *x, const struct 
 		goto out;
 	}
 	e->addr = *addr;
+	e->idx = (uint32_t)x->n + 1;
 	if (exporter_register(x, e) != RN_OK) {
 		/* The registry refused (out of memory): count under "other". */
 		free(e);
@@ -207,8 +221,11 @@ static void exporter_sum(const struct flow_exporter *e, struct collector_flow_to
 	t->bad_length += rn_counter_get(&e->errors[FLOW_R_BAD_LENGTH]);
 	t->bad_template += rn_counter_get(&e->errors[FLOW_R_BAD_TEMPLATE]);
 	t->bad_version += rn_counter_get(&e->errors[FLOW_R_BAD_VERSION]);
+	t->template_limit += rn_counter_get(&e->errors[FLOW_R_TEMPLATE_LIMIT]);
 	t->sequence_gaps += rn_counter_get(&e->seq_gaps);
 	t->templates += rn_counter_get(&e->templates);
+	t->templates_evicted += rn_counter_get(&e->templates_evicted);
+	t->templates_expired += rn_counter_get(&e->templates_expired);
 }
 
 void flow_exporters_totals(struct flow_exporters *x, struct collector_flow_totals *t)
@@ -235,13 +252,19 @@ int flow_dec_alloc(struct flow_dec **out, const struct flow_dec_conf *conf,
 	d->exps = exps;
 	if (sink != NULL)
 		d->out = *sink;
-	d->ntmpl_cap = pow2_at_least(conf->max_templates + conf->max_templates / 3 + 1);
-	d->nsessions_cap = pow2_at_least(2 * conf->max_templates + 64);
+	/* Slots are taken in order and never touched before (calloc's pages stay untouched). */
+	d->ntmpl_cap = conf->max_templates > 0 ? conf->max_templates : 1;
+	d->tidx_cap = pow2_at_least(2 * d->ntmpl_cap);
+	d->nsessions_cap = 2 * conf->max_templates + 64;
+	d->sidx_cap = pow2_at_least(2 * d->nsessions_cap);
+	d->naddrs = exps->max + 1;
 	d->tmpls = calloc(d->ntmpl_cap, sizeof(*d->tmpls));
-	if (d->tmpls == NULL)
-		goto fail;
+	d->tidx = calloc(d->tidx_cap, sizeof(*d->tidx));
 	d->sessions = calloc(d->nsessions_cap, sizeof(*d->sessions));
-	if (d->sessions == NULL)
+	d->sidx = calloc(d->sidx_cap, sizeof(*d->sidx));
+	d->addrs = calloc(d->naddrs, sizeof(*d->addrs));
+	if (d->tmpls == NULL || d->tidx == NULL || d->sessions == NULL || d->sidx == NULL ||
+	    d->addrs == NULL)
 		goto fail;
 	rc = flow_pending_alloc(&d->pending, conf->pending_bytes);
 	if (rc != RN_OK)
@@ -249,9 +272,7 @@ int flow_dec_alloc(struct flow_dec **out, const struct flow_dec_conf *conf,
 	*out = d;
 	return RN_OK;
 fail:
-	free(d->sessions);
-	free(d->tmpls);
-	free(d);
+	flow_dec_free(d);
 	return rc;
 }
 
@@ -260,7 +281,10 @@ void flow_dec_free(struct flow_dec *d)
 	if (d == NULL)
 		return;
 	flow_pending_free(d->pending);
+	free(d->addrs);
+	free(d->sidx);
 	free(d->sessions);
+	free(d->tidx);
 	free(d->tmpls);
 	free(d);
 }
@@ -284,9 +308,179 @@ void flow_dec_count(struct flow_dec *d, struct flow_exporter *e, enum flow_reaso
 	case FLOW_R_BAD_VERSION:
 		d->tot.bad_version++;
 		break;
+	case FLOW_R_TEMPLATE_LIMIT:
+		d->tot.template_limit++;
+		break;
 	case FLOW_R_COUNT:
 		break;
 	}
+}
+
+/* ---- indexes ------------------------------------------------------------------ */
+
+void flow_slot_insert(struct flow_slot *ix, size_t cap, uint32_t hash, uint32_t slot)
+{
+	size_t mask = cap - 1;
+	size_t i = hash & mask;
+	while (ix[i].slot != 0)
+		i = (i + 1) & mask;
+	ix[i] = (struct flow_slot){.hash = hash, .slot = slot};
+}
+
+void flow_slot_delete(struct flow_slot *ix, size_t cap, uint32_t hash, uint32_t slot)
+{
+	size_t mask = cap - 1;
+	size_t i = hash & mask;
+	/* The entry is there: the caller took it from this index. */
+	while (ix[i].slot != slot)
+		i = (i + 1) & mask;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+		if (ix[j].slot == 0)
+			break;
+		size_t home = ix[j].hash & mask;
+		/* Move j to the hole at i when its home is not in (i, j]. */
+		bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (!between) {
+			ix[i] = ix[j];
+			i = j;
+		}
+	}
+	ix[i].slot = 0;
+}
+
+/* ---- sessions: lists by last use --------------------------------------------- */
+
+static uint32_t sess_slot(const struct flow_dec *d, const struct flow_session *s)
+{
+	return (uint32_t)(s - d->sessions) + 1;
+}
+
+static struct flow_link *lru_link(struct flow_dec *d, uint32_t slot, int k, bool addr)
+{
+	struct flow_session *s = &d->sessions[slot - 1];
+	return addr ? &s->alk[k] : &s->lk[k];
+}
+
+static void lru_unlink(struct flow_dec *d, struct flow_lru *l, uint32_t slot, int k, bool addr)
+{
+	struct flow_link *n = lru_link(d, slot, k, addr);
+	if (n->prev != 0)
+		lru_link(d, n->prev, k, addr)->next = n->next;
+	else
+		l->head = n->next;
+	if (n->next != 0)
+		lru_link(d, n->next, k, addr)->prev = n->prev;
+	else
+		l->tail = n->prev;
+	n->prev = n->next = 0;
+}
+
+static void lru_push(struct flow_dec *d, struct flow_lru *l, uint32_t slot, int k, bool addr)
+{
+	struct flow_link *n = lru_link(d, slot, k, addr);
+	n->prev = 0;
+	n->next = l->head;
+	if (l->head != 0)
+		lru_link(d, l->head, k, addr)->prev = slot;
+	else
+		l->tail = slot;
+	l->head = slot;
+}
+
+static struct flow_addr_use *addr_use(struct flow_dec *d, const struct flow_session *s)
+{
+	uint32_t i = s->exp->idx;
+	return &d->addrs[i < d->naddrs ? i : 0];
+}
+
+static void lru_join(struct flow_dec *d, struct flow_session *s, int k)
+{
+	uint32_t slot = sess_slot(d, s);
+	lru_push(d, &d->lru[k], slot, k, false);
+	lru_push(d, &addr_use(d, s)->lru[k], slot, k, true);
+}
+
+static void lru_leave(struct flow_dec *d, struct flow_session *s, int k)
+{
+	uint32_t slot = sess_slot(d, s);
+	lru_unlink(d, &d->lru[k], slot, k, false);
+	lru_unlink(d, &addr_use(d, s)->lru[k], slot, k, true);
+}
+
+static void session_touch(struct flow_dec *d, struct flow_session *s)
+{
+	uint32_t slot = sess_slot(d, s);
+	struct flow_addr_use *a = addr_use(d, s);
+	s->touched_ms = s->last_ms;
+	for (int k = 0; k < FLOW_LRU_N; k++) {
+		if (k == FLOW_LRU_TMPL && s->ntemplates == 0)
+			continue;
+		if (d->lru[k].head != slot) {
+			lru_unlink(d, &d->lru[k], slot, k, false);
+			lru_push(d, &d->lru[k], slot, k, false);
+		}
+		if (a->lru[k].head != slot) {
+			lru_unlink(d, &a->lru[k], slot, k, true);
+			lru_push(d, &a->lru[k], slot, k, true);
+		}
+	}
+}
+
+void flow_session_tmpl_count(struct flow_dec *d, struct flow_session *s, int delta)
+{
+	struct flow_addr_use *a = addr_use(d, s);
+	if (delta > 0) {
+		if (s->ntemplates++ == 0)
+			lru_join(d, s, FLOW_LRU_TMPL);
+		a->ntemplates++;
+	} else if (s->ntemplates > 0) {
+		if (--s->ntemplates == 0)
+			lru_leave(d, s, FLOW_LRU_TMPL);
+		a->ntemplates--;
+	}
+}
+
+struct flow_session *flow_session_victim(struct flow_dec *d, int k, uint32_t aidx,
+                                         const struct flow_session *keep)
+{
+	struct flow_addr_use *a = &d->addrs[aidx < d->naddrs ? aidx : 0];
+	uint32_t keep_slot = keep != NULL ? sess_slot(d, keep) : 0;
+	bool own = k == FLOW_LRU_ALL ? (size_t)a->nsessions * 2 >= d->nsessions_cap
+	                             : (size_t)a->ntemplates * 2 >= d->ntmpl_cap;
+	/*
+	 * An address holding half the table or more gives up its own least
+	 * recently used session, and nothing else: so one address, however
+	 * many sessions it opens, never pushes out another's.
+	 */
+	uint32_t slot = own ? a->lru[k].tail : d->lru[k].tail;
+	if (slot != 0 && slot == keep_slot)
+		slot = lru_link(d, slot, k, own)->prev;
+	return slot != 0 ? &d->sessions[slot - 1] : NULL;
+}
+
+void flow_session_free(struct flow_dec *d, struct flow_session *s, bool expired)
+{
+	uint32_t slot = sess_slot(d, s);
+	while (s->tmpls != 0) {
+		struct flow_tmpl *t = &d->tmpls[s->tmpls - 1];
+		if (expired) {
+			rn_counter_add_shared(&s->exp->templates_expired, 1);
+			d->tot.templates_expired++;
+		} else {
+			rn_counter_add_shared(&s->exp->templates_evicted, 1);
+			d->tot.templates_evicted++;
+		}
+		flow_tmpl_remove(d, t);
+	}
+	lru_leave(d, s, FLOW_LRU_ALL);
+	flow_slot_delete(d->sidx, d->sidx_cap, s->hash, slot);
+	addr_use(d, s)->nsessions--;
+	d->nsessions--;
+	s->used = false;
+	s->gen++; /* data held for it is not replayed into a newcomer of this slot */
+	s->nextfree = d->sfree;
+	d->sfree = slot;
 }
 
 struct flow_session *flow_session_get(struct flow_dec *d, const struct flow_origin *o,
@@ -296,29 +490,52 @@ struct flow_session *flow_session_get(struct flow_dec *d, const struct flow_orig
 	uint16_t port = version == 9 ? 0 : o->port;
 	uint32_t h = hash_mix(addr_fold(&o->addr) ^ ((uint64_t)port << 48) ^
 	                      ((uint64_t)version << 40) ^ ((uint64_t)domain << 8));
-	size_t mask = d->nsessions_cap - 1;
+	size_t mask = d->sidx_cap - 1;
+	struct flow_session *s;
 
-	for (size_t i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
-		struct flow_session *s = &d->sessions[i];
-		if (!s->used) {
-			if (d->nsessions + 1 > d->nsessions_cap * 3 / 4)
-				return NULL; /* full: the caller counts and drops */
-			memset(s, 0, sizeof(*s));
-			s->used = true;
-			s->addr = o->addr;
-			s->port = port;
-			s->version = version;
-			s->domain = domain;
-			s->hash = h;
-			s->exp = e;
-			d->nsessions++;
+	for (size_t i = h & mask; d->sidx[i].slot != 0; i = (i + 1) & mask) {
+		if (d->sidx[i].hash != h)
+			continue;
+		s = &d->sessions[d->sidx[i].slot - 1];
+		if (s->version == version && s->domain == domain && s->port == port &&
+		    rn_addr_equal(&s->addr, &o->addr)) {
+			if (o->recv_ms > s->last_ms)
+				s->last_ms = o->recv_ms;
+			if (s->last_ms - s->touched_ms >= 1000)
+				session_touch(d, s);
 			return s;
 		}
-		if (s->hash == h && s->version == version && s->domain == domain &&
-		    s->port == port && rn_addr_equal(&s->addr, &o->addr))
-			return s;
 	}
-	return NULL;
+	if (d->nsessions >= d->nsessions_cap) {
+		struct flow_session *v = flow_session_victim(d, FLOW_LRU_ALL, e->idx, NULL);
+		if (v == NULL)
+			return NULL; /* the caller counts and drops */
+		flow_session_free(d, v, false);
+	}
+	uint32_t slot;
+	if (d->sfree != 0) {
+		slot = d->sfree;
+		d->sfree = d->sessions[slot - 1].nextfree;
+	} else {
+		slot = ++d->shw;
+	}
+	s = &d->sessions[slot - 1];
+	uint32_t gen = s->gen;
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->used = true;
+	s->addr = o->addr;
+	s->port = port;
+	s->version = version;
+	s->domain = domain;
+	s->hash = h;
+	s->exp = e;
+	s->last_ms = s->touched_ms = o->recv_ms;
+	flow_slot_insert(d->sidx, d->sidx_cap, h, slot);
+	lru_join(d, s, FLOW_LRU_ALL);
+	addr_use(d, s)->nsessions++;
+	d->nsessions++;
+	return s;
 }
 
 void flow_session_seq(struct flow_session *s, uint32_t seq, uint32_t advance)
@@ -407,6 +624,8 @@ struct pend_hdr {
 	uint32_t size; /* whole entry, padded */
 	uint32_t len;  /* set body bytes */
 	struct flow_session *s;
+	struct flow_exporter *exp; /* counted here: the session may be gone */
+	uint32_t gen;              /* s->gen when held; another means s was freed */
 	int64_t recv_ms;
 	struct flow_timebase tb;
 	uint16_t id;
@@ -456,7 +675,7 @@ static bool pend_drop_oldest(struct flow_dec *d)
 		struct pend_hdr *h = pend_at(p, p->start);
 		p->start += h->size;
 		if (!h->dead) {
-			rn_counter_add_shared(&h->s->exp->pending_dropped, 1);
+			rn_counter_add_shared(&h->exp->pending_dropped, 1);
 			return true;
 		}
 	}
@@ -511,6 +730,8 @@ void flow_pending_add(struct flow_dec *d, struct flow_session *s, uint16_t id,
 	h->size = (uint32_t)need;
 	h->len = (uint32_t)len;
 	h->s = s;
+	h->exp = s->exp;
+	h->gen = s->gen;
 	h->recv_ms = recv_ms;
 	h->tb = *tb;
 	h->id = id;
@@ -528,7 +749,7 @@ void flow_pending_replay(struct flow_dec *d, struct flow_session *s, uint16_t id
 	for (size_t off = p->start; off < p->used;) {
 		struct pend_hdr *h = pend_at(p, off);
 		off += h->size;
-		if (h->dead || h->s != s || h->id != id)
+		if (h->dead || h->s != s || h->gen != s->gen || h->id != id)
 			continue;
 		const struct flow_tmpl *t = flow_tmpl_find(d, s, id);
 		if (t == NULL)
@@ -550,7 +771,7 @@ void flow_dec_expire(struct flow_dec *d, int64_t now_ms)
 		if (!h->dead && now_ms - h->recv_ms <= d->conf.pending_max_age_ms)
 			break;
 		if (!h->dead)
-			rn_counter_add_shared(&h->s->exp->pending_dropped, 1);
+			rn_counter_add_shared(&h->exp->pending_dropped, 1);
 		p->start += h->size;
 	}
 	if (p->start == p->used)

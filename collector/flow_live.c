@@ -21,12 +21,24 @@
  *     workers, so that on a short core the sockets are read first.
  *   - Nothing is allocated per packet: captures lend their buffers, the
  *     decoder writes records into its own batch array.
+ *   - Exporters. Every datagram a capture lends (UDP sockets, and the
+ *     payloads the tpacket and xdp paths take from frames, whose source
+ *     address is the frame's) is checked against collector.flow.exporters
+ *     (loopback when empty; a listener off loopback then refuses to
+ *     start) before it is decoded; the rest are counted per worker and
+ *     logged (rate-limited) with their source. A one-entry cache of the
+ *     last allowed source keeps the check off the list in a run.
+ *     Mirror-port frames are traffic to meter, not export, and are not
+ *     checked.
  *   - Templates are saved per worker to core.data_dir/flow-templates.N
  *     (by the worker itself, so no other thread reads its tables) every
- *     flow.template_save_interval when changed, and at stop. At start every
+ *     flow.template_save_interval when changed or, when only refreshed,
+ *     every quarter of flow.template_lifetime, and at stop. Each worker
+ *     expires templates and idle sessions once a second. At start every
  *     decoder loads every file, since the worker an exporter hashes to may
- *     differ after a restart; files of workers that no longer exist are
- *     then removed.
+ *     differ after a restart, pruning what expired meanwhile or comes from
+ *     an address no longer allowed; files of workers that no longer exist
+ *     are then removed.
  *   - Stop: the flag is raised, each worker drains what its sockets or
  *     rings hold (bounded), saves its templates and exits; then the
  *     detectors are flushed, and the helpers (which hold the XDP program
@@ -80,10 +92,13 @@ struct flow_worker {
 	size_t ncaps;
 	struct capture_pkt pkts[PKT_BATCH];
 	int64_t last_save;
+	int64_t last_write; /* the last file written (monotonic ms) */
 	int64_t last_tick;
 	struct rn_counter packets, bytes; /* sums over decoded records */
 	struct rn_counter refused;        /* datagrams from outside flow.exporters */
-	struct det_ring ring;             /* records for the detector thread */
+	struct rn_addr allowed;           /* the last source found in the list */
+	bool allowed_set;
+	struct det_ring ring; /* records for the detector thread */
 };
 
 struct collector_flow {
@@ -102,7 +117,7 @@ struct collector_flow {
 	size_t nw;
 	struct flow_worker *mirror;
 	_Atomic bool stop;
-	struct rn_prefix_list allow; /* our copy of flow.exporters */
+	struct rn_prefix_list allow; /* flow.exporters, or loopback when it is empty */
 	struct rn_helper helpers[2];
 	size_t nhelpers;
 	unsigned ports[3];
@@ -200,16 +215,32 @@ static void tmpl_path(const struct collector_flow *f, unsigned id, char *buf, si
 	snprintf(buf, len, "%s/flow-templates.%u", f->data_dir, id);
 }
 
-static void worker_save(struct flow_worker *w, bool force)
+/*
+ * Writes the worker's templates when they changed, or when they were only
+ * sent again (newer learned times, which decide what a restart prunes)
+ * and a quarter of their lifetime has passed since the last write, or at
+ * stop: so after a restart within the rest of their lifetime they load.
+ */
+static void worker_save(struct flow_worker *w, bool stopping)
 {
 	char path[1200];
-	if (w->dec == NULL || (!w->dec->tmpl_dirty && !force))
+	struct flow_dec *d = w->dec;
+	if (d == NULL)
+		return;
+	int64_t now = rn_time_mono_ms();
+	bool due = d->tmpl_dirty ||
+	           (d->tmpl_refreshed &&
+	            (stopping || now - w->last_write >= w->f->conf->template_lifetime_ms / 4));
+	if (!due)
 		return;
 	tmpl_path(w->f, w->id, path, sizeof(path));
-	struct flow_dec *d = w->dec;
 	int rc = flow_tmpl_save(&d, 1, path);
-	if (rc != RN_OK)
+	if (rc != RN_OK) {
 		log_warnx("flow: saving templates to %s: %s", path, rn_strerror(rc));
+		return;
+	}
+	d->tmpl_refreshed = false;
+	w->last_write = now;
 }
 
 static void templates_load(struct collector_flow *f)
@@ -220,13 +251,15 @@ static void templates_load(struct collector_flow *f)
 		if (access(path, F_OK) != 0)
 			continue;
 		for (size_t i = 0; i < f->nw; i++) {
-			size_t loaded = 0, bad = 0;
-			int rc = flow_tmpl_load(f->w[i].dec, path, &loaded, &bad);
+			struct flow_tmpl_load_stats st;
+			int rc =
+			        flow_tmpl_load(f->w[i].dec, path, rn_time_now_ms(), &f->allow, &st);
 			if (rc != RN_OK)
 				log_warnx("flow: %s: %s", path, rn_strerror(rc));
 			else if (i == 0)
-				log_info("flow: %zu templates from %s (%zu refused)", loaded, path,
-				         bad);
+				log_info("flow: %zu templates from %s (%zu refused, %zu pruned: "
+				         "expired, not an exporter, or past a cap)",
+				         st.loaded, path, st.bad, st.pruned);
 		}
 		if (k >= f->nw)
 			(void)unlink(path);
@@ -234,6 +267,30 @@ static void templates_load(struct collector_flow *f)
 }
 
 /* ---- workers ----------------------------------------------------------------------- */
+
+static const char *addr_str(const struct rn_addr *a, char *buf, size_t len)
+{
+	rn_addr_format(a, buf, len);
+	return buf;
+}
+
+/* Is p's source in flow.exporters? One entry of cache: exporters send in runs. */
+static bool worker_allowed(struct flow_worker *w, const struct capture_pkt *p)
+{
+	if (w->allowed_set && rn_addr_equal(&w->allowed, &p->addr))
+		return true;
+	if (!rn_prefix_list_contains(&w->f->allow, &p->addr)) {
+		char a[RN_ADDR_STRLEN];
+		rn_counter_inc(&w->refused);
+		log_warnx_rl("flow: worker %u dropped a datagram from %s port %u: not in "
+		             "collector.flow.exporters",
+		             w->id, addr_str(&p->addr, a, sizeof(a)), p->port);
+		return false;
+	}
+	w->allowed = p->addr;
+	w->allowed_set = true;
+	return true;
+}
 
 static size_t worker_pump(struct flow_worker *w, struct capture *c, int timeout_ms)
 {
@@ -246,10 +303,8 @@ static size_t worker_pump(struct flow_worker *w, struct capture *c, int timeout_
 			(void)pktmeter_frame(w->meter, PKT_LINK_ETHER, p->data, p->len, p->ts_ms);
 			continue;
 		}
-		if (w->f->allow.n > 0 && !rn_prefix_list_contains(&w->f->allow, &p->addr)) {
-			rn_counter_inc(&w->refused);
+		if (!worker_allowed(w, p))
 			continue;
-		}
 		struct flow_origin o = {.addr = p->addr, .port = p->port, .recv_ms = p->ts_ms};
 		(void)flow_dec_datagram(w->dec, &o, p->data, p->len);
 	}
@@ -263,8 +318,11 @@ static void worker_tick(struct flow_worker *w)
 	if (now - w->last_tick < 1000)
 		return;
 	w->last_tick = now;
-	if (w->dec != NULL)
-		flow_dec_expire(w->dec, rn_time_now_ms());
+	if (w->dec != NULL) {
+		int64_t wall = rn_time_now_ms();
+		flow_dec_expire(w->dec, wall);
+		flow_tmpl_expire(w->dec, wall);
+	}
 	if (now - w->last_save >= w->f->conf->template_save_ms) {
 		w->last_save = now;
 		worker_save(w, false);
@@ -276,7 +334,7 @@ static void *worker_main(void *arg)
 	struct flow_worker *w = arg;
 	struct pollfd pfd[MAX_CAPS];
 
-	w->last_save = w->last_tick = rn_time_mono_ms();
+	w->last_save = w->last_tick = w->last_write = rn_time_mono_ms();
 	while (!atomic_load(&w->f->stop)) {
 		size_t got = 0;
 		for (size_t i = 0; i < w->ncaps; i++)
@@ -298,7 +356,7 @@ static void *worker_main(void *arg)
 	}
 	if (w->meter != NULL)
 		pktmeter_flush(w->meter);
-	worker_save(w, false);
+	worker_save(w, true);
 	return NULL;
 }
 
@@ -524,6 +582,7 @@ void collector_flow_totals_get(struct collector_flow *f, struct collector_flow_t
 	for (size_t i = 0; i < f->nw; i++) {
 		t->packets += rn_counter_get(&f->w[i].packets);
 		t->bytes += rn_counter_get(&f->w[i].bytes);
+		t->refused += rn_counter_get(&f->w[i].refused);
 	}
 	if (f->mirror != NULL) {
 		t->packets += rn_counter_get(&f->mirror->packets);
@@ -555,10 +614,19 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 	f->conf_copy = *conf;
 	f->conf = &f->conf_copy;
 	memset(&f->conf_copy.exporters, 0, sizeof(f->conf_copy.exporters));
-	for (size_t i = 0; i < conf->exporters.n; i++)
-		if ((rc = rn_prefix_list_add(&f->allow, &conf->exporters.v[i])) != RN_OK)
-			goto fail;
+	char err[512];
+	if (collector_flow_conf_check(conf, err, sizeof(err)) != RN_OK) {
+		log_errx("flow: %s", err);
+		rc = RN_ECONF;
+		goto fail;
+	}
+	/* Empty: every listener is on loopback (checked), and so are its exporters. */
+	rc = conf->exporters.n > 0 ? rn_prefix_list_append(&f->allow, &conf->exporters)
+	                           : rn_prefix_list_add_loopback(&f->allow);
+	if (rc != RN_OK)
+		goto fail;
 	conf = f->conf;
+	rc = -ENOMEM;
 	f->m = m;
 	if (rsink != NULL)
 		f->rsink = *rsink;
@@ -654,8 +722,9 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 		snprintf(lab, sizeof(lab), "worker=\"%zu\"", i);
 		if (f->m != NULL &&
 		    (rc = rn_metrics_counter(f->m, f, "repnet_flow_refused_total",
-		                             "Datagrams refused because their source is outside "
-		                             "flow.exporters, by worker.",
+		                             "Datagrams dropped because their source is not in "
+		                             "collector.flow.exporters (loopback when empty), by "
+		                             "worker.",
 		                             lab, &f->w[i].refused)) != RN_OK)
 			goto fail;
 		if (f->m != NULL && f->det != NULL &&

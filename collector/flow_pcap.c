@@ -12,6 +12,12 @@
  * the arrival time. For a mirror port, every frame goes to the packet
  * meter. The records go to the caller's sink and, when detection is on, to
  * the detectors, whose clock is the records' own time. Single-threaded.
+ *
+ * Exporters: a capture is a file the operator chose, so with
+ * collector.flow.exporters empty every exporter in it is decoded (the
+ * live collector's loopback default guards a socket, not a file); a list
+ * that is given applies here too, and what it refuses is counted in the
+ * totals. Templates expire in pcap time as they would have live.
  */
 #include <stdio.h>
 
@@ -56,6 +62,7 @@ void collector_flow_dec_conf(const struct collector_flow_conf *c, struct flow_de
 	        .max_templates_per_exporter = (size_t)c->max_templates_per_exporter,
 	        .pending_bytes = (size_t)c->pending_bytes,
 	        .pending_max_age_ms = c->pending_max_age_ms,
+	        .template_lifetime_ms = c->template_lifetime_ms,
 	        .scale_sampling = c->scale_sampling,
 	};
 }
@@ -106,10 +113,23 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 			(void)pktmeter_frame(pm, flow_pcap_link(p), frame, len, ts_ms);
 	} else {
 		struct collector_pcap_udp u;
+		int64_t swept = 0;
+		bool swept_once = false;
 		while ((r = collector_pcap_next_udp(p, &u)) == 1) {
 			if (!looks_like_flow(u.payload, u.len)) {
 				tot.not_flow++;
 				continue;
+			}
+			if (conf->exporters.n > 0 &&
+			    !rn_prefix_list_contains(&conf->exporters, &u.src)) {
+				tot.refused++;
+				continue;
+			}
+			/* Once a second of pcap time (time going back restarts the count). */
+			if (!swept_once || u.ts_ms < swept || u.ts_ms - swept >= 1000) {
+				flow_tmpl_expire(dec, u.ts_ms);
+				swept = u.ts_ms;
+				swept_once = true;
 			}
 			struct flow_origin o = {.addr = u.src, .port = u.sport, .recv_ms = u.ts_ms};
 			(void)flow_dec_datagram(dec, &o, u.payload, u.len);
@@ -132,10 +152,11 @@ int collector_flow_pcap(const char *path, const struct collector_flow_conf *conf
 		tot.observations = flow_detect_emitted(det);
 	}
 	if (dec != NULL) {
-		uint64_t nf = tot.not_flow, obs = tot.observations;
+		uint64_t nf = tot.not_flow, obs = tot.observations, refused = tot.refused;
 		tot = dec->tot;
 		tot.not_flow = nf;
 		tot.observations = obs;
+		tot.refused = refused;
 		struct collector_flow_totals ex = {0};
 		flow_exporters_totals(exps, &ex);
 		tot.sequence_gaps = ex.sequence_gaps;

@@ -52,7 +52,6 @@ int ipfix_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_ex
 		flow_dec_count(d, e, FLOW_R_UNKNOWN_TEMPLATE);
 		return RN_ELIMIT;
 	}
-	s->last_ms = o->recv_ms;
 	struct flow_timebase tb = {.export_ms = (int64_t)secs * 1000, .boot_ms = 0};
 	uint32_t data_records = 0;
 	bool seq_known = true;

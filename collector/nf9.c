@@ -36,7 +36,6 @@ int nf9_decode(struct flow_dec *d, const struct flow_origin *o, struct flow_expo
 		return RN_ELIMIT;
 	}
 	flow_session_seq(s, seq, 1);
-	s->last_ms = o->recv_ms;
 	struct flow_timebase tb = {.export_ms = (int64_t)secs * 1000};
 	tb.boot_ms = tb.export_ms - uptime;
 

@@ -166,6 +166,15 @@ static int reg_counters(struct collector_smtp_live *l)
 			rc = rn_metrics_counter(m, l, "repnet_syslog_errors_total",
 			                        "Syslog framing errors (connection closed).",
 			                        "error=\"read\"", &y->read_errors);
+		static const char *rh = "Syslog refused because the sender is not in "
+		                        "collector.syslog.senders (loopback when empty), by "
+		                        "transport: UDP datagrams, TCP connections.";
+		if (rc == RN_OK)
+			rc = rn_metrics_counter(m, l, "repnet_syslog_refused_total", rh,
+			                        "transport=\"udp\"", &y->refused_udp);
+		if (rc == RN_OK)
+			rc = rn_metrics_counter(m, l, "repnet_syslog_refused_total", rh,
+			                        "transport=\"tcp\"", &y->refused_tcp);
 	}
 	return rc;
 }
@@ -203,10 +212,13 @@ static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smt
 	memset(&dst->tail_paths, 0, sizeof(dst->tail_paths));
 	memset(&dst->rbl_zones, 0, sizeof(dst->rbl_zones));
 	memset(&dst->spamtraps, 0, sizeof(dst->spamtraps));
+	memset(&dst->syslog_senders, 0, sizeof(dst->syslog_senders));
 	if ((src->syslog_udp != NULL && (dst->syslog_udp = strdup(src->syslog_udp)) == NULL) ||
 	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL))
 		return -ENOMEM;
-	int rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
+	int rc = rn_prefix_list_append(&dst->syslog_senders, &src->syslog_senders);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
 	if (rc == RN_OK)
 		rc = strlist_copy(&dst->rbl_zones, &src->rbl_zones);
 	if (rc == RN_OK)
@@ -218,6 +230,7 @@ static void conf_copy_release(struct collector_smtp_conf *c)
 {
 	free(c->syslog_udp);
 	free(c->syslog_tcp);
+	rn_prefix_list_clear(&c->syslog_senders);
 	rn_strlist_clear(&c->tail_paths);
 	rn_strlist_clear(&c->rbl_zones);
 	rn_strlist_clear(&c->spamtraps);

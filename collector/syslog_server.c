@@ -4,7 +4,13 @@
  *
  * Design notes: the connection server (rn_connsrv) runs one thread for
  * both: it serves the TCP listener and its connections, and reads the UDP
- * socket as a watched descriptor, so every pipe has one writer. UDP is
+ * socket as a watched descriptor, so every pipe has one writer. Senders:
+ * only collector.syslog.senders (loopback when empty; a listener off
+ * loopback with no list refuses to start) may send. A TCP peer is checked
+ * at accept through the server's admit hook, before the caps, so a refused
+ * peer takes nobody's slot; a UDP datagram is checked as it is read (the
+ * last allowed sender is cached). Refusals are counted per transport and
+ * logged, rate-limited, with the sender. UDP is
  * read with recvmmsg in batches of 32 into fixed buffers of
  * smtp.max_line + 1 bytes; a datagram that does not fit (MSG_TRUNC) is
  * counted as overlong. TCP connections are bounded by the server
@@ -38,6 +44,9 @@
 
 struct syslog_server {
 	int udp_fd;
+	struct rn_prefix_list allow; /* syslog.senders, or loopback when it is empty */
+	struct rn_addr ok;           /* the last UDP sender found in allow */
+	bool ok_set;
 	unsigned udp_port, tcp_port;
 	struct smtp_pipe *udp_pipe, *tcp_pipe;
 	struct syslog_counters *ctr;
@@ -46,7 +55,36 @@ struct syslog_server {
 	uint8_t *udp_bufs;
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage names[UDP_BATCH];
 };
+
+static const char *addr_str(const struct rn_addr *a, char *buf, size_t len)
+{
+	rn_addr_format(a, buf, len);
+	return buf;
+}
+
+/* Is a UDP datagram's sender allowed? One entry of cache: senders send in runs. */
+static bool udp_allowed(struct syslog_server *s, const struct sockaddr_storage *ss)
+{
+	struct rn_addr a = {0};
+	uint16_t port = 0;
+	if (rn_addr_from_sockaddr(&a, &port, ss) == RN_OK) {
+		if (s->ok_set && rn_addr_equal(&s->ok, &a))
+			return true;
+		if (rn_prefix_list_contains(&s->allow, &a)) {
+			s->ok = a;
+			s->ok_set = true;
+			return true;
+		}
+	}
+	char b[RN_ADDR_STRLEN];
+	rn_counter_inc(&s->ctr->refused_udp);
+	log_warnx_rl("syslog: refused a UDP datagram from %s port %u: not in "
+	             "collector.syslog.senders",
+	             a.family != 0 ? addr_str(&a, b, sizeof(b)) : "an unknown address", port);
+	return false;
+}
 
 static int bind_udp(const char *hp, unsigned *port, uint64_t rcvbuf)
 {
@@ -86,6 +124,8 @@ static void udp_read(void *arg)
 			s->iov[i].iov_base = s->udp_bufs + (size_t)i * (s->max_line + 1);
 			s->iov[i].iov_len = s->max_line + 1;
 			memset(&s->msgs[i].msg_hdr, 0, sizeof(s->msgs[i].msg_hdr));
+			s->msgs[i].msg_hdr.msg_name = &s->names[i];
+			s->msgs[i].msg_hdr.msg_namelen = sizeof(s->names[i]);
 			s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
 			s->msgs[i].msg_hdr.msg_iovlen = 1;
 		}
@@ -99,6 +139,8 @@ static void udp_read(void *arg)
 			size_t len = s->msgs[i].msg_len;
 			const uint8_t *p = s->iov[i].iov_base;
 			rn_counter_inc(&s->ctr->datagrams);
+			if (!udp_allowed(s, &s->names[i]))
+				continue;
 			if (len > s->max_line || (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
 				rn_counter_inc(&s->udp_pipe->ctr->overlong);
 				continue;
@@ -115,6 +157,20 @@ static void udp_read(void *arg)
 }
 
 /* ---- TCP: the connection server's handler ----------------------------- */
+
+/* At accept, before the caps: a peer outside syslog.senders takes no slot. */
+static int tcp_admit(void *arg, const struct rn_addr *peer, uint16_t port)
+{
+	struct syslog_server *s = arg;
+	if (rn_prefix_list_contains(&s->allow, peer))
+		return RN_OK;
+	char b[RN_ADDR_STRLEN];
+	rn_counter_inc(&s->ctr->refused_tcp);
+	log_warnx_rl("syslog: refused a TCP connection from %s port %u: not in "
+	             "collector.syslog.senders",
+	             addr_str(peer, b, sizeof(b)), port);
+	return RN_ECONF;
+}
 
 static int tcp_open(void *arg, struct rn_conn *c)
 {
@@ -178,6 +234,17 @@ int syslog_server_start(struct syslog_server **out, const struct collector_smtp_
 	s->tcp_pipe = tcp_pipe;
 	s->ctr = ctr;
 	s->max_line = (size_t)conf->max_line;
+	char err[512];
+	if (collector_smtp_conf_check(conf, err, sizeof(err)) != RN_OK) {
+		log_errx("syslog: %s", err);
+		rc = RN_ECONF;
+		goto fail;
+	}
+	/* Empty: both listeners are on loopback (checked), and so are the senders. */
+	rc = conf->syslog_senders.n > 0 ? rn_prefix_list_append(&s->allow, &conf->syslog_senders)
+	                                : rn_prefix_list_add_loopback(&s->allow);
+	if (rc != RN_OK)
+		goto fail;
 	struct rn_connsrv_conf sc = {
 	        .name = "syslog",
 	        .max_conns = (size_t)conf->syslog_max_conns,
@@ -186,7 +253,11 @@ int syslog_server_start(struct syslog_server **out, const struct collector_smtp_
 	        .msg_ms = conf->syslog_msg_timeout_ms,
 	        .in_max = TCP_IN,
 	        .drain_on_stop = true,
-	        .ops = {.open = tcp_open, .data = tcp_data, .close = tcp_close, .tick = tick},
+	        .ops = {.open = tcp_open,
+	                .admit = tcp_admit,
+	                .data = tcp_data,
+	                .close = tcp_close,
+	                .tick = tick},
 	        .arg = s,
 	};
 	rc = rn_connsrv_alloc(&s->srv, &sc, m);
@@ -238,6 +309,7 @@ void syslog_server_stop(struct syslog_server *s)
 	rn_connsrv_free(s->srv);
 	if (s->udp_fd >= 0)
 		close(s->udp_fd);
+	rn_prefix_list_clear(&s->allow);
 	free(s->udp_bufs);
 	free(s);
 }

@@ -8,15 +8,41 @@
  *     flow_ie.c) before it is stored. A refused template is counted and
  *     skipped: its extent is known, so later templates of the set still
  *     parse. A stored template releases the data held for it.
- *   - Caps: max templates per decoder and per session.
- *   - The cache is an open-addressing table keyed by (session, template
- *     ID), linear probing with backward-shift deletion (withdrawal), so no
- *     tombstones accumulate. Replacing a template overwrites it in place:
- *     data decoded afterwards uses the new layout; nothing holds a pointer
- *     across datagrams.
+ *   - Templates live in a fixed table of slots, found through an
+ *     open-addressing index keyed by (session slot, template ID), linear
+ *     probing with backward-shift deletion, so no tombstones accumulate;
+ *     each session lists its own, so evicting, expiring or withdrawing a
+ *     session's templates never scans the table. Replacing a template
+ *     overwrites it in place: data decoded afterwards uses the new layout;
+ *     nothing holds a pointer across datagrams.
+ *   - Caps. A session (the "exporter" of the caps: v9 address and source
+ *     ID, IPFIX address, port and domain) holds at most
+ *     max_templates_per_exporter; more are refused and counted as
+ *     template_limit. When the table (max_templates) is full, a new
+ *     template evicts every template of the least recently used other
+ *     session, taken from its own address once that address holds half
+ *     the table (flow_session_victim()); a newcomer is never refused.
+ *   - Lifetime (RFC 7011 section 8.4): a template is valid for
+ *     template_lifetime_ms after the exporter last sent it; sending it
+ *     again renews it. One found expired when data arrives is removed then
+ *     (the data waits for a fresh one); flow_tmpl_expire() sweeps the rest
+ *     once a second, and frees sessions idle that long.
  *   - Thread: the decoder's thread only.
  */
+#include <stdio.h>
+
 #include "collector/flow.h"
+
+static const char *exporter_name(const struct flow_session *s, char *buf, size_t len)
+{
+	char a[RN_ADDR_STRLEN];
+	rn_addr_format(&s->addr, a, sizeof(a));
+	if (s->version == 9)
+		snprintf(buf, len, "%s source ID %u", a, s->domain);
+	else
+		snprintf(buf, len, "%s port %u domain %u", a, s->port, s->domain);
+	return buf;
+}
 
 /* ---- the cache ------------------------------------------------------------------ */
 
@@ -35,40 +61,36 @@ struct flow_tmpl *flow_tmpl_find(struct flow_dec *d, const struct flow_session *
 {
 	uint32_t si = sess_index(d, s);
 	uint32_t h = tmpl_hash(si, id);
-	size_t mask = d->ntmpl_cap - 1;
-	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		struct flow_tmpl *t = &d->tmpls[i];
-		if (t->session == 0)
-			return NULL;
+	size_t mask = d->tidx_cap - 1;
+	for (size_t i = h & mask; d->tidx[i].slot != 0; i = (i + 1) & mask) {
+		if (d->tidx[i].hash != h)
+			continue;
+		struct flow_tmpl *t = &d->tmpls[d->tidx[i].slot - 1];
 		if (t->session == si && t->id == id)
 			return t;
 	}
+	return NULL;
 }
 
-static void tmpl_delete(struct flow_dec *d, struct flow_tmpl *t)
+void flow_tmpl_remove(struct flow_dec *d, struct flow_tmpl *t)
 {
-	size_t mask = d->ntmpl_cap - 1;
-	size_t i = (size_t)(t - d->tmpls);
+	uint32_t slot = (uint32_t)(t - d->tmpls) + 1;
 	struct flow_session *s = &d->sessions[t->session - 1];
 
-	if (s->ntemplates > 0)
-		s->ntemplates--;
+	flow_slot_delete(d->tidx, d->tidx_cap, t->hash, slot);
+	if (t->prev != 0)
+		d->tmpls[t->prev - 1].next = t->next;
+	else
+		s->tmpls = t->next;
+	if (t->next != 0)
+		d->tmpls[t->next - 1].prev = t->prev;
+	flow_session_tmpl_count(d, s, -1);
+	t->session = 0;
+	t->prev = 0;
+	t->next = d->tfree;
+	d->tfree = slot;
 	d->ntmpl--;
 	d->tmpl_dirty = true;
-	/* Backward-shift deletion keeps every probe chain unbroken. */
-	for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-		struct flow_tmpl *u = &d->tmpls[j];
-		if (u->session == 0)
-			break;
-		size_t home = u->hash & mask;
-		/* Move u to the hole at i when its home is not in (i, j]. */
-		bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-		if (!between) {
-			d->tmpls[i] = *u;
-			i = j;
-		}
-	}
-	d->tmpls[i].session = 0;
 }
 
 static bool tmpl_same(const struct flow_tmpl *a, const struct flow_tmpl *b)
@@ -82,6 +104,20 @@ static bool tmpl_same(const struct flow_tmpl *a, const struct flow_tmpl *b)
 	return true;
 }
 
+/* Evicts the templates of the session the caps pick to make room for one of s's. */
+static bool tmpl_make_room(struct flow_dec *d, struct flow_session *s)
+{
+	struct flow_session *v = flow_session_victim(d, FLOW_LRU_TMPL, s->exp->idx, s);
+	if (v == NULL)
+		return false;
+	while (v->tmpls != 0) {
+		rn_counter_add_shared(&v->exp->templates_evicted, 1);
+		d->tot.templates_evicted++;
+		flow_tmpl_remove(d, &d->tmpls[v->tmpls - 1]);
+	}
+	return true;
+}
+
 int flow_tmpl_store(struct flow_dec *d, struct flow_session *s, const struct flow_tmpl *in)
 {
 	struct flow_tmpl *t = flow_tmpl_find(d, s, in->id);
@@ -91,27 +127,41 @@ int flow_tmpl_store(struct flow_dec *d, struct flow_session *s, const struct flo
 		if (!tmpl_same(t, in)) {
 			rn_counter_add_shared(&s->exp->templates_replaced, 1);
 			d->tmpl_dirty = true;
+		} else if (in->learned_ms != t->learned_ms) {
+			d->tmpl_refreshed = true;
 		}
-		uint32_t h = t->hash;
+		/* In place: the slot, its index entry and its session's list stay. */
+		uint32_t h = t->hash, next = t->next, prev = t->prev;
 		*t = *in;
 		t->session = si;
 		t->hash = h;
+		t->next = next;
+		t->prev = prev;
 		return RN_OK;
 	}
-	if (d->ntmpl >= d->conf.max_templates ||
-	    s->ntemplates >= d->conf.max_templates_per_exporter)
+	if (s->ntemplates >= d->conf.max_templates_per_exporter)
 		return RN_ELIMIT;
-	uint32_t h = tmpl_hash(si, in->id);
-	size_t mask = d->ntmpl_cap - 1;
-	size_t i = h & mask;
-	while (d->tmpls[i].session != 0)
-		i = (i + 1) & mask;
-	t = &d->tmpls[i];
+	if (d->ntmpl >= d->ntmpl_cap && !tmpl_make_room(d, s))
+		return RN_ELIMIT;
+	uint32_t slot;
+	if (d->tfree != 0) {
+		slot = d->tfree;
+		d->tfree = d->tmpls[slot - 1].next;
+	} else {
+		slot = ++d->thw;
+	}
+	t = &d->tmpls[slot - 1];
 	*t = *in;
 	t->session = si;
-	t->hash = h;
+	t->hash = tmpl_hash(si, in->id);
+	t->prev = 0;
+	t->next = s->tmpls;
+	if (s->tmpls != 0)
+		d->tmpls[s->tmpls - 1].prev = slot;
+	s->tmpls = slot;
+	flow_slot_insert(d->tidx, d->tidx_cap, t->hash, slot);
+	flow_session_tmpl_count(d, s, +1);
 	d->ntmpl++;
-	s->ntemplates++;
 	d->tmpl_dirty = true;
 	rn_counter_add_shared(&s->exp->templates, 1);
 	d->tot.templates++;
@@ -124,22 +174,48 @@ static void tmpl_withdraw(struct flow_dec *d, struct flow_session *s, uint16_t s
 	if (id >= 256) {
 		struct flow_tmpl *t = flow_tmpl_find(d, s, id);
 		if (t != NULL) {
-			tmpl_delete(d, t);
+			flow_tmpl_remove(d, t);
 			rn_counter_add_shared(&s->exp->templates_withdrawn, 1);
 		}
 		return;
 	}
 	/* All templates (set 2) or all options templates (set 3) of the session. */
-	uint32_t si = sess_index(d, s);
 	bool opt = set_id == 3;
-	for (size_t i = 0; i < d->ntmpl_cap;) {
-		struct flow_tmpl *t = &d->tmpls[i];
-		if (t->session == si && t->options == opt) {
-			tmpl_delete(d, t); /* may shift another entry into slot i */
+	for (uint32_t slot = s->tmpls; slot != 0;) {
+		struct flow_tmpl *t = &d->tmpls[slot - 1];
+		slot = t->next;
+		if (t->options == opt) {
+			flow_tmpl_remove(d, t);
 			rn_counter_add_shared(&s->exp->templates_withdrawn, 1);
-			continue;
 		}
-		i++;
+	}
+}
+
+void flow_tmpl_expire(struct flow_dec *d, int64_t now_ms)
+{
+	int64_t life = d->conf.template_lifetime_ms;
+	if (life <= 0)
+		return;
+	for (uint32_t i = 0; i < d->thw; i++) {
+		struct flow_tmpl *t = &d->tmpls[i];
+		if (t->session == 0 || !flow_tmpl_expired(d, t, now_ms))
+			continue;
+		struct flow_session *s = &d->sessions[t->session - 1];
+		rn_counter_add_shared(&s->exp->templates_expired, 1);
+		d->tot.templates_expired++;
+		flow_tmpl_remove(d, t);
+	}
+	/*
+	 * Sessions idle a lifetime, from the least recently used end. The list
+	 * is ordered by when each session last moved up (at most a second
+	 * behind its last datagram), so the walk stops at the first one still
+	 * alive; one a second late is taken at the next call.
+	 */
+	for (size_t n = 0; d->lru[FLOW_LRU_ALL].tail != 0 && n < d->nsessions_cap; n++) {
+		struct flow_session *s = &d->sessions[d->lru[FLOW_LRU_ALL].tail - 1];
+		if (s->last_ms >= now_ms - life)
+			break;
+		flow_session_free(d, s, true);
 	}
 }
 
@@ -170,6 +246,7 @@ int flow_tmpl_set_parse(struct flow_dec *d, struct flow_session *s, const struct
 	bool options = ipfix ? set_id == 3 : set_id == 1;
 	struct rn_cur c;
 	struct flow_tmpl t;
+	char name[RN_ADDR_STRLEN + 48];
 	int first = RN_OK;
 
 	rn_cur_init(&c, buf, len);
@@ -236,8 +313,12 @@ int flow_tmpl_set_parse(struct flow_dec *d, struct flow_session *s, const struct
 		}
 		rc = flow_tmpl_store(d, s, &t);
 		if (rc != RN_OK) {
+			/* Its exporter holds its cap: a refusal of its own, not a defect. */
 			first = first ? first : rc;
-			flow_dec_count(d, s->exp, FLOW_R_BAD_TEMPLATE);
+			flow_dec_count(d, s->exp, FLOW_R_TEMPLATE_LIMIT);
+			log_warnx_rl("flow: a template of exporter %s refused: it holds its cap "
+			             "(collector.flow.max_templates_per_exporter)",
+			             exporter_name(s, name, sizeof(name)));
 			continue;
 		}
 		flow_pending_replay(d, s, t.id);

@@ -4,13 +4,17 @@
  *
  * Design notes: the file is written whole (rn_file_replace()) from every
  * stored template of the decoders given, each entry with its session key
- * and its own CRC32C, through a growable write cursor (no larger than
- * the loader reads) whose lengths, CRCs and count are patched in once
- * what they cover is written. Loading reads it through a bounded cursor;
- * every entry goes through the same validation and compilation as a
- * template from the wire (flow_tmpl_compile(), flow_tmpl_store()), and an
- * entry that fails is skipped and counted, so a damaged file costs only
- * its damaged entries. The format is in docs/design.md ("Template
+ * and its own CRC32C, written through a growable write cursor whose
+ * lengths, CRCs and count are patched in once what they cover is written;
+ * a decoder holds at most max_templates, so the file
+ * is bounded by the table it came from. Loading reads at most what such a
+ * table can fill through a bounded cursor; every entry goes through the
+ * same validation, compilation and caps as a template from the wire
+ * (flow_tmpl_compile(), flow_tmpl_store(), whose eviction keeps a flooded
+ * file from crowding out the others), and an entry that fails is skipped
+ * and counted, so a damaged file costs only its damaged entries. Entries
+ * whose lifetime ran out while the collector was down, or whose exporter
+ * is no longer allowed, are pruned. The format is in docs/design.md ("Template
  * persistence") and must not change without a new version number.
  * Thread: the thread that owns the decoders (a worker saves its own).
  */
@@ -28,6 +32,7 @@
  */
 #define TMPL_MAGIC    0x524e4654u
 #define TMPL_FILE_MAX (64u << 20)
+#define TMPL_TIME_MAX (1LL << 53) /* learned ms past this are damage, not time */
 
 int flow_tmpl_save(struct flow_dec *const *decs, size_t ndec, const char *path)
 {
@@ -85,15 +90,21 @@ int flow_tmpl_save(struct flow_dec *const *decs, size_t ndec, const char *path)
 	return rc;
 }
 
-int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t *bad)
+/* The largest entry: length, CRC, the fixed body and FLOW_TMPL_MAX_FIELDS fields. */
+#define TMPL_ENTRY_MAX (8u + 37u + FLOW_TMPL_MAX_FIELDS * 8u)
+
+int flow_tmpl_load(struct flow_dec *d, const char *path, int64_t now_ms,
+                   const struct rn_prefix_list *allow, struct flow_tmpl_load_stats *st)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	struct rn_cur c;
 	int rc;
 
-	*loaded = *bad = 0;
-	rc = rn_file_read(path, TMPL_FILE_MAX, &buf, &len);
+	memset(st, 0, sizeof(*st));
+	/* A file a decoder of this size saved fits; a bigger one is refused whole. */
+	size_t max = 12 + d->ntmpl_cap * (size_t)TMPL_ENTRY_MAX;
+	rc = rn_file_read(path, max < TMPL_FILE_MAX ? max : TMPL_FILE_MAX, &buf, &len);
 	if (rc != RN_OK)
 		return rc;
 	rn_cur_init(&c, buf, len);
@@ -117,7 +128,7 @@ int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t 
 			goto out;
 		}
 		if (rn_crc32c(0, b.p, blen) != crc) {
-			(*bad)++;
+			st->bad++;
 			continue;
 		}
 		struct flow_origin o = {0};
@@ -135,8 +146,9 @@ int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t 
 		t.learned_ms = (int64_t)rn_cur_u64(&b);
 		if (!rn_cur_ok(&b) || (fam != RN_AF_INET && fam != RN_AF_INET6) ||
 		    (t.version != 9 && t.version != 10) || t.nfields > FLOW_TMPL_MAX_FIELDS ||
+		    t.learned_ms < 0 || t.learned_ms > TMPL_TIME_MAX ||
 		    rn_addr_from_bytes(&o.addr, a, fam == RN_AF_INET ? 4 : 16) != RN_OK) {
-			(*bad)++;
+			st->bad++;
 			continue;
 		}
 		for (uint16_t f = 0; f < t.nfields; f++) {
@@ -145,18 +157,27 @@ int flow_tmpl_load(struct flow_dec *d, const char *path, size_t *loaded, size_t 
 			t.f[f].pen = rn_cur_u32(&b);
 		}
 		if (!rn_cur_ok(&b) || rn_cur_left(&b) != 0 || flow_tmpl_compile(&t) != RN_OK) {
-			(*bad)++;
+			st->bad++;
 			continue;
 		}
+		/* Pruned: expired while we were down, or from an exporter no longer allowed. */
+		if (flow_tmpl_expired(d, &t, now_ms) ||
+		    (allow != NULL && !rn_prefix_list_contains(allow, &o.addr))) {
+			st->pruned++;
+			continue;
+		}
+		/* The session was last used when this template was last sent. */
+		o.recv_ms = t.learned_ms;
 		struct flow_exporter *e = flow_exporters_get(d->exps, &o.addr);
 		struct flow_session *s = flow_session_get(d, &o, e, t.version, domain);
 		if (s == NULL || flow_tmpl_store(d, s, &t) != RN_OK) {
-			(*bad)++;
+			st->pruned++; /* past its exporter's cap */
 			continue;
 		}
-		(*loaded)++;
+		st->loaded++;
 	}
 	d->tmpl_dirty = false;
+	d->tmpl_refreshed = false;
 	rc = rn_cur_left(&c) == 0 ? RN_OK : RN_EBADLEN;
 out:
 	free(buf);

@@ -263,6 +263,16 @@ int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p)
 	return RN_OK;
 }
 
+int rn_prefix_list_append(struct rn_prefix_list *dst, const struct rn_prefix_list *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		int rc = rn_prefix_list_add(dst, &src->v[i]);
+		if (rc != RN_OK)
+			return rc;
+	}
+	return RN_OK;
+}
+
 bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -302,11 +312,12 @@ static const char *const special_ranges[] = {
         "ff00::/8",
 };
 
-int rn_prefix_list_add_special(struct rn_prefix_list *l)
+/* Appends the n built-in ranges of v (valid text: a parse error is a bug). */
+static int prefix_list_add_strs(struct rn_prefix_list *l, const char *const *v, size_t n)
 {
-	for (size_t i = 0; i < RN_ARRAY_LEN(special_ranges); i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct rn_prefix p;
-		int rc = rn_prefix_parse_str(special_ranges[i], true, &p);
+		int rc = rn_prefix_parse_str(v[i], true, &p);
 		if (rc != RN_OK)
 			return RN_EINTERNAL;
 		rc = rn_prefix_list_add(l, &p);
@@ -314,6 +325,56 @@ int rn_prefix_list_add_special(struct rn_prefix_list *l)
 			return rc;
 	}
 	return RN_OK;
+}
+
+int rn_prefix_list_add_special(struct rn_prefix_list *l)
+{
+	return prefix_list_add_strs(l, special_ranges, RN_ARRAY_LEN(special_ranges));
+}
+
+int rn_prefix_list_add_loopback(struct rn_prefix_list *l)
+{
+	static const char *const lo[] = {"127.0.0.0/8", "::1/128"};
+	return prefix_list_add_strs(l, lo, RN_ARRAY_LEN(lo));
+}
+
+bool rn_addr_is_loopback(const struct rn_addr *a)
+{
+	static const uint8_t one[16] = {[15] = 1};
+	if (a->family == RN_AF_INET)
+		return (a->u.v4 >> 24) == 127;
+	return a->family == RN_AF_INET6 && memcmp(a->u.v6, one, 16) == 0;
+}
+
+int rn_addr_from_sockaddr(struct rn_addr *a, uint16_t *port, const void *sa)
+{
+	const struct sockaddr *s = sa;
+	if (s->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = sa;
+		rn_addr_set_v4(a, ntohl(sin->sin_addr.s_addr));
+		if (port != NULL)
+			*port = ntohs(sin->sin_port);
+		return RN_OK;
+	}
+	if (s->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = sa;
+		rn_addr_set_v6(a, sin6->sin6_addr.s6_addr);
+		if (port != NULL)
+			*port = ntohs(sin6->sin6_port);
+		return RN_OK;
+	}
+	return RN_EUNSUPP;
+}
+
+bool rn_hostport_is_loopback(const char *hostport)
+{
+	struct sockaddr_storage ss;
+	unsigned sl;
+	struct rn_addr a;
+	if (rn_hostport_parse(hostport, &ss, &sl) != RN_OK ||
+	    rn_addr_from_sockaddr(&a, NULL, &ss) != RN_OK)
+		return false;
+	return rn_addr_is_loopback(&a);
 }
 
 int rn_hostport_parse(const char *s, struct sockaddr_storage *ss, unsigned *sslen)

@@ -56,6 +56,11 @@
  * keep out a client that has none, whether the slots are idle or
  * trickling; the deadline and the idle timeout then reclaim them.
  *
+ * Admission. Before any cap, the service's optional admit hook sees the
+ * peer's address (a TCP listener's only); a peer it turns away is closed
+ * at once and counted as "denied", so an unwanted client never displaces
+ * a wanted one's connection.
+ *
  * Accept failures that mean "no descriptors or memory now" (EMFILE,
  * ENFILE, ENOBUFS, ENOMEM) take the listener out of the epoll set for
  * backoff_ms (the pending connection stays in the kernel's backlog), so
@@ -108,12 +113,13 @@ enum cs_outcome {
 	O_IDLE,
 	O_DEADLINE,
 	O_ERROR,
+	O_DENIED,
 	O_COUNT,
 	O_NONE = -1, /* closed by the peer, the handler or the stop: not counted here */
 };
 static const char *const outcome_names[O_COUNT] = {
         "accepted",    "refused",         "evicted_full", "evicted_per_client",
-        "idle_closed", "deadline_closed", "error_closed",
+        "idle_closed", "deadline_closed", "error_closed", "denied",
 };
 
 /* The counters of one listener name. */
@@ -566,6 +572,16 @@ static void conn_admit(struct rn_connsrv *s, struct cs_listener *l, int fd,
 {
 	uint8_t fam;
 	uint64_t key;
+	if (!l->is_unix && s->conf.ops.admit != NULL) {
+		struct rn_addr a;
+		uint16_t port = 0;
+		if (rn_addr_from_sockaddr(&a, &port, ss) != RN_OK ||
+		    s->conf.ops.admit(s->conf.arg, &a, port) != RN_OK) {
+			rn_counter_inc(&l->st->out[O_DENIED]);
+			close(fd);
+			return;
+		}
+	}
 	char who[RN_ADDR_STRLEN + 16];
 	peer_key(l, fd, ss, &fam, &key);
 	if (fam == PEER_UID)

@@ -851,6 +851,16 @@ struct sockaddr_storage;
 int rn_hostport_parse(const char *s, struct sockaddr_storage *ss, unsigned *sslen);
 /* Formats a socket address as rn_hostport_parse() reads it. */
 size_t rn_sockaddr_format(const void *sa, char *dst, size_t dstlen);
+/*
+ * The address and port (may be NULL) of a struct sockaddr_in or
+ * sockaddr_in6; an IPv4-mapped IPv6 address folds to IPv4. RN_EUNSUPP for
+ * any other family.
+ */
+int rn_addr_from_sockaddr(struct rn_addr *a, uint16_t *port, const void *sa);
+/* True for 127.0.0.0/8 and ::1 (an IPv4-mapped one is folded already). */
+bool rn_addr_is_loopback(const struct rn_addr *a);
+/* True when "host:port" (rn_hostport_parse()) names a loopback address. */
+bool rn_hostport_is_loopback(const char *hostport);
 
 /*
  * A small list of prefixes, searched linearly: for allowlists and
@@ -862,6 +872,8 @@ struct rn_prefix_list {
 	size_t cap;
 };
 int rn_prefix_list_add(struct rn_prefix_list *l, const struct rn_prefix *p);
+/* Appends every entry of src to dst; on failure dst may hold some of them. */
+int rn_prefix_list_append(struct rn_prefix_list *dst, const struct rn_prefix_list *src);
 bool rn_prefix_list_contains(const struct rn_prefix_list *l, const struct rn_addr *a);
 /* The first entry that overlaps p, or NULL. */
 const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,
@@ -869,6 +881,8 @@ const struct rn_prefix *rn_prefix_list_overlap(const struct rn_prefix_list *l,
 void rn_prefix_list_clear(struct rn_prefix_list *l);
 /* Appends the RFC 6890 special-purpose ranges that must never be listed. */
 int rn_prefix_list_add_special(struct rn_prefix_list *l);
+/* Appends the loopback ranges, 127.0.0.0/8 and ::1/128. */
+int rn_prefix_list_add_loopback(struct rn_prefix_list *l);
 
 /* ------------------------------------------------------------------ */
 /* Observations                                                        */
@@ -1351,6 +1365,14 @@ struct rn_connsrv_ops {
 	 * with rn_conn_set_user(). An error refuses the connection.
 	 */
 	int (*open)(void *arg, struct rn_conn *c);
+	/*
+	 * Optional: an accepted TCP connection's peer (IPv4-mapped folded),
+	 * before any cap is applied, so a peer turned away costs nobody
+	 * their connection. RN_OK admits it; anything else closes it at
+	 * once, counted as "denied"; the service logs why. Not called for
+	 * unix sockets (their file mode is the access control).
+	 */
+	int (*admit)(void *arg, const struct rn_addr *peer, uint16_t port);
 	/*
 	 * Required: in[0..len) is what is buffered. Consumes whole messages
 	 * only and sets *used (bytes consumed, at most len); the rest stays

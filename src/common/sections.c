@@ -29,6 +29,16 @@ int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const 
 	return rn_conf_load(path, overrides, c->secs, DAEMON_NSECS, err);
 }
 
+int daemon_conf_check(const struct daemon_conf *c, char *err, size_t errlen)
+{
+	if ((c->core.roles & RN_ROLE_COLLECT) == 0)
+		return RN_OK;
+	int rc = collector_flow_conf_check(&c->collector.flow, err, errlen);
+	if (rc == RN_OK)
+		rc = collector_smtp_conf_check(&c->collector.smtp, err, errlen);
+	return rc;
+}
+
 void daemon_conf_release(struct daemon_conf *c)
 {
 	rn_conf_release(c->secs, DAEMON_NSECS);

@@ -40,6 +40,13 @@ void daemon_conf_bind(struct daemon_conf *c);
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
                      struct rn_conf_error *err);
 void daemon_conf_release(struct daemon_conf *c);
+/*
+ * What the tables cannot check key by key, for the roles c runs: a
+ * collector listener off loopback needs its allowlist
+ * (collector_flow_conf_check(), collector_smtp_conf_check()). RN_OK, or
+ * RN_ECONF with err naming the key.
+ */
+int daemon_conf_check(const struct daemon_conf *c, char *err, size_t errlen);
 
 /*
  * The configuration options repnetd and every configured repnet command

@@ -133,7 +133,10 @@ static void print_summary(const struct collector_flow_totals *t)
 	rn_jsonw_kv_uint(&w, "packets", t->packets);
 	rn_jsonw_kv_uint(&w, "bytes", t->bytes);
 	rn_jsonw_kv_uint(&w, "not_flow", t->not_flow);
+	rn_jsonw_kv_uint(&w, "refused", t->refused);
 	rn_jsonw_kv_uint(&w, "templates", t->templates);
+	rn_jsonw_kv_uint(&w, "templates_evicted", t->templates_evicted);
+	rn_jsonw_kv_uint(&w, "templates_expired", t->templates_expired);
 	rn_jsonw_kv_uint(&w, "observations", t->observations);
 	rn_jsonw_key(&w, "defects");
 	rn_jsonw_obj_begin(&w);
@@ -142,6 +145,7 @@ static void print_summary(const struct collector_flow_totals *t)
 	rn_jsonw_kv_uint(&w, "bad_length", t->bad_length);
 	rn_jsonw_kv_uint(&w, "bad_template", t->bad_template);
 	rn_jsonw_kv_uint(&w, "bad_version", t->bad_version);
+	rn_jsonw_kv_uint(&w, "template_limit", t->template_limit);
 	rn_jsonw_kv_uint(&w, "sequence_gaps", t->sequence_gaps);
 	rn_jsonw_obj_end(&w);
 	rn_jsonw_obj_end(&w);

@@ -72,7 +72,14 @@ int main(int argc, char **argv)
 			conf_args_free(&ca);
 			return 1;
 		}
+		char msg[512];
+		int rc = daemon_conf_check(&c, msg, sizeof(msg));
 		daemon_conf_release(&c);
+		if (rc != RN_OK) {
+			fprintf(stderr, "repnetd: %s\n", msg);
+			conf_args_free(&ca);
+			return 1;
+		}
 		printf("configuration OK\n");
 		conf_args_free(&ca);
 		return 0;

@@ -578,7 +578,13 @@ int roles_start(struct roles **out, const struct daemon_conf *c, struct rn_metri
 	r->m = m;
 	r->http = http;
 	unsigned roles = c->core.roles;
+	char err[512];
 	int rc;
+	/* Before anything starts: a collector listener off loopback needs its list. */
+	if ((rc = daemon_conf_check(c, err, sizeof(err))) != RN_OK) {
+		log_errx("%s", err);
+		goto fail;
+	}
 	if ((rc = load_reporter(r)) != RN_OK) {
 		log_errx("reporter id in %s: %s", c->core.data_dir, rn_strerror(rc));
 		goto fail;

@@ -5,8 +5,9 @@
  * make_vectors.py: datagrams prefixed by a 2-byte length) must be refused
  * with its own defect counter and nothing else decoded wrongly. The other
  * tests build datagrams here: sampling options, RFC 5103 biflows,
- * withdrawal, data before its template, persistence, time conversion and
- * sFlow raw headers.
+ * withdrawal, data before its template, persistence, time conversion,
+ * sFlow raw headers, and the exporters' caps, eviction and template
+ * lifetime.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,15 @@ struct fixture {
 	struct recs recs;
 	struct rn_metrics *m;
 };
+
+static void fx_init_conf(struct fixture *f, const struct flow_dec_conf *dc)
+{
+	memset(f, 0, sizeof(*f));
+	RN_PASS(rn_metrics_alloc(&f->m));
+	RN_PASS(flow_exporters_alloc(&f->exps, 16, f->m, NULL));
+	struct collector_flow_rec_sink s = {.rec = on_rec, .arg = &f->recs};
+	RN_PASS(flow_dec_alloc(&f->dec, dc, f->exps, &s));
+}
 
 static void fx_init(struct fixture *f, size_t pending)
 {
@@ -441,10 +451,10 @@ static void test_persistence(void **state)
 	fx_free(&f);
 
 	fx_init(&f, 0);
-	size_t loaded, bad;
-	RN_PASS(flow_tmpl_load(f.dec, path, &loaded, &bad));
-	assert_int_equal(loaded, 1);
-	assert_int_equal(bad, 0);
+	struct flow_tmpl_load_stats st;
+	RN_PASS(flow_tmpl_load(f.dec, path, 1768471200000, NULL, &st));
+	assert_int_equal(st.loaded, 1);
+	assert_int_equal(st.bad, 0);
 	build_tmpl_and_data(&p, false, true, 0);
 	RN_PASS(fx_feed(&f, p.b, p.n));
 	assert_int_equal(f.recs.n, 1);
@@ -459,9 +469,9 @@ static void test_persistence(void **state)
 	RN_PASS(rn_file_replace(path, buf, len, 0600));
 	free(buf);
 	fx_init(&f, 0);
-	RN_PASS(flow_tmpl_load(f.dec, path, &loaded, &bad));
-	assert_int_equal(loaded, 0);
-	assert_int_equal(bad, 1);
+	RN_PASS(flow_tmpl_load(f.dec, path, 1768471200000, NULL, &st));
+	assert_int_equal(st.loaded, 0);
+	assert_int_equal(st.bad, 1);
 	fx_free(&f);
 	unlink(path);
 	rmdir(dir);
@@ -566,6 +576,274 @@ static void test_mutations(void **state)
 	fx_free(&f);
 }
 
+/* ---- exporters: caps, eviction, lifetime ------------------------------------ */
+
+#define T0 1768471200000LL
+
+/* An IPFIX message of domain dom from 127.0.0.<host>:port at t ms. */
+static int feed_from(struct fixture *f, unsigned host, uint16_t port, int64_t t,
+                     const struct pkt *p)
+{
+	struct flow_origin o = {.port = port, .recv_ms = t};
+	rn_addr_set_v4(&o.addr, 0x7f000000u | host);
+	return flow_dec_datagram(f->dec, &o, p->b, p->n);
+}
+
+/* Templates first .. first + n - 1, all of the layout of 258 (src, dst, packets). */
+static void build_tmpls(struct pkt *p, uint32_t dom, uint16_t first, unsigned n)
+{
+	p->n = 0;
+	p16(p, 10), p16(p, 0), p32(p, 1768471200), p32(p, 0), p32(p, dom);
+	size_t s = set_begin(p, 2);
+	for (unsigned i = 0; i < n; i++) {
+		p16(p, (uint16_t)(first + i)), p16(p, 3);
+		p16(p, 8), p16(p, 4);
+		p16(p, 12), p16(p, 4);
+		p16(p, 2), p16(p, 4);
+	}
+	set_end(p, s);
+	ipfix_end(p);
+}
+
+static void build_data(struct pkt *p, uint32_t dom, uint16_t id, uint32_t packets)
+{
+	p->n = 0;
+	p16(p, 10), p16(p, 0), p32(p, 1768471200), p32(p, 0), p32(p, dom);
+	size_t s = set_begin(p, id);
+	p32(p, 0xc6336401), p32(p, 0xcb007101), p32(p, packets);
+	set_end(p, s);
+	ipfix_end(p);
+}
+
+static double xmetric(struct fixture *f, const char *name, unsigned host, const char *extra)
+{
+	char lab[128];
+	snprintf(lab, sizeof(lab), "exporter=\"127.0.0.%u\"%s", host, extra);
+	return metric(f, name, lab);
+}
+
+/*
+ * One exporter holds at most its cap (the rest counted as template_limit,
+ * not bad_template); one address flooding many sessions fills the table
+ * but never pushes out another address's templates, which are admitted
+ * even when the table is full.
+ */
+static void test_template_caps(void **state)
+{
+	(void)state;
+	struct fixture f;
+	struct pkt p;
+	fx_init(&f, 4096);
+	int64_t t = T0;
+	build_tmpls(&p, 1, 256, 20);
+	RN_FAILS_WITH(feed_from(&f, 2, 4739, t, &p), RN_ELIMIT);
+	assert_true(xmetric(&f, "repnet_flow_templates_total", 2, ",event=\"stored\"") == 16);
+	assert_true(xmetric(&f, "repnet_flow_errors_total", 2, ",reason=\"template_limit\"") == 4);
+	assert_true(xmetric(&f, "repnet_flow_errors_total", 2, ",reason=\"bad_template\"") == 0);
+
+	/* 127.0.0.2 fills the table (64) with sessions of 16. */
+	for (uint32_t dom = 2; dom <= 8; dom++) {
+		build_tmpls(&p, dom, 256, 16);
+		t += 1000;
+		RN_PASS(feed_from(&f, 2, 4739, t, &p));
+	}
+	assert_int_equal(f.dec->ntmpl, 64);
+	assert_true(xmetric(&f, "repnet_flow_templates_total", 2, ",event=\"evicted\"") == 64);
+
+	/* A newcomer is admitted, and decodes. */
+	build_tmpls(&p, 1, 300, 3);
+	t += 1000;
+	RN_PASS(feed_from(&f, 3, 4739, t, &p));
+	build_data(&p, 1, 301, 7);
+	RN_PASS(feed_from(&f, 3, 4739, t, &p));
+	assert_int_equal(f.recs.n, 1);
+	assert_int_equal(f.recs.v[0].packets, 7);
+
+	/* 127.0.0.2 goes on flooding; it only evicts its own. */
+	for (uint32_t dom = 9; dom <= 40; dom++) {
+		build_tmpls(&p, dom, 256, 16);
+		t += 1000;
+		RN_PASS(feed_from(&f, 2, 4739, t, &p));
+	}
+	assert_true(f.dec->ntmpl <= 64);
+	assert_true(xmetric(&f, "repnet_flow_templates_total", 3, ",event=\"evicted\"") == 0);
+	build_data(&p, 1, 302, 9);
+	t += 1000;
+	RN_PASS(feed_from(&f, 3, 4739, t, &p));
+	assert_int_equal(f.recs.n, 2);
+	assert_int_equal(f.recs.v[1].packets, 9);
+	assert_true(xmetric(&f, "repnet_flow_errors_total", 3, ",reason=\"unknown_template\"") ==
+	            0);
+
+	/* The saved file is bounded by the table. */
+	char dir[] = "/tmp/repnet-tmpl.XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/flow-templates.0", dir);
+	RN_PASS(flow_tmpl_save(&f.dec, 1, path));
+	uint8_t *buf;
+	size_t len;
+	RN_PASS(rn_file_read(path, 1 << 22, &buf, &len));
+	assert_true(len >= 12);
+	uint32_t count = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | buf[10] << 8 | buf[11];
+	assert_int_equal(count, f.dec->ntmpl);
+	free(buf);
+	unlink(path);
+	rmdir(dir);
+	fx_free(&f);
+}
+
+/*
+ * RFC 7011 8.4: a template not sent again within its lifetime expires (at
+ * use, or by the sweep, which also frees idle sessions); sending it again
+ * renews it; data that met an expired template waits for a new one.
+ */
+static void test_template_lifetime(void **state)
+{
+	(void)state;
+	struct flow_dec_conf dc = {.max_templates = 64,
+	                           .max_templates_per_exporter = 16,
+	                           .pending_bytes = 4096,
+	                           .pending_max_age_ms = 30000,
+	                           .template_lifetime_ms = 10000,
+	                           .scale_sampling = true};
+	struct fixture f;
+	struct pkt p;
+	fx_init_conf(&f, &dc);
+	build_tmpls(&p, 1, 256, 1);
+	RN_PASS(feed_from(&f, 2, 4739, T0, &p));
+	build_data(&p, 1, 256, 1);
+	RN_PASS(feed_from(&f, 2, 4739, T0 + 9000, &p));
+	assert_int_equal(f.recs.n, 1);
+	RN_FAILS_WITH(feed_from(&f, 2, 4739, T0 + 10001, &p), RN_ETEMPLATE);
+	assert_int_equal(f.recs.n, 1);
+	assert_true(xmetric(&f, "repnet_flow_templates_total", 2, ",event=\"expired\"") == 1);
+	assert_true(xmetric(&f, "repnet_flow_errors_total", 2, ",reason=\"unknown_template\"") ==
+	            1);
+	/* Sent again: the held data decodes, and the lifetime starts over. */
+	build_tmpls(&p, 1, 256, 1);
+	RN_PASS(feed_from(&f, 2, 4739, T0 + 12000, &p));
+	assert_int_equal(f.recs.n, 2);
+	build_tmpls(&p, 1, 256, 1);
+	RN_PASS(feed_from(&f, 2, 4739, T0 + 20000, &p));
+	build_data(&p, 1, 256, 1);
+	RN_PASS(feed_from(&f, 2, 4739, T0 + 29000, &p));
+	assert_int_equal(f.recs.n, 3);
+	/* The sweep: the template goes, then the idle session. */
+	flow_tmpl_expire(f.dec, T0 + 29500);
+	assert_int_equal(f.dec->ntmpl, 1);
+	flow_tmpl_expire(f.dec, T0 + 30001);
+	assert_int_equal(f.dec->ntmpl, 0);
+	assert_int_equal(f.dec->nsessions, 1);
+	flow_tmpl_expire(f.dec, T0 + 39001);
+	assert_int_equal(f.dec->nsessions, 0);
+	assert_true(xmetric(&f, "repnet_flow_templates_total", 2, ",event=\"expired\"") == 2);
+	fx_free(&f);
+}
+
+static void build_v5(struct pkt *p, uint8_t engine)
+{
+	p->n = 0;
+	p16(p, 5), p16(p, 1), p32(p, 1000), p32(p, 1768471200), p32(p, 0), p32(p, 0);
+	p8(p, 0), p8(p, engine), p16(p, 0);
+	for (int i = 0; i < 12; i++)
+		p32(p, i == 0 ? 0xc6336401 : 0);
+}
+
+/*
+ * A full session table frees the least recently used session; data held
+ * for it is never replayed into the newcomer that takes its slot.
+ */
+static void test_session_eviction(void **state)
+{
+	(void)state;
+	struct flow_dec_conf dc = {.max_templates = 16,
+	                           .max_templates_per_exporter = 16,
+	                           .pending_bytes = 4096,
+	                           .pending_max_age_ms = 30000,
+	                           .scale_sampling = true};
+	struct fixture f;
+	struct pkt p;
+	fx_init_conf(&f, &dc);
+	int64_t t = T0;
+	/* 127.0.0.2 domain 1: data held for a template that never comes. */
+	build_data(&p, 1, 258, 5);
+	RN_FAILS_WITH(feed_from(&f, 2, 4739, t, &p), RN_ETEMPLATE);
+	/* Fill the table with v5 sessions of 127.0.0.3 (engine IDs). */
+	while (f.dec->nsessions < f.dec->nsessions_cap) {
+		build_v5(&p, (uint8_t)f.dec->nsessions);
+		t += 1000;
+		RN_PASS(feed_from(&f, 3, 2055, t, &p));
+	}
+	/* 127.0.0.4 domain 1 takes the least recently used slot: 127.0.0.2's. */
+	f.recs.n = 0;
+	build_tmpls(&p, 1, 258, 1);
+	t += 1000;
+	RN_PASS(feed_from(&f, 4, 4739, t, &p));
+	assert_int_equal(f.recs.n, 0);
+	assert_true(xmetric(&f, "repnet_flow_pending_total", 4, ",result=\"decoded\"") == 0);
+	assert_int_equal(f.dec->nsessions, f.dec->nsessions_cap);
+	/* 127.0.0.3 holds half the table or more: it now gives up its own. */
+	build_v5(&p, 200);
+	t += 1000;
+	RN_PASS(feed_from(&f, 3, 2055, t, &p));
+	build_data(&p, 1, 258, 6);
+	RN_PASS(feed_from(&f, 4, 4739, t, &p));
+	assert_int_equal(f.recs.n, 2);
+	assert_int_equal(f.recs.v[1].packets, 6);
+	fx_free(&f);
+}
+
+/* Loading prunes what expired meanwhile and what is no longer allowed. */
+static void test_persistence_prune(void **state)
+{
+	(void)state;
+	struct flow_dec_conf dc = {.max_templates = 64,
+	                           .max_templates_per_exporter = 16,
+	                           .pending_bytes = 0,
+	                           .pending_max_age_ms = 30000,
+	                           .template_lifetime_ms = 60000,
+	                           .scale_sampling = true};
+	char dir[] = "/tmp/repnet-tmpl.XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/flow-templates.0", dir);
+	struct fixture f;
+	struct pkt p;
+	fx_init_conf(&f, &dc);
+	build_tmpls(&p, 1, 256, 3);
+	RN_PASS(feed_from(&f, 2, 4739, T0, &p));
+	build_tmpls(&p, 1, 256, 2);
+	RN_PASS(feed_from(&f, 3, 4739, T0 + 50000, &p));
+	RN_PASS(flow_tmpl_save(&f.dec, 1, path));
+	fx_free(&f);
+
+	struct flow_tmpl_load_stats st;
+	fx_init_conf(&f, &dc);
+	RN_PASS(flow_tmpl_load(f.dec, path, T0 + 70000, NULL, &st));
+	assert_int_equal(st.loaded, 2);
+	assert_int_equal(st.pruned, 3);
+	assert_int_equal(st.bad, 0);
+	fx_free(&f);
+
+	struct rn_prefix_list allow = {0};
+	struct rn_prefix only3;
+	RN_PASS(rn_prefix_parse_str("127.0.0.3/32", true, &only3));
+	RN_PASS(rn_prefix_list_add(&allow, &only3));
+	fx_init_conf(&f, &dc);
+	RN_PASS(flow_tmpl_load(f.dec, path, T0 + 55000, &allow, &st));
+	assert_int_equal(st.loaded, 2);
+	assert_int_equal(st.pruned, 3);
+	/* What loaded decodes. */
+	build_data(&p, 1, 257, 11);
+	RN_PASS(feed_from(&f, 3, 4739, T0 + 56000, &p));
+	assert_int_equal(f.recs.n, 1);
+	assert_int_equal(f.recs.v[0].packets, 11);
+	fx_free(&f);
+	rn_prefix_list_clear(&allow);
+	unlink(path);
+	rmdir(dir);
+}
+
 RN_TEST_MAIN(test_vectors, test_replacement, test_sampling, test_v9_sampling, test_biflow,
              test_pending, test_withdrawal, test_sequence, test_persistence, test_v5_times,
-             test_sflow, test_mutations)
+             test_sflow, test_mutations, test_template_caps, test_template_lifetime,
+             test_session_eviction, test_persistence_prune)

@@ -32,7 +32,7 @@ run_path() { # backend workers
 	listen=192.0.2.2:2055
 	ip netns exec "$NB" "$R" flows --live --count $WANT --seconds 30 \
 		-o collector.flow.backend="$b" -o collector.flow.interface="$VB" \
-		-o collector.flow.workers="$2" \
+		-o collector.flow.workers="$2" -o collector.flow.exporters=192.0.2.1/32 \
 		-o collector.flow.netflow_listen=$listen -o collector.flow.ipfix_listen= \
 		-o collector.flow.sflow_listen= -o "core.data_dir=$T/data-$b" \
 		>"$T/$b.out" 2>"$T/$b.err" &

@@ -7,7 +7,8 @@
  * template that comes later. Records go on to the flow detectors (small
  * caps, so evictions happen). Template persistence is exercised at the
  * end: the decoder's templates are saved and loaded into a fresh decoder,
- * which must accept every one of them.
+ * which must accept every one of them. Templates live 120 s of the input's
+ * clock, so they expire too; the caps are small, so they evict.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                           .max_templates_per_exporter = 8,
 	                           .pending_bytes = 4096,
 	                           .pending_max_age_ms = 30000,
+	                           .template_lifetime_ms = 120000,
 	                           .scale_sampling = true};
 	static struct collector_flow_conf fc = {.window_ms = 60000,
 	                                        .pair_window_ms = 5000,
@@ -68,18 +70,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)flow_dec_datagram(d, &o, p, n);
 	}
 	flow_dec_expire(d, t + 60000);
+	flow_tmpl_expire(d, t);
 	flow_detect_flush(det);
 
-	/* Persistence: what was stored must load back, all of it. */
+	/* Persistence: what was stored (and not expired) must load back, all of it. */
 	char path[64];
 	snprintf(path, sizeof(path), "%s/repnet-fuzz-tmpl.%d",
 	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
-	size_t stored = d->ntmpl, loaded = 0, bad = 0;
+	size_t stored = d->ntmpl;
+	struct flow_tmpl_load_stats st;
 	if (flow_tmpl_save(&d, 1, path) == RN_OK) {
 		if (flow_dec_alloc(&d2, &dc, x, NULL) != RN_OK)
 			abort();
-		if (flow_tmpl_load(d2, path, &loaded, &bad) != RN_OK || loaded != stored ||
-		    bad != 0)
+		if (flow_tmpl_load(d2, path, t, NULL, &st) != RN_OK || st.loaded != stored ||
+		    st.bad != 0 || st.pruned != 0)
 			abort();
 		flow_dec_free(d2);
 		unlink(path);

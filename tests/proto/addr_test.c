@@ -225,6 +225,52 @@ static void test_hostport(void **state)
 		RN_FAILS(rn_hostport_parse(bad[i], &ss, &len));
 }
 
+/* Loopback: addresses, host:port, socket addresses (v4-mapped folded), the list. */
+static void test_loopback(void **state)
+{
+	(void)state;
+	struct rn_addr a = A("127.9.8.7"), b = A("128.0.0.1"), c = A("::1"), d = A("::2");
+	assert_true(rn_addr_is_loopback(&a));
+	assert_false(rn_addr_is_loopback(&b));
+	assert_true(rn_addr_is_loopback(&c));
+	assert_false(rn_addr_is_loopback(&d));
+	assert_true(rn_hostport_is_loopback("127.0.0.1:2055"));
+	assert_true(rn_hostport_is_loopback("[::1]:0"));
+	assert_true(rn_hostport_is_loopback("[::ffff:127.0.0.1]:53"));
+	assert_false(rn_hostport_is_loopback("0.0.0.0:2055"));
+	assert_false(rn_hostport_is_loopback("[::]:2055"));
+	assert_false(rn_hostport_is_loopback("192.0.2.1:2055"));
+	assert_false(rn_hostport_is_loopback("nonsense"));
+
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(4739)};
+	inet_pton(AF_INET6, "::ffff:192.0.2.9", &s6.sin6_addr);
+	struct rn_addr x;
+	uint16_t port = 0;
+	RN_PASS(rn_addr_from_sockaddr(&x, &port, &s6));
+	assert_int_equal(x.family, RN_AF_INET);
+	assert_int_equal(x.u.v4, 0xc0000209u);
+	assert_int_equal(port, 4739);
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(9)};
+	s4.sin_addr.s_addr = htonl(0x7f000001u);
+	RN_PASS(rn_addr_from_sockaddr(&x, NULL, &s4));
+	assert_true(rn_addr_is_loopback(&x));
+	struct sockaddr su = {.sa_family = AF_UNIX};
+	RN_FAILS_WITH(rn_addr_from_sockaddr(&x, NULL, &su), RN_EUNSUPP);
+
+	struct rn_prefix_list l = {0}, l2 = {0};
+	RN_PASS(rn_prefix_list_add_loopback(&l));
+	assert_int_equal(l.n, 2);
+	assert_true(rn_prefix_list_contains(&l, &a));
+	assert_true(rn_prefix_list_contains(&l, &c));
+	assert_false(rn_prefix_list_contains(&l, &b));
+	RN_PASS(rn_prefix_list_append(&l2, &l));
+	RN_PASS(rn_prefix_list_append(&l2, &l));
+	assert_int_equal(l2.n, 4);
+	assert_true(rn_prefix_list_contains(&l2, &c));
+	rn_prefix_list_clear(&l);
+	rn_prefix_list_clear(&l2);
+}
+
 static void test_cmp(void **state)
 {
 	(void)state;
@@ -236,4 +282,5 @@ static void test_cmp(void **state)
 }
 
 RN_TEST_MAIN(test_parse_v4, test_parse_v6, test_parse_bounds, test_format_roundtrip,
-             test_random_roundtrip, test_prefix, test_special, test_hostport, test_cmp)
+             test_random_roundtrip, test_prefix, test_special, test_hostport, test_cmp,
+             test_loopback)

@@ -154,10 +154,18 @@ static int h_data(void *arg, struct rn_conn *c, const uint8_t *in, size_t len, s
 	return RN_OK;
 }
 
+/* Admits 127.0.0.1 only (test_admit). */
+static int h_admit(void *arg, const struct rn_addr *peer, uint16_t port)
+{
+	(void)arg;
+	return peer->family == RN_AF_INET && peer->u.v4 == 0x7f000001u && port != 0 ? RN_OK
+	                                                                            : -EPERM;
+}
+
 struct opts {
 	size_t max_conns, max_per_client, in_max, out_max;
 	int64_t idle_ms, msg_ms, backoff_ms;
-	bool buffered, with_unix, drain;
+	bool buffered, with_unix, drain, admit;
 };
 
 static void fx_start(struct fx *f, const struct opts *o)
@@ -179,6 +187,8 @@ static void fx_start(struct fx *f, const struct opts *o)
 	        .ops = {.open = h_open, .data = h_data, .close = h_close},
 	        .arg = f,
 	};
+	if (o->admit)
+		conf.ops.admit = h_admit;
 	RN_PASS(rn_connsrv_alloc(&f->s, &conf, f->m));
 	struct rn_connsrv_listen tcp = {.name = "t", .hostport = "127.0.0.1:0"};
 	RN_PASS(rn_connsrv_listen(f->s, &tcp, &f->port));
@@ -425,6 +435,41 @@ static void test_listener_cap(void **state)
 	fx_stop(&f);
 }
 
+/*
+ * The admit hook turns a peer away before any cap: counted as denied, and
+ * it displaces nobody, even when the server is full.
+ */
+static void test_admit(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct opts o = {.max_conns = 1, .max_per_client = 1, .admit = true, .with_unix = true};
+	fx_start(&f, &o);
+	int a = cli_accepted(&f, "127.0.0.1");
+	for (int i = 0; i < 3; i++) {
+		int d = cli(&f, "127.0.0.2");
+		assert_true(closed(d));
+		close(d);
+	}
+	assert_true(wait_metric(&f, "denied", 3));
+	assert_true(metric(&f, "t", "evicted_full") == 0);
+	assert_true(metric(&f, "t", "accepted") == 1);
+	assert_int_equal(atomic_load(&f.opens), 1);
+	say(a, "a\n");
+	expect(a, "ok a\n");
+	/* Not asked for unix sockets. */
+	int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.upath);
+	assert_int_equal(connect(u, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	say(u, "u\n");
+	expect(u, "ok u\n");
+	assert_true(metric(&f, "tu", "denied") == 0);
+	close(u);
+	close(a);
+	fx_stop(&f);
+}
+
 static void test_client_cap(void **state)
 {
 	(void)state;
@@ -660,4 +705,4 @@ static void test_conf(void **state)
 
 RN_TEST_MAIN(test_echo, test_echo_buffered, test_heap_answer, test_listener_cap, test_client_cap,
              test_deadline, test_deadline_buffered, test_idle, test_no_reader, test_emfile,
-             test_stop, test_conf)
+             test_stop, test_conf, test_admit)
