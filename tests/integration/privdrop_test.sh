@@ -66,7 +66,8 @@ cat >"$T/r.conf" <<CONF
 core: { data_dir = "$T/data"; user = "$USER_"; log_level = "info"; };
 scoring: { tick = "1s"; lateness = "500ms"; default_never_block = false; };
 collector: { flow: { backend = "tpacket"; interface = "$VB"; workers = 1;
-                     netflow_listen = "192.0.2.2:2055"; ipfix_listen = ""; sflow_listen = ""; }; };
+                     netflow_listen = "192.0.2.2:2055"; ipfix_listen = ""; sflow_listen = "";
+                     exporters = ["192.0.2.1/32"]; }; };
 feeds: { sync: { reconcile_interval = "1h"; }; };
 CONF
 "$REPNET_BUILD/repnetd" -n -c "$T/r.conf" >/dev/null || fail "configuration"
