@@ -486,6 +486,19 @@ struct scoring_explain {
 };
 int scoring_engine_explain(struct scoring_engine *e, const struct rn_addr *a,
                            struct scoring_explain *out);
+/*
+ * x as JSON, field for field and lossless (times in ms, milli-points,
+ * kinds and categories by number): how repnetd hands an explanation to
+ * `repnet explain`. Not a public format (that is `repnet explain --json`).
+ */
+void scoring_explain_json_write(struct rn_jsonw *w, const struct scoring_explain *x);
+/*
+ * Reads what scoring_explain_json_write() wrote into x (all of it is
+ * overwritten). Strict; unknown members are skipped. RN_EPARSE or
+ * RN_ELIMIT with the reason in err (errlen bytes, may be NULL).
+ */
+int scoring_explain_json_read(const uint8_t *buf, size_t len, struct scoring_explain *x,
+                              char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Service: the scorer role                                            */

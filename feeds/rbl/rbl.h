@@ -155,6 +155,8 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
  */
 int feeds_rbl_start_view(struct feeds_rbl **out, const struct feeds_rbl_conf *c,
                          const struct feeds_view *v, struct feeds_http *h, struct rn_metrics *m);
+/* The DNSBL's port (UDP and TCP; useful with port 0), or 0 without a DNSBL. Safe on NULL. */
+unsigned feeds_rbl_dnsbl_port(const struct feeds_rbl *r);
 void feeds_rbl_stop(struct feeds_rbl *r);
 
 #ifdef __cplusplus

@@ -302,6 +302,11 @@ fail:
 	return rc;
 }
 
+unsigned feeds_rbl_dnsbl_port(const struct feeds_rbl *r)
+{
+	return r != NULL && r->dnsbl != NULL ? feeds_dnsbl_port(r->dnsbl) : 0;
+}
+
 void feeds_rbl_stop(struct feeds_rbl *r)
 {
 	if (r == NULL)

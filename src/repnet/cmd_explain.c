@@ -1,10 +1,15 @@
 /*
  * cmd_explain.c: repnet explain, why an address is or is not listed.
  *
- * Offline only: from a data directory (the scorer's snapshot and journal,
- * opened read-only, so a running daemon's files are never touched) or
- * from observations replayed like repnet score does. Asking a running
- * daemon needs an endpoint on its HTTP listener that does not exist yet.
+ * By default it asks the running repnetd (the score role) through its
+ * operator API (GET /v1/explain, src/repnetd/api.c), found and
+ * authenticated through the data directory's api.endpoint and api.token:
+ * the state as of now, scored with the daemon's own configuration. When
+ * no repnetd answers there, or with --offline or --data-dir, it reads the
+ * data directory (the scorer's snapshot and journal, opened read-only, so
+ * a running daemon's files are never touched); with --obs it replays
+ * observations like repnet score does. Either way it says where the
+ * state came from, and as of when.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +38,7 @@ static const char *t3339(int64_t ms, char *buf)
 	return buf;
 }
 
-static void print_text(const struct scoring_explain *x, const char *ip)
+static void print_text(const struct scoring_explain *x, const char *ip, const char *state)
 {
 	char k[RN_PREFIX_STRLEN], t1[RN_TIME_STRLEN], t2[RN_TIME_STRLEN], t3[RN_TIME_STRLEN];
 	rn_prefix_format(&x->key, k, sizeof(k));
@@ -43,7 +48,7 @@ static void print_text(const struct scoring_explain *x, const char *ip)
 	printf(": %s", x->listed ? "LISTED" : "not listed");
 	if (x->dry_run)
 		printf(" (dry run: never enforced)");
-	printf("\n  score ");
+	printf("\n  state: %s\n  score ", state);
 	score_print_points(stdout, x->score);
 	printf(" at %s; list at %g, keep listed at %g\n", t3339(x->at_ms, t1), x->threshold,
 	       x->delist_threshold);
@@ -99,7 +104,7 @@ static void print_text(const struct scoring_explain *x, const char *ip)
 	}
 }
 
-static int print_json(const struct scoring_explain *x)
+static int print_json(const struct scoring_explain *x, const char *state)
 {
 	char k[RN_PREFIX_STRLEN], pts[SCORE_POINTS_STRLEN];
 	struct rn_strbuf b;
@@ -109,6 +114,7 @@ static int print_json(const struct scoring_explain *x)
 	rn_prefix_format(&x->key, k, sizeof(k));
 	rn_jsonw_obj_begin(&w);
 	rn_jsonw_kv_str(&w, "key", k);
+	rn_jsonw_kv_str(&w, "state", state);
 	rn_jsonw_kv_bool(&w, "listed", x->listed);
 	rn_jsonw_key(&w, "score");
 	rn_jsonw_numf(&w, "%s", score_points_format(x->score, pts));
@@ -171,7 +177,47 @@ static int print_json(const struct scoring_explain *x)
 }
 
 /*
- * repnet explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]
+ * Asks the repnetd of data_dir. RN_OK with x filled; RN_ENOTFOUND (no
+ * repnetd there, or one without the score role) and connection errors
+ * leave the caller to read the files, after saying why in why.
+ */
+static int explain_live(const char *data_dir, const char *ip, struct scoring_explain *x,
+                        char *state, size_t slen, char *why, size_t wlen)
+{
+	char path[128], where[128], err[256];
+	char *body = NULL;
+	int status = 0;
+	snprintf(path, sizeof(path), "/v1/explain?ip=%s", ip);
+	int rc = cli_api_get(data_dir, path, 8u << 20, &body, &status, where, sizeof(where));
+	if (rc != RN_OK) {
+		snprintf(why, wlen, "repnetd at %s: %s", where, rn_strerror(rc));
+		return RN_ENOTFOUND;
+	}
+	if (status == 404) {
+		snprintf(why, wlen, "repnetd at %s has no score role", where);
+		free(body);
+		return RN_ENOTFOUND;
+	}
+	if (status != 200) {
+		fprintf(stderr, "repnet: explain: repnetd at %s answered %d: %s\n", where, status,
+		        body);
+		free(body);
+		return RN_EBUS;
+	}
+	rc = scoring_explain_json_read((const uint8_t *)body, strlen(body), x, err, sizeof(err));
+	free(body);
+	if (rc != RN_OK) {
+		fprintf(stderr,
+		        "repnet: explain: repnetd at %s: an answer repnet cannot read: %s\n", where,
+		        err);
+		return rc;
+	}
+	snprintf(state, slen, "live, from repnetd at %s", where);
+	return RN_OK;
+}
+
+/*
+ * repnet explain [-c FILE] [-o section.key=value]... [--offline | --data-dir DIR | --obs FILE|-]
  *                [--never-block CIDR,...] [--no-default-never-block] [--json] IP
  */
 int cmd_explain(int argc, char **argv)
@@ -179,12 +225,13 @@ int cmd_explain(int argc, char **argv)
 	static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
 	                                      {"data-dir", required_argument, NULL, 'D'},
 	                                      {"obs", required_argument, NULL, 'O'},
+	                                      {"offline", no_argument, NULL, 'F'},
 	                                      {"never-block", required_argument, NULL, 'n'},
 	                                      {"no-default-never-block", no_argument, NULL, 'N'},
 	                                      {"json", no_argument, NULL, 'j'},
 	                                      {NULL, 0, NULL, 0}};
 	const char *data = NULL, *obs = NULL, *never = NULL;
-	bool no_default = false, json = false;
+	bool no_default = false, json = false, offline = false;
 	struct conf_args ca;
 	int ch, code = 1;
 	if (conf_args_init(&ca, argc) != RN_OK)
@@ -196,6 +243,9 @@ int cmd_explain(int argc, char **argv)
 			break;
 		case 'O':
 			obs = optarg;
+			break;
+		case 'F':
+			offline = true;
 			break;
 		case 'n':
 			never = optarg;
@@ -222,58 +272,82 @@ int cmd_explain(int argc, char **argv)
 		conf_args_free(&ca);
 		return 2;
 	}
-	struct scoring_conf conf;
-	if (score_conf_load(&ca, never, no_default, false, &conf) != RN_OK) {
-		conf_args_free(&ca);
-		return 1;
-	}
+	char dir[4096], state[4400], why[512] = "", t[RN_TIME_STRLEN];
 	struct scoring_explain *x = calloc(1, sizeof(*x));
 	struct scoring_engine *e = NULL;
 	struct scoring *s = NULL;
+	struct scoring_conf conf;
+	bool have_conf = false;
 	int rc = x ? RN_OK : -ENOMEM;
-	if (rc == RN_OK && obs != NULL) {
+	/* The data directory: given, or core.data_dir of the configuration. */
+	if (rc == RN_OK && obs == NULL && data == NULL) {
+		struct daemon_conf dc;
+		struct rn_conf_error err;
+		if (daemon_conf_load(&dc, ca.path, ca.ov, &err) != RN_OK) {
+			char msg[1024];
+			rn_conf_error_format(&err, msg, sizeof(msg));
+			fprintf(stderr, "repnet: %s\n", msg);
+			goto out;
+		}
+		snprintf(dir, sizeof(dir), "%s", dc.core.data_dir);
+		daemon_conf_release(&dc);
+		data = dir;
+		/* The running daemon first, unless told otherwise. */
+		if (!offline && never == NULL && !no_default) {
+			rc = explain_live(data, ip, x, state, sizeof(state), why, sizeof(why));
+			if (rc == RN_OK)
+				goto print;
+			if (rc != RN_ENOTFOUND)
+				goto out;
+			rc = RN_OK;
+		}
+	}
+	if (score_conf_load(&ca, never, no_default, false, &conf) != RN_OK)
+		goto out;
+	have_conf = true;
+	if (obs != NULL) {
 		struct scoring_ingest_stats st = {0};
 		rc = scoring_engine_new(&conf, false, &e);
 		if (rc == RN_OK)
 			rc = score_replay(e, obs, false, &st);
 		if (rc == RN_OK)
 			rc = scoring_engine_explain(e, &a, x);
-	} else if (rc == RN_OK) {
-		/* The data directory: given, or core.data_dir of the configuration. */
-		struct daemon_conf dc;
-		struct rn_conf_error err;
-		char dir[4096];
-		if (data == NULL) {
-			if (daemon_conf_load(&dc, ca.path, ca.ov, &err) != RN_OK) {
-				rc = RN_ECONF;
-				goto out;
-			}
-			snprintf(dir, sizeof(dir), "%s", dc.core.data_dir);
-			daemon_conf_release(&dc);
-			data = dir;
+		if (rc != RN_OK) {
+			fprintf(stderr, "repnet: %s\n", rn_strerror(rc));
+			goto out;
 		}
+		rn_time_format(x->at_ms, false, t, sizeof(t));
+		snprintf(state, sizeof(state), "replayed from %s, as of %s",
+		         strcmp(obs, "-") == 0 ? "standard input" : obs, t);
+	} else {
 		struct scoring_opts o = {.data_dir = data, .read_only = true, .no_thread = true};
 		rc = scoring_start(&s, &conf, &o);
 		if (rc == RN_OK)
 			rc = scoring_explain(s, &a, x);
-		else
+		if (rc != RN_OK) {
 			fprintf(stderr,
 			        "repnet: cannot open the scorer's state in %s/scoring: %s\n", data,
 			        rn_strerror(rc));
-	}
-	if (rc == RN_OK) {
-		if (json && print_json(x) != RN_OK)
 			goto out;
-		if (!json)
-			print_text(x, ip);
-		code = 0;
-	} else if (obs != NULL) {
-		fprintf(stderr, "repnet: %s\n", rn_strerror(rc));
+		}
+		if (x->at_ms > 0)
+			rn_time_format(x->at_ms, false, t, sizeof(t));
+		else
+			snprintf(t, sizeof(t), "no tick yet");
+		snprintf(state, sizeof(state), "the files in %s/scoring, as of %s%s%s%s", data, t,
+		         why[0] != '\0' ? " (" : "", why, why[0] != '\0' ? ")" : "");
 	}
+print:
+	if (json && print_json(x, state) != RN_OK)
+		goto out;
+	if (!json)
+		print_text(x, ip, state);
+	code = 0;
 out:
 	scoring_stop(s);
 	scoring_engine_free(e);
-	scoring_conf_release(&conf);
+	if (have_conf)
+		scoring_conf_release(&conf);
 	free(x);
 	conf_args_free(&ca);
 	return code;

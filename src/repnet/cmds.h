@@ -24,6 +24,7 @@ int cmd_status(int argc, char **argv);
 int cmd_feed(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
 
 /* repnet demo --help: where the demo finds its data and repnetd (cmd_demo.c). */
 void cmd_demo_help(FILE *f);

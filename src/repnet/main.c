@@ -138,11 +138,17 @@ static const struct cmd cmds[] = {
          "       [--no-default-never-block] [--dry-run] [--lenient]",
          cmd_score},
         {"explain",
-         "Explain an address's score and listing, offline: from the scorer's state in a\n"
-         "data directory (read-only), or from observations replayed as score does.",
-         "explain [-c FILE] [-o section.key=value]... [--data-dir DIR | --obs FILE|-]\n"
+         "Explain an address's score and listing: as of now, from the running repnetd\n"
+         "(its operator API); else, or with --offline, from the scorer's state in the\n"
+         "data directory (read-only); or from observations replayed as score does. It\n"
+         "says which, and as of when.",
+         "explain [-c FILE] [-o section.key=value]... [--offline | --data-dir DIR | --obs FILE|-]\n"
          "       [--never-block CIDR,...] [--no-default-never-block] [--json] IP",
          cmd_explain},
+        {"lookup",
+         "Where an address stands now, from the running repnetd: the scorer's blocklist,\n"
+         "the list its DNSBL and policy service answer from, and the DNSBL's answer.",
+         "lookup [-c FILE] [-o section.key=value]... [--json] IP", cmd_lookup},
         {"demo",
          "Run the whole pipeline on real data: start repnetd on its defaults, replay the\n"
          "real Postfix and Exim logs and a softflowd NetFlow export through it at --speed\n"

@@ -28,6 +28,12 @@
 int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t max, char **body,
                  int *status)
 {
+	return cli_http_get_bearer(hostport, path, NULL, timeout_ms, max, body, status);
+}
+
+int cli_http_get_bearer(const char *hostport, const char *path, const char *token, int timeout_ms,
+                        size_t max, char **body, int *status)
+{
 	struct sockaddr_storage ss;
 	unsigned sl;
 	int rc = rn_hostport_parse(hostport, &ss, &sl);
@@ -43,10 +49,11 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 		rc = -errno;
 		goto out;
 	}
-	char req[512];
+	char req[768];
 	int n = snprintf(req, sizeof(req),
-	                 "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
-	                 hostport);
+	                 "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%sConnection: close\r\n\r\n", path,
+	                 hostport, token != NULL ? "Authorization: Bearer " : "",
+	                 token != NULL ? token : "", token != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req) || rn_write_all(fd, req, (size_t)n) != RN_OK) {
 		rc = -EIO;
 		goto out;
@@ -170,5 +177,46 @@ int cli_json_print(FILE *f, struct rn_jsonw *w, struct rn_strbuf *b)
 	if (rc == RN_OK && (rc = rn_strbuf_err(b)) == RN_OK &&
 	    fwrite(rn_strbuf_str(b), 1, rn_strbuf_len(b), f) != rn_strbuf_len(b))
 		rc = -EIO;
+	return rc;
+}
+
+/* Reads a one-line file of data_dir into buf, without its newline. */
+static int read_line_file(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[4096];
+	uint8_t *b;
+	size_t n;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return RN_ELIMIT;
+	int rc = rn_file_read(path, len, &b, &n);
+	if (rc != RN_OK)
+		return rc;
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		n--;
+	if (n == 0 || n >= len || memchr(b, '\n', n) != NULL) {
+		free(b);
+		return RN_EPARSE;
+	}
+	memcpy(buf, b, n);
+	buf[n] = '\0';
+	free(b);
+	return RN_OK;
+}
+
+int cli_api_get(const char *data_dir, const char *path, size_t max, char **body, int *status,
+                char *where, size_t wlen)
+{
+	char token[128];
+	snprintf(where, wlen, "(not running: no %s/api.endpoint)", data_dir);
+	int rc = read_line_file(data_dir, "api.endpoint", where, wlen);
+	if (rc != RN_OK) {
+		if (rc != -ENOENT)
+			snprintf(where, wlen, "(%s/api.endpoint: %s)", data_dir, rn_strerror(rc));
+		return rc == -ENOENT ? RN_ENOTFOUND : rc;
+	}
+	if ((rc = read_line_file(data_dir, "api.token", token, sizeof(token))) != RN_OK)
+		return rc;
+	rc = cli_http_get_bearer(where, path, token, 10000, max, body, status);
+	explicit_bzero(token, sizeof(token));
 	return rc;
 }

@@ -19,6 +19,19 @@
  */
 int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t max, char **body,
                  int *status);
+/* The same with "Authorization: Bearer token" (token may be NULL: none). */
+int cli_http_get_bearer(const char *hostport, const char *path, const char *token, int timeout_ms,
+                        size_t max, char **body, int *status);
+/*
+ * GET path from the repnetd whose data directory is data_dir, through its
+ * operator API: the endpoint and the token it wrote there (api.endpoint,
+ * api.token, which only root and core.user can read). where (wlen bytes)
+ * gets the endpoint, or why there is none. RN_ENOTFOUND when no repnetd
+ * runs there; -errno from reading the token or connecting; otherwise as
+ * cli_http_get().
+ */
+int cli_api_get(const char *data_dir, const char *path, size_t max, char **body, int *status,
+                char *where, size_t wlen);
 
 /*
  * The value of one sample in Prometheus text: name with the exact label

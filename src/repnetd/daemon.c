@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "priv.h"
 #include "roles.h"
@@ -44,6 +45,7 @@ struct daemon {
 	struct priv priv;
 	struct fd_budget fdb;
 	struct fd_watch *fdw;
+	struct api *api;
 	int64_t start_ms;
 	struct rn_counter reloads_ok;
 	struct rn_counter reloads_failed;
@@ -326,6 +328,10 @@ int daemon_run(const struct daemon_opts *opts)
 		log_errx("http: /status: %s", rn_strerror(rc));
 		goto out;
 	}
+	/* As core.user: the token and the endpoint file are its own. */
+	if (d.http != NULL &&
+	    (rc = api_start(&d.api, &d.conf, d.http, d.roles, d.metrics)) != RN_OK)
+		goto out;
 	if ((rc = fd_watch_start(&d.fdw, &d.fdb, fds_short, &d, d.metrics)) != RN_OK) {
 		log_errx("descriptor watch: %s", rn_strerror(rc));
 		goto out;
@@ -355,6 +361,7 @@ out:
 	fd_watch_stop(d.fdw);
 	roles_stop_early(d.roles, d.conf.core.shutdown_grace_ms);
 	feeds_http_stop(d.http);
+	api_stop(d.api);
 	roles_stop_late(d.roles);
 	priv_stop(&d.priv);
 	if (d.metrics != NULL)

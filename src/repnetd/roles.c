@@ -777,6 +777,21 @@ static void ingest_server_json(struct rn_jsonw *w, struct feeds_ingest_server *s
 	rn_jsonw_obj_end(w);
 }
 
+struct scoring *roles_scorer(struct roles *r)
+{
+	return r != NULL ? r->scorer : NULL;
+}
+
+const struct feeds_view *roles_view(struct roles *r)
+{
+	return r != NULL && r->view.lookup != NULL ? &r->view : NULL;
+}
+
+unsigned roles_dnsbl_port(struct roles *r)
+{
+	return r != NULL ? feeds_rbl_dnsbl_port(r->rbl) : 0;
+}
+
 int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), void *arg,
                  char **out, size_t *len)
 {

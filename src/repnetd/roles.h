@@ -33,6 +33,12 @@ void roles_reload(struct roles *r, const struct daemon_conf *c);
 void roles_stop_early(struct roles *r, int64_t grace_ms);
 /* After the HTTP listener stopped: the local RBL, sync, the replica. Frees r. Safe on NULL. */
 void roles_stop_late(struct roles *r);
+/* The scorer (score role), or NULL. */
+struct scoring *roles_scorer(struct roles *r);
+/* The list the DNSBL and the policy service answer from (serve role), or NULL. */
+const struct feeds_view *roles_view(struct roles *r);
+/* The DNSBL's port (serve role), or 0. */
+unsigned roles_dnsbl_port(struct roles *r);
 /*
  * A JSON object describing every role's state, for GET /status. *out is
  * malloc'd. extra (may be NULL) adds members of the process's own.
