@@ -54,6 +54,13 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .offset = S_OFF(stdin_source),
          .def = "false",
          .help = "Also read log lines from standard input (foreground use)."},
+        {.name = "smtp.own_zones",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(own_zones),
+         .max = 64,
+         .help = "DNSBL zones whose hits are this deployment's own enforcement (a federated "
+                 "feed the MTA queries directly): counted, never evidence. This node's "
+                 "feeds.dnsbl.zones need no entry."},
         {.name = "tail.paths",
          .type = RN_CONF_STRLIST,
          .offset = S_OFF(tail_paths),
