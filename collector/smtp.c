@@ -17,9 +17,13 @@
  * a listing, not new behaviour. Such a line is counted in enforced[] and
  * goes no further: no observation, no detector (so no rbl_confirmed, no
  * spamtrap hit on the rejected recipient), so a client that retries
- * against its listing neither renews nor re-categorises it. The texts are
- * matched only in the reason past the client-supplied address, so a
- * client cannot write them into its envelope to escape observation.
+ * against its listing neither renews nor re-categorises it. How such a
+ * session ends within SMTP_SESSION_MS (lost connection, timeout, too many
+ * errors, no mail) is the client's answer to our reject and is counted the
+ * same way; the pipe remembers the last SMTP_ENFORCED_RECENT refused
+ * addresses for that. The texts are matched only in the reason past the
+ * client-supplied address, so a client cannot write them into its
+ * envelope to escape observation.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -144,6 +148,41 @@ static int dnsbl_rank_enforced(struct smtp_pipe *p, int64_t ts, const struct smt
 	return by;
 }
 
+static void refused_note(struct smtp_pipe *p, int64_t ts, const struct rn_addr *a, int by)
+{
+	for (unsigned i = 0; i < SMTP_ENFORCED_RECENT; i++) {
+		struct smtp_enforced_recent *r = &p->refused[i];
+		if (r->ts_ms != 0 && rn_addr_equal(&r->addr, a)) {
+			r->ts_ms = ts > r->ts_ms ? ts : r->ts_ms;
+			r->by = by;
+			return;
+		}
+	}
+	struct smtp_enforced_recent *r = &p->refused[p->refused_next];
+	p->refused_next = (p->refused_next + 1) % SMTP_ENFORCED_RECENT;
+	r->addr = *a;
+	r->ts_ms = ts;
+	r->by = by;
+}
+
+/*
+ * The end of a session we refused in: a client that hangs up, times out or
+ * runs into the error limit after our rejects does so because of them.
+ */
+static int refused_session_end(const struct smtp_pipe *p, int64_t ts, const struct smtp_event *ev)
+{
+	if (ev->kind != RN_KIND_LOST_CONNECTION && ev->kind != RN_KIND_TIMEOUT &&
+	    ev->kind != RN_KIND_TOO_MANY_ERRORS && ev->kind != RN_KIND_NO_MAIL)
+		return SMTP_ENF_NONE;
+	for (unsigned i = 0; i < SMTP_ENFORCED_RECENT; i++) {
+		const struct smtp_enforced_recent *r = &p->refused[i];
+		if (r->ts_ms != 0 && rn_addr_equal(&r->addr, &ev->addr) && ts >= r->ts_ms &&
+		    ts - r->ts_ms <= SMTP_SESSION_MS)
+			return r->by;
+	}
+	return SMTP_ENF_NONE;
+}
+
 int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 {
 	struct smtp_pipe *p = arg;
@@ -201,6 +240,10 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 		int by = smtp_enforced_by(p->conf, &ev);
 		if (ev.kind == RN_KIND_RBL_LISTED)
 			by = dnsbl_rank_enforced(p, sl.ts_ms, &ev, by);
+		if (by != SMTP_ENF_NONE)
+			refused_note(p, sl.ts_ms, &ev.addr, by);
+		else
+			by = refused_session_end(p, sl.ts_ms, &ev);
 		if (by != SMTP_ENF_NONE) {
 			ctr_inc(&c->enforced[by]);
 			return RN_OK;

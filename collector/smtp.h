@@ -258,9 +258,11 @@ struct smtp_counters {
 	struct rn_counter kinds[RN_KIND_MAX];
 };
 
-#define SMTP_BATCH        256
-#define SMTP_DNSBL_HITS   16
-#define SMTP_DNSBL_HIT_MS 60000 /* a rank line follows its dnsblog lines within this */
+#define SMTP_BATCH           256
+#define SMTP_DNSBL_HITS      16
+#define SMTP_DNSBL_HIT_MS    60000 /* a rank line follows its dnsblog lines within this */
+#define SMTP_ENFORCED_RECENT 64
+#define SMTP_SESSION_MS      300000 /* Postfix's smtpd_timeout: a session's end follows within this */
 
 /*
  * One source's path through parsers and detectors: its own clock, line
@@ -289,6 +291,17 @@ struct smtp_pipe {
 		bool own, foreign;
 	} hits[SMTP_DNSBL_HITS];
 	unsigned hits_next;
+	/*
+	 * Addresses this deployment just refused: how their sessions end
+	 * (lost connection, timeout, too many errors after the rejects) is
+	 * the client's answer to our reject, so it is enforcement too.
+	 */
+	struct smtp_enforced_recent {
+		struct rn_addr addr;
+		int64_t ts_ms;
+		int by;
+	} refused[SMTP_ENFORCED_RECENT];
+	unsigned refused_next;
 	size_t nbatch;
 	struct rn_obs batch[SMTP_BATCH + SMTP_DETECT_MAX_OUT];
 };

@@ -298,6 +298,9 @@ static void test_loop_safety(void **state)
 	        "unknown[127.0.3.5]: 554 5.7.1 Service unavailable; Client host [127.0.3.5] "
 	        "blocked using bl.test; Listed by repnet: spam_source; from=<sender@example.org> "
 	        "to=<bob@test.example> proto=ESMTP helo=<client.example>\n"
+	        /* The client hangs up after our reject: its answer to it, not evidence. */
+	        "2026-12-01T10:00:00.2+00:00 mx postfix/smtpd[9]: lost connection after RCPT "
+	        "from unknown[127.0.3.5]\n"
 	        /* The same zone in other case, a TXT the operator changed. */
 	        "2026-12-01T10:00:01.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
 	        "unknown[127.0.3.5]: 554 5.7.1 Service unavailable; Client host [127.0.3.5] "
@@ -329,6 +332,8 @@ static void test_loop_safety(void **state)
 	        "2026-12-01T10:00:07.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
 	        "unknown[127.0.3.8]: 554 5.7.1 Service unavailable; Client host [127.0.3.8] "
 	        "blocked using bl.test.example; nope; from=<a@b> to=<c@d> proto=ESMTP helo=<h>\n"
+	        "2026-12-01T10:00:07.2+00:00 mx postfix/smtpd[9]: lost connection after RCPT "
+	        "from unknown[127.0.3.8]\n"
 	        /* A client writing repnet's text into its recipient: still evidence. */
 	        "2026-12-01T10:00:08.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
 	        "unknown[127.0.3.9]: 550 5.1.1 <\"Listed by repnet: x\"@test.example>: Recipient "
@@ -353,8 +358,11 @@ static void test_loop_safety(void **state)
 	smtp_conf_own(&c);
 	run_buf(&c, true, log, sizeof(log) - 1, &o, &st);
 	assert_int_equal(st.unknown[SMTP_PROG_SMTPD] + st.unknown[SMTP_PROG_POSTSCREEN], 0);
-	/* bl.test twice, fed.example, 127.0.3.6's hit and rank, 127.0.3.7's bl.test hit. */
-	assert_int_equal(st.enforced[SMTP_ENF_DNSBL], 6);
+	/*
+	 * bl.test twice and the hangup after it, fed.example, 127.0.3.6's hit
+	 * and rank, 127.0.3.7's bl.test hit.
+	 */
+	assert_int_equal(st.enforced[SMTP_ENF_DNSBL], 7);
 	/* The two policy texts and the peer zone's TXT. */
 	assert_int_equal(st.enforced[SMTP_ENF_POLICY], 3);
 	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 0);
@@ -362,6 +370,7 @@ static void test_loop_safety(void **state)
 	/* Not ours: observed, and confirmed by the detector. */
 	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_RBL_LISTED), 2);
 	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_RBL_CONFIRMED), 1);
+	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_LOST_CONNECTION), 1);
 	assert_int_equal(count_addr(&o, "127.0.3.9", RN_KIND_UNKNOWN_RECIPIENT), 1);
 	assert_int_equal(count_addr(&o, "127.0.3.7", RN_KIND_RBL_LISTED), 2);
 	free(o.v);
@@ -372,7 +381,7 @@ static void test_loop_safety(void **state)
 	smtp_conf_defaults(&bare, NULL);
 	run_buf(&bare, false, log, sizeof(log) - 1, &o, &st);
 	assert_int_equal(st.enforced[SMTP_ENF_DNSBL] + st.enforced[SMTP_ENF_POLICY], 0);
-	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 6);
+	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 7);
 	free(o.v);
 	smtp_conf_release(&bare);
 	smtp_conf_own_release(&c);

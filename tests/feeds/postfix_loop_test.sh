@@ -5,12 +5,14 @@
 # The setup is postfix_test.sh's (a network and a private mount namespace;
 # repnetd serves bl.test on 127.0.0.1:53 and the policy service on
 # 127.0.0.1:10040; Postfix's port 25 uses `reject_rbl_client bl.test`, port
-# 2525 `check_policy_service`). The same repnetd also collects: it follows
-# Postfix's log, and its enforcement counter rises with every reject while
-# no observation of the client leaves the collector.
+# 2525 `check_policy_service`). The listed client comes back with swaks,
+# and with a raw client that hangs up after the reject as bots do. The same
+# repnetd also collects: it follows Postfix's log, and its enforcement
+# counters rise with every reject and every hangup after one, while no
+# observation of the client but its connects leaves the collector.
 #
 # Then hours of retries: the client's real sessions (connect, reject,
-# disconnect, as Postfix logged them) are repeated every 5 minutes for 6
+# disconnect or lost connection, as Postfix logged them) are repeated every 5 minutes for 6
 # hours with shifted timestamps, after a SASL attack that listed it, and
 # replayed offline (repnet logs, repnet score, repnet explain) with the
 # node's own configuration and no collector key. Its score, categories,
@@ -85,7 +87,27 @@ CONF
 postconf -c "$T/etc" -F '*/*/chroot = n'
 postconf -c "$T/etc" -M '2525/inet=2525 inet n - n - - smtpd -o smtpd_recipient_restrictions=$policy_restrictions'
 
-# The listed client tries three times on each port.
+# A client that hangs up after the reject, as bots do, instead of QUIT.
+cat >"$T/hangup.py" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15,
+                             source_address=("127.0.3.5", 0))
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline()
+        if not line or line[3:4] != b"-":
+            return line
+reply()
+for cmd in (b"EHLO client.example", b"MAIL FROM:<sender@example.org>", b"RCPT TO:<bob@test.example>"):
+    s.sendall(cmd + b"\r\n")
+    last = reply()
+sys.stdout.write(last.decode(errors="replace"))
+s.close()
+PY
+
+# The listed client tries three times on each port, then once more on
+# each and hangs up after the reject.
 cat >"$T/inner.sh" <<INNER
 set -eu
 mount --bind "$T/etc" /etc/postfix
@@ -103,6 +125,7 @@ for n in 1 2 3; do
 	for port in 25 2525; do
 		swaks --server "127.0.0.1:\$port" --local-interface 127.0.3.5 --helo client.example \
 			--from sender@example.org --to bob@test.example --timeout 15 >>"$T/swaks.out" 2>&1 || true
+		python3 "$T/hangup.py" "\$port" >>"$T/hangup.out" 2>&1 || true
 	done
 done
 postfix stop
@@ -118,15 +141,22 @@ ip netns exec "$NS" unshare -m --propagation private sh "$T/inner.sh" || { cat "
 [ "$(grep -c "Recipient address rejected: Listed by repnet" "$T/swaks.out")" = 3 ] ||
 	{ cat "$T/swaks.out"; fail "the client was not rejected three times by the policy service"; }
 
-# Live: the collector counts the six rejects as enforcement, observes none.
+[ "$(grep -c "^554 " "$T/hangup.out")" = 6 ] || { cat "$T/hangup.out"; fail "the hanging-up client was not rejected"; }
+
+# Live: the collector counts the twelve rejects and the six hangups after
+# them as enforcement, and observes none of them.
 rbl_re="reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 Service unavailable; Client host \[127.0.3.5\] blocked using bl.test"
 pol_re="reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 <bob@test.example>: Recipient address rejected: Listed by repnet"
-both_logged() { [ "$(grep -c "$rbl_re" "$T/maillog")" = 3 ] && [ "$(grep -c "$pol_re" "$T/maillog")" = 3 ]; }
-wait_until 30 both_logged || { cat "$T/maillog"; fail "postlogd did not write the six rejects"; }
-live_counted() { [ "$(enforced dnsbl)" = 3 ] && [ "$(enforced policy)" = 3 ]; }
+lost_re="lost connection after RCPT from .*\[127.0.3.5\]"
+all_logged() {
+	[ "$(grep -c "$rbl_re" "$T/maillog")" = 6 ] && [ "$(grep -c "$pol_re" "$T/maillog")" = 6 ] &&
+		[ "$(grep -c "$lost_re" "$T/maillog")" = 6 ]
+}
+wait_until 30 all_logged || { cat "$T/maillog"; fail "postlogd did not write the rejects and hangups"; }
+live_counted() { [ "$(enforced dnsbl)" = 9 ] && [ "$(enforced policy)" = 9 ]; }
 wait_until 30 live_counted ||
-	fail "live enforcement counters: dnsbl $(enforced dnsbl), policy $(enforced policy) (want 3, 3)"
-grep -q "observation .* 127.0.3.5 rbl_listed\|observation .* 127.0.3.5 client_reject\|observation .* 127.0.3.5 rbl_confirmed" "$T/log" &&
+	fail "live enforcement counters: dnsbl $(enforced dnsbl), policy $(enforced policy) (want 9, 9)"
+grep -q "observation .* 127.0.3.5 \(rbl_listed\|client_reject\|rbl_confirmed\|lost_connection\)" "$T/log" &&
 	{ grep "observation .* 127.0.3.5" "$T/log"; fail "the collector observed repnet's own rejects"; }
 grep -q "observation .* 127.0.3.5 smtp_connect" "$T/log" || fail "the collector did not observe the client's connects"
 
@@ -172,6 +202,8 @@ write("control.log", attack + other + end)
 print(len(retries), "retry lines over 6 h")
 PY
 rejects=$(grep -c "reject: RCPT" "$T/session.log")
+hangups=$(grep -c "lost connection after RCPT" "$T/session.log")
+[ "$rejects" = 12 ] && [ "$hangups" = 6 ] || fail "the session has $rejects rejects and $hangups hangups (want 12, 6)"
 retries=$((rejects * 72))
 REF=$(date -u -d "+1 day" +%Y-%m-%dT%H:%M:%SZ)
 for x in base full control; do
@@ -184,8 +216,9 @@ for x in base full control; do
 done
 grep -q '"categories":\["sasl_bruteforce"\]' "$T/base.score" || { cat "$T/base.score"; fail "the attack did not list the client"; }
 # The offline path knows the node's zone and text from its configuration alone.
-grep -qx "enforced dnsbl $((retries / 2))" "$T/full.sum" && grep -qx "enforced policy $((retries / 2))" "$T/full.sum" ||
-	{ cat "$T/full.sum"; fail "repnet logs did not count the $retries retries as enforcement"; }
+per=$(((rejects + hangups) * 72 / 2))
+grep -qx "enforced dnsbl $per" "$T/full.sum" && grep -qx "enforced policy $per" "$T/full.sum" ||
+	{ cat "$T/full.sum"; fail "repnet logs did not count the retries and hangups as enforcement ($per each)"; }
 grep -qx "enforced dnsbl 0" "$T/control.sum" || fail "the control's foreign zone was taken for ours"
 # No observation of the client in the retries but its connects.
 if grep '"ip":"127.0.3.5"' "$T/full.obs" | grep -v '"kind":"smtp_connect"' | grep -vq '"kind":"sasl_'; then
