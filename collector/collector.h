@@ -88,7 +88,20 @@ struct collector_smtp_conf {
 	int64_t rbl_window_ms;
 	struct rn_strlist rbl_zones;
 	struct rn_strlist spamtraps;
+	/*
+	 * Loop safety: a reject or DNSBL hit that this deployment caused is
+	 * counted as enforcement, never observed. own_zones is the key
+	 * smtp.own_zones (zones of a federated feed the MTA queries directly);
+	 * the other two are not keys: the executable fills them from the
+	 * feeds' configuration (this node's DNSBL zones, and the fixed start of
+	 * its DNSBL TXT and policy reject texts) and frees them. Texts shorter
+	 * than COLLECTOR_ENFORCE_TEXT_MIN bytes are ignored.
+	 */
+	struct rn_strlist own_zones;
+	struct rn_strlist enforce_zones;
+	struct rn_strlist enforce_texts;
 };
+#define COLLECTOR_ENFORCE_TEXT_MIN 4
 /* Flow telemetry; the keys are "flow.*" rows of collector_flow_conf_keys. */
 struct collector_flow_conf {
 	char *netflow_listen;            /* host:port of the NetFlow v5/v9 listener */
@@ -159,17 +172,23 @@ extern const char *const collector_smtp_format_names[]; /* "auto", "postfix", "e
 struct collector_smtp_stats {
 	uint64_t lines; /* complete lines seen */
 	uint64_t bytes;
-	uint64_t overlong;   /* lines longer than smtp.max_line, skipped */
-	uint64_t malformed;  /* lines that follow no syslog wrapper (binary, garbage) */
-	uint64_t foreign;    /* well-formed lines of programs other than the MTA */
-	uint64_t ignored;    /* MTA lines understood, without an abuse signal */
-	uint64_t events;     /* line observations */
-	uint64_t signals;    /* detector observations */
-	uint64_t unknown[7]; /* MTA lines not understood, by program (see names) */
+	uint64_t overlong;    /* lines longer than smtp.max_line, skipped */
+	uint64_t malformed;   /* lines that follow no syslog wrapper (binary, garbage) */
+	uint64_t foreign;     /* well-formed lines of programs other than the MTA */
+	uint64_t ignored;     /* MTA lines understood, without an abuse signal */
+	uint64_t events;      /* line observations */
+	uint64_t signals;     /* detector observations */
+	uint64_t unknown[7];  /* MTA lines not understood, by program (see names) */
+	uint64_t enforced[2]; /* this deployment's own rejects: [0] DNSBL zone, [1] reason text */
 	uint64_t kinds[RN_KIND_MAX];
 };
 /* Labels of collector_smtp_stats.unknown[]: "postfix/smtpd", ..., "exim", "other". */
 extern const char *const collector_smtp_program_names[7];
+/*
+ * Labels of collector_smtp_stats.enforced[]: "dnsbl" (a hit on one of this
+ * deployment's zones), "policy" (a reject carrying its policy or TXT text).
+ */
+extern const char *const collector_smtp_enforced_names[2];
 
 /* Options of an offline pipeline. */
 struct collector_smtp_opts {

@@ -34,6 +34,26 @@ static const char *const tail_start_names[] = {"end", "beginning", NULL};
 #define HOUR_MS 3600000LL
 #define DAY_MS  (24 * HOUR_MS)
 
+/* smtp.own_zones: DNS names as the MTA logs them ([A-Za-z0-9._-], at most 253 bytes). */
+static int check_zones(const void *field, char *err, size_t errlen)
+{
+	const struct rn_strlist *l = field;
+	for (size_t i = 0; i < l->n; i++) {
+		const char *z = l->v[i];
+		size_t n = strlen(z);
+		bool ok = n > 0 && n <= 253 && z[0] != '.';
+		for (size_t k = 0; k < n && ok; k++)
+			ok = (z[k] >= 'a' && z[k] <= 'z') || (z[k] >= 'A' && z[k] <= 'Z') ||
+			     (z[k] >= '0' && z[k] <= '9') || z[k] == '.' || z[k] == '-' ||
+			     z[k] == '_';
+		if (!ok) {
+			snprintf(err, errlen, "\"%s\" is not a DNS zone name", z);
+			return RN_ECONF;
+		}
+	}
+	return RN_OK;
+}
+
 const struct rn_conf_key collector_smtp_conf_keys[] = {
         {.name = "smtp.format",
          .type = RN_CONF_ENUM,
@@ -54,6 +74,14 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .offset = S_OFF(stdin_source),
          .def = "false",
          .help = "Also read log lines from standard input (foreground use)."},
+        {.name = "smtp.own_zones",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(own_zones),
+         .max = 64,
+         .check = check_zones,
+         .help = "DNSBL zones whose hits are this deployment's own enforcement (a federated "
+                 "feed the MTA queries directly): counted, never evidence. This node's "
+                 "feeds.dnsbl.zones need no entry."},
         {.name = "tail.paths",
          .type = RN_CONF_STRLIST,
          .offset = S_OFF(tail_paths),

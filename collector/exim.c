@@ -110,28 +110,22 @@ static bool host_h(const uint8_t *msg, const uint8_t *end, struct rn_addr *a)
 static int classify(const uint8_t *p, const uint8_t *end, struct smtp_event *ev, uint16_t dflt)
 {
 	const uint8_t *q;
+	ev_set_reason(ev, p, end);
 	if ((q = TX_FIND(p, end, "black list at ")) != NULL ||
 	    (q = TX_FIND(p, end, "blacklisted at ")) != NULL ||
 	    (q = TX_FIND(p, end, "listed at ")) != NULL ||
 	    (q = TX_FIND(p, end, "blocked using ")) != NULL) {
-		const uint8_t *z = tx_chr(q, end, ' ');
-		z = z != NULL ? z + 1 : end;
-		if (TX_STARTS(q, end, "black list at ") || TX_STARTS(q, end, "blacklisted at ") ||
-		    TX_STARTS(q, end, "blocked using ")) {
-			z = tx_chr(q + 6, end, ' ');
-			z = z != NULL ? z + 1 : end;
-			if (TX_STARTS(q, end, "blocked using "))
-				z = q + 14;
-			else if (TX_STARTS(q, end, "black list at "))
-				z = q + 14;
-			else
-				z = q + 15;
-		}
+		/* The zone follows the phrase found. */
+		const uint8_t *z = TX_STARTS(q, end, "blacklisted at ") ? q + 15
+		                   : TX_STARTS(q, end, "listed at ")    ? q + 10
+		                                                        : q + 14;
 		EV_LIT(ev, "rbl:");
-		ev_add_word(ev, z, end);
+		ev_set_zone(ev, z, end);
 		/* A trailing '.' of a zone is not part of its name. */
 		if (ev->ev_len > 4 && ev->evidence[ev->ev_len - 1] == '.')
 			ev->evidence[--ev->ev_len] = '\0';
+		if (ev->zone_len > 0 && ev->zone[ev->zone_len - 1] == '.')
+			ev->zone_len--;
 		return ev_event(ev, RN_KIND_RBL_LISTED);
 	}
 	if (TX_FIND(p, end, "is in an RBL") != NULL || TX_FIND(p, end, "in a DNS list") != NULL) {
@@ -344,6 +338,8 @@ int exim_parse(const uint8_t *msg, size_t len, struct smtp_event *ev)
 	ev_reset(ev);
 	ev->user = ev->rcpt = ev->qid = NULL;
 	ev->user_len = ev->rcpt_len = ev->qid_len = 0;
+	ev->zone = ev->reason = NULL;
+	ev->zone_len = ev->reason_len = 0;
 	ev->prog = SMTP_PROG_EXIM;
 	ev->daemon = "exim";
 	ev->source = RN_SRC_EXIM;

@@ -173,9 +173,10 @@ static int classify_reject(const uint8_t *p, const uint8_t *end, uint8_t subject
 {
 	const uint8_t *q;
 
+	ev_set_reason(ev, p, end);
 	if ((q = TX_FIND(p, end, "blocked using ")) != NULL) {
 		EV_LIT(ev, "rbl:");
-		ev_add_word(ev, q + 14, end);
+		ev_set_zone(ev, q + 14, end);
 		return event(ev, prog, RN_KIND_RBL_LISTED);
 	}
 	if (ev->ev_len == 0)
@@ -277,6 +278,8 @@ static int smtpd_action(const uint8_t *p, const uint8_t *end, struct smtp_event 
 			ev->rcpt_len = (size_t)(e - s);
 		}
 	}
+	if (act == A_HOLD || act == A_DISCARD)
+		ev_set_reason(ev, r, cut);
 	if (act == A_HOLD) {
 		EV_LIT(ev, "action:hold");
 		return event(ev, prog, RN_KIND_CLIENT_REJECT);
@@ -740,7 +743,7 @@ static int dispatch(const uint8_t *p, const uint8_t *end, struct smtp_event *ev,
 			    rn_addr_parse(p + 5, (size_t)(q - (p + 5)), &ev->addr) != RN_OK)
 				return SMTP_UNKNOWN;
 			EV_LIT(ev, "rbl:");
-			ev_add_word(ev, q + 18, end);
+			ev_set_zone(ev, q + 18, end);
 			return event(ev, SMTP_PROG_DNSBLOG, RN_KIND_RBL_LISTED);
 		}
 		break;
@@ -773,6 +776,8 @@ int postfix_parse(const uint8_t *prog, size_t prog_len, const uint8_t *msg, size
 	ev_reset(ev);
 	ev->user = ev->rcpt = ev->qid = NULL;
 	ev->user_len = ev->rcpt_len = ev->qid_len = 0;
+	ev->zone = ev->reason = NULL;
+	ev->zone_len = ev->reason_len = 0;
 	switch (dm) {
 	case PF_SMTPD:
 		label = SMTP_PROG_SMTPD;

@@ -11,10 +11,24 @@
  * and queue-id lines), not per line read. Counters have one writer each
  * (the pipe's thread), so plain relaxed stores suffice. The offline
  * pipeline is the same pipe driven from the caller's thread.
+ *
+ * Loop safety: a reject this deployment caused (a hit on one of its DNSBL
+ * zones, a reject carrying its policy or TXT text) is the client meeting
+ * a listing, not new behaviour. Such a line is counted in enforced[] and
+ * goes no further: no observation, no detector (so no rbl_confirmed, no
+ * spamtrap hit on the rejected recipient), so a client that retries
+ * against its listing neither renews nor re-categorises it. How such a
+ * session ends within SMTP_SESSION_MS (lost connection, timeout, too many
+ * errors, no mail) is the client's answer to our reject and is counted the
+ * same way; the pipe remembers the last SMTP_ENFORCED_RECENT refused
+ * addresses for that. The texts are matched only in the reason past the
+ * client-supplied address, so a client cannot write them into its
+ * envelope to escape observation.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +44,7 @@ const char *const collector_smtp_program_names[7] = {"postfix/smtpd",
                                                      "exim",
                                                      "other"};
 _Static_assert(SMTP_PROG_COUNT == 7, "program labels");
+_Static_assert(SMTP_ENF_COUNT == 2, "enforced labels");
 
 int smtp_pipe_init(struct smtp_pipe *p, const struct collector_smtp_conf *conf, int format,
                    int64_t ref_ms, struct smtp_detect *det, pthread_mutex_t *det_lock,
@@ -60,9 +75,112 @@ void smtp_pipe_flush(struct smtp_pipe *p)
 	p->nbatch = 0;
 }
 
+const char *const collector_smtp_enforced_names[2] = {"dnsbl", "policy"};
+
+bool smtp_zone_equal(const uint8_t *p, size_t n, const char *z)
+{
+	size_t zn = strlen(z);
+	if (n > 0 && p[n - 1] == '.')
+		n--;
+	if (zn > 0 && z[zn - 1] == '.')
+		zn--;
+	return n > 0 && n == zn && strncasecmp((const char *)p, z, n) == 0;
+}
+
+static bool zone_in(const struct rn_strlist *l, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (smtp_zone_equal(p, n, l->v[i]))
+			return true;
+	return false;
+}
+
+int smtp_enforced_by(const struct collector_smtp_conf *conf, const struct smtp_event *ev)
+{
+	if (ev->zone_len > 0 && (zone_in(&conf->enforce_zones, ev->zone, ev->zone_len) ||
+	                         zone_in(&conf->own_zones, ev->zone, ev->zone_len)))
+		return SMTP_ENF_DNSBL;
+	for (size_t i = 0; i < conf->enforce_texts.n && ev->reason_len > 0; i++) {
+		const char *t = conf->enforce_texts.v[i];
+		size_t tn = strlen(t);
+		if (tn >= COLLECTOR_ENFORCE_TEXT_MIN &&
+		    memmem(ev->reason, ev->reason_len, t, tn) != NULL)
+			return SMTP_ENF_POLICY;
+	}
+	return SMTP_ENF_NONE;
+}
+
 static inline void ctr_inc(struct rn_counter *c)
 {
 	rn_counter_inc(c);
+}
+
+/*
+ * postscreen: dnsblog logs each zone's hit, then postscreen the summed
+ * rank without zones. Remembers which kind of zone hit an address, and
+ * judges a rank line by it: ours when only our zones hit it recently.
+ */
+static int dnsbl_rank_enforced(struct smtp_pipe *p, int64_t ts, const struct smtp_event *ev, int by)
+{
+	struct smtp_dnsbl_hit *h = NULL;
+	for (unsigned i = 0; i < SMTP_DNSBL_HITS; i++)
+		if (p->hits[i].ts_ms != 0 && rn_addr_equal(&p->hits[i].addr, &ev->addr) &&
+		    ts - p->hits[i].ts_ms <= SMTP_DNSBL_HIT_MS &&
+		    p->hits[i].ts_ms - ts <= SMTP_DNSBL_HIT_MS)
+			h = &p->hits[i];
+	if (ev->prog == SMTP_PROG_DNSBLOG && ev->zone_len > 0) {
+		if (h == NULL) {
+			h = &p->hits[p->hits_next];
+			p->hits_next = (p->hits_next + 1) % SMTP_DNSBL_HITS;
+			memset(h, 0, sizeof(*h));
+			h->addr = ev->addr;
+		}
+		h->ts_ms = ts;
+		if (by == SMTP_ENF_DNSBL)
+			h->own = true;
+		else
+			h->foreign = true;
+		return by;
+	}
+	if (ev->prog == SMTP_PROG_POSTSCREEN && ev->zone_len == 0 && h != NULL && h->own &&
+	    !h->foreign)
+		return SMTP_ENF_DNSBL;
+	return by;
+}
+
+static void refused_note(struct smtp_pipe *p, int64_t ts, const struct rn_addr *a, int by)
+{
+	for (unsigned i = 0; i < SMTP_ENFORCED_RECENT; i++) {
+		struct smtp_enforced_recent *r = &p->refused[i];
+		if (r->ts_ms != 0 && rn_addr_equal(&r->addr, a)) {
+			r->ts_ms = ts > r->ts_ms ? ts : r->ts_ms;
+			r->by = by;
+			return;
+		}
+	}
+	struct smtp_enforced_recent *r = &p->refused[p->refused_next];
+	p->refused_next = (p->refused_next + 1) % SMTP_ENFORCED_RECENT;
+	r->addr = *a;
+	r->ts_ms = ts;
+	r->by = by;
+}
+
+/*
+ * The end of a session we refused in: a client that hangs up, times out or
+ * runs into the error limit after our rejects does so because of them.
+ */
+static int refused_session_end(const struct smtp_pipe *p, int64_t ts, const struct smtp_event *ev)
+{
+	if (ev->kind != RN_KIND_LOST_CONNECTION && ev->kind != RN_KIND_TIMEOUT &&
+	    ev->kind != RN_KIND_TOO_MANY_ERRORS && ev->kind != RN_KIND_NO_MAIL)
+		return SMTP_ENF_NONE;
+	for (unsigned i = 0; i < SMTP_ENFORCED_RECENT; i++) {
+		const struct smtp_enforced_recent *r = &p->refused[i];
+		if (r->ts_ms != 0 && rn_addr_equal(&r->addr, &ev->addr) && ts >= r->ts_ms &&
+		    ts - r->ts_ms <= SMTP_SESSION_MS)
+			return r->by;
+	}
+	return SMTP_ENF_NONE;
 }
 
 int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
@@ -119,6 +237,17 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 	}
 	bool is_event = v == SMTP_EVENT;
 	if (is_event) {
+		int by = smtp_enforced_by(p->conf, &ev);
+		if (ev.kind == RN_KIND_RBL_LISTED)
+			by = dnsbl_rank_enforced(p, sl.ts_ms, &ev, by);
+		if (by != SMTP_ENF_NONE)
+			refused_note(p, sl.ts_ms, &ev.addr, by);
+		else
+			by = refused_session_end(p, sl.ts_ms, &ev);
+		if (by != SMTP_ENF_NONE) {
+			ctr_inc(&c->enforced[by]);
+			return RN_OK;
+		}
 		ctr_inc(&c->events);
 		ctr_inc(&c->kinds[ev.kind & (RN_KIND_MAX - 1)]);
 	} else {
@@ -280,6 +409,8 @@ void collector_smtp_get_stats(const struct collector_smtp *p, struct collector_s
 	out->signals = rn_counter_get(&c->signals);
 	for (size_t i = 0; i < SMTP_PROG_COUNT; i++)
 		out->unknown[i] = rn_counter_get(&c->unknown[i]);
+	for (size_t i = 0; i < SMTP_ENF_COUNT; i++)
+		out->enforced[i] = rn_counter_get(&c->enforced[i]);
 	for (size_t i = 0; i < RN_KIND_MAX; i++)
 		out->kinds[i] = rn_counter_get(&c->kinds[i]);
 }

@@ -151,6 +151,16 @@ struct smtp_event {
 	size_t rcpt_len;
 	const uint8_t *qid;
 	size_t qid_len;
+	/*
+	 * What the loop-safety check reads (smtp_enforced_by()): the DNSBL
+	 * zone an RBL event names ("blocked using ZONE", "listed by domain
+	 * ZONE", Exim's "listed at ZONE"), and the server's reject reason, past
+	 * any client-supplied address. Empty when the line has none.
+	 */
+	const uint8_t *zone;
+	size_t zone_len;
+	const uint8_t *reason;
+	size_t reason_len;
 };
 
 /*
@@ -217,6 +227,22 @@ struct smtp_detect_stats *smtp_detect_stats(struct smtp_detect *d);
 size_t smtp_detect_line(struct smtp_detect *d, int64_t ts_ms, const struct smtp_event *ev,
                         bool is_event, struct rn_obs *out, size_t cap);
 
+/*
+ * Loop safety: whether an event is this deployment's own enforcement (a
+ * hit on a zone of conf's own_zones or enforce_zones, or a reject whose
+ * reason carries one of conf's enforce_texts) rather than new evidence
+ * about the client. Such an event is counted, never observed.
+ */
+enum smtp_enforced {
+	SMTP_ENF_NONE = -1,
+	SMTP_ENF_DNSBL = 0, /* a DNSBL zone of ours */
+	SMTP_ENF_POLICY,    /* our policy service's (or DNSBL TXT's) reason text */
+	SMTP_ENF_COUNT,     /* labels: collector_smtp_enforced_names */
+};
+int smtp_enforced_by(const struct collector_smtp_conf *conf, const struct smtp_event *ev);
+/* True when zone [p, p + n) is z, ignoring case and a trailing '.' on either. */
+bool smtp_zone_equal(const uint8_t *p, size_t n, const char *z);
+
 /* Fills obs from an event (time, address, kind, evidence, program). */
 void smtp_event_to_obs(const struct smtp_event *ev, int64_t ts_ms, struct rn_obs *o);
 
@@ -228,10 +254,15 @@ void smtp_event_to_obs(const struct smtp_event *ev, int64_t ts_ms, struct rn_obs
 struct smtp_counters {
 	struct rn_counter lines, bytes, overlong, malformed, foreign, ignored, events, signals;
 	struct rn_counter unknown[SMTP_PROG_COUNT];
+	struct rn_counter enforced[SMTP_ENF_COUNT];
 	struct rn_counter kinds[RN_KIND_MAX];
 };
 
-#define SMTP_BATCH 256
+#define SMTP_BATCH           256
+#define SMTP_DNSBL_HITS      16
+#define SMTP_DNSBL_HIT_MS    60000 /* a rank line follows its dnsblog lines within this */
+#define SMTP_ENFORCED_RECENT 64
+#define SMTP_SESSION_MS      300000 /* Postfix's smtpd_timeout: a session's end follows within this */
 
 /*
  * One source's path through parsers and detectors: its own clock, line
@@ -249,6 +280,28 @@ struct smtp_pipe {
 	struct smtp_counters *ctr; /* owned by the caller */
 	void (*unparsed)(void *arg, const char *program, const uint8_t *line, size_t len);
 	void *unparsed_arg;
+	/*
+	 * Recent dnsblog hits, by address: postscreen's "DNSBL rank" line names
+	 * no zone, so it is this deployment's enforcement when the hits just
+	 * before it were all on its own zones.
+	 */
+	struct smtp_dnsbl_hit {
+		struct rn_addr addr;
+		int64_t ts_ms;
+		bool own, foreign;
+	} hits[SMTP_DNSBL_HITS];
+	unsigned hits_next;
+	/*
+	 * Addresses this deployment just refused: how their sessions end
+	 * (lost connection, timeout, too many errors after the rejects) is
+	 * the client's answer to our reject, so it is enforcement too.
+	 */
+	struct smtp_enforced_recent {
+		struct rn_addr addr;
+		int64_t ts_ms;
+		int by;
+	} refused[SMTP_ENFORCED_RECENT];
+	unsigned refused_next;
 	size_t nbatch;
 	struct rn_obs batch[SMTP_BATCH + SMTP_DETECT_MAX_OUT];
 };

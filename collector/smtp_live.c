@@ -103,6 +103,15 @@ static int reg_counters(struct collector_smtp_live *l)
 		C("repnet_smtp_events_total", "Line observations produced.", events);
 		C("repnet_smtp_signals_total", "Detector observations produced.", signals);
 #undef C
+		for (int e = 0; e < SMTP_ENF_COUNT && rc == RN_OK; e++) {
+			snprintf(lab, sizeof(lab), "source=\"%s\",by=\"%s\"", src_names[s],
+			         collector_smtp_enforced_names[e]);
+			rc = rn_metrics_counter(
+			        m, l, "repnet_smtp_enforced_total",
+			        "Rejects this deployment caused (its DNSBL zones, its "
+			        "policy or TXT text), counted instead of observed.",
+			        lab, &c->enforced[e]);
+		}
 		for (int pi = 0; pi < SMTP_PROG_COUNT && rc == RN_OK; pi++) {
 			snprintf(lab, sizeof(lab), "source=\"%s\",program=\"%s\"", src_names[s],
 			         smtp_prog_names[pi]);
@@ -212,6 +221,9 @@ static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smt
 	memset(&dst->tail_paths, 0, sizeof(dst->tail_paths));
 	memset(&dst->rbl_zones, 0, sizeof(dst->rbl_zones));
 	memset(&dst->spamtraps, 0, sizeof(dst->spamtraps));
+	memset(&dst->own_zones, 0, sizeof(dst->own_zones));
+	memset(&dst->enforce_zones, 0, sizeof(dst->enforce_zones));
+	memset(&dst->enforce_texts, 0, sizeof(dst->enforce_texts));
 	memset(&dst->syslog_senders, 0, sizeof(dst->syslog_senders));
 	if ((src->syslog_udp != NULL && (dst->syslog_udp = strdup(src->syslog_udp)) == NULL) ||
 	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL))
@@ -223,6 +235,12 @@ static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smt
 		rc = strlist_copy(&dst->rbl_zones, &src->rbl_zones);
 	if (rc == RN_OK)
 		rc = strlist_copy(&dst->spamtraps, &src->spamtraps);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->own_zones, &src->own_zones);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->enforce_zones, &src->enforce_zones);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->enforce_texts, &src->enforce_texts);
 	return rc;
 }
 
@@ -234,6 +252,9 @@ static void conf_copy_release(struct collector_smtp_conf *c)
 	rn_strlist_clear(&c->tail_paths);
 	rn_strlist_clear(&c->rbl_zones);
 	rn_strlist_clear(&c->spamtraps);
+	rn_strlist_clear(&c->own_zones);
+	rn_strlist_clear(&c->enforce_zones);
+	rn_strlist_clear(&c->enforce_texts);
 }
 
 int collector_smtp_start(struct collector_smtp_live **out, const struct collector_smtp_conf *cf,

@@ -95,17 +95,43 @@ static inline void ev_add(struct smtp_event *ev, const void *s, size_t n)
 
 #define EV_LIT(ev, s) ev_add((ev), (s), sizeof(s) - 1)
 
+/* The end of the token of [A-Za-z0-9._-] (a zone, an SMTP verb) at p. */
+static inline const uint8_t *tx_word_end(const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q = p;
+	while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+	                   (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_'))
+		q++;
+	return q;
+}
+
 /*
  * Appends a token made only of [A-Za-z0-9._-] (a zone, an SMTP verb),
  * stopping at the first other byte: evidence never carries free text.
  */
 static inline void ev_add_word(struct smtp_event *ev, const uint8_t *p, const uint8_t *end)
 {
-	const uint8_t *q = p;
-	while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-	                   (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_'))
-		q++;
+	ev_add(ev, p, (size_t)(tx_word_end(p, end) - p));
+}
+
+/*
+ * Records the DNSBL zone at p (the whole token, also when the evidence
+ * cuts it short) for the loop-safety check, and appends it to the
+ * evidence.
+ */
+static inline void ev_set_zone(struct smtp_event *ev, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q = tx_word_end(p, end);
+	ev->zone = p;
+	ev->zone_len = (size_t)(q - p);
 	ev_add(ev, p, (size_t)(q - p));
+}
+
+/* Records the server's reason text [p, end) for the loop-safety check. */
+static inline void ev_set_reason(struct smtp_event *ev, const uint8_t *p, const uint8_t *end)
+{
+	ev->reason = p;
+	ev->reason_len = p < end ? (size_t)(end - p) : 0;
 }
 
 /* Appends an SMTP reply code and enhanced status, "550 5.1.1", from p. */

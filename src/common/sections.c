@@ -21,12 +21,69 @@ void daemon_conf_bind(struct daemon_conf *c)
 	c->secs[6] = (struct rn_conf_section){"feeds", feeds_sync_conf_keys, &c->feeds.sync};
 }
 
+/* The fixed start of a reason template: up to its first "%" or "$", without trailing blanks. */
+static int add_text_prefix(struct rn_strlist *l, const char *tmpl)
+{
+	char buf[256];
+	size_t n = 0;
+	if (tmpl == NULL)
+		return RN_OK;
+	while (tmpl[n] != '\0' && tmpl[n] != '%' && tmpl[n] != '$' && n < sizeof(buf) - 1)
+		n++;
+	while (n > 0 && (tmpl[n - 1] == ' ' || tmpl[n - 1] == '\t'))
+		n--;
+	if (n < COLLECTOR_ENFORCE_TEXT_MIN)
+		return RN_OK; /* too short to tell our text from anyone's */
+	memcpy(buf, tmpl, n);
+	buf[n] = '\0';
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], buf) == 0)
+			return RN_OK;
+	return rn_strlist_add(l, buf);
+}
+
+/*
+ * Loop safety with no configuration: the collector learns this node's
+ * DNSBL zones (feeds.dnsbl.zones, without their ":category" filters) and
+ * the fixed start of its DNSBL TXT and policy texts, so that rejects they
+ * cause are counted as enforcement rather than observed again.
+ */
+static int daemon_conf_enforcement(struct daemon_conf *c)
+{
+	struct collector_smtp_conf *s = &c->collector.smtp;
+	const struct feeds_rbl_conf *r = &c->feeds.rbl;
+	int rc = RN_OK;
+	for (size_t i = 0; i < r->dnsbl_zones.n && rc == RN_OK; i++) {
+		char z[256];
+		const char *v = r->dnsbl_zones.v[i];
+		size_t n = strcspn(v, ":");
+		if (n == 0 || n >= sizeof(z))
+			continue;
+		memcpy(z, v, n);
+		z[n] = '\0';
+		rc = rn_strlist_add(&s->enforce_zones, z);
+	}
+	if (rc == RN_OK)
+		rc = add_text_prefix(&s->enforce_texts, r->policy_text);
+	if (rc == RN_OK)
+		rc = add_text_prefix(&s->enforce_texts, r->dnsbl_reason);
+	return rc;
+}
+
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
                      struct rn_conf_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	daemon_conf_bind(c);
-	return rn_conf_load(path, overrides, c->secs, DAEMON_NSECS, err);
+	int rc = rn_conf_load(path, overrides, c->secs, DAEMON_NSECS, err);
+	if (rc == RN_OK && (rc = daemon_conf_enforcement(c)) != RN_OK) {
+		if (err != NULL) {
+			snprintf(err->key, sizeof(err->key), "collector");
+			snprintf(err->msg, sizeof(err->msg), "%s", rn_strerror(rc));
+		}
+		daemon_conf_release(c);
+	}
+	return rc;
 }
 
 int daemon_conf_check(const struct daemon_conf *c, char *err, size_t errlen)
@@ -41,6 +98,8 @@ int daemon_conf_check(const struct daemon_conf *c, char *err, size_t errlen)
 
 void daemon_conf_release(struct daemon_conf *c)
 {
+	rn_strlist_clear(&c->collector.smtp.enforce_zones);
+	rn_strlist_clear(&c->collector.smtp.enforce_texts);
 	rn_conf_release(c->secs, DAEMON_NSECS);
 }
 

@@ -36,7 +36,13 @@ struct daemon_conf {
 
 /* Points secs at the fields of c. */
 void daemon_conf_bind(struct daemon_conf *c);
-/* Loads path (NULL: built-in defaults) with overrides. */
+/*
+ * Loads path (NULL: built-in defaults) with overrides, and fills the
+ * collector's loop-safety lists (collector.smtp.enforce_zones and
+ * enforce_texts) from the feeds' DNSBL zones and reason texts, so that
+ * every executable that parses logs knows this node's own rejects.
+ * Release with daemon_conf_release().
+ */
 int daemon_conf_load(struct daemon_conf *c, const char *path, const char *const *overrides,
                      struct rn_conf_error *err);
 void daemon_conf_release(struct daemon_conf *c);

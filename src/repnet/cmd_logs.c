@@ -61,6 +61,9 @@ static void print_summary(const struct collector_smtp_stats *s)
 	for (size_t i = 0; i < RN_ARRAY_LEN(s->unknown); i++)
 		printf("unparsed %s %llu\n", collector_smtp_program_names[i],
 		       (unsigned long long)s->unknown[i]);
+	for (size_t i = 0; i < RN_ARRAY_LEN(s->enforced); i++)
+		printf("enforced %s %llu\n", collector_smtp_enforced_names[i],
+		       (unsigned long long)s->enforced[i]);
 }
 
 static int run_live(struct daemon_conf *c, struct collector_smtp_conf *lc, struct out *o)

@@ -67,6 +67,8 @@ struct roles {
 	struct collector_smtp_live *smtp;
 	struct collector_flow *flow;
 	struct rn_counter obs_smtp, obs_flow, obs_peer;
+	bool fw_drops;                 /* the sync role drops what view lists */
+	struct rn_counter enforced_fw; /* one-way flows of addresses the firewall drops */
 
 	/* serve and sync */
 	struct feeds_keyring *ring;
@@ -259,10 +261,44 @@ static void smtp_emit(void *arg, const struct rn_obs *obs, size_t n)
 	submit(r, &r->obs_smtp, obs, n);
 }
 
+/*
+ * Loop safety for flows. With the sync role, the kernel sets drop what the
+ * view lists, so a listed address's SYNs and datagrams go unanswered
+ * because of repnet; the one-way context kinds (syn_only, udp_oneway) are
+ * what that produces, not new behaviour. For an address the view lists
+ * they are counted as enforcement and not submitted, so a drop cannot
+ * renew or re-categorise its own listing. Runs of kept observations are
+ * submitted in place: nothing is copied.
+ */
+static bool fw_dropped(struct roles *r, const struct rn_obs *o, int64_t now)
+{
+	if (o->kind != RN_KIND_SYN_ONLY && o->kind != RN_KIND_UDP_ONEWAY)
+		return false;
+	int64_t exp = 0;
+	if (r->view.lookup(r->view.arg, &o->addr, &exp) == 0)
+		return false;
+	return exp == 0 || exp > now;
+}
+
 static void flow_emit(void *arg, const struct rn_obs *obs, size_t n)
 {
 	struct roles *r = arg;
-	submit(r, &r->obs_flow, obs, n);
+	if (!r->fw_drops) {
+		submit(r, &r->obs_flow, obs, n);
+		return;
+	}
+	int64_t now = rn_time_now_ms();
+	size_t start = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!fw_dropped(r, &obs[i], now))
+			continue;
+		if (i > start)
+			submit(r, &r->obs_flow, obs + start, i - start);
+		rn_counter_add_shared(&r->enforced_fw, 1);
+		start = i + 1;
+	}
+	if (n > start)
+		submit(r, &r->obs_flow, obs + start, n - start);
 }
 
 static void peer_emit(void *arg, const struct rn_obs *obs, size_t n)
@@ -391,6 +427,13 @@ static int start_collect(struct roles *r)
 	        : rn_metrics_counter(r->m, r, "repnet_collector_observations_total",
 	                             "Observations handed to the ingest bus, by origin.",
 	                             "origin=\"flow\"", &r->obs_flow);
+	r->fw_drops = (c->core.roles & RN_ROLE_SYNC) != 0 && r->view.lookup != NULL;
+	rc = rc ? rc
+	        : rn_metrics_counter(
+	                  r->m, r, "repnet_collector_enforced_total",
+	                  "One-way flows (syn_only, udp_oneway) of addresses this node's "
+	                  "firewall drops, counted instead of observed.",
+	                  "origin=\"flow\",by=\"firewall\"", &r->enforced_fw);
 	if (rc != RN_OK)
 		return rc;
 	struct collector_sink fs = {.emit = flow_emit, .arg = r};

@@ -142,4 +142,45 @@ static void test_spoofing(void **state)
 	assert_int_equal(ev.kind, RN_KIND_TOO_MANY_ERRORS);
 }
 
-RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_groups, test_spoofing)
+/*
+ * Loop safety: Exim's dnslists deny ("listed at ZONE", with or without the
+ * trailing dot, $dnslist_text after it) on this node's zone, and an ACL
+ * message with the policy text, are counted and not observed.
+ */
+static void test_loop_safety(void **state)
+{
+	(void)state;
+	static const char log[] =
+	        "2026-12-01 10:00:00 H=(client.example) [127.0.3.5]:4000 I=[127.0.0.1]:25 "
+	        "F=<a@example.org> rejected RCPT <bob@test.example>: 127.0.3.5 is listed at "
+	        "bl.test (127.0.0.2: Listed by repnet: spam_source)\n"
+	        "2026-12-01 10:00:01 H=(client.example) [127.0.3.5]:4001 I=[127.0.0.1]:25 "
+	        "F=<a@example.org> rejected RCPT <bob@test.example>: 127.0.3.5 is listed at "
+	        "BL.test.\n"
+	        "2026-12-01 10:00:02 H=(client.example) [127.0.3.5]:4002 I=[127.0.0.1]:25 "
+	        "F=<a@example.org> rejected RCPT <bob@test.example>: blocked by local policy: "
+	        "Listed by repnet: scanner\n"
+	        /* Not ours: a longer zone, and a client's recipient carrying the text. */
+	        "2026-12-01 10:00:03 H=(client.example) [127.0.3.8]:4003 I=[127.0.0.1]:25 "
+	        "F=<a@example.org> rejected RCPT <bob@test.example>: 127.0.3.8 is listed at "
+	        "sbl.bl.test\n"
+	        "2026-12-01 10:00:04 H=(client.example) [127.0.3.9]:4004 I=[127.0.0.1]:25 "
+	        "F=<a@example.org> rejected RCPT <Listed_by_repnet:@x>: Unknown user\n";
+	struct collector_smtp_conf c;
+	struct obs_vec o = {0};
+	struct collector_smtp_stats st;
+	smtp_conf_defaults(&c, NULL);
+	smtp_conf_own(&c);
+	run_buf(&c, true, log, sizeof(log) - 1, &o, &st);
+	assert_int_equal(st.unknown[SMTP_PROG_EXIM], 0);
+	assert_int_equal(st.enforced[SMTP_ENF_DNSBL], 2);
+	assert_int_equal(st.enforced[SMTP_ENF_POLICY], 1);
+	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 0);
+	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_RBL_LISTED), 1);
+	assert_int_equal(count_addr(&o, "127.0.3.9", RN_KIND_UNKNOWN_RECIPIENT), 1);
+	free(o.v);
+	smtp_conf_own_release(&c);
+	smtp_conf_release(&c);
+}
+
+RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_groups, test_spoofing, test_loop_safety)

@@ -248,6 +248,147 @@ static void test_lines(void **state)
 	assert_int_equal(pf1("postfix/qmgr", "connect from unknown[192.0.2.1]", &ev), SMTP_IGNORED);
 }
 
+/* The slices the loop-safety check reads. */
+static void test_zone_reason(void **state)
+{
+	(void)state;
+	struct smtp_event ev;
+	assert_int_equal(
+	        pf1("postfix/smtpd",
+	            "NOQUEUE: reject: RCPT from unknown[127.0.3.5]: 554 5.7.1 Service unavailable; "
+	            "Client host [127.0.3.5] blocked using bl.test; Listed by repnet: spam_source; "
+	            "from=<sender@example.org> to=<bob@test.example> proto=ESMTP "
+	            "helo=<client.example>",
+	            &ev),
+	        SMTP_EVENT);
+	assert_int_equal(ev.zone_len, 7);
+	assert_memory_equal(ev.zone, "bl.test", 7);
+	/* The reason stops before the envelope. */
+	assert_non_null(memmem(ev.reason, ev.reason_len, "Listed by repnet: spam_source", 29));
+	assert_null(memmem(ev.reason, ev.reason_len, "from=<", 6));
+	assert_int_equal(
+	        pf1("postfix/dnsblog", "addr 127.0.3.6 listed by domain Bl.Test as 127.0.0.2", &ev),
+	        SMTP_EVENT);
+	assert_true(smtp_zone_equal(ev.zone, ev.zone_len, "bl.test"));
+	assert_true(smtp_zone_equal(ev.zone, ev.zone_len, "bl.test."));
+	assert_false(smtp_zone_equal(ev.zone, ev.zone_len, "xbl.test"));
+	assert_false(smtp_zone_equal(ev.zone, ev.zone_len, "test"));
+	/* A reason past a client-supplied address starts after it. */
+	assert_int_equal(pf1("postfix/smtpd",
+	                     "NOQUEUE: reject: RCPT from unknown[127.0.3.9]: 550 5.1.1 "
+	                     "<\"Listed by repnet: x\"@test.example>: Recipient address rejected: "
+	                     "User unknown in virtual mailbox table; from=<a@b> to=<c@d> "
+	                     "proto=ESMTP helo=<h>",
+	                     &ev),
+	                 SMTP_EVENT);
+	assert_null(memmem(ev.reason, ev.reason_len, "Listed by repnet", 16));
+}
+
+/*
+ * Loop safety over the pipeline, with the lines Debian's Postfix 3.7
+ * wrote against repnetd (tests/feeds/postfix_test.sh): rejects this
+ * deployment caused are counted, never observed; everything else still is.
+ */
+static void test_loop_safety(void **state)
+{
+	(void)state;
+	static const char log[] =
+	        /* reject_rbl_client on this node's zone: enforcement. */
+	        "2026-12-01T10:00:00.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.5]: 554 5.7.1 Service unavailable; Client host [127.0.3.5] "
+	        "blocked using bl.test; Listed by repnet: spam_source; from=<sender@example.org> "
+	        "to=<bob@test.example> proto=ESMTP helo=<client.example>\n"
+	        /* The client hangs up after our reject: its answer to it, not evidence. */
+	        "2026-12-01T10:00:00.2+00:00 mx postfix/smtpd[9]: lost connection after RCPT "
+	        "from unknown[127.0.3.5]\n"
+	        /* The same zone in other case, a TXT the operator changed. */
+	        "2026-12-01T10:00:01.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.5]: 554 5.7.1 Service unavailable; Client host [127.0.3.5] "
+	        "blocked using BL.TEST; go away; from=<sender@example.org> "
+	        "to=<bob@test.example> proto=ESMTP helo=<client.example>\n"
+	        /* check_policy_service: reject and defer with the policy text. */
+	        "2026-12-01T10:00:02.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.5]: 554 5.7.1 <bob@test.example>: Recipient address rejected: "
+	        "Listed by repnet: spam_source; from=<sender@example.org> to=<bob@test.example> "
+	        "proto=ESMTP helo=<client.example>\n"
+	        "2026-12-01T10:00:03.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.5]: 450 4.7.1 <unknown[127.0.3.5]>: Client host rejected: "
+	        "Listed by repnet: scanner; from=<sender@example.org> to=<bob@test.example> "
+	        "proto=ESMTP helo=<client.example>\n"
+	        /* A zone this node does not serve, with repnet's TXT (a peer's feed). */
+	        "2026-12-01T10:00:04.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.5]: 554 5.7.1 Service unavailable; Client host [127.0.3.5] "
+	        "blocked using peer.example; Listed by repnet: scanner; from=<a@b> to=<c@d> "
+	        "proto=ESMTP helo=<h>\n"
+	        /* The federated zone of collector.smtp.own_zones, postscreen's comma form. */
+	        "2026-12-01T10:00:05.1+00:00 mx postfix/postscreen[8]: NOQUEUE: reject: RCPT "
+	        "from [127.0.3.5]:40000: 550 5.7.1 Service unavailable; client [127.0.3.5] "
+	        "blocked using fed.example, from=<a@b>, to=<c@d>, proto=ESMTP, helo=<h>\n"
+	        /* Other zones, also ones that end or start like ours: evidence. */
+	        "2026-12-01T10:00:06.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.8]: 554 5.7.1 Service unavailable; Client host [127.0.3.8] "
+	        "blocked using xbl.test; https://xbl.test/q; from=<a@b> to=<c@d> proto=ESMTP "
+	        "helo=<h>\n"
+	        "2026-12-01T10:00:07.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.8]: 554 5.7.1 Service unavailable; Client host [127.0.3.8] "
+	        "blocked using bl.test.example; nope; from=<a@b> to=<c@d> proto=ESMTP helo=<h>\n"
+	        "2026-12-01T10:00:07.2+00:00 mx postfix/smtpd[9]: lost connection after RCPT "
+	        "from unknown[127.0.3.8]\n"
+	        /* A client writing repnet's text into its recipient: still evidence. */
+	        "2026-12-01T10:00:08.1+00:00 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from "
+	        "unknown[127.0.3.9]: 550 5.1.1 <\"Listed by repnet: x\"@test.example>: Recipient "
+	        "address rejected: User unknown in virtual mailbox table; from=<a@b> "
+	        "to=<\"Listed by repnet: x\"@test.example> proto=ESMTP helo=<h>\n"
+	        /* postscreen: dnsblog hits on our zone alone, then the rank: enforcement. */
+	        "2026-12-01T10:00:09.1+00:00 mx postfix/dnsblog[7]: addr 127.0.3.6 listed by "
+	        "domain bl.test as 127.0.0.2\n"
+	        "2026-12-01T10:00:09.2+00:00 mx postfix/postscreen[8]: DNSBL rank 1 for "
+	        "[127.0.3.6]:40001\n"
+	        /* Our zone and another: the other's hit and the rank are evidence. */
+	        "2026-12-01T10:00:10.1+00:00 mx postfix/dnsblog[7]: addr 127.0.3.7 listed by "
+	        "domain bl.test as 127.0.0.2\n"
+	        "2026-12-01T10:00:10.1+00:00 mx postfix/dnsblog[7]: addr 127.0.3.7 listed by "
+	        "domain zen.test as 127.0.0.2\n"
+	        "2026-12-01T10:00:10.2+00:00 mx postfix/postscreen[8]: DNSBL rank 2 for "
+	        "[127.0.3.7]:40002\n";
+	struct collector_smtp_conf c;
+	struct obs_vec o = {0};
+	struct collector_smtp_stats st;
+	smtp_conf_defaults(&c, NULL);
+	smtp_conf_own(&c);
+	run_buf(&c, true, log, sizeof(log) - 1, &o, &st);
+	assert_int_equal(st.unknown[SMTP_PROG_SMTPD] + st.unknown[SMTP_PROG_POSTSCREEN], 0);
+	/*
+	 * bl.test twice and the hangup after it, fed.example, 127.0.3.6's hit
+	 * and rank, 127.0.3.7's bl.test hit.
+	 */
+	assert_int_equal(st.enforced[SMTP_ENF_DNSBL], 7);
+	/* The two policy texts and the peer zone's TXT. */
+	assert_int_equal(st.enforced[SMTP_ENF_POLICY], 3);
+	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 0);
+	assert_int_equal(count_addr(&o, "127.0.3.6", 0), 0);
+	/* Not ours: observed, and confirmed by the detector. */
+	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_RBL_LISTED), 2);
+	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_RBL_CONFIRMED), 1);
+	assert_int_equal(count_addr(&o, "127.0.3.8", RN_KIND_LOST_CONNECTION), 1);
+	assert_int_equal(count_addr(&o, "127.0.3.9", RN_KIND_UNKNOWN_RECIPIENT), 1);
+	assert_int_equal(count_addr(&o, "127.0.3.7", RN_KIND_RBL_LISTED), 2);
+	free(o.v);
+
+	/* Without the lists (no executable filled them), every reject is observed. */
+	struct collector_smtp_conf bare;
+	memset(&o, 0, sizeof(o));
+	smtp_conf_defaults(&bare, NULL);
+	run_buf(&bare, false, log, sizeof(log) - 1, &o, &st);
+	assert_int_equal(st.enforced[SMTP_ENF_DNSBL] + st.enforced[SMTP_ENF_POLICY], 0);
+	assert_int_equal(count_addr(&o, "127.0.3.5", 0), 7);
+	free(o.v);
+	smtp_conf_release(&bare);
+	smtp_conf_own_release(&c);
+	smtp_conf_release(&c);
+}
+
 RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_group_good, test_group_zen, test_group_bl,
                    test_group_bots, test_group_dictionary, test_group_sasl, test_group_protocol,
-                   test_group_policy, test_group_rdns, test_lines)
+                   test_group_policy, test_group_rdns, test_lines, test_zone_reason,
+                   test_loop_safety)

@@ -106,6 +106,23 @@ static inline size_t count_addr(const struct obs_vec *o, const char *addr, unsig
 	return n;
 }
 
+/*
+ * The loop-safety lists as the executable fills them for a node serving
+ * bl.test with the default texts, plus a federated zone by the key.
+ */
+static inline void smtp_conf_own(struct collector_smtp_conf *c)
+{
+	RN_PASS(rn_strlist_add(&c->enforce_zones, "bl.test"));
+	RN_PASS(rn_strlist_add(&c->enforce_texts, "Listed by repnet:"));
+	RN_PASS(rn_strlist_add(&c->own_zones, "Fed.Example."));
+}
+
+static inline void smtp_conf_own_release(struct collector_smtp_conf *c)
+{
+	rn_strlist_clear(&c->enforce_zones);
+	rn_strlist_clear(&c->enforce_texts);
+}
+
 /* Parses one Postfix message with a program tag. */
 static inline int pf1(const char *prog, const char *msg, struct smtp_event *ev)
 {
