@@ -110,7 +110,7 @@ static void latency(struct feeds_bus_conf *conf, struct feeds_signer *sg, const 
 	snprintf(ru, sizeof(ru), "tcp://127.0.0.1:%u", feeds_pub_resync_port(p));
 	/* Not ephemeral: the subscriber fdatasyncs its (epoch, seq) before applying. */
 	struct feeds_sub_opts so = {
-	        .data_dir = dir, .keyring = ring, .on_change = on_change, .arg = &l, .ephemeral = getenv("EPH") != NULL};
+	        .data_dir = dir, .keyring = ring, .on_change = on_change, .arg = &l};
 	struct feeds_sub *s;
 	feeds_sub_start(&s, conf, "bench", pu, ru, &so);
 	/* Wait for the first state (the snapshot, via resync). */
@@ -136,8 +136,6 @@ static void latency(struct feeds_bus_conf *conf, struct feeds_signer *sg, const 
 		int64_t t0 = now_ns();
 		feeds_pub_update(p, nt, dd);
 		scoring_delta_free(dd);
-		if (getenv("UPD") != NULL)
-			fprintf(stderr, "t0 %.3f update %.3f ms\n", (double)t0 / 1e6, (double)(now_ns() - t0) / 1e6);
 		pthread_mutex_lock(&l.mu);
 		struct timespec dl;
 		clock_gettime(CLOCK_REALTIME, &dl);
@@ -147,8 +145,6 @@ static void latency(struct feeds_bus_conf *conf, struct feeds_signer *sg, const 
 				break;
 		if (l.version >= want)
 			lat[got++] = l.applied_ns - t0;
-		if (getenv("UPD") != NULL)
-			fprintf(stderr, "applied %.3f\n", (double)l.applied_ns / 1e6);
 		pthread_mutex_unlock(&l.mu);
 		scoring_table_free(t);
 		t = nt;
