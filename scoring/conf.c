@@ -226,7 +226,7 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .offset = OFF(threshold),
          .min = 0,
          .max = 100000,
-         .def = "4.5",
+         .def = "5",
          .flags = RN_CONF_RELOAD,
          .help = "Score (points) at which an address is listed."},
         {.name = "delist_threshold",
@@ -278,7 +278,18 @@ const struct rn_conf_key scoring_conf_keys[] = {
          .max = 600000,
          .def = "5s",
          .flags = RN_CONF_RELOAD,
-         .help = "How long a tick waits for observations stamped before it."},
+         .help = "How long a tick waits for observations stamped before it (replay, and live "
+                 "scoring with realtime_interval 0)."},
+        {.name = "realtime_interval",
+         .type = RN_CONF_DURATION,
+         .offset = OFF(realtime_ms),
+         .min = 0,
+         .max = 10000,
+         .def = "20ms",
+         .flags = RN_CONF_RELOAD,
+         .help = "Live scoring: the addresses observed since the last pass are rescored this "
+                 "often, at the time of their events, and a listing is published at once; the "
+                 "tick remains for decay and expiry. 0 lists only at ticks."},
         {.name = "max_future",
          .type = RN_CONF_DURATION,
          .offset = OFF(max_future_ms),

@@ -228,6 +228,9 @@ static bool dlist_sorted(const struct dlist *l)
 	return true;
 }
 
+/* Above this many classes in the old table, apply() rebuilds entry by entry. */
+#define APPLY_SPAN_MAX_CLASSES 1024
+
 int scoring_table_apply(const struct scoring_table *old, const struct scoring_delta *d,
                         const struct scoring_protect *protect, struct scoring_table **out)
 {
@@ -237,6 +240,16 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 	tbuilder_init(&b, false, old->dry_run);
 	int rc = RN_OK;
 	size_t si = 0, ai = 0, ri = 0;
+	/*
+	 * Spans of old entries the delta does not touch are copied whole, with
+	 * their classes (and so their suppression, made under the same
+	 * protection) unchanged: a small delta costs what its keys cost, not
+	 * a pass over every entry. Seeding keeps old's classes, used or not;
+	 * once they are many, a pass entry by entry drops the unused ones.
+	 */
+	bool spans = old->ncls <= APPLY_SPAN_MAX_CLASSES;
+	if (spans && (rc = tbuilder_seed_classes(&b, old)) != RN_OK)
+		goto fail;
 	for (;;) {
 		/* The next space any source has. */
 		unsigned idx = SPACE_COUNT;
@@ -261,6 +274,27 @@ int scoring_table_apply(const struct scoring_table *old, const struct scoring_de
 		for (;;) {
 			uint64_t key = UINT64_MAX;
 			bool any = false;
+			if (spans && s != NULL && i < s->n) {
+				/* Copy up to the delta's next key in this space, or to the end. */
+				size_t j = s->n;
+				bool ha = ai < d->add.n && space_index(d->add.v[ai].family,
+				                                       d->add.v[ai].plen) == idx;
+				bool hd = ri < d->del.n && space_index(d->del.v[ri].family,
+				                                       d->del.v[ri].plen) == idx;
+				if (ha || hd) {
+					uint64_t k = ha ? d->add.v[ai].key : UINT64_MAX;
+					if (hd && d->del.v[ri].key < k)
+						k = d->del.v[ri].key;
+					j = tspace_lower_bound(s, k);
+				}
+				if (j > i) {
+					if ((rc = tbuilder_copy(&b, old, s, i, j)) != RN_OK)
+						goto fail;
+					i = j;
+				}
+				if (i >= s->n && !ha && !hd)
+					break;
+			}
 			if (s != NULL && i < s->n) {
 				if (family == RN_AF_INET)
 					hi = tspace_hi_of(s, i, hi);

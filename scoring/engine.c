@@ -147,6 +147,7 @@ static int resolve_conf(struct scoring_engine *e)
 	}
 	/* A new configuration can change any decision: the next tick is a full one. */
 	e->dirty_on = e->conf.full_every > 1;
+	e->rt = e->live && e->conf.realtime_ms > 0;
 	e->force_full = true;
 	return engine_protect_rebuild(e);
 }
@@ -240,6 +241,8 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->from);
 	free(e->held);
 	free(e->held_from);
+	free(e->late.v);
+	free(e->lq.v);
 	rchunk_release(&e->chunk);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
@@ -648,6 +651,113 @@ static int set_evidence_add(struct scoring_engine *e, struct rset *s, const char
 	return rc < 0 ? rc : RN_OK;
 }
 
+/* ---- late observations (real time) ---------------------------------------------- */
+
+/*
+ * Notes an observation that arrived after its bucket ended, to be decided
+ * at its own time at the next pass. Beyond ENGINE_MAX_LATE (or on
+ * allocation failure) it is decided at the clock only, like any other.
+ */
+static void late_note(struct scoring_engine *e, unsigned space, uint64_t key, int64_t ts)
+{
+	struct lvec *l = &e->late;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct late *v = cap > ENGINE_MAX_LATE ? NULL : realloc(l->v, cap * sizeof(*v));
+		if (v == NULL) {
+			e->late_dropped++;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct late){.key = key, .ts = ts, .space = (uint8_t)space};
+}
+
+static int late_cmp(const void *a, const void *b)
+{
+	const struct late *x = a, *y = b;
+	if (x->space != y->space)
+		return x->space < y->space ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/*
+ * The score and contributing kinds of key at time ts, from the sets whose
+ * bucket had begun by then, each decayed to ts: what a pass at ts would
+ * have seen (at bucket granularity, like every score).
+ */
+static uint64_t score_at(const struct scoring_engine *e, unsigned space, uint64_t key, int64_t ts,
+                         uint64_t *kmask)
+{
+	uint64_t score = 0;
+	*kmask = 0;
+	for (size_t i = 0; i < e->nsets; i++) {
+		const struct rset *s = e->sets[i];
+		if (s->space != space || s->bucket * e->conf.bucket_ms > ts)
+			continue;
+		const struct kslot *k = &e->kinds[s->kind];
+		uint32_t unit = engine_unit(k, (s->bucket + 1) * e->conf.bucket_ms, ts);
+		if (unit == 0)
+			continue;
+		unsigned count = set_count(s, key);
+		if (count == 0)
+			continue;
+		score += (uint64_t)unit * count;
+		*kmask |= 1ull << k->bit;
+	}
+	return score;
+}
+
+/*
+ * Decides the late observations noted since the last pass at their own
+ * time: those at which their key reached the threshold, with kinds that
+ * may list, go to e->lq (one per key, the earliest) for the pass to list.
+ */
+static void late_resolve(struct scoring_engine *e)
+{
+	struct lvec *l = &e->late;
+	e->lq.n = 0;
+	if (l->n == 0)
+		return;
+	qsort(l->v, l->n, sizeof(*l->v), late_cmp);
+	uint64_t T = (uint64_t)llround(e->conf.threshold * SCORING_SCALE);
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		struct late *x = &l->v[i];
+		if (k > 0 && l->v[k - 1].space == x->space && l->v[k - 1].key == x->key)
+			continue; /* this key already qualified, earlier */
+		uint64_t km;
+		if (score_at(e, x->space, x->key, x->ts, &km) < T || (km & e->cat_kinds) == 0 ||
+		    (__builtin_popcountll(km) < 2 && (km & e->alone_kinds) == 0))
+			continue;
+		x->kmask = km;
+		l->v[k++] = *x;
+	}
+	/* The qualified ones become lq; the note buffer is reused for the next pass. */
+	struct lvec q = e->lq;
+	e->lq = (struct lvec){.v = l->v, .n = k, .cap = l->cap};
+	*l = (struct lvec){.v = q.v, .n = 0, .cap = q.cap};
+}
+
+const struct late *engine_late_find(const struct scoring_engine *e, unsigned space, uint64_t key)
+{
+	size_t lo = 0, hi = e->lq.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct late *x = &e->lq.v[mid];
+		if (x->space < space || (x->space == space && x->key < key))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < e->lq.n && e->lq.v[lo].space == space && e->lq.v[lo].key == key)
+		return &e->lq.v[lo];
+	return NULL;
+}
+
 /* ---- ingest --------------------------------------------------------------------- */
 
 /* The space and key an observation goes to; false when its prefix is not kept. */
@@ -793,9 +903,12 @@ int scoring_engine_ingest_from(struct scoring_engine *e, const char *collector,
 			e->next_tick = (floor_div(base, e->conf.tick_ms) + 1) * e->conf.tick_ms;
 		}
 		st->accepted++;
-		if (e->last_tick != INT64_MIN && o->ts_ms < e->last_tick)
+		/* Real time: late is what arrives after its bucket ended (passes run at the clock). */
+		bool late = e->rt ? bend <= e->clock
+		                  : e->last_tick != INT64_MIN && o->ts_ms < e->last_tick;
+		if (late)
 			st->late++;
-		if (o->ts_ms >= e->next_tick) {
+		if (o->ts_ms >= e->next_tick && !e->rt) {
 			int rc = hold(e, o, from);
 			if (rc == RN_OK) {
 				st->held++;
@@ -808,6 +921,9 @@ int scoring_engine_ingest_from(struct scoring_engine *e, const char *collector,
 		int rc = apply_obs(e, o, from, space, key);
 		if (rc != RN_OK)
 			return rc;
+		e->touched = true;
+		if (e->rt && late)
+			late_note(e, space, key, o->ts_ms);
 	}
 	return RN_OK;
 }
@@ -845,7 +961,12 @@ static int held_release(struct scoring_engine *e, int64_t t)
 
 /* ---- ticks --------------------------------------------------------------------- */
 
-static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, void *arg)
+/*
+ * Computes the blocklist at t. A real-time pass (rt_pass) is incremental
+ * unless a full one is forced, and does not count toward full_every.
+ */
+static int run_tick(struct scoring_engine *e, int64_t t, bool rt_pass, scoring_tick_fn cb,
+                    void *arg)
 {
 	int64_t t0 = rn_time_mono_ns();
 	int rc = held_release(e, t);
@@ -857,8 +978,12 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 	struct scoring_table *nt = NULL;
 	struct scoring_delta *d = NULL;
 	bool full = !e->dirty_on || e->force_full || !e->cur->rich ||
-	            e->since_full + 1 >= (uint64_t)e->conf.full_every;
-	if ((rc = engine_recompute(e, t, full, &nt, &d)) != RN_OK)
+	            (!rt_pass && e->since_full + 1 >= (uint64_t)e->conf.full_every);
+	late_resolve(e);
+	e->touched = false;
+	rc = engine_recompute(e, t, full, &nt, &d);
+	e->lq.n = 0;
+	if (rc != RN_OK)
 		return rc;
 	engine_set_table(e, nt);
 	for (unsigned s = 0; s < SPACE_COUNT; s++) {
@@ -866,7 +991,10 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 		e->dirty[s].sorted = true;
 	}
 	e->force_full = false;
-	e->since_full = full ? 0 : e->since_full + 1;
+	if (full)
+		e->since_full = 0;
+	else if (!rt_pass)
+		e->since_full++;
 	e->last_tick = t;
 	e->seq++;
 	if (cb != NULL) {
@@ -874,7 +1002,8 @@ static int run_tick(struct scoring_engine *e, int64_t t, scoring_tick_fn cb, voi
 		                            .table = nt,
 		                            .delta = d,
 		                            .seq = e->seq,
-		                            .elapsed_ns = rn_time_mono_ns() - t0};
+		                            .elapsed_ns = rn_time_mono_ns() - t0,
+		                            .realtime = rt_pass};
 		cb(arg, &tick);
 	}
 	scoring_delta_free(d);
@@ -893,6 +1022,16 @@ int scoring_engine_advance(struct scoring_engine *e, int64_t now_ms, scoring_tic
 		return RN_OK;
 	int64_t now = e->clock;
 	int64_t tick = e->conf.tick_ms;
+	if (e->rt) {
+		/* Real time: nothing is held, so the tick runs at the clock, for decay and expiry. */
+		if (now < e->next_tick)
+			return RN_OK;
+		int rc = run_tick(e, now > e->last_tick ? now : e->last_tick, false, cb, arg);
+		if (rc != RN_OK)
+			return rc;
+		e->next_tick = (floor_div(now, tick) + 1) * tick;
+		return RN_OK;
+	}
 	if (e->next_tick + e->conf.lateness_ms > now)
 		return RN_OK;
 	int64_t last_due = floor_div(now - e->conf.lateness_ms, tick) * tick;
@@ -902,7 +1041,7 @@ int scoring_engine_advance(struct scoring_engine *e, int64_t now_ms, scoring_tic
 		e->next_tick = last_due;
 	}
 	while (e->next_tick <= last_due) {
-		int rc = run_tick(e, e->next_tick, cb, arg);
+		int rc = run_tick(e, e->next_tick, false, cb, arg);
 		if (rc != RN_OK)
 			return rc;
 		e->next_tick += tick;
@@ -916,7 +1055,7 @@ int scoring_engine_flush(struct scoring_engine *e, scoring_tick_fn cb, void *arg
 		return RN_OK;
 	int64_t target = (floor_div(e->max_ts, e->conf.tick_ms) + 1) * e->conf.tick_ms;
 	while (e->next_tick <= target) {
-		int rc = run_tick(e, e->next_tick, cb, arg);
+		int rc = run_tick(e, e->next_tick, false, cb, arg);
 		if (rc != RN_OK)
 			return rc;
 		e->next_tick += e->conf.tick_ms;
@@ -924,6 +1063,24 @@ int scoring_engine_flush(struct scoring_engine *e, scoring_tick_fn cb, void *arg
 	if (!e->live && e->clock < target)
 		e->clock = target;
 	return RN_OK;
+}
+
+bool scoring_engine_rt_pending(const struct scoring_engine *e)
+{
+	if (!e->rt)
+		return false;
+	return e->touched || e->late.n > 0;
+}
+
+int scoring_engine_realtime(struct scoring_engine *e, int64_t now_ms, scoring_tick_fn cb, void *arg)
+{
+	if (!e->rt)
+		return RN_OK;
+	if (now_ms > e->clock)
+		e->clock = now_ms;
+	if (!scoring_engine_rt_pending(e) || e->clock == INT64_MIN)
+		return RN_OK;
+	return run_tick(e, e->clock > e->last_tick ? e->clock : e->last_tick, true, cb, arg);
 }
 
 const struct scoring_table *scoring_engine_table(const struct scoring_engine *e)

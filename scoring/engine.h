@@ -28,6 +28,8 @@
 #define ENGINE_CODE_MAX (RN_EVIDENCE_MAX + RN_COLLECTOR_NAME_MAX)
 /* Distinct collector names the hold buffer refers to; index 0 is "not known". */
 #define ENGINE_MAX_FROM 4096
+/* Late observations a real-time pass decides at their own time; more wait for the clock. */
+#define ENGINE_MAX_LATE 65536
 /* A live engine that fell this many ticks behind jumps to the newest. */
 #define ENGINE_MAX_CATCHUP 1000
 /* Replay: an observation this far past the newest one seen is refused as future. */
@@ -88,9 +90,26 @@ struct rchunk {
 	size_t n;
 };
 
+/*
+ * An observation whose bucket had already ended when it arrived (real-time
+ * scoring): decided at its own time at the next pass (engine_late_resolve).
+ */
+struct late {
+	uint64_t key;
+	int64_t ts;     /* its event time */
+	uint64_t kmask; /* resolved: the kinds contributing at ts */
+	uint8_t space;
+};
+
+struct lvec {
+	struct late *v;
+	size_t n, cap;
+};
+
 struct scoring_engine {
 	struct scoring_conf conf;
 	bool live;
+	bool rt; /* live with conf.realtime_ms > 0: no hold, passes at the clock */
 	struct kslot kinds[RN_KIND_MAX];
 	uint8_t bit_kind[ENGINE_MAX_ACTIVE_KINDS];
 	uint64_t cat_kinds;   /* kinds that carry a category */
@@ -136,6 +155,15 @@ struct scoring_engine {
 	uint64_t since_full;
 
 	struct rchunk chunk; /* allocated at the first tick */
+
+	/*
+	 * Real-time scoring: late observations noted at ingest, and those of
+	 * them that reached the threshold at their own time (sorted by space,
+	 * then key; one per key, the earliest), which the next pass lists.
+	 */
+	struct lvec late, lq;
+	uint64_t late_dropped; /* noted ones beyond ENGINE_MAX_LATE, decided at the clock */
+	bool touched;          /* an observation was applied since the last pass */
 };
 
 /* Pure formulas, shared with the tests' reference implementation. */
@@ -168,6 +196,13 @@ int engine_protect_rebuild(struct scoring_engine *e);
 
 /* Replaces the current table (takes ownership of t). */
 void engine_set_table(struct scoring_engine *e, struct scoring_table *t);
+
+/*
+ * The late observation that lets key of space be listed at a pass of time
+ * t: one that reached the threshold at its own time, whose listing would
+ * not have expired by t. NULL when there is none.
+ */
+const struct late *engine_late_find(const struct scoring_engine *e, unsigned space, uint64_t key);
 
 /* Marks key of space to be decided again at the next incremental tick. -ENOMEM. */
 int engine_dirty_mark(struct scoring_engine *e, unsigned space, uint64_t key);

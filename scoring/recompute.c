@@ -447,9 +447,13 @@ static int decide(struct rpass *r, uint64_t key, const struct rslot *sl)
 	int64_t t = r->t;
 	bool has_prev = sl->prev != 0;
 	const struct esc *es = sl->esc ? &cur->el->v[sl->esc - 1] : NULL;
+	/* Real time: an address that reached the threshold at the time of a late event. */
+	const struct late *lt = NULL;
+	if (!has_prev && sl->score < r->T && e->lq.n > 0)
+		lt = engine_late_find(e, cur->space, key);
 
 	/* Most candidates: never listed, not enough. */
-	if (!has_prev && es == NULL && sl->score < r->T)
+	if (!has_prev && es == NULL && lt == NULL && sl->score < r->T)
 		return RN_OK;
 
 	struct rlisting was = {0}, now = {0};
@@ -496,14 +500,19 @@ static int decide(struct rpass *r, uint64_t key, const struct rslot *sl)
 						now.rich.flags |= SCORING_F_ESCALATED;
 				}
 			}
-		} else if (sl->score >= r->T && elig) {
+		} else if ((sl->score >= r->T && elig) ||
+		           (lt != NULL && engine_quantize(c, lt->ts + engine_ttl(c, 1)) > t)) {
+			/* Listed from the time it reached the threshold: now, or a late event's. */
+			int64_t at = lt != NULL ? lt->ts : t;
 			unsigned off = engine_off_get(e, cur->space, key);
 			unsigned o = off < ENGINE_OFF_MAX ? off + 1 : ENGINE_OFF_MAX;
 			if ((rc = off_set(e, cur->space, key, off, o)) != RN_OK)
 				return rc;
 			now.listed = true;
-			now.cats = cats_of(e, sl->kmask);
-			now.exp = engine_quantize(c, t + engine_ttl(c, o));
+			now.cats = cats_of(e, sl->kmask | (lt != NULL ? lt->kmask : 0));
+			now.exp = engine_quantize(c, at + engine_ttl(c, o));
+			if (now.exp <= t)
+				now.exp = engine_quantize(c, t + 1);
 			now.rich.offences = (uint8_t)o;
 		}
 		if (es != NULL) {

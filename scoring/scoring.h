@@ -67,7 +67,8 @@ struct scoring_conf {
 	int64_t decay_horizon;    /* half-lives after which a bucket is dropped */
 	int64_t tick_ms;          /* recompute every tick, in event time */
 	int64_t full_every;       /* ticks between full recomputes; the rest are incremental */
-	int64_t lateness_ms;      /* a tick waits this long for late observations */
+	int64_t lateness_ms;      /* a tick waits this long for late observations (replay) */
+	int64_t realtime_ms;      /* live: rescore what was touched this often; 0 off */
 	int64_t max_future_ms;    /* live mode: refuse timestamps this far ahead */
 	int64_t ttl_ms;           /* first listing's TTL */
 	int64_t ttl_max_ms;       /* cap of the TTL after repeat offences */
@@ -363,6 +364,10 @@ int scoring_delta_from_pb(const Repnet__V1__Delta *m, const struct scoring_decod
  * clock in live mode and the newest timestamp seen in replay mode, so a
  * replay of logs gives the blocklists live operation gave, as long as
  * every observation reached the live scorer within lateness_ms.
+ *
+ * A live engine with conf.realtime_ms > 0 scores in real time instead
+ * (scoring_engine_realtime below): nothing is held, lateness does not
+ * apply, and ticks run at the clock.
  */
 struct scoring_engine;
 
@@ -370,7 +375,8 @@ struct scoring_engine;
 struct scoring_ingest_stats {
 	uint64_t accepted;  /* taken: applied to the sets, or held */
 	uint64_t held;      /* of those, held for a later tick */
-	uint64_t late;      /* of those, stamped before a tick already computed */
+	uint64_t late;      /* of those, stamped before a tick already computed (real time: in a
+	                       bucket that had ended) */
 	uint64_t overflow;  /* of those, applied at once: the hold buffer was full */
 	uint64_t protected; /* dropped: inside an allowlist or never-block range */
 	uint64_t ignored;   /* dropped: a kind of weight 0 */
@@ -386,6 +392,7 @@ struct scoring_tick {
 	const struct scoring_delta *delta; /* against the previous tick's */
 	uint64_t seq;                      /* ticks computed so far, this one included */
 	int64_t elapsed_ns;                /* time the recompute took */
+	bool realtime;                     /* a real-time pass, not a periodic tick */
 };
 typedef void (*scoring_tick_fn)(void *arg, const struct scoring_tick *tick);
 
@@ -425,6 +432,22 @@ int scoring_engine_ingest_from(struct scoring_engine *e, const char *collector,
  * (replay, now_ms ignored), calling cb for each. cb may be NULL.
  */
 int scoring_engine_advance(struct scoring_engine *e, int64_t now_ms, scoring_tick_fn cb, void *arg);
+/*
+ * Real-time scoring (live, conf.realtime_ms > 0). Nothing is held: every
+ * observation is applied as it comes, and a pass at the clock decides
+ * again the addresses touched since the last one (an incremental
+ * recompute), calling cb once with its delta. An observation that arrives
+ * after its time bucket has ended is decided at its own time too: if its
+ * address reached the threshold then, it is listed with the expiry it
+ * would have had. Periodic ticks (scoring_engine_advance) then run at the
+ * clock, on multiples of tick_ms, for decay, renewal and expiry. Does
+ * nothing when nothing was observed since the last pass, or when the
+ * engine is not real-time. The caller decides how often to call it.
+ */
+int scoring_engine_realtime(struct scoring_engine *e, int64_t now_ms, scoring_tick_fn cb,
+                            void *arg);
+/* True when a real-time pass has something to decide. */
+bool scoring_engine_rt_pending(const struct scoring_engine *e);
 /*
  * Replay only: computes the ticks up to and including the first tick
  * after the newest observation, so that every observation counts.

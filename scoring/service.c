@@ -125,6 +125,8 @@ struct scoring {
 	int64_t snap_retry_mono;        /* while failing, the next attempt (smu) */
 	int64_t last_snap_mono;
 	struct scoring_table *current; /* pmu */
+	/* Real time (the scorer thread): the earliest monotonic time of the next pass. */
+	int64_t rt_next_mono;
 	pthread_t thread;
 	bool thread_started;
 
@@ -132,6 +134,7 @@ struct scoring {
 	struct rn_counter c_obs[9];
 	struct rn_counter c_batches[4];
 	struct rn_counter c_ticks, c_added, c_removed, c_syncs, c_snap_ok, c_snap_fail;
+	struct rn_counter c_rt_passes;
 	struct rn_counter c_replayed, c_damaged, c_journal_errors, c_journal_recoveries;
 	struct rn_gauge g_journal_state, g_snap_failures;
 	struct rn_gauge g_listed_v4, g_listed_v6, g_recompute_us, g_sets, g_set_bytes;
@@ -520,7 +523,7 @@ static void publish(struct scoring *s, const struct scoring_tick *tick)
 	s->current = t;
 	pthread_mutex_unlock(&s->pmu);
 	scoring_table_free(old);
-	rn_counter_inc(&s->c_ticks);
+	rn_counter_inc(tick->realtime ? &s->c_rt_passes : &s->c_ticks);
 	rn_counter_add(&s->c_added, scoring_delta_added(tick->delta));
 	rn_counter_add(&s->c_removed, scoring_delta_removed(tick->delta));
 	rn_gauge_set(&s->g_listed_v4, (int64_t)scoring_table_count_family(t, RN_AF_INET));
@@ -548,8 +551,33 @@ static void engine_gauges(struct scoring *s)
 	rn_gauge_set(&s->g_clock, clk == INT64_MIN ? 0 : clk / 1000);
 }
 
-/* Applies queued batches and computes due ticks. */
-static int engine_step(struct scoring *s, struct qitem *items, size_t n)
+/*
+ * A real-time pass, if one is pending and its time has come; otherwise how
+ * long until it is (in ms, for the scorer thread's wait; -1: none pending).
+ * Under emu. The gap between passes is realtime_ms, or four times the last
+ * pass's duration if that is longer, so that passes never take more than
+ * a fifth of the thread whatever the table's size.
+ */
+static int64_t rt_step(struct scoring *s, int64_t rt_ms, int64_t now, int *rc)
+{
+	if (rt_ms <= 0 || !scoring_engine_rt_pending(s->e))
+		return -1;
+	int64_t mono = rn_time_mono_ns();
+	if (mono < s->rt_next_mono)
+		return (s->rt_next_mono - mono + 999999) / 1000000;
+	*rc = scoring_engine_realtime(s->e, now, on_tick, s);
+	int64_t took = rn_time_mono_ns() - mono;
+	int64_t gap = rt_ms * 1000000 > 4 * took ? rt_ms * 1000000 : 4 * took;
+	s->rt_next_mono = mono + gap;
+	return -1;
+}
+
+/*
+ * Applies queued batches, computes due ticks and a due real-time pass.
+ * *wait_ms: how long the thread may sleep before a pending pass is due.
+ */
+static int engine_step(struct scoring *s, struct qitem *items, size_t n, int64_t rt_ms,
+                       int64_t *wait_ms)
 {
 	int rc = RN_OK;
 	int64_t now = rn_time_now_ms();
@@ -569,6 +597,9 @@ static int engine_step(struct scoring *s, struct qitem *items, size_t n)
 	}
 	if (rc == RN_OK)
 		rc = scoring_engine_advance(s->e, now, on_tick, s);
+	*wait_ms = -1;
+	if (rc == RN_OK)
+		*wait_ms = rt_step(s, rt_ms, now, &rc);
 	engine_gauges(s);
 	pthread_mutex_unlock(&s->emu);
 	return rc;
@@ -702,10 +733,13 @@ static bool snapshot_due(struct scoring *s, uint64_t jbytes, uint64_t jmax, int6
 static void *scorer_main(void *arg)
 {
 	struct scoring *s = arg;
+	int64_t wait_ms = -1;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		if (s->qn == 0 && !s->stop) {
-			rn_cond_wait_ms(&s->work_cv, &s->mu, 200);
+		/* A real-time pass pending: sleep only until it is due. */
+		int64_t w = wait_ms >= 0 && wait_ms < 200 ? wait_ms : 200;
+		if (s->qn == 0 && !s->stop && w > 0) {
+			rn_cond_wait_ms(&s->work_cv, &s->mu, w);
 		}
 		bool stop = s->stop;
 		size_t n = s->qn;
@@ -726,9 +760,10 @@ static void *scorer_main(void *arg)
 		}
 		uint64_t jbytes = s->jwritten, jmax = s->conf.journal_max;
 		int64_t every = s->conf.snapshot_interval_ms;
+		int64_t rt_ms = s->conf.realtime_ms;
 		bool poisoned = s->jfailed != 0;
 		pthread_mutex_unlock(&s->mu);
-		int rc = engine_step(s, items, n);
+		int rc = engine_step(s, items, n, rt_ms, &wait_ms);
 		free(items);
 		if (rc != RN_OK)
 			log_warnx_rl("scoring: %s", rn_strerror(rc));
@@ -935,7 +970,11 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 		const char *name, *help, *labels;
 		struct rn_counter *c;
 	} cs[] = {
-	        {"repnet_scoring_ticks_total", "Blocklist recomputes.", NULL, &s->c_ticks},
+	        {"repnet_scoring_ticks_total", "Blocklist recomputes at the periodic tick.", NULL,
+	         &s->c_ticks},
+	        {"repnet_scoring_realtime_passes_total",
+	         "Real-time recomputes of the addresses observed since the last one.", NULL,
+	         &s->c_rt_passes},
 	        {"repnet_scoring_delta_listings_total", "Listings added and removed by ticks.",
 	         "op=\"added\"", &s->c_added},
 	        {"repnet_scoring_delta_listings_total", "Listings added and removed by ticks.",
@@ -1112,7 +1151,8 @@ void scoring_stop(struct scoring *s)
 		}
 		pthread_mutex_unlock(&s->mu);
 		if (items != NULL) {
-			engine_step(s, items, n);
+			int64_t unused;
+			engine_step(s, items, n, 0, &unused);
 			free(items);
 		}
 		/* Poisoned too: the snapshot is what makes its batches durable. */

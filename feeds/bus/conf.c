@@ -380,8 +380,10 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
          .offset = BUS(ingest_flush_ms),
          .min = 1,
          .max = 60000,
-         .def = "200ms",
-         .help = "Longest a collector holds a partial batch before sending it."},
+         .def = "10ms",
+         .help = "Longest a collector holds a partial batch before sending it. Under load "
+                 "batches fill while the previous one is acknowledged; this is the latency a "
+                 "lone log line pays."},
         {.name = "bus.ingest_timeout",
          .type = RN_CONF_DURATION,
          .offset = BUS(ingest_timeout_ms),

@@ -34,6 +34,7 @@
  * written alternately with pwrite and fdatasync, each with a CRC32C: a
  * torn write leaves the other slot valid. At start the newer valid slot
  * is the floor: nothing older is ever accepted again, across restarts.
+ * The floor is written just after a state is swapped in (floor_save()).
  *
  * Threads. One thread per subscription owns both sockets and all state
  * transitions. Readers take the current table through feeds_sub_table()
@@ -181,6 +182,29 @@ static int state_save(struct feeds_sub *s, uint64_t epoch, uint64_t seq, const u
 	if (fdatasync(s->state_fd) != 0)
 		return -errno;
 	s->state_slot ^= 1;
+	return RN_OK;
+}
+
+/*
+ * Makes the state just applied the durable floor. It is written after the
+ * swap, not before: the fdatasync costs milliseconds, and it is the whole
+ * of the publish-to-applied time of a small delta when it comes first. A
+ * crash between the swap and the sync leaves the floor at the previous
+ * state, from which only the state that was applied (the publisher's
+ * (epoch, seq) names one signed message) or newer ones are accepted
+ * again: no older state can come back either way.
+ */
+static int floor_save(struct feeds_sub *s, const struct feeds_payload_hdr *h)
+{
+	int rc = state_save(s, h->epoch, h->seq, h->digest);
+	if (rc != RN_OK) {
+		log_warnx_rl("feed %s: cannot persist seq %" PRIu64
+		             " (applied; the floor stays at seq %" PRIu64 "): %s",
+		             s->name, h->seq, s->floor_seq, rn_strerror(rc));
+		return rc;
+	}
+	s->floor_epoch = h->epoch;
+	s->floor_seq = h->seq;
 	return RN_OK;
 }
 
@@ -349,15 +373,9 @@ static int handle_delta(struct feeds_sub *s, const struct feeds_payload_hdr *h, 
 		want_resync(s);
 		goto out;
 	}
-	rc = state_save(s, h->epoch, h->seq, h->digest);
-	if (rc != RN_OK) {
-		log_warnx("feed %s: cannot persist seq %" PRIu64 ": %s; not applied", s->name,
-		          h->seq, rn_strerror(rc));
-		scoring_table_free(t);
-		goto out;
-	}
 	swap_in(s, t, h->epoch, h->seq, h->digest, d);
 	rn_counter_inc(&s->applied_delta);
+	rc = floor_save(s, h);
 out:
 	scoring_delta_free(d);
 	return rc;
@@ -402,20 +420,11 @@ static int handle_snapshot(struct feeds_sub *s, const struct feeds_payload_hdr *
 			return RN_EQUARANTINE;
 		}
 	}
-	rc = state_save(s, h->epoch, h->seq, h->digest);
-	if (rc != RN_OK) {
-		log_warnx("feed %s: cannot persist seq %" PRIu64 ": %s; not applied", s->name,
-		          h->seq, rn_strerror(rc));
-		scoring_table_free(t);
-		return rc;
-	}
-	s->floor_epoch = h->epoch;
-	s->floor_seq = h->seq;
 	swap_in(s, t, h->epoch, h->seq, h->digest, NULL);
 	rn_counter_inc(&s->applied_snap);
 	s->need_resync = false;
 	s->last_hb_ms = rn_time_mono_ms(); /* a fresh state counts as a sign of life */
-	return RN_OK;
+	return floor_save(s, h);
 }
 
 static int handle_heartbeat(struct feeds_sub *s, const struct feeds_payload_hdr *h,

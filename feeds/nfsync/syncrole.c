@@ -7,7 +7,11 @@
  * transaction); when the log no longer reaches back (or at the first
  * pass) it walks the whole view and loads it, which the engine turns into
  * a diff or a swap of a fresh set. Between changes it ticks the engine
- * (reconcile, retries, applier restarts). An entry with several
+ * (reconcile, retries, applier restarts). The view wakes the thread after
+ * every change (feeds_view.watch), so a delta reaches the kernel as soon as
+ * the replica has it; the POLL_MS wait is only the fallback for a view
+ * without a watcher and the pace of the engine's ticks. (It used to be the
+ * only wake-up: every change waited up to 100 ms for it.) An entry with several
  * categories is one kernel element per category when the sets are per
  * category, and one element otherwise (the engine de-duplicates).
  */
@@ -27,6 +31,9 @@ struct feeds_sync {
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;
+	pthread_mutex_t mu; /* kicked, and the wait */
+	pthread_cond_t cv;
+	bool kicked; /* the view changed since the thread last looked */
 	uint64_t version;
 	bool loaded;
 	unsigned failures; /* consecutive failed loads, for the backoff */
@@ -127,6 +134,16 @@ static void step(struct feeds_sync *s)
 	s->next_load = now + back;
 }
 
+/* The view's watcher: on the replica's thread, after each change. */
+static void sync_kick(void *arg)
+{
+	struct feeds_sync *s = arg;
+	pthread_mutex_lock(&s->mu);
+	s->kicked = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void *sync_main(void *arg)
 {
 	struct feeds_sync *s = arg;
@@ -137,8 +154,11 @@ static void *sync_main(void *arg)
 		int64_t wait = next - rn_time_mono_ms();
 		if (wait > POLL_MS || wait <= 0)
 			wait = POLL_MS;
-		struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
-		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&s->mu);
+		if (!s->kicked && !atomic_load(&s->stop))
+			rn_cond_wait_ms(&s->cv, &s->mu, wait);
+		s->kicked = false;
+		pthread_mutex_unlock(&s->mu);
 	}
 	return NULL;
 }
@@ -150,28 +170,45 @@ int feeds_sync_start(struct feeds_sync **out, const struct feeds_sync_conf *conf
 	if (s == NULL)
 		return -ENOMEM;
 	s->view = *view;
-	int rc = feeds_nfsync_open(&s->nfs, conf, m);
+	pthread_mutex_init(&s->mu, NULL);
+	int rc = rn_cond_init(&s->cv);
 	if (rc != RN_OK) {
+		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return rc;
 	}
+	rc = feeds_nfsync_open(&s->nfs, conf, m);
+	if (rc != RN_OK)
+		goto fail;
 	if (pthread_create(&s->thr, NULL, sync_main, s) != 0) {
 		feeds_nfsync_close(s->nfs);
-		free(s);
-		return -EAGAIN;
+		rc = -EAGAIN;
+		goto fail;
 	}
 	s->thr_started = true;
+	if (s->view.watch != NULL)
+		s->view.watch(s->view.arg, sync_kick, s);
 	*out = s;
 	return RN_OK;
+fail:
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	return rc;
 }
 
 void feeds_sync_stop(struct feeds_sync *s)
 {
 	if (s == NULL)
 		return;
+	if (s->view.watch != NULL)
+		s->view.watch(s->view.arg, NULL, NULL);
 	atomic_store(&s->stop, true);
+	sync_kick(s);
 	if (s->thr_started)
 		pthread_join(s->thr, NULL);
 	feeds_nfsync_close(s->nfs);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

@@ -297,7 +297,11 @@ int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entr
 	ndel = lv_unique_prefixes(d, ndel);
 	pthread_mutex_lock(&lv->lock);
 	rc = lv_apply_sorted(lv, a, nadd, d, ndel);
+	void (*wfn)(void *) = lv->watch_fn;
+	void *warg = lv->watch_arg;
 	pthread_mutex_unlock(&lv->lock);
+	if (wfn != NULL)
+		wfn(warg);
 out:
 	free(a);
 	free(d);
@@ -456,7 +460,11 @@ int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e
 	    atomic_load(&lv->ptab[1]) == NULL) {
 		/* An empty view (the first load): everything is an addition. */
 		rc = d.n > 0 ? lv_apply_sorted(lv, e, d.n, NULL, 0) : RN_OK;
+		void (*wfn)(void *) = d.n > 0 ? lv->watch_fn : NULL;
+		void *warg = lv->watch_arg;
 		pthread_mutex_unlock(&lv->lock);
+		if (wfn != NULL)
+			wfn(warg);
 		return rc;
 	}
 	d.add = malloc((d.n + 1) * sizeof(*d.add));
@@ -468,9 +476,14 @@ int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e
 	while (rc == RN_OK && d.i < d.n)
 		d.add[d.nadd++] = d.next[d.i++];
 	/* Both lists are in address order already, as lv_apply_sorted wants. */
-	if (rc == RN_OK && (d.nadd > 0 || d.ndel > 0))
+	bool changed = rc == RN_OK && (d.nadd > 0 || d.ndel > 0);
+	if (changed)
 		rc = lv_apply_sorted(lv, d.add, d.nadd, d.del, d.ndel);
+	void (*wfn)(void *) = changed ? lv->watch_fn : NULL;
+	void *warg = lv->watch_arg;
 	pthread_mutex_unlock(&lv->lock);
+	if (wfn != NULL)
+		wfn(warg);
 	free(d.add);
 	free(d.del);
 	return rc;
@@ -515,12 +528,22 @@ void feeds_listview_free(struct feeds_listview *lv)
 	free(lv);
 }
 
+static void lv_watch(void *arg, void (*fn)(void *fnarg), void *fnarg)
+{
+	struct feeds_listview *lv = arg;
+	pthread_mutex_lock(&lv->lock);
+	lv->watch_fn = fn;
+	lv->watch_arg = fnarg;
+	pthread_mutex_unlock(&lv->lock);
+}
+
 void feeds_listview_view(struct feeds_listview *lv, struct feeds_view *v)
 {
 	v->arg = lv;
 	v->lookup = lv_lookup;
 	v->walk = lv_walk;
 	v->changes = lv_changes;
+	v->watch = lv_watch;
 }
 
 size_t feeds_listview_count(struct feeds_listview *lv)

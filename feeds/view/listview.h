@@ -162,6 +162,9 @@ struct feeds_listview {
 	size_t hist_cap, hist_head, hist_len;
 	uint64_t hist_base; /* changes after this version are all in the log */
 	bool hist_off;      /* this batch is larger than the log */
+	/* The change watcher (feeds_view.watch), under lock; called after it is dropped. */
+	void (*watch_fn)(void *arg);
+	void *watch_arg;
 };
 
 /* listview.c, for index.c: the change log and class references (writer). */

@@ -67,6 +67,14 @@ struct feeds_view {
 	               int (*fn)(void *fnarg, enum feeds_view_change what,
 	                         const struct feeds_view_entry *e),
 	               void *fnarg, uint64_t *version);
+	/*
+	 * Optional (NULL: consumers poll). Registers fn(fnarg), called after
+	 * every change, on the writer's thread and outside the view's lock,
+	 * so that a consumer following the change log wakes at once instead
+	 * of at its next poll. One watcher; a new one replaces the old, and
+	 * NULL removes it. fn must be quick and must not call into the view.
+	 */
+	void (*watch)(void *arg, void (*fn)(void *fnarg), void *fnarg);
 };
 
 /* ------------------------------------------------------------------ */

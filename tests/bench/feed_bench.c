@@ -130,8 +130,12 @@ static void latency(struct feeds_bus_conf *conf, struct feeds_signer *sg, const 
 		pthread_mutex_lock(&l.mu);
 		uint64_t want = l.version + 1;
 		pthread_mutex_unlock(&l.mu);
+		/* The scorer hands its delta over with the table, as repnetd's on_tick does. */
+		struct scoring_delta *dd = NULL;
+		scoring_delta_diff(t, nt, &dd);
 		int64_t t0 = now_ns();
-		feeds_pub_update(p, nt, NULL);
+		feeds_pub_update(p, nt, dd);
+		scoring_delta_free(dd);
 		pthread_mutex_lock(&l.mu);
 		struct timespec dl;
 		clock_gettime(CLOCK_REALTIME, &dl);

@@ -1,6 +1,7 @@
 /*
  * listview_test.c: the list view against a brute-force model, its change
- * log, its limits, and lookups running while the list changes.
+ * log, its limits, lookups running while the list changes, and the
+ * change watcher (the sync role's wake-up).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -385,4 +386,37 @@ static void test_concurrent(void **state)
 	feeds_listview_free(lv);
 }
 
-RN_TEST_MAIN(test_basic, test_walk_changes_replace, test_class_limit, test_model, test_concurrent)
+static void count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The watcher is called once per batch that changed something, and no more once removed. */
+static void test_watch(void **state)
+{
+	(void)state;
+	struct feeds_listview *lv;
+	struct feeds_view v;
+	int calls = 0;
+	RN_PASS(feeds_listview_alloc(&lv, 16));
+	feeds_listview_view(lv, &v);
+	assert_non_null(v.watch);
+	v.watch(v.arg, count_call, &calls);
+	struct feeds_view_entry e[] = {ent("192.0.2.1", 1u << 1, 0), ent("192.0.2.2", 1u << 1, 0)};
+	RN_PASS(feeds_listview_apply(lv, e, 2, NULL, 0));
+	assert_int_equal(calls, 1);
+	/* replace(): the first load into an empty view, then a change, then no change. */
+	struct feeds_view_entry r[] = {ent("192.0.2.1", 1u << 1, 0)};
+	RN_PASS(feeds_listview_replace(lv, r, 1));
+	assert_int_equal(calls, 2);
+	struct feeds_view_entry r2[] = {ent("192.0.2.1", 1u << 1, 0)};
+	RN_PASS(feeds_listview_replace(lv, r2, 1));
+	assert_int_equal(calls, 2);
+	v.watch(v.arg, NULL, NULL);
+	RN_PASS(feeds_listview_apply(lv, e, 2, NULL, 0));
+	assert_int_equal(calls, 2);
+	feeds_listview_free(lv);
+}
+
+RN_TEST_MAIN(test_basic, test_walk_changes_replace, test_class_limit, test_model, test_concurrent,
+             test_watch)

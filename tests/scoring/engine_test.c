@@ -2,8 +2,9 @@
  * engine_test.c: the scoring engine's rules, one scenario each:
  * hysteresis, TTL growth on repeat offences and offence decay, the alone
  * rule, prefix escalation and what it must never cross, event-time replay
- * against live operation, dry run, the ingest counters, explain, and
- * reconfiguration.
+ * against live operation, dry run, the ingest counters, explain,
+ * reconfiguration, and real-time scoring (listing between ticks, late
+ * events decided at their own time).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static struct scoring_conf base_conf(void)
 	c.tick_ms = 10000;
 	c.full_every = 1; /* scores in the table are fresh at every tick */
 	c.lateness_ms = 0;
+	c.realtime_ms = 0; /* ticks only; the real-time tests turn it on */
 	c.ttl_ms = 10 * MIN;
 	c.ttl_max_ms = 80 * MIN;
 	c.ttl_growth = 2;
@@ -569,6 +571,168 @@ static void test_reconfigure(void **state)
 	scoring_conf_release(&c);
 }
 
+/* ---- real time ------------------------------------------------------------------ */
+
+struct rtrec {
+	size_t passes, ticks;
+	size_t added; /* listings the deltas added */
+};
+
+static void rt_tick(void *arg, const struct scoring_tick *tick)
+{
+	struct rtrec *r = arg;
+	if (tick->realtime)
+		r->passes++;
+	else
+		r->ticks++;
+	r->added += scoring_delta_added(tick->delta);
+}
+
+/* A live real-time engine whose periodic tick (1 h) cannot run during a test. */
+static struct scoring_engine *rt_engine(struct scoring_conf *c, int64_t full_every)
+{
+	*c = base_conf();
+	c->tick_ms = 60 * MIN;
+	c->realtime_ms = 20;
+	c->full_every = full_every;
+	struct scoring_engine *e = NULL;
+	RN_PASS(scoring_engine_new(c, true, &e));
+	/* Starts the clock: the first tick is due at T0 + 1h. */
+	RN_PASS(scoring_engine_advance(e, T0, NULL, NULL));
+	return e;
+}
+
+static void test_realtime_lists_at_once(void **state)
+{
+	(void)state;
+	for (int64_t fe = 1; fe <= 20; fe += 19) {
+		struct scoring_conf c;
+		struct scoring_engine *e = rt_engine(&c, fe);
+		struct rtrec r = {0};
+		int64_t now = T0 + 10 * MIN;
+		/* Nothing observed: a pass does nothing. */
+		RN_PASS(scoring_engine_realtime(e, now, rt_tick, &r));
+		assert_int_equal(r.passes, 0);
+		/* A burst: 1000 addresses over the threshold, one below; one pass lists them. */
+		struct rn_obs *v = calloc(1001, sizeof(*v));
+		for (unsigned i = 0; i < 1000; i++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "198.51.%u.%u", 100 + i / 25, i % 25);
+			v[i] = ob(ip, RN_KIND_PREGREET, now - 1000, 1);
+		}
+		v[1000] = ob("203.0.113.9", RN_KIND_SASL_FAIL, now - 1000, 4);
+		/* Stamped after the hour's first ticks would have been: nothing is held. */
+		v[999].ts_ms = now + 30000;
+		struct scoring_ingest_stats st = {0};
+		RN_PASS(scoring_engine_ingest(e, v, 1001, now, &st));
+		assert_int_equal(st.held, 0);
+		assert_false(listed(e, "198.51.100.0", NULL));
+		assert_true(scoring_engine_rt_pending(e));
+		RN_PASS(scoring_engine_advance(e, now + 20, rt_tick, &r));
+		RN_PASS(scoring_engine_realtime(e, now + 20, rt_tick, &r));
+		assert_int_equal(r.ticks, 0); /* the hourly tick could not have run */
+		assert_int_equal(r.passes, 1);
+		assert_int_equal(r.added, 1000);
+		assert_true(listed(e, "198.51.100.0", NULL));
+		assert_true(listed(e, "198.51.139.24", NULL));
+		assert_false(listed(e, "203.0.113.9", NULL));
+		assert_false(scoring_engine_rt_pending(e));
+		/* The same address again: rescored, nothing new to publish. */
+		RN_PASS(scoring_engine_ingest(e, v, 1, now + 40, NULL));
+		RN_PASS(scoring_engine_realtime(e, now + 40, rt_tick, &r));
+		assert_int_equal(r.passes, 2);
+		assert_int_equal(r.added, 1000);
+		/* A fifth SASL failure takes the other one over: listed at the next pass. */
+		struct rn_obs one = ob("203.0.113.9", RN_KIND_SASL_FAIL, now + 50, 1);
+		RN_PASS(scoring_engine_ingest(e, &one, 1, now + 60, NULL));
+		RN_PASS(scoring_engine_realtime(e, now + 60, rt_tick, &r));
+		assert_true(listed(e, "203.0.113.9", NULL));
+		assert_int_equal(r.added, 1001);
+		/* The periodic tick still runs, at the clock, for decay and expiry. */
+		RN_PASS(scoring_engine_advance(e, T0 + 60 * MIN + 5, rt_tick, &r));
+		assert_int_equal(r.ticks, 1);
+		assert_int_equal(scoring_engine_last_tick(e), T0 + 60 * MIN + 5);
+		/* Expired listings leave at a tick: 10 minute TTL, rounded to the minute. */
+		RN_PASS(scoring_engine_advance(e, T0 + 121 * MIN, rt_tick, &r));
+		assert_false(listed(e, "198.51.100.0", NULL));
+		free(v);
+		scoring_engine_free(e);
+		scoring_conf_release(&c);
+	}
+}
+
+/*
+ * An event that arrives after its bucket ended counts what it counted when
+ * it happened: its address is decided at its own time, with the older
+ * evidence decayed to that time, and listed with the expiry it would have
+ * had.
+ */
+static void test_realtime_late_event(void **state)
+{
+	(void)state;
+	for (int pass = 0; pass < 4; pass++) {
+		bool rt = pass < 3;
+		struct scoring_conf c;
+		struct scoring_engine *e = rt_engine(&c, pass == 1 ? 1 : 20);
+		if (!rt) {
+			/* The control: ticks only (every 10 s, no lateness allowance). */
+			struct scoring_conf d = base_conf();
+			d.realtime_ms = 0;
+			scoring_engine_free(e);
+			scoring_conf_release(&c);
+			c = d;
+			RN_PASS(scoring_engine_new(&c, true, &e));
+			RN_PASS(scoring_engine_advance(e, T0, NULL, NULL));
+		}
+		struct rtrec r = {0};
+		int64_t now = T0 + 30 * MIN;
+		/* A hang-up (4 points, not enough alone), observed on time, 15 (pass 2: 45) minutes ago. */
+		int64_t th = now - (pass == 2 ? 45 : 15) * MIN;
+		struct rn_obs h = ob("198.51.100.7", RN_KIND_HANGUP, th, 1);
+		RN_PASS(scoring_engine_ingest(e, &h, 1, th + 1000, NULL));
+		RN_PASS(scoring_engine_realtime(e, th + 1000, rt_tick, &r));
+		RN_PASS(scoring_engine_advance(e, th + 1000, NULL, NULL));
+		assert_false(listed(e, "198.51.100.7", NULL));
+		/*
+		 * Three SASL failures stamped 5 minutes ago arrive now. At their time:
+		 * 4 * 2^(-9/10) + 3 = 5.14 points, listed; now, 4 * 2^(-14/10) +
+		 * 3 * 2^(-4/10) = 3.79, which a decision at the clock would not list.
+		 * Pass 2: the hang-up is 30 minutes older, 0.27 + 3 at their time.
+		 */
+		int64_t ts = now - 5 * MIN;
+		struct rn_obs f = ob("198.51.100.7", RN_KIND_SASL_FAIL, ts, 3);
+		/* The clock has moved on meanwhile (the control ticked every 10 s). */
+		RN_PASS(scoring_engine_advance(e, now, rt_tick, &r));
+		assert_int_equal(r.ticks, rt ? 0 : 90);
+		assert_int_equal(r.added, 0);
+		struct scoring_ingest_stats st = {0};
+		RN_PASS(scoring_engine_ingest(e, &f, 1, now, &st));
+		assert_int_equal(st.late, 1);
+		if (rt) {
+			RN_PASS(scoring_engine_realtime(e, now, rt_tick, &r));
+			assert_int_equal(r.ticks, 0);
+		} else {
+			RN_PASS(scoring_engine_advance(e, now + 10000, rt_tick, &r));
+			assert_true(r.ticks > 0);
+		}
+		struct scoring_entry x;
+		bool l = listed(e, "198.51.100.7", &x);
+		if (pass < 2) {
+			assert_true(l);
+			assert_int_equal(x.expires_ms,
+			                 ts + 10 * MIN); /* from its time: ttl 10 min */
+			assert_int_equal(x.offences, 1);
+			assert_true(x.cats & (1u << RN_CAT_SASL_BRUTEFORCE));
+			assert_true(x.cats & (1u << RN_CAT_PROTOCOL_BOT));
+			assert_int_equal(r.added, 2);
+		} else {
+			assert_false(l);
+		}
+		scoring_engine_free(e);
+		scoring_conf_release(&c);
+	}
+}
+
 RN_TEST_MAIN(test_hysteresis, test_ttl_growth, test_alone_rule, test_escalation,
              test_escalation_allowlist, test_replay_equals_live, test_dry_run, test_counters,
-             test_explain, test_reconfigure)
+             test_explain, test_reconfigure, test_realtime_lists_at_once, test_realtime_late_event)

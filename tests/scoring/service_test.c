@@ -7,11 +7,14 @@
  * evidence survives the journal, a snapshot, and the hold buffer. Failed
  * journal writes (a file size limit standing in for a full disk) and a
  * failed sync are survived without a restart, and nothing acknowledged is
- * lost.
+ * lost. With real-time scoring, a batch that takes an address over the
+ * threshold is published by the scorer thread's next pass, an hour before
+ * the periodic tick could run.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -623,6 +626,59 @@ static void test_sync_failure(void **state)
 	scoring_conf_release(&c);
 }
 
+struct rtseen {
+	pthread_mutex_t mu;
+	size_t passes, ticks, added;
+};
+
+static void rt_on_tick(void *arg, const struct scoring_tick *tick)
+{
+	struct rtseen *r = arg;
+	pthread_mutex_lock(&r->mu);
+	if (tick->realtime)
+		r->passes++;
+	else
+		r->ticks++;
+	r->added += scoring_delta_added(tick->delta);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void test_realtime(void **state)
+{
+	(void)state;
+	struct scoring_conf c = conf();
+	c.tick_ms = 3600000; /* the periodic tick cannot run during the test */
+	c.escalate_v4 = 0;   /* one listing per address */
+	c.realtime_ms = 20;
+	struct rn_metrics *m = NULL;
+	RN_PASS(rn_metrics_alloc(&m));
+	struct rtseen r = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct scoring *s = NULL;
+	struct scoring_opts o = {
+	        .data_dir = dir, .metrics = m, .on_tick = rt_on_tick, .on_tick_arg = &r};
+	RN_PASS(scoring_start(&s, &c, &o));
+	/* 200 addresses in one batch, each over the threshold alone. */
+	struct rn_obs v[200];
+	for (uint32_t i = 0; i < 200; i++)
+		v[i] = obs(0xC6336400u + i, RN_KIND_PREGREET, 1);
+	RN_PASS(scoring_submit(s, NULL, v, 200));
+	assert_true(wait_listed(s, 0xC6336400u));
+	assert_true(wait_listed(s, 0xC63364C7u));
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(r.ticks, 0);
+	assert_true(r.passes >= 1 && r.passes <= 200);
+	assert_int_equal(r.added, 200);
+	pthread_mutex_unlock(&r.mu);
+	double d = 0;
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_realtime_passes_total", NULL, &d));
+	assert_true(d >= 1);
+	RN_PASS(rn_metrics_value(m, "repnet_scoring_ticks_total", NULL, &d));
+	assert_true(d == 0);
+	scoring_stop(s);
+	rn_metrics_free(m);
+	scoring_conf_release(&c);
+}
+
 RN_TEST_MAIN_EACH(setup, teardown, test_collector_attribution, test_held_attribution,
                   test_ack_survives_restart, test_snapshots_and_fallback, test_torn_journal,
-                  test_refusals, test_metrics, test_write_failure, test_sync_failure)
+                  test_refusals, test_metrics, test_write_failure, test_sync_failure, test_realtime)
