@@ -10,7 +10,7 @@ figure is from the write to the start of the ban action (it leaves out
 the firewall call, which favours fail2ban). maxretry is K, so fail2ban
 bans on the same line that the lines are meant to list on in repnet.
 
-  f2b_latency.py WORKDIR [--trials N] [--lines K] [--kind relay|sasl]
+  f2b_latency.py WORKDIR [--trials N] [--lines K] [--kind relay|sasl|pregreet]
                  [--backend auto|pyinotify|polling]
 
 Prints one line per trial to WORKDIR/f2b.trials and a summary:
@@ -26,10 +26,13 @@ import sys
 import time
 
 LINES = {
-    # relay matches the stock filter's default mode ("more"), sasl its "auth" mode.
+    # relay matches the stock filter's default mode ("more"), sasl its
+    # "auth" mode, pregreet its "aggressive" one (which holds "ddos").
     "relay": ("{ts} mx postfix/smtpd[{pid}]: NOQUEUE: reject: RCPT from unknown[{ip}]: "
               "554 5.7.1 <victim{i}@example.net>: Relay access denied; "
               "from=<spam@example.org> to=<victim{i}@example.net> proto=ESMTP helo=<x>"),
+    # What latency_bench.sh writes: one PREGREET lists alone in repnet.
+    "pregreet": "{ts} mx postfix/postscreen[{pid}]: PREGREET 11 after 0.1 from [{ip}]:4242: EHLO x",
     "sasl": ("{ts} mx postfix/smtpd[{pid}]: warning: unknown[{ip}]: SASL LOGIN "
              "authentication failed: UGFzc3dvcmQ6, sasl_username=u{i}"),
 }
@@ -84,9 +87,10 @@ def main():
     bans = os.path.join(a.work, "bans")
     for p in (logpath, bans):
         open(p, "w").close()
-    # The stock jail's mode for the kind: "more" (the default) holds the
-    # rejections, "auth" the SASL failures.
-    d = conf(a.work, logpath, a.lines, a.backend, bans, "auth" if a.kind == "sasl" else "more")
+    # The stock filter's mode for the kind: "more" (the default) holds the
+    # rejections, "auth" the SASL failures, "aggressive" postscreen's too.
+    mode = {"sasl": "auth", "pregreet": "aggressive"}.get(a.kind, "more")
+    d = conf(a.work, logpath, a.lines, a.backend, bans, mode)
     sock = os.path.join(a.work, "f2b.sock")
     srv = subprocess.Popen(["fail2ban-server", "-f", "-x", "-c", d, "-s", sock,
                             "-p", os.path.join(a.work, "f2b.pid")],
@@ -110,7 +114,7 @@ def main():
         out = open(os.path.join(a.work, "f2b.trials"), "w")
         with open(logpath, "a") as log:
             for t in range(a.trials):
-                ip = "198.51.%d.%d" % (100 + t // 250, 1 + t % 250)
+                ip = "198.18.%d.%d" % (t // 250, 1 + t % 250)
                 ts = time.strftime("%b %e %H:%M:%S")
                 text = "".join(LINES[a.kind].format(ts=ts, pid=1000 + t, ip=ip, i=i) + "\n"
                                for i in range(a.lines))

@@ -14,6 +14,11 @@
 #   - the nftables element (nft get element, one every 5 ms: its own
 #     process start, a few ms, is the resolution).
 # It prints p50, p99 and the worst over the trials, per source and in all.
+# Then, in the same run, the peer: Debian's fail2ban with its stock postfix
+# filter (mode aggressive, which holds postscreen's PREGREET; maxretry 1)
+# on the same lines, from the write to its ban action
+# (tests/bench/f2b_latency.py), when fail2ban is installed
+# (scripts/bootstrap.sh --bench).
 # Needs root, ip, nft and python3.
 set -eu
 TRIALS=${1:-200}
@@ -155,3 +160,11 @@ for k, name in (("dns", "DNSBL answer"), ("nft", "nftables element")):
 if missed:
     print("missed (no answer within 20 s): %d" % missed)
 PY
+kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+PID=
+if command -v fail2ban-server >/dev/null; then
+	python3 "$SRC/tests/bench/f2b_latency.py" "$T/f2b" --trials "$TRIALS" --kind pregreet ||
+		echo "latency_bench: the fail2ban run failed" >&2
+else
+	echo "# fail2ban is not installed (scripts/bootstrap.sh --bench): no peer figure"
+fi
