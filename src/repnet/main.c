@@ -149,6 +149,13 @@ static const struct cmd cmds[] = {
          "Where an address stands now, from the running repnetd: the scorer's blocklist,\n"
          "the list its DNSBL and policy service answer from, and the DNSBL's answer.",
          "lookup [-c FILE] [-o section.key=value]... [--json] IP", cmd_lookup},
+        {"list",
+         "The running repnetd's current blocklist, a page at a time: the scorer's table,\n"
+         "or with --source served the list its DNSBL answers from; filtered by category\n"
+         "and by a covering prefix. One listing a line: prefix, categories, expiry.",
+         "list [-c FILE] [-o section.key=value]... [--category C] [--within PREFIX]\n"
+         "       [--source scorer|served] [--limit N] [--after PREFIX] [--all] [--json]",
+         cmd_list},
         {"demo",
          "Run the whole pipeline on real data: start repnetd on its defaults, replay the\n"
          "real Postfix and Exim logs and a softflowd NetFlow export through it at --speed\n"

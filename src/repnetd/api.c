@@ -42,9 +42,9 @@
 #define TOKEN_BYTES 32
 #define TOKEN_LEN   43 /* base64url of 32 bytes, no padding */
 
-enum { EP_EXPLAIN, EP_LOOKUP, EP_COUNT };
+enum { EP_EXPLAIN, EP_LOOKUP, EP_LIST, EP_COUNT };
 enum { RES_OK, RES_UNAUTHORIZED, RES_BAD_REQUEST, RES_UNAVAILABLE, RES_COUNT };
-static const char *const ep_names[EP_COUNT] = {"explain", "lookup"};
+static const char *const ep_names[EP_COUNT] = {"explain", "lookup", "list"};
 static const char *const result_names[RES_COUNT] = {"ok", "unauthorized", "bad_request",
                                                     "unavailable"};
 
@@ -154,17 +154,18 @@ static int hexval(char c)
 	return -1;
 }
 
-/* The ip= parameter of uri, percent-decoded, as an address. */
-static int query_ip(const char *uri, struct rn_addr *out)
+/*
+ * The value of parameter name in uri's query, percent-decoded into v (len
+ * bytes). RN_ENOTFOUND when absent; RN_EPARSE when malformed or too long.
+ */
+static int query_param(const char *uri, const char *name, char *v, size_t len)
 {
-	const char *q = strchr(uri, '?');
-	char v[RN_ADDR_STRLEN + 1];
-	size_t n = 0;
-	for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&')) {
+	size_t nl = strlen(name), n = 0;
+	for (const char *p = strchr(uri, '?'); p != NULL && *p != '\0'; p = strchr(p, '&')) {
 		p++;
-		if (strncmp(p, "ip=", 3) != 0)
+		if (strncmp(p, name, nl) != 0 || p[nl] != '=')
 			continue;
-		for (p += 3; *p != '\0' && *p != '&'; p++) {
+		for (p += nl + 1; *p != '\0' && *p != '&'; p++) {
 			int c = (unsigned char)*p;
 			if (c == '%') {
 				int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
@@ -172,15 +173,25 @@ static int query_ip(const char *uri, struct rn_addr *out)
 					return RN_EPARSE;
 				c = hi << 4 | lo;
 				p += 2;
+			} else if (c == '+') {
+				c = ' ';
 			}
-			if (n == sizeof(v) - 1)
+			if (c == 0 || n + 1 >= len)
 				return RN_EPARSE;
 			v[n++] = (char)c;
 		}
 		v[n] = '\0';
-		return rn_addr_parse_str(v, out);
+		return RN_OK;
 	}
 	return RN_ENOTFOUND;
+}
+
+/* The ip= parameter of uri as an address. */
+static int query_ip(const char *uri, struct rn_addr *out)
+{
+	char v[RN_ADDR_STRLEN + 1];
+	int rc = query_param(uri, "ip", v, sizeof(v));
+	return rc != RN_OK ? rc : rn_addr_parse_str(v, out);
 }
 
 /* A JSON error body: {"error": why}. */
@@ -200,19 +211,26 @@ static void error_body(int code, const char *why, int *status, char **body, size
 	rn_strbuf_release(&b);
 }
 
+/* Checks the token; on failure fills the answer and returns false. */
+static bool auth_ok(struct api *a, int ep, const struct feeds_http_req *req, int *status,
+                    char **body, size_t *len, const char **ctype)
+{
+	if (authorized(a, req))
+		return true;
+	rn_counter_inc(&a->req[ep][RES_UNAUTHORIZED]);
+	log_warnx_rl("api: /v1/%s without a valid token refused", ep_names[ep]);
+	error_body(401, "a valid Authorization: Bearer token (data_dir/api.token) is required",
+	           status, body, len, ctype);
+	return false;
+}
+
 /* Checks the token and the address; on failure fills the answer and returns false. */
 static bool request_ok(struct api *a, int ep, const struct feeds_http_req *req,
                        struct rn_addr *addr, int *status, char **body, size_t *len,
                        const char **ctype)
 {
-	if (!authorized(a, req)) {
-		rn_counter_inc(&a->req[ep][RES_UNAUTHORIZED]);
-		log_warnx_rl("api: /v1/%s without a valid token refused", ep_names[ep]);
-		error_body(401,
-		           "a valid Authorization: Bearer token (data_dir/api.token) is required",
-		           status, body, len, ctype);
+	if (!auth_ok(a, ep, req, status, body, len, ctype))
 		return false;
-	}
 	if (query_ip(req->uri, addr) != RN_OK) {
 		rn_counter_inc(&a->req[ep][RES_BAD_REQUEST]);
 		error_body(400, "ip= must be an IPv4 or IPv6 address", status, body, len, ctype);
@@ -326,6 +344,198 @@ static void lookup_cb(void *arg, const struct feeds_http_req *req, int *status, 
 	rn_strbuf_release(&b);
 }
 
+/* ---- /v1/list ---------------------------------------------------------- */
+
+#define LIST_DEFAULT 100
+#define LIST_MAX     10000
+
+/*
+ * One page of a listing's entries in its source's own order, which the
+ * cursor follows: the scorer's table by (family, length, address), the
+ * served view by (address, length).
+ */
+struct page {
+	struct rn_jsonw *w;
+	int (*cmp)(const struct rn_prefix *x, const struct rn_prefix *y);
+	uint32_t cats;           /* 0: any */
+	struct rn_prefix within; /* family 0: anywhere */
+	struct rn_prefix after;
+	bool has_after;
+	size_t limit, returned, matching;
+	struct rn_prefix last;
+	bool more;
+};
+
+static int cmp_scorer(const struct rn_prefix *x, const struct rn_prefix *y)
+{
+	if (x->addr.family != y->addr.family)
+		return x->addr.family < y->addr.family ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return rn_addr_cmp(&x->addr, &y->addr);
+}
+
+static int cmp_view(const struct rn_prefix *x, const struct rn_prefix *y)
+{
+	int c = rn_addr_cmp(&x->addr, &y->addr);
+	return c != 0 ? c : (int)x->len - (int)y->len;
+}
+
+static bool inside(const struct rn_prefix *p, const struct rn_prefix *w)
+{
+	if (w->addr.family == 0)
+		return true;
+	return p->addr.family == w->addr.family && p->len >= w->len &&
+	       rn_prefix_contains(w, &p->addr);
+}
+
+static void page_add(struct page *pg, const struct rn_prefix *p, uint32_t cats, int64_t exp)
+{
+	if ((pg->cats != 0 && (cats & pg->cats) == 0) || !inside(p, &pg->within))
+		return;
+	pg->matching++;
+	if (pg->has_after && pg->cmp(p, &pg->after) <= 0)
+		return;
+	if (pg->returned == pg->limit) {
+		pg->more = true;
+		return;
+	}
+	char t[RN_PREFIX_STRLEN];
+	rn_prefix_format(p, t, sizeof(t));
+	rn_jsonw_obj_begin(pg->w);
+	rn_jsonw_kv_str(pg->w, "prefix", t);
+	rn_jsonw_key(pg->w, "categories");
+	rn_category_json_write(pg->w, cats);
+	rn_jsonw_kv_int(pg->w, "expires_ms", exp);
+	rn_jsonw_obj_end(pg->w);
+	pg->returned++;
+	pg->last = *p;
+}
+
+static int page_view_fn(void *arg, const struct feeds_view_entry *e)
+{
+	page_add(arg, &e->prefix, e->categories, e->expires_ms);
+	return 0;
+}
+
+/* The query's filters into pg; false with why on a bad one. */
+static bool page_query(struct page *pg, const char *uri, const char **why)
+{
+	char v[64];
+	int rc;
+	pg->limit = LIST_DEFAULT;
+	if ((rc = query_param(uri, "limit", v, sizeof(v))) == RN_OK) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end != '\0' || n == 0 || n > LIST_MAX) {
+			*why = "limit= must be 1 to 10000";
+			return false;
+		}
+		pg->limit = n;
+	} else if (rc != RN_ENOTFOUND) {
+		*why = "limit= is malformed";
+		return false;
+	}
+	if ((rc = query_param(uri, "category", v, sizeof(v))) == RN_OK) {
+		enum rn_category c;
+		if (rn_category_parse(v, &c) != RN_OK) {
+			*why = "category= names no category";
+			return false;
+		}
+		pg->cats = 1u << c;
+	} else if (rc != RN_ENOTFOUND) {
+		*why = "category= is malformed";
+		return false;
+	}
+	if ((rc = query_param(uri, "within", v, sizeof(v))) == RN_OK) {
+		if (rn_prefix_parse_str(v, false, &pg->within) != RN_OK) {
+			*why = "within= must be a prefix";
+			return false;
+		}
+	} else if (rc != RN_ENOTFOUND) {
+		*why = "within= is malformed";
+		return false;
+	}
+	if ((rc = query_param(uri, "after", v, sizeof(v))) == RN_OK) {
+		if (rn_prefix_parse_str(v, false, &pg->after) != RN_OK) {
+			*why = "after= must be a prefix (the last one of the previous page)";
+			return false;
+		}
+		pg->has_after = true;
+	} else if (rc != RN_ENOTFOUND) {
+		*why = "after= is malformed";
+		return false;
+	}
+	return true;
+}
+
+static void list_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                    size_t *len, const char **ctype)
+{
+	struct api *a = arg;
+	const char *why = NULL;
+	char src[16] = "";
+	struct page pg;
+	memset(&pg, 0, sizeof(pg));
+	if (!auth_ok(a, EP_LIST, req, status, body, len, ctype))
+		return;
+	if (!page_query(&pg, req->uri, &why) ||
+	    (query_param(req->uri, "source", src, sizeof(src)) == RN_EPARSE &&
+	     (why = "source= is malformed") != NULL)) {
+		rn_counter_inc(&a->req[EP_LIST][RES_BAD_REQUEST]);
+		error_body(400, why, status, body, len, ctype);
+		return;
+	}
+	struct scoring *s = roles_scorer(a->roles);
+	const struct feeds_view *v = roles_view(a->roles);
+	bool use_scorer = strcmp(src, "scorer") == 0 || (src[0] == '\0' && s != NULL);
+	if ((use_scorer && s == NULL) || (!use_scorer && v == NULL) ||
+	    (src[0] != '\0' && strcmp(src, "scorer") != 0 && strcmp(src, "served") != 0)) {
+		rn_counter_inc(&a->req[EP_LIST][RES_UNAVAILABLE]);
+		error_body(404,
+		           "no such list here: source=scorer needs the score role, "
+		           "source=served the serve role",
+		           status, body, len, ctype);
+		return;
+	}
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	rn_strbuf_init(&b, 64u << 20);
+	rn_jsonw_init(&w, &b);
+	pg.w = &w;
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, "source", use_scorer ? "scorer" : "served");
+	rn_jsonw_kv_int(&w, "now_ms", rn_time_now_ms());
+	rn_jsonw_key(&w, "entries");
+	rn_jsonw_arr_begin(&w);
+	if (use_scorer) {
+		struct scoring_table *t = scoring_current(s);
+		struct scoring_iter it;
+		struct scoring_entry e;
+		pg.cmp = cmp_scorer;
+		if (t != NULL) {
+			scoring_iter_init(&it, t);
+			while (scoring_iter_next(&it, &e))
+				page_add(&pg, &e.prefix, e.cats, e.expires_ms);
+		}
+		scoring_table_free(t);
+	} else {
+		uint64_t version;
+		pg.cmp = cmp_view;
+		v->walk(v->arg, page_view_fn, &pg, &version);
+	}
+	rn_jsonw_arr_end(&w);
+	rn_jsonw_kv_uint(&w, "matching", pg.matching);
+	if (pg.more) {
+		char t[RN_PREFIX_STRLEN];
+		rn_prefix_format(&pg.last, t, sizeof(t));
+		rn_jsonw_kv_str(&w, "next_after", t);
+	}
+	rn_jsonw_obj_end(&w);
+	finish(a, EP_LIST, &w, &b, status, body, len, ctype);
+	rn_strbuf_release(&b);
+}
+
 static int register_metrics(struct api *a)
 {
 	int rc = RN_OK;
@@ -371,7 +581,8 @@ int api_start(struct api **out, const struct daemon_conf *c, struct feeds_http *
 	/* From here a handler may hold a: it is the caller's to stop after the listener. */
 	*out = a;
 	if ((rc = feeds_http_handle(http, "/v1/explain", explain_cb, a)) != RN_OK ||
-	    (rc = feeds_http_handle(http, "/v1/lookup", lookup_cb, a)) != RN_OK)
+	    (rc = feeds_http_handle(http, "/v1/lookup", lookup_cb, a)) != RN_OK ||
+	    (rc = feeds_http_handle(http, "/v1/list", list_cb, a)) != RN_OK)
 		log_errx("api: %s", rn_strerror(rc));
 	return rc;
 fail:

@@ -68,6 +68,30 @@ grep -q "state: live, from repnetd at 127.0.0.1:$HP" "$T/explain" || fail "expla
 grep -q "expires $until_s" "$T/explain" || fail "explain: another expiry than lookup's"
 "$R" explain -c "$T/r.conf" --json 198.51.100.77 | grep -q '"state":"live' || fail "explain --json: not live"
 
+# list: the listing, filtered and paged, from the scorer and from the served view.
+printf '198.51.100.80\n198.51.100.81\n203.0.113.0/24\n' >"$T/list2"
+"$R" import -c "$T/r.conf" --format cidr "$T/list2" --to "tcp://127.0.0.1:$SI" 2>"$T/import.err" ||
+	{ cat "$T/import.err" >&2; fail "import 2"; }
+four() { [ "$("$R" list -c "$T/r.conf" --source served 2>/dev/null | wc -l)" = 4 ]; }
+wait_until 60 four || fail "list --source served: not 4 listings"
+"$R" list -c "$T/r.conf" >"$T/ls" 2>"$T/ls.err" || fail "list"
+[ "$(wc -l <"$T/ls")" = 4 ] || { cat "$T/ls" "$T/ls.err" >&2; fail "list: not 4 listings"; }
+grep -q "^198.51.100.77/32	drop	$until_s$" "$T/ls" || { cat "$T/ls" >&2; fail "list: 198.51.100.77"; }
+grep -q "4 of 4 matching listed (scorer)" "$T/ls.err" || { cat "$T/ls.err" >&2; fail "list: the count"; }
+"$R" list -c "$T/r.conf" --within 203.0.113.0/24 2>/dev/null | grep -qx "203.0.113.0/24	drop	.*" ||
+	fail "list --within"
+[ "$("$R" list -c "$T/r.conf" --within 198.51.100.80/31 2>/dev/null | wc -l)" = 2 ] || fail "list --within /31"
+[ "$("$R" list -c "$T/r.conf" --category sasl_bruteforce 2>/dev/null | wc -l)" = 0 ] || fail "list --category"
+# Pages of one: four pages, in order, each naming the next.
+"$R" list -c "$T/r.conf" --limit 1 >"$T/p1" 2>"$T/p1.err" || fail "list --limit 1"
+nxt=$(sed -n 's/.*the next page: --after \(.*\)/\1/p' "$T/p1.err")
+[ -n "$nxt" ] && [ "$(cut -f1 "$T/p1")" = "$nxt" ] || { cat "$T/p1.err" >&2; fail "list: no next page"; }
+"$R" list -c "$T/r.conf" --limit 1 --after "$nxt" >"$T/p2" 2>/dev/null || fail "list --after"
+[ "$(cut -f1 "$T/p2")" != "$nxt" ] && [ -s "$T/p2" ] || fail "list --after: the same page again"
+"$R" list -c "$T/r.conf" --limit 3 --all >"$T/pall" 2>/dev/null || fail "list --all"
+cmp -s "$T/ls" "$T/pall" || fail "list --all pages differ from one page"
+[ "$(api -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HP/v1/list?limit=0")" = 400 ] || fail "list limit=0: not 400"
+
 # Not listed: every part says so.
 "$R" lookup -c "$T/r.conf" 198.51.100.78 >"$T/lookup2" || fail "lookup 2"
 grep -q "scorer:  not listed" "$T/lookup2" && grep -q "served:  not listed" "$T/lookup2" &&
