@@ -33,16 +33,7 @@ struct page_in {
 static int read_cats(struct rn_json *r, int tok, void *base)
 {
 	struct entry_in *e = base;
-	size_t n = 0;
-	if (tok != RN_JSON_ARR_BEGIN)
-		return rn_json_fail(r, RN_EPARSE, "expected an array");
-	while ((tok = rn_json_next(r)) == RN_JSON_STR) {
-		int w = snprintf(e->cats + n, sizeof(e->cats) - n, "%s%s", n ? "," : "", r->str);
-		if (w < 0 || (size_t)w >= sizeof(e->cats) - n)
-			return rn_json_fail(r, RN_ELIMIT, "too many categories");
-		n += (size_t)w;
-	}
-	return tok == RN_JSON_ARR_END ? RN_OK : rn_json_fail(r, RN_EPARSE, "expected a string");
+	return cli_json_cats(r, tok, e->cats, sizeof(e->cats));
 }
 
 static const struct rn_json_field entry_fields[] = {

@@ -46,16 +46,7 @@ struct lookup_doc {
 static int read_cats(struct rn_json *r, int tok, void *base)
 {
 	struct part *p = base;
-	size_t n = 0;
-	if (tok != RN_JSON_ARR_BEGIN)
-		return rn_json_fail(r, RN_EPARSE, "expected an array");
-	while ((tok = rn_json_next(r)) == RN_JSON_STR) {
-		int w = snprintf(p->cats + n, sizeof(p->cats) - n, "%s%s", n ? "," : "", r->str);
-		if (w < 0 || (size_t)w >= sizeof(p->cats) - n)
-			return rn_json_fail(r, RN_ELIMIT, "too many categories");
-		n += (size_t)w;
-	}
-	return tok == RN_JSON_ARR_END ? RN_OK : rn_json_fail(r, RN_EPARSE, "expected a string");
+	return cli_json_cats(r, tok, p->cats, sizeof(p->cats));
 }
 
 #define PF(name, type, m)                                                                 \

@@ -220,3 +220,18 @@ int cli_api_get(const char *data_dir, const char *path, size_t max, char **body,
 	explicit_bzero(token, sizeof(token));
 	return rc;
 }
+
+int cli_json_cats(struct rn_json *r, int tok, char *out, size_t len)
+{
+	size_t n = 0;
+	if (tok != RN_JSON_ARR_BEGIN)
+		return rn_json_fail(r, RN_EPARSE, "expected an array");
+	out[0] = '\0';
+	while ((tok = rn_json_next(r)) == RN_JSON_STR) {
+		int w = snprintf(out + n, len - n, "%s%s", n ? "," : "", r->str);
+		if (w < 0 || (size_t)w >= len - n)
+			return rn_json_fail(r, RN_ELIMIT, "too many categories");
+		n += (size_t)w;
+	}
+	return tok == RN_JSON_ARR_END ? RN_OK : rn_json_fail(r, RN_EPARSE, "expected a string");
+}

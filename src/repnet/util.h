@@ -55,4 +55,10 @@ int cli_obs_print(FILE *f, const struct rn_obs *o);
  */
 int cli_json_print(FILE *f, struct rn_jsonw *w, struct rn_strbuf *b);
 
+/*
+ * A JSON array of category names (its first token tok) into out as
+ * "a,b" (len bytes). Returns the reader's error.
+ */
+int cli_json_cats(struct rn_json *r, int tok, char *out, size_t len);
+
 #endif /* REPNET_CLI_UTIL_H */
