@@ -130,14 +130,17 @@ static uint32_t default_cats(void)
 /* Reads the list file into the view. */
 static int rbl_load(struct feeds_rbl *r)
 {
-	struct feeds_view_entry *e = NULL;
+	struct feeds_listview_load *ld = NULL;
 	struct feeds_import_stats st;
-	size_t n = 0;
-	int rc = feeds_import_file(r->conf->list_file, (enum feeds_list_format)r->conf->list_format,
-	                           default_cats(), RBL_MAX_ENTRIES, &e, &n, &st);
+	memset(&st, 0, sizeof(st));
+	int rc = feeds_listview_load_alloc(&ld);
 	if (rc == RN_OK)
-		rc = feeds_listview_replace(r->lv, e, n);
-	free(e);
+		rc = feeds_import_load(r->conf->list_file,
+		                       (enum feeds_list_format)r->conf->list_format, default_cats(),
+		                       RBL_MAX_ENTRIES, ld, &st);
+	if (rc == RN_OK)
+		rc = feeds_listview_replace_load(r->lv, ld);
+	feeds_listview_load_free(ld);
 	if (rc != RN_OK) {
 		rn_counter_inc(&r->reload_failed);
 		log_warnx("rbl: %s: %s; keeping the list in memory", r->conf->list_file,
