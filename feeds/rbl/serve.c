@@ -4,9 +4,11 @@
  * list view loaded from dnsbl.list_file and kept in step with it.
  *
  * Design notes. A watcher thread checks the file every dnsbl.list_poll
- * (inode, size and modification time) and, when it changed, parses it and
- * applies the difference to the view in place (feeds_listview_replace):
- * readers never stop, memory grows only by the buckets that changed, and
+ * (inode, size and modification time) and, when it changed, parses it
+ * 256 KB at a time into a bulk load (feeds_import_load: about 4 bytes an
+ * address, no array of entries) and makes that the view's content in
+ * place (feeds_listview_replace_load): readers never stop, only the
+ * buckets that differ are rebuilt, memory grows only by them, and
  * the decision stream sees the change in the view's log. A file that
  * fails to read leaves the running list alone and is retried at the next
  * change. Writers of the file should replace it atomically (rename), as

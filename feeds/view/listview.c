@@ -2,8 +2,8 @@
  * listview.c: a blocklist in memory behind struct feeds_view, updated in
  * place while many threads read it. This file holds the classes, the
  * change log, batches, walk, changes, replace and the public API; the
- * lookup structure is index.c, block memory slab.c and grace periods
- * grace.c (listview.h names what they share).
+ * lookup structure is index.c, block memory slab.c, grace periods
+ * grace.c and bulk loads load.c (listview.h names what they share).
  *
  * Design notes.
  *
@@ -32,6 +32,15 @@
  * table is published with a release store and the old one is retired.
  * After the batch the writer waits for a grace period and frees what it
  * retired. So memory grows by the touched buckets only, never doubles.
+ *
+ * Full states (a list file, a replica snapshot, replace()) take another
+ * path, load.c's bulk load: the entries are gathered as 4-byte keys, radix
+ * sorted into per-bucket low halves, compared with the published blocks
+ * bucket by bucket, and only the buckets that differ get a new block
+ * built straight from the sorted keys. It is one batch with the same
+ * version and change log as applying the difference, without the array
+ * of 40-byte entries, the comparison sort or the per-bucket merge
+ * temporaries: at 1M addresses its peak is about 8 bytes an address.
  *
  * Grace periods are sleepable-RCU style, with striped reader counters;
  * grace.c's design notes give the argument. The writer side is the only
