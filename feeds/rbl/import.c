@@ -237,15 +237,61 @@ static int range_emit(uint32_t lo, uint32_t hi, struct line_ctx *lc,
 	}
 }
 
+/*
+ * The common line of a large list, a lone dotted quad: *v gets it and
+ * true is returned when p starts with exactly four octets that end the
+ * token (what follows is nothing, a space or a stop character of the
+ * ip4set grammar). Anything else (ranges, prefixes, short forms) is left
+ * to the general parser, which reads such a quad the same way.
+ */
+static bool ip4_quad_fast(const uint8_t *p, size_t n, uint32_t *v, size_t *used)
+{
+	uint32_t x = 0;
+	size_t i = 0;
+	for (unsigned o = 0; o < 4; o++) {
+		unsigned cur = 0, digits = 0;
+		if (o > 0) {
+			if (i == n || p[i] != '.')
+				return false;
+			i++;
+		}
+		while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 3) {
+			cur = cur * 10 + (unsigned)(p[i] - '0');
+			digits++;
+			i++;
+		}
+		if (digits == 0 || cur > 255)
+			return false;
+		x = x << 8 | cur;
+	}
+	if (i < n && !is_space(p[i]) && p[i] != '#' && p[i] != ';' && p[i] != ':' && p[i] != '\0')
+		return false;
+	*v = x;
+	*used = i;
+	return true;
+}
+
 static int parse_ip4set_line(struct rn_cur *c, struct line_ctx *lc,
                              int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
                              struct feeds_import_stats *st)
 {
 	const uint8_t *tok;
 	bool excl = false;
+	uint32_t quad;
+	size_t used;
 	if (*c->p == '!') {
 		excl = true;
 		c->p++;
+	} else if (ip4_quad_fast(c->p, rn_cur_left(c), &quad, &used)) {
+		/* What follows the address is not kept, as below. */
+		c->p += used;
+		rn_addr_set_v4(&lc->e.prefix.addr, quad);
+		lc->e.prefix.len = 32;
+		st->entries++;
+		int rc = fn(arg, &lc->e);
+		if (rc != 0)
+			lc->cb_rc = rc;
+		return rc;
 	}
 	size_t n = token(c, "#;:", &tok);
 	if (n == 0)

@@ -145,9 +145,11 @@ static int lv_load_class(struct feeds_listview_load *ld, uint32_t cats, int64_t 
 
 int feeds_listview_load_add(struct feeds_listview_load *ld, const struct feeds_view_entry *e)
 {
-	if (!lv_prefix_valid(&e->prefix) || e->categories == 0)
+	if (e->categories == 0)
 		return RN_EPARSE;
 	if (!lv_is_host4(&e->prefix)) {
+		if (!lv_prefix_valid(&e->prefix))
+			return RN_EPARSE;
 		if (ld->npfx == ld->cappfx) {
 			size_t cap = ld->cappfx ? ld->cappfx * 2 : 64;
 			struct lv_pentry *v = realloc(ld->pfx, cap * sizeof(*v));

@@ -102,6 +102,21 @@ static void test_ip4set(void **state)
 		assert_int_equal(a.n, 1);
 		assert_string_equal(a.s[0], "127.16.0.0/12 0 0 ");
 	}
+	/*
+	 * A lone dotted quad (the fast path) reads as the same host spelled
+	 * as a prefix or a range; near misses go to the general parser.
+	 */
+	parse(FEEDS_FMT_IP4SET,
+	      "192.0.2.1\n192.0.2.1/32\n192.0.2.1-192.0.2.1\n192.0.2.1:127.0.0.2:x\n"
+	      "192.0.2.1 ; c\n192.0.2.1\t# c\n192.0.2.1x\n192.0.2.256\n1922.0.2.1\n"
+	      "192.0.2.1.1\n010.0.2.1\n192.0.2\n",
+	      &a, &st);
+	assert_int_equal(a.n, 8);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(a.s[i], "192.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[6], "10.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[7], "192.0.2.0/24 0 0 ");
+	assert_int_equal(st.bad_lines, 4);
 	/* "127.16.0-31" is 127.16.0.0-127.16.31.255. */
 	parse(FEEDS_FMT_IP4SET, "127.16.0-31\n", &a, &st);
 	assert_int_equal(a.n, 1);
