@@ -194,7 +194,10 @@ static int start_servers(struct feeds_rbl *r, struct rn_metrics *m)
 	const struct feeds_rbl_conf *c = r->conf;
 	int rc;
 	if (c->dnsbl_listen.n > 0) {
-		if ((rc = feeds_dnsbl_start(&r->dnsbl, c, &r->view, m)) != RN_OK)
+		/* A list file's server was opened before the load (feeds_rbl_start). */
+		if (r->dnsbl == NULL && (rc = feeds_dnsbl_open(&r->dnsbl, c, &r->view, m)) != RN_OK)
+			return rc;
+		if ((rc = feeds_dnsbl_run(r->dnsbl)) != RN_OK)
 			return rc;
 		log_notice("dnsbl: serving %zu zone(s) on port %u (%lld UDP workers)",
 		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl),
@@ -289,6 +292,12 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 		log_warnx("rbl: %s: %s", c->list_file, rn_strerror(rc));
 		goto fail;
 	}
+	/*
+	 * Bind the DNSBL first, as rbldnsd does: a query sent during the load
+	 * waits in the socket and is answered when the load ends.
+	 */
+	if (c->dnsbl_listen.n > 0 && (rc = feeds_dnsbl_open(&r->dnsbl, c, &r->view, m)) != RN_OK)
+		goto fail;
 	if ((rc = rbl_load(r)) != RN_OK)
 		goto fail;
 	if ((rc = start_servers(r, m)) != RN_OK)
