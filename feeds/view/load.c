@@ -163,7 +163,7 @@ int feeds_listview_load_add(struct feeds_listview_load *ld, const struct feeds_v
 		return RN_OK;
 	}
 	int c = lv_load_class(ld, e->categories, e->expires_ms);
-	if (c < 0)
+	if (c < 0 || ld->n == UINT32_MAX) /* the sort counts in 32 bits */
 		return RN_ELIMIT;
 	if (ld->n == ld->cap) {
 		size_t cap = ld->cap ? ld->cap * 2 : 4096;

@@ -139,7 +139,7 @@ void feeds_listview_load_free(struct feeds_listview_load *ld);
 /*
  * Appends a copy of e. RN_EPARSE for an entry apply() would refuse,
  * RN_ELIMIT past 255 distinct (categories, expiry) pairs among IPv4
- * hosts; the builder keeps what it had.
+ * hosts or 2^32 - 1 hosts; the builder keeps what it had.
  */
 int feeds_listview_load_add(struct feeds_listview_load *ld, const struct feeds_view_entry *e);
 /* Entries added so far (duplicates included). */
