@@ -146,6 +146,16 @@ size_t dnsbl_respond(const struct dnsbl_cfg *cfg, const struct feeds_view *v, in
 struct feeds_dnsbl;
 int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
                       const struct feeds_view *v, struct rn_metrics *m);
+/*
+ * feeds_dnsbl_start() in two steps: open binds the sockets (queries then
+ * wait in the kernel's queues), run starts answering them. The serve role
+ * binds before it loads its list, as rbldnsd does, so that a query sent
+ * during the load is answered when the load ends rather than refused.
+ * After either, free with feeds_dnsbl_stop().
+ */
+int feeds_dnsbl_open(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
+                     const struct feeds_view *v, struct rn_metrics *m);
+int feeds_dnsbl_run(struct feeds_dnsbl *d);
 /* The port bound (the same for UDP and TCP; useful with port 0). */
 unsigned feeds_dnsbl_port(const struct feeds_dnsbl *d);
 /* Stops the threads, closes the sockets and frees d. Safe on NULL. */

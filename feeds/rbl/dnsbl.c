@@ -556,8 +556,8 @@ static int open_sockets(struct feeds_dnsbl *d)
 	return rc;
 }
 
-int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
-                      const struct feeds_view *v, struct rn_metrics *m)
+int feeds_dnsbl_open(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
+                     const struct feeds_view *v, struct rn_metrics *m)
 {
 	char err[256];
 	int rc;
@@ -610,19 +610,34 @@ int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
 		goto fail;
 	if (m != NULL && (rc = register_metrics(d)) != RN_OK)
 		goto fail;
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		if (pthread_create(&d->workers[i].th, NULL, udp_main, &d->workers[i]) != 0) {
-			rc = -EAGAIN;
-			goto fail;
-		}
-		d->workers[i].started = true;
-	}
-	if ((rc = rn_connsrv_start(d->tcp)) != RN_OK)
-		goto fail;
 	*out = d;
 	return RN_OK;
 fail:
 	feeds_dnsbl_stop(d);
+	return rc;
+}
+
+int feeds_dnsbl_run(struct feeds_dnsbl *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if (pthread_create(&d->workers[i].th, NULL, udp_main, &d->workers[i]) != 0)
+			return -EAGAIN;
+		d->workers[i].started = true;
+	}
+	return rn_connsrv_start(d->tcp);
+}
+
+int feeds_dnsbl_start(struct feeds_dnsbl **out, const struct feeds_rbl_conf *c,
+                      const struct feeds_view *v, struct rn_metrics *m)
+{
+	struct feeds_dnsbl *d = NULL;
+	int rc = feeds_dnsbl_open(&d, c, v, m);
+	if (rc == RN_OK && (rc = feeds_dnsbl_run(d)) != RN_OK) {
+		feeds_dnsbl_stop(d);
+		return rc;
+	}
+	if (rc == RN_OK)
+		*out = d;
 	return rc;
 }
 

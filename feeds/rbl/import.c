@@ -21,6 +21,7 @@
  * surrogate or invalid UTF-8 makes the line malformed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@
 
 #define IMPORT_LINE_MAX 4096
 #define IMPORT_STR_MAX  256
-#define DROP_TYPE_MAX   16 /* longer than "metadata" */
+#define DROP_TYPE_MAX   16                /* longer than "metadata" */
+#define IMPORT_CHUNK    (256u << 10)      /* a file is read and parsed this much at a time */
+#define IMPORT_FILE_MAX ((size_t)1 << 30) /* as rn_file_read's bound was */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -49,8 +52,14 @@ static void skip_space(struct rn_cur *c)
 static size_t token(struct rn_cur *c, const char *stops, const uint8_t **tok)
 {
 	*tok = c->p;
-	while (rn_cur_left(c) > 0 && !is_space(*c->p) && strchr(stops, *c->p) == NULL)
+	while (rn_cur_left(c) > 0) {
+		uint8_t ch = *c->p;
+		/* Digits and dots, most of a list, are never stops. */
+		if (!((ch >= '0' && ch <= '9') || ch == '.') &&
+		    (is_space(ch) || strchr(stops, ch) != NULL))
+			break;
 		c->p++;
+	}
 	return (size_t)(c->p - *tok);
 }
 
@@ -228,15 +237,61 @@ static int range_emit(uint32_t lo, uint32_t hi, struct line_ctx *lc,
 	}
 }
 
+/*
+ * The common line of a large list, a lone dotted quad: *v gets it and
+ * true is returned when p starts with exactly four octets that end the
+ * token (what follows is nothing, a space or a stop character of the
+ * ip4set grammar). Anything else (ranges, prefixes, short forms) is left
+ * to the general parser, which reads such a quad the same way.
+ */
+static bool ip4_quad_fast(const uint8_t *p, size_t n, uint32_t *v, size_t *used)
+{
+	uint32_t x = 0;
+	size_t i = 0;
+	for (unsigned o = 0; o < 4; o++) {
+		unsigned cur = 0, digits = 0;
+		if (o > 0) {
+			if (i == n || p[i] != '.')
+				return false;
+			i++;
+		}
+		while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 3) {
+			cur = cur * 10 + (unsigned)(p[i] - '0');
+			digits++;
+			i++;
+		}
+		if (digits == 0 || cur > 255)
+			return false;
+		x = x << 8 | cur;
+	}
+	if (i < n && !is_space(p[i]) && p[i] != '#' && p[i] != ';' && p[i] != ':' && p[i] != '\0')
+		return false;
+	*v = x;
+	*used = i;
+	return true;
+}
+
 static int parse_ip4set_line(struct rn_cur *c, struct line_ctx *lc,
                              int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
                              struct feeds_import_stats *st)
 {
 	const uint8_t *tok;
 	bool excl = false;
+	uint32_t quad;
+	size_t used;
 	if (*c->p == '!') {
 		excl = true;
 		c->p++;
+	} else if (ip4_quad_fast(c->p, rn_cur_left(c), &quad, &used)) {
+		/* What follows the address is not kept, as below. */
+		c->p += used;
+		rn_addr_set_v4(&lc->e.prefix.addr, quad);
+		lc->e.prefix.len = 32;
+		st->entries++;
+		int rc = fn(arg, &lc->e);
+		if (rc != 0)
+			lc->cb_rc = rc;
+		return rc;
 	}
 	size_t n = token(c, "#;:", &tok);
 	if (n == 0)
@@ -297,19 +352,21 @@ static int parse_ip4set_line(struct rn_cur *c, struct line_ctx *lc,
 
 /* ---- driver ----------------------------------------------------------- */
 
-int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t len, bool strict,
-                       int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
-                       struct feeds_import_stats *st)
+static bool fmt_known(enum feeds_list_format fmt)
+{
+	return fmt == FEEDS_FMT_PLAIN || fmt == FEEDS_FMT_JSON || fmt == FEEDS_FMT_DROP_JSON ||
+	       fmt == FEEDS_FMT_DROP_TXT || fmt == FEEDS_FMT_IP4SET || fmt == FEEDS_FMT_CIDR;
+}
+
+/*
+ * Parses the lines of buf, numbering them after *lineno and adding to
+ * st's counts.
+ */
+static int import_lines(enum feeds_list_format fmt, const uint8_t *buf, size_t len, bool strict,
+                        int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
+                        struct feeds_import_stats *st, uint64_t *lineno)
 {
 	size_t off = 0;
-	uint64_t lineno = 0;
-	struct feeds_import_stats dummy;
-	if (st == NULL)
-		st = &dummy;
-	memset(st, 0, sizeof(*st));
-	if (fmt != FEEDS_FMT_PLAIN && fmt != FEEDS_FMT_JSON && fmt != FEEDS_FMT_DROP_JSON &&
-	    fmt != FEEDS_FMT_DROP_TXT && fmt != FEEDS_FMT_IP4SET && fmt != FEEDS_FMT_CIDR)
-		return RN_EUNSUPP;
 	while (off < len) {
 		const uint8_t *nl = memchr(buf + off, '\n', len - off);
 		size_t ll = nl != NULL ? (size_t)(nl - (buf + off)) : len - off;
@@ -320,9 +377,12 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 
 		rn_cur_init(&c, buf + off, ll);
 		off += ll + (nl != NULL ? 1 : 0);
-		lineno++;
+		++*lineno;
 		st->lines++;
-		memset(&lc, 0, sizeof(lc));
+		memset(&lc.e, 0, sizeof(lc.e));
+		lc.type[0] = '\0';
+		lc.why[0] = '\0';
+		lc.cb_rc = 0;
 		if (ll > IMPORT_LINE_MAX) {
 			rc = RN_EOVERLONG;
 			goto bad;
@@ -383,12 +443,108 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 		}
 	bad:
 		st->bad_lines++;
-		log_warnx_rl("import: line %llu: %s", (unsigned long long)lineno,
+		log_warnx_rl("import: line %llu: %s", (unsigned long long)*lineno,
 		             lc.why[0] != '\0' ? lc.why : rn_strerror(rc));
 		if (strict)
 			return RN_EPARSE;
 	}
 	return RN_OK;
+}
+
+int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t len, bool strict,
+                       int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
+                       struct feeds_import_stats *st)
+{
+	uint64_t lineno = 0;
+	struct feeds_import_stats dummy;
+	if (st == NULL)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	if (!fmt_known(fmt))
+		return RN_EUNSUPP;
+	return import_lines(fmt, buf, len, strict, fn, arg, st, &lineno);
+}
+
+/*
+ * Reads path ("-": standard input) in chunks of IMPORT_CHUNK bytes and
+ * parses each chunk's whole lines, so that a file of any size costs one
+ * chunk of memory; a line longer than the chunk is counted malformed and
+ * skipped to its end. At most IMPORT_FILE_MAX bytes (RN_ELIMIT past it).
+ */
+static int import_stream(const char *path, enum feeds_list_format fmt,
+                         int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
+                         struct feeds_import_stats *st)
+{
+	bool std = strcmp(path, "-") == 0;
+	int fd = std ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *buf = NULL;
+	size_t have = 0, total = 0;
+	uint64_t lineno = 0;
+	bool skipping = false; /* inside a line longer than the chunk */
+	int rc = RN_OK;
+
+	memset(st, 0, sizeof(*st));
+	if (!fmt_known(fmt))
+		return RN_EUNSUPP;
+	if (fd < 0)
+		return -errno;
+	buf = malloc(IMPORT_CHUNK);
+	if (buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + have, IMPORT_CHUNK - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			break;
+		}
+		total += (size_t)r;
+		if (total > IMPORT_FILE_MAX) {
+			rc = RN_ELIMIT;
+			break;
+		}
+		have += (size_t)r;
+		bool eof = r == 0;
+		if (skipping) {
+			const uint8_t *nl = memchr(buf, '\n', have);
+			if (nl == NULL) {
+				have = 0;
+				if (eof)
+					break;
+				continue;
+			}
+			size_t skip = (size_t)(nl - buf) + 1;
+			memmove(buf, buf + skip, have - skip);
+			have -= skip;
+			skipping = false;
+		}
+		size_t upto = have;
+		if (!eof) {
+			while (upto > 0 && buf[upto - 1] != '\n')
+				upto--;
+			if (upto == 0 && have < IMPORT_CHUNK)
+				continue; /* a partial line: read more */
+			if (upto == 0) {
+				/* The chunk is one line too long to keep: malformed. */
+				upto = have;
+				skipping = true;
+			}
+		}
+		if ((rc = import_lines(fmt, buf, upto, false, fn, arg, st, &lineno)) != RN_OK)
+			break;
+		memmove(buf, buf + upto, have - upto);
+		have -= upto;
+		if (eof)
+			break;
+	}
+out:
+	free(buf);
+	if (!std)
+		close(fd);
+	return rc;
 }
 
 /* ---- reading a file into view entries --------------------------------- */
@@ -425,15 +581,9 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	struct collect c = {.max = max_entries, .default_cats = default_cats};
-	int rc = strcmp(path, "-") == 0 ? rn_fd_read(STDIN_FILENO, (size_t)1 << 30, &buf, &len)
-	                                : rn_file_read(path, (size_t)1 << 30, &buf, &len);
-	if (rc != RN_OK)
-		return rc;
-	rc = feeds_import_parse(fmt, buf, len, false, collect_fn, &c, st);
-	free(buf);
+	struct feeds_import_stats dummy;
+	int rc = import_stream(path, fmt, collect_fn, &c, st != NULL ? st : &dummy);
 	if (rc != RN_OK) {
 		free(c.v);
 		return rc;
@@ -441,4 +591,33 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
 	*out = c.v;
 	*n = c.n;
 	return RN_OK;
+}
+
+/* ---- reading a file into a bulk load ----------------------------------- */
+
+struct load_ctx {
+	struct feeds_listview_load *ld;
+	size_t max;
+	uint32_t default_cats;
+};
+
+static int load_fn(void *arg, const struct feeds_import_entry *e)
+{
+	struct load_ctx *c = arg;
+	if (feeds_listview_load_count(c->ld) == c->max)
+		return RN_ELIMIT;
+	struct feeds_view_entry v = {.prefix = e->prefix,
+	                             .categories =
+	                                     e->categories != 0 ? e->categories : c->default_cats,
+	                             .expires_ms = e->expires_ms};
+	return feeds_listview_load_add(c->ld, &v);
+}
+
+int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
+                      size_t max_entries, struct feeds_listview_load *ld,
+                      struct feeds_import_stats *st)
+{
+	struct load_ctx c = {.ld = ld, .max = max_entries, .default_cats = default_cats};
+	struct feeds_import_stats dummy;
+	return import_stream(path, fmt, load_fn, &c, st != NULL ? st : &dummy);
 }

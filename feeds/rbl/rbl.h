@@ -117,12 +117,22 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
                        int (*fn)(void *arg, const struct feeds_import_entry *e), void *arg,
                        struct feeds_import_stats *st);
 /*
- * Reads a list file into a freshly allocated array of view entries:
+ * Reads a list file ("-": standard input), at most 1 GB, 256 KB at a
+ * time, into a freshly allocated array of view entries:
  * entries without categories get default_cats. *out is freed by the
  * caller with free(). At most max_entries entries (RN_ELIMIT past it).
  */
 int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
+                      struct feeds_import_stats *st);
+/*
+ * Reads a list file into a bulk load (feeds/view/view.h), as
+ * feeds_import_file() does into an array: the file is read and parsed
+ * 256 KB at a time, so the whole costs the builder's few bytes an entry.
+ * ld keeps what was added before a failure; the caller frees it.
+ */
+int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
+                      size_t max_entries, struct feeds_listview_load *ld,
                       struct feeds_import_stats *st);
 
 /*

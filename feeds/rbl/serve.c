@@ -4,9 +4,11 @@
  * list view loaded from dnsbl.list_file and kept in step with it.
  *
  * Design notes. A watcher thread checks the file every dnsbl.list_poll
- * (inode, size and modification time) and, when it changed, parses it and
- * applies the difference to the view in place (feeds_listview_replace):
- * readers never stop, memory grows only by the buckets that changed, and
+ * (inode, size and modification time) and, when it changed, parses it
+ * 256 KB at a time into a bulk load (feeds_import_load: about 4 bytes an
+ * address, no array of entries) and makes that the view's content in
+ * place (feeds_listview_replace_load): readers never stop, only the
+ * buckets that differ are rebuilt, memory grows only by them, and
  * the decision stream sees the change in the view's log. A file that
  * fails to read leaves the running list alone and is retried at the next
  * change. Writers of the file should replace it atomically (rename), as
@@ -130,14 +132,17 @@ static uint32_t default_cats(void)
 /* Reads the list file into the view. */
 static int rbl_load(struct feeds_rbl *r)
 {
-	struct feeds_view_entry *e = NULL;
+	struct feeds_listview_load *ld = NULL;
 	struct feeds_import_stats st;
-	size_t n = 0;
-	int rc = feeds_import_file(r->conf->list_file, (enum feeds_list_format)r->conf->list_format,
-	                           default_cats(), RBL_MAX_ENTRIES, &e, &n, &st);
+	memset(&st, 0, sizeof(st));
+	int rc = feeds_listview_load_alloc(&ld);
 	if (rc == RN_OK)
-		rc = feeds_listview_replace(r->lv, e, n);
-	free(e);
+		rc = feeds_import_load(r->conf->list_file,
+		                       (enum feeds_list_format)r->conf->list_format, default_cats(),
+		                       RBL_MAX_ENTRIES, ld, &st);
+	if (rc == RN_OK)
+		rc = feeds_listview_replace_load(r->lv, ld);
+	feeds_listview_load_free(ld);
 	if (rc != RN_OK) {
 		rn_counter_inc(&r->reload_failed);
 		log_warnx("rbl: %s: %s; keeping the list in memory", r->conf->list_file,
@@ -189,7 +194,10 @@ static int start_servers(struct feeds_rbl *r, struct rn_metrics *m)
 	const struct feeds_rbl_conf *c = r->conf;
 	int rc;
 	if (c->dnsbl_listen.n > 0) {
-		if ((rc = feeds_dnsbl_start(&r->dnsbl, c, &r->view, m)) != RN_OK)
+		/* A list file's server was opened before the load (feeds_rbl_start). */
+		if (r->dnsbl == NULL && (rc = feeds_dnsbl_open(&r->dnsbl, c, &r->view, m)) != RN_OK)
+			return rc;
+		if ((rc = feeds_dnsbl_run(r->dnsbl)) != RN_OK)
 			return rc;
 		log_notice("dnsbl: serving %zu zone(s) on port %u (%lld UDP workers)",
 		           c->dnsbl_zones.n, feeds_dnsbl_port(r->dnsbl),
@@ -284,6 +292,12 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 		log_warnx("rbl: %s: %s", c->list_file, rn_strerror(rc));
 		goto fail;
 	}
+	/*
+	 * Bind the DNSBL first, as rbldnsd does: a query sent during the load
+	 * waits in the socket and is answered when the load ends.
+	 */
+	if (c->dnsbl_listen.n > 0 && (rc = feeds_dnsbl_open(&r->dnsbl, c, &r->view, m)) != RN_OK)
+		goto fail;
 	if ((rc = rbl_load(r)) != RN_OK)
 		goto fail;
 	if ((rc = start_servers(r, m)) != RN_OK)

@@ -47,20 +47,22 @@ static void entry_of(const struct scoring_entry *e, struct feeds_view_entry *v)
 	v->expires_ms = e->expires_ms;
 }
 
+/* A full state: a bulk load of the table, without an array of entries. */
 static int replace_all(struct feeds_replica *r, const struct scoring_table *t)
 {
-	size_t n = scoring_table_count(t);
-	struct feeds_view_entry *v = calloc(n ? n : 1, sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
+	struct feeds_listview_load *ld = NULL;
+	int rc = feeds_listview_load_alloc(&ld);
 	struct scoring_iter it;
 	struct scoring_entry e;
-	size_t k = 0;
 	scoring_iter_init(&it, t); /* suppressed entries are skipped */
-	while (k < n && scoring_iter_next(&it, &e))
-		entry_of(&e, &v[k++]);
-	int rc = feeds_listview_replace(r->lv, v, k);
-	free(v);
+	while (rc == RN_OK && scoring_iter_next(&it, &e)) {
+		struct feeds_view_entry v;
+		entry_of(&e, &v);
+		rc = feeds_listview_load_add(ld, &v);
+	}
+	if (rc == RN_OK)
+		rc = feeds_listview_replace_load(r->lv, ld);
+	feeds_listview_load_free(ld);
 	return rc;
 }
 

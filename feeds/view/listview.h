@@ -1,13 +1,14 @@
 /*
- * listview.h: the list view's internals, shared by its four files:
+ * listview.h: the list view's internals, shared by its five files:
  *   - slab.c: the memory of IPv4 blocks (a slab of 8-byte size classes);
  *   - grace.c: grace periods, and memory retired until one has passed;
  *   - index.c: the lookup structure (buckets of IPv4 hosts, prefix
  *     tables): lookups, and building new blocks and tables from a batch;
  *   - listview.c: classes, the change log, batches, walk, changes,
- *     replace and the public API.
+ *     replace and the public API;
+ *   - load.c: the bulk load (a builder, radix sort, bucket by bucket).
  * Internal to the view library; listview.c's design notes are the
- * reasoning behind all four.
+ * reasoning behind all five.
  */
 #ifndef REPNET_FEEDS_VIEW_LISTVIEW_H
 #define REPNET_FEEDS_VIEW_LISTVIEW_H
@@ -171,6 +172,13 @@ struct feeds_listview {
 int lv_hist_add(struct feeds_listview *lv, enum feeds_view_change what,
                 const struct feeds_view_entry *e);
 void lv_class_unref(struct feeds_listview *lv, unsigned c);
+/* The class of (cats, exp), created if needed (no reference taken); -1 when full. */
+int lv_class_get(struct feeds_listview *lv, uint32_t cats, int64_t exp);
+/* After a batch: waits for a grace period, frees retired memory and unused classes. */
+void lv_reclaim(struct feeds_listview *lv);
+bool lv_is_host4(const struct rn_prefix *p);
+/* A family, a length within it and no host bits set. */
+bool lv_prefix_valid(const struct rn_prefix *p);
 
 /* ---- index.c --------------------------------------------------------- */
 

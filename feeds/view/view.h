@@ -118,9 +118,41 @@ int feeds_listview_apply(struct feeds_listview *lv, const struct feeds_view_entr
                          const struct rn_prefix *del, size_t ndel);
 /*
  * Makes the content equal to e[0..n) (duplicates: the last wins) by
- * applying the difference as one batch. e is reordered.
+ * applying the difference as one batch (through a bulk load, below). e
+ * is not changed.
  */
 int feeds_listview_replace(struct feeds_listview *lv, struct feeds_view_entry *e, size_t n);
+
+/*
+ * A bulk load: a full new content gathered entry by entry in a compact
+ * builder (4 bytes an IPv4 host from one source, 5 with several
+ * (categories, expiry) pairs; other entries whole), then made the view's
+ * content by feeds_listview_replace_load(). For list files and
+ * snapshots: no array of entries, no comparison sort. Free with
+ * feeds_listview_load_free(). Not thread-safe: one writer per builder.
+ */
+struct feeds_listview_load;
+
+int feeds_listview_load_alloc(struct feeds_listview_load **out);
+/* Safe on NULL. */
+void feeds_listview_load_free(struct feeds_listview_load *ld);
+/*
+ * Appends a copy of e. RN_EPARSE for an entry apply() would refuse,
+ * RN_ELIMIT past 255 distinct (categories, expiry) pairs among IPv4
+ * hosts or 2^32 - 1 hosts; the builder keeps what it had.
+ */
+int feeds_listview_load_add(struct feeds_listview_load *ld, const struct feeds_view_entry *e);
+/* Entries added so far (duplicates included). */
+size_t feeds_listview_load_count(const struct feeds_listview_load *ld);
+/*
+ * Makes lv's content equal to what ld gathered (duplicates: the last
+ * added wins), as one batch with the same versions and change log as
+ * feeds_listview_replace(). ld is emptied, whether or not it succeeds.
+ * On failure (RN_ELIMIT: too many classes, -ENOMEM) nothing changed,
+ * but for an allocation failure part-way, which leaves a consistent
+ * state as apply() does. Readers are never blocked.
+ */
+int feeds_listview_replace_load(struct feeds_listview *lv, struct feeds_listview_load *ld);
 /* Number of entries, and bytes held by the lookup structure. */
 size_t feeds_listview_count(struct feeds_listview *lv);
 size_t feeds_listview_memory(struct feeds_listview *lv);

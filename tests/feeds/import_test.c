@@ -4,11 +4,14 @@
  * repnet's own JSON; malformed lines skipped and counted, or fatal in
  * strict mode; the JSON lines as strictly as RFC 8259 reads them.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "feeds/rbl/rbl.h"
+#include "feeds/view/view.h"
 #include "test.h"
 
 struct acc {
@@ -99,6 +102,21 @@ static void test_ip4set(void **state)
 		assert_int_equal(a.n, 1);
 		assert_string_equal(a.s[0], "127.16.0.0/12 0 0 ");
 	}
+	/*
+	 * A lone dotted quad (the fast path) reads as the same host spelled
+	 * as a prefix or a range; near misses go to the general parser.
+	 */
+	parse(FEEDS_FMT_IP4SET,
+	      "192.0.2.1\n192.0.2.1/32\n192.0.2.1-192.0.2.1\n192.0.2.1:127.0.0.2:x\n"
+	      "192.0.2.1 ; c\n192.0.2.1\t# c\n192.0.2.1x\n192.0.2.256\n1922.0.2.1\n"
+	      "192.0.2.1.1\n010.0.2.1\n192.0.2\n",
+	      &a, &st);
+	assert_int_equal(a.n, 8);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(a.s[i], "192.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[6], "10.0.2.1/32 0 0 ");
+	assert_string_equal(a.s[7], "192.0.2.0/24 0 0 ");
+	assert_int_equal(st.bad_lines, 4);
 	/* "127.16.0-31" is 127.16.0.0-127.16.31.255. */
 	parse(FEEDS_FMT_IP4SET, "127.16.0-31\n", &a, &st);
 	assert_int_equal(a.n, 1);
@@ -222,4 +240,90 @@ static void test_callback_stops(void **state)
 	}
 }
 
-RN_TEST_MAIN(test_drop, test_ip4set, test_cidr_json, test_json_strict, test_callback_stops)
+/* ---- reading a file in chunks ------------------------------------------ */
+
+struct sum {
+	uint64_t n, hash;
+};
+
+static int sum_fn(void *arg, const struct feeds_import_entry *e)
+{
+	struct sum *a = arg;
+	a->n++;
+	a->hash = a->hash * 1000003u + e->prefix.addr.u.v4 + e->prefix.len;
+	return 0;
+}
+
+/*
+ * A file read 256 KB at a time gives what the whole buffer gives: lines
+ * across chunk boundaries, a line longer than a chunk (malformed, skipped
+ * to its end), one longer than 4096 bytes, and a last line without a
+ * newline.
+ */
+static void test_file_chunks(void **state)
+{
+	(void)state;
+	size_t cap = 2u << 20, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	uint64_t seed = 99;
+	for (int i = 0; len < cap - 400000; i++) {
+		if (i == 20000 || i == 50000) {
+			/* 300 KB, then 5000 bytes, of digits on one line. */
+			size_t n = i == 20000 ? 300000 : 5000;
+			memset(text + len, '1', n);
+			len += n;
+			text[len++] = '\n';
+			continue;
+		}
+		uint64_t r = rn_test_rand(&seed);
+		len += (size_t)snprintf(text + len, cap - len, "%u.%u.%u.%u%s\n",
+		                        (unsigned)(r & 127) + 1, (unsigned)(r >> 8) & 255,
+		                        (unsigned)(r >> 16) & 255, (unsigned)(r >> 24) & 255,
+		                        i % 7 == 0 ? " # comment" : "");
+	}
+	len += (size_t)snprintf(text + len, cap - len, "192.0.2.77");
+	char path[] = "/tmp/repnet-import-test.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	RN_PASS(rn_write_all(fd, text, len));
+	close(fd);
+
+	struct sum whole = {0};
+	struct feeds_import_stats sw, sf;
+	RN_PASS(feeds_import_parse(FEEDS_FMT_IP4SET, (const uint8_t *)text, len, false, sum_fn,
+	                           &whole, &sw));
+	assert_int_equal(sw.bad_lines, 2);
+	struct feeds_view_entry *e = NULL;
+	size_t n = 0;
+	RN_PASS(feeds_import_file(path, FEEDS_FMT_IP4SET, 2, 1u << 24, &e, &n, &sf));
+	assert_int_equal(n, whole.n);
+	assert_int_equal(sf.lines, sw.lines);
+	assert_int_equal(sf.entries, sw.entries);
+	assert_int_equal(sf.bad_lines, sw.bad_lines);
+	struct sum file = {0};
+	for (size_t i = 0; i < n; i++) {
+		struct feeds_import_entry x = {.prefix = e[i].prefix};
+		sum_fn(&file, &x);
+		assert_int_equal(e[i].categories, 2);
+	}
+	assert_int_equal(file.hash, whole.hash);
+	free(e);
+
+	/* The same into a bulk load, and past max_entries RN_ELIMIT. */
+	struct feeds_listview_load *ld;
+	RN_PASS(feeds_listview_load_alloc(&ld));
+	RN_PASS(feeds_import_load(path, FEEDS_FMT_IP4SET, 2, 1u << 24, ld, &sf));
+	assert_int_equal(feeds_listview_load_count(ld), whole.n);
+	feeds_listview_load_free(ld);
+	RN_PASS(feeds_listview_load_alloc(&ld));
+	RN_FAILS_WITH(feeds_import_load(path, FEEDS_FMT_IP4SET, 2, 1000, ld, &sf), RN_ELIMIT);
+	feeds_listview_load_free(ld);
+	RN_FAILS_WITH(feeds_import_file("/nonexistent/list", FEEDS_FMT_IP4SET, 2, 10, &e, &n, &sf),
+	              -ENOENT);
+	unlink(path);
+	free(text);
+}
+
+RN_TEST_MAIN(test_drop, test_ip4set, test_cidr_json, test_json_strict, test_callback_stops,
+             test_file_chunks)

@@ -418,5 +418,257 @@ static void test_watch(void **state)
 	feeds_listview_free(lv);
 }
 
+/* ---- the bulk load against the batch path ------------------------------ */
+
+#define BULK_POOL 2000
+
+struct entries {
+	struct feeds_view_entry *v;
+	size_t n, cap;
+};
+
+static int entries_fn(void *arg, const struct feeds_view_entry *e)
+{
+	struct entries *a = arg;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 256;
+		a->v = realloc(a->v, a->cap * sizeof(*a->v));
+		assert_non_null(a->v);
+	}
+	a->v[a->n++] = *e;
+	return 0;
+}
+
+struct change_list {
+	struct entries e;
+	int what[8192];
+};
+
+static int change_list_fn(void *arg, enum feeds_view_change what, const struct feeds_view_entry *e)
+{
+	struct change_list *c = arg;
+	assert_true(c->e.n < RN_ARRAY_LEN(c->what));
+	c->what[c->e.n] = (int)what;
+	return entries_fn(&c->e, e);
+}
+
+static void assert_same_entries(const struct entries *a, const struct entries *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_true(rn_addr_equal(&a->v[i].prefix.addr, &b->v[i].prefix.addr));
+		assert_int_equal(a->v[i].prefix.len, b->v[i].prefix.len);
+		assert_int_equal(a->v[i].categories, b->v[i].categories);
+		assert_int_equal(a->v[i].expires_ms, b->v[i].expires_ms);
+	}
+}
+
+/*
+ * Full states (duplicates, several classes, hosts, prefixes, IPv6) loaded
+ * by feeds_listview_replace_load() into one view and applied as batches
+ * of the difference into another: the same content, lookups, versions and
+ * change logs, including when a load overflows the log.
+ */
+static void test_bulk_load(void **state)
+{
+	(void)state;
+	static struct feeds_view_entry pool[BULK_POOL], raw[BULK_POOL * 2], next[BULK_POOL * 2];
+	struct feeds_listview *bulk, *inc;
+	struct feeds_view vb, vi;
+	uint64_t seed = 4242;
+	RN_PASS(feeds_listview_alloc(&bulk, 1500));
+	RN_PASS(feeds_listview_alloc(&inc, 1500));
+	feeds_listview_view(bulk, &vb);
+	feeds_listview_view(inc, &vi);
+	for (int i = 0; i < BULK_POOL; i++) {
+		struct rn_addr a;
+		rand_addr(&seed, &a);
+		unsigned max = rn_addr_maxlen(&a);
+		unsigned len = rn_test_rand(&seed) % 5 == 0
+		                       ? max - (unsigned)(rn_test_rand(&seed) % 12)
+		                       : max;
+		rn_addr_mask(&a, len);
+		memset(&pool[i], 0, sizeof(pool[i]));
+		pool[i].prefix.addr = a;
+		pool[i].prefix.len = (uint8_t)len;
+	}
+	for (int round = 0; round < 8; round++) {
+		size_t nraw = 0, nnext = 0;
+		/* Round 0 has one class (the compact path); later ones up to six. */
+		for (int i = 0; i < BULK_POOL; i++) {
+			if (rn_test_rand(&seed) % 2 == 0)
+				continue;
+			raw[nraw] = pool[i];
+			raw[nraw].categories = round == 0 ? 2 : 1u << (1 + rn_test_rand(&seed) % 3);
+			raw[nraw].expires_ms = round == 0 ? 0 : (int64_t)(rn_test_rand(&seed) % 2);
+			nraw++;
+			/* A later duplicate with other data: the last wins. */
+			if (round > 0 && rn_test_rand(&seed) % 8 == 0) {
+				raw[nraw] = raw[nraw - 1];
+				raw[nraw].categories <<= 4;
+				nraw++;
+			}
+		}
+		/* Shuffle, so that duplicates are apart and hosts out of order. */
+		for (size_t i = nraw; i > 1; i--) {
+			size_t j = (size_t)(rn_test_rand(&seed) % i);
+			struct feeds_view_entry t = raw[i - 1];
+			raw[i - 1] = raw[j];
+			raw[j] = t;
+		}
+		/* The model: the last of each prefix, in any order. */
+		for (size_t i = 0; i < nraw; i++) {
+			size_t j = 0;
+			while (j < nnext &&
+			       !(rn_addr_equal(&next[j].prefix.addr, &raw[i].prefix.addr) &&
+			         next[j].prefix.len == raw[i].prefix.len))
+				j++;
+			next[j] = raw[i];
+			if (j == nnext)
+				nnext++;
+		}
+		struct entries cur = {0};
+		RN_PASS(vi.walk(vi.arg, entries_fn, &cur, NULL));
+		struct rn_prefix *del = calloc(cur.n + 1, sizeof(*del));
+		size_t ndel = 0;
+		assert_non_null(del);
+		for (size_t i = 0; i < cur.n; i++) {
+			bool kept = false;
+			for (size_t j = 0; j < nnext && !kept; j++)
+				kept = rn_addr_equal(&next[j].prefix.addr, &cur.v[i].prefix.addr) &&
+				       next[j].prefix.len == cur.v[i].prefix.len;
+			if (!kept)
+				del[ndel++] = cur.v[i].prefix;
+		}
+		uint64_t before = feeds_listview_version(inc);
+		RN_PASS(feeds_listview_apply(inc, next, nnext, del, ndel));
+
+		struct feeds_listview_load *ld;
+		RN_PASS(feeds_listview_load_alloc(&ld));
+		for (size_t i = 0; i < nraw; i++)
+			RN_PASS(feeds_listview_load_add(ld, &raw[i]));
+		assert_int_equal(feeds_listview_load_count(ld), nraw);
+		RN_PASS(feeds_listview_replace_load(bulk, ld));
+		assert_int_equal(feeds_listview_load_count(ld), 0);
+		feeds_listview_load_free(ld);
+
+		assert_int_equal(feeds_listview_version(bulk), feeds_listview_version(inc));
+		assert_int_equal(feeds_listview_count(bulk), nnext);
+		assert_int_equal(feeds_listview_count(inc), nnext);
+		struct entries wb = {0}, wi = {0};
+		RN_PASS(vb.walk(vb.arg, entries_fn, &wb, NULL));
+		RN_PASS(vi.walk(vi.arg, entries_fn, &wi, NULL));
+		assert_same_entries(&wb, &wi);
+		static struct change_list cb, ci;
+		memset(&cb, 0, sizeof(cb));
+		memset(&ci, 0, sizeof(ci));
+		int rb = vb.changes(vb.arg, before, change_list_fn, &cb, NULL);
+		int ri = vi.changes(vi.arg, before, change_list_fn, &ci, NULL);
+		assert_int_equal(rb, ri);
+		assert_same_entries(&cb.e, &ci.e);
+		assert_memory_equal(cb.what, ci.what, sizeof(cb.what));
+		for (int q = 0; q < 2000; q++) {
+			struct rn_addr a;
+			int64_t eb = -1, ei = -2;
+			rand_addr(&seed, &a);
+			assert_int_equal(vb.lookup(vb.arg, &a, &eb), vi.lookup(vi.arg, &a, &ei));
+			assert_int_equal(eb, ei);
+		}
+		free(cur.v);
+		free(del);
+		free(wb.v);
+		free(wi.v);
+		free(cb.e.v);
+		free(ci.e.v);
+	}
+	/* The same state again is no new version. */
+	uint64_t ver = feeds_listview_version(bulk);
+	struct entries same = {0};
+	RN_PASS(vb.walk(vb.arg, entries_fn, &same, NULL));
+	RN_PASS(feeds_listview_replace(bulk, same.v, same.n));
+	assert_int_equal(feeds_listview_version(bulk), ver);
+	/* An empty load empties the view. */
+	RN_PASS(feeds_listview_replace(bulk, NULL, 0));
+	assert_int_equal(feeds_listview_count(bulk), 0);
+	assert_int_equal(feeds_listview_version(bulk), ver + 1);
+	/* Too many classes: RN_ELIMIT at add(), and a bad entry RN_EPARSE. */
+	struct feeds_listview_load *ld;
+	RN_PASS(feeds_listview_load_alloc(&ld));
+	for (int i = 0; i < 255; i++) {
+		struct feeds_view_entry e = ent("192.0.2.1", 2, i);
+		RN_PASS(feeds_listview_load_add(ld, &e));
+	}
+	struct feeds_view_entry e = ent("192.0.2.1", 2, 1000);
+	RN_FAILS_WITH(feeds_listview_load_add(ld, &e), RN_ELIMIT);
+	e.categories = 0;
+	RN_FAILS_WITH(feeds_listview_load_add(ld, &e), RN_EPARSE);
+	feeds_listview_load_free(ld);
+	free(same.v);
+	feeds_listview_free(bulk);
+	feeds_listview_free(inc);
+}
+
+/*
+ * A load needing classes the view has no room for fails with nothing
+ * changed, and its classes are released.
+ */
+static void test_bulk_class_limit(void **state)
+{
+	(void)state;
+	struct feeds_listview *lv;
+	struct feeds_view v;
+	RN_PASS(feeds_listview_alloc(&lv, 16));
+	feeds_listview_view(lv, &v);
+	struct feeds_view_entry *e = calloc(255, sizeof(*e));
+	assert_non_null(e);
+	for (int i = 0; i < 200; i++) {
+		rn_addr_set_v4(&e[i].prefix.addr, 0xC0000200u + (uint32_t)i);
+		e[i].prefix.len = 32;
+		e[i].categories = 2;
+		e[i].expires_ms = i + 1;
+	}
+	RN_PASS(feeds_listview_replace(lv, e, 200));
+	/*
+	 * Half the hosts and 100 new pairs on other hosts: the view holds the
+	 * old 200 pairs while it takes the new ones, 300 in all.
+	 */
+	struct feeds_listview_load *ld;
+	RN_PASS(feeds_listview_load_alloc(&ld));
+	for (int i = 0; i < 100; i++)
+		RN_PASS(feeds_listview_load_add(ld, &e[i]));
+	for (int i = 0; i < 100; i++) {
+		struct feeds_view_entry x = e[i];
+		rn_addr_set_v4(&x.prefix.addr, 0xC6336400u + (uint32_t)i);
+		x.expires_ms = 1000 + i;
+		RN_PASS(feeds_listview_load_add(ld, &x));
+	}
+	RN_FAILS_WITH(feeds_listview_replace_load(lv, ld), RN_ELIMIT);
+	assert_int_equal(feeds_listview_count(lv), 200);
+	assert_int_equal(feeds_listview_version(lv), 1);
+	assert_int_equal(look(&v, "198.51.100.1", NULL), 0);
+	int64_t exp;
+	assert_int_equal(look(&v, "192.0.2.150", &exp), 2);
+	assert_int_equal(exp, 151);
+	/* The failed load's slots were given back: 200 + 50 new pairs fit. */
+	for (int i = 0; i < 100; i++)
+		RN_PASS(feeds_listview_load_add(ld, &e[i]));
+	for (int i = 0; i < 50; i++) {
+		struct feeds_view_entry x = e[i];
+		rn_addr_set_v4(&x.prefix.addr, 0xC6336400u + (uint32_t)i);
+		x.expires_ms = 1000 + i;
+		RN_PASS(feeds_listview_load_add(ld, &x));
+	}
+	RN_PASS(feeds_listview_replace_load(lv, ld));
+	assert_int_equal(feeds_listview_count(lv), 150);
+	assert_int_equal(look(&v, "198.51.100.1", &exp), 2);
+	assert_int_equal(exp, 1001);
+	assert_int_equal(look(&v, "192.0.2.150", NULL), 0);
+	assert_int_equal(look(&v, "192.0.2.9", &exp), 2);
+	assert_int_equal(exp, 10);
+	feeds_listview_load_free(ld);
+	feeds_listview_free(lv);
+	free(e);
+}
+
 RN_TEST_MAIN(test_basic, test_walk_changes_replace, test_class_limit, test_model, test_concurrent,
-             test_watch)
+             test_watch, test_bulk_load, test_bulk_class_limit)
