@@ -164,7 +164,7 @@ int engine_protect_rebuild(struct scoring_engine *e)
 	    (rc = rn_prefix_list_add(&rfc6598, &shared)) != RN_OK)
 		goto out;
 	const struct rn_prefix_list *pl[] = {&e->conf.allowlist, &e->conf.never_block, &special,
-	                                     &e->extra};
+	                                     &e->extra, &e->delist};
 	const struct rn_prefix_list *nl[] = {&e->conf.cgnat, &e->conf.shared_pools, &rfc6598};
 	if ((rc = scoring_protect_build(pl, RN_ARRAY_LEN(pl), &p)) != RN_OK ||
 	    (rc = scoring_protect_build(nl, RN_ARRAY_LEN(nl), &q)) != RN_OK)
@@ -248,6 +248,7 @@ void scoring_engine_free(struct scoring_engine *e)
 	scoring_protect_free(e->protect);
 	scoring_protect_free(e->noesc);
 	rn_prefix_list_clear(&e->extra);
+	rn_prefix_list_clear(&e->delist);
 	scoring_conf_release(&e->conf);
 	free(e);
 }
@@ -276,7 +277,9 @@ int scoring_engine_reconfigure(struct scoring_engine *e, const struct scoring_co
 	return RN_OK;
 }
 
-int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefix_list *l)
+/* Replaces *dst with a copy of l and rebuilds the protected ranges; the next tick is full. */
+static int protect_list_set(struct scoring_engine *e, struct rn_prefix_list *dst,
+                            const struct rn_prefix_list *l)
 {
 	struct rn_prefix_list n = {0};
 	for (size_t i = 0; l != NULL && i < l->n; i++) {
@@ -286,17 +289,31 @@ int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefi
 			return rc;
 		}
 	}
-	struct rn_prefix_list old = e->extra;
-	e->extra = n;
+	struct rn_prefix_list old = *dst;
+	*dst = n;
 	int rc = engine_protect_rebuild(e);
 	if (rc != RN_OK) {
-		e->extra = old;
+		*dst = old;
 		rn_prefix_list_clear(&n);
 		return rc;
 	}
 	rn_prefix_list_clear(&old);
 	e->force_full = true;
 	return RN_OK;
+}
+
+int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefix_list *l)
+{
+	return protect_list_set(e, &e->extra, l);
+}
+
+int scoring_engine_delist_set(struct scoring_engine *e, const struct rn_prefix_list *l)
+{
+	int rc = protect_list_set(e, &e->delist, l);
+	/* Live with real time: the next pass (a full one) publishes it at once. */
+	if (rc == RN_OK && e->rt)
+		e->touched = true;
+	return rc;
 }
 
 void engine_set_table(struct scoring_engine *e, struct scoring_table *t)

@@ -115,7 +115,8 @@ struct scoring_engine {
 	uint64_t cat_kinds;   /* kinds that carry a category */
 	uint64_t alone_kinds; /* kinds that may list alone */
 	int64_t max_horizon_ms;
-	struct rn_prefix_list extra; /* peers' declared infrastructure */
+	struct rn_prefix_list extra;  /* peers' declared infrastructure */
+	struct rn_prefix_list delist; /* operators' delistings in force (the service's) */
 	struct scoring_protect *protect;
 	struct scoring_protect *noesc;
 
@@ -191,7 +192,7 @@ void engine_set_free(struct rset *s);
 int engine_code_intern(struct scoring_engine *e, const char *code, uint16_t *out);
 /* A collector name's index in e->from (0 for ""; 0 too once the table is full). */
 int engine_from_intern(struct scoring_engine *e, const char *name, uint16_t *out);
-/* Builds protect and noesc from the configuration and extra. */
+/* Builds protect and noesc from the configuration, extra and delist. */
 int engine_protect_rebuild(struct scoring_engine *e);
 
 /* Replaces the current table (takes ownership of t). */

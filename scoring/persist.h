@@ -124,4 +124,35 @@ static inline int fault_point(const char *point)
 /* Writes path atomically (temporary, fsync, rename, directory fsync), with crash points. */
 int persist_replace(int dirfd, const char *name, const uint8_t *buf, size_t len);
 
+/* ---- delistings (delist.c) ---------------------------------------------- */
+
+#define DELIST_MAX 65536
+
+struct delist_entry {
+	struct rn_prefix prefix;
+	int64_t until_ms;
+	char reason[SCORING_REASON_MAX];
+};
+
+/* The delistings in force; the service's, under its engine mutex. */
+struct delist_set {
+	struct delist_entry *v;
+	size_t n, cap;
+	int64_t next_ms; /* the earliest expiry, INT64_MAX without any */
+};
+
+void delist_init(struct delist_set *d);
+void delist_release(struct delist_set *d);
+/* Adds or replaces the delisting of p. RN_ELIMIT past DELIST_MAX. */
+int delist_put(struct delist_set *d, const struct rn_prefix *p, int64_t until_ms,
+               const char *reason);
+/* Drops the delistings due at now_ms (logged); returns how many. */
+size_t delist_expire(struct delist_set *d, int64_t now_ms);
+/* Appends the prefixes in force to out. */
+int delist_prefixes(const struct delist_set *d, struct rn_prefix_list *out);
+/* Writes the set to path whole, durably (rn_file_replace()). */
+int delist_save(const struct delist_set *d, const char *path);
+/* Reads path into d (a missing file is an empty set), dropping what expired by now_ms. */
+int delist_load(struct delist_set *d, const char *path, int64_t now_ms);
+
 #endif /* REPNET_SCORING_PERSIST_H */

@@ -410,6 +410,12 @@ int scoring_engine_reconfigure(struct scoring_engine *e, const struct scoring_co
  * any given before. Takes effect at the next tick and the next ingest.
  */
 int scoring_engine_protect_extra(struct scoring_engine *e, const struct rn_prefix_list *l);
+/*
+ * The operators' delistings in force, replacing those given before: never
+ * listed, as allowlisted ranges are. The next tick is full; live with
+ * real time, the next pass is that full tick.
+ */
+int scoring_engine_delist_set(struct scoring_engine *e, const struct rn_prefix_list *l);
 
 /*
  * Takes n observations. now_ms is the wall clock in live mode and ignored
@@ -520,8 +526,8 @@ void scoring_explain_json_write(struct rn_jsonw *w, const struct scoring_explain
  * overwritten). Strict; unknown members are skipped. RN_EPARSE or
  * RN_ELIMIT with the reason in err (errlen bytes, may be NULL).
  */
-int scoring_explain_json_read(const uint8_t *buf, size_t len, struct scoring_explain *x,
-                              char *err, size_t errlen);
+int scoring_explain_json_read(const uint8_t *buf, size_t len, struct scoring_explain *x, char *err,
+                              size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Service: the scorer role                                            */
@@ -583,6 +589,22 @@ int scoring_reconfigure(struct scoring *s, const struct scoring_conf *conf);
 int scoring_protect_extra(struct scoring *s, const struct rn_prefix_list *l);
 /* Forces a snapshot now (tests). */
 int scoring_snapshot_now(struct scoring *s);
+
+/* A delisting's reason, at most this many bytes with the NUL. */
+#define SCORING_REASON_MAX 128
+/*
+ * Delists p now and keeps it off the blocklist until until_ms, for reason
+ * (stored with control characters replaced, cut to SCORING_REASON_MAX):
+ * an allow entry that expires. It is in data_dir/scoring/delist, durably,
+ * when this returns RN_OK; the next real-time pass (or, with
+ * realtime_interval 0, the next tick) removes the listing and publishes
+ * the removal. Delisting p again replaces its expiry and reason.
+ * RN_ESTATE on a read-only scorer, RN_ELIMIT past 65,536 delistings.
+ */
+int scoring_delist(struct scoring *s, const struct rn_prefix *p, int64_t until_ms,
+                   const char *reason);
+/* How many delistings are in force. */
+size_t scoring_delist_count(struct scoring *s);
 
 /*
  * The state of the scorer's files, for /status. The journal is "ok";

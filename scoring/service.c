@@ -96,6 +96,10 @@ struct scoring {
 	pthread_mutex_t mu, emu, pmu;
 	pthread_cond_t synced_cv, work_cv;
 
+	/* Operators' delistings in force (emu). */
+	struct delist_set delists;
+	char delist_path[PATH_MAX + 16];
+
 	/* Journal (mu). */
 	int jfd;
 	uint64_t jgen;
@@ -558,6 +562,50 @@ static void engine_gauges(struct scoring *s)
  * pass's duration if that is longer, so that passes never take more than
  * a fifth of the thread whatever the table's size.
  */
+/* Hands the delistings in force to the engine and saves them. Under emu. */
+static int delists_apply(struct scoring *s)
+{
+	struct rn_prefix_list l = {0};
+	int rc = delist_prefixes(&s->delists, &l);
+	if (rc == RN_OK)
+		rc = scoring_engine_delist_set(s->e, &l);
+	rn_prefix_list_clear(&l);
+	if (rc == RN_OK && !s->opts.read_only)
+		rc = delist_save(&s->delists, s->delist_path);
+	return rc;
+}
+
+int scoring_delist(struct scoring *s, const struct rn_prefix *p, int64_t until_ms,
+                   const char *reason)
+{
+	if (s->opts.read_only)
+		return RN_ESTATE;
+	pthread_mutex_lock(&s->emu);
+	int rc = delist_put(&s->delists, p, until_ms, reason);
+	if (rc == RN_OK)
+		rc = delists_apply(s);
+	pthread_mutex_unlock(&s->emu);
+	if (rc == RN_OK) {
+		char t[RN_PREFIX_STRLEN];
+		rn_prefix_format(p, t, sizeof(t));
+		log_notice("scoring: %s delisted until %lld ms: %s", t, (long long)until_ms,
+		           reason != NULL ? reason : "");
+		/* Wake the scorer: its next pass publishes the removal. */
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return rc;
+}
+
+size_t scoring_delist_count(struct scoring *s)
+{
+	pthread_mutex_lock(&s->emu);
+	size_t n = s->delists.n;
+	pthread_mutex_unlock(&s->emu);
+	return n;
+}
+
 static int64_t rt_step(struct scoring *s, int64_t rt_ms, int64_t now, int *rc)
 {
 	if (rt_ms <= 0 || !scoring_engine_rt_pending(s->e))
@@ -595,6 +643,8 @@ static int engine_step(struct scoring *s, struct qitem *items, size_t n, int64_t
 		account(s, &d);
 		free(items[i].obs);
 	}
+	if (rc == RN_OK && delist_expire(&s->delists, now) > 0)
+		rc = delists_apply(s);
 	if (rc == RN_OK)
 		rc = scoring_engine_advance(s->e, now, on_tick, s);
 	*wait_ms = -1;
@@ -1058,6 +1108,7 @@ static void scoring_free(struct scoring *s)
 		close(s->dirfd);
 	scoring_table_free(s->current);
 	scoring_engine_free(s->e);
+	delist_release(&s->delists);
 	scoring_conf_release(&s->conf);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->emu);
@@ -1075,6 +1126,7 @@ int scoring_start(struct scoring **out, const struct scoring_conf *conf,
 	if (s == NULL)
 		return -ENOMEM;
 	s->jfd = -1;
+	delist_init(&s->delists);
 	s->dirfd = -1;
 	s->opts = *opts;
 	pthread_mutex_init(&s->mu, NULL);
@@ -1103,6 +1155,12 @@ int scoring_start(struct scoring **out, const struct scoring_conf *conf,
 		register_metrics(s, opts->metrics);
 	if ((rc = recover(s)) != RN_OK) {
 		log_warnx("scoring: cannot recover the state in %s: %s", s->dir, rn_strerror(rc));
+		goto fail;
+	}
+	snprintf(s->delist_path, sizeof(s->delist_path), "%s/delist", s->dir);
+	if ((rc = delist_load(&s->delists, s->delist_path, rn_time_now_ms())) != RN_OK ||
+	    (s->delists.n > 0 && (rc = delists_apply(s)) != RN_OK)) {
+		log_warnx("scoring: %s: %s", s->delist_path, rn_strerror(rc));
 		goto fail;
 	}
 	s->current = scoring_table_ref((struct scoring_table *)scoring_engine_table(s->e));

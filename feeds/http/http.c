@@ -44,6 +44,7 @@ struct http_ext {
 	char path[64];
 	feeds_http_fn fn;
 	void *arg;
+	bool post; /* POST only (an action), else GET and HEAD */
 	char labels[96];
 	struct rn_counter requests;
 };
@@ -183,8 +184,12 @@ static int http_data(void *arg, struct rn_conn *c, const uint8_t *in, size_t len
 	struct http_ext *x = is_metrics ? NULL : ext_find(h, t, plen);
 	if (!is_metrics && x == NULL)
 		return refuse(h, c, 404, r->keep_alive, NULL);
-	if (!head && strcmp(r->method, "GET") != 0)
+	if (x != NULL && x->post) {
+		if (strcmp(r->method, "POST") != 0)
+			return refuse(h, c, 405, r->keep_alive, "Allow: POST\r\n");
+	} else if (!head && strcmp(r->method, "GET") != 0) {
 		return refuse(h, c, 405, r->keep_alive, "Allow: GET, HEAD\r\n");
+	}
 	int status = 200;
 	char *body = NULL;
 	size_t blen = 0;
@@ -231,7 +236,21 @@ static int register_metrics(struct feeds_http *h)
 	return rc;
 }
 
+static int handle_add(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg,
+                      bool post);
+
 int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg)
+{
+	return handle_add(h, path, fn, arg, false);
+}
+
+int feeds_http_handle_post(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg)
+{
+	return handle_add(h, path, fn, arg, true);
+}
+
+static int handle_add(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg,
+                      bool post)
 {
 	if (strlen(path) >= sizeof(((struct http_ext *)NULL)->path) || path[0] != '/')
 		return RN_ECONF;
@@ -251,6 +270,7 @@ int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, 
 	snprintf(x->path, sizeof(x->path), "%s", path);
 	x->fn = fn;
 	x->arg = arg;
+	x->post = post;
 	char esc[64];
 	rn_metrics_escape(path, esc, sizeof(esc));
 	snprintf(x->labels, sizeof(x->labels), "path=\"%s\"", esc);

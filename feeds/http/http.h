@@ -58,6 +58,12 @@ struct feeds_http_req {
 typedef void (*feeds_http_fn)(void *arg, const struct feeds_http_req *req, int *status, char **body,
                               size_t *len, const char **ctype);
 int feeds_http_handle(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg);
+/*
+ * The same for an action: POST only (others get 405), its parameters in
+ * the query string; a request body is refused before any handler, as for
+ * every request.
+ */
+int feeds_http_handle_post(struct feeds_http *h, const char *path, feeds_http_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -156,6 +156,12 @@ static const struct cmd cmds[] = {
          "list [-c FILE] [-o section.key=value]... [--category C] [--within PREFIX]\n"
          "       [--source scorer|served] [--limit N] [--after PREFIX] [--all] [--json]",
          cmd_list},
+        {"delist",
+         "Take an address or a prefix off the blocklist now, through the running scorer:\n"
+         "an allow entry that is saved before the answer, kept across restarts and\n"
+         "removed at its expiry (--for, 24h by default); --reason is required.",
+         "delist [-c FILE] [-o section.key=value]... --reason TEXT [--for DURATION] IP|PREFIX",
+         cmd_delist},
         {"demo",
          "Run the whole pipeline on real data: start repnetd on its defaults, replay the\n"
          "real Postfix and Exim logs and a softflowd NetFlow export through it at --speed\n"

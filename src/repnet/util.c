@@ -31,8 +31,17 @@ int cli_http_get(const char *hostport, const char *path, int timeout_ms, size_t 
 	return cli_http_get_bearer(hostport, path, NULL, timeout_ms, max, body, status);
 }
 
+static int http_request(const char *method, const char *hostport, const char *path,
+                        const char *token, int timeout_ms, size_t max, char **body, int *status);
+
 int cli_http_get_bearer(const char *hostport, const char *path, const char *token, int timeout_ms,
                         size_t max, char **body, int *status)
+{
+	return http_request("GET", hostport, path, token, timeout_ms, max, body, status);
+}
+
+static int http_request(const char *method, const char *hostport, const char *path,
+                        const char *token, int timeout_ms, size_t max, char **body, int *status)
 {
 	struct sockaddr_storage ss;
 	unsigned sl;
@@ -49,10 +58,10 @@ int cli_http_get_bearer(const char *hostport, const char *path, const char *toke
 		rc = -errno;
 		goto out;
 	}
-	char req[768];
+	char req[1024];
 	int n = snprintf(req, sizeof(req),
-	                 "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%sConnection: close\r\n\r\n", path,
-	                 hostport, token != NULL ? "Authorization: Bearer " : "",
+	                 "%s %s HTTP/1.0\r\nHost: %s\r\n%s%s%sConnection: close\r\n\r\n", method,
+	                 path, hostport, token != NULL ? "Authorization: Bearer " : "",
 	                 token != NULL ? token : "", token != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req) || rn_write_all(fd, req, (size_t)n) != RN_OK) {
 		rc = -EIO;
@@ -203,8 +212,23 @@ static int read_line_file(const char *dir, const char *name, char *buf, size_t l
 	return RN_OK;
 }
 
+static int api_request(const char *method, const char *data_dir, const char *path, size_t max,
+                       char **body, int *status, char *where, size_t wlen);
+
 int cli_api_get(const char *data_dir, const char *path, size_t max, char **body, int *status,
                 char *where, size_t wlen)
+{
+	return api_request("GET", data_dir, path, max, body, status, where, wlen);
+}
+
+int cli_api_post(const char *data_dir, const char *path, size_t max, char **body, int *status,
+                 char *where, size_t wlen)
+{
+	return api_request("POST", data_dir, path, max, body, status, where, wlen);
+}
+
+static int api_request(const char *method, const char *data_dir, const char *path, size_t max,
+                       char **body, int *status, char *where, size_t wlen)
 {
 	char token[128];
 	snprintf(where, wlen, "(not running: no %s/api.endpoint)", data_dir);
@@ -216,7 +240,7 @@ int cli_api_get(const char *data_dir, const char *path, size_t max, char **body,
 	}
 	if ((rc = read_line_file(data_dir, "api.token", token, sizeof(token))) != RN_OK)
 		return rc;
-	rc = cli_http_get_bearer(where, path, token, 10000, max, body, status);
+	rc = http_request(method, where, path, token, 10000, max, body, status);
 	explicit_bzero(token, sizeof(token));
 	return rc;
 }
@@ -234,4 +258,28 @@ int cli_json_cats(struct rn_json *r, int tok, char *out, size_t len)
 		n += (size_t)w;
 	}
 	return tok == RN_JSON_ARR_END ? RN_OK : rn_json_fail(r, RN_EPARSE, "expected a string");
+}
+
+size_t cli_url_escape(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+		             c == '~' || c == ':';
+		if (o + (plain ? 1 : 3) >= len)
+			break;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (len > 0)
+		out[o] = '\0';
+	return o;
 }

@@ -32,6 +32,11 @@ int cli_http_get_bearer(const char *hostport, const char *path, const char *toke
  */
 int cli_api_get(const char *data_dir, const char *path, size_t max, char **body, int *status,
                 char *where, size_t wlen);
+/* The same with POST (an action; its parameters in the query string). */
+int cli_api_post(const char *data_dir, const char *path, size_t max, char **body, int *status,
+                 char *where, size_t wlen);
+/* s percent-encoded for a query string into out (len bytes, cut short when full); its length. */
+size_t cli_url_escape(const char *s, char *out, size_t len);
 
 /*
  * The value of one sample in Prometheus text: name with the exact label

@@ -42,9 +42,9 @@
 #define TOKEN_BYTES 32
 #define TOKEN_LEN   43 /* base64url of 32 bytes, no padding */
 
-enum { EP_EXPLAIN, EP_LOOKUP, EP_LIST, EP_COUNT };
+enum { EP_EXPLAIN, EP_LOOKUP, EP_LIST, EP_DELIST, EP_COUNT };
 enum { RES_OK, RES_UNAUTHORIZED, RES_BAD_REQUEST, RES_UNAVAILABLE, RES_COUNT };
-static const char *const ep_names[EP_COUNT] = {"explain", "lookup", "list"};
+static const char *const ep_names[EP_COUNT] = {"explain", "lookup", "list", "delist"};
 static const char *const result_names[RES_COUNT] = {"ok", "unauthorized", "bad_request",
                                                     "unavailable"};
 
@@ -536,6 +536,67 @@ static void list_cb(void *arg, const struct feeds_http_req *req, int *status, ch
 	rn_strbuf_release(&b);
 }
 
+/* ---- /v1/delist ---------------------------------------------------------- */
+
+#define DELIST_DEFAULT_MS (24 * 3600 * 1000LL)
+#define DELIST_LONGEST_MS (365 * 24 * 3600 * 1000LL)
+
+/* POST /v1/delist?prefix=P&reason=TEXT[&for=DURATION]: an expiring allow entry, now. */
+static void delist_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                      size_t *len, const char **ctype)
+{
+	struct api *a = arg;
+	char v[RN_PREFIX_STRLEN + 1], reason[SCORING_REASON_MAX], dur[32];
+	struct rn_prefix p;
+	int64_t for_ms = DELIST_DEFAULT_MS;
+	const char *why = NULL;
+	if (!auth_ok(a, EP_DELIST, req, status, body, len, ctype))
+		return;
+	if (query_param(req->uri, "prefix", v, sizeof(v)) != RN_OK ||
+	    rn_prefix_parse_str(v, false, &p) != RN_OK)
+		why = "prefix= must be an address or a prefix";
+	else if (query_param(req->uri, "reason", reason, sizeof(reason)) != RN_OK ||
+	         reason[0] == '\0')
+		why = "reason= is required (at most 127 bytes): say why, for whoever reads it "
+		      "later";
+	else if (query_param(req->uri, "for", dur, sizeof(dur)) == RN_OK &&
+	         (rn_duration_parse(dur, &for_ms) != RN_OK || for_ms <= 0 ||
+	          for_ms > DELIST_LONGEST_MS))
+		why = "for= must be a duration from 1ms to 365d";
+	if (why != NULL) {
+		rn_counter_inc(&a->req[EP_DELIST][RES_BAD_REQUEST]);
+		error_body(400, why, status, body, len, ctype);
+		return;
+	}
+	struct scoring *s = roles_scorer(a->roles);
+	if (s == NULL) {
+		rn_counter_inc(&a->req[EP_DELIST][RES_UNAVAILABLE]);
+		error_body(404, "this repnetd has no score role: delist on the scorer", status,
+		           body, len, ctype);
+		return;
+	}
+	int64_t until = rn_time_now_ms() + for_ms;
+	int rc = scoring_delist(s, &p, until, reason);
+	if (rc != RN_OK) {
+		log_warnx("api: delist %s: %s", v, rn_strerror(rc));
+		error_body(rc == RN_ELIMIT ? 507 : 500, rn_strerror(rc), status, body, len, ctype);
+		return;
+	}
+	struct rn_strbuf b;
+	struct rn_jsonw w;
+	char t[RN_PREFIX_STRLEN];
+	rn_strbuf_init(&b, 4096);
+	rn_jsonw_init(&w, &b);
+	rn_prefix_format(&p, t, sizeof(t));
+	rn_jsonw_obj_begin(&w);
+	rn_jsonw_kv_str(&w, "delisted", t);
+	rn_jsonw_kv_int(&w, "until_ms", until);
+	rn_jsonw_kv_str(&w, "reason", reason);
+	rn_jsonw_obj_end(&w);
+	finish(a, EP_DELIST, &w, &b, status, body, len, ctype);
+	rn_strbuf_release(&b);
+}
+
 static int register_metrics(struct api *a)
 {
 	int rc = RN_OK;
@@ -544,11 +605,10 @@ static int register_metrics(struct api *a)
 			char lab[96];
 			snprintf(lab, sizeof(lab), "endpoint=\"%s\",result=\"%s\"", ep_names[e],
 			         result_names[r]);
-			rc = rn_metrics_counter(
-			        a->metrics, a, "repnet_api_requests_total",
-			        "Operator API requests (/v1/explain, /v1/lookup), by "
-			        "endpoint and result.",
-			        lab, &a->req[e][r]);
+			rc = rn_metrics_counter(a->metrics, a, "repnet_api_requests_total",
+			                        "Operator API requests (/v1/explain, /v1/lookup, "
+			                        "/v1/list, /v1/delist), by endpoint and result.",
+			                        lab, &a->req[e][r]);
 		}
 	return rc;
 }
@@ -582,7 +642,8 @@ int api_start(struct api **out, const struct daemon_conf *c, struct feeds_http *
 	*out = a;
 	if ((rc = feeds_http_handle(http, "/v1/explain", explain_cb, a)) != RN_OK ||
 	    (rc = feeds_http_handle(http, "/v1/lookup", lookup_cb, a)) != RN_OK ||
-	    (rc = feeds_http_handle(http, "/v1/list", list_cb, a)) != RN_OK)
+	    (rc = feeds_http_handle(http, "/v1/list", list_cb, a)) != RN_OK ||
+	    (rc = feeds_http_handle_post(http, "/v1/delist", delist_cb, a)) != RN_OK)
 		log_errx("api: %s", rn_strerror(rc));
 	return rc;
 fail:

@@ -9,8 +9,12 @@
 #     explain says LISTED live, with the same expiry;
 #   - an address not listed: every part says so;
 #   - explain --offline reads the files and says as of when;
+#   - delist: refused without a reason and on GET; the address leaves the
+#     scorer, the served list and the DNSBL; the delisting is in the file;
+#     one for 3 s expires and the address comes back;
 #   - stopped, repnetd removes api.endpoint; explain falls back to the
-#     files and says why; lookup fails with the reason.
+#     files and says why; lookup fails with the reason;
+#   - restarted, the delisting holds while the rest is listed again.
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 R="$REPNET_BUILD/repnet"
@@ -92,6 +96,26 @@ nxt=$(sed -n 's/.*the next page: --after \(.*\)/\1/p' "$T/p1.err")
 cmp -s "$T/ls" "$T/pall" || fail "list --all pages differ from one page"
 [ "$(api -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HP/v1/list?limit=0")" = 400 ] || fail "list limit=0: not 400"
 
+# delist: off the list now, everywhere; an expiring one comes back.
+if "$R" delist -c "$T/r.conf" 198.51.100.80 2>/dev/null; then fail "delist without --reason"; fi
+[ "$(api -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HP/v1/delist?prefix=198.51.100.80&reason=x")" = 405 ] ||
+	fail "GET /v1/delist: not 405"
+"$R" delist -c "$T/r.conf" --reason "ticket 42: a customer's relay" --for 1h 198.51.100.80 >"$T/dl" ||
+	fail "delist"
+grep -q '"delisted":"198.51.100.80/32"' "$T/dl" || { cat "$T/dl" >&2; fail "delist: the answer"; }
+"$R" delist -c "$T/r.conf" --reason "short" --for 3s 198.51.100.81 >/dev/null || fail "delist --for 3s"
+gone() {
+	"$R" lookup -c "$T/r.conf" "$1" >"$T/lk" &&
+		grep -q "scorer:  not listed" "$T/lk" && grep -q "served:  not listed" "$T/lk" &&
+		grep -q "A: NXDOMAIN" "$T/lk"
+}
+wait_until 30 gone 198.51.100.80 || { cat "$T/lk" >&2; fail "delisted 198.51.100.80 still listed"; }
+grep -q "^198.51.100.80/32 [0-9]* ticket 42: a customer's relay$" "$T/data/scoring/delist" ||
+	{ cat "$T/data/scoring/delist" >&2; fail "the delisting is not saved"; }
+back() { "$R" lookup -c "$T/r.conf" 198.51.100.81 | grep -q "served:  LISTED"; }
+wait_until 60 back || fail "198.51.100.81 did not come back after its delisting expired"
+! grep -q "^198.51.100.81/" "$T/data/scoring/delist" || fail "an expired delisting stays in the file"
+
 # Not listed: every part says so.
 "$R" lookup -c "$T/r.conf" 198.51.100.78 >"$T/lookup2" || fail "lookup 2"
 grep -q "scorer:  not listed" "$T/lookup2" && grep -q "served:  not listed" "$T/lookup2" &&
@@ -112,4 +136,11 @@ grep -q "state: the files in $T/data/scoring, as of .*not running" "$T/after" ||
 grep -q "^198.51.100.77: LISTED" "$T/after" || fail "explain after the stop: the listing is in the files"
 if "$R" lookup -c "$T/r.conf" 198.51.100.77 2>"$T/lerr"; then fail "lookup without a daemon"; fi
 grep -q "no repnetd answers" "$T/lerr" || fail "lookup without a daemon: no reason"
+
+# Restarted: the delisting holds; the rest is listed again from the state.
+start_daemon "$T/r2.log" -c "$T/r.conf"
+wait_for "$T/r2.log" "repnetd .* running" 30
+again() { "$R" lookup -c "$T/r.conf" 198.51.100.77 >"$T/lk2" && grep -q "served:  LISTED" "$T/lk2"; }
+wait_until 60 again || { cat "$T/lk2" >&2; fail "198.51.100.77 not listed after the restart"; }
+gone 198.51.100.80 || { cat "$T/lk" >&2; fail "the delisting did not survive the restart"; }
 echo PASS
