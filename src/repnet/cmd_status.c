@@ -36,7 +36,7 @@ struct st_feed {
 
 struct st_scorer {
 	bool present;
-	uint64_t listed;
+	uint64_t listed, delistings;
 	bool dry_run;
 	char journal[16], journal_error[NAME_MAX_];
 	int64_t journal_since_ms;
@@ -203,6 +203,7 @@ static int read_roles(struct rn_json *r, int tok, void *base)
 static const struct rn_json_field scorer_fields[] = {
         FIELD(struct st_scorer, "listed", RN_JSON_F_UINT, listed),
         FIELD(struct st_scorer, "dry_run", RN_JSON_F_BOOL, dry_run),
+        FIELD(struct st_scorer, "delistings", RN_JSON_F_UINT, delistings),
         FIELD(struct st_scorer, "journal", RN_JSON_F_STR, journal),
         FIELD(struct st_scorer, "journal_error", RN_JSON_F_STR, journal_error),
         FIELD(struct st_scorer, "journal_since_ms", RN_JSON_F_INT, journal_since_ms),
@@ -571,6 +572,10 @@ int cmd_status(int argc, char **argv)
 	if (d.scorer.present) {
 		printf("\nscorer: %" PRIu64 " entries listed%s\n", d.scorer.listed,
 		       d.scorer.dry_run ? " (DRY RUN: not published)" : "");
+		if (d.scorer.delistings > 0)
+			printf("  delistings in force: %" PRIu64
+			       " (core.data_dir/scoring/delist)\n",
+			       d.scorer.delistings);
 		if (d.scorer.journal[0] != '\0' && strcmp(d.scorer.journal, "ok") != 0)
 			printf("  journal %s (%s) for %lld s: batches are refused and retried by "
 			       "their collectors\n",

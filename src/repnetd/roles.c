@@ -875,6 +875,7 @@ int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), 
 			rn_jsonw_obj_begin(&w);
 			rn_jsonw_kv_uint(&w, "listed", scoring_table_count(t));
 			rn_jsonw_kv_bool(&w, "dry_run", scoring_table_dry_run(t));
+			rn_jsonw_kv_uint(&w, "delistings", scoring_delist_count(r->scorer));
 			struct scoring_health h;
 			scoring_health(r->scorer, &h);
 			rn_jsonw_kv_str(&w, "journal", scoring_journal_state_name(h.journal));

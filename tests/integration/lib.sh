@@ -74,9 +74,11 @@ start_daemon() {
 	DAEMON_PIDS="$DAEMON_PIDS $DPID"
 }
 
-# http_port LOG: the port the daemon's HTTP listener bound.
+# http_port LOG: the port the daemon's HTTP listener bound, once its roles run.
 http_port() {
 	wait_for "$1" "serving /metrics"
+	# The listener comes up before the roles; a test asks what they serve.
+	wait_for "$1" "repnetd .* running"
 	sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$1" | head -n 1
 }
 

@@ -115,6 +115,8 @@ grep -q "^198.51.100.80/32 [0-9]* ticket 42: a customer's relay$" "$T/data/scori
 back() { "$R" lookup -c "$T/r.conf" 198.51.100.81 | grep -q "served:  LISTED"; }
 wait_until 60 back || fail "198.51.100.81 did not come back after its delisting expired"
 ! grep -q "^198.51.100.81/" "$T/data/scoring/delist" || fail "an expired delisting stays in the file"
+"$R" status --http "127.0.0.1:$HP" 2>/dev/null | grep -q "delistings in force: 1 " ||
+	fail "repnet status does not show the delisting in force"
 
 # Not listed: every part says so.
 "$R" lookup -c "$T/r.conf" 198.51.100.78 >"$T/lookup2" || fail "lookup 2"

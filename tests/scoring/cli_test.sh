@@ -53,6 +53,8 @@ scoring: { tick = "1s"; };
 CONF
 start_daemon "$T/log" -c "$T/d.conf"
 PORT=$(http_port "$T/log")
+# The listener comes up before the roles: wait for them.
+wait_for "$T/log" "repnetd .* running" 30
 for m in repnet_scoring_ticks_total 'repnet_scoring_listed{family="ipv4"}' repnet_scoring_journal_bytes; do
 	[ -n "$(metric "$PORT" "$m")" ] || fail "metric $m"
 done
