@@ -479,7 +479,8 @@ int feeds_listview_replace_load(struct feeds_listview *lv, struct feeds_listview
 		rc = -ENOMEM;
 		goto out_unlocked;
 	}
-	qsort(ld->pfx, ld->npfx, sizeof(*ld->pfx), lv_pentry_cmp);
+	if (ld->npfx > 1)
+		qsort(ld->pfx, ld->npfx, sizeof(*ld->pfx), lv_pentry_cmp);
 	for (size_t i = 0; i < ld->npfx; i++) {
 		if (npe > 0 && lv_entry_cmp(&pe[npe - 1], &ld->pfx[i].e) == 0)
 			pe[npe - 1] = ld->pfx[i].e;
