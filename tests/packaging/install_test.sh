@@ -89,6 +89,8 @@ ip netns exec "$NS" "$R/$sbindir/repnetd" -f -o core.roles=collect -o core.user=
 DPID=$!
 DAEMON_PIDS="$DAEMON_PIDS $DPID"
 wait_for "$T/d.log" "capture on lo" 10
+# The launcher's line comes with the drop, once every role runs.
+wait_for "$T/d.log" "repnetd .* running" 30
 grep -q "from helper $R/$libexecdir/repnet/repnet-capture, pid" "$T/d.log" ||
 	{ cat "$T/d.log" >&2; fail "installed repnetd did not start the installed helper"; }
 grep -q "through $R/$libexecdir/repnet/repnet-launch, pid" "$T/d.log" ||
