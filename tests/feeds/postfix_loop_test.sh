@@ -20,6 +20,7 @@
 # same time. As a control, the same retries against another operator's
 # zone and text must move the listing (so the comparison can fail).
 . "$REPNET_SRC/tests/integration/lib.sh"
+. "$REPNET_SRC/tests/feeds/postfix_lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (network and mount namespaces, Postfix)"
 command -v postfix >/dev/null || skip "postfix is not installed (scripts/bootstrap.sh)"
 command -v swaks >/dev/null || skip "swaks is not installed"
@@ -55,37 +56,7 @@ enforced() { # by
 [ "$(enforced dnsbl)" = 0 ] && [ "$(enforced policy)" = 0 ] || fail "enforced before any reject"
 
 # A private Postfix instance, as in postfix_test.sh.
-mkdir -p "$T/etc" "$T/spool" "$T/lib"
-cp -a /etc/postfix/. "$T/etc/"
-rm -f "$T/etc/main.cf"
-chown postfix:postfix "$T/lib"
-echo "nameserver 127.0.0.1" >"$T/resolv.conf"
-cat >"$T/etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = /var/spool/postfix
-data_directory = /var/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test.example
-mydomain = test.example
-mydestination = test.example
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.1/32
-maillog_file_prefixes = /var, /dev/stdout, $T
-maillog_file = $T/maillog
-local_transport = discard:
-local_recipient_maps =
-alias_maps =
-alias_database =
-biff = no
-smtpd_helo_required = no
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions = reject_rbl_client bl.test, reject_unauth_destination
-policy_restrictions = check_policy_service inet:127.0.0.1:10040, reject_unauth_destination
-CONF
-postconf -c "$T/etc" -F '*/*/chroot = n'
-postconf -c "$T/etc" -M '2525/inet=2525 inet n - n - - smtpd -o smtpd_recipient_restrictions=$policy_restrictions'
+postfix_instance
 
 # A client that hangs up after the reject, as bots do, instead of QUIT.
 cat >"$T/hangup.py" <<'PY'
@@ -108,19 +79,7 @@ PY
 
 # The listed client tries three times on each port, then once more on
 # each and hangs up after the reject.
-cat >"$T/inner.sh" <<INNER
-set -eu
-mount --bind "$T/etc" /etc/postfix
-mount --bind "$T/spool" /var/spool/postfix
-mount --bind "$T/lib" /var/lib/postfix
-mount --bind "$T/resolv.conf" /etc/resolv.conf
-postfix check
-postfix start
-i=0
-until swaks --server 127.0.0.1:25 --local-interface 127.0.1.1 --quit-after CONNECT >/dev/null 2>&1; do
-	i=\$((i + 1)); [ \$i -lt 100 ] || { echo "postfix did not start"; exit 1; }
-	sleep 0.1
-done
+cat >"$T/body.sh" <<BODY
 for n in 1 2 3; do
 	for port in 25 2525; do
 		swaks --server "127.0.0.1:\$port" --local-interface 127.0.3.5 --helo client.example \
@@ -128,14 +87,8 @@ for n in 1 2 3; do
 		python3 "$T/hangup.py" "\$port" >>"$T/hangup.out" 2>&1 || true
 	done
 done
-postfix stop
-i=0
-while [ -f /var/spool/postfix/pid/master.pid ] && kill -0 "\$(cat /var/spool/postfix/pid/master.pid)" 2>/dev/null; do
-	i=\$((i + 1)); [ \$i -lt 100 ] || break
-	sleep 0.1
-done
-INNER
-ip netns exec "$NS" unshare -m --propagation private sh "$T/inner.sh" || { cat "$T/maillog"; fail "postfix run"; }
+BODY
+postfix_run "$T/body.sh"
 [ "$(grep -c "554 5.7.1 Service unavailable; Client host \[127.0.3.5\] blocked using bl.test; Listed by repnet" "$T/swaks.out")" = 3 ] ||
 	{ cat "$T/swaks.out"; fail "the client was not rejected three times by reject_rbl_client"; }
 [ "$(grep -c "Recipient address rejected: Listed by repnet" "$T/swaks.out")" = 3 ] ||

@@ -8,6 +8,7 @@
 # on both with repnet's text in Postfix's log; from an unlisted address
 # its mail is accepted.
 . "$REPNET_SRC/tests/integration/lib.sh"
+. "$REPNET_SRC/tests/feeds/postfix_lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (network and mount namespaces, Postfix)"
 command -v postfix >/dev/null || skip "postfix is not installed (scripts/bootstrap.sh)"
 command -v swaks >/dev/null || skip "swaks is not installed"
@@ -29,52 +30,9 @@ DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_for "$T/log" "repnetd .* running"
 
 # A private Postfix instance: its own configuration, spool and data.
-mkdir -p "$T/etc" "$T/spool" "$T/lib"
-cp -a /etc/postfix/. "$T/etc/"
-rm -f "$T/etc/main.cf"
-chown postfix:postfix "$T/lib"
-echo "nameserver 127.0.0.1" >"$T/resolv.conf"
-: >"$T/maillog"
-cat >"$T/etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = /var/spool/postfix
-data_directory = /var/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test.example
-mydomain = test.example
-mydestination = test.example
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.1/32
-maillog_file_prefixes = /var, /dev/stdout, $T
-maillog_file = $T/maillog
-local_transport = discard:
-local_recipient_maps =
-alias_maps =
-alias_database =
-biff = no
-smtpd_helo_required = no
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions = reject_rbl_client bl.test, reject_unauth_destination
-policy_restrictions = check_policy_service inet:127.0.0.1:10040, reject_unauth_destination
-CONF
-postconf -c "$T/etc" -F '*/*/chroot = n'
-postconf -c "$T/etc" -M '2525/inet=2525 inet n - n - - smtpd -o smtpd_recipient_restrictions=$policy_restrictions'
+postfix_instance
 
-cat >"$T/inner.sh" <<INNER
-set -eu
-mount --bind "$T/etc" /etc/postfix
-mount --bind "$T/spool" /var/spool/postfix
-mount --bind "$T/lib" /var/lib/postfix
-mount --bind "$T/resolv.conf" /etc/resolv.conf
-postfix check
-postfix start
-i=0
-until swaks --server 127.0.0.1:25 --quit-after CONNECT >/dev/null 2>&1; do
-	i=\$((i + 1)); [ \$i -lt 100 ] || { echo "postfix did not start"; exit 1; }
-	sleep 0.1
-done
+cat >"$T/body.sh" <<BODY
 send() { # port source
 	swaks --server "127.0.0.1:\$1" --local-interface "\$2" --helo client.example \
 		--from sender@example.org --to bob@test.example --timeout 15 2>&1 || true
@@ -83,14 +41,8 @@ send 25 127.0.3.5 >"$T/swaks.rbl.listed"
 send 25 127.0.1.5 >"$T/swaks.rbl.clean"
 send 2525 127.0.3.5 >"$T/swaks.policy.listed"
 send 2525 127.0.1.5 >"$T/swaks.policy.clean"
-postfix stop
-i=0
-while [ -f /var/spool/postfix/pid/master.pid ] && kill -0 "\$(cat /var/spool/postfix/pid/master.pid)" 2>/dev/null; do
-	i=\$((i + 1)); [ \$i -lt 100 ] || break
-	sleep 0.1
-done
-INNER
-ip netns exec "$NS" unshare -m --propagation private sh "$T/inner.sh" || { cat "$T/maillog"; fail "postfix run"; }
+BODY
+postfix_run "$T/body.sh"
 # postlogd writes the log on its own time: wait for the two rejects it must hold.
 wait_for "$T/maillog" "reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 Service unavailable" 30
 wait_for "$T/maillog" "reject: RCPT from .*\[127.0.3.5\]: 554 5.7.1 <bob@test.example>: Recipient address rejected" 30
