@@ -9,7 +9,9 @@
  * (rn_file_replace) or to stdout. Entries arrive in address order, which
  * lets the firewall formats drop entries already covered by an enclosing
  * prefix: nft interval sets refuse overlapping elements, and the cover is
- * the same set of addresses.
+ * the same set of addresses. Entries whose expiry has passed are left
+ * out, as the DNSBL's lookups ignore them: a file exported and a list
+ * served answer alike.
  *
  * rbldnsd: one "combined" dataset holding an ip4trie and an ip6trie
  * section connected to the base zone (@), with $SOA, $NS and $TTL from
@@ -53,6 +55,7 @@ struct export_ctx {
 	bool in_v6;   /* rbldnsd, nft, ipset: the IPv6 part has started */
 	size_t chunk; /* elements in the current nft chunk */
 	size_t counts[2];
+	int64_t now_ms; /* entries expired by then are left out */
 };
 
 static void fmt_prefix(const struct rn_prefix *p, bool bare_host, char *out, size_t outlen)
@@ -96,6 +99,8 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 	char pfx[RN_PREFIX_STRLEN];
 	unsigned fi = e->prefix.addr.family == RN_AF_INET ? 0 : 1;
 
+	if (e->expires_ms != 0 && e->expires_ms <= x->now_ms)
+		return 0;
 	switch (x->fmt) {
 	case FEEDS_FMT_PLAIN:
 		fmt_prefix(&e->prefix, true, pfx, sizeof(pfx));
@@ -167,7 +172,7 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version)
 {
-	struct export_ctx x = {.fmt = fmt, .conf = c};
+	struct export_ctx x = {.fmt = fmt, .conf = c, .now_ms = rn_time_now_ms()};
 	char err[256];
 	uint64_t ver = 0;
 	int rc;

@@ -549,15 +549,32 @@ out:
 
 /* ---- reading a file into view entries --------------------------------- */
 
+/*
+ * An entry whose expiry has passed is dropped by both readers below, so
+ * that the list a daemon serves and the one `repnet export` writes from
+ * the same file are the same list. now_ms is the wall clock, read once
+ * per file.
+ */
+static bool import_expired(const struct feeds_import_entry *e, int64_t now_ms)
+{
+	return e->expires_ms != 0 && e->expires_ms <= now_ms;
+}
+
 struct collect {
 	struct feeds_view_entry *v;
 	size_t n, cap, max;
 	uint32_t default_cats;
+	int64_t now_ms;
+	struct feeds_import_stats *st;
 };
 
 static int collect_fn(void *arg, const struct feeds_import_entry *e)
 {
 	struct collect *c = arg;
+	if (import_expired(e, c->now_ms)) {
+		c->st->expired++;
+		return 0;
+	}
 	if (c->n == c->max)
 		return RN_ELIMIT;
 	if (c->n == c->cap) {
@@ -581,9 +598,14 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st)
 {
-	struct collect c = {.max = max_entries, .default_cats = default_cats};
 	struct feeds_import_stats dummy;
-	int rc = import_stream(path, fmt, collect_fn, &c, st != NULL ? st : &dummy);
+	if (st == NULL)
+		st = &dummy;
+	struct collect c = {.max = max_entries,
+	                    .default_cats = default_cats,
+	                    .now_ms = rn_time_now_ms(),
+	                    .st = st};
+	int rc = import_stream(path, fmt, collect_fn, &c, st);
 	if (rc != RN_OK) {
 		free(c.v);
 		return rc;
@@ -599,11 +621,17 @@ struct load_ctx {
 	struct feeds_listview_load *ld;
 	size_t max;
 	uint32_t default_cats;
+	int64_t now_ms;
+	struct feeds_import_stats *st;
 };
 
 static int load_fn(void *arg, const struct feeds_import_entry *e)
 {
 	struct load_ctx *c = arg;
+	if (import_expired(e, c->now_ms)) {
+		c->st->expired++;
+		return 0;
+	}
 	if (feeds_listview_load_count(c->ld) == c->max)
 		return RN_ELIMIT;
 	struct feeds_view_entry v = {.prefix = e->prefix,
@@ -617,7 +645,13 @@ int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t def
                       size_t max_entries, struct feeds_listview_load *ld,
                       struct feeds_import_stats *st)
 {
-	struct load_ctx c = {.ld = ld, .max = max_entries, .default_cats = default_cats};
 	struct feeds_import_stats dummy;
-	return import_stream(path, fmt, load_fn, &c, st != NULL ? st : &dummy);
+	if (st == NULL)
+		st = &dummy;
+	struct load_ctx c = {.ld = ld,
+	                     .max = max_entries,
+	                     .default_cats = default_cats,
+	                     .now_ms = rn_time_now_ms(),
+	                     .st = st};
+	return import_stream(path, fmt, load_fn, &c, st);
 }

@@ -103,6 +103,7 @@ struct feeds_import_stats {
 	uint64_t entries;
 	uint64_t bad_lines; /* malformed lines, skipped */
 	uint64_t excluded;  /* ip4set "!" exclusions and ranges that could not be kept */
+	uint64_t expired;   /* entries whose expiry had passed, dropped (file readers only) */
 };
 
 /*
@@ -121,6 +122,9 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
  * time, into a freshly allocated array of view entries:
  * entries without categories get default_cats. *out is freed by the
  * caller with free(). At most max_entries entries (RN_ELIMIT past it).
+ * Entries whose expiry has passed (by the wall clock at the start of the
+ * read) are dropped and counted in st->expired, here and in
+ * feeds_import_load() alike.
  */
 int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
@@ -138,6 +142,8 @@ int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t def
 /*
  * Writes the view's current state in fmt (plain, json, rbldnsd, nft,
  * ipset) to a malloc'd buffer *out of *len bytes that the caller frees.
+ * Entries whose expiry has passed are left out, as the DNSBL and the
+ * policy service ignore them.
  * The rbldnsd file's SOA, NS, TTL, A codes and TXT, and the set names,
  * come from c. version, if not NULL, gets the state's version.
  */

@@ -46,6 +46,7 @@ struct feeds_rbl {
 	bool stop;
 	struct stat last;
 	struct rn_counter reload_ok, reload_failed;
+	struct rn_counter expired; /* entries dropped at loads because they had expired */
 	struct rn_gauge entries, memory;
 };
 
@@ -152,10 +153,16 @@ static int rbl_load(struct feeds_rbl *r)
 	rn_counter_inc(&r->reload_ok);
 	rn_gauge_set(&r->entries, (int64_t)feeds_listview_count(r->lv));
 	rn_gauge_set(&r->memory, (int64_t)feeds_listview_memory(r->lv));
-	log_notice("rbl: %s: %zu entries (%llu lines, %llu malformed), version %llu",
+	rn_counter_add(&r->expired, st.expired);
+	log_notice("rbl: %s: %zu entries (%llu lines, %llu malformed, %llu expired and dropped), "
+	           "version %llu",
 	           r->conf->list_file, feeds_listview_count(r->lv), (unsigned long long)st.lines,
-	           (unsigned long long)st.bad_lines,
+	           (unsigned long long)st.bad_lines, (unsigned long long)st.expired,
 	           (unsigned long long)feeds_listview_version(r->lv));
+	if (st.expired > 0)
+		log_warnx("rbl: %s: %llu of its entries had expired and are not served%s",
+		          r->conf->list_file, (unsigned long long)st.expired,
+		          feeds_listview_count(r->lv) == 0 ? " (the list served is empty)" : "");
 	return RN_OK;
 }
 
@@ -284,6 +291,11 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 		        : rn_metrics_gauge(m, r, "repnet_rbl_list_memory_bytes",
 		                           "Bytes held by the served list's lookup structure.",
 		                           NULL, &r->memory);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, r, "repnet_rbl_list_expired_total",
+		                             "Entries of dnsbl.list_file dropped at a read because "
+		                             "their expiry had passed.",
+		                             NULL, &r->expired);
 		if (rc != RN_OK)
 			goto fail;
 	}

@@ -88,6 +88,9 @@ int cmd_export(int argc, char **argv)
 	if (st.bad_lines > 0)
 		fprintf(stderr, "repnet: %s: %llu malformed lines skipped\n", from,
 		        (unsigned long long)st.bad_lines);
+	if (st.expired > 0)
+		fprintf(stderr, "repnet: %s: %llu expired entries left out%s\n", from,
+		        (unsigned long long)st.expired, n == 0 ? " (the export is empty)" : "");
 	struct feeds_view v;
 	if ((rc = feeds_listview_alloc(&lv, 0)) != RN_OK ||
 	    (rc = feeds_listview_replace(lv, e, n)) != RN_OK) {

@@ -1,9 +1,12 @@
 /*
  * export_test.c: every export format of a small list, exactly, and the
- * JSON export read back by the importer into the same list.
+ * JSON export read back by the importer into the same list; expired
+ * entries left out alike by the file reader and by the export.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "feeds/rbl/rbl.h"
 #include "test.h"
@@ -27,7 +30,7 @@ static int setup(void **state)
 		RN_PASS(rn_prefix_parse_str(pfx[i], true, &e[i].prefix));
 		e[i].categories = cats[i];
 	}
-	e[0].expires_ms = 1795910400000;
+	e[0].expires_ms = 4102444800000; /* 2100-01-01: in the future, so exported */
 	RN_PASS(feeds_listview_alloc(&lv, 0));
 	RN_PASS(feeds_listview_apply(lv, e, 5, NULL, 0));
 	feeds_listview_view(lv, &view);
@@ -73,7 +76,7 @@ static void test_formats(void **state)
 	expect(FEEDS_FMT_PLAIN,
 	       "192.0.2.1\n198.51.100.0/24\n198.51.100.7\n2001:db8::/32\n2001:db8::1\n");
 	expect(FEEDS_FMT_JSON, "{\"prefix\":\"192.0.2.1/32\",\"categories\":[\"spam_source\"],"
-	                       "\"expires\":\"2026-11-29T00:00:00Z\"}\n"
+	                       "\"expires\":\"2100-01-01T00:00:00Z\"}\n"
 	                       "{\"prefix\":\"198.51.100.0/24\",\"categories\":[\"scanner\"]}\n"
 	                       "{\"prefix\":\"198.51.100.7/32\",\"categories\":[\"spam_source\"]}\n"
 	                       "{\"prefix\":\"2001:db8::/32\",\"categories\":[\"drop\"]}\n"
@@ -141,4 +144,70 @@ static void test_json_roundtrip(void **state)
 	feeds_listview_free(copy);
 }
 
-RN_TEST_MAIN_GROUP(setup, teardown, test_formats, test_json_roundtrip)
+/* A view holding an expired entry exports without it, in every format. */
+static void test_export_skips_expired(void **state)
+{
+	(void)state;
+	struct feeds_listview *l;
+	struct feeds_view v;
+	struct feeds_view_entry e[2];
+	memset(e, 0, sizeof(e));
+	RN_PASS(rn_prefix_parse_str("192.0.2.9", true, &e[0].prefix));
+	RN_PASS(rn_prefix_parse_str("2001:db8::9", true, &e[1].prefix));
+	e[0].categories = e[1].categories = 1u << 1;
+	e[0].expires_ms = rn_time_now_ms() - 1000; /* expired a second ago */
+	e[1].expires_ms = rn_time_now_ms() + 3600000;
+	RN_PASS(feeds_listview_alloc(&l, 0));
+	RN_PASS(feeds_listview_apply(l, e, 2, NULL, 0));
+	feeds_listview_view(l, &v);
+	enum feeds_list_format fmts[] = {FEEDS_FMT_PLAIN, FEEDS_FMT_JSON, FEEDS_FMT_RBLDNSD,
+	                                 FEEDS_FMT_NFT, FEEDS_FMT_IPSET};
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		char *out = NULL;
+		size_t len = 0;
+		RN_PASS(feeds_export(&v, fmts[i], &conf, &out, &len, NULL));
+		assert_null(strstr(out, "192.0.2.9"));
+		assert_non_null(strstr(out, "2001:db8::9"));
+		free(out);
+	}
+	feeds_listview_free(l);
+}
+
+/* Both file readers drop expired entries and count them. */
+static void test_import_drops_expired(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/repnet-expired.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "{\"prefix\":\"192.0.2.1/32\",\"categories\":[\"scanner\"],"
+	                   "\"expires\":\"2001-01-01T00:00:00Z\"}\n"
+	                   "{\"prefix\":\"192.0.2.2/32\",\"categories\":[\"scanner\"],"
+	                   "\"expires\":\"2001-01-01T00:00:00Z\"}\n"
+	                   "{\"prefix\":\"192.0.2.3/32\",\"categories\":[\"scanner\"],"
+	                   "\"expires\":\"2999-01-01T00:00:00Z\"}\n"
+	                   "{\"prefix\":\"192.0.2.4/32\",\"categories\":[\"scanner\"]}\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	struct feeds_view_entry *e = NULL;
+	size_t n = 0;
+	struct feeds_import_stats st;
+	RN_PASS(feeds_import_file(path, FEEDS_FMT_JSON, 1u << 10, 100, &e, &n, &st));
+	assert_int_equal(n, 2);
+	assert_int_equal(st.expired, 2);
+	assert_int_equal(st.entries, 4);
+	free(e);
+
+	struct feeds_listview_load *ld = NULL;
+	RN_PASS(feeds_listview_load_alloc(&ld));
+	memset(&st, 0, sizeof(st));
+	RN_PASS(feeds_import_load(path, FEEDS_FMT_JSON, 1u << 10, 100, ld, &st));
+	assert_int_equal(feeds_listview_load_count(ld), 2);
+	assert_int_equal(st.expired, 2);
+	feeds_listview_load_free(ld);
+	unlink(path);
+}
+
+RN_TEST_MAIN_GROUP(setup, teardown, test_formats, test_json_roundtrip, test_export_skips_expired,
+                   test_import_drops_expired)
