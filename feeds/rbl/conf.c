@@ -129,6 +129,18 @@ static int check_set_name(const void *field, char *err, size_t errlen)
 	return RN_OK;
 }
 
+static int check_mode(const void *field, char *err, size_t errlen)
+{
+	const char *s = *(char *const *)field;
+	unsigned mode;
+	if (s != NULL && feeds_policy_mode_parse(s, &mode) != RN_OK) {
+		snprintf(err, errlen,
+		         "\"%s\": an octal mode from 0600 to 0666 without execute bits", s);
+		return RN_ECONF;
+	}
+	return RN_OK;
+}
+
 const struct rn_conf_key feeds_rbl_conf_keys[] = {
         {.name = "dnsbl.list_file",
          .type = RN_CONF_STRING,
@@ -291,7 +303,23 @@ const struct rn_conf_key feeds_rbl_conf_keys[] = {
          .type = RN_CONF_STRING,
          .offset = RBL(policy_unix),
          .max = 100,
-         .help = "Unix socket path of the Postfix policy service. Empty: none."},
+         .help = "Unix socket path of the Postfix policy service. Empty: none. With Debian's "
+                 "chrooted smtpd, a path under /var/spool/postfix (docs/postfix.md)."},
+        {.name = "policy.unix_group",
+         .type = RN_CONF_STRING,
+         .offset = RBL(policy_unix_group),
+         .max = 64,
+         .help = "Group of the policy service's unix socket; repnetd keeps it as a "
+                 "supplementary group to give the socket to it. Empty: postfix where that "
+                 "group exists, else none."},
+        {.name = "policy.unix_mode",
+         .type = RN_CONF_STRING,
+         .offset = RBL(policy_unix_mode),
+         .max = 4,
+         .check = check_mode,
+         .help = "File mode of the policy service's unix socket, in octal (0600 to 0666: "
+                 "owner read and write at least, no execute bits). Empty: 0660 when the "
+                 "socket has a group, else 0600."},
         {.name = "policy.states",
          .type = RN_CONF_FLAGS,
          .offset = RBL(policy_states),

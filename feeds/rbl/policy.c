@@ -27,17 +27,32 @@
  * client is answered REJECT, or DEFER_IF_PERMIT for the categories in
  * policy.defer, at the protocol states in policy.states; everything else
  * is DUNNO.
+ *
+ * The unix socket. Postfix's smtpd runs as the user postfix, so the socket
+ * is given to a group (policy.unix_group, by default postfix where it
+ * exists) with mode 0660, or kept the owner's (0600) when there is no
+ * group; bind(2) alone would leave it at the umask's mode, which a unit's
+ * UMask makes 0750 and Postfix cannot connect to. The mode and group are
+ * set on the path right after the bind, before the server accepts
+ * anything; the daemon has made the group one of its supplementary
+ * groups before the privilege drop, so the change of group needs no
+ * capability.
  */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "feeds/rbl/dns.h"
 #include "feeds/rbl/policy.h"
 
 #define POLICY_OUT_MAX 512
+
+static int policy_unix_access(const struct feeds_rbl_conf *c);
 
 /* ---- the request reader ------------------------------------------------ */
 
@@ -251,6 +266,8 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 			log_warnx("policy: listen %s: %s", c->policy_unix, rn_strerror(rc));
 			goto fail;
 		}
+		if ((rc = policy_unix_access(c)) != RN_OK)
+			goto fail;
 	}
 	if (m != NULL) {
 		p->metrics = m;
@@ -265,6 +282,92 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 fail:
 	feeds_policy_stop(p);
 	return rc;
+}
+
+int feeds_policy_mode_parse(const char *s, unsigned *mode)
+{
+	size_t n = strlen(s);
+	unsigned m = 0;
+	if (n < 3 || n > 4)
+		return RN_EPARSE;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return RN_EPARSE;
+		m = m * 8 + (unsigned)(s[i] - '0');
+	}
+	if ((m & ~0666u) != 0 || (m & 0600u) != 0600u)
+		return RN_EPARSE;
+	*mode = m;
+	return RN_OK;
+}
+
+int feeds_policy_unix_group(const struct feeds_rbl_conf *c, gid_t *gid, char *name, size_t namelen)
+{
+	const char *want = c->policy_unix_group != NULL ? c->policy_unix_group : "postfix";
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int e = getgrnam_r(want, &gr, buf, sizeof(buf), &res);
+	if (e != 0 && e != ENOENT && e != ESRCH)
+		return -e;
+	if (res == NULL)
+		return c->policy_unix_group != NULL ? RN_ECONF : RN_ENOTFOUND;
+	*gid = gr.gr_gid;
+	snprintf(name, namelen, "%s", gr.gr_name);
+	return RN_OK;
+}
+
+/* Gives the bound socket its group and mode, and says what it chose. */
+static int policy_unix_access(const struct feeds_rbl_conf *c)
+{
+	char gname[64];
+	gid_t gid = 0;
+	unsigned mode = 0;
+	int rc = feeds_policy_unix_group(c, &gid, gname, sizeof(gname));
+	bool group = rc == RN_OK;
+	if (rc == RN_ENOTFOUND)
+		log_notice("policy: there is no group postfix: the unix socket is the owner's "
+		           "(set policy.unix_group for another group)");
+	if (rc == RN_ECONF) {
+		log_warnx("policy: policy.unix_group %s: there is no such group",
+		          c->policy_unix_group);
+		return rc;
+	}
+	if (rc != RN_OK && rc != RN_ENOTFOUND) {
+		log_warnx("policy: looking up group %s: %s",
+		          c->policy_unix_group != NULL ? c->policy_unix_group : "postfix",
+		          rn_strerror(rc));
+		return rc;
+	}
+	if (group && chown(c->policy_unix, (uid_t)-1, gid) != 0) {
+		/* The default group is best effort: a user outside it keeps the socket. */
+		if (c->policy_unix_group != NULL || errno != EPERM) {
+			rc = -errno;
+			log_warnx("policy: %s: cannot give the socket to group %s (gid %u): %s",
+			          c->policy_unix, gname, (unsigned)gid, strerror(errno));
+			return rc;
+		}
+		log_warnx("policy: %s: not a member of group %s, the socket stays the owner's "
+		          "(run repnetd as root with core.user, or set policy.unix_group)",
+		          c->policy_unix, gname);
+		group = false;
+	}
+	if (c->policy_unix_mode != NULL) {
+		if (feeds_policy_mode_parse(c->policy_unix_mode, &mode) != RN_OK)
+			return RN_ECONF;
+	} else {
+		mode = group ? 0660 : 0600;
+	}
+	if (chmod(c->policy_unix, (mode_t)mode) != 0) {
+		rc = -errno;
+		log_warnx("policy: %s: chmod %04o: %s", c->policy_unix, mode, strerror(errno));
+		return rc;
+	}
+	if (group)
+		log_notice("policy: unix socket %s: mode %04o, group %s (gid %u)", c->policy_unix,
+		           mode, gname, (unsigned)gid);
+	else
+		log_notice("policy: unix socket %s: mode %04o, owner only", c->policy_unix, mode);
+	return RN_OK;
 }
 
 unsigned feeds_policy_port(const struct feeds_policy *p)

@@ -34,6 +34,12 @@ int policy_req_parse(const uint8_t *buf, size_t len, struct policy_req *r, size_
 
 extern const char *const feeds_policy_state_names[];
 
+/*
+ * Parses policy.unix_mode: 3 or 4 octal digits, owner read and write
+ * set, no execute bit and nothing above 0666. RN_EPARSE otherwise.
+ */
+int feeds_policy_mode_parse(const char *s, unsigned *mode);
+
 /* ------------------------------------------------------------------ */
 /* Postfix policy service                                              */
 /* ------------------------------------------------------------------ */

@@ -51,6 +51,8 @@ struct feeds_rbl_conf {
 	int64_t dnsbl_ratelimit_burst;
 	char *policy_listen;            /* host:port; "" disables */
 	char *policy_unix;              /* unix socket path; "" disables */
+	char *policy_unix_group;        /* the socket's group; NULL: postfix if it exists */
+	char *policy_unix_mode;         /* octal, e.g. "0660"; NULL: 0660 with a group, else 0600 */
 	unsigned policy_states;         /* protocol_state values checked (bitmask) */
 	char *policy_text;              /* reject text: "$" address, "%c" categories */
 	struct rn_strlist policy_defer; /* categories answered DEFER_IF_PERMIT */
@@ -149,6 +151,16 @@ int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t def
  */
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version);
+
+/*
+ * The group the policy service's unix socket is given: policy.unix_group,
+ * or "postfix" when that key is empty and the group exists. RN_OK with
+ * *gid and name set; RN_ENOTFOUND when the key is empty and there is no
+ * group postfix (the socket is then the owner's alone); RN_ECONF when the
+ * group named does not exist. The daemon adds it to its supplementary
+ * groups before dropping privileges, so that it can give the socket to it.
+ */
+int feeds_policy_unix_group(const struct feeds_rbl_conf *c, gid_t *gid, char *name, size_t namelen);
 
 /* ------------------------------------------------------------------ */
 /* The serve role's local RBL                                           */

@@ -71,11 +71,11 @@ static int dup_list(struct rn_strlist *dst, const struct rn_strlist *src)
 
 static void conf_release(struct feeds_rbl_conf *c)
 {
-	char **strs[] = {&c->decisions_keys_file, &c->list_file,        &c->dnsbl_soa_rname,
-	                 &c->dnsbl_reason,        &c->dnsbl_lookup_url, &c->policy_listen,
-	                 &c->policy_unix,         &c->policy_text,      &c->export_nft_table,
-	                 &c->export_nft_set4,     &c->export_nft_set6,  &c->export_ipset4,
-	                 &c->export_ipset6};
+	char **strs[] = {&c->decisions_keys_file, &c->list_file,         &c->dnsbl_soa_rname,
+	                 &c->dnsbl_reason,        &c->dnsbl_lookup_url,  &c->policy_listen,
+	                 &c->policy_unix,         &c->policy_unix_group, &c->policy_unix_mode,
+	                 &c->policy_text,         &c->export_nft_table,  &c->export_nft_set4,
+	                 &c->export_nft_set6,     &c->export_ipset4,     &c->export_ipset6};
 	struct rn_strlist *lists[] = {&c->dnsbl_listen, &c->dnsbl_zones, &c->dnsbl_ns,
 	                              &c->dnsbl_codes, &c->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++) {
@@ -91,11 +91,11 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 {
 	int rc = RN_OK;
 	*dst = *src;
-	char **strs[] = {&dst->decisions_keys_file, &dst->list_file,        &dst->dnsbl_soa_rname,
-	                 &dst->dnsbl_reason,        &dst->dnsbl_lookup_url, &dst->policy_listen,
-	                 &dst->policy_unix,         &dst->policy_text,      &dst->export_nft_table,
-	                 &dst->export_nft_set4,     &dst->export_nft_set6,  &dst->export_ipset4,
-	                 &dst->export_ipset6};
+	char **strs[] = {&dst->decisions_keys_file, &dst->list_file,         &dst->dnsbl_soa_rname,
+	                 &dst->dnsbl_reason,        &dst->dnsbl_lookup_url,  &dst->policy_listen,
+	                 &dst->policy_unix,         &dst->policy_unix_group, &dst->policy_unix_mode,
+	                 &dst->policy_text,         &dst->export_nft_table,  &dst->export_nft_set4,
+	                 &dst->export_nft_set6,     &dst->export_ipset4,     &dst->export_ipset6};
 	struct rn_strlist *lists[] = {&dst->dnsbl_listen, &dst->dnsbl_zones, &dst->dnsbl_ns,
 	                              &dst->dnsbl_codes, &dst->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++)
@@ -109,6 +109,8 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 	rc = rc ? rc : dup_str(&dst->dnsbl_lookup_url, src->dnsbl_lookup_url);
 	rc = rc ? rc : dup_str(&dst->policy_listen, src->policy_listen);
 	rc = rc ? rc : dup_str(&dst->policy_unix, src->policy_unix);
+	rc = rc ? rc : dup_str(&dst->policy_unix_group, src->policy_unix_group);
+	rc = rc ? rc : dup_str(&dst->policy_unix_mode, src->policy_unix_mode);
 	rc = rc ? rc : dup_str(&dst->policy_text, src->policy_text);
 	rc = rc ? rc : dup_str(&dst->export_nft_table, src->export_nft_table);
 	rc = rc ? rc : dup_str(&dst->export_nft_set4, src->export_nft_set4);

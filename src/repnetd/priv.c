@@ -12,7 +12,9 @@
  *      (rn_priv_prepare: groups, gid, no bounding/inheritable/ambient
  *      capability, no_new_privs, and every file opened from now on is
  *      opened as the user), and the data directory is checked writable
- *      as the user;
+ *      as the user; when the serve role has a policy unix socket, its
+ *      group (postfix by default) is added to the supplementary groups,
+ *      so that the socket can be given to it without CAP_CHOWN;
  *   3. the roles start: sockets below 1024 still bind, since the
  *      effective set is untouched, and the helpers are started through
  *      the launcher;
@@ -27,6 +29,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +88,52 @@ static int start_launcher(struct priv *p, const struct daemon_conf *c, bool fore
 	return RN_OK;
 }
 
+/*
+ * Adds the policy socket's group to the supplementary groups set by
+ * rn_priv_prepare() (which keeps CAP_SETGID in the effective set until
+ * priv_finish()), unless the user is in it already.
+ */
+static int add_socket_group(const struct priv *p, const struct daemon_conf *c)
+{
+	char name[64];
+	gid_t gid, groups[256];
+	if (!(c->core.roles & RN_ROLE_SERVE) || c->feeds.rbl.policy_unix == NULL)
+		return RN_OK;
+	int rc = feeds_policy_unix_group(&c->feeds.rbl, &gid, name, sizeof(name));
+	if (rc == RN_ENOTFOUND)
+		return RN_OK; /* the policy service says so when it makes the socket */
+	if (rc == RN_ECONF) {
+		log_errx("policy.unix_group %s: there is no such group",
+		         c->feeds.rbl.policy_unix_group);
+		return rc;
+	}
+	if (rc != RN_OK) {
+		log_errx("policy.unix_group: %s", rn_strerror(rc));
+		return rc;
+	}
+	int n = getgroups((int)RN_ARRAY_LEN(groups) - 1, groups);
+	if (n < 0) {
+		rc = -errno;
+		log_errx("getgroups: %s", strerror(errno));
+		return rc;
+	}
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return RN_OK;
+	if (gid == p->user.gid)
+		return RN_OK;
+	groups[n++] = gid;
+	if (setgroups((size_t)n, groups) != 0) {
+		rc = -errno;
+		log_errx("setgroups: adding group %s for the policy socket: %s", name,
+		         strerror(errno));
+		return rc;
+	}
+	log_notice("%s keeps group %s (gid %u) for the policy socket %s", p->user.name, name,
+	           (unsigned)gid, c->feeds.rbl.policy_unix);
+	return RN_OK;
+}
+
 int priv_start(struct priv *p, const struct daemon_conf *c, bool foreground, int log_level)
 {
 	char msg[512];
@@ -131,6 +180,8 @@ int priv_start(struct priv *p, const struct daemon_conf *c, bool foreground, int
 		return rc;
 	if ((rc = rn_priv_prepare(&p->user, msg, sizeof(msg))) != RN_OK)
 		fatalx("privilege drop to %s: %s", p->user.name, msg);
+	if ((rc = add_socket_group(p, c)) != RN_OK)
+		return rc;
 	/* As the user now: every directory above it must let the user through. */
 	if (faccessat(AT_FDCWD, c->core.data_dir, R_OK | W_OK | X_OK, AT_EACCESS) != 0) {
 		rc = -errno;

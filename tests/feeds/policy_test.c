@@ -2,8 +2,10 @@
  * policy_test.c: the policy request reader, and the policy service over
  * TCP and a unix socket: answers per listing and state, connections kept
  * open across requests, unknown attributes ignored, a malformed request
- * closing the connection, and the counters.
+ * closing the connection, and the counters; the unix socket's mode and
+ * group (policy.unix_mode, policy.unix_group) and their defaults.
  */
+#include <grp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "feeds/rbl/policy.h"
@@ -199,4 +202,76 @@ static void test_server(void **state)
 	rn_metrics_free(m);
 }
 
-RN_TEST_MAIN(test_parse, test_server)
+static void test_mode_parse(void **state)
+{
+	(void)state;
+	unsigned m;
+	RN_PASS(feeds_policy_mode_parse("0660", &m));
+	assert_int_equal(m, 0660);
+	RN_PASS(feeds_policy_mode_parse("600", &m));
+	assert_int_equal(m, 0600);
+	RN_PASS(feeds_policy_mode_parse("0666", &m));
+	const char *bad[] = {"0755", "0440", "0670",  "1660", "066", "06600",
+	                     "0x60", "",     "0o660", "0680", "0460"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		RN_FAILS_WITH(feeds_policy_mode_parse(bad[i], &m), RN_EPARSE);
+}
+
+/* Starts a unix-only policy service on sock with group and mode; returns its rc. */
+static int start_unix(const char *sock, char *group, char *mode, struct stat *st)
+{
+	struct feeds_listview *lv;
+	struct feeds_view v;
+	struct feeds_policy *p = NULL;
+	struct feeds_rbl_conf c;
+	RN_PASS(feeds_listview_alloc(&lv, 0));
+	feeds_listview_view(lv, &v);
+	memset(&c, 0, sizeof(c));
+	c.policy_unix = (char *)sock;
+	c.policy_unix_group = group;
+	c.policy_unix_mode = mode;
+	c.policy_states = 1u << 4;
+	c.policy_text = "x";
+	c.policy_max_conns = 2;
+	c.policy_idle_ms = 60000;
+	c.policy_max_per_client = 2;
+	c.policy_request_timeout_ms = 60000;
+	int rc = feeds_policy_start(&p, &c, &v, NULL);
+	if (rc == RN_OK)
+		assert_int_equal(lstat(sock, st), 0);
+	feeds_policy_stop(p);
+	feeds_listview_free(lv);
+	return rc;
+}
+
+static void test_unix_access(void **state)
+{
+	(void)state;
+	char sock[64], gname[64];
+	struct stat st;
+	snprintf(sock, sizeof(sock), "/tmp/repnet-policy-mode.%d", (int)getpid());
+	/* Our own group, explicitly, with a mode: both taken whatever the umask. */
+	struct group *g = getgrgid(getegid());
+	assert_non_null(g);
+	snprintf(gname, sizeof(gname), "%s", g->gr_name);
+	mode_t old = umask(0077);
+	RN_PASS(start_unix(sock, gname, "0640", &st));
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_gid, getegid());
+	/* The default: 0660 with group postfix where we can give it the socket, else 0600. */
+	RN_PASS(start_unix(sock, NULL, NULL, &st));
+	struct group *pf = getgrnam("postfix");
+	if (pf != NULL && geteuid() == 0) {
+		assert_int_equal(st.st_mode & 07777, 0660);
+		assert_int_equal(st.st_gid, pf->gr_gid);
+	} else if (pf == NULL) {
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
+	/* A group that does not exist is refused, and leaves no socket. */
+	RN_FAILS_WITH(start_unix(sock, "no-such-group-repnet", NULL, &st), RN_ECONF);
+	assert_int_equal(access(sock, F_OK), -1);
+	umask(old);
+}
+
+RN_TEST_MAIN(test_parse, test_server, test_mode_parse, test_unix_access)

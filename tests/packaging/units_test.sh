@@ -74,6 +74,12 @@ for role in "" -collect -score -serve -sync; do
 		grep -q "^StateDirectory=" "$f" && fail "$f: StateDirectory= (chowns to root)"
 		grep -q "^ReadWritePaths=/var/lib/repnet$" "$f" || fail "$f: missing ReadWritePaths"
 	fi
+	# The roles that serve the policy service may make its socket in
+	# Postfix's spool, where docs/postfix.md puts it.
+	case "$role" in "" | -serve)
+		grep -q "^ReadWritePaths=-/var/spool/postfix/repnet$" "$f" ||
+			fail "$f: the policy socket's directory is not writable" ;;
+	esac
 done
 grep -q '^d /var/lib/repnet 0750 repnet repnet' "$REPNET_SRC/packaging/tmpfiles.d/repnet.conf" ||
 	fail "tmpfiles.d: /var/lib/repnet"
