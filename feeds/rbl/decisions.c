@@ -21,12 +21,27 @@
  * that the configuration can be shown and dumped; they are compared in
  * constant time. A request without a known key gets 403 and is
  * counted.
+ *
+ * Live mode. GET /v1/decisions answers one question as LAPI's query mode
+ * does: ?ip=X (the decisions whose value contains X: a host listing of X
+ * and every listed prefix covering it), ?range=CIDR (with contains=true,
+ * the default, the listings covering the whole range; with
+ * contains=false, those inside it), scope=ip|range&value=V as the long
+ * form, type=ban (anything else matches nothing) and no filter (every
+ * decision). The answer is a JSON array of decisions in the stream's
+ * form, or `null` when none matches, as LAPI's Go encoder writes an
+ * empty result. It does not move the key's stream position. The view
+ * offers no lookup that returns the matching prefix, so a query walks
+ * the view in address order and stops past the queried address: a few
+ * milliseconds on a million entries, under the view's writer lock;
+ * bouncers that ask per connection should use the stream.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sys/stat.h>
 
@@ -51,7 +66,7 @@ struct feeds_decisions {
 	struct bouncer *b;
 	size_t nb;
 	uint64_t next_id;
-	struct rn_counter polls_full, polls_delta, forbidden, errors;
+	struct rn_counter polls_full, polls_delta, polls_live, bad_queries, forbidden, errors;
 };
 
 /* Go's time.Duration text for whole seconds: "3h59m12s", "4m0s", "12s". */
@@ -158,6 +173,9 @@ static bool query_true(const char *uri, const char *name)
 	return false;
 }
 
+static bool key_known(struct feeds_decisions *d, const struct feeds_http_req *req,
+                      struct bouncer **out, int *status, char **body, size_t *len);
+
 /* Starts the document afresh, up to the "new" array's first decision. */
 static void stream_open(struct rn_strbuf *sb, struct rn_jsonw *w)
 {
@@ -180,7 +198,6 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
                       size_t *len, const char **ctype)
 {
 	struct feeds_decisions *d = arg;
-	const char *key = req->header(req, "X-Api-Key");
 	struct bouncer *b = NULL;
 	struct rn_strbuf sb;
 	struct rn_jsonw w;
@@ -188,17 +205,8 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 	int rc;
 
 	*ctype = "application/json";
-	if (key != NULL)
-		for (size_t i = 0; i < d->nb; i++)
-			if (key_equal(key, d->b[i].key))
-				b = &d->b[i];
-	if (b == NULL) {
-		rn_counter_add_shared(&d->forbidden, 1);
-		*status = 403;
-		*body = strdup("{\"message\":\"access forbidden\"}");
-		*len = *body != NULL ? strlen(*body) : 0;
+	if (!key_known(d, req, &b, status, body, len))
 		return;
-	}
 	bool startup = query_true(req->uri, "startup");
 	struct stream_ctx x = {.d = d, .b = &sb, .w = &w, .now = rn_time_now_ms()};
 
@@ -255,6 +263,233 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 		*body = strdup("{\"message\":\"internal error\"}");
 		*len = *body != NULL ? strlen(*body) : 0;
 	}
+}
+
+/* ---- live mode: GET /v1/decisions ------------------------------------- */
+
+#define QUERY_VALUE_MAX 64
+
+enum live_kind {
+	LIVE_ALL = 0,    /* no filter: every decision */
+	LIVE_IP,         /* listings containing an address */
+	LIVE_RANGE_IN,   /* listings containing the whole range (contains=true) */
+	LIVE_RANGE_OVER, /* listings inside the range (contains=false) */
+	LIVE_NONE,       /* a filter nothing of repnet's matches */
+};
+
+struct live_ctx {
+	struct stream_ctx x;
+	enum live_kind kind;
+	struct rn_prefix q; /* the address (a host prefix) or the range */
+};
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The value of query parameter name in uri, percent-decoded into out.
+ * RN_ENOTFOUND when absent; RN_EPARSE when malformed or longer than
+ * outlen - 1 bytes.
+ */
+static int query_get(const char *uri, const char *name, char *out, size_t outlen)
+{
+	const char *q = strchr(uri, '?');
+	size_t nl = strlen(name);
+	while (q != NULL) {
+		q++;
+		if (strncmp(q, name, nl) == 0 && q[nl] == '=') {
+			size_t n = 0;
+			for (const char *v = q + nl + 1; *v != '\0' && *v != '&'; v++) {
+				char c = *v;
+				if (c == '%') {
+					int hi = hexval(v[1]), lo = hi < 0 ? -1 : hexval(v[2]);
+					if (lo < 0)
+						return RN_EPARSE;
+					c = (char)(hi * 16 + lo);
+					v += 2;
+				}
+				if (c == '\0' || n + 1 >= outlen)
+					return RN_EPARSE;
+				out[n++] = c;
+			}
+			out[n] = '\0';
+			return RN_OK;
+		}
+		q = strchr(q, '&');
+	}
+	return RN_ENOTFOUND;
+}
+
+/* Reads the query of a live request into lc; RN_EPARSE for a bad one. */
+static int live_parse(const char *uri, struct live_ctx *lc)
+{
+	char ip[QUERY_VALUE_MAX], range[QUERY_VALUE_MAX], scope[16], value[QUERY_VALUE_MAX];
+	char type[32], contains[8];
+	int rip = query_get(uri, "ip", ip, sizeof(ip));
+	int rrange = query_get(uri, "range", range, sizeof(range));
+	int rscope = query_get(uri, "scope", scope, sizeof(scope));
+	int rvalue = query_get(uri, "value", value, sizeof(value));
+	int rtype = query_get(uri, "type", type, sizeof(type));
+	int rcont = query_get(uri, "contains", contains, sizeof(contains));
+	if ((rip != RN_OK && rip != RN_ENOTFOUND) || (rrange != RN_OK && rrange != RN_ENOTFOUND) ||
+	    (rscope != RN_OK && rscope != RN_ENOTFOUND) ||
+	    (rvalue != RN_OK && rvalue != RN_ENOTFOUND) ||
+	    (rtype != RN_OK && rtype != RN_ENOTFOUND) || (rcont != RN_OK && rcont != RN_ENOTFOUND))
+		return RN_EPARSE;
+	bool within = true;
+	if (rcont == RN_OK) {
+		if (strcmp(contains, "false") == 0)
+			within = false;
+		else if (strcmp(contains, "true") != 0)
+			return RN_EPARSE;
+	}
+	/* scope=ip|range&value=V is the long form of ip=V and range=V. */
+	if (rscope == RN_OK && rvalue == RN_OK && rip == RN_ENOTFOUND && rrange == RN_ENOTFOUND) {
+		if (strcasecmp(scope, "ip") == 0) {
+			memcpy(ip, value, sizeof(ip));
+			rip = RN_OK;
+		} else if (strcasecmp(scope, "range") == 0) {
+			memcpy(range, value, sizeof(range));
+			rrange = RN_OK;
+		} else {
+			lc->kind = LIVE_NONE; /* a scope repnet never decides on */
+			return RN_OK;
+		}
+	}
+	if (rip == RN_OK && rrange == RN_OK)
+		return RN_EPARSE;
+	if (rip == RN_OK) {
+		struct rn_addr a;
+		if (rn_addr_parse_str(ip, &a) != RN_OK)
+			return RN_EPARSE;
+		lc->q.addr = a;
+		lc->q.len = (uint8_t)rn_addr_maxlen(&a);
+		lc->kind = LIVE_IP;
+	} else if (rrange == RN_OK) {
+		if (rn_prefix_parse_str(range, false, &lc->q) != RN_OK ||
+		    strchr(range, '/') == NULL)
+			return RN_EPARSE;
+		lc->kind = within ? LIVE_RANGE_IN : LIVE_RANGE_OVER;
+	} else {
+		lc->kind = LIVE_ALL;
+	}
+	if (rtype == RN_OK && strcmp(type, "ban") != 0)
+		lc->kind = LIVE_NONE;
+	return RN_OK;
+}
+
+/* 1: stop the walk, every later entry is past the query. */
+#define LIVE_STOP 1
+
+static int live_fn(void *arg, const struct feeds_view_entry *e)
+{
+	struct live_ctx *lc = arg;
+	const struct rn_prefix *p = &e->prefix;
+	bool match = false;
+	if (lc->kind != LIVE_ALL && rn_addr_cmp(&p->addr, &lc->q.addr) > 0 &&
+	    (lc->kind != LIVE_RANGE_OVER || !rn_prefix_contains(&lc->q, &p->addr)))
+		return LIVE_STOP;
+	switch (lc->kind) {
+	case LIVE_ALL:
+		match = true;
+		break;
+	case LIVE_IP:
+	case LIVE_RANGE_IN:
+		match = p->len <= lc->q.len && rn_prefix_contains(p, &lc->q.addr);
+		break;
+	case LIVE_RANGE_OVER:
+		match = p->len >= lc->q.len && rn_prefix_contains(&lc->q, &p->addr);
+		break;
+	case LIVE_NONE:
+		return LIVE_STOP;
+	}
+	if (!match || (e->expires_ms != 0 && e->expires_ms <= lc->x.now))
+		return 0;
+	write_decision(&lc->x, e, false);
+	return rn_strbuf_err(lc->x.b);
+}
+
+/* Answers 403 and counts it when the request has no known key; true when it has. */
+static bool key_known(struct feeds_decisions *d, const struct feeds_http_req *req,
+                      struct bouncer **out, int *status, char **body, size_t *len)
+{
+	const char *key = req->header(req, "X-Api-Key");
+	struct bouncer *b = NULL;
+	if (key != NULL)
+		for (size_t i = 0; i < d->nb; i++)
+			if (key_equal(key, d->b[i].key))
+				b = &d->b[i];
+	if (b == NULL) {
+		rn_counter_add_shared(&d->forbidden, 1);
+		*status = 403;
+		*body = strdup("{\"message\":\"access forbidden\"}");
+		*len = *body != NULL ? strlen(*body) : 0;
+		return false;
+	}
+	if (out != NULL)
+		*out = b;
+	return true;
+}
+
+static void live_cb(void *arg, const struct feeds_http_req *req, int *status, char **body,
+                    size_t *len, const char **ctype)
+{
+	struct feeds_decisions *d = arg;
+	struct rn_strbuf sb;
+	struct rn_jsonw w;
+	struct live_ctx lc;
+	uint64_t ver = 0;
+
+	*ctype = "application/json";
+	if (!key_known(d, req, NULL, status, body, len))
+		return;
+	memset(&lc, 0, sizeof(lc));
+	if (live_parse(req->uri, &lc) != RN_OK) {
+		rn_counter_add_shared(&d->bad_queries, 1);
+		log_info_rl("decisions: bad live query %.120s", req->uri);
+		*status = 400;
+		*body = strdup("{\"message\":\"bad query: ip, range (CIDR), scope and value, type, "
+		               "contains\"}");
+		*len = *body != NULL ? strlen(*body) : 0;
+		return;
+	}
+	rn_strbuf_init(&sb, SIZE_MAX);
+	rn_jsonw_init(&w, &sb);
+	rn_jsonw_arr_begin(&w);
+	lc.x = (struct stream_ctx){.d = d, .b = &sb, .w = &w, .now = rn_time_now_ms()};
+	pthread_mutex_lock(&d->lock); /* decision ids */
+	int rc = lc.kind == LIVE_NONE ? RN_OK : d->view->walk(d->view->arg, live_fn, &lc, &ver);
+	pthread_mutex_unlock(&d->lock);
+	if (rc == LIVE_STOP)
+		rc = RN_OK;
+	rn_jsonw_arr_end(&w);
+	if (rc == RN_OK)
+		rc = rn_jsonw_finish(&w);
+	if (rc == RN_OK && lc.x.count == 0) {
+		rn_strbuf_reset(&sb);
+		rn_strbuf_puts(&sb, "null");
+		rc = rn_strbuf_err(&sb);
+	}
+	if (rc == RN_OK)
+		rc = rn_strbuf_take(&sb, body, len);
+	if (rc != RN_OK) {
+		rn_counter_add_shared(&d->errors, 1);
+		log_warnx_rl("decisions: %s", rn_strerror(rc));
+		rn_strbuf_release(&sb);
+		*status = 500;
+		*body = strdup("{\"message\":\"internal error\"}");
+		*len = *body != NULL ? strlen(*body) : 0;
+		return;
+	}
+	rn_counter_add_shared(&d->polls_live, 1);
 }
 
 /*
@@ -355,6 +590,13 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 		        : rn_metrics_counter(m, d, "repnet_decisions_polls_total", help,
 		                             "kind=\"delta\"", &d->polls_delta);
 		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_polls_total", help,
+		                             "kind=\"live\"", &d->polls_live);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_bad_queries_total",
+		                             "Live decision queries refused as malformed (400).",
+		                             NULL, &d->bad_queries);
+		rc = rc ? rc
 		        : rn_metrics_counter(m, d, "repnet_decisions_forbidden_total",
 		                             "Decision stream requests without a valid X-Api-Key.",
 		                             NULL, &d->forbidden);
@@ -366,9 +608,12 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 			goto fail;
 	}
 	rc = feeds_http_handle(h, "/v1/decisions/stream", stream_cb, d);
+	if (rc == RN_OK)
+		rc = feeds_http_handle(h, "/v1/decisions", live_cb, d);
 	if (rc != RN_OK)
 		goto fail;
-	log_notice("decisions: serving /v1/decisions/stream to %zu key(s)", d->nb);
+	log_notice("decisions: serving /v1/decisions/stream and /v1/decisions to %zu key(s)",
+	           d->nb);
 	*out = d;
 	return RN_OK;
 fail:

@@ -15,8 +15,10 @@
  * GET /v1/decisions/stream?startup=true|false for CrowdSec bouncers. A
  * request without a configured X-Api-Key gets 403. Each key has its own
  * position: it gets the changes since its last poll, or the full state on
- * startup=true or when the view's history no longer reaches back. c and v
- * must outlive the listener. Free with feeds_decisions_free() after
+ * startup=true or when the view's history no longer reaches back. Also
+ * GET /v1/decisions (live mode: ip=, range=, contains=, scope= and
+ * value=, type=), answered with a JSON array of decisions or null, which
+ * does not move the key's position. c and v must outlive the listener. Free with feeds_decisions_free() after
  * feeds_http_stop().
  */
 struct feeds_decisions;
