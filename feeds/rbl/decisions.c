@@ -14,6 +14,20 @@
  * listing's remaining lifetime, or decisions.duration for listings
  * without an expiry (bouncers re-add them on the next full state).
  *
+ * Positions across restarts. A view version means nothing to the next
+ * process, so what is kept per key is what the bouncer holds: after each
+ * poll that changed it, the values of the state it was brought to are
+ * written to <data_dir>/decisions/bouncer-<hash of the key> (0600, the
+ * key itself never written; written atomically). At start each key's file
+ * is read back. The first poll of a key after a restart, unless the
+ * bouncer itself starts afresh (startup=true), gets the full state in
+ * "new" and, in "deleted", every value the file holds that the view no
+ * longer lists: so a listing removed or expired while repnetd was down
+ * leaves the bouncer at once instead of at its own timeout. Saving costs
+ * a walk of the view and a file write per changed poll and key. A crash
+ * between a poll and its save loses that poll's changes to the file (the
+ * bouncer's timeouts cover them, as before).
+ *
  * Handlers run on nng's HTTP threads, concurrently. The position table is
  * guarded by one mutex, held across the view walk of a request so that a
  * key's position always matches what it was sent. API keys come from a
@@ -37,6 +51,7 @@
  * bouncers that ask per connection should use the stream.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +71,15 @@ struct bouncer {
 	char *key;
 	uint64_t version;
 	bool valid;
+	char *path;             /* its saved position, or NULL */
+	struct rn_prefix *held; /* what it held at the last save of the previous run */
+	size_t nheld;
+};
+
+/* A growable array of prefixes: the values one state lists. */
+struct pfx_set {
+	struct rn_prefix *v;
+	size_t n, cap;
 };
 
 struct feeds_decisions {
@@ -67,6 +91,7 @@ struct feeds_decisions {
 	size_t nb;
 	uint64_t next_id;
 	struct rn_counter polls_full, polls_delta, polls_live, bad_queries, forbidden, errors;
+	struct rn_counter restored, save_errors;
 };
 
 /* Go's time.Duration text for whole seconds: "3h59m12s", "4m0s", "12s". */
@@ -91,7 +116,29 @@ struct stream_ctx {
 	int64_t now;
 	bool deleted_list; /* writing "deleted" entries */
 	size_t count;
+	struct pfx_set *collect; /* full walks: the values sent, or NULL */
 };
+
+static int pfx_cmp(const void *pa, const void *pb)
+{
+	const struct rn_prefix *a = pa, *b = pb;
+	int c = rn_addr_cmp(&a->addr, &b->addr);
+	return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int pfx_set_add(struct pfx_set *s, const struct rn_prefix *p)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		struct rn_prefix *v = realloc(s->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = *p;
+	return RN_OK;
+}
 
 static void write_decision(struct stream_ctx *x, const struct feeds_view_entry *e, bool deleted)
 {
@@ -133,7 +180,127 @@ static int full_fn(void *arg, const struct feeds_view_entry *e)
 	struct stream_ctx *x = arg;
 	if (e->expires_ms != 0 && e->expires_ms <= x->now)
 		return 0;
+	if (x->collect != NULL) {
+		int rc = pfx_set_add(x->collect, &e->prefix);
+		if (rc != RN_OK)
+			return rc;
+	}
+	if (x->b == NULL)
+		return 0; /* collecting only */
 	write_decision(x, e, false);
+	return rn_strbuf_err(x->b);
+}
+
+/* ---- positions saved across restarts ------------------------------------ */
+
+#define SAVE_HEADER "# repnet bouncer position 1\n"
+#define SAVE_MAX    ((size_t)256 << 20)
+
+/* Writes what b now holds (cur, sorted) to its file. */
+static void position_save(struct feeds_decisions *d, struct bouncer *b, const struct pfx_set *cur)
+{
+	struct rn_strbuf sb;
+	char *buf = NULL;
+	size_t len = 0;
+	rn_strbuf_init(&sb, SAVE_MAX);
+	rn_strbuf_puts(&sb, SAVE_HEADER);
+	for (size_t i = 0; i < cur->n; i++) {
+		char t[RN_PREFIX_STRLEN];
+		rn_prefix_format(&cur->v[i], t, sizeof(t));
+		rn_strbuf_printf(&sb, "%s\n", t);
+	}
+	int rc = rn_strbuf_err(&sb);
+	if (rc == RN_OK)
+		rc = rn_strbuf_take(&sb, &buf, &len);
+	if (rc == RN_OK)
+		rc = rn_file_replace(b->path, buf, len, 0600);
+	free(buf);
+	rn_strbuf_release(&sb);
+	if (rc != RN_OK) {
+		rn_counter_add_shared(&d->save_errors, 1);
+		log_warnx_rl("decisions: saving %s: %s", b->path, rn_strerror(rc));
+	}
+}
+
+/*
+ * Reads b's file, if any, into b->held (sorted). A malformed line makes
+ * the whole file ignored (logged): a partial list would delete nothing
+ * wrongly but might miss deletions, and the file is ours.
+ */
+static int position_load(struct feeds_decisions *d, struct bouncer *b)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct pfx_set set = {0};
+	int rc = rn_file_read(b->path, SAVE_MAX, &buf, &len);
+	if (rc == -ENOENT)
+		return RN_OK;
+	if (rc != RN_OK) {
+		log_warnx("decisions: %s: %s", b->path, rn_strerror(rc));
+		return RN_OK; /* the stream still works, as if never saved */
+	}
+	size_t hl = strlen(SAVE_HEADER), off = hl;
+	if (len < hl || memcmp(buf, SAVE_HEADER, hl) != 0) {
+		log_warnx("decisions: %s is not a saved position; ignored", b->path);
+		goto out;
+	}
+	while (off < len) {
+		const uint8_t *nl = memchr(buf + off, '\n', len - off);
+		if (nl == NULL) {
+			log_warnx("decisions: %s: truncated; ignored", b->path);
+			goto bad;
+		}
+		size_t ll = (size_t)(nl - (buf + off));
+		struct rn_prefix p;
+		if (rn_prefix_parse(buf + off, ll, true, &p) != RN_OK) {
+			log_warnx("decisions: %s: malformed line; ignored", b->path);
+			goto bad;
+		}
+		if ((rc = pfx_set_add(&set, &p)) != RN_OK)
+			goto bad;
+		off += ll + 1;
+	}
+	qsort(set.v, set.n, sizeof(*set.v), pfx_cmp);
+	b->held = set.v;
+	b->nheld = set.n;
+	set.v = NULL;
+	rn_counter_add_shared(&d->restored, 1);
+	log_notice("decisions: a bouncer's position restored (%zu values held)", b->nheld);
+	goto out;
+bad:
+	free(set.v);
+out:
+	free(buf);
+	return RN_OK;
+}
+
+static int position_path(struct feeds_decisions *d, struct bouncer *b, const char *dir)
+{
+	unsigned char h[16];
+	char hex[33], path[PATH_MAX];
+	crypto_generichash(h, sizeof(h), (const unsigned char *)b->key, strlen(b->key), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	int n = snprintf(path, sizeof(path), "%s/bouncer-%s", dir, hex);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return RN_ECONF;
+	b->path = strdup(path);
+	if (b->path == NULL)
+		return -ENOMEM;
+	return position_load(d, b);
+}
+
+/* The values b held and the state cur (sorted) no longer lists, as deletions. */
+static int write_held_deleted(struct stream_ctx *x, const struct bouncer *b,
+                              const struct pfx_set *cur)
+{
+	for (size_t i = 0; i < b->nheld; i++) {
+		if (bsearch(&b->held[i], cur->v, cur->n, sizeof(*cur->v), pfx_cmp) != NULL)
+			continue;
+		struct feeds_view_entry e;
+		memset(&e, 0, sizeof(e));
+		e.prefix = b->held[i];
+		write_decision(x, &e, true);
+	}
 	return rn_strbuf_err(x->b);
 }
 
@@ -236,11 +403,20 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 		if (!full)
 			rn_counter_add_shared(&d->polls_delta, 1);
 	}
+	struct pfx_set cur = {0};
+	bool have_cur = false;
 	if (full) {
 		x.deleted_list = false;
+		x.collect = &cur;
 		stream_open(&sb, &w);
 		rc = d->view->walk(d->view->arg, full_fn, &x, &ver);
+		x.collect = NULL;
+		qsort(cur.v, cur.n, sizeof(*cur.v), pfx_cmp);
+		have_cur = rc == RN_OK;
 		stream_deleted(&w);
+		/* The first poll after a restart: what the bouncer held and lost since. */
+		if (rc == RN_OK && !b->valid && !startup && b->nheld > 0)
+			rc = write_held_deleted(&x, b, &cur);
 		rn_jsonw_arr_end(&w);
 		rn_jsonw_obj_end(&w);
 		if (rc == RN_OK)
@@ -249,10 +425,25 @@ static void stream_cb(void *arg, const struct feeds_http_req *req, int *status, 
 	if (rc == RN_OK)
 		rc = rn_jsonw_finish(&w);
 	if (rc == RN_OK) {
+		bool changed = full || x.count > 0;
 		b->version = ver;
 		b->valid = true;
+		free(b->held);
+		b->held = NULL;
+		b->nheld = 0;
+		if (changed && b->path != NULL && !have_cur) {
+			/* A delta: the state it was brought to, if the view has not moved on. */
+			uint64_t v2 = 0;
+			struct stream_ctx cx = {.d = d, .now = x.now, .collect = &cur};
+			have_cur = d->view->walk(d->view->arg, full_fn, &cx, &v2) == RN_OK &&
+			           v2 == ver;
+			qsort(cur.v, cur.n, sizeof(*cur.v), pfx_cmp);
+		}
+		if (changed && b->path != NULL && have_cur)
+			position_save(d, b, &cur);
 	}
 	pthread_mutex_unlock(&d->lock);
+	free(cur.v);
 	if (rc == RN_OK)
 		rc = rn_strbuf_take(&sb, body, len);
 	if (rc != RN_OK) {
@@ -582,6 +773,21 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 	pthread_mutex_init(&d->lock, NULL);
 	if ((rc = load_keys(d, c->decisions_keys_file)) != RN_OK)
 		goto fail;
+	if (c->state_dir != NULL) {
+		char dir[PATH_MAX];
+		int n = snprintf(dir, sizeof(dir), "%s/decisions", c->state_dir);
+		if (n < 0 || (size_t)n >= sizeof(dir)) {
+			rc = RN_ECONF;
+			goto fail;
+		}
+		if ((rc = rn_mkdirs(dir, 0700)) != RN_OK) {
+			log_warnx("decisions: %s: %s", dir, rn_strerror(rc));
+			goto fail;
+		}
+		for (size_t i = 0; i < d->nb; i++)
+			if ((rc = position_path(d, &d->b[i], dir)) != RN_OK)
+				goto fail;
+	}
 	if (m != NULL) {
 		static const char *help = "Decision stream polls answered, by kind.";
 		rc = rn_metrics_counter(m, d, "repnet_decisions_polls_total", help, "kind=\"full\"",
@@ -596,6 +802,15 @@ int feeds_decisions_start(struct feeds_decisions **out, struct feeds_http *h,
 		        : rn_metrics_counter(m, d, "repnet_decisions_bad_queries_total",
 		                             "Live decision queries refused as malformed (400).",
 		                             NULL, &d->bad_queries);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_positions_restored_total",
+		                             "Bouncer positions read back from the data directory "
+		                             "at start.",
+		                             NULL, &d->restored);
+		rc = rc ? rc
+		        : rn_metrics_counter(m, d, "repnet_decisions_position_save_errors_total",
+		                             "Bouncer positions that could not be saved.", NULL,
+		                             &d->save_errors);
 		rc = rc ? rc
 		        : rn_metrics_counter(m, d, "repnet_decisions_forbidden_total",
 		                             "Decision stream requests without a valid X-Api-Key.",
@@ -628,8 +843,11 @@ void feeds_decisions_free(struct feeds_decisions *d)
 	if (d->metrics != NULL)
 		rn_metrics_unregister(d->metrics, d);
 	pthread_mutex_destroy(&d->lock);
-	for (size_t i = 0; d->b != NULL && i < d->nb; i++)
+	for (size_t i = 0; d->b != NULL && i < d->nb; i++) {
 		free(d->b[i].key);
+		free(d->b[i].path);
+		free(d->b[i].held);
+	}
 	free(d->b);
 	free(d);
 }

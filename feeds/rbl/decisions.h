@@ -18,7 +18,11 @@
  * startup=true or when the view's history no longer reaches back. Also
  * GET /v1/decisions (live mode: ip=, range=, contains=, scope= and
  * value=, type=), answered with a JSON array of decisions or null, which
- * does not move the key's position. c and v must outlive the listener. Free with feeds_decisions_free() after
+ * does not move the key's position. With c->state_dir set, each key's
+ * position (the values its bouncer holds) is saved under
+ * state_dir/decisions/ and read back here, so that the first poll after a
+ * restart deletes what was delisted meanwhile. c and v must outlive the
+ * listener. Free with feeds_decisions_free() after
  * feeds_http_stop().
  */
 struct feeds_decisions;

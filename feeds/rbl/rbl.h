@@ -63,6 +63,12 @@ struct feeds_rbl_conf {
 	char *decisions_keys_file;     /* X-Api-Key values, one a line; "": stream off */
 	int64_t decisions_duration_ms; /* duration of listings without expiry */
 	int64_t decisions_max_bouncers;
+	/*
+	 * Not a key: the directory the decision stream keeps each key's
+	 * position in (the daemon sets it to core.data_dir); NULL: kept in
+	 * memory only.
+	 */
+	char *state_dir;
 	char *export_nft_table;
 	char *export_nft_set4;
 	char *export_nft_set6;

@@ -71,11 +71,14 @@ static int dup_list(struct rn_strlist *dst, const struct rn_strlist *src)
 
 static void conf_release(struct feeds_rbl_conf *c)
 {
-	char **strs[] = {&c->decisions_keys_file, &c->list_file,         &c->dnsbl_soa_rname,
-	                 &c->dnsbl_reason,        &c->dnsbl_lookup_url,  &c->policy_listen,
-	                 &c->policy_unix,         &c->policy_unix_group, &c->policy_unix_mode,
-	                 &c->policy_text,         &c->export_nft_table,  &c->export_nft_set4,
-	                 &c->export_nft_set6,     &c->export_ipset4,     &c->export_ipset6};
+	char **strs[] = {&c->decisions_keys_file, &c->list_file,
+	                 &c->dnsbl_soa_rname,     &c->dnsbl_reason,
+	                 &c->dnsbl_lookup_url,    &c->policy_listen,
+	                 &c->policy_unix,         &c->policy_unix_group,
+	                 &c->policy_unix_mode,    &c->policy_text,
+	                 &c->export_nft_table,    &c->export_nft_set4,
+	                 &c->export_nft_set6,     &c->export_ipset4,
+	                 &c->export_ipset6,       &c->state_dir};
 	struct rn_strlist *lists[] = {&c->dnsbl_listen, &c->dnsbl_zones, &c->dnsbl_ns,
 	                              &c->dnsbl_codes, &c->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++) {
@@ -91,11 +94,14 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 {
 	int rc = RN_OK;
 	*dst = *src;
-	char **strs[] = {&dst->decisions_keys_file, &dst->list_file,         &dst->dnsbl_soa_rname,
-	                 &dst->dnsbl_reason,        &dst->dnsbl_lookup_url,  &dst->policy_listen,
-	                 &dst->policy_unix,         &dst->policy_unix_group, &dst->policy_unix_mode,
-	                 &dst->policy_text,         &dst->export_nft_table,  &dst->export_nft_set4,
-	                 &dst->export_nft_set6,     &dst->export_ipset4,     &dst->export_ipset6};
+	char **strs[] = {&dst->decisions_keys_file, &dst->list_file,
+	                 &dst->dnsbl_soa_rname,     &dst->dnsbl_reason,
+	                 &dst->dnsbl_lookup_url,    &dst->policy_listen,
+	                 &dst->policy_unix,         &dst->policy_unix_group,
+	                 &dst->policy_unix_mode,    &dst->policy_text,
+	                 &dst->export_nft_table,    &dst->export_nft_set4,
+	                 &dst->export_nft_set6,     &dst->export_ipset4,
+	                 &dst->export_ipset6,       &dst->state_dir};
 	struct rn_strlist *lists[] = {&dst->dnsbl_listen, &dst->dnsbl_zones, &dst->dnsbl_ns,
 	                              &dst->dnsbl_codes, &dst->policy_defer};
 	for (size_t i = 0; i < RN_ARRAY_LEN(strs); i++)
@@ -117,6 +123,7 @@ static int conf_copy(struct feeds_rbl_conf *dst, const struct feeds_rbl_conf *sr
 	rc = rc ? rc : dup_str(&dst->export_nft_set6, src->export_nft_set6);
 	rc = rc ? rc : dup_str(&dst->export_ipset4, src->export_ipset4);
 	rc = rc ? rc : dup_str(&dst->export_ipset6, src->export_ipset6);
+	rc = rc ? rc : dup_str(&dst->state_dir, src->state_dir);
 	rc = rc ? rc : dup_list(&dst->dnsbl_listen, &src->dnsbl_listen);
 	rc = rc ? rc : dup_list(&dst->dnsbl_zones, &src->dnsbl_zones);
 	rc = rc ? rc : dup_list(&dst->dnsbl_ns, &src->dnsbl_ns);

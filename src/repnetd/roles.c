@@ -543,10 +543,13 @@ static int start_rbl(struct roles *r)
 {
 	const struct daemon_conf *c = r->conf;
 	int rc;
-	if (c->feeds.rbl.list_file != NULL)
-		rc = feeds_rbl_start(&r->rbl, &c->feeds.rbl, r->http, r->m);
+	/* The serve role copies it: the decision stream's positions live in data_dir. */
+	struct feeds_rbl_conf rbl = c->feeds.rbl;
+	rbl.state_dir = c->core.data_dir;
+	if (rbl.list_file != NULL)
+		rc = feeds_rbl_start(&r->rbl, &rbl, r->http, r->m);
 	else
-		rc = feeds_rbl_start_view(&r->rbl, &c->feeds.rbl, &r->view, r->http, r->m);
+		rc = feeds_rbl_start_view(&r->rbl, &rbl, &r->view, r->http, r->m);
 	if (rc != RN_OK)
 		log_errx("serve: %s", rn_strerror(rc));
 	return rc;

@@ -3,7 +3,9 @@
  * HTTP listener: the full state (expired listings left out), a delta
  * after a change of the list, an empty delta, and the 403 of an unknown
  * key; live mode (GET /v1/decisions?ip=, ?range=, scope and value, type,
- * contains) answering LAPI's array of decisions or `null`.
+ * contains) answering LAPI's array of decisions or `null`; positions
+ * saved in the data directory, so that a listing removed while repnet was
+ * down is deleted at the bouncer's first poll after the restart.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -242,11 +244,102 @@ static void test_live(void **state)
 	unlink(keys);
 }
 
+/* Starts the stream on a fresh listener with positions in dir. */
+static void restart(struct feeds_rbl_conf *conf, const struct feeds_view *v, struct feeds_http **h,
+                    struct feeds_decisions **d, struct rn_metrics *m)
+{
+	struct feeds_http_conf hc = {.listen = "127.0.0.1:0",
+	                             .max_conns = 8,
+	                             .max_per_client = 8,
+	                             .header_ms = 10000,
+	                             .idle_ms = 10000};
+	RN_PASS(feeds_http_start(h, &hc, m));
+	RN_PASS(feeds_decisions_start(d, *h, conf, v, m));
+}
+
+static void test_restart(void **state)
+{
+	(void)state;
+	char keys[] = "/tmp/repnet-decisions-test.XXXXXX";
+	char dir[] = "/tmp/repnet-decisions-dir.XXXXXX";
+	int kfd = mkstemp(keys);
+	assert_true(kfd >= 0);
+	RN_PASS(rn_write_all(kfd, KEY "\n", strlen(KEY "\n")));
+	close(kfd);
+	assert_non_null(mkdtemp(dir));
+
+	struct feeds_rbl_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	conf.decisions_keys_file = keys;
+	conf.decisions_duration_ms = 4 * 3600 * 1000;
+	conf.decisions_max_bouncers = 4;
+	conf.state_dir = dir;
+
+	struct feeds_listview *lv;
+	struct feeds_view view;
+	struct feeds_view_entry e[] = {
+	        entry("192.0.2.1", 1u << RN_CAT_SPAM_SOURCE, 0),
+	        entry("198.51.100.0/24", 1u << RN_CAT_SCANNER, 0),
+	};
+	RN_PASS(feeds_listview_alloc(&lv, 64));
+	RN_PASS(feeds_listview_apply(lv, e, RN_ARRAY_LEN(e), NULL, 0));
+	feeds_listview_view(lv, &view);
+	struct rn_metrics *m;
+	struct feeds_http *h;
+	struct feeds_decisions *d;
+	RN_PASS(rn_metrics_alloc(&m));
+	restart(&conf, &view, &h, &d, m);
+	expect(feeds_http_port(h), "/v1/decisions/stream?startup=true", KEY, 200,
+	       "{\"new\":[" D(1, "Ip", "192.0.2.1", "4h0m0s", "spam_source") "," D(
+	               2, "Range", "198.51.100.0/24", "4h0m0s", "scanner") "],\"deleted\":[]}");
+	feeds_http_stop(h);
+	feeds_decisions_free(d);
+	rn_metrics_free(m);
+
+	/* While down: 192.0.2.1 is delisted, 192.0.2.9 listed. */
+	struct feeds_view_entry add = entry("192.0.2.9", 1u << RN_CAT_HARVESTER, 0);
+	RN_PASS(feeds_listview_apply(lv, &add, 1, &e[0].prefix, 1));
+	RN_PASS(rn_metrics_alloc(&m));
+	restart(&conf, &view, &h, &d, m);
+	unsigned port = feeds_http_port(h);
+	/* The bouncer kept running: its next poll is not a startup one. */
+	expect(port, "/v1/decisions/stream?startup=false", KEY, 200,
+	       "{\"new\":[" D(1, "Ip", "192.0.2.9", "4h0m0s", "harvester") "," D(
+	               2, "Range", "198.51.100.0/24", "4h0m0s",
+	               "scanner") "],\"deleted\":[" D(3, "Ip", "192.0.2.1", "0s", "") "]}");
+	double v;
+	RN_PASS(rn_metrics_value(m, "repnet_decisions_positions_restored_total", NULL, &v));
+	assert_true(v == 1);
+	/* Then deltas again, and the deletion is not repeated. */
+	expect(port, "/v1/decisions/stream", KEY, 200, "{\"new\":[],\"deleted\":[]}");
+	feeds_http_stop(h);
+	feeds_decisions_free(d);
+	rn_metrics_free(m);
+
+	/* A bouncer that starts afresh gets no deletions. */
+	RN_PASS(feeds_listview_apply(lv, NULL, 0, &add.prefix, 1));
+	RN_PASS(rn_metrics_alloc(&m));
+	restart(&conf, &view, &h, &d, m);
+	expect(feeds_http_port(h), "/v1/decisions/stream?startup=true", KEY, 200,
+	       "{\"new\":[" D(1, "Range", "198.51.100.0/24", "4h0m0s",
+	                      "scanner") "],\"deleted\":[]}");
+	feeds_http_stop(h);
+	feeds_decisions_free(d);
+	rn_metrics_free(m);
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	feeds_listview_free(lv);
+	unlink(keys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_stream),
 	        cmocka_unit_test(test_live),
+	        cmocka_unit_test(test_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
