@@ -9,7 +9,11 @@
 #     inside a listed /64 or /24 is not dropped. README says to use ipset
 #     mode (or repnet's own nft/ipset sync) for prefixes; this test keeps
 #     that statement true.
-# Then a change of the list: both bouncers drop what was delisted.
+# Live mode (which the firewall bouncer does not use) asked with curl,
+# each answer checked against LAPI's swagger (getDecisions: an array of
+# Decision, or null): required fields and their types, scope Ip or Range,
+# a Go duration. Then a change of the list: both bouncers drop what was
+# delisted.
 . "$REPNET_SRC/tests/integration/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespace, nftables, ipset)"
 command -v crowdsec-firewall-bouncer >/dev/null || skip "crowdsec-firewall-bouncer is not installed"
@@ -129,6 +133,44 @@ done
 for a in 198.51.100.77 2001:db8:1:2::5 192.0.2.2 2001:db8::2; do
 	expect nft "$a" no
 done
+
+# live QUERY...: curl's answer to GET /v1/decisions with the query, checked.
+live() {
+	$X curl -sf -G -H "X-Api-Key: bouncer-nft-$$" "$@" "http://127.0.0.1:$HP/v1/decisions" >"$T/live.json" ||
+		fail "live query $*"
+}
+check_live() { # WANT: the values expected, space-separated; "null" for none
+	python3 - "$T/live.json" "$1" <<'PY' || fail "live answer: $(cat "$T/live.json")"
+import json, re, sys
+raw = open(sys.argv[1]).read()
+want = sys.argv[2].split()
+d = json.loads(raw)
+if want == ["null"]:
+    assert raw.strip() == "null", raw
+    sys.exit(0)
+assert isinstance(d, list) and d, raw
+for x in d:
+    for k in ("duration", "origin", "scenario", "scope", "type", "value"):
+        assert isinstance(x.get(k), str), (k, x)
+    assert isinstance(x.get("id"), int) and isinstance(x.get("simulated"), bool), x
+    assert set(x) <= {"id", "origin", "type", "scope", "value", "duration", "scenario",
+                      "simulated", "until", "uuid"}, x
+    assert x["scope"] in ("Ip", "Range") and x["type"] == "ban", x
+    assert re.fullmatch(r"(\d+h)?(\d+m)?\d+s", x["duration"]), x
+assert [x["value"] for x in d] == want, (d, want)
+PY
+}
+live --data-urlencode ip=2001:db8:1:2::5
+check_live 2001:db8:1:2::/64
+live --data-urlencode ip=198.51.100.77
+check_live 198.51.100.0/24
+live --data-urlencode ip=192.0.2.2
+check_live null
+live --data-urlencode range=198.51.100.0/16 --data-urlencode contains=false
+check_live 198.51.100.0/24
+live --data-urlencode scope=ip --data-urlencode value=192.0.2.1
+check_live 192.0.2.1
+echo "  live mode: answers in LAPI's form"
 
 # The list changes: the /64 and 192.0.2.1 go, 2001:db8:5::/64 comes.
 cat >"$T/list.new" <<'LIST'
