@@ -40,6 +40,7 @@ for e in single-host edge-collector scorer member; do
 done
 expect_f "$docdir/examples/repnetd-collect-capture.conf"
 expect_f "$docdir/deployment.md"
+expect_f "$docdir/postfix.md"
 expect_f "$datadir/repnet/demo/mail/postfix-maillog_file.log"
 expect_f "$datadir/repnet/demo/mail/exim-mainlog.log"
 expect_f "$datadir/repnet/demo/netflow/export-softflowd-v9.pcap"
