@@ -14,6 +14,9 @@
 #   - the nftables element (nft get element, one every 5 ms: its own
 #     process start, a few ms, is the resolution).
 # It prints p50, p99 and the worst over the trials, per source and in all.
+# Each listed address is then delisted with `repnet delist` (the command's
+# own start included), timed to the DNSBL's NXDOMAIN and the element's
+# removal.
 # Then, in the same run, the peer: Debian's fail2ban with its stock postfix
 # filter (mode aggressive, which holds postscreen's PREGREET; maxretry 1)
 # on the same lines, from the write to its ban action
@@ -53,7 +56,7 @@ until grep -q "repnetd .* running" "$T/log"; do
 done
 TABLE=$("$B/repnet" config | sed -n 's/^| `feeds.sync.table` | [^|]* | `\([^`]*\)`.*/\1/p')
 ip netns exec "$NS" python3 "$SRC/tests/bench/latency_probe.py" "$TRIALS" "$T/mail.log" \
-	"${TABLE:-inet repnet}" 127.0.0.1:5514
+	"${TABLE:-inet repnet}" 127.0.0.1:5514 "same host" --delist "$B/repnet" "$T/data"
 kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
 PID=
 if command -v fail2ban-server >/dev/null; then

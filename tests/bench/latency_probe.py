@@ -3,6 +3,7 @@
 member_latency_bench.sh; not a test: figures only).
 
   latency_probe.py TRIALS LOGFILE "FAMILY TABLE" SYSLOG_HOST:PORT [LABEL]
+                   [--delist REPNET DATA_DIR]
 
 Run inside the namespace of the node that answers: each trial writes one
 PREGREET line (5 points: lists alone) for a fresh address, alternately
@@ -10,12 +11,23 @@ appended to LOGFILE (followed by the collector) and sent over syslog (UDP)
 to SYSLOG_HOST:PORT, and measures from the write to the DNSBL's answer on
 127.0.0.1:5300 (one query every 0.5 ms) and to the element in the
 nftables table (nft get element every 5 ms). Prints p50, p99 and the worst.
+With --delist, each listed address is then delisted as an operator does,
+`REPNET delist IP --reason ... -o core.data_dir=DATA_DIR` (the command's own
+start included; DELIST_PREFIX in the environment, e.g. "ip netns exec NS",
+runs it where that daemon is), and the time from its start to the DNSBL's
+NXDOMAIN and to the element's removal is measured too.
 """
-import re, socket, struct, subprocess, sys, threading, time
+import os, re, socket, struct, subprocess, sys, threading, time
 
-trials, logpath, table = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-shost, sport = sys.argv[4].rsplit(":", 1)
-label = sys.argv[5] if len(sys.argv) > 5 else "same host"
+args = sys.argv[1:]
+delist = None
+if "--delist" in args:
+    i = args.index("--delist")
+    delist = (args[i + 1], args[i + 2])
+    del args[i:i + 3]
+trials, logpath, table = int(args[0]), args[1], args[2]
+shost, sport = args[3].rsplit(":", 1)
+label = args[4] if len(args) > 4 else "same host"
 ZONE = "bl.repnet.localhost"
 
 
@@ -26,8 +38,9 @@ def query(name, qid):
     return q + b"\x00" + struct.pack(">HH", 1, 1)
 
 
-def dns_wait(ip, t0, out):
-    """Polls the DNSBL until it answers with a record; the time of that answer."""
+def dns_wait(ip, t0, out, key="dns", listed=True):
+    """Polls the DNSBL until it answers with a record (listed) or NXDOMAIN (not);
+    the time of that answer."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.05)
     rev = ".".join(reversed(ip.split("."))) + "." + ZONE
@@ -39,9 +52,11 @@ def dns_wait(ip, t0, out):
             r = s.recv(512)
         except socket.timeout:
             continue
-        if len(r) >= 12 and struct.unpack(">H", r[:2])[0] == qid and (r[3] & 0x0F) == 0 \
-                and struct.unpack(">H", r[6:8])[0] > 0:
-            out["dns"] = time.monotonic() - t0
+        if len(r) < 12 or struct.unpack(">H", r[:2])[0] != qid:
+            continue
+        rcode, an = r[3] & 0x0F, struct.unpack(">H", r[6:8])[0]
+        if (listed and rcode == 0 and an > 0) or (not listed and rcode == 3):
+            out[key] = time.monotonic() - t0
             return
         time.sleep(0.0005)
 
@@ -53,14 +68,19 @@ def nft_sets():
     return re.findall(r"set (\S+) \{\s*type ipv4_addr", txt)
 
 
-def nft_wait(ip, t0, sets, out):
+def nft_wait(ip, t0, sets, out, key="nft", listed=True):
+    """Polls the sets until one holds ip (listed) or none does (not)."""
     while time.monotonic() - t0 < 20:
+        held = False
         for st in sets:
             r = subprocess.run(["nft", "get", "element"] + table.split() + [st, "{ %s }" % ip],
                                capture_output=True)
             if r.returncode == 0:
-                out["nft"] = time.monotonic() - t0
-                return
+                held = True
+                break
+        if held == listed:
+            out[key] = time.monotonic() - t0
+            return
         time.sleep(0.005)
 
 
@@ -79,6 +99,7 @@ while not sets and time.monotonic() < deadline:
 if not sets:
     sys.exit("latency_bench: no nftables set in table %s" % table)
 res = {"file": {"dns": [], "nft": []}, "syslog": {"dns": [], "nft": []}}
+dres = {"dns": [], "nft": []}
 missed = 0
 for i in range(trials):
     ip = "198.18.%d.%d" % (i // 250, i % 250 + 1)
@@ -102,6 +123,24 @@ for i in range(trials):
             res[src][k].append(out[k])
         else:
             missed += 1
+    if delist is not None and "dns" in out:
+        out = {}
+        t0 = time.monotonic()
+        r = subprocess.run(os.environ.get("DELIST_PREFIX", "").split() + [delist[0], "delist", ip, "--reason", "latency bench",
+                            "-o", "core.data_dir=" + delist[1]], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("latency_probe: repnet delist %s failed: %s" % (ip, r.stderr))
+        th = [threading.Thread(target=dns_wait, args=(ip, t0, out, "dns", False)),
+              threading.Thread(target=nft_wait, args=(ip, t0, sets, out, "nft", False))]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        for k in ("dns", "nft"):
+            if k in out:
+                dres[k].append(out[k])
+            else:
+                missed += 1
     time.sleep(0.05)
 
 
@@ -117,5 +156,12 @@ for k, name in (("dns", "DNSBL answer"), ("nft", "nftables element")):
         if v:
             print("%-17s %-7s n=%4d  p50 %7.1f  p99 %7.1f  max %7.1f" %
                   (name, src, len(v), pct(v, 50), pct(v, 99), max(v) * 1000))
+if delist is not None:
+    print("# delist: from the start of `repnet delist` to the block's removal (ms)")
+    for k, name in (("dns", "DNSBL NXDOMAIN"), ("nft", "nftables removed")):
+        v = dres[k]
+        if v:
+            print("%-17s %-7s n=%4d  p50 %7.1f  p99 %7.1f  max %7.1f" %
+                  (name, "delist", len(v), pct(v, 50), pct(v, 99), max(v) * 1000))
 if missed:
     print("missed (no answer within 20 s): %d" % missed)

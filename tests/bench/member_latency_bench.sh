@@ -18,7 +18,8 @@
 # PREGREET line for a fresh address, alternately to the edge's followed file
 # and over syslog from the member's side of the link, and
 # tests/bench/latency_probe.py, run in the member's namespace, times the
-# member's DNSBL answer and nftables element. Needs root, ip, nft, openssl
+# member's DNSBL answer and nftables element; then delists the address at
+# the edge with `repnet delist` and times its removal at the member. Needs root, ip, nft, openssl
 # and python3.
 set -eu
 TRIALS=${1:-200}
@@ -126,8 +127,9 @@ until ip netns exec "$NB" curl -s "http://127.0.0.1:$MP/metrics" |
 	sleep 0.1
 done
 TABLE=$("$B/repnet" config | sed -n 's/^| `feeds.sync.table` | [^|]* | `\([^`]*\)`.*/\1/p')
-ip netns exec "$NB" python3 "$SRC/tests/bench/latency_probe.py" "$TRIALS" "$T/mail.log" \
-	"${TABLE:-inet repnet}" 10.99.0.1:5514 "member across the bus (mutual TLS, two namespaces)"
+DELIST_PREFIX="ip netns exec $NA" ip netns exec "$NB" python3 "$SRC/tests/bench/latency_probe.py" \
+	"$TRIALS" "$T/mail.log" "${TABLE:-inet repnet}" 10.99.0.1:5514 \
+	"member across the bus (mutual TLS, two namespaces)" --delist "$B/repnet" "$T/edge-data"
 if grep -qi "refused\|verify\|handshake" "$T/member.log"; then
 	echo "# member log mentions refusals or TLS errors:"
 	grep -i "refused\|verify\|handshake" "$T/member.log" | head -5
