@@ -244,6 +244,7 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->late.v);
 	free(e->lq.v);
 	rchunk_release(&e->chunk);
+	scoring_table_free(e->retired);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
 	scoring_protect_free(e->noesc);
@@ -318,7 +319,8 @@ int scoring_engine_delist_set(struct scoring_engine *e, const struct rn_prefix_l
 
 void engine_set_table(struct scoring_engine *e, struct scoring_table *t)
 {
-	scoring_table_free(e->cur);
+	scoring_table_free(e->retired);
+	e->retired = e->cur;
 	e->cur = t;
 }
 

@@ -147,6 +147,11 @@ struct scoring_engine {
 	size_t nheld, capheld;
 
 	struct scoring_table *cur;
+	/*
+	 * The table cur replaced, kept until the next pass: when nobody else
+	 * holds it by then, that pass builds into its buffers (tbuilder_reuse).
+	 */
+	struct scoring_table *retired;
 	uint64_t seq;
 
 	/* Incremental ticks: keys to rescore at the next tick, per space. */

@@ -229,6 +229,91 @@ static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 	return RN_OK;
 }
 
+/* Keys probed together, so that their cache misses overlap. */
+#define PROBE_BATCH 32
+
+/* The memory container_contains() will read for val, fetched ahead. */
+static inline void probe_prefetch(const void *c, uint8_t tc, uint16_t val)
+{
+	switch (tc) {
+	case ARRAY_CONTAINER_TYPE_CODE: {
+		const array_container_t *a = c;
+		__builtin_prefetch(a->array + (a->cardinality >> 1));
+		break;
+	}
+	case BITSET_CONTAINER_TYPE_CODE:
+		__builtin_prefetch(((const bitset_container_t *)c)->array + (val >> 6));
+		break;
+	case RUN_CONTAINER_TYPE_CODE:
+		__builtin_prefetch(((const run_container_t *)c)->runs);
+		break;
+	default: /* shared: container_contains() unwraps it */
+		break;
+	}
+}
+
+/*
+ * The keys of run[0 .. n) (sorted, one group) that bm holds, appended to *v.
+ * Per key, a galloping search over the container keys from the last
+ * container reached (the keys ascend), then a lookup inside the container.
+ * A probe is three dependent cache misses on a large sparse set (the
+ * container pointer, the container, its values), so keys go in batches:
+ * each stage is done for the whole batch, prefetching what the next stage
+ * reads, and the misses of a batch overlap. This reads CRoaring's
+ * container array through its installed headers (roaring_array.h and
+ * containers/ are part of 0.2.66's public include set):
+ * roaring_move_uint32_iterator_equalorlarger() starts every move with a
+ * binary search over all containers, and waits on each miss in turn.
+ */
+static int probe_run(const roaring_bitmap_t *bm, uint64_t h, const uint64_t *run, size_t n,
+                     uint64_t **v, size_t *vn, size_t *cap)
+{
+	const roaring_array_t *ra = &bm->high_low_container;
+	int32_t pos = -1; /* every container up to pos has a smaller key */
+	int32_t idx[PROBE_BATCH];
+	const void *ct[PROBE_BATCH];
+	uint8_t tc[PROBE_BATCH];
+	for (size_t base = 0; base < n; base += PROBE_BATCH) {
+		size_t m = n - base < PROBE_BATCH ? n - base : PROBE_BATCH, k;
+		bool end = false;
+		for (k = 0; k < m; k++) {
+			uint16_t hb = (uint16_t)((uint32_t)run[base + k] >> 16);
+			int32_t i = ra_advance_until(ra, hb, pos);
+			if (i >= ra->size) {
+				end = true;
+				break;
+			}
+			pos = i - 1;
+			idx[k] = ra->keys[i] == hb ? i : -1;
+			if (idx[k] >= 0) {
+				__builtin_prefetch(&ra->containers[i]);
+				__builtin_prefetch(&ra->typecodes[i]);
+			}
+		}
+		m = k;
+		for (k = 0; k < m; k++)
+			if (idx[k] >= 0) {
+				ct[k] = ra->containers[idx[k]];
+				tc[k] = ra->typecodes[idx[k]];
+				__builtin_prefetch(ct[k]);
+			}
+		for (k = 0; k < m; k++)
+			if (idx[k] >= 0)
+				probe_prefetch(ct[k], tc[k], (uint16_t)run[base + k]);
+		for (k = 0; k < m; k++) {
+			uint32_t lo = (uint32_t)run[base + k];
+			if (idx[k] < 0 || !container_contains(ct[k], (uint16_t)lo, tc[k]))
+				continue;
+			int rc = vec_push(v, vn, cap, h | lo);
+			if (rc != RN_OK)
+				return rc;
+		}
+		if (end)
+			break;
+	}
+	return RN_OK;
+}
+
 int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
                           size_t *n, size_t *cap)
 {
@@ -238,37 +323,45 @@ int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t n
 		while (j < nkeys && (uint32_t)(keys[j] >> 32) == hi)
 			j++;
 		ptrdiff_t g = group_find(a, hi);
-		if (g >= 0) {
-			const roaring_bitmap_t *bm = a->bm[g];
-			uint64_t h = (uint64_t)hi << 32;
-			roaring_uint32_iterator_t it;
-			roaring_init_iterator(bm, &it);
-			if (roaring_bitmap_get_cardinality(bm) < (uint64_t)(j - i)) {
-				/* The group is the smaller side: walk it against the run. */
-				uint32_t buf[KEYSET_ITER_BUF], got;
-				size_t k = i;
-				while (k < j && (got = roaring_read_uint32_iterator(
-				                         &it, buf, KEYSET_ITER_BUF)) > 0) {
-					for (uint32_t q = 0; q < got && k < j; q++) {
-						while (k < j && (uint32_t)keys[k] < buf[q])
-							k++;
-						if (k < j && (uint32_t)keys[k] == buf[q]) {
-							int rc = vec_push(v, n, cap, h | buf[q]);
-							if (rc != RN_OK)
-								return rc;
-						}
-					}
-				}
-			} else {
-				for (size_t k = i; k < j; k++) {
-					if (!roaring_move_uint32_iterator_equalorlarger(
-					            &it, (uint32_t)keys[k]))
-						break;
-					if (it.current_value == (uint32_t)keys[k]) {
-						int rc = vec_push(v, n, cap, keys[k]);
-						if (rc != RN_OK)
-							return rc;
-					}
+		if (g < 0) {
+			i = j;
+			continue;
+		}
+		const roaring_bitmap_t *bm = a->bm[g];
+		uint64_t h = (uint64_t)hi << 32;
+		/*
+		 * Walk the group when it is the smaller side. Its size is known
+		 * without counting when it is the set's only group (IPv4); a group
+		 * with at least as many containers as keys to probe is never smaller.
+		 */
+		uint64_t probes = (uint64_t)(j - i);
+		bool walk;
+		if (a->n == 1)
+			walk = a->card < probes;
+		else if ((uint64_t)bm->high_low_container.size >= probes)
+			walk = false;
+		else
+			walk = roaring_bitmap_get_cardinality(bm) < probes;
+		if (!walk) {
+			int rc = probe_run(bm, h, keys + i, j - i, v, n, cap);
+			if (rc != RN_OK)
+				return rc;
+			i = j;
+			continue;
+		}
+		roaring_uint32_iterator_t it;
+		roaring_init_iterator(bm, &it);
+		uint32_t buf[KEYSET_ITER_BUF], got;
+		size_t k = i;
+		while (k < j &&
+		       (got = roaring_read_uint32_iterator(&it, buf, KEYSET_ITER_BUF)) > 0) {
+			for (uint32_t q = 0; q < got && k < j; q++) {
+				while (k < j && (uint32_t)keys[k] < buf[q])
+					k++;
+				if (k < j && (uint32_t)keys[k] == buf[q]) {
+					int rc = vec_push(v, n, cap, h | buf[q]);
+					if (rc != RN_OK)
+						return rc;
 				}
 			}
 		}

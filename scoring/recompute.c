@@ -812,6 +812,11 @@ int engine_recompute(struct scoring_engine *e, int64_t t, bool full, struct scor
 	r->T = (uint64_t)llround(e->conf.threshold * SCORING_SCALE);
 	r->D = (uint64_t)llround(e->conf.delist_threshold * SCORING_SCALE);
 	tbuilder_init(&r->b, true, e->conf.dry_run);
+	if (e->retired != NULL &&
+	    atomic_load_explicit(&e->retired->refs, memory_order_acquire) == 1) {
+		tbuilder_reuse(&r->b, e->retired); /* nobody reads it any more */
+		e->retired = NULL;
+	}
 	digest_load(e->cur->digest, r->lanes);
 	if ((rc = rchunk_alloc(&e->chunk)) != RN_OK)
 		goto fail;

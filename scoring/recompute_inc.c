@@ -226,8 +226,17 @@ int rpass_mark_due(struct rpass *r)
 	struct scoring_engine *e = r->e;
 	const struct scoring_table *t = e->cur;
 	int64_t half[ENGINE_OFF_MAX + 1];
-	for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++)
+	int64_t most = 0;
+	for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++) {
 		half[o] = engine_ttl(&e->conf, o ? o : 1) / 2;
+		most = half[o] > most ? half[o] : most;
+	}
+	/* Listings share few expiries: when no class is near its end, no listing is. */
+	bool any = false;
+	for (size_t c = 0; c < t->ncls && !any; c++)
+		any = t->cls[c].expires_ms - r->t < most;
+	if (!any)
+		return RN_OK;
 	for (size_t si = 0; si < t->nsp; si++) {
 		const struct tspace *s = &t->sp[si];
 		unsigned space = space_index(s->family, s->plen);

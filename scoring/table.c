@@ -86,8 +86,60 @@ static void tspace_release(struct tspace *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void tbuilder_reuse(struct tbuilder *b, struct scoring_table *t)
+{
+	if (t == NULL)
+		return;
+	if (t->rich != b->rich || b->reuse != NULL) {
+		scoring_table_free(t);
+		return;
+	}
+	b->reuse = t;
+}
+
+/* Moves the buffers of the reused table's space into s (just opened, empty). */
+static void space_take(struct tbuilder *b, unsigned idx, struct tspace *s)
+{
+	if (b->reuse == NULL)
+		return;
+	struct tspace *o = NULL;
+	for (size_t i = 0; i < b->reuse->nsp; i++)
+		if (b->reuse->sp[i].family == s->family && b->reuse->sp[i].plen == s->plen)
+			o = &b->reuse->sp[i];
+	if (o == NULL || o->cap == 0)
+		return;
+	s->rec = o->rec;
+	s->k64 = o->k64;
+	s->cls = o->cls;
+	s->score = o->score;
+	s->first_s = o->first_s;
+	s->last_s = o->last_s;
+	s->offences = o->offences;
+	s->flags = o->flags;
+	s->cap = o->cap;
+	s->shi = o->shi;
+	s->sstart = o->sstart;
+	s->caphi = o->caphi;
+	b->dir_spare[idx] = o->dir;
+	uint8_t family = o->family, plen = o->plen;
+	memset(o, 0, sizeof(*o)); /* what is left of the table no longer owns them */
+	o->family = family;
+	o->plen = plen;
+}
+
+static void reuse_release(struct tbuilder *b)
+{
+	for (size_t i = 0; i < SPACE_COUNT; i++) {
+		free(b->dir_spare[i]);
+		b->dir_spare[i] = NULL;
+	}
+	scoring_table_free(b->reuse);
+	b->reuse = NULL;
+}
+
 void tbuilder_release(struct tbuilder *b)
 {
+	reuse_release(b);
 	for (size_t i = 0; i < SPACE_COUNT; i++)
 		if (b->used[i])
 			tspace_release(&b->sp[i]);
@@ -204,6 +256,7 @@ static void space_open(struct tbuilder *b, unsigned family, unsigned plen)
 	s->family = (uint8_t)family;
 	s->plen = (uint8_t)plen;
 	b->used[idx] = true;
+	space_take(b, idx, s);
 }
 
 int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t n)
@@ -389,6 +442,12 @@ int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struc
 	return RN_OK;
 }
 
+/*
+ * Gives back the room a space did not use, when that is worth a realloc:
+ * a little slack stays, so that a table reused for the next pass
+ * (tbuilder_reuse) rarely has to grow.
+ */
+#define SHRINK_SLACK(cap, n) ((cap) > (n) + (n) / 16 + 64)
 #define SHRINK(p, n)                                                  \
 	do {                                                          \
 		if ((p) != NULL && (n) > 0) {                         \
@@ -433,7 +492,9 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 		if (s->family == RN_AF_INET) {
 			s->sstart[s->nhi] = (uint32_t)s->n;
 			if (s->n >= TSPACE_DENSE_MIN) {
-				s->dir = malloc(65537 * sizeof(*s->dir));
+				s->dir = b->dir_spare[i] != NULL ? b->dir_spare[i]
+				                                 : malloc(65537 * sizeof(*s->dir));
+				b->dir_spare[i] = NULL;
 				if (s->dir == NULL)
 					goto fail;
 				size_t k = 0;
@@ -452,7 +513,6 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 				SHRINK(s->sstart, s->nhi + 1);
 				s->caphi = s->nhi + 1;
 			}
-			SHRINK(s->rec, s->n);
 			if (s->plen < 32) {
 				if (t->v4_pfx_cover == NULL &&
 				    (t->v4_pfx_cover = calloc(1024, sizeof(uint64_t))) == NULL)
@@ -468,16 +528,19 @@ int tbuilder_finish(struct tbuilder *b, const uint8_t digest[32], struct scoring
 			}
 			t->count_v4 += s->n;
 		} else {
-			SHRINK(s->k64, s->n);
-			SHRINK(s->cls, s->n);
 			t->count_v6 += s->n;
 		}
-		SHRINK(s->score, s->n);
-		SHRINK(s->first_s, s->n);
-		SHRINK(s->last_s, s->n);
-		SHRINK(s->offences, s->n);
-		SHRINK(s->flags, s->n);
-		s->cap = s->n;
+		if (SHRINK_SLACK(s->cap, s->n)) {
+			SHRINK(s->rec, s->n);
+			SHRINK(s->k64, s->n);
+			SHRINK(s->cls, s->n);
+			SHRINK(s->score, s->n);
+			SHRINK(s->first_s, s->n);
+			SHRINK(s->last_s, s->n);
+			SHRINK(s->offences, s->n);
+			SHRINK(s->flags, s->n);
+			s->cap = s->n;
+		}
 		if (digest == NULL) {
 			uint32_t hi = 0;
 			for (size_t k = 0; k < s->n; k++) {

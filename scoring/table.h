@@ -169,8 +169,18 @@ struct tbuilder {
 	struct tclass_map map;
 	size_t count;
 	size_t suppressed;
+	/* A retired table whose buffers the spaces take as they open (tbuilder_reuse). */
+	struct scoring_table *reuse;
+	uint32_t *dir_spare[SPACE_COUNT]; /* its dense directories, for tbuilder_finish */
 };
 void tbuilder_init(struct tbuilder *b, bool rich, bool dry_run);
+/*
+ * Gives the builder a table nobody else holds (its last reference), whose
+ * buffers become those of the spaces it opens: a pass that rebuilds a large
+ * table writes into memory that is already mapped, instead of faulting in
+ * fresh pages every time. A table of the other richness is just freed.
+ */
+void tbuilder_reuse(struct tbuilder *b, struct scoring_table *t);
 /* Appends one entry; keys must ascend within (family, plen). */
 int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
                   int64_t expires_ms, uint32_t cflags, const struct trich *rich);

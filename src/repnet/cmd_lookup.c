@@ -8,8 +8,12 @@
  * part is printed as seen; a part the daemon does not run (no score or
  * serve role) is left out.
  *
- * Not yet: the kernel's nftables set (the sync role); `nft get element`
- * answers that as root.
+ * With the sync role, the daemon says where its kernel sets are (the
+ * nftables table, or the ipset prefix); repnetd keeps no CAP_NET_ADMIN
+ * after its start, so the kernel is asked from here: run as root, repnet
+ * starts the applier (repnet-nfsync) as the sync role does, dumps the sets
+ * of that table and reports the ones holding the address. Without root it
+ * says it did not ask.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +44,8 @@ struct lookup_doc {
 	bool has_dnsbl;
 	char dnsbl_ep[RN_ADDR_STRLEN + 16];
 	char dnsbl_zone[256];
+	bool has_sync;
+	char sync_backend[16], sync_table[128], sync_ipset_prefix[64];
 };
 
 /* "categories": ["a", "b"] into "a,b". */
@@ -94,12 +100,26 @@ static int read_dnsbl(struct rn_json *r, int tok, void *base)
 	                      NULL);
 }
 
+static const struct rn_json_field sync_fields[] = {
+        DF("backend", RN_JSON_F_STR, sync_backend),
+        DF("table", RN_JSON_F_STR, sync_table),
+        DF("ipset_prefix", RN_JSON_F_STR, sync_ipset_prefix),
+};
+
+static int read_sync(struct rn_json *r, int tok, void *base)
+{
+	((struct lookup_doc *)base)->has_sync = true;
+	return rn_json_object(r, tok, sync_fields, RN_ARRAY_LEN(sync_fields), RN_JSON_FLAT, base,
+	                      NULL);
+}
+
 static const struct rn_json_field doc_fields[] = {
         DF("ip", RN_JSON_F_STR, ip),
         DF("now_ms", RN_JSON_F_INT, now_ms),
         {"scorer", RN_JSON_F_FN, 0, 0, read_scorer},
         {"served", RN_JSON_F_FN, 0, 0, read_served},
         {"dnsbl", RN_JSON_F_FN, 0, 0, read_dnsbl},
+        {"sync", RN_JSON_F_FN, 0, 0, read_sync},
 };
 #undef DF
 
@@ -269,6 +289,68 @@ static int dnsbl_ask(const char *ep, const char *name, char *out, size_t outlen)
 	return RN_OK;
 }
 
+/* The kernel's sets holding one address, as the dump finds them. */
+struct kfind {
+	struct rn_addr addr;
+	char sets[512];
+	size_t o;
+	unsigned n;
+};
+
+static int kfind_item(const struct feeds_nfsync_item *it, void *arg)
+{
+	struct kfind *k = arg;
+	if (it->lo.family != k->addr.family || rn_addr_cmp(&it->lo, &k->addr) > 0 ||
+	    rn_addr_cmp(&k->addr, &it->hi) > 0)
+		return 0;
+	char lo[RN_ADDR_STRLEN], hi[RN_ADDR_STRLEN];
+	rn_addr_format(&it->lo, lo, sizeof(lo));
+	rn_addr_format(&it->hi, hi, sizeof(hi));
+	int w = rn_addr_equal(&it->lo, &it->hi)
+	                ? snprintf(k->sets + k->o, sizeof(k->sets) - k->o, "%s%s", k->n ? ", " : "",
+	                           it->set)
+	                : snprintf(k->sets + k->o, sizeof(k->sets) - k->o, "%s%s (%s-%s)",
+	                           k->n ? ", " : "", it->set, lo, hi);
+	if (w > 0 && (size_t)w < sizeof(k->sets) - k->o)
+		k->o += (size_t)w;
+	k->n++;
+	return 0;
+}
+
+/*
+ * Asks the kernel which of the sync role's sets hold addr: the applier,
+ * started as the sync role starts it, dumps the sets of the daemon's table
+ * (or ipset prefix). Needs CAP_NET_ADMIN.
+ */
+static void kernel_print(const struct lookup_doc *d, const struct rn_addr *addr,
+                         const struct daemon_conf *dc)
+{
+	const char *where =
+	        strcmp(d->sync_backend, "ipset") == 0 ? d->sync_ipset_prefix : d->sync_table;
+	if (geteuid() != 0) {
+		printf("  %-8s not asked: reading the kernel sets (%s %s) needs root\n",
+		       "kernel:", d->sync_backend, where);
+		return;
+	}
+	struct feeds_sync_conf sc = dc->feeds.sync;
+	sc.backend = strcmp(d->sync_backend, "ipset") == 0 ? FEEDS_SYNC_IPSET : FEEDS_SYNC_NFT;
+	sc.table = (char *)d->sync_table;
+	sc.ipset_prefix = (char *)d->sync_ipset_prefix;
+	struct feeds_nfsync *s = NULL;
+	struct kfind k = {.addr = *addr};
+	int rc = feeds_nfsync_open(&s, &sc, NULL);
+	if (rc == RN_OK)
+		rc = feeds_nfsync_dump(s, kfind_item, &k);
+	feeds_nfsync_close(s);
+	if (rc != RN_OK)
+		printf("  %-8s could not read the sets of %s %s: %s\n", "kernel:", d->sync_backend,
+		       where, rn_strerror(rc));
+	else if (k.n == 0)
+		printf("  %-8s in no set of %s %s\n", "kernel:", d->sync_backend, where);
+	else
+		printf("  %-8s IN %s %s set %s\n", "kernel:", d->sync_backend, where, k.sets);
+}
+
 static void part_print(const char *what, const struct part *p)
 {
 	char t[RN_TIME_STRLEN];
@@ -356,6 +438,8 @@ int cmd_lookup(int argc, char **argv)
 			printf("  %-8s no answer from %s: %s\n", "dnsbl:", d.dnsbl_ep,
 			       rn_strerror(rc));
 	}
+	if (d.has_sync)
+		kernel_print(&d, &addr, &dc);
 	if (!d.scorer.present && !d.served.present)
 		printf("  this repnetd has neither the score nor the serve role\n");
 	code = 0;

@@ -18,7 +18,11 @@
  *   GET /v1/lookup?ip=ADDR   where the address stands: the scorer's
  *                            current blocklist (score role) and the list
  *                            the DNSBL and the policy service answer from
- *                            (serve role).
+ *                            (serve role); where the DNSBL listens; and,
+ *                            with the sync role, which table or ipset
+ *                            prefix holds the kernel sets (the daemon
+ *                            itself keeps no CAP_NET_ADMIN: a client
+ *                            running as root reads them).
  *
  * Handlers run on the HTTP listener's thread, one request at a time;
  * explain takes the scorer's engine lock for the time of one
@@ -52,6 +56,9 @@ struct api {
 	struct roles *roles;
 	char dnsbl_ep[RN_ADDR_STRLEN + 16]; /* the DNSBL's first listener, "" without one */
 	char dnsbl_zone[256];               /* and its first zone */
+	bool sync;                          /* the sync role runs: where its sets are */
+	int sync_backend;
+	char sync_table[128], sync_ipset_prefix[64];
 	struct rn_metrics *metrics;
 	char token[TOKEN_LEN + 1];
 	char endpoint_path[4096];
@@ -339,6 +346,16 @@ static void lookup_cb(void *arg, const struct feeds_http_req *req, int *status, 
 		rn_jsonw_kv_str(&w, "zone", a->dnsbl_zone);
 		rn_jsonw_obj_end(&w);
 	}
+	/* Where the kernel sets are, for a client with the privilege to read them. */
+	if (a->sync) {
+		rn_jsonw_key(&w, "sync");
+		rn_jsonw_obj_begin(&w);
+		rn_jsonw_kv_str(&w, "backend",
+		                a->sync_backend == FEEDS_SYNC_IPSET ? "ipset" : "nft");
+		rn_jsonw_kv_str(&w, "table", a->sync_table);
+		rn_jsonw_kv_str(&w, "ipset_prefix", a->sync_ipset_prefix);
+		rn_jsonw_obj_end(&w);
+	}
 	rn_jsonw_obj_end(&w);
 	finish(a, EP_LOOKUP, &w, &b, status, body, len, ctype);
 	rn_strbuf_release(&b);
@@ -621,6 +638,14 @@ int api_start(struct api **out, const struct daemon_conf *c, struct feeds_http *
 		return -ENOMEM;
 	a->roles = r;
 	dnsbl_where(a, c, roles_dnsbl_port(r));
+	if (c->core.roles & RN_ROLE_SYNC) {
+		a->sync = true;
+		a->sync_backend = c->feeds.sync.backend;
+		snprintf(a->sync_table, sizeof(a->sync_table), "%s",
+		         c->feeds.sync.table != NULL ? c->feeds.sync.table : "");
+		snprintf(a->sync_ipset_prefix, sizeof(a->sync_ipset_prefix), "%s",
+		         c->feeds.sync.ipset_prefix != NULL ? c->feeds.sync.ipset_prefix : "");
+	}
 	int rc = token_load(a, c->core.data_dir);
 	if (rc != RN_OK) {
 		log_errx("api: %s/api.token: %s", c->core.data_dir, rn_strerror(rc));

@@ -6,7 +6,8 @@
 # one-way SYNs from it and from 192.0.2.77 (not listed). 192.0.2.77's
 # become syn_only observations; 192.0.2.66's are counted in
 # repnet_collector_enforced_total{origin="flow",by="firewall"} and never
-# observed.
+# observed. repnet lookup, run as root, finds 192.0.2.66 in the kernel's
+# set and 192.0.2.77 in none.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root: the nftables sets live in a network namespace"
 for c in ip nft python3 curl logger; do command -v $c >/dev/null || skip "$c is not installed"; done
@@ -36,6 +37,15 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 held() { $X nft list table inet repnet 2>/dev/null | grep -q '192.0.2.66'; }
 wait_until 60 held || { $X nft list ruleset >&2; fail "the nftables sets do not hold 192.0.2.66"; }
+
+# repnet lookup, as root, asks the kernel too: the set holding the address.
+$X "$REPNET_BUILD/repnet" lookup -o core.data_dir="$T/data" 192.0.2.66 >"$T/lookup" 2>&1 ||
+	{ cat "$T/lookup" >&2; fail "lookup 192.0.2.66"; }
+cat "$T/lookup"
+grep -q "kernel:  IN nft inet repnet set v4" "$T/lookup" || fail "lookup: the kernel set does not hold 192.0.2.66"
+$X "$REPNET_BUILD/repnet" lookup -o core.data_dir="$T/data" 192.0.2.77 >"$T/lookup2" 2>&1 ||
+	{ cat "$T/lookup2" >&2; fail "lookup 192.0.2.77"; }
+grep -q "kernel:  in no set of nft inet repnet" "$T/lookup2" || { cat "$T/lookup2" >&2; fail "lookup: 192.0.2.77 in a kernel set"; }
 
 # NetFlow v5: ten one-way SYNs (to port 25 of ten hosts) from each address.
 netflow() {

@@ -237,4 +237,81 @@ static void test_freeze(void **state)
 	keyset_free(ks);
 }
 
-RN_TEST_MAIN(test_freeze, test_random, test_serialize, test_walk_rejects)
+/*
+ * keyset_intersect_keys() against keyset_contains(): every container kind
+ * (array; bitset, a dense 64k block; run, after optimising ranges), frozen
+ * and not, one group (IPv4) and many (IPv6); probes of every size, so that
+ * both the probing and the walking side run, with keys before the first
+ * container, between containers and past the last.
+ */
+static void test_intersect(void **state)
+{
+	(void)state;
+	uint64_t seed = 0xfeed;
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int freeze = 0; freeze < 2; freeze++) {
+			struct keyset *ks = keyset_new();
+			uint64_t g = v6 ? 5ull << 32 : 0;
+			for (int i = 0; i < 30000; i++) /* arrays, spread out */
+				assert_true(keyset_add(ks, g | (0x01000000u +
+				                                (uint32_t)rn_test_rand(&seed) %
+				                                        0x40000000u)) >= 0);
+			for (uint32_t i = 0; i < 40000; i += 2) /* a bitset container */
+				assert_true(keyset_add(ks, g | (0x70000000u + i)) >= 0);
+			for (uint32_t i = 0; i < 3000; i++) /* runs */
+				assert_true(keyset_add(ks, g | (0x80000000u + (i / 100) * 1000 +
+				                                i % 100)) >= 0);
+			if (v6)
+				for (uint32_t h = 6; h < 40; h++)
+					assert_true(keyset_add(ks, (uint64_t)h << 32 | h * 7919) >=
+					            0);
+			keyset_optimize(ks);
+			if (freeze)
+				RN_PASS(keyset_freeze(ks));
+			RN_PASS(keyset_prepare(ks));
+			const size_t sizes[] = {1, 3, 64, 1000, 50000};
+			for (size_t z = 0; z < RN_ARRAY_LEN(sizes); z++) {
+				size_t n = sizes[z];
+				uint64_t *probe = malloc((n + 4) * sizeof(*probe));
+				for (size_t i = 0; i < n; i++) {
+					uint64_t r = rn_test_rand(&seed);
+					uint64_t hi = v6 ? (uint64_t)(4 + r % 40) << 32 : 0;
+					switch (r >> 60 & 3) {
+					case 0:
+						probe[i] = hi | (0x70000000u +
+						                 (uint32_t)(r >> 8) % 40000);
+						break;
+					case 1:
+						probe[i] = hi | (0x80000000u +
+						                 (uint32_t)(r >> 8) % 40000);
+						break;
+					default:
+						probe[i] = hi | (uint32_t)(r >> 8);
+					}
+				}
+				probe[n] = g;                   /* before the first container */
+				probe[n + 1] = g | 0xffffffffu; /* past the last */
+				probe[n + 2] = g | 0x70000000u;
+				probe[n + 3] = g | 0x80000063u;
+				size_t m = uniq(probe, n + 4);
+				uint64_t *v = NULL;
+				size_t nv = 0, cap = 0, want = 0;
+				RN_PASS(keyset_intersect_keys(ks, probe, m, &v, &nv, &cap));
+				for (size_t i = 0; i < m; i++) {
+					if (!keyset_contains(ks, probe[i]))
+						continue;
+					assert_true(want < nv);
+					assert_true(v[want] == probe[i]);
+					want++;
+				}
+				assert_int_equal(nv, want);
+				assert_true(want > 0);
+				free(v);
+				free(probe);
+			}
+			keyset_free(ks);
+		}
+	}
+}
+
+RN_TEST_MAIN(test_freeze, test_random, test_serialize, test_walk_rejects, test_intersect)
