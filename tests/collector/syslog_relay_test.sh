@@ -3,9 +3,10 @@
 # the same observations as the plain file, through every wrapper they write:
 #   - rsyslog (a private rsyslogd: imtcp on a loopback port, no imuxsock)
 #     writing files with RSYSLOG_SyslogProtocol23Format (RFC 5424: MSG with
-#     a leading space, APP-NAME a bare "postfix"), RSYSLOG_ForwardFormat and
-#     RSYSLOG_TraditionalFileFormat, and forwarding RFC 5424 (octet-counted)
-#     and ForwardFormat over TCP to repnet's syslog listener;
+#     a leading space, APP-NAME a bare "postfix"), RSYSLOG_ForwardFormat
+#     (plus the newline a file needs) and RSYSLOG_TraditionalFileFormat, and
+#     forwarding RFC 5424 (octet-counted) and RSYSLOG_ForwardFormat over TCP
+#     to repnet's syslog listener;
 #   - syslog-ng (run from the extracted syslog-ng-core package, which
 #     conflicts with rsyslog) writing RFC 5424 (flags(syslog-protocol)) and
 #     BSD files, and forwarding with syslog() (RFC 5424) and network() (BSD).
@@ -78,10 +79,12 @@ cat >"$T/rsyslog.conf" <<CONF
 global(workDirectory="$T/rs")
 module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="$T/rs.port" ruleset="relay")
+template(name="ForwardFormatLF" type="string"
+         string="<%PRI%>%TIMESTAMP:::date-rfc3339% %HOSTNAME% %syslogtag:1:32%%msg:::sp-if-no-1st-sp%%msg%\n")
 ruleset(name="relay") {
-  action(type="omfile" file="$T/rs-5424.log" template="RSYSLOG_SyslogProtocol23Format")
-  action(type="omfile" file="$T/rs-fwd.log" template="RSYSLOG_ForwardFormat")
-  action(type="omfile" file="$T/rs-trad.log" template="RSYSLOG_TraditionalFileFormat")
+  action(type="omfile" file="$T/rs-5424.txt" template="RSYSLOG_SyslogProtocol23Format")
+  action(type="omfile" file="$T/rs-fwd.txt" template="ForwardFormatLF")
+  action(type="omfile" file="$T/rs-trad.txt" template="RSYSLOG_TraditionalFileFormat")
   action(type="omfwd" target="127.0.0.1" port="$P5424" protocol="tcp"
          tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
   action(type="omfwd" target="127.0.0.1" port="$PFWD" protocol="tcp"
@@ -94,11 +97,11 @@ RSPID=$!
 DAEMON_PIDS="$DAEMON_PIDS $RSPID"
 wait_until 30 test -s "$T/rs.port" || fail "rsyslogd did not listen"
 send "$(cat "$T/rs.port")"
-file_same rs-5424 "$T/rs-5424.log"
-grep -q '^<22>1 [^ ]* mx postfix [0-9]* - -  ' "$T/rs-5424.log" ||
-	fail "rsyslog's RFC 5424 file is not the wrapper this test is about: $(head -n 1 "$T/rs-5424.log")"
-file_same rs-fwd "$T/rs-fwd.log"
-file_same rs-trad "$T/rs-trad.log"
+file_same rs-5424 "$T/rs-5424.txt"
+grep -q '^<22>1 [^ ]* mx postfix [0-9]* - -  ' "$T/rs-5424.txt" ||
+	fail "rsyslog's RFC 5424 file is not the wrapper this test is about: $(head -n 1 "$T/rs-5424.txt")"
+file_same rs-fwd "$T/rs-fwd.txt"
+file_same rs-trad "$T/rs-trad.txt"
 wait_until 60 lines_are "$T/rs5424.json" "$W" || true
 same rs5424
 wait_until 60 lines_are "$T/rsfwd.json" "$W" || true
@@ -125,23 +128,23 @@ listen sngbsd; SBSD=$LPORT
 SPORT=$(free_port)
 cat >"$T/syslog-ng.conf" <<CONF
 @version: 3.38
-options { keep-hostname(yes); keep-timestamp(yes); chain-hostnames(no); stats(freq(0)); };
+options { keep-hostname(yes); keep-timestamp(yes); chain-hostnames(no); stats-freq(0); };
 source s_in { network(ip("127.0.0.1") port($SPORT) transport("tcp")); };
-destination d_5424 { file("$T/sng-5424.log" flags(syslog-protocol)); };
-destination d_bsd { file("$T/sng-bsd.log"); };
+destination d_5424 { file("$T/sng-5424.txt" flags(syslog-protocol)); };
+destination d_bsd { file("$T/sng-bsd.txt"); };
 destination d_fw5424 { syslog("127.0.0.1" port($S5424) transport("tcp")); };
 destination d_fwbsd { network("127.0.0.1" port($SBSD) transport("tcp")); };
 log { source(s_in); destination(d_5424); destination(d_bsd); destination(d_fw5424); destination(d_fwbsd); };
 CONF
-"$SNG" -F -f "$T/syslog-ng.conf" --no-caps -R "$T/sng.persist" -p "$T/sng.pid" -c "$T/sng.ctl" \
+"$SNG" -s --module-path="$T/sng/usr/lib/syslog-ng/3.38" -f "$T/syslog-ng.conf" >"$T/sngs.log" 2>&1 || { cat "$T/sngs.log"; fail "syslog-ng configuration"; }
+"$SNG" -F -e -f "$T/syslog-ng.conf" --no-caps -R "$T/sng.persist" -p "$T/sng.pid" -c "$T/sng.ctl" \
 	--module-path="$T/sng/usr/lib/syslog-ng/3.38" >"$T/syslog-ng.log" 2>&1 &
 SNGPID=$!
 DAEMON_PIDS="$DAEMON_PIDS $SNGPID"
-port_open() { python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null; }
-wait_until 30 port_open "$SPORT" || fail "syslog-ng did not listen on $SPORT"
+wait_for "$T/syslog-ng.log" "syslog-ng starting up" 30
 send "$SPORT"
-file_same sng-5424 "$T/sng-5424.log"
-file_same sng-bsd "$T/sng-bsd.log"
+file_same sng-5424 "$T/sng-5424.txt"
+file_same sng-bsd "$T/sng-bsd.txt"
 wait_until 60 lines_are "$T/sng5424.json" "$W" || true
 same sng5424
 wait_until 60 lines_are "$T/sngbsd.json" "$W" || true
