@@ -111,7 +111,7 @@ wait_exit "$RSPID" 30
 
 # ---- syslog-ng --------------------------------------------------------------
 DEB=""
-for d in /var/cache/repnet-test /tmp/sng; do
+for d in /var/cache/repnet-test; do
 	for f in "$d"/syslog-ng-core_*.deb; do [ -f "$f" ] && DEB=$f; done
 done
 if [ -z "$DEB" ]; then
