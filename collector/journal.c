@@ -299,6 +299,7 @@ static bool cursor_load(const struct journal_reader *r, char *cur, size_t cap)
 static void position(struct journal_reader *r)
 {
 	char cur[1024];
+	bool at_end = !r->start_beginning;
 	int rc;
 
 	r->positioned = r->pending = false;
@@ -317,13 +318,15 @@ static void position(struct journal_reader *r)
 		}
 		if (rc < 0) {
 			rn_counter_inc(&r->ctr->errors);
-			log_warnx("journal %s: saved cursor: %s; reading from the start",
-			          paths_name(&r->paths), strerror(-rc));
+			log_warnx("journal %s: saved cursor: %s; starting at the %s",
+			          paths_name(&r->paths), strerror(-rc),
+			          at_end ? "end" : "beginning");
+		} else {
+			/* Nothing at or after the cursor: every entry there was read. */
+			at_end = true;
 		}
-		(void)sd_journal_seek_head(r->j);
-		return;
 	}
-	if (!r->start_beginning) {
+	if (at_end) {
 		(void)sd_journal_seek_tail(r->j);
 		if (sd_journal_previous(r->j) > 0) {
 			r->positioned = true;
