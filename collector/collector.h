@@ -46,7 +46,7 @@ struct collector_smtp_conf {
 	int format;        /* enum collector_smtp_format */
 	uint64_t max_line; /* bytes; longer lines are counted and skipped */
 	bool stdin_source; /* live: read standard input too */
-	char *exim_tz;     /* smtp.exim_timezone: "+hhmm"/"-hhmm"; NULL: the host's zone */
+	char *exim_tz;     /* smtp.exim_timezone: "+hhmm", "-hhmm" or an IANA name; NULL: TZ */
 	/* tail.*: files */
 	struct rn_strlist tail_paths;
 	int tail_start; /* 0: end, 1: beginning (for a file without a saved position) */

@@ -15,13 +15,21 @@ const char *const collector_smtp_format_names[] = {"auto", "postfix", "exim", NU
 static const char *const tail_start_names[] = {"end", "beginning", NULL};
 static const char *const journal_mode_names[] = {"auto", "on", "off", NULL};
 
-/* smtp.exim_timezone: "+hhmm" or "-hhmm", at most 14 hours either way. */
+/* smtp.exim_timezone: "+hhmm" or "-hhmm" (at most 14 hours), or a zone of /usr/share/zoneinfo. */
 static int check_exim_tz(const void *field, char *err, size_t errlen)
 {
 	const char *z = *(const char *const *)field;
+	struct smtp_tz *tz = NULL;
 	if (z == NULL || collector_tz_offset_parse(z, NULL) == RN_OK)
 		return RN_OK;
-	snprintf(err, errlen, "\"%s\" is not a UTC offset (+hhmm or -hhmm)", z);
+	int rc = smtp_tz_load(z, &tz);
+	smtp_tz_free(tz);
+	if (rc == RN_OK)
+		return RN_OK;
+	snprintf(err, errlen,
+	         "\"%s\" is neither a UTC offset (+hhmm or -hhmm) nor a time zone of "
+	         "/usr/share/zoneinfo (%s)",
+	         z, rn_strerror(rc));
 	return RN_ECONF;
 }
 
@@ -97,11 +105,11 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .type = RN_CONF_STRING,
          .offset = S_OFF(exim_tz),
          .min = 0,
-         .max = 5,
+         .max = 64,
          .check = check_exim_tz,
-         .help = "UTC offset (+hhmm or -hhmm) of Exim's log times that carry none. Empty: "
-                 "the host's time zone (TZ). A time with its own offset (log_timezone) "
-                 "keeps it."},
+         .help = "Time zone of Exim's log times that carry no offset: a UTC offset (+hhmm "
+                 "or -hhmm) or an IANA name (Europe/Berlin). Empty: the host's time zone "
+                 "(TZ). A time with its own offset (log_timezone) keeps it."},
         {.name = "journal.mode",
          .type = RN_CONF_ENUM,
          .offset = S_OFF(journal_mode),

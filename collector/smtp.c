@@ -54,14 +54,26 @@ int smtp_pipe_init(struct smtp_pipe *p, const struct collector_smtp_conf *conf, 
 	p->conf = conf;
 	p->format = format;
 	smtp_clock_init(&p->clock, ref_ms);
-	if (conf->exim_tz != NULL &&
-	    collector_tz_offset_parse(conf->exim_tz, &p->clock.exim_off_ms) == RN_OK)
-		p->clock.exim_fixed = true;
+	if (conf->exim_tz != NULL) {
+		if (collector_tz_offset_parse(conf->exim_tz, &p->clock.exim_off_ms) == RN_OK) {
+			p->clock.exim_fixed = true;
+		} else {
+			int rc = smtp_tz_load(conf->exim_tz, &p->exim_zone);
+			if (rc != RN_OK)
+				return rc;
+			p->clock.exim_zone = p->exim_zone;
+		}
+	}
 	p->det = det;
 	p->det_lock = det_lock;
 	p->sink = *sink;
 	p->ctr = ctr;
-	return linebuf_init(&p->lb, (size_t)conf->max_line);
+	int rc = linebuf_init(&p->lb, (size_t)conf->max_line);
+	if (rc != RN_OK) {
+		smtp_tz_free(p->exim_zone);
+		p->exim_zone = NULL;
+	}
+	return rc;
 }
 
 void smtp_pipe_release(struct smtp_pipe *p)
@@ -69,6 +81,8 @@ void smtp_pipe_release(struct smtp_pipe *p)
 	if (p == NULL)
 		return;
 	linebuf_release(&p->lb);
+	smtp_tz_free(p->exim_zone);
+	p->exim_zone = NULL;
 }
 
 void smtp_pipe_flush(struct smtp_pipe *p)

@@ -329,7 +329,9 @@ static int exim_stamp(struct smtp_clock *clk, struct rn_cur *c, int64_t *ts)
 		zoned = true;
 		off_ms = clk->exim_off_ms;
 	}
-	if (zoned)
+	if (!zoned && clk->exim_zone != NULL)
+		*ts = smtp_tz_to_utc(clk->exim_zone, civil_ms(y, mon, d, h, mi, s) + ms);
+	else if (zoned)
 		*ts = civil_ms(y, mon, d, h, mi, s) + ms - off_ms;
 	else
 		*ts = smtp_clock_local(clk, y, mon, d, h, mi, s, ms);

@@ -242,8 +242,52 @@ static void test_timezone(void **state)
 		unsetenv("TZ");
 	}
 	tzset();
+	/* An IANA zone, apart from TZ (UTC here): winter, summer, and both changes. */
+	if (access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0) {
+		static const char summer[] =
+		        "2026-07-01 10:00:00 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		static const char before[] =
+		        "2026-03-29 01:59:59 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		static const char after[] =
+		        "2026-03-29 03:00:00 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		assert_int_equal(exim_ts("Europe/Berlin", plain), ms_of("2026-12-01T09:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", summer), ms_of("2026-07-01T08:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", before), ms_of("2026-03-29T00:59:59Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", after), ms_of("2026-03-29T01:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", zoned), ms_of("2026-12-01T09:00:00Z"));
+		/* Every truncation of the real file is refused or parsed, never read past. */
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		struct smtp_tz *tz = NULL;
+		RN_PASS(rn_file_read("/usr/share/zoneinfo/Europe/Berlin", 1 << 20, &buf, &len));
+		RN_PASS(smtp_tz_parse(buf, len, &tz));
+		smtp_tz_free(tz);
+		for (size_t n = 0; n < len; n += 7) {
+			uint8_t *cut = malloc(n + 1);
+			assert_non_null(cut);
+			memcpy(cut, buf, n);
+			if (smtp_tz_parse(cut, n, &tz) == RN_OK)
+				smtp_tz_free(tz);
+			free(cut);
+		}
+		free(buf);
+	}
+	static const char *const bad_names[] = {"../../etc/passwd",
+	                                        "/etc/localtime",
+	                                        "No/Such_Zone",
+	                                        "Europe/../Europe/Berlin",
+	                                        "",
+	                                        "a b"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(bad_names); i++) {
+		struct smtp_tz *tz = NULL;
+		assert_int_not_equal(smtp_tz_load(bad_names[i], &tz), RN_OK);
+		assert_null(tz);
+	}
 	/* Bad values are configuration errors. */
-	static const char *const bad[] = {"0100", "+1", "+01000", "+2400", "+0160", "UTC", "+1500"};
+	static const char *const bad[] = {"0100", "+1", "+01000", "+2400", "+0160", "+1500"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
 		assert_int_not_equal(collector_tz_offset_parse(bad[i], NULL), RN_OK);
 	int64_t off;
