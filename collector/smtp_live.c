@@ -341,6 +341,9 @@ int collector_smtp_start(struct collector_smtp_live **out, const struct collecto
 		                          &l->journal_ctr);
 		if (rc != RN_OK)
 			goto fail;
+		log_notice("collector: reading Postfix and Exim from %s%s",
+		           conf->journal_paths.n > 0 ? "the journal at " : "the system journal",
+		           conf->journal_paths.n > 0 ? conf->journal_paths.v[0] : "");
 	}
 	if (conf->stdin_source) {
 		if ((rc = pipe_new(l, SRC_STDIN, sink)) != RN_OK)

@@ -103,6 +103,7 @@ CONF
 "$REPNET_BUILD/repnetd" -n -c "$T/r.conf" >/dev/null || fail "configuration"
 start_daemon "$T/d1.log" -v -c "$T/r.conf"
 PORT=$(http_port "$T/d1.log")
+grep -q "reading Postfix and Exim from the journal at $T/jl" "$T/d1.log" || fail "no journal source in the log"
 EV='repnet_smtp_events_total{source="journal"}'
 LN='repnet_smtp_lines_total{source="journal"}'
 wait_until 60 metric_ge "$PORT" "$EV" "$E1" || fail "first part: $(metric "$PORT" "$EV") events, want $E1"
