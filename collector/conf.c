@@ -20,7 +20,7 @@ static int check_exim_tz(const void *field, char *err, size_t errlen)
 {
 	const char *z = *(const char *const *)field;
 	struct smtp_tz *tz = NULL;
-	if (z == NULL || collector_tz_offset_parse(z, NULL) == RN_OK)
+	if (z == NULL || smtp_tz_offset_parse(z, NULL) == RN_OK)
 		return RN_OK;
 	int rc = smtp_tz_load(z, &tz);
 	smtp_tz_free(tz);

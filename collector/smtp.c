@@ -55,7 +55,7 @@ int smtp_pipe_init(struct smtp_pipe *p, const struct collector_smtp_conf *conf, 
 	p->format = format;
 	smtp_clock_init(&p->clock, ref_ms);
 	if (conf->exim_tz != NULL) {
-		if (collector_tz_offset_parse(conf->exim_tz, &p->clock.exim_off_ms) == RN_OK) {
+		if (smtp_tz_offset_parse(conf->exim_tz, &p->clock.exim_off_ms) == RN_OK) {
 			p->clock.exim_fixed = true;
 		} else {
 			int rc = smtp_tz_load(conf->exim_tz, &p->exim_zone);

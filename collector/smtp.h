@@ -79,7 +79,7 @@ struct smtp_clock {
 };
 
 /* "+hhmm" or "-hhmm" (at most 14 hours) to ms east of UTC; off may be NULL. */
-int collector_tz_offset_parse(const char *s, int64_t *off);
+int smtp_tz_offset_parse(const char *s, int64_t *off);
 
 /*
  * An IANA time zone, read from /usr/share/zoneinfo (tzfile.c), for Exim's

@@ -29,7 +29,7 @@ void smtp_clock_init(struct smtp_clock *c, int64_t ref_ms)
 
 static inline bool digits(const uint8_t *p, size_t n, unsigned *out);
 
-int collector_tz_offset_parse(const char *s, int64_t *off)
+int smtp_tz_offset_parse(const char *s, int64_t *off)
 {
 	unsigned h, m;
 	if (strlen(s) != 5 || (s[0] != '+' && s[0] != '-') ||

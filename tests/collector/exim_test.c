@@ -289,9 +289,9 @@ static void test_timezone(void **state)
 	/* Bad values are configuration errors. */
 	static const char *const bad[] = {"0100", "+1", "+01000", "+2400", "+0160", "+1500"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
-		assert_int_not_equal(collector_tz_offset_parse(bad[i], NULL), RN_OK);
+		assert_int_not_equal(smtp_tz_offset_parse(bad[i], NULL), RN_OK);
 	int64_t off;
-	RN_PASS(collector_tz_offset_parse("-0930", &off));
+	RN_PASS(smtp_tz_offset_parse("-0930", &off));
 	assert_int_equal(off, -(9 * 60 + 30) * 60000LL);
 }
 
