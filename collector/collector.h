@@ -46,11 +46,17 @@ struct collector_smtp_conf {
 	int format;        /* enum collector_smtp_format */
 	uint64_t max_line; /* bytes; longer lines are counted and skipped */
 	bool stdin_source; /* live: read standard input too */
+	char *exim_tz;     /* smtp.exim_timezone: "+hhmm", "-hhmm" or an IANA name; NULL: TZ */
 	/* tail.*: files */
 	struct rn_strlist tail_paths;
 	int tail_start; /* 0: end, 1: beginning (for a file without a saved position) */
 	int64_t tail_poll_ms;
 	int64_t tail_save_ms;
+	/* journal.*: the systemd journal */
+	int journal_mode;                /* enum collector_journal_mode */
+	struct rn_strlist journal_paths; /* empty: the system journal */
+	int journal_start;               /* 0: end, 1: beginning (without a saved cursor) */
+	int64_t journal_save_ms;
 	/* syslog.*: the receiver */
 	char *syslog_udp;
 	char *syslog_tcp;
@@ -102,6 +108,18 @@ struct collector_smtp_conf {
 	struct rn_strlist enforce_texts;
 };
 #define COLLECTOR_ENFORCE_TEXT_MIN 4
+/*
+ * Whether the live collector reads the journal: journal.mode on, or auto
+ * with journal.paths set or a journal on this host (/run/log/journal or
+ * /var/log/journal holds journal files).
+ */
+bool collector_smtp_journal_wanted(const struct collector_smtp_conf *c);
+/* journal.mode */
+enum collector_journal_mode {
+	COLLECTOR_JOURNAL_AUTO = 0, /* when journal.paths is set or the host has a journal */
+	COLLECTOR_JOURNAL_ON,
+	COLLECTOR_JOURNAL_OFF,
+};
 /* Flow telemetry; the keys are "flow.*" rows of collector_flow_conf_keys. */
 struct collector_flow_conf {
 	char *netflow_listen;            /* host:port of the NetFlow v5/v9 listener */
@@ -214,6 +232,14 @@ int collector_smtp_alloc(struct collector_smtp **out, const struct collector_smt
 int collector_smtp_feed(struct collector_smtp *p, const uint8_t *buf, size_t len);
 /* Reads fd to its end and feeds it. */
 int collector_smtp_read_fd(struct collector_smtp *p, int fd);
+/*
+ * Reads every entry of one journal directory or of up to 16 journal files
+ * (paths), from the first, through the pipeline: the entries of Postfix
+ * and Exim (by SYSLOG_IDENTIFIER), in their own time. Errors: the
+ * journal cannot be opened or read (a negative errno), or paths mixes a
+ * directory with other paths (RN_ECONF).
+ */
+int collector_smtp_read_journal(struct collector_smtp *p, const char *const *paths, size_t n);
 /* Ends a last line without a newline and flushes observations to the sink. */
 int collector_smtp_flush(struct collector_smtp *p);
 void collector_smtp_get_stats(const struct collector_smtp *p, struct collector_smtp_stats *out);

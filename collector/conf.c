@@ -9,10 +9,29 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "collector/collector.h"
+#include "collector/smtp.h"
 
 const char *const collector_smtp_format_names[] = {"auto", "postfix", "exim", NULL};
 static const char *const tail_start_names[] = {"end", "beginning", NULL};
+static const char *const journal_mode_names[] = {"auto", "on", "off", NULL};
+
+/* smtp.exim_timezone: "+hhmm" or "-hhmm" (at most 14 hours), or a zone of /usr/share/zoneinfo. */
+static int check_exim_tz(const void *field, char *err, size_t errlen)
+{
+	const char *z = *(const char *const *)field;
+	struct smtp_tz *tz = NULL;
+	if (z == NULL || smtp_tz_offset_parse(z, NULL) == RN_OK)
+		return RN_OK;
+	int rc = smtp_tz_load(z, &tz);
+	smtp_tz_free(tz);
+	if (rc == RN_OK)
+		return RN_OK;
+	snprintf(err, errlen,
+	         "\"%s\" is neither a UTC offset (+hhmm or -hhmm) nor a time zone of "
+	         "/usr/share/zoneinfo (%s)",
+	         z, rn_strerror(rc));
+	return RN_ECONF;
+}
 
 #define S_OFF(f) offsetof(struct collector_smtp_conf, f)
 #define DUR(n, f, lo, hi, d, h)                                                         \
@@ -82,6 +101,37 @@ const struct rn_conf_key collector_smtp_conf_keys[] = {
          .help = "DNSBL zones whose hits are this deployment's own enforcement (a federated "
                  "feed the MTA queries directly): counted, never evidence. This node's "
                  "feeds.dnsbl.zones need no entry."},
+        {.name = "smtp.exim_timezone",
+         .type = RN_CONF_STRING,
+         .offset = S_OFF(exim_tz),
+         .min = 0,
+         .max = 64,
+         .check = check_exim_tz,
+         .help = "Time zone of Exim's log times that carry no offset: a UTC offset (+hhmm "
+                 "or -hhmm) or an IANA name (Europe/Berlin). Empty: the host's time zone "
+                 "(TZ). A time with its own offset (log_timezone) keeps it."},
+        {.name = "journal.mode",
+         .type = RN_CONF_ENUM,
+         .offset = S_OFF(journal_mode),
+         .def = "auto",
+         .enum_names = journal_mode_names,
+         .help = "Read Postfix and Exim from the systemd journal: auto (when journal.paths "
+                 "is set, or /run/log/journal or /var/log/journal holds journal files), on, "
+                 "or off."},
+        {.name = "journal.paths",
+         .type = RN_CONF_STRLIST,
+         .offset = S_OFF(journal_paths),
+         .max = 16,
+         .help = "One journal directory, or journal files, to follow instead of the "
+                 "system journal. Empty: the system journal."},
+        {.name = "journal.start",
+         .type = RN_CONF_ENUM,
+         .offset = S_OFF(journal_start),
+         .def = "end",
+         .enum_names = tail_start_names,
+         .help = "Where to start a journal that has no saved cursor: end or beginning."},
+        DUR("journal.save_interval", journal_save_ms, 100, 3600000, "1s",
+            "How often the journal cursor is saved to the data directory."),
         {.name = "tail.paths",
          .type = RN_CONF_STRLIST,
          .offset = S_OFF(tail_paths),

@@ -34,7 +34,7 @@
 
 #include <sodium.h>
 
-#include "collector/smtp.h"
+#include "collector/journal.h"
 
 const char *const collector_smtp_program_names[7] = {"postfix/smtpd",
                                                      "postfix/postscreen",
@@ -54,11 +54,26 @@ int smtp_pipe_init(struct smtp_pipe *p, const struct collector_smtp_conf *conf, 
 	p->conf = conf;
 	p->format = format;
 	smtp_clock_init(&p->clock, ref_ms);
+	if (conf->exim_tz != NULL) {
+		if (smtp_tz_offset_parse(conf->exim_tz, &p->clock.exim_off_ms) == RN_OK) {
+			p->clock.exim_fixed = true;
+		} else {
+			int rc = smtp_tz_load(conf->exim_tz, &p->exim_zone);
+			if (rc != RN_OK)
+				return rc;
+			p->clock.exim_zone = p->exim_zone;
+		}
+	}
 	p->det = det;
 	p->det_lock = det_lock;
 	p->sink = *sink;
 	p->ctr = ctr;
-	return linebuf_init(&p->lb, (size_t)conf->max_line);
+	int rc = linebuf_init(&p->lb, (size_t)conf->max_line);
+	if (rc != RN_OK) {
+		smtp_tz_free(p->exim_zone);
+		p->exim_zone = NULL;
+	}
+	return rc;
 }
 
 void smtp_pipe_release(struct smtp_pipe *p)
@@ -66,6 +81,8 @@ void smtp_pipe_release(struct smtp_pipe *p)
 	if (p == NULL)
 		return;
 	linebuf_release(&p->lb);
+	smtp_tz_free(p->exim_zone);
+	p->exim_zone = NULL;
 }
 
 void smtp_pipe_flush(struct smtp_pipe *p)
@@ -183,21 +200,16 @@ static int refused_session_end(const struct smtp_pipe *p, int64_t ts, const stru
 	return SMTP_ENF_NONE;
 }
 
-int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
+/* A line split by its wrapper (or a journal entry's fields) onward. */
+static void pipe_parsed(struct smtp_pipe *p, const struct smtp_line *lp, const uint8_t *line,
+                        size_t n)
 {
-	struct smtp_pipe *p = arg;
 	struct smtp_counters *c = p->ctr;
-	struct smtp_line sl;
+	struct smtp_line sl = *lp;
 	struct smtp_event ev;
 	bool pf, ex;
 	int v;
 
-	ctr_inc(&c->lines);
-	rn_counter_add(&c->bytes, n + 1);
-	if (smtp_wrap_parse(&p->clock, line, n, &sl) != RN_OK) {
-		ctr_inc(&c->malformed);
-		return RN_OK;
-	}
 	switch (p->format) {
 	case COLLECTOR_SMTP_POSTFIX:
 		pf = true;
@@ -214,7 +226,7 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 	}
 	if (!pf && !ex) {
 		ctr_inc(&c->foreign);
-		return RN_OK;
+		return;
 	}
 	if (ex) {
 		const uint8_t *m = sl.msg;
@@ -233,7 +245,7 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 		ctr_inc(&c->unknown[pi]);
 		if (p->unparsed != NULL)
 			p->unparsed(p->unparsed_arg, smtp_prog_names[pi], line, n);
-		return RN_OK;
+		return;
 	}
 	bool is_event = v == SMTP_EVENT;
 	if (is_event) {
@@ -246,7 +258,7 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 			by = refused_session_end(p, sl.ts_ms, &ev);
 		if (by != SMTP_ENF_NONE) {
 			ctr_inc(&c->enforced[by]);
-			return RN_OK;
+			return;
 		}
 		ctr_inc(&c->events);
 		ctr_inc(&c->kinds[ev.kind & (RN_KIND_MAX - 1)]);
@@ -254,7 +266,7 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 		ctr_inc(&c->ignored);
 		/* Queue-id lines matter only to the spamtrap check. */
 		if (p->det == NULL || ev.qid_role == SMTP_QID_NONE || p->conf->spamtraps.n == 0)
-			return RN_OK;
+			return;
 	}
 	if (p->nbatch + SMTP_DETECT_MAX_OUT > RN_ARRAY_LEN(p->batch) || p->nbatch >= SMTP_BATCH)
 		smtp_pipe_flush(p);
@@ -272,7 +284,40 @@ int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
 		ctr_inc(&c->kinds[out[i].kind & (RN_KIND_MAX - 1)]);
 	}
 	p->nbatch += k;
+}
+
+int smtp_pipe_line(void *arg, const uint8_t *line, size_t n)
+{
+	struct smtp_pipe *p = arg;
+	struct smtp_line sl;
+
+	ctr_inc(&p->ctr->lines);
+	rn_counter_add(&p->ctr->bytes, n + 1);
+	if (smtp_wrap_parse(&p->clock, line, n, &sl) != RN_OK) {
+		ctr_inc(&p->ctr->malformed);
+		return RN_OK;
+	}
+	pipe_parsed(p, &sl, line, n);
 	return RN_OK;
+}
+
+void smtp_pipe_message(struct smtp_pipe *p, int64_t ts_ms, const uint8_t *prog, size_t prog_len,
+                       const uint8_t *msg, size_t len)
+{
+	struct smtp_line sl = {.ts_ms = ts_ms,
+	                       .prog = prog,
+	                       .prog_len = prog_len,
+	                       .msg = msg,
+	                       .msg_len = len,
+	                       .wrapper = SMTP_WRAP_JOURNAL};
+
+	ctr_inc(&p->ctr->lines);
+	rn_counter_add(&p->ctr->bytes, len + 1);
+	if (len > p->conf->max_line) {
+		ctr_inc(&p->ctr->overlong);
+		return;
+	}
+	pipe_parsed(p, &sl, msg, len);
 }
 
 int smtp_pipe_feed(struct smtp_pipe *p, const uint8_t *buf, size_t len)
@@ -393,6 +438,11 @@ int collector_smtp_flush(struct collector_smtp *p)
 	int rc = linebuf_finish(&p->pipe.lb, smtp_pipe_line, &p->pipe);
 	smtp_pipe_flush(&p->pipe);
 	return rc;
+}
+
+int collector_smtp_read_journal(struct collector_smtp *p, const char *const *paths, size_t n)
+{
+	return journal_read_all(paths, n, &p->pipe);
 }
 
 void collector_smtp_get_stats(const struct collector_smtp *p, struct collector_smtp_stats *out)

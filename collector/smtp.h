@@ -56,6 +56,7 @@ enum smtp_wrapper {
 	SMTP_WRAP_RFC3339, /* [<PRI>]2026-11-29T02:26:49.845+00:00 host tag: msg (rsyslog) */
 	SMTP_WRAP_RFC5424, /* <PRI>1 TS HOST APP PROCID MSGID SD MSG */
 	SMTP_WRAP_EXIM,    /* 2026-11-29 02:31:40 [+hhmm] [[pid]] msg (Exim's mainlog) */
+	SMTP_WRAP_JOURNAL, /* a journal entry's fields: no wrapper to parse */
 };
 
 /*
@@ -72,7 +73,29 @@ struct smtp_clock {
 	int64_t ref_cached_ms;
 	int64_t tz_key; /* local days*24+hour of the cached offset, or -1 */
 	int64_t tz_off_ms;
+	bool exim_fixed;                 /* Exim's zoneless times are at exim_off_ms, not TZ */
+	int64_t exim_off_ms;             /* local minus UTC */
+	const struct smtp_tz *exim_zone; /* else in this zone, when not NULL */
 };
+
+/* "+hhmm" or "-hhmm" (at most 14 hours) to ms east of UTC; off may be NULL. */
+int smtp_tz_offset_parse(const char *s, int64_t *off);
+
+/*
+ * An IANA time zone, read from /usr/share/zoneinfo (tzfile.c), for Exim's
+ * times without an offset (smtp.exim_timezone), apart from the process's
+ * TZ. smtp_tz_load() reads the zone NAME ("Europe/Berlin"; no "..", no
+ * leading '/'); smtp_tz_parse() parses TZif (version 2 or later) bytes.
+ * Free with smtp_tz_free() (NULL is a no-op). After the last transition
+ * the last offset holds.
+ */
+#define SMTP_TZ_MAX_TRANS 4096
+struct smtp_tz;
+int smtp_tz_load(const char *name, struct smtp_tz **out);
+int smtp_tz_parse(const uint8_t *buf, size_t len, struct smtp_tz **out);
+void smtp_tz_free(struct smtp_tz *tz);
+/* Local civil time in ms (as if UTC) to UTC ms. Allocates nothing. */
+int64_t smtp_tz_to_utc(const struct smtp_tz *tz, int64_t local_ms);
 
 void smtp_clock_init(struct smtp_clock *c, int64_t ref_ms);
 /* Local civil time (month 1-12) to ms since the epoch, UTC. */
@@ -278,6 +301,7 @@ struct smtp_pipe {
 	pthread_mutex_t *det_lock; /* NULL: the pipe owns det */
 	struct collector_sink sink;
 	struct smtp_counters *ctr; /* owned by the caller */
+	struct smtp_tz *exim_zone; /* smtp.exim_timezone when a zone name; owned */
 	void (*unparsed)(void *arg, const char *program, const uint8_t *line, size_t len);
 	void *unparsed_arg;
 	/*
@@ -312,6 +336,14 @@ int smtp_pipe_init(struct smtp_pipe *p, const struct collector_smtp_conf *conf, 
 void smtp_pipe_release(struct smtp_pipe *p);
 /* Processes one complete line (no newline). Always RN_OK: bad lines are counted. */
 int smtp_pipe_line(void *pipe, const uint8_t *line, size_t n);
+/*
+ * Processes one message whose wrapper is already split, as a journal entry
+ * is: ts_ms is its event time, prog its identifier ("postfix/smtpd"), msg
+ * the message alone. Counted as a line; a message longer than
+ * smtp.max_line is counted as overlong and skipped.
+ */
+void smtp_pipe_message(struct smtp_pipe *p, int64_t ts_ms, const uint8_t *prog, size_t prog_len,
+                       const uint8_t *msg, size_t len);
 /* Feeds bytes through the pipe's line buffer. */
 int smtp_pipe_feed(struct smtp_pipe *p, const uint8_t *buf, size_t len);
 /* Hands the batch to the sink. */

@@ -6,7 +6,7 @@
  * Design notes: every source thread owns a pipe (clock, batch, counters)
  * and calls the sink itself after each read; the detector is shared under
  * det_lock. Counters are per source (label source="tail", "syslog_udp",
- * "syslog_tcp", "stdin"), so each has one writer. Stop wakes every thread
+ * "syslog_tcp", "stdin", "journal"), so each has one writer. Stop wakes every thread
  * through its eventfd; each reads what is already there, flushes its
  * pipe, and (tail) saves positions; only then are the metrics
  * unregistered and the memory freed. The SASL hashing key is loaded from
@@ -22,11 +22,13 @@
 
 #include <sodium.h>
 
+#include "collector/journal.h"
 #include "collector/syslog_server.h"
 #include "collector/tail.h"
 
-enum { SRC_TAIL, SRC_UDP, SRC_TCP, SRC_STDIN, SRC_COUNT };
-static const char *const src_names[SRC_COUNT] = {"tail", "syslog_udp", "syslog_tcp", "stdin"};
+enum { SRC_TAIL, SRC_UDP, SRC_TCP, SRC_STDIN, SRC_JOURNAL, SRC_COUNT };
+static const char *const src_names[SRC_COUNT] = {"tail", "syslog_udp", "syslog_tcp", "stdin",
+                                                 "journal"};
 
 struct collector_smtp_live {
 	/*
@@ -43,6 +45,8 @@ struct collector_smtp_live {
 	struct tail_counters tail_ctr;
 	struct syslog_counters sys_ctr;
 	struct tailer *tail;
+	struct journal_counters journal_ctr;
+	struct journal_reader *journal;
 	struct syslog_server *syslog;
 	int stdin_stop;
 	pthread_t stdin_thread;
@@ -161,6 +165,23 @@ static int reg_counters(struct collector_smtp_live *l)
 			rc = rn_metrics_gauge(m, l, "repnet_tail_files_open",
 			                      "Followed files open.", NULL, &t->files_open);
 	}
+	if (l->journal != NULL) {
+		struct journal_counters *j = &l->journal_ctr;
+#define J(label, field)                                                                      \
+	if (rc == RN_OK)                                                                     \
+	rc = rn_metrics_counter(m, l, "repnet_journal_events_total",                         \
+	                        "Journal reader events: failures to open the journal, read " \
+	                        "or cursor errors, cursor saves.",                           \
+	                        "event=\"" label "\"", &j->field)
+		J("open_error", open_errors);
+		J("error", errors);
+		J("save", saves);
+#undef J
+		if (rc == RN_OK)
+			rc = rn_metrics_gauge(m, l, "repnet_journal_open",
+			                      "1 while the journal source is open.", NULL,
+			                      &j->open);
+	}
 	if (l->syslog != NULL) {
 		struct syslog_counters *y = &l->sys_ctr;
 		if (rc == RN_OK)
@@ -217,8 +238,9 @@ static int strlist_copy(struct rn_strlist *dst, const struct rn_strlist *src)
 static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smtp_conf *src)
 {
 	*dst = *src;
-	dst->syslog_udp = dst->syslog_tcp = NULL;
+	dst->syslog_udp = dst->syslog_tcp = dst->exim_tz = NULL;
 	memset(&dst->tail_paths, 0, sizeof(dst->tail_paths));
+	memset(&dst->journal_paths, 0, sizeof(dst->journal_paths));
 	memset(&dst->rbl_zones, 0, sizeof(dst->rbl_zones));
 	memset(&dst->spamtraps, 0, sizeof(dst->spamtraps));
 	memset(&dst->own_zones, 0, sizeof(dst->own_zones));
@@ -226,11 +248,14 @@ static int conf_copy(struct collector_smtp_conf *dst, const struct collector_smt
 	memset(&dst->enforce_texts, 0, sizeof(dst->enforce_texts));
 	memset(&dst->syslog_senders, 0, sizeof(dst->syslog_senders));
 	if ((src->syslog_udp != NULL && (dst->syslog_udp = strdup(src->syslog_udp)) == NULL) ||
-	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL))
+	    (src->syslog_tcp != NULL && (dst->syslog_tcp = strdup(src->syslog_tcp)) == NULL) ||
+	    (src->exim_tz != NULL && (dst->exim_tz = strdup(src->exim_tz)) == NULL))
 		return -ENOMEM;
 	int rc = rn_prefix_list_append(&dst->syslog_senders, &src->syslog_senders);
 	if (rc == RN_OK)
 		rc = strlist_copy(&dst->tail_paths, &src->tail_paths);
+	if (rc == RN_OK)
+		rc = strlist_copy(&dst->journal_paths, &src->journal_paths);
 	if (rc == RN_OK)
 		rc = strlist_copy(&dst->rbl_zones, &src->rbl_zones);
 	if (rc == RN_OK)
@@ -248,6 +273,8 @@ static void conf_copy_release(struct collector_smtp_conf *c)
 {
 	free(c->syslog_udp);
 	free(c->syslog_tcp);
+	free(c->exim_tz);
+	rn_strlist_clear(&c->journal_paths);
 	rn_prefix_list_clear(&c->syslog_senders);
 	rn_strlist_clear(&c->tail_paths);
 	rn_strlist_clear(&c->rbl_zones);
@@ -305,6 +332,19 @@ int collector_smtp_start(struct collector_smtp_live **out, const struct collecto
 		if (rc != RN_OK)
 			goto fail;
 	}
+	if (collector_smtp_journal_wanted(conf)) {
+		if ((rc = pipe_new(l, SRC_JOURNAL, sink)) != RN_OK)
+			goto fail;
+		rc = journal_reader_start(&l->journal, &conf->journal_paths, data_dir,
+		                          conf->journal_start == 1, conf->tail_poll_ms,
+		                          conf->journal_save_ms, l->pipes[SRC_JOURNAL],
+		                          &l->journal_ctr);
+		if (rc != RN_OK)
+			goto fail;
+		log_notice("collector: reading Postfix and Exim from %s%s",
+		           conf->journal_paths.n > 0 ? "the journal at " : "the system journal",
+		           conf->journal_paths.n > 0 ? conf->journal_paths.v[0] : "");
+	}
 	if (conf->stdin_source) {
 		if ((rc = pipe_new(l, SRC_STDIN, sink)) != RN_OK)
 			goto fail;
@@ -322,14 +362,30 @@ int collector_smtp_start(struct collector_smtp_live **out, const struct collecto
 		log_errx("collector: metrics: %s", rn_strerror(rc));
 		goto fail;
 	}
-	log_info("collector: SMTP sources: %zu file(s), syslog udp %u tcp %u%s", conf->tail_paths.n,
-	         syslog_server_port(l->syslog, false), syslog_server_port(l->syslog, true),
-	         conf->stdin_source ? ", stdin" : "");
+	log_info("collector: SMTP sources: %zu file(s), syslog udp %u tcp %u%s%s%s",
+	         conf->tail_paths.n, syslog_server_port(l->syslog, false),
+	         syslog_server_port(l->syslog, true), conf->stdin_source ? ", stdin" : "",
+	         l->journal != NULL ? ", journal " : "",
+	         l->journal == NULL          ? ""
+	         : conf->journal_paths.n > 0 ? conf->journal_paths.v[0]
+	                                     : "(system)");
 	*out = l;
 	return RN_OK;
 fail:
 	collector_smtp_stop(l);
 	return rc;
+}
+
+bool collector_smtp_journal_wanted(const struct collector_smtp_conf *c)
+{
+	switch (c->journal_mode) {
+	case COLLECTOR_JOURNAL_ON:
+		return true;
+	case COLLECTOR_JOURNAL_AUTO:
+		return c->journal_paths.n > 0 || journal_system_present();
+	default:
+		return false;
+	}
 }
 
 unsigned collector_smtp_udp_port(const struct collector_smtp_live *l)
@@ -348,6 +404,7 @@ void collector_smtp_stop(struct collector_smtp_live *l)
 		return;
 	syslog_server_stop(l->syslog);
 	tailer_stop(l->tail);
+	journal_reader_stop(l->journal);
 	if (l->stdin_started) {
 		uint64_t one = 1;
 		if (write(l->stdin_stop, &one, sizeof(one)) < 0)

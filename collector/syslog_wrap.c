@@ -27,6 +27,20 @@ void smtp_clock_init(struct smtp_clock *c, int64_t ref_ms)
 	c->tz_key = -1;
 }
 
+static inline bool digits(const uint8_t *p, size_t n, unsigned *out);
+
+int smtp_tz_offset_parse(const char *s, int64_t *off)
+{
+	unsigned h, m;
+	if (strlen(s) != 5 || (s[0] != '+' && s[0] != '-') ||
+	    !digits((const uint8_t *)s + 1, 2, &h) || !digits((const uint8_t *)s + 3, 2, &m) ||
+	    m > 59 || h * 60 + m > 14 * 60)
+		return RN_EPARSE;
+	if (off != NULL)
+		*off = (s[0] == '-' ? -1 : 1) * ((int64_t)h * 60 + m) * 60000;
+	return RN_OK;
+}
+
 static int64_t civil_ms(int64_t y, unsigned mon, unsigned d, unsigned h, unsigned mi, unsigned s)
 {
 	return ((rn_time_days_from_civil(y, mon, d) * 24 + h) * 60 + mi) * 60000LL + s * 1000LL;
@@ -311,11 +325,26 @@ static int exim_stamp(struct smtp_clock *clk, struct rn_cur *c, int64_t *ts)
 			i = k + 2;
 	}
 	c->p += i;
-	if (zoned)
+	if (!zoned && clk->exim_fixed) {
+		zoned = true;
+		off_ms = clk->exim_off_ms;
+	}
+	if (!zoned && clk->exim_zone != NULL)
+		*ts = smtp_tz_to_utc(clk->exim_zone, civil_ms(y, mon, d, h, mi, s) + ms);
+	else if (zoned)
 		*ts = civil_ms(y, mon, d, h, mi, s) + ms - off_ms;
 	else
 		*ts = smtp_clock_local(clk, y, mon, d, h, mi, s, ms);
 	return RN_OK;
+}
+
+static bool skip_bom(struct rn_cur *c)
+{
+	if (rn_cur_left(c) >= 3 && c->p[0] == 0xEF && c->p[1] == 0xBB && c->p[2] == 0xBF) {
+		c->p += 3;
+		return true;
+	}
+	return false;
 }
 
 /* RFC 5424 after "<PRI>1 ": TS HOST APP PROCID MSGID SD [MSG]. */
@@ -370,9 +399,18 @@ static int rfc5424(struct smtp_clock *clk, struct rn_cur *c, struct smtp_line *o
 			return RN_EPARSE;
 		c->p++;
 	}
-	/* A UTF-8 BOM may start MSG. */
-	if (rn_cur_left(c) >= 3 && c->p[0] == 0xEF && c->p[1] == 0xBB && c->p[2] == 0xBF)
-		c->p += 3;
+	/*
+	 * A UTF-8 BOM may start MSG (RFC 5424, syslog-ng). rsyslog's
+	 * RSYSLOG_SyslogProtocol23Format writes its msg property, which keeps
+	 * the space that followed the tag's ':': one more space, before or
+	 * after a BOM, is part of the wrapper, not of the message.
+	 */
+	bool bom = skip_bom(c);
+	if (rn_cur_left(c) > 0 && c->p[0] == ' ') {
+		c->p++;
+		if (!bom)
+			(void)skip_bom(c);
+	}
 	out->msg = c->p;
 	out->msg_len = rn_cur_left(c);
 	out->wrapper = SMTP_WRAP_RFC5424;

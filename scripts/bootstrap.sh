@@ -11,17 +11,34 @@ build_pkgs="gcc g++ make cmake pkg-config clang llvm lld libclang-rt-14-dev
   libmnl-dev libnftnl-dev libnng-dev nng-utils libmbedtls-dev
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libroaring-dev libxdp-dev libbpf-dev libsodium-dev libconfig-dev libpcap-dev
-  libcmocka-dev linux-libc-dev"
+  libcmocka-dev linux-libc-dev libsystemd-dev"
 # Real peers and clients the tests talk to.
 test_pkgs="dnsutils nftables ipset iproute2 bsdutils nfdump curl procps
   python3 util-linux logrotate tzdata rbldnsd postfix swaks crowdsec-firewall-bouncer
-  systemd groff-base man-db bsdextrautils openssl tcpdump"
+  systemd groff-base man-db bsdextrautils openssl tcpdump
+  systemd-journal-remote rsyslog libivykis0 libnet1 libwrap0 libjson-c5 libpcre3"
 bench_pkgs="rbldnsd dnsperf pmacct fail2ban hyperfine bc"
 
 pkgs="$build_pkgs $test_pkgs"
 if [ "${1:-}" = "--bench" ]; then
 	pkgs="$pkgs $bench_pkgs"
 fi
+
+# syslog-ng-core conflicts with rsyslog, so collector.syslog_relay_test runs
+# it from the package extracted into its temporary directory: the .deb is
+# fetched once into this cache (its runtime libraries are in test_pkgs).
+sng_cache=/var/cache/repnet-test
+fetch_syslog_ng() {
+	for f in "$sng_cache"/syslog-ng-core_*.deb; do
+		[ -f "$f" ] && return 0
+	done
+	s=""
+	[ "$(id -u)" -eq 0 ] || s="sudo"
+	echo "bootstrap: fetching syslog-ng-core into $sng_cache"
+	$s mkdir -p "$sng_cache"
+	(cd "$sng_cache" && $s apt-get download -q syslog-ng-core) ||
+		echo "bootstrap: could not fetch syslog-ng-core; collector.syslog_relay_test skips it" >&2
+}
 
 missing=""
 for p in $pkgs; do
@@ -30,6 +47,7 @@ for p in $pkgs; do
 done
 if [ -z "$missing" ]; then
 	echo "bootstrap: all packages present"
+	fetch_syslog_ng
 	exit 0
 fi
 
@@ -48,3 +66,4 @@ echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-
 $sudo apt-get update -q
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing
+fetch_syslog_ng

@@ -130,11 +130,15 @@ static int start_daemon(struct demo *d, const char *conf, const char **ov, size_
 	/* The lab overrides, then the user's own. */
 	/*
 	 * The demo leaves the host's firewall alone: no sync role unless the
-	 * user's own -o core.roles asks for it.
+	 * user's own -o core.roles asks for it. It replays its own logs, so
+	 * the host's journal stays out.
 	 */
-	static const char *const lab[] = {"scoring.default_never_block=false", "scoring.tick=2s",
-	                                  "scoring.lateness=1s", "feeds.bus.heartbeat=1s",
-	                                  "core.roles=collect,score,publish,serve"};
+	static const char *const lab[] = {"scoring.default_never_block=false",
+	                                  "scoring.tick=2s",
+	                                  "scoring.lateness=1s",
+	                                  "feeds.bus.heartbeat=1s",
+	                                  "core.roles=collect,score,publish,serve",
+	                                  "collector.journal.mode=off"};
 	for (size_t i = 0; i < RN_ARRAY_LEN(lab); i++) {
 		args[n++] = "-o";
 		args[n++] = lab[i];

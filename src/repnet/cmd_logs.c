@@ -1,8 +1,8 @@
 /*
  * cmd_logs.c: repnet logs, Postfix and Exim logs -> observations as JSON.
  *
- * Offline (a FILE or "-"): the collector's offline pipeline runs in this
- * thread, in event time. Live (--follow, --udp, --tcp): the collector's
+ * Offline (a FILE, "-", or --journal PATH...): the collector's offline
+ * pipeline runs in this thread, in event time. Live (--follow, --udp, --tcp): the collector's
  * live sources run in their own threads until SIGINT or SIGTERM, which
  * this thread waits for with the signals blocked everywhere else.
  */
@@ -103,9 +103,39 @@ static int run_live(struct daemon_conf *c, struct collector_smtp_conf *lc, struc
 	return 0;
 }
 
+/* --journal: every entry of journal files or a directory, from the first. */
+static int run_journal(const struct collector_smtp_conf *lc, struct out *o,
+                       const char *const *paths, size_t n, bool show_unparsed, bool summary)
+{
+	struct collector_smtp *p = NULL;
+	struct collector_smtp_opts opts = {.format = lc->format, .detect = lc->detect};
+	if (show_unparsed)
+		opts.unparsed = print_unparsed;
+	struct collector_sink sink = {.emit = emit_json, .arg = o};
+	int rc = collector_smtp_alloc(&p, lc, &opts, &sink);
+	if (rc == RN_OK)
+		rc = collector_smtp_read_journal(p, paths, n);
+	if (rc == RN_OK)
+		rc = collector_smtp_flush(p);
+	if (rc != RN_OK) {
+		fprintf(stderr, "repnet: journal %s: %s\n", paths[0], rn_strerror(rc));
+		collector_smtp_free(p);
+		return 1;
+	}
+	if (summary) {
+		struct collector_smtp_stats st;
+		collector_smtp_get_stats(p, &st);
+		print_summary(&st);
+	}
+	fflush(stdout);
+	collector_smtp_free(p);
+	return 0;
+}
+
 /*
  * repnet logs [--format F] [--summary] [--no-detect] [--ref-time T]
  *             [-c FILE] [-o key=value]... FILE|-
+ * repnet logs [options] --journal PATH [--journal PATH]...
  * repnet logs [options] [--follow FILE]... [--udp H:P] [--tcp H:P] [--stdin]
  */
 int cmd_logs(int argc, char **argv)
@@ -120,12 +150,14 @@ int cmd_logs(int argc, char **argv)
 	                                      {"tcp", required_argument, NULL, 't'},
 	                                      {"stdin", no_argument, NULL, 'S'},
 	                                      {"show-unparsed", no_argument, NULL, 'U'},
+	                                      {"journal", required_argument, NULL, 'J'},
 	                                      {NULL, 0, NULL, 0}};
 	const char *udp = NULL, *tcp = NULL, *file = NULL;
 	struct conf_args ca;
 	int carc = conf_args_init(&ca, argc);
 	char **follow = calloc((size_t)argc + 1, sizeof(*follow));
-	size_t nfollow = 0;
+	const char **journal = calloc((size_t)argc + 1, sizeof(*journal));
+	size_t nfollow = 0, njournal = 0;
 	int format = -1, ch, code = 1;
 	bool summary = false, detect = true, live = false, use_stdin = false;
 	bool show_unparsed = false;
@@ -135,7 +167,7 @@ int cmd_logs(int argc, char **argv)
 	bool loaded = false;
 	struct out o = {.json = true, .lock = PTHREAD_MUTEX_INITIALIZER};
 
-	if (carc != RN_OK || follow == NULL)
+	if (carc != RN_OK || follow == NULL || journal == NULL)
 		goto out;
 	while ((ch = conf_args_getopt(&ca, argc, argv, "c:o:", lopts)) != -1) {
 		switch (ch) {
@@ -180,6 +212,9 @@ int cmd_logs(int argc, char **argv)
 		case 'U':
 			show_unparsed = true;
 			break;
+		case 'J':
+			journal[njournal++] = optarg;
+			break;
 		case 'S':
 			use_stdin = true;
 			live = true;
@@ -189,7 +224,15 @@ int cmd_logs(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (use_stdin && nfollow == 0 && udp == NULL && tcp == NULL) {
+	if (njournal > 0) {
+		/* Journal files or a directory, offline; nothing else to read. */
+		if (live || optind != argc) {
+			fprintf(stderr, "repnet: --journal reads offline, without a FILE or "
+			                "live sources\n");
+			code = 2;
+			goto out;
+		}
+	} else if (use_stdin && nfollow == 0 && udp == NULL && tcp == NULL) {
 		/* Standard input alone ends at its end: that is the offline mode. */
 		live = false;
 		if (optind != argc) {
@@ -217,10 +260,15 @@ int cmd_logs(int argc, char **argv)
 		lc.tail_paths.v = follow;
 		lc.tail_paths.n = nfollow;
 		lc.stdin_source = use_stdin;
+		lc.journal_mode = COLLECTOR_JOURNAL_OFF;
 		code = run_live(&c, &lc, &o);
 		goto out;
 	}
 
+	if (njournal > 0) {
+		code = run_journal(&lc, &o, journal, njournal, show_unparsed, summary);
+		goto out;
+	}
 	if (file == NULL)
 		file = argv[optind];
 	int fd = STDIN_FILENO;
@@ -265,6 +313,7 @@ out:
 	if (loaded)
 		daemon_conf_release(&c);
 	free(follow);
+	free(journal);
 	conf_args_free(&ca);
 	return code;
 }

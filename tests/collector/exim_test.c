@@ -183,4 +183,117 @@ static void test_loop_safety(void **state)
 	smtp_conf_release(&c);
 }
 
-RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_groups, test_spoofing, test_loop_safety)
+/* The first observation's time of one Exim line, with smtp.exim_timezone = tz. */
+static int64_t exim_ts(const char *tz, const char *line)
+{
+	const char *ov[] = {NULL, NULL};
+	char kv[64];
+	struct collector_smtp_conf c;
+	struct obs_vec o = {0};
+	if (tz != NULL) {
+		snprintf(kv, sizeof(kv), "collector.smtp.exim_timezone=%s", tz);
+		ov[0] = kv;
+	}
+	smtp_conf_defaults(&c, ov);
+	run_buf(&c, false, line, strlen(line), &o, NULL);
+	assert_int_equal(o.n, 1);
+	int64_t ts = o.v[0].ts_ms;
+	free(o.v);
+	smtp_conf_release(&c);
+	return ts;
+}
+
+static int64_t ms_of(const char *rfc3339)
+{
+	int64_t v;
+	RN_PASS(rn_time_parse((const uint8_t *)rfc3339, strlen(rfc3339), &v));
+	return v;
+}
+
+static void test_timezone(void **state)
+{
+	(void)state;
+	static const char zoned[] =
+	        "2026-12-01 10:00:00 +0100 SMTP connection from "
+	        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+	static const char plain[] =
+	        "2026-12-01 10:00:00 SMTP connection from "
+	        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+	char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	/* The log's own offset wins over the key and over TZ. */
+	assert_int_equal(exim_ts(NULL, zoned), ms_of("2026-12-01T09:00:00Z"));
+	assert_int_equal(exim_ts("-0500", zoned), ms_of("2026-12-01T09:00:00Z"));
+	/* No offset in the log: the key, else the host's zone (TZ). */
+	assert_int_equal(exim_ts("+0530", plain), ms_of("2026-12-01T04:30:00Z"));
+	assert_int_equal(exim_ts("-0800", plain), ms_of("2026-12-01T18:00:00Z"));
+	assert_int_equal(exim_ts(NULL, plain), ms_of("2026-12-01T10:00:00Z"));
+	if (access("/usr/share/zoneinfo/Asia/Tokyo", R_OK) == 0) {
+		setenv("TZ", "Asia/Tokyo", 1);
+		tzset();
+		assert_int_equal(exim_ts(NULL, plain), ms_of("2026-12-01T01:00:00Z"));
+		assert_int_equal(exim_ts("+0000", plain), ms_of("2026-12-01T10:00:00Z"));
+	}
+	if (old != NULL) {
+		setenv("TZ", old, 1);
+		free(old);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+	/* An IANA zone, apart from TZ (UTC here): winter, summer, and both changes. */
+	if (access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0) {
+		static const char summer[] =
+		        "2026-07-01 10:00:00 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		static const char before[] =
+		        "2026-03-29 01:59:59 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		static const char after[] =
+		        "2026-03-29 03:00:00 SMTP connection from "
+		        "[127.0.1.2]:34860 I=[127.101.2.1]:25 (TCP/IP connection count = 1)\n";
+		assert_int_equal(exim_ts("Europe/Berlin", plain), ms_of("2026-12-01T09:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", summer), ms_of("2026-07-01T08:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", before), ms_of("2026-03-29T00:59:59Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", after), ms_of("2026-03-29T01:00:00Z"));
+		assert_int_equal(exim_ts("Europe/Berlin", zoned), ms_of("2026-12-01T09:00:00Z"));
+		/* Every truncation of the real file is refused or parsed, never read past. */
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		struct smtp_tz *tz = NULL;
+		RN_PASS(rn_file_read("/usr/share/zoneinfo/Europe/Berlin", 1 << 20, &buf, &len));
+		RN_PASS(smtp_tz_parse(buf, len, &tz));
+		smtp_tz_free(tz);
+		for (size_t n = 0; n < len; n += 7) {
+			uint8_t *cut = malloc(n + 1);
+			assert_non_null(cut);
+			memcpy(cut, buf, n);
+			if (smtp_tz_parse(cut, n, &tz) == RN_OK)
+				smtp_tz_free(tz);
+			free(cut);
+		}
+		free(buf);
+	}
+	static const char *const bad_names[] = {"../../etc/passwd",
+	                                        "/etc/localtime",
+	                                        "No/Such_Zone",
+	                                        "Europe/../Europe/Berlin",
+	                                        "",
+	                                        "a b"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(bad_names); i++) {
+		struct smtp_tz *tz = NULL;
+		assert_int_not_equal(smtp_tz_load(bad_names[i], &tz), RN_OK);
+		assert_null(tz);
+	}
+	/* Bad values are configuration errors. */
+	static const char *const bad[] = {"0100", "+1", "+01000", "+2400", "+0160", "+1500"};
+	for (size_t i = 0; i < RN_ARRAY_LEN(bad); i++)
+		assert_int_not_equal(smtp_tz_offset_parse(bad[i], NULL), RN_OK);
+	int64_t off;
+	RN_PASS(smtp_tz_offset_parse("-0930", &off));
+	assert_int_equal(off, -(9 * 60 + 30) * 60000LL);
+}
+
+RN_TEST_MAIN_GROUP(setup, teardown, test_whole_log, test_groups, test_spoofing, test_loop_safety,
+                   test_timezone)

@@ -58,6 +58,21 @@ static void test_wrappers(void **state)
 	assert_slice(l.msg, l.msg_len, "msg here");
 	RN_PASS(wrap(&c, "<13>1 2026-11-29T02:26:49Z vm postfix/smtpd - - -", &l)); /* no MSG */
 	assert_int_equal(l.msg_len, 0);
+	/* rsyslog's RFC 5424 template: MSG keeps the space after the tag's ':'. */
+	RN_PASS(wrap(&c, "<22>1 2026-11-29T02:26:49+00:00 vm postfix 4486 - -  connect from x",
+	             &l));
+	assert_slice(l.prog, l.prog_len, "postfix");
+	assert_slice(l.msg, l.msg_len, "connect from x");
+	RN_PASS(wrap(&c, "<22>1 2026-11-29T02:26:49Z vm postfix 1 - - \xEF\xBB\xBF connect", &l));
+	assert_slice(l.msg, l.msg_len, "connect");
+	RN_PASS(wrap(&c,
+	             "<22>1 2026-11-29T02:26:49Z vm postfix 1 - -  \xEF\xBB\xBF"
+	             "connect",
+	             &l));
+	assert_slice(l.msg, l.msg_len, "connect");
+	/* Only one such space belongs to the wrapper. */
+	RN_PASS(wrap(&c, "<22>1 2026-11-29T02:26:49Z vm postfix 1 - -   two", &l));
+	assert_slice(l.msg, l.msg_len, " two");
 
 	RN_PASS(wrap(&c, "2026-11-29 02:31:40 +0100 [123] 1xXUhY-0002YT-1n Completed", &l));
 	assert_int_equal(l.wrapper, SMTP_WRAP_EXIM);
