@@ -619,9 +619,19 @@ int cmd_status(int argc, char **argv)
 	            "origin=\"smtp\"");
 	metric_line(m, "observations from flows", "repnet_collector_observations_total",
 	            "origin=\"flow\"");
-	metric_line(m, "observations acked by the scorer",
-	            "repnet_collector_observations_acked_total", NULL);
-	metric_line(m, "observations journaled (scorer)", "repnet_ingest_observations_total", NULL);
+	/*
+	 * On a scorer, what it journaled and acknowledged to every collector;
+	 * elsewhere, what this collector's scorer acknowledged. (A scorer's
+	 * own ingest client, kept for federation, sends nothing: its counter
+	 * is 0.)
+	 */
+	double journaled;
+	if (m != NULL && cli_metric(m, "repnet_ingest_observations_total", NULL, &journaled) == 0)
+		printf("  %-34s %.0f (journaled here)\n", "observations acked by the scorer",
+		       journaled);
+	else
+		metric_line(m, "observations acked by the scorer",
+		            "repnet_collector_observations_acked_total", NULL);
 	metric_line(m, "observations dropped (queue full)", "repnet_collector_queue_total",
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
