@@ -49,6 +49,11 @@
  * A plain-TCP client on a TLS listener is "not_tls"; a port scan or a
  * health check that connects and closes is "closed_by_peer".
  *
+ * nng does not call handshake() again once the TCP connection beneath
+ * fails, so a handshake left unfinished is reported when nng closes or
+ * frees the connection, as "closed_by_peer". A connection this side
+ * closes in mid-handshake (at shutdown) is counted so too.
+ *
  * Threads. nng calls the engine from its own threads with the
  * connection's lock held; connections share their configuration, which
  * is not changed once a connection uses it (nng's rule). Counters are

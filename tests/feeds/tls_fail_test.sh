@@ -103,6 +103,13 @@ C3=$C_HTTP
 expect col3 "$C3" dialer name_mismatch "failed: name_mismatch: .*server_name = \"scorer.example\""
 expect pub1 "$S_HTTP" listener refused_by_peer "from 127.0.0.1:[0-9]* failed: refused_by_peer: .*alert 42 bad_certificate"
 
+# A plain-TCP client on a TLS listener (nngcat, when installed).
+if command -v nngcat >/dev/null; then
+	timeout 10 nngcat --req0 --dial "tcp://127.0.0.1:$S_RESYNC" --data x --recv-timeout 2 \
+		>/dev/null 2>&1 || true
+	expect pub1 "$S_HTTP" listener not_tls "from 127.0.0.1:[0-9]* failed: not_tls"
+fi
+
 # Control: a good collector's link comes up and its handshakes do not fail.
 collector good "tls: { ca = \"$P/ca.crt\"; server_name = \"localhost\";
                        cert = \"$P/member.crt\"; key = \"$P/member.key\"; };"
