@@ -8,6 +8,8 @@
 #   - a collector with no client certificate;
 #   - a collector whose certificate another CA signed;
 #   - a collector that expects another server name (tls.server_name);
+#   - a collector that trusts another CA than the scorer's;
+#   - a plain-TCP client (nngcat, when installed);
 #   - a good collector (the control: its link is up, nothing is counted for it);
 #   - a serve-role member holding the wrong publisher key: it logs and counts
 #     the refusal, its status says why it is not in sync, and its resyncs back
@@ -59,6 +61,7 @@ collector: { syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = ""; };
 feeds: { bus: { ingest_url = "$INGEST"; ingest_flush = "50ms"; reconnect_min = "100ms";
                 collector_key = "$T/$1-collector.key"; $2 }; };
 CONF
+	collector_key "$1" >/dev/null
 	"$REPNET_BUILD/repnetd" -n -c "$T/$1.conf" >/dev/null || fail "$1 configuration"
 	start_daemon "$T/$1.log" -c "$T/$1.conf"
 	C_HTTP=$(http_port "$T/$1.log")
@@ -102,6 +105,13 @@ collector col3 "tls: { ca = \"$P/ca.crt\"; server_name = \"scorer.example\";
 C3=$C_HTTP
 expect col3 "$C3" dialer name_mismatch "failed: name_mismatch: .*server_name = \"scorer.example\""
 expect pub1 "$S_HTTP" listener refused_by_peer "from 127.0.0.1:[0-9]* failed: refused_by_peer: .*alert 42 bad_certificate"
+
+# A server certificate from a CA the client does not trust: the client names it.
+collector col4 "tls: { ca = \"$P/ca2.crt\"; server_name = \"localhost\";
+                       cert = \"$P/member.crt\"; key = \"$P/member.key\"; };"
+C4=$C_HTTP
+expect col4 "$C4" dialer untrusted_certificate "failed: untrusted_certificate: the server's certificate does not chain"
+wait_for "$T/pub1.log" "from 127.0.0.1:[0-9]* failed: refused_by_peer: .*alert 48 unknown_ca" 10
 
 # A plain-TCP client on a TLS listener (nngcat, when installed).
 if command -v nngcat >/dev/null; then
