@@ -98,11 +98,11 @@ static int tls_config(nng_tls_config **out, bool server, const struct feeds_bus_
 
 	(void)feeds_bus_tls_engine(); /* on failure, nng's own engine: no reports */
 	if (server && (c->tls_cert == NULL || c->tls_key == NULL)) {
-		log_warnx("bus: %s needs bus.tls.cert and bus.tls.key", url);
+		log_warnx("bus: %s needs feeds.bus.tls.cert and feeds.bus.tls.key", url);
 		return RN_ECONF;
 	}
 	if (server && c->tls_verify_peer && c->tls_ca == NULL) {
-		log_warnx("bus: %s: bus.tls.verify_peer needs bus.tls.ca", url);
+		log_warnx("bus: %s: feeds.bus.tls.verify_peer needs feeds.bus.tls.ca", url);
 		return RN_ECONF;
 	}
 	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) !=

@@ -178,6 +178,16 @@ static void check_files(struct checker *k, const struct daemon_conf *c)
 {
 	const struct feeds_bus_conf *b = &c->feeds.bus;
 	unsigned roles = c->core.roles;
+	bool tls_listener = ((roles & RN_ROLE_SCORE) && is_tls_url(b->ingest_listen)) ||
+	                    ((roles & RN_ROLE_PUBLISH) &&
+	                     (is_tls_url(b->pub_listen) || is_tls_url(b->resync_listen)));
+	if (tls_listener && (b->tls_cert == NULL || b->tls_key == NULL))
+		problem(k, true,
+		        "a tls+tcp:// listener needs feeds.bus.tls.cert and feeds.bus.tls.key");
+	if (tls_listener && b->tls_verify_peer && b->tls_ca == NULL)
+		problem(k, true,
+		        "feeds.bus.tls.verify_peer needs feeds.bus.tls.ca (the CA client "
+		        "certificates must chain to), or verify_peer = false");
 	if (any_tls(c, roles)) {
 		check_file(k, true, "feeds.bus.tls.cert", b->tls_cert);
 		check_file(k, true, "feeds.bus.tls.key", b->tls_key);

@@ -5,6 +5,8 @@
 #     file the roles read, roles that do not fit together, and a misspelt
 #     key (with "did you mean"); each message names the key; a followed
 #     log file that is absent is a warning only;
+#   - a certificate that is not PEM stops the start with an error naming
+#     the keys and the file;
 #   - a collector following a file that does not exist logs it at start,
 #     counts it in repnet_tail_files_missing, and reads it once it appears;
 #   - the collector's `repnet status` shows its ingest link (connected, last
@@ -34,12 +36,26 @@ check 1 "feeds.bus.tls.cert = \"$T/none.crt\": No such file or directory" \
 mkdir -p "$T/adir"
 check 1 "feeds.dnsbl.list_file = \"$T/adir\": not a regular file" \
 	-o core.roles=serve -o "feeds.dnsbl.list_file=$T/adir"
+check 1 "feeds.bus.tls.verify_peer needs feeds.bus.tls.ca" \
+	-o core.roles=score -o feeds.bus.ingest_listen=tls+tcp://127.0.0.1:0
 check 1 "publish needs score" -o core.roles=publish
 check 1 "serve has no feed and no list" -o core.roles=serve
 check 1 "collect without score needs feeds.bus.ingest_url" -o core.roles=collect -o feeds.bus.ingest_url=
 check 1 'unknown key (did you mean "feeds.bus.tls.server_name"?)' -o feeds.bus.tls.sever_name=x
 check 0 "warning: collector.tail.paths = \"$T/mail.log\": No such file or directory" \
 	-o "collector.tail.paths=$T/mail.log"
+
+# A TLS file that exists but is not PEM: -n passes (it opens), the start
+# fails, and the error names the key and the file.
+printf 'not a certificate\n' >"$T/bad.pem"
+_rc=0
+timeout 30 "$REPNET_BUILD/repnetd" -f -o core.roles=score -o "core.data_dir=$T/bad.d" \
+	-o core.http_listen=127.0.0.1:0 -o feeds.bus.ingest_listen=tls+tcp://127.0.0.1:0 \
+	-o "feeds.bus.tls.cert=$T/bad.pem" -o "feeds.bus.tls.key=$T/bad.pem" -o "feeds.bus.tls.ca=$T/bad.pem" >"$T/bad.log" 2>&1 || _rc=$?
+[ "$_rc" != 0 ] && [ "$_rc" != 124 ] || { cat "$T/bad.log" >&2; fail "a scorer with a bad certificate: exit $_rc"; }
+grep -q "feeds.bus.tls.cert = \"$T/bad.pem\" with feeds.bus.tls.key = \"$T/bad.pem\"" "$T/bad.log" ||
+	{ cat "$T/bad.log" >&2; fail "the TLS error does not name the keys and the file"; }
+echo "bad certificate: $(grep -m1 "feeds.bus.tls.cert = " "$T/bad.log" | sed 's/^.*bus: /bus: /')"
 
 # ---- a scorer, and a collector following a file that is not there yet ----
 start_scorer pub1 ""
