@@ -41,7 +41,7 @@
  *   - client certificate from another CA: the listener sees
  *     "untrusted_certificate"; the client sees "refused_by_peer" with the
  *     alert (unknown_ca);
- *   - wrong bus.tls.server_name: the dialer sees "name_mismatch"; the
+ *   - wrong feeds.bus.tls.server_name: the dialer sees "name_mismatch"; the
  *     listener sees "refused_by_peer" with the alert (bad_certificate);
  *   - server certificate from a CA the dialer does not trust: the dialer
  *     sees "untrusted_certificate", the listener "refused_by_peer"
@@ -189,14 +189,16 @@ static const char *hint(bool server, enum feeds_tls_reason r, const struct nng_t
 {
 	switch (r) {
 	case FEEDS_TLS_NO_CERT:
-		return server ? "the client presented no certificate (bus.tls.verify_peer = true "
-		                "requires one: the client's bus.tls.cert and bus.tls.key)"
+		return server ? "the client presented no certificate (feeds.bus.tls.verify_peer = "
+		                "true "
+		                "requires one: the client's feeds.bus.tls.cert and "
+		                "feeds.bus.tls.key)"
 		              : "the server presented no certificate";
 	case FEEDS_TLS_UNTRUSTED:
-		return server ? "the client's certificate does not chain to bus.tls.ca"
-		              : "the server's certificate does not chain to bus.tls.ca";
+		return server ? "the client's certificate does not chain to feeds.bus.tls.ca"
+		              : "the server's certificate does not chain to feeds.bus.tls.ca";
 	case FEEDS_TLS_NAME_MISMATCH:
-		return "the server's certificate does not name bus.tls.server_name";
+		return "the server's certificate does not name feeds.bus.tls.server_name";
 	case FEEDS_TLS_EXPIRED:
 		return "the peer's certificate is expired or not yet valid";
 	case FEEDS_TLS_BAD_CERT:
@@ -204,14 +206,17 @@ static const char *hint(bool server, enum feeds_tls_reason r, const struct nng_t
 		       "revocation)";
 	case FEEDS_TLS_REFUSED:
 		return server ? "the client refused this server's certificate (check the "
-		                "client's bus.tls.ca and bus.tls.server_name against bus.tls.cert)"
-		              : "the server refused this client (check bus.tls.cert against the "
-		                "server's bus.tls.ca)";
+		                "client's feeds.bus.tls.ca and feeds.bus.tls.server_name against "
+		                "feeds.bus.tls.cert)"
+		              : "the server refused this client (check feeds.bus.tls.cert against "
+		                "the "
+		                "server's feeds.bus.tls.ca)";
 	case FEEDS_TLS_CLOSED:
 		return server || c->auth == NNG_TLS_AUTH_MODE_NONE
 		               ? "the peer closed the connection during the handshake"
 		               : "the server closed the connection during the handshake (it may "
-		                 "require a client certificate: bus.tls.cert, bus.tls.key)";
+		                 "require a client certificate: feeds.bus.tls.cert, "
+		                 "feeds.bus.tls.key)";
 	case FEEDS_TLS_NOT_TLS:
 		return "the peer does not speak TLS (a tcp:// URL?)";
 	default:
@@ -234,7 +239,7 @@ static void report(struct nng_tls_engine_conn *ec, int err)
 		snprintf(detail, sizeof(detail), " (alert %d %s)", ec->ssl.in_msg[1],
 		         alert_name(ec->ssl.in_msg[1]));
 	else if (r == FEEDS_TLS_NAME_MISMATCH && c->server_name != NULL)
-		snprintf(detail, sizeof(detail), " (bus.tls.server_name = \"%.100s\")",
+		snprintf(detail, sizeof(detail), " (feeds.bus.tls.server_name = \"%.100s\")",
 		         c->server_name);
 	else if (r == FEEDS_TLS_OTHER || r == FEEDS_TLS_NOT_TLS)
 		snprintf(detail, sizeof(detail), " (mbed TLS error -0x%04x)", (unsigned)-err);
