@@ -46,7 +46,8 @@ static void problem(struct checker *k, bool fatal, const char *fmt, ...)
 		k->warnings++;
 }
 
-int check_port_of(const char *v, long *port)
+/* The port of a listen address or URL into *port (-1: none); -1 when out of range or not a number. */
+static int check_port_of(const char *v, long *port)
 {
 	const char *h = strstr(v, "://");
 	*port = -1;

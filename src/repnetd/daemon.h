@@ -23,8 +23,6 @@ struct daemon_opts {
  * RN_ECONF when there was an error.
  */
 int daemon_conf_check_all(const struct daemon_conf *c, FILE *out);
-/* The port of a listen address or URL into *port (-1: none); -1 when out of range or not a number. */
-int check_port_of(const char *v, long *port);
 
 /* Runs until SIGTERM or SIGINT; returns the process exit code. */
 int daemon_run(const struct daemon_opts *opts);
