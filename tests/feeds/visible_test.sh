@@ -6,7 +6,7 @@
 #     key (with "did you mean"); each message names the key; a followed
 #     log file that is absent is a warning only;
 #   - a certificate that is not PEM stops the start with an error naming
-#     the keys and the file;
+#     the keys and the file; a listener on a port in use names its key;
 #   - a collector following a file that does not exist logs it at start,
 #     counts it in repnet_tail_files_missing, and reads it once it appears;
 #   - the collector's `repnet status` shows its ingest link (connected, last
@@ -59,6 +59,17 @@ echo "bad certificate: $(grep -m1 "feeds.bus.tls.cert = " "$T/bad.log" | sed 's/
 
 # ---- a scorer, and a collector following a file that is not there yet ----
 start_scorer pub1 ""
+# A listener on a port in use (the scorer's ingest port): the error names the key.
+_rc=0
+timeout 30 "$REPNET_BUILD/repnetd" -f -o core.roles=collect -o "core.data_dir=$T/busy.d" \
+	-o core.http_listen=127.0.0.1:0 -o "collector.syslog.tcp_listen=127.0.0.1:$S_INGEST" \
+	-o collector.syslog.udp_listen= -o collector.flow.netflow_listen= \
+	-o collector.flow.ipfix_listen= -o collector.flow.sflow_listen= >"$T/busy.log" 2>&1 || _rc=$?
+[ "$_rc" != 0 ] && [ "$_rc" != 124 ] || { cat "$T/busy.log" >&2; fail "a listener on a busy port: exit $_rc"; }
+grep -q "collector.syslog.tcp_listen = \"127.0.0.1:$S_INGEST\": Address already in use" "$T/busy.log" ||
+	{ cat "$T/busy.log" >&2; fail "the listener's error does not name the key"; }
+echo "busy port: $(grep -m1 "collector.syslog.tcp_listen = " "$T/busy.log" | sed 's/^.*syslog: /syslog: /')"
+
 cat >"$T/col1.conf" <<CONF
 core: { instance = "col1"; data_dir = "$T/col1.d"; http_listen = "127.0.0.1:0";
         roles = ["collect"]; log_level = "info"; };
