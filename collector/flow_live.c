@@ -664,6 +664,9 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 
 	/* Listeners. */
 	const char *l[3] = {conf->netflow_listen, conf->ipfix_listen, conf->sflow_listen};
+	static const char *const lkey[3] = {"collector.flow.netflow_listen",
+	                                    "collector.flow.ipfix_listen",
+	                                    "collector.flow.sflow_listen"};
 	if (conf->backend == COLLECTOR_FLOW_BACKEND_UDP) {
 		for (int k = 0; k < 3; k++) {
 			if (l[k] == NULL)
@@ -673,7 +676,8 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 				struct capture *c;
 				rc = capture_udp_open(&c, l[k], conf->rcvbuf, (size_t)conf->batch);
 				if (rc != RN_OK) {
-					log_warnx("flow: listen %s: %s", l[k], rn_strerror(rc));
+					log_warnx("flow: %s = \"%s\": %s", lkey[k], l[k],
+					          rn_strerror(rc));
 					goto fail;
 				}
 				w->caps[w->ncaps++] = c;

@@ -164,6 +164,13 @@ static int reg_counters(struct collector_smtp_live *l)
 		if (rc == RN_OK)
 			rc = rn_metrics_gauge(m, l, "repnet_tail_files_open",
 			                      "Followed files open.", NULL, &t->files_open);
+		if (rc == RN_OK)
+			rc = rn_metrics_gauge(
+			        m, l, "repnet_tail_files_missing",
+			        "Followed files that cannot be opened (absent or "
+			        "unreadable); each is warned about at start and every "
+			        "minute while it stays so.",
+			        NULL, &t->files_missing);
 	}
 	if (l->journal != NULL) {
 		struct journal_counters *j = &l->journal_ctr;

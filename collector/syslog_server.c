@@ -271,7 +271,8 @@ int syslog_server_start(struct syslog_server **out, const struct collector_smtp_
 		}
 		rc = bind_udp(conf->syslog_udp, &s->udp_port, conf->syslog_rcvbuf);
 		if (rc < 0) {
-			log_errx("syslog UDP %s: %s", conf->syslog_udp, rn_strerror(rc));
+			log_errx("syslog: collector.syslog.udp_listen = \"%s\": %s",
+			         conf->syslog_udp, rn_strerror(rc));
 			goto fail;
 		}
 		s->udp_fd = rc;
@@ -282,7 +283,8 @@ int syslog_server_start(struct syslog_server **out, const struct collector_smtp_
 		struct rn_connsrv_listen l = {.name = "syslog", .hostport = conf->syslog_tcp};
 		rc = rn_connsrv_listen(s->srv, &l, &s->tcp_port);
 		if (rc != RN_OK) {
-			log_errx("syslog TCP %s: %s", conf->syslog_tcp, rn_strerror(rc));
+			log_errx("syslog: collector.syslog.tcp_listen = \"%s\": %s",
+			         conf->syslog_tcp, rn_strerror(rc));
 			goto fail;
 		}
 	}

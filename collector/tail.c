@@ -24,6 +24,10 @@
  *     re-reads at most one save interval of lines; a clean stop none.
  *   - Each file has its own bounded line buffer; lines go to the shared
  *     pipe of this thread.
+ *   - A file that cannot be opened (absent, unreadable, not a regular
+ *     file) is warned about when that is first seen, at start or when it
+ *     goes away, and again every MISSING_WARN_MS while it stays so; it
+ *     counts in the files_missing gauge until it opens, which is logged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,8 +44,9 @@
 
 #include "collector/tail.h"
 
-#define FP_MAX     256
-#define READ_CHUNK 65536
+#define FP_MAX          256
+#define READ_CHUNK      65536
+#define MISSING_WARN_MS 60000
 
 struct tfile {
 	char *path;
@@ -55,6 +60,9 @@ struct tfile {
 	struct linebuf lb;
 	int64_t rotated_seen; /* mono ms when path first pointed elsewhere; 0: not */
 	bool dirty;
+	bool missing;         /* the last open failed: counted in files_missing */
+	int64_t missing_warn; /* mono ms of the last warning about it */
+	int open_err;         /* errno of the last failed open */
 };
 
 struct tailer {
@@ -167,16 +175,42 @@ static void file_close(struct tailer *t, struct tfile *f)
 	}
 }
 
+/* An open failed: warned about when first seen and then every MISSING_WARN_MS. */
+static void file_missing(struct tailer *t, struct tfile *f, int err)
+{
+	int64_t now = rn_time_mono_ms();
+	if (!f->missing) {
+		f->missing = true;
+		rn_gauge_add(&t->ctr->files_missing, 1);
+	} else if (now - f->missing_warn < MISSING_WARN_MS && err == f->open_err) {
+		return;
+	}
+	f->missing_warn = now;
+	f->open_err = err;
+	log_warnx("tail %s: %s; following it once it can be opened (collector.tail.paths)", f->path,
+	          err == 0 ? "not a regular file" : strerror(err));
+}
+
 /* Opens path at offset off (fingerprint reset). */
 static bool file_open_at(struct tailer *t, struct tfile *f, bool at_end)
 {
 	struct stat st;
 	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		file_missing(t, f, errno);
 		return false;
+	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISREG(st.st_mode) ? errno : 0;
 		close(fd);
+		file_missing(t, f, err);
 		return false;
+	}
+	if (f->missing) {
+		f->missing = false;
+		rn_gauge_add(&t->ctr->files_missing, -1);
+		log_notice("tail %s: opened; reading it from its %s", f->path,
+		           at_end ? "end" : "start");
 	}
 	f->fd = fd;
 	f->dev = st.st_dev;

@@ -17,6 +17,7 @@ struct tail_counters {
 	struct rn_counter saves;
 	struct rn_counter errors;
 	struct rn_gauge files_open;
+	struct rn_gauge files_missing; /* configured but not open: absent or unreadable */
 };
 
 struct tailer;

@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "proto/conf_int.h"
@@ -191,6 +192,99 @@ static bool have_section(const struct rn_conf_section *secs, size_t nsecs, const
 	return false;
 }
 
+/* ---- "did you mean" ---------------------------------------------------- */
+
+/* Levenshtein distance between a and b, both under CONF_NAME_MAX bytes (else a large value). */
+#define CONF_NAME_MAX 160
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[CONF_NAME_MAX + 1];
+	if (la >= CONF_NAME_MAX || lb >= CONF_NAME_MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The first n dot-separated components of name, into out. */
+static void name_prefix(const char *name, size_t ncomp, char *out, size_t outlen)
+{
+	size_t i = 0, dots = 0;
+	while (name[i] != '\0' && i + 1 < outlen) {
+		if (name[i] == '.' && ++dots == ncomp)
+			break;
+		out[i] = name[i];
+		i++;
+	}
+	out[i] = '\0';
+}
+
+void rn_conf_suggest(const struct rn_conf_section *secs, size_t nsecs, const char *secname,
+                     const char *name, char *out, size_t outlen)
+{
+	size_t best = SIZE_MAX, ncomp = 1;
+	char cand[CONF_NAME_MAX];
+	out[0] = '\0';
+	for (const char *p = name; *p != '\0'; p++)
+		ncomp += *p == '.';
+	for (size_t s = 0; s < nsecs; s++) {
+		if (secname == NULL) {
+			/* A section name: compared with the others. */
+			size_t d = edit_distance(name, secs[s].name);
+			if (d < best) {
+				best = d;
+				snprintf(cand, sizeof(cand), "%s", secs[s].name);
+				snprintf(out, outlen, "%s", cand);
+			}
+			continue;
+		}
+		if (strcmp(secs[s].name, secname) != 0)
+			continue;
+		for (const struct rn_conf_key *k = secs[s].keys; k->name != NULL; k++) {
+			/* A key, or the group holding it, at the same depth as name. */
+			name_prefix(k->name, ncomp, cand, sizeof(cand));
+			size_t d = edit_distance(name, cand);
+			if (d < best) {
+				best = d;
+				snprintf(out, outlen, "%s.%s", secname, cand);
+			}
+		}
+	}
+	/* Close enough to be a typo: 2 edits, or a third of the name. */
+	size_t limit = strlen(name) / 3 > 2 ? strlen(name) / 3 : 2;
+	if (best == 0 || best > limit)
+		out[0] = '\0';
+}
+
+/* "unknown key", with "(did you mean ...?)" when a known one is close. */
+static void unknown_err(struct rn_conf_error *err, const char *file, int line,
+                        const struct rn_conf_section *secs, size_t nsecs, const char *secname,
+                        const char *name, const char *full)
+{
+	char s[CONF_NAME_MAX + 64];
+	rn_conf_suggest(secs, nsecs, secname, name, s, sizeof(s));
+	if (s[0] != '\0')
+		set_err(err, file, line, full, "unknown %s (did you mean \"%s\"?)",
+		        secname != NULL ? "key" : "section", s);
+	else
+		set_err(err, file, line, full, "unknown %s", secname != NULL ? "key" : "section");
+}
+
 /* ---- the walk -------------------------------------------------------- */
 
 struct walk {
@@ -243,7 +337,7 @@ static int walk_group(struct walk *w, const config_setting_t *g, const char *pre
 				return rc;
 			continue;
 		}
-		set_err(w->err, file, line, full, "unknown key");
+		unknown_err(w->err, file, line, w->secs, w->nsecs, w->secname, path, full);
 		return RN_ECONF;
 	}
 	return RN_OK;
@@ -317,7 +411,12 @@ static int apply_overrides(const char *const *ov, struct rn_conf_section *secs, 
 		char full[232];
 		snprintf(full, sizeof(full), "%s.%s", secname, keyname);
 		if (k == NULL) {
-			set_err(err, "<command line>", 0, full, "unknown key");
+			if (have_section(secs, nsecs, secname))
+				unknown_err(err, "<command line>", 0, secs, nsecs, secname, keyname,
+				            full);
+			else
+				unknown_err(err, "<command line>", 0, secs, nsecs, NULL, secname,
+				            full);
 			return RN_ECONF;
 		}
 		if (k->type == RN_CONF_CUSTOM) {
@@ -371,7 +470,11 @@ static int load(config_t *cfg, bool have_file, const char *name, const char *con
 			const char *sname = config_setting_name(n);
 			int line = config_setting_source_line(n);
 			if (sname == NULL || !have_section(secs, nsecs, sname)) {
-				set_err(err, name, line, sname, "unknown section");
+				if (sname == NULL)
+					set_err(err, name, line, sname, "unknown section");
+				else
+					unknown_err(err, name, line, secs, nsecs, NULL, sname,
+					            sname);
 				rc = RN_ECONF;
 				goto fail;
 			}

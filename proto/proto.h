@@ -1244,6 +1244,14 @@ struct rn_conf_error {
 	char msg[256];
 };
 
+/*
+ * The known name closest to a misspelt one, for "did you mean": with
+ * secname, name is a key (or group) of that section and out gets
+ * "section.key"; with secname NULL, name is a section name. out is ""
+ * when nothing is within a few edits.
+ */
+void rn_conf_suggest(const struct rn_conf_section *secs, size_t nsecs, const char *secname,
+                     const char *name, char *out, size_t outlen);
 /* Formats "file:line: key: message". */
 size_t rn_conf_error_format(const struct rn_conf_error *e, char *dst, size_t dstlen);
 

@@ -288,6 +288,11 @@ struct feeds_ingest_tally {
 	uint64_t acked, refused;
 	uint64_t unauthenticated; /* answers refusing our signature */
 	uint64_t retries;
+	/* The link: whether a connection to the scorer is up, and what waits. */
+	bool connected;
+	int64_t last_ack_ms; /* wall clock of the last answer that took a batch; 0: none */
+	uint64_t queued;     /* observations in the queue, not yet acknowledged */
+	char url[512];
 };
 void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_ingest_tally *t);
 /*
@@ -300,6 +305,25 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 /* ------------------------------------------------------------------ */
 /* The feed: publisher and subscribers                                 */
 /* ------------------------------------------------------------------ */
+
+/*
+ * Why a bus connection's TLS handshake failed, as the side that saw it
+ * tells (feeds/bus/tls.c): the label "reason" of
+ * repnet_bus_tls_failures_total{side,reason}, side "listener" or "dialer".
+ */
+enum feeds_tls_reason {
+	FEEDS_TLS_NO_CERT,       /* the peer presented no certificate */
+	FEEDS_TLS_UNTRUSTED,     /* its certificate does not chain to bus.tls.ca */
+	FEEDS_TLS_NAME_MISMATCH, /* the server's certificate does not name bus.tls.server_name */
+	FEEDS_TLS_EXPIRED,       /* expired or not yet valid */
+	FEEDS_TLS_BAD_CERT,      /* another verification failure */
+	FEEDS_TLS_REFUSED,       /* the peer sent a fatal alert: it refused us */
+	FEEDS_TLS_CLOSED,        /* the peer closed the connection during the handshake */
+	FEEDS_TLS_NOT_TLS,       /* the peer does not speak TLS */
+	FEEDS_TLS_OTHER,
+	FEEDS_TLS_R_COUNT
+};
+const char *feeds_bus_tls_reason_name(enum feeds_tls_reason r);
 
 /* Where a feed stands, for status output and tests. */
 enum feeds_reject {
@@ -329,6 +353,7 @@ struct feeds_feed_status {
 	bool in_sync;
 	bool quarantined;
 	uint64_t rejected[FEEDS_REJ_COUNT];
+	uint64_t resync_backoffs; /* resyncs refused for their key or signature (subscribers) */
 };
 
 /*

@@ -517,6 +517,8 @@ int feeds_ingest_server_start(struct feeds_ingest_server **out, const struct fee
 	if (feeds_bus_guard_listener(s->guard, s->port) != RN_OK)
 		log_info("ingest: %s cannot be paused", conf->ingest_listen);
 	if (m != NULL) {
+		if ((rc = feeds_bus_tls_metrics(m)) != RN_OK)
+			goto fail;
 		s->metrics = m;
 		if ((rc = server_metrics(s, m)) != RN_OK)
 			goto fail;
@@ -636,6 +638,8 @@ struct feeds_ingest_client {
 	        obs_refused, splits;
 	struct rn_counter lost;
 	struct rn_gauge depth;
+	_Atomic int pipes;           /* connections to the scorer that are up */
+	_Atomic int64_t last_ack_ms; /* wall clock of the last batch the scorer took */
 };
 
 size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
@@ -707,6 +711,20 @@ void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_inges
 	t->refused = rn_counter_get(&c->obs_refused);
 	t->unauthenticated = rn_counter_get(&c->b_unauth);
 	t->retries = rn_counter_get(&c->retries);
+	t->connected = atomic_load(&c->pipes) > 0;
+	t->last_ack_ms = atomic_load(&c->last_ack_ms);
+	pthread_mutex_lock(&c->mu);
+	t->queued = c->count;
+	pthread_mutex_unlock(&c->mu);
+	snprintf(t->url, sizeof(t->url), "%s", c->url);
+}
+
+/* Counts the connections up, for the status's "connected" (nng's threads). */
+static void client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct feeds_ingest_client *c = arg;
+	(void)p;
+	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 
 int feeds_ingest_ack_decode(const uint8_t *buf, size_t len, uint64_t batch_seq,
@@ -876,6 +894,7 @@ static void *client_main(void *arg)
 		rn_gauge_set(&c->depth, (int64_t)c->count);
 		pthread_cond_broadcast(&c->cv_room);
 		if (st == REPNET__V1__BATCH_ACK__STATUS__STATUS_OK) {
+			atomic_store(&c->last_ack_ms, rn_time_now_ms());
 			rn_counter_inc(&c->b_acked);
 			rn_counter_add(&c->obs_acked, k);
 		} else {
@@ -994,9 +1013,16 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)c->timeout_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)c->timeout_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)c->timeout_ms);
+	if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb, c) != 0 ||
+	    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c) != 0) {
+		rc = RN_EBUS;
+		goto fail;
+	}
 	if ((rc = feeds_bus_dial(c->sock, u, conf)) != RN_OK)
 		goto fail;
 	if (m != NULL) {
+		if ((rc = feeds_bus_tls_metrics(m)) != RN_OK)
+			goto fail;
 		c->metrics = m;
 		if ((rc = client_metrics(c, m)) != RN_OK)
 			goto fail;

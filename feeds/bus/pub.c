@@ -615,7 +615,8 @@ int feeds_pub_start(struct feeds_pub **out, const struct feeds_bus_conf *conf,
 		log_info("publisher: %s or %s cannot be paused", conf->pub_listen,
 		         conf->resync_listen);
 	if (o->metrics != NULL) {
-		if ((rc = pub_metrics(p, o->metrics)) != RN_OK)
+		if ((rc = pub_metrics(p, o->metrics)) != RN_OK ||
+		    (rc = feeds_bus_tls_metrics(o->metrics)) != RN_OK)
 			goto fail;
 		p->metrics = o->metrics;
 	}

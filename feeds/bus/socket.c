@@ -62,6 +62,33 @@ static int read_pem(const char *path, char **out)
 	return RN_OK;
 }
 
+/* The configuration key that holds url, for error messages. */
+static const char *url_key(const struct feeds_bus_conf *c, const char *url)
+{
+	const struct {
+		const char *v, *key;
+	} k[] = {{c->ingest_listen, "feeds.bus.ingest_listen"},
+	         {c->ingest_url, "feeds.bus.ingest_url"},
+	         {c->pub_listen, "feeds.bus.pub_listen"},
+	         {c->resync_listen, "feeds.bus.resync_listen"}};
+	for (size_t i = 0; i < RN_ARRAY_LEN(k); i++)
+		if (k[i].v != NULL && strcmp(k[i].v, url) == 0)
+			return k[i].key;
+	for (size_t i = 0; i < c->peers.n; i++)
+		if ((c->peers.v[i].url != NULL && strcmp(c->peers.v[i].url, url) == 0) ||
+		    (c->peers.v[i].resync != NULL && strcmp(c->peers.v[i].resync, url) == 0))
+			return "feeds.bus.peers";
+	return "the URL";
+}
+
+static int tls_pem(const char *path, const char *key, const char *url, char **out)
+{
+	int rc = read_pem(path, out);
+	if (rc != RN_OK)
+		log_warnx("bus: TLS for %s: %s = \"%s\": %s", url, key, path, rn_strerror(rc));
+	return rc;
+}
+
 static int tls_config(nng_tls_config **out, bool server, const struct feeds_bus_conf *c,
                       const char *url)
 {
@@ -69,30 +96,45 @@ static int tls_config(nng_tls_config **out, bool server, const struct feeds_bus_
 	char *cert = NULL, *key = NULL;
 	int rv, rc = RN_EBUS;
 
+	(void)feeds_bus_tls_engine(); /* on failure, nng's own engine: no reports */
 	if (server && (c->tls_cert == NULL || c->tls_key == NULL)) {
-		log_warnx("bus: %s needs bus.tls.cert and bus.tls.key", url);
+		log_warnx("bus: %s needs feeds.bus.tls.cert and feeds.bus.tls.key", url);
 		return RN_ECONF;
 	}
 	if (server && c->tls_verify_peer && c->tls_ca == NULL) {
-		log_warnx("bus: %s: bus.tls.verify_peer needs bus.tls.ca", url);
+		log_warnx("bus: %s: feeds.bus.tls.verify_peer needs feeds.bus.tls.ca", url);
 		return RN_ECONF;
 	}
 	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) !=
 	    0)
 		goto nngfail;
 	if (c->tls_cert != NULL && c->tls_key != NULL) {
-		if ((rc = read_pem(c->tls_cert, &cert)) != RN_OK ||
-		    (rc = read_pem(c->tls_key, &key)) != RN_OK) {
-			log_warnx("bus: cannot read the TLS certificate or key: %s",
-			          rn_strerror(rc));
+		if ((rc = tls_pem(c->tls_cert, "feeds.bus.tls.cert", url, &cert)) != RN_OK ||
+		    (rc = tls_pem(c->tls_key, "feeds.bus.tls.key", url, &key)) != RN_OK)
+			goto fail;
+		rc = RN_EBUS;
+		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
+			log_warnx("bus: TLS for %s: feeds.bus.tls.cert = \"%s\" with "
+			          "feeds.bus.tls.key = \"%s\": %s (not a PEM certificate and its "
+			          "private key?)",
+			          url, c->tls_cert, c->tls_key, nng_strerror(rv));
 			goto fail;
 		}
-		rc = RN_EBUS;
-		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0)
-			goto nngfail;
 	}
-	if (c->tls_ca != NULL && (rv = nng_tls_config_ca_file(cfg, c->tls_ca)) != 0)
-		goto nngfail;
+	if (c->tls_ca != NULL) {
+		char *ca = NULL;
+		if ((rc = tls_pem(c->tls_ca, "feeds.bus.tls.ca", url, &ca)) != RN_OK)
+			goto fail;
+		rv = nng_tls_config_ca_chain(cfg, ca, NULL);
+		free(ca);
+		rc = RN_EBUS;
+		if (rv != 0) {
+			log_warnx("bus: TLS for %s: feeds.bus.tls.ca = \"%s\": %s (not PEM "
+			          "certificates?)",
+			          url, c->tls_ca, nng_strerror(rv));
+			goto fail;
+		}
+	}
 	nng_tls_auth_mode mode = NNG_TLS_AUTH_MODE_NONE;
 	if (server ? c->tls_verify_peer : c->tls_ca != NULL)
 		mode = NNG_TLS_AUTH_MODE_REQUIRED;
@@ -168,7 +210,7 @@ int feeds_bus_listen(nng_socket s, const char *url, const struct feeds_bus_conf 
 		return RN_ECONF;
 	}
 	if ((rv = nng_listener_create(&l, s, url)) != 0) {
-		log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
+		log_warnx("bus: %s = \"%s\": %s", url_key(c, url), url, nng_strerror(rv));
 		return RN_EBUS;
 	}
 	if (is_tls(url)) {
@@ -185,7 +227,8 @@ int feeds_bus_listen(nng_socket s, const char *url, const struct feeds_bus_conf 
 		}
 	}
 	if ((rv = nng_listener_start(l, 0)) != 0) {
-		log_warnx("bus: listen %s: %s", url, nng_strerror(rv));
+		log_warnx("bus: %s = \"%s\": cannot listen: %s", url_key(c, url), url,
+		          nng_strerror(rv));
 		nng_listener_close(l);
 		return rv == NNG_EADDRINUSE ? -EADDRINUSE : RN_EBUS;
 	}
@@ -208,7 +251,7 @@ int feeds_bus_dial(nng_socket s, const char *url, const struct feeds_bus_conf *c
 	nng_tls_config *cfg = NULL;
 	int rv, rc;
 	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
-		log_warnx("bus: dial %s: %s", url, nng_strerror(rv));
+		log_warnx("bus: %s = \"%s\": %s", url_key(c, url), url, nng_strerror(rv));
 		return RN_EBUS;
 	}
 	if (is_tls(url)) {

@@ -54,4 +54,24 @@ void feeds_bus_watch_free(struct feeds_bus_watch *w);
  */
 void feeds_bus_watch_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
 
+/*
+ * The bus's TLS engine (tls.c): mbed TLS for nng, which logs each failed
+ * handshake with its peer and reason (rate-limited) and counts it in
+ * repnet_bus_tls_failures_total{side,reason}. feeds_bus_tls_engine()
+ * registers it with nng once per process (the TLS configurations made
+ * after it use it); feeds_bus_listen() and feeds_bus_dial() call it.
+ * feeds_bus_tls_metrics() registers the process-wide counters in m (again
+ * in the same m: RN_OK).
+ */
+int feeds_bus_tls_engine(void);
+int feeds_bus_tls_metrics(struct rn_metrics *m);
+/* The counter's value, for tests. */
+uint64_t feeds_bus_tls_failures(bool listener, enum feeds_tls_reason r);
+/*
+ * The reason for a failed handshake: err the mbed TLS error, flags the
+ * certificate verification flags (0 when none was checked), io_closed
+ * when the connection beneath failed.
+ */
+enum feeds_tls_reason feeds_bus_tls_classify(int err, uint32_t flags, bool io_closed);
+
 #endif /* REPNET_FEEDS_BUS_SOCKET_H */

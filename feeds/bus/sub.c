@@ -117,7 +117,7 @@ struct feeds_sub {
 
 	struct rn_counter rej[FEEDS_REJ_COUNT];
 	struct rn_counter recv_delta, recv_snap, recv_hb, applied_delta, applied_snap;
-	struct rn_counter resyncs, resync_fail;
+	struct rn_counter resyncs, resync_fail, resync_backoffs;
 	struct rn_gauge g_seq, g_epoch, g_listed, g_quarantined;
 };
 
@@ -526,6 +526,14 @@ int feeds_sub_receive(struct feeds_sub *s, const uint8_t *buf, size_t len)
 
 /* ---- resync ----------------------------------------------------------- */
 
+/*
+ * After a resync whose envelopes were all refused for their key or
+ * signature, the next one waits 1 s, then twice as long each time, up to
+ * a minute: the publisher would serve the same snapshot again.
+ */
+#define SUB_KEY_BACKOFF_MIN_MS 1000
+#define SUB_KEY_BACKOFF_MAX_MS 60000
+
 static void resync(struct feeds_sub *s)
 {
 	Repnet__V1__ResyncRequest r = REPNET__V1__RESYNC_REQUEST__INIT;
@@ -556,7 +564,7 @@ static void resync(struct feeds_sub *s)
 	/* Walk the reply: status (1) and envelopes (2), each through the full checks. */
 	struct rn_cur c;
 	uint64_t status = 0;
-	bool progressed = false;
+	bool progressed = false, key_refused = false;
 	rn_cur_init(&c, nng_msg_body(m), nng_msg_len(m));
 	s->need_resync = false;
 	while (rn_cur_left(&c) > 0) {
@@ -572,8 +580,11 @@ static void resync(struct feeds_sub *s)
 		} else if (f == 2 && wt == FEEDS_WT_LEN) {
 			if (feeds_wire_bytes(&c, &p, &len) != RN_OK)
 				break;
-			if (feeds_sub_receive(s, p, len) == RN_OK)
+			int rrc = feeds_sub_receive(s, p, len);
+			if (rrc == RN_OK)
 				progressed = true;
+			else if (rrc == RN_EKEY || rrc == RN_ESIG)
+				key_refused = true;
 		} else {
 			break;
 		}
@@ -589,10 +600,28 @@ static void resync(struct feeds_sub *s)
 		log_info_rl("feed %s: resync refused (status %" PRIu64 ")", s->name, status);
 		s->need_resync = true;
 	}
+	if (key_refused && !progressed) {
+		/*
+		 * Signed with a key this member does not trust (or not signed
+		 * right): asking again soon would fetch the same snapshot.
+		 */
+		rn_counter_inc(&s->resync_backoffs);
+		s->need_resync = true;
+		s->resync_backoff_ms = s->resync_backoff_ms < SUB_KEY_BACKOFF_MIN_MS
+		                               ? SUB_KEY_BACKOFF_MIN_MS
+		                               : s->resync_backoff_ms * 2;
+		if (s->resync_backoff_ms > SUB_KEY_BACKOFF_MAX_MS)
+			s->resync_backoff_ms = SUB_KEY_BACKOFF_MAX_MS;
+		s->next_resync_ms = rn_time_mono_ms() + s->resync_backoff_ms;
+		log_warnx_rl("feed %s: the resync from %s was signed with a key this member does "
+		             "not trust for %s (check feeds.bus.peers' key); next try in %" PRId64
+		             " s",
+		             s->name, s->resync_url, s->name, s->resync_backoff_ms / 1000);
+		return;
+	}
 	if (!s->need_resync) {
 		s->resync_backoff_ms = 0;
 		s->last_hb_ms = rn_time_mono_ms();
-		(void)progressed;
 		return;
 	}
 retry:
@@ -690,6 +719,12 @@ static int sub_metrics(struct feeds_sub *s, struct rn_metrics *m)
 	                             "Resync requests that failed or were refused, by peer.", l,
 	                             &s->resync_fail);
 	rc = rc ? rc
+	        : rn_metrics_counter(m, s, "repnet_feed_resync_backoffs_total",
+	                             "Resyncs whose envelopes were all refused for their key or "
+	                             "signature, after which the next one backs off "
+	                             "(1 s doubling to 60 s), by peer.",
+	                             l, &s->resync_backoffs);
+	rc = rc ? rc
 	        : rn_metrics_gauge(m, s, "repnet_feed_replica_seq",
 	                           "Sequence of the state held from a peer.", l, &s->g_seq);
 	rc = rc ? rc
@@ -764,7 +799,8 @@ int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, c
 	    (rc = feeds_bus_dial(s->req, resync_url, conf)) != RN_OK)
 		goto fail;
 	if (o->metrics != NULL) {
-		if ((rc = sub_metrics(s, o->metrics)) != RN_OK)
+		if ((rc = sub_metrics(s, o->metrics)) != RN_OK ||
+		    (rc = feeds_bus_tls_metrics(o->metrics)) != RN_OK)
 			goto fail;
 	} else {
 		s->o.metrics = NULL;
@@ -817,6 +853,7 @@ void feeds_sub_status(struct feeds_sub *s, struct feeds_feed_status *st)
 	st->last_change_ms = s->last_change_ms;
 	st->in_sync = s->table != NULL && !s->need_resync;
 	st->quarantined = s->quarantined;
+	st->resync_backoffs = rn_counter_get(&s->resync_backoffs);
 	for (int r = 0; r < FEEDS_REJ_COUNT; r++)
 		st->rejected[r] = rn_counter_get(&s->rej[r]);
 	pthread_mutex_unlock(&s->mu);

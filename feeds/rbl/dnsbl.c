@@ -363,7 +363,8 @@ static int tcp_start(struct feeds_dnsbl *d)
 		                              .v6only = true};
 		rc = rn_connsrv_listen(d->tcp, &l, NULL);
 		if (rc != RN_OK)
-			log_warnx("dnsbl: tcp %s: %s", c->dnsbl_listen.v[a], rn_strerror(rc));
+			log_warnx("dnsbl: feeds.dnsbl.listen = \"%s\" (tcp): %s",
+			          c->dnsbl_listen.v[a], rn_strerror(rc));
 	}
 	return rc;
 }
@@ -495,7 +496,7 @@ static int open_udp_all(struct feeds_dnsbl *d, bool *picked)
 		unsigned sslen;
 		rc = rn_hostport_parse(c->dnsbl_listen.v[a], &ss, &sslen);
 		if (rc != RN_OK) {
-			log_warnx("dnsbl: listen \"%s\": %s", c->dnsbl_listen.v[a],
+			log_warnx("dnsbl: feeds.dnsbl.listen = \"%s\": %s", c->dnsbl_listen.v[a],
 			          rn_strerror(rc));
 			return rc;
 		}
@@ -505,8 +506,8 @@ static int open_udp_all(struct feeds_dnsbl *d, bool *picked)
 			struct dnsbl_worker *w = &d->workers[a * (size_t)c->dnsbl_workers + i];
 			rc = open_udp(&ss, sslen, &w->fds[w->nfds]);
 			if (rc != RN_OK) {
-				log_warnx("dnsbl: udp %s: %s", c->dnsbl_listen.v[a],
-				          rn_strerror(rc));
+				log_warnx("dnsbl: feeds.dnsbl.listen = \"%s\" (udp): %s",
+				          c->dnsbl_listen.v[a], rn_strerror(rc));
 				return rc;
 			}
 			if (d->port == 0) {

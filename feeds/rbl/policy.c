@@ -255,7 +255,8 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 		struct rn_connsrv_listen l = {.name = "policy", .hostport = c->policy_listen};
 		rc = rn_connsrv_listen(p->srv, &l, &p->port);
 		if (rc != RN_OK) {
-			log_warnx("policy: listen %s: %s", c->policy_listen, rn_strerror(rc));
+			log_warnx("policy: feeds.policy.listen = \"%s\": %s", c->policy_listen,
+			          rn_strerror(rc));
 			goto fail;
 		}
 	}
@@ -263,7 +264,8 @@ int feeds_policy_start(struct feeds_policy **out, const struct feeds_rbl_conf *c
 		struct rn_connsrv_listen l = {.name = "policy_unix", .unix_path = c->policy_unix};
 		rc = rn_connsrv_listen(p->srv, &l, NULL);
 		if (rc != RN_OK) {
-			log_warnx("policy: listen %s: %s", c->policy_unix, rn_strerror(rc));
+			log_warnx("policy: feeds.policy.unix = \"%s\": %s", c->policy_unix,
+			          rn_strerror(rc));
 			goto fail;
 		}
 		if ((rc = policy_unix_access(c)) != RN_OK)

@@ -310,7 +310,7 @@ int feeds_rbl_start(struct feeds_rbl **out, const struct feeds_rbl_conf *c, stru
 	}
 	if (stat(c->list_file, &r->last) != 0) {
 		rc = -errno;
-		log_warnx("rbl: %s: %s", c->list_file, rn_strerror(rc));
+		log_warnx("rbl: feeds.dnsbl.list_file = \"%s\": %s", c->list_file, rn_strerror(rc));
 		goto fail;
 	}
 	/*

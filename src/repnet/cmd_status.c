@@ -31,7 +31,16 @@ struct st_feed {
 	char digest[80];
 	int64_t age_ms;
 	bool in_sync, quarantined;
+	uint64_t resync_backoffs;
 	char rejected[256]; /* as repnet status has always printed it: " name :n,..." */
+};
+
+/* A collector's link to the scorer (its ingest client). */
+struct st_link {
+	bool present, connected;
+	char url[512];
+	uint64_t acked, refused, unauthenticated, queued, retries;
+	int64_t last_ack_age_ms;
 };
 
 struct st_scorer {
@@ -100,6 +109,7 @@ struct st_doc {
 	char roles[256]; /* space-separated */
 	struct st_scorer scorer;
 	struct st_ingest_server ingest;
+	struct st_link link;
 	struct st_priv priv;
 	struct st_feed publisher, serving;
 	uint64_t replica_entries;
@@ -146,6 +156,7 @@ static const struct rn_json_field feed_fields[] = {
         FIELD(struct st_feed, "age_ms", RN_JSON_F_INT, age_ms),
         FIELD(struct st_feed, "in_sync", RN_JSON_F_BOOL, in_sync),
         FIELD(struct st_feed, "quarantined", RN_JSON_F_BOOL, quarantined),
+        FIELD(struct st_feed, "resync_backoffs", RN_JSON_F_UINT, resync_backoffs),
         {.name = "rejected", .type = RN_JSON_F_FN, .fn = read_rejected},
 };
 
@@ -305,6 +316,25 @@ static const struct rn_json_field ingest_fields[] = {
         {.name = "collectors", .type = RN_JSON_F_FN, .fn = read_collectors},
 };
 
+static const struct rn_json_field link_fields[] = {
+        FIELD(struct st_link, "url", RN_JSON_F_STR, url),
+        FIELD(struct st_link, "connected", RN_JSON_F_BOOL, connected),
+        FIELD(struct st_link, "acked", RN_JSON_F_UINT, acked),
+        FIELD(struct st_link, "refused", RN_JSON_F_UINT, refused),
+        FIELD(struct st_link, "unauthenticated", RN_JSON_F_UINT, unauthenticated),
+        FIELD(struct st_link, "queued", RN_JSON_F_UINT, queued),
+        FIELD(struct st_link, "retries", RN_JSON_F_UINT, retries),
+        FIELD(struct st_link, "last_ack_age_ms", RN_JSON_F_INT, last_ack_age_ms),
+};
+
+static int read_link(struct rn_json *r, int tok, void *base)
+{
+	struct st_link *l = &((struct st_doc *)base)->link;
+	l->present = true;
+	l->last_ack_age_ms = -1;
+	return rn_json_object(r, tok, link_fields, RN_ARRAY_LEN(link_fields), 0, l, NULL);
+}
+
 static int read_ingest(struct rn_json *r, int tok, void *base)
 {
 	struct st_ingest_server *s = &((struct st_doc *)base)->ingest;
@@ -351,6 +381,7 @@ static const struct rn_json_field doc_fields[] = {
         {.name = "descriptors", .type = RN_JSON_F_FN, .fn = read_fds},
         {.name = "scorer", .type = RN_JSON_F_FN, .fn = read_scorer},
         {.name = "ingest_server", .type = RN_JSON_F_FN, .fn = read_ingest},
+        {.name = "ingest", .type = RN_JSON_F_FN, .fn = read_link},
         {.name = "privileges", .type = RN_JSON_F_FN, .fn = read_priv},
         {.name = "publisher", .type = RN_JSON_F_FN, .fn = read_publisher},
         {.name = "serving", .type = RN_JSON_F_FN, .fn = read_serving},
@@ -389,6 +420,28 @@ static void feed_line(const char *label, const struct st_feed *f)
 	if (f->age_ms >= 0)
 		printf("  %-10s last change %lld s ago%s%s\n", "", (long long)(f->age_ms / 1000),
 		       f->rejected[0] ? "; rejected:" : "", f->rejected);
+	else if (f->rejected[0])
+		printf("  %-10s no state yet; rejected:%s\n", "", f->rejected);
+	if (f->resync_backoffs > 0)
+		printf("  %-10s %" PRIu64 " resyncs refused for their key or signature: resyncing "
+		       "with backoff (check this peer's key in feeds.bus.peers)\n",
+		       "", f->resync_backoffs);
+}
+
+/* A collector's link to its scorer. */
+static void link_lines(const struct st_link *l)
+{
+	printf("\ningest link to %s: %s", l->url, l->connected ? "connected" : "NOT connected");
+	if (l->last_ack_age_ms >= 0)
+		printf(", last ack %lld s ago", (long long)(l->last_ack_age_ms / 1000));
+	else
+		printf(", no ack yet");
+	printf(", queue %" PRIu64 "\n", l->queued);
+	printf("  acked %" PRIu64 ", refused %" PRIu64 ", retries %" PRIu64 "%s\n", l->acked,
+	       l->refused, l->retries,
+	       l->unauthenticated > 0 ? ", REFUSED for our key (see the scorer's "
+	                                "feeds.bus.collectors)"
+	                              : "");
 }
 
 static void ingest_lines(const struct st_ingest_server *s)
@@ -475,6 +528,28 @@ static int fetch(int argc, char **argv, bool *json, char **status, char **metric
  * The descriptors, and each listener's connections against its cap (from
  * repnet_connections_open; the policy cap covers its unix socket too).
  */
+/* Failed TLS handshakes on the bus, by side and reason (the metrics). */
+static void tls_lines(const char *m)
+{
+	static const char *const sides[] = {"listener", "dialer"};
+	bool any = false;
+	for (size_t s = 0; s < RN_ARRAY_LEN(sides); s++)
+		for (int r = 0; r < FEEDS_TLS_R_COUNT; r++) {
+			char lab[96];
+			double v = 0;
+			snprintf(lab, sizeof(lab), "side=\"%s\",reason=\"%s\"", sides[s],
+			         feeds_bus_tls_reason_name(r));
+			if (m == NULL ||
+			    cli_metric(m, "repnet_bus_tls_failures_total", lab, &v) != 0 || v == 0)
+				continue;
+			if (!any)
+				printf("\nTLS handshakes FAILED on the bus (see the log for "
+				       "peers)\n");
+			any = true;
+			printf("  as %-8s %-22s %.0f\n", sides[s], feeds_bus_tls_reason_name(r), v);
+		}
+}
+
 static void fds_lines(const struct st_fds *f, const char *m)
 {
 	if (!f->present)
@@ -544,8 +619,19 @@ int cmd_status(int argc, char **argv)
 	            "origin=\"smtp\"");
 	metric_line(m, "observations from flows", "repnet_collector_observations_total",
 	            "origin=\"flow\"");
-	metric_line(m, "observations acked by the scorer",
-	            "repnet_collector_observations_acked_total", NULL);
+	/*
+	 * On a scorer, what it journaled and acknowledged to every collector;
+	 * elsewhere, what this collector's scorer acknowledged. (A scorer's
+	 * own ingest client, kept for federation, sends nothing: its counter
+	 * is 0.)
+	 */
+	double journaled;
+	if (m != NULL && cli_metric(m, "repnet_ingest_observations_total", NULL, &journaled) == 0)
+		printf("  %-34s %.0f (journaled here)\n", "observations acked by the scorer",
+		       journaled);
+	else
+		metric_line(m, "observations acked by the scorer",
+		            "repnet_collector_observations_acked_total", NULL);
 	metric_line(m, "observations dropped (queue full)", "repnet_collector_queue_total",
 	            "result=\"dropped\"");
 	metric_line(m, "ingest queue depth", "repnet_collector_queue_depth", NULL);
@@ -594,6 +680,9 @@ int cmd_status(int argc, char **argv)
 			printf("  last snapshot %lld s ago\n",
 			       (long long)((rn_time_now_ms() - d.scorer.snapshot_ok_ms) / 1000));
 	}
+	if (d.link.present)
+		link_lines(&d.link);
+	tls_lines(m);
 	if (d.ingest.present)
 		ingest_lines(&d.ingest);
 	fds_lines(&d.fds, m);

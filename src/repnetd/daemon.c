@@ -313,7 +313,8 @@ int daemon_run(const struct daemon_opts *opts)
 		};
 		rc = feeds_http_start(&d.http, &hc, d.metrics);
 		if (rc != RN_OK) {
-			log_errx("http listener %s: %s", d.conf.core.http_listen, rn_strerror(rc));
+			log_errx("http listener %s (core.http_listen): %s", d.conf.core.http_listen,
+			         rn_strerror(rc));
 			goto out;
 		}
 		log_notice("serving /metrics on http://%s (port %u)", d.conf.core.http_listen,

@@ -74,9 +74,12 @@ int main(int argc, char **argv)
 		}
 		char msg[512];
 		int rc = daemon_conf_check(&c, msg, sizeof(msg));
+		if (rc != RN_OK)
+			fprintf(stderr, "repnetd: %s\n", msg);
+		if (daemon_conf_check_all(&c, stderr) != RN_OK)
+			rc = RN_ECONF;
 		daemon_conf_release(&c);
 		if (rc != RN_OK) {
-			fprintf(stderr, "repnetd: %s\n", msg);
 			conf_args_free(&ca);
 			return 1;
 		}

@@ -773,6 +773,7 @@ static void feed_json(struct rn_jsonw *w, const struct feeds_feed_status *st)
 	rn_jsonw_kv_int(w, "age_ms", age);
 	rn_jsonw_kv_bool(w, "in_sync", st->in_sync);
 	rn_jsonw_kv_bool(w, "quarantined", st->quarantined);
+	rn_jsonw_kv_uint(w, "resync_backoffs", st->resync_backoffs);
 	rn_jsonw_key(w, "rejected");
 	rn_jsonw_obj_begin(w);
 	for (int i = 0; i < FEEDS_REJ_COUNT; i++)
@@ -865,6 +866,12 @@ int roles_status(struct roles *r, void (*extra)(void *arg, struct rn_jsonw *w), 
 		rn_jsonw_kv_uint(&w, "acked", feeds_ingest_client_acked(r->ingest));
 		rn_jsonw_kv_uint(&w, "refused", t.refused);
 		rn_jsonw_kv_uint(&w, "unauthenticated", t.unauthenticated);
+		rn_jsonw_kv_str(&w, "url", t.url);
+		rn_jsonw_kv_bool(&w, "connected", t.connected);
+		rn_jsonw_kv_int(&w, "last_ack_age_ms",
+		                t.last_ack_ms ? rn_time_now_ms() - t.last_ack_ms : -1);
+		rn_jsonw_kv_uint(&w, "queued", t.queued);
+		rn_jsonw_kv_uint(&w, "retries", t.retries);
 		rn_jsonw_obj_end(&w);
 	}
 	if (r->ingest_srv != NULL) {

@@ -1,18 +1,29 @@
 #!/bin/sh
 # The example configurations in docs/examples pass `repnetd -n` (syntax, key
-# names, types, ranges, the peers group; -n opens none of the files they
-# name, so no certificate needs to exist), a broken copy of each fails, and
+# names, types, ranges, the peers group, roles; -n also checks that the
+# files they name exist, which under /etc/repnet they do not here: those
+# errors, and only those, are let through), a broken copy of each fails, and
 # single-host.conf is what gen-single-host.sh makes of this build: every
 # key, with its current default, and valid with every line uncommented.
 . "$REPNET_SRC/tests/integration/lib.sh"
 
 E="$REPNET_SRC/docs/examples"
 D="$REPNET_BUILD/repnetd"
+# n_check ARGS...: repnetd -n ARGS, which also checks that the files the
+# configuration names exist (an example's are under /etc/repnet, absent
+# here): passes when every error left is a missing file; prints the others.
+n_check() {
+	_out=$("$D" -n "$@" 2>&1) && return 0
+	_left=$(printf '%s\n' "$_out" | grep -v '^repnetd: warning: ' |
+		grep -v -E '^repnetd: error: [a-z_.]+ = ".*": No such file or directory$' || true)
+	[ -z "$_left" ] && printf '%s\n' "$_out" | grep -q "No such file" && return 0
+	printf '%s\n' "$_left"
+	return 1
+}
 
 for f in single-host edge-collector scorer member; do
 	[ -f "$E/$f.conf" ] || fail "no docs/examples/$f.conf"
-	out=$("$D" -n -c "$E/$f.conf" 2>&1) || fail "$f.conf: $out"
-	[ "$out" = "configuration OK" ] || fail "$f.conf: $out"
+	out=$(n_check -c "$E/$f.conf") || fail "$f.conf: $out"
 	# The same check must be able to fail: a misspelt key, a bad value.
 	sed 's/^  data_dir = /  data_dirx = /' "$E/$f.conf" >"$T/typo.conf"
 	! cmp -s "$E/$f.conf" "$T/typo.conf" || fail "$f.conf sets no core.data_dir"
@@ -41,5 +52,5 @@ sed 's/^\( *\)# \([a-z_0-9]* = .*;\)$/\1\2/' "$E/single-host.conf" >"$T/all.conf
 n=$(grep -c '^ *[a-z_0-9]* = ' "$T/all.conf")
 keys=$("$REPNET_BUILD/repnet" config | awk -F'|' 'NR > 2 && $3 !~ /group/' | wc -l)
 [ "$n" -eq "$keys" ] || fail "single-host.conf shows $n keys, repnet config has $keys (not groups)"
-out=$("$D" -n -c "$T/all.conf" 2>&1) || fail "single-host.conf uncommented: $out"
+out=$(n_check -c "$T/all.conf") || fail "single-host.conf uncommented: $out"
 echo "examples: 4 valid, 4 broken copies refused; single-host.conf shows $n keys"

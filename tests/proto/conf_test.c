@@ -284,6 +284,38 @@ static void test_errors(void **state)
 	}
 }
 
+/* A misspelt key gets the closest known one, at its own depth; a far-off one none. */
+static void test_suggest(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		const char *want; /* NULL: no suggestion */
+	} cases[] = {
+	        {"t: { falg = true; };", "did you mean \"t.flag\"?"},
+	        {"t: { limtis: { count = 1; }; };", "did you mean \"t.limits\"?"},
+	        {"t: { limits: { cuont = 1; }; };", "did you mean \"t.limits.count\"?"},
+	        {"tt: { flag = true; };", "did you mean \"t\"?"},
+	        {"t: { zzzzzzzz = 1; };", NULL},
+	};
+	for (size_t i = 0; i < RN_ARRAY_LEN(cases); i++) {
+		struct tconf c;
+		struct rn_conf_error err;
+		char msg[512];
+		RN_FAILS_WITH(load(cases[i].text, &c, &err, NULL), RN_ECONF);
+		rn_conf_error_format(&err, msg, sizeof(msg));
+		if (cases[i].want != NULL && strstr(msg, cases[i].want) == NULL)
+			fail_msg("case %zu: \"%s\" does not say \"%s\"", i, msg, cases[i].want);
+		if (cases[i].want == NULL && strstr(msg, "did you mean") != NULL)
+			fail_msg("case %zu: \"%s\" suggests something", i, msg);
+	}
+	struct tconf c;
+	struct rn_conf_error err;
+	const char *ov[] = {"t.limits.cuont=1", NULL};
+	RN_FAILS_WITH(load(NULL, &c, &err, ov), RN_ECONF);
+	assert_non_null(strstr(err.msg, "did you mean \"t.limits.count\"?"));
+}
+
 static void test_overrides(void **state)
 {
 	(void)state;
@@ -429,5 +461,5 @@ static void test_shared_section(void **state)
 	assert_string_equal(err.key, "lib.x.b");
 }
 
-RN_TEST_MAIN(test_defaults, test_file, test_errors, test_overrides, test_restart_keys,
+RN_TEST_MAIN(test_defaults, test_file, test_errors, test_suggest, test_overrides, test_restart_keys,
              test_dump_roundtrip, test_nul_and_garbage, test_shared_section)
