@@ -127,7 +127,7 @@ static int exporter_register(struct flow_exporters *x, struct flow_exporter *e)
 	            "Data sets that arrived before their template, by exporter and result "
 	            "(decoded later, dropped).",
 	            ",result=\"dropped\"", &e->pending_dropped);
-	EXP_COUNTER("repnet_flow_sflow_counter_samples_total",
+	EXP_COUNTER("repnet_flow_sflow_stats_samples_total",
 	            "sFlow counter samples received (checked, not decoded), by exporter.", "",
 	            &e->counter_samples);
 #undef EXP_COUNTER

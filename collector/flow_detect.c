@@ -721,6 +721,11 @@ void flow_detect_tick(struct flow_detect *d, int64_t wall_ms)
 	obs_flush(d);
 }
 
+bool flow_detect_idle(const struct flow_detect *d)
+{
+	return d->count == 0 && d->nout == 0;
+}
+
 void flow_detect_flush(struct flow_detect *d)
 {
 	while (d->count > 0)

@@ -44,6 +44,11 @@ void flow_detect_feed(struct flow_detect *d, const struct collector_flow_rec *r,
  */
 void flow_detect_tick(struct flow_detect *d, int64_t wall_ms);
 /*
+ * True when no record waits for its reverse and no observation is
+ * pending: flow_detect_tick() has nothing to do until records come.
+ */
+bool flow_detect_idle(const struct flow_detect *d);
+/*
  * Ends the input: every waiting record is classified as one-way, and
  * pending observations are emitted.
  */

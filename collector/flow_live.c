@@ -19,6 +19,12 @@
  *     detectors only: they were decoded, counted and given to the record
  *     sink all the same. The detector thread runs at nice 10, below the
  *     workers, so that on a short core the sockets are read first.
+ *     While records arrive it polls the rings every millisecond; after
+ *     DET_IDLE_MS without any it sleeps on det_wcv until a worker queues
+ *     records (a worker signals only when det_sleeping is set) or the next
+ *     once-a-second tick is due: an idle collector does not wake it.
+ *     Workers sleep in poll() on their sockets and stop_efd, a second at
+ *     most, for their once-a-second tick.
  *   - Nothing is allocated per packet: captures lend their buffers, the
  *     decoder writes records into its own batch array.
  *   - Exporters. Every datagram a capture lends (UDP sockets, and the
@@ -57,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +78,7 @@
 #define MAX_WORKERS 64
 #define DET_RING    4096 /* records per worker waiting for the detectors (fits in L2) */
 #define DET_BATCH   256
+#define DET_IDLE_MS 100 /* no records this long: the detector thread sleeps */
 
 /* Single producer (a worker), single consumer (the detector thread). */
 struct det_ring {
@@ -111,6 +119,11 @@ struct collector_flow {
 	pthread_t det_th;
 	bool det_started;
 	_Atomic bool det_stop;
+	/* The detector thread's idle sleep: see det_wait(). */
+	pthread_mutex_t det_wmu;
+	pthread_cond_t det_wcv;
+	_Atomic bool det_sleeping;
+	int stop_efd; /* readable once stop is raised: wakes the workers' poll() */
 	struct collector_flow_rec_sink rsink;
 	struct collector_sink sink;
 	struct flow_worker *w;
@@ -151,6 +164,13 @@ static void worker_rec(void *arg, const struct collector_flow_rec *r, size_t n)
 	atomic_store_explicit(&q->head, head + k, memory_order_release);
 	if (k < n)
 		rn_counter_add(&q->dropped, n - k);
+	/* Pairs with the fence in det_wait(): either it sees the records or we see it asleep. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (k > 0 && atomic_load_explicit(&f->det_sleeping, memory_order_relaxed)) {
+		pthread_mutex_lock(&f->det_wmu);
+		pthread_cond_signal(&f->det_wcv);
+		pthread_mutex_unlock(&f->det_wmu);
+	}
 }
 
 /* Moves up to DET_BATCH records from q into the detectors; returns how many. */
@@ -174,10 +194,40 @@ static size_t det_drain(struct collector_flow *f, struct det_ring *q)
 	return n;
 }
 
+static bool det_rings_empty(const struct collector_flow *f)
+{
+	for (size_t i = 0; i < f->nw; i++)
+		if (atomic_load_explicit(&f->w[i].ring.head, memory_order_relaxed) !=
+		    atomic_load_explicit(&f->w[i].ring.tail, memory_order_relaxed))
+			return false;
+	if (f->mirror != NULL &&
+	    atomic_load_explicit(&f->mirror->ring.head, memory_order_relaxed) !=
+	            atomic_load_explicit(&f->mirror->ring.tail, memory_order_relaxed))
+		return false;
+	return true;
+}
+
+/*
+ * Sleeps until a worker queues records, stop, or the deadline (the next
+ * detector tick). The flag and the fence pair with worker_rec(): a worker
+ * that queues after our check finds det_sleeping set and signals under
+ * det_wmu, which we hold from the check into the wait.
+ */
+static void det_wait(struct collector_flow *f, int64_t deadline)
+{
+	pthread_mutex_lock(&f->det_wmu);
+	atomic_store_explicit(&f->det_sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (det_rings_empty(f) && !atomic_load(&f->det_stop))
+		(void)rn_cond_wait_until(&f->det_wcv, &f->det_wmu, deadline);
+	atomic_store_explicit(&f->det_sleeping, false, memory_order_relaxed);
+	pthread_mutex_unlock(&f->det_wmu);
+}
+
 static void *det_main(void *arg)
 {
 	struct collector_flow *f = arg;
-	int64_t last_tick = 0;
+	int64_t last_tick = 0, last_got = 0;
 	/*
 	 * Below the workers: when the core is short, sockets are read first and
 	 * the detectors skip (and count) what they cannot keep up with.
@@ -194,8 +244,25 @@ static void *det_main(void *arg)
 			/* Workers are joined before det_stop is set: empty means done. */
 			if (stopping)
 				break;
-			struct timespec ts = {.tv_nsec = 1000000};
-			nanosleep(&ts, NULL);
+			/*
+			 * While records flow, poll the rings every millisecond (no
+			 * signal per batch); after DET_IDLE_MS without any, sleep until
+			 * a worker signals or the next tick is due.
+			 */
+			if (rn_time_mono_ms() - last_got < DET_IDLE_MS) {
+				struct timespec ts = {.tv_nsec = 1000000};
+				nanosleep(&ts, NULL);
+			} else {
+				/* With nothing waiting for its reverse, no tick is due either. */
+				pthread_mutex_lock(&f->det_mu);
+				bool idle = flow_detect_idle(f->det);
+				pthread_mutex_unlock(&f->det_mu);
+				det_wait(f, idle ? INT64_MAX / 2 : last_tick + 1000);
+				/* The detectors' wall clock first, for the records that woke us. */
+				last_tick = 0;
+			}
+		} else {
+			last_got = rn_time_mono_ms();
 		}
 		int64_t now = rn_time_mono_ms();
 		if (now - last_tick >= 1000) {
@@ -332,7 +399,7 @@ static void worker_tick(struct flow_worker *w)
 static void *worker_main(void *arg)
 {
 	struct flow_worker *w = arg;
-	struct pollfd pfd[MAX_CAPS];
+	struct pollfd pfd[MAX_CAPS + 1];
 
 	w->last_save = w->last_tick = w->last_write = rn_time_mono_ms();
 	while (!atomic_load(&w->f->stop)) {
@@ -342,7 +409,9 @@ static void *worker_main(void *arg)
 		if (got == 0) {
 			for (size_t i = 0; i < w->ncaps; i++)
 				pfd[i] = (struct pollfd){.fd = w->caps[i]->fd, .events = POLLIN};
-			(void)poll(pfd, w->ncaps, 100);
+			/* Stop makes stop_efd readable; the timeout paces worker_tick(). */
+			pfd[w->ncaps] = (struct pollfd){.fd = w->f->stop_efd, .events = POLLIN};
+			(void)poll(pfd, w->ncaps + 1, 1000);
 		}
 		worker_tick(w);
 	}
@@ -607,6 +676,14 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 	if (f == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&f->det_mu, NULL);
+	pthread_mutex_init(&f->det_wmu, NULL);
+	f->stop_efd = -1;
+	if (rn_cond_init(&f->det_wcv) != RN_OK) {
+		pthread_mutex_destroy(&f->det_wmu);
+		pthread_mutex_destroy(&f->det_mu);
+		free(f);
+		return -ENOMEM;
+	}
 	/*
 	 * The caller's configuration may be replaced by a reload: keep a copy
 	 * of the numbers; the strings are only read before this returns.
@@ -744,6 +821,11 @@ int collector_flow_start(struct collector_flow **out, const struct collector_flo
 				goto fail;
 	templates_load(f);
 
+	f->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->stop_efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	if (f->det != NULL) {
 		rc = -pthread_create(&f->det_th, NULL, det_main, f);
 		if (rc != 0)
@@ -787,6 +869,8 @@ void collector_flow_stop(struct collector_flow *f)
 	if (f == NULL)
 		return;
 	atomic_store(&f->stop, true);
+	if (f->stop_efd >= 0)
+		(void)eventfd_write(f->stop_efd, 1);
 	for (size_t i = 0; f->w != NULL && i < f->nw; i++)
 		if (f->w[i].started)
 			pthread_join(f->w[i].th, NULL);
@@ -794,6 +878,9 @@ void collector_flow_stop(struct collector_flow *f)
 		pthread_join(f->mirror->th, NULL);
 	/* The workers are done: the detector thread drains what they queued. */
 	atomic_store(&f->det_stop, true);
+	pthread_mutex_lock(&f->det_wmu);
+	pthread_cond_signal(&f->det_wcv);
+	pthread_mutex_unlock(&f->det_wmu);
 	if (f->det_started)
 		pthread_join(f->det_th, NULL);
 	if (f->det != NULL) {
@@ -814,6 +901,10 @@ void collector_flow_stop(struct collector_flow *f)
 	flow_detect_free(f->det);
 	flow_exporters_free(f->exps);
 	pthread_mutex_destroy(&f->det_mu);
+	pthread_mutex_destroy(&f->det_wmu);
+	pthread_cond_destroy(&f->det_wcv);
+	if (f->stop_efd >= 0)
+		close(f->stop_efd);
 	rn_prefix_list_clear(&f->allow);
 	free(f->w);
 	free(f->data_dir);

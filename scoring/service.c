@@ -786,8 +786,12 @@ static void *scorer_main(void *arg)
 	int64_t wait_ms = -1;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		/* A real-time pass pending: sleep only until it is due. */
-		int64_t w = wait_ms >= 0 && wait_ms < 200 ? wait_ms : 200;
+		/*
+		 * A real-time pass pending: sleep only until it is due. Otherwise a
+		 * batch signals work_cv; the timeout only paces snapshots and
+		 * housekeeping, so an idle scorer wakes once a second.
+		 */
+		int64_t w = wait_ms >= 0 && wait_ms < 1000 ? wait_ms : 1000;
 		if (s->qn == 0 && !s->stop && w > 0) {
 			rn_cond_wait_ms(&s->work_cv, &s->mu, w);
 		}
@@ -996,6 +1000,11 @@ out:
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
+static double gauge_us_to_seconds(void *arg)
+{
+	return (double)rn_gauge_get(arg) / 1e6;
+}
+
 static void register_metrics(struct scoring *s, struct rn_metrics *m)
 {
 	static const char *const obs_results[9] = {"accepted", "held",      "late",
@@ -1057,8 +1066,6 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 	         "family=\"ipv4\"", &s->g_listed_v4},
 	        {"repnet_scoring_listed", "Entries in the current blocklist, by family.",
 	         "family=\"ipv6\"", &s->g_listed_v6},
-	        {"repnet_scoring_recompute_microseconds", "Duration of the last recompute.", NULL,
-	         &s->g_recompute_us},
 	        {"repnet_scoring_sets", "Reputation sets alive.", NULL, &s->g_sets},
 	        {"repnet_scoring_set_bytes", "Heap bytes of the reputation sets.", NULL,
 	         &s->g_set_bytes},
@@ -1073,8 +1080,6 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 	         &s->g_journal_bytes},
 	        {"repnet_scoring_snapshot_bytes", "Size of the last state snapshot.", NULL,
 	         &s->g_snapshot_bytes},
-	        {"repnet_scoring_snapshot_microseconds", "Duration of the last snapshot.", NULL,
-	         &s->g_snapshot_us},
 	        {"repnet_scoring_clock_seconds", "The scorer's clock (event time), in seconds.",
 	         NULL, &s->g_clock},
 	        {"repnet_scoring_dry_run", "1 when the blocklist is dry-run output.", NULL,
@@ -1089,6 +1094,15 @@ static void register_metrics(struct scoring *s, struct rn_metrics *m)
 	};
 	for (size_t i = 0; i < RN_ARRAY_LEN(gs) && rc == RN_OK; i++)
 		rc = rn_metrics_gauge(m, s, gs[i].name, gs[i].help, gs[i].labels, gs[i].g);
+	/* Durations are kept in microseconds and exported in seconds. */
+	rc = rc ? rc
+	        : rn_metrics_func(m, s, "repnet_scoring_recompute_seconds",
+	                          "Duration of the last recompute, in seconds.", RN_METRIC_GAUGE,
+	                          NULL, gauge_us_to_seconds, &s->g_recompute_us);
+	rc = rc ? rc
+	        : rn_metrics_func(m, s, "repnet_scoring_snapshot_seconds",
+	                          "Duration of the last snapshot, in seconds.", RN_METRIC_GAUGE,
+	                          NULL, gauge_us_to_seconds, &s->g_snapshot_us);
 	if (rc != RN_OK)
 		log_warnx("scoring: metrics: %s", rn_strerror(rc));
 }

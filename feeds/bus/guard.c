@@ -420,6 +420,18 @@ void feeds_bus_guard_seen(struct feeds_bus_guard *g, const nng_msg *msg)
 	pthread_mutex_unlock(&g->mu);
 }
 
+int64_t feeds_bus_guard_wait_ms(struct feeds_bus_guard *g, int64_t cap)
+{
+	if (g == NULL || g->conf.idle_ms <= 0)
+		return cap;
+	int64_t now = rn_time_mono_ms();
+	pthread_mutex_lock(&g->mu);
+	const struct gpipe *p = TAILQ_FIRST(&g->all);
+	int64_t w = p != NULL ? p->last_ms + g->conf.idle_ms - now : g->conf.idle_ms / 4;
+	pthread_mutex_unlock(&g->mu);
+	return w < 1 ? 1 : w > cap ? cap : w;
+}
+
 void feeds_bus_guard_sweep(struct feeds_bus_guard *g)
 {
 	if (g == NULL || g->conf.idle_ms <= 0)

@@ -44,6 +44,14 @@ void feeds_bus_guard_seen(struct feeds_bus_guard *g, const nng_msg *msg);
  */
 void feeds_bus_guard_sweep(struct feeds_bus_guard *g);
 /*
+ * How long the receive loop may wait before the next sweep can close a
+ * pipe: until the least recently active one falls silent for idle_ms, or
+ * a quarter of idle_ms when there is none (a pipe that connects meanwhile
+ * is closed within 1.25 idle_ms); between 1 and cap ms. cap when g is NULL
+ * or idle_ms is off. Thread-safe.
+ */
+int64_t feeds_bus_guard_wait_ms(struct feeds_bus_guard *g, int64_t cap);
+/*
  * Finds the socket's TCP listening descriptor, bound to port, so that
  * feeds_bus_guard_pause() can hold new connections back (nng 1.5.2 does
  * not give it out). Once the socket listens; RN_ENOTFOUND when there is

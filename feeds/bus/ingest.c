@@ -93,8 +93,8 @@
 
 #define SEEN_MAX      4096
 #define MAX_BATCH_OBS 65536
-#define POLL_MS       200
-#define NAMES_MAX     256 /* collectors with their own counters and status line */
+#define POLL_MS       10000 /* longest receive wait: the guard names the next sweep */
+#define NAMES_MAX     256   /* collectors with their own counters and status line */
 
 /* ---- server ---------------------------------------------------------- */
 
@@ -390,9 +390,16 @@ static void server_handle(struct feeds_ingest_server *s, nng_msg *msg)
 static void *server_main(void *arg)
 {
 	struct feeds_ingest_server *s = arg;
+	int64_t recv_wait = POLL_MS;
 	while (!atomic_load(&s->stop)) {
 		nng_msg *msg;
 		feeds_bus_guard_sweep(s->guard);
+		/* Wake for the next sweep only; stop closes the socket. */
+		int64_t wait = feeds_bus_guard_wait_ms(s->guard, POLL_MS);
+		if (wait != recv_wait) {
+			recv_wait = wait;
+			nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, (nng_duration)wait);
+		}
 		int rv = nng_recvmsg(s->sock, &msg, 0);
 		if (rv == NNG_ETIMEDOUT)
 			continue;
@@ -598,11 +605,12 @@ void feeds_ingest_server_stop(struct feeds_ingest_server *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stop, true);
-	if (s->thr_started)
-		pthread_join(s->thr, NULL);
 	feeds_bus_guard_unlisten(s->guard);
 	feeds_bus_watch_closing(s->watch);
+	/* Closing the socket wakes the thread from its receive, as the publisher's. */
 	nng_close(s->sock);
+	if (s->thr_started)
+		pthread_join(s->thr, NULL);
 	server_free(s); /* after nng_close(), which waits for the pipe callbacks */
 }
 

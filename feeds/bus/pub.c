@@ -53,6 +53,8 @@
 #include "feeds/bus/pub.h"
 #include "feeds/bus/wire.h"
 
+#define RECV_WAIT_MAX_MS 10000 /* the resync loop's longest receive wait */
+
 struct hist {
 	uint64_t seq;
 	uint8_t digest_after[32];
@@ -474,6 +476,7 @@ send:
 static void *resync_main(void *arg)
 {
 	struct feeds_pub *p = arg;
+	int64_t recv_wait = -1;
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		bool stop = p->stopping;
@@ -482,6 +485,12 @@ static void *resync_main(void *arg)
 			break;
 		nng_msg *m;
 		feeds_bus_guard_sweep(p->rep_guard);
+		/* Wake for the next sweep only; stop closes the socket. */
+		int64_t wait = feeds_bus_guard_wait_ms(p->rep_guard, RECV_WAIT_MAX_MS);
+		if (wait != recv_wait) {
+			recv_wait = wait;
+			nng_socket_set_ms(p->rep, NNG_OPT_RECVTIMEO, (nng_duration)wait);
+		}
 		int rv = nng_recvmsg(p->rep, &m, 0);
 		if (rv == NNG_ETIMEDOUT)
 			continue;

@@ -99,6 +99,7 @@ struct feeds_sub {
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;
+	int64_t recv_wait_ms; /* the sub socket's receive timeout; sub_main's */
 
 	/* Owned by the thread; copied out under mu for status. */
 	pthread_mutex_t mu;
@@ -673,6 +674,22 @@ static void *sub_main(void *arg)
 			}
 		if (s->need_resync && now >= s->next_resync_ms)
 			resync(s);
+		/*
+		 * Receive until the next thing this loop must do: the heartbeat
+		 * check or a pending resync, 10 s at most (stop closes the
+		 * socket). A fixed short timeout woke an idle member 10 times a
+		 * second.
+		 */
+		now = rn_time_mono_ms();
+		int64_t due = s->last_hb_ms + (int64_t)iv * 5 / 4 + 1;
+		if (s->need_resync && s->next_resync_ms < due)
+			due = s->next_resync_ms;
+		int64_t wait = due - now;
+		wait = wait < 1 ? 1 : wait > 10000 ? 10000 : wait;
+		if (wait != s->recv_wait_ms) {
+			s->recv_wait_ms = wait;
+			nng_socket_set_ms(s->sub, NNG_OPT_RECVTIMEO, (nng_duration)wait);
+		}
 	}
 	return NULL;
 }
@@ -784,6 +801,7 @@ int feeds_sub_start(struct feeds_sub **out, const struct feeds_bus_conf *conf, c
 	s->req_open = true;
 	nng_socket_set(s->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	nng_socket_set_ms(s->sub, NNG_OPT_RECVTIMEO, 100);
+	s->recv_wait_ms = 100;
 	nng_socket_set_ms(s->req, NNG_OPT_RECVTIMEO, 5000);
 	nng_socket_set_ms(s->req, NNG_OPT_SENDTIMEO, 5000);
 	char wn[2][96];

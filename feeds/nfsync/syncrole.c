@@ -23,7 +23,7 @@
 
 #include "feeds/nfsync/nfsync.h"
 
-#define POLL_MS 100
+#define POLL_MS 1000 /* the engine names its own deadlines; idle, wake once a second */
 
 struct feeds_sync {
 	struct feeds_nfsync *nfs;

@@ -374,8 +374,11 @@ static int tcp_start(struct feeds_dnsbl *d)
 static int open_udp(const struct sockaddr_storage *ss, unsigned sslen, int *out)
 {
 	int one = 1;
-	struct timeval tv = {.tv_usec = 250000};
-	/* UDP sockets block (with a timeout). */
+	struct timeval tv = {.tv_sec = 5};
+	/*
+	 * UDP sockets block. Stop wakes them with shutdown(SHUT_RD); the long
+	 * timeout is only a backstop, so an idle worker does not wake up.
+	 */
 	int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

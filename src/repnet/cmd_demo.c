@@ -18,7 +18,11 @@
  * cleanly; the daemon dies with the demo however it ends
  * (PR_SET_PDEATHSIG). Each run starts from an empty data directory
  * (DATA_DIR/demo): replaying the same traffic into yesterday's state would
- * count every sender twice.
+ * count every sender twice. --resume keeps it and replays nothing: the
+ * daemon comes back on the state the last run left, and the feed, dig and
+ * summary show it. The lab settings are written to
+ * DATA_DIR/demo/repnet-demo.conf, which the daemon reads and the printed
+ * commands name, so that what they print agrees with the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +113,34 @@ void cmd_demo_help(FILE *f)
 		        "repnetd: not found beside repnet nor in the installed sbin directory\n");
 }
 
+/*
+ * The lab settings, as a configuration file in the demo's data directory:
+ * the daemon reads it (when the user names no -c file of their own), and
+ * the printed `repnet explain -c` reads the same, so both score alike.
+ */
+static const char *const demo_lab[] = {"scoring.default_never_block=false", "scoring.tick=2s",
+                                       "scoring.lateness=1s", "feeds.bus.heartbeat=1s",
+                                       "core.roles=collect,score,publish,serve",
+                                       "collector.journal.mode=off"};
+
+static int demo_conf_write(const char *path, const char *ddir)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -errno;
+	fprintf(f,
+	        "# Written by repnet demo: its repnetd's lab settings (the data's addresses\n"
+	        "# are documentation ranges, which a deployment never lists; short ticks).\n"
+	        "core: { data_dir = \"%s\"; roles = [\"collect\", \"score\", \"publish\", "
+	        "\"serve\"]; };\n"
+	        "scoring: { default_never_block = false; tick = \"2s\"; lateness = \"1s\"; };\n"
+	        "feeds: { bus: { heartbeat = \"1s\"; }; };\n"
+	        "# It replays its own logs: the host's journal stays out.\n"
+	        "collector: { journal: { mode = \"off\"; }; };\n",
+	        ddir);
+	return fclose(f) == 0 ? RN_OK : -errno;
+}
+
 static int start_daemon(struct demo *d, const char *conf, const char **ov, size_t nov,
                         const char *datadir_ov, const char *logpath)
 {
@@ -127,21 +159,20 @@ static int start_daemon(struct demo *d, const char *conf, const char **ov, size_
 		args[n++] = "-c";
 		args[n++] = conf;
 	}
-	/* The lab overrides, then the user's own. */
 	/*
-	 * The demo leaves the host's firewall alone: no sync role unless the
-	 * user's own -o core.roles asks for it. It replays its own logs, so
-	 * the host's journal stays out.
+	 * The lab settings (in the demo's file, or as overrides after the
+	 * user's own file), then the user's overrides. The demo leaves the
+	 * host's firewall alone: no sync role unless the user's own -o
+	 * core.roles asks for it.
 	 */
-	static const char *const lab[] = {"scoring.default_never_block=false",
-	                                  "scoring.tick=2s",
-	                                  "scoring.lateness=1s",
-	                                  "feeds.bus.heartbeat=1s",
-	                                  "core.roles=collect,score,publish,serve",
-	                                  "collector.journal.mode=off"};
-	for (size_t i = 0; i < RN_ARRAY_LEN(lab); i++) {
-		args[n++] = "-o";
-		args[n++] = lab[i];
+	if (conf == NULL) {
+		args[n++] = "-c";
+		args[n++] = d->conf;
+	} else {
+		for (size_t i = 0; i < RN_ARRAY_LEN(demo_lab); i++) {
+			args[n++] = "-o";
+			args[n++] = demo_lab[i];
+		}
 	}
 	for (size_t i = 0; i < nov && n < RN_ARRAY_LEN(args) - 5; i++) {
 		args[n++] = "-o";
@@ -223,11 +254,10 @@ static int stop_daemon(struct demo *d)
 
 int cmd_demo(int argc, char **argv)
 {
-	static const struct option lopts[] = {{"speed", required_argument, NULL, 's'},
-	                                      {"data", required_argument, NULL, 'd'},
-	                                      {"config", required_argument, NULL, 'c'},
-	                                      {"keep-running", no_argument, NULL, 'k'},
-	                                      {NULL, 0, NULL, 0}};
+	static const struct option lopts[] = {
+	        {"speed", required_argument, NULL, 's'},  {"data", required_argument, NULL, 'd'},
+	        {"config", required_argument, NULL, 'c'}, {"keep-running", no_argument, NULL, 'k'},
+	        {"resume", no_argument, NULL, 'r'},       {NULL, 0, NULL, 0}};
 	char data[PATH_MAX];
 	struct demo d = {.speed = 20,
 	                 .data = demo_data(data, sizeof(data)),
@@ -294,17 +324,33 @@ int cmd_demo(int argc, char **argv)
 	}
 	d.lines_total = pf.n + ef.n;
 	d.flows_total = demo_flows_count(pcap);
+	if (resume && access(pub, R_OK) != 0) {
+		fprintf(stderr,
+		        "repnet demo: --resume: no earlier demo in %s (%s: %s); run repnet demo "
+		        "first\n",
+		        ddir, pub, strerror(errno));
+		goto out;
+	}
+	snprintf(d.conf, sizeof(d.conf), "%s/repnet-demo.conf", ddir);
+	d.user_conf = ca.path;
 	if ((rc = rn_mkdirs(d.c.core.data_dir, 0750)) != RN_OK ||
 	    (!resume && (rc = demo_dir_reset(ddir)) != RN_OK) ||
-	    (rc = rn_mkdirs(ddir, 0750)) != RN_OK) {
+	    (rc = rn_mkdirs(ddir, 0750)) != RN_OK ||
+	    (rc = demo_conf_write(d.conf, ddir)) != RN_OK) {
 		fprintf(stderr, "repnet demo: %s: %s\n", ddir, rn_strerror(rc));
 		goto out;
 	}
 
-	printf("repnet demo: the whole pipeline, live, on real data from %s\n", d.data);
+	if (resume)
+		printf("repnet demo --resume: repnetd on the state the last demo left in %s;\n"
+		       "  nothing is replayed (the same traffic again would count every sender "
+		       "twice)\n",
+		       ddir);
+	else
+		printf("repnet demo: the whole pipeline, live, on real data from %s\n", d.data);
 	printf("  repnetd runs on its built-in defaults (loopback listeners, data in %s),\n"
-	       "  with the lab's test ranges allowed to be listed; its log: %s\n\n",
-	       ddir, logpath);
+	       "  with the lab's test ranges allowed to be listed (%s); its log: %s\n\n",
+	       ddir, d.user_conf != NULL ? d.user_conf : d.conf, logpath);
 	if (start_daemon(&d, ca.path, ca.ov, ca.nov, ddir_ov, logpath) != RN_OK)
 		goto out;
 
@@ -344,25 +390,36 @@ int cmd_demo(int argc, char **argv)
 	       pname, d.c.feeds.bus.pub_listen);
 
 	struct demo_log *logs[] = {&pf, &ef};
-	if (demo_replay_logs(&d, d.c.collector.smtp.syslog_tcp, logs, RN_ARRAY_LEN(logs)) != RN_OK)
-		goto out;
-	if (!d.stop && d.flows_total > 0 && d.c.collector.flow.netflow_listen != NULL)
-		demo_replay_flows(&d, pcap, d.c.collector.flow.netflow_listen);
-	demo_progress(&d);
+	if (resume) {
+		/* The feed's first message brings the state back (bounded: 20 s). */
+		for (int i = 0; i < 200 && !d.stop && demo_seq(&d) == 0; i++)
+			if (!demo_nap(&d, 100))
+				break;
+	} else {
+		if (demo_replay_logs(&d, d.c.collector.smtp.syslog_tcp, logs, RN_ARRAY_LEN(logs)) !=
+		    RN_OK)
+			goto out;
+		if (!d.stop && d.flows_total > 0 && d.c.collector.flow.netflow_listen != NULL)
+			demo_replay_flows(&d, pcap, d.c.collector.flow.netflow_listen);
+		demo_progress(&d);
 
-	/* Let the scorer tick on what arrived (two ticks of 2 s, bounded). */
-	for (int i = 0; i < 80 && !d.stop; i++) {
-		if (!demo_nap(&d, 100))
-			break;
-		if (i % (d.tty ? 10 : 40) == 0)
-			demo_progress(&d);
+		/* Let the scorer tick on what arrived (two ticks of 2 s, bounded). */
+		for (int i = 0; i < 80 && !d.stop; i++) {
+			if (!demo_nap(&d, 100))
+				break;
+			if (i % (d.tty ? 10 : 40) == 0)
+				demo_progress(&d);
+		}
 	}
+	demo_show_more(&d);
 	printf("\n");
 	if (!d.stop) {
 		demo_show_end(&d, pname, ddir, pub);
 	}
 	if (keep && !d.stop) {
 		printf("\nrepnetd keeps running (--keep-running); Ctrl-C stops it.\n");
+		/* Into a pipe or a file too, now: the reader should not wait for the end. */
+		fflush(stdout);
 		while (demo_nap(&d, 1000)) {
 		}
 	}

@@ -614,7 +614,7 @@ int cmd_status(int argc, char **argv)
 	}
 	printf("repnetd %s, instance %s, roles %s\n", d.version, d.instance, d.roles);
 	printf("\nrates and drops (totals since start)\n");
-	metric_line(m, "process CPU seconds", "repnet_process_cpu_seconds_total", NULL);
+	metric_line(m, "process CPU seconds", "process_cpu_seconds_total", NULL);
 	metric_line(m, "observations from SMTP logs", "repnet_collector_observations_total",
 	            "origin=\"smtp\"");
 	metric_line(m, "observations from flows", "repnet_collector_observations_total",

@@ -27,6 +27,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_delist(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 /* repnet demo --help: where the demo finds its data and repnetd (cmd_demo.c). */
 void cmd_demo_help(FILE *f);

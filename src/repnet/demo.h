@@ -19,6 +19,8 @@
 
 struct demo {
 	struct daemon_conf c;
+	char conf[4096];       /* the demo's configuration file (lab settings) */
+	const char *user_conf; /* the user's -c file, or NULL */
 	char http[64];
 	double speed;
 	const char *data;
@@ -80,6 +82,14 @@ void demo_on_change(void *arg, struct feeds_sub *s, const struct scoring_table *
 void demo_on_message(void *arg, struct feeds_sub *s, const struct feeds_msg_info *m);
 /* One progress line (rewritten in place on a terminal). */
 void demo_progress(struct demo *d);
+/* The feed's sequence so far (0: nothing verified yet). */
+uint64_t demo_seq(struct demo *d);
+/*
+ * After the first SHOW_MAX listings, one line for the rest: how many were
+ * announced but not printed, of how many (the same count as the progress
+ * line's "listed").
+ */
+void demo_show_more(struct demo *d);
 /*
  * The end of the show: a real dig answer for a listed address, the feed's
  * sequence and digest, what to try next, and a summary read from the

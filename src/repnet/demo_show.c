@@ -10,11 +10,13 @@
  * stands on its own. At most SHOW_MAX listings are printed; all are
  * counted.
  */
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "demo.h"
 #include "util.h"
@@ -86,7 +88,55 @@ void demo_progress(struct demo *d)
 	fflush(stdout);
 }
 
+uint64_t demo_seq(struct demo *d)
+{
+	pthread_mutex_lock(&d->mu);
+	uint64_t seq = d->seq;
+	pthread_mutex_unlock(&d->mu);
+	return seq;
+}
+
+void demo_show_more(struct demo *d)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->shown > SHOW_MAX)
+		printf("%s  ... and %llu more listed (%llu in all; repnet list prints the "
+		       "blocklist)\n",
+		       d->tty ? "\r\033[K" : "", (unsigned long long)(d->shown - SHOW_MAX),
+		       (unsigned long long)d->shown);
+	pthread_mutex_unlock(&d->mu);
+	fflush(stdout);
+}
+
 /* ---- the end ------------------------------------------------------------------- */
+
+/*
+ * How to call this repnet from a shell: "repnet" when PATH finds this
+ * very program, else its absolute path (a build tree).
+ */
+static const char *repnet_cmd(char *buf, size_t len)
+{
+	char self[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
+	if (realpath("/proc/self/exe", self) == NULL)
+		return "repnet";
+	snprintf(buf, len, "%s", self);
+	const char *path = getenv("PATH");
+	for (int i = 0; path != NULL && *path != '\0' && i < 256; i++) {
+		const char *end = strchr(path, ':');
+		size_t n = end ? (size_t)(end - path) : strlen(path);
+		if (n > 0 && n < sizeof(cand) - 8) {
+			snprintf(cand, sizeof(cand), "%.*s/repnet", (int)n, path);
+			if (realpath(cand, real) != NULL && strcmp(real, self) == 0)
+				return "repnet";
+			if (access(cand, X_OK) == 0)
+				break; /* PATH finds another repnet first */
+		}
+		if (end == NULL)
+			break;
+		path = end + 1;
+	}
+	return buf;
+}
 
 static void dig_one(struct demo *d)
 {
@@ -198,16 +248,36 @@ void demo_show_end(struct demo *d, const char *pname, const char *ddir, const ch
 	printf("\nfeed %s: sequence %llu, state digest %s\n", pname, (unsigned long long)d->seq,
 	       hex);
 	pthread_mutex_unlock(&d->mu);
+	/*
+	 * Commands that work when copied: this repnet's path when PATH does not
+	 * find it, and the demo's configuration, so that explain scores with
+	 * the daemon's settings (the lab ranges are not never-block there).
+	 */
+	char self[PATH_MAX], ip[RN_ADDR_STRLEN] = "IP", cf[PATH_MAX + 160];
+	const char *rn = repnet_cmd(self, sizeof(self));
+	if (d->have_sample)
+		rn_addr_format(&d->sample, ip, sizeof(ip));
+	if (d->user_conf != NULL)
+		snprintf(cf, sizeof(cf),
+		         "-c '%s' -o core.data_dir='%s' -o scoring.default_never_block=false",
+		         d->user_conf, ddir);
+	else
+		snprintf(cf, sizeof(cf), "-c '%s'", d->conf);
 	printf("\nto look at the rest, while repnetd runs:\n"
-	       "  curl -s http://%s/metrics        every counter\n"
-	       "  curl -s http://%s/status         roles, feed state\n"
-	       "  repnet status                            the same, summarised\n"
-	       "  repnet explain --data-dir %s IP\n"
-	       "                                           why an address is listed\n"
-	       "  repnet sub %s --name %s --key \"$(cat %s)\"\n"
+	       "  curl -s http://%s/metrics\n"
+	       "      every counter\n"
+	       "  curl -s http://%s/status\n"
+	       "      roles, feed state\n"
+	       "  %s status %s\n"
+	       "      the same, summarised\n"
+	       "  %s explain %s %s\n"
+	       "      why an address is listed (the one dig asked about)\n"
+	       "  %s sub %s --name %s --key \"$(cat %s)\"\n"
+	       "      the feed, verified, as a member reads it\n"
 	       "  (the demo runs no sync role: add -o "
 	       "core.roles=collect,score,publish,serve,sync\n"
 	       "   to keep nftables sets, as root)\n",
-	       d->http, d->http, ddir, d->c.feeds.bus.pub_listen, pname, pub);
+	       d->http, d->http, rn, cf, rn, cf, ip, rn, d->c.feeds.bus.pub_listen, pname, pub);
+	fflush(stdout);
 	summary(d);
 }

@@ -171,6 +171,15 @@ static const struct cmd cmds[] = {
          "demo [--speed X] [--data DIR] [--keep-running] [--resume] [-c FILE]\n"
          "       [-o section.key=value]...",
          cmd_demo},
+        {"replay",
+         "Send a syslog file (\"Mmm dd hh:mm:ss host tag[pid]: msg\" lines) to a syslog\n"
+         "listener, for a lab: over UDP (syslog://, udp://) or TCP (tcp://, octet-counted\n"
+         "framing, or --framing newline), as RFC 5424 (--rfc3164: traditional). --now\n"
+         "moves every timestamp so that the last line is now, keeping the gaps; --rate\n"
+         "sends at most N lines a second.",
+         "replay FILE --to syslog://HOST:PORT|udp://HOST:PORT|tcp://HOST:PORT [--now]\n"
+         "       [--rate N] [--framing octet|newline] [--rfc3164]",
+         cmd_replay},
         {"status",
          "Summarise a running repnetd: roles, ingest, scorer, feed state, replica and\n"
          "members, from its /status (--json prints it as is).",

@@ -4,7 +4,7 @@
  *
  * Design notes: the main thread owns the process. It blocks SIGINT,
  * SIGTERM and SIGHUP before any other thread exists, so every thread
- * inherits the mask and only the main thread, in sigtimedwait(), ever
+ * inherits the mask and only the main thread, in sigwaitinfo(), ever
  * sees them. Roles start in pipeline order (collect, score, publish,
  * serve, sync) and stop in reverse, each stop draining its queues within
  * core.shutdown_grace. A reload parses the file into a fresh configuration;
@@ -34,6 +34,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "priv.h"
+#include "procmetrics.h"
 #include "roles.h"
 
 struct daemon {
@@ -51,41 +52,6 @@ struct daemon {
 	struct rn_counter reloads_failed;
 	struct rn_gauge role_on[5];
 };
-
-static double m_rss(void *arg)
-{
-	(void)arg;
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return (double)rss * (double)sysconf(_SC_PAGESIZE);
-}
-
-static double m_cpu(void *arg)
-{
-	(void)arg;
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static double m_open_fds(void *arg)
-{
-	(void)arg;
-	return (double)fd_count_open();
-}
-
-static double m_max_fds(void *arg)
-{
-	const struct daemon *d = arg;
-	return (double)d->fdb.limit;
-}
 
 static double m_start(void *arg)
 {
@@ -111,21 +77,7 @@ static int register_metrics(struct daemon *d)
 	        : rn_metrics_func(m, d, "repnet_start_time_seconds",
 	                          "When this process started, in seconds since the epoch.",
 	                          RN_METRIC_GAUGE, NULL, m_start, d);
-	rc = rc ? rc
-	        : rn_metrics_func(m, d, "repnet_process_resident_memory_bytes",
-	                          "Resident set size of this process.", RN_METRIC_GAUGE, NULL,
-	                          m_rss, NULL);
-	rc = rc ? rc
-	        : rn_metrics_func(m, d, "repnet_process_cpu_seconds_total",
-	                          "User and system CPU time of this process.", RN_METRIC_COUNTER,
-	                          NULL, m_cpu, NULL);
-	rc = rc ? rc
-	        : rn_metrics_func(m, d, "repnet_process_open_fds", "Descriptors open.",
-	                          RN_METRIC_GAUGE, NULL, m_open_fds, NULL);
-	rc = rc ? rc
-	        : rn_metrics_func(m, d, "repnet_process_max_fds",
-	                          "The descriptor limit (soft RLIMIT_NOFILE, raised at start).",
-	                          RN_METRIC_GAUGE, NULL, m_max_fds, d);
+	rc = rc ? rc : procmetrics_register(m, d);
 	rc = rc ? rc
 	        : rn_metrics_counter(m, d, "repnet_config_reloads_total",
 	                             "Configuration reloads on SIGHUP, by result.", "result=\"ok\"",
@@ -340,9 +292,9 @@ int daemon_run(const struct daemon_opts *opts)
 	log_notice("repnetd %s running", REPNET_VERSION_STRING);
 
 	for (;;) {
-		struct timespec ts = {.tv_sec = 1};
+		/* No timeout: the main thread has nothing to do between signals. */
 		siginfo_t si;
-		int sig = sigtimedwait(&set, &si, &ts);
+		int sig = sigwaitinfo(&set, &si);
 		if (sig < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;

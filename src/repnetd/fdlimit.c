@@ -208,8 +208,9 @@ void fd_budget_json(const struct fd_budget *b, struct rn_jsonw *w)
 
 /* ---- the watch ---------------------------------------------------------- */
 
-#define WATCH_MS   20
-#define WATCH_DUTY 20 /* sleep at least this many times as long as a count took */
+#define WATCH_MS      20
+#define WATCH_IDLE_MS 1000
+#define WATCH_DUTY    20 /* sleep at least this many times as long as a count took */
 
 struct fd_watch {
 	struct fd_budget *b;
@@ -250,11 +251,16 @@ static void *watch_main(void *arg)
 			w->fn(w->arg, now);
 		}
 		pthread_mutex_lock(&w->mu);
-		/* With many descriptors the count itself costs: at most 1/WATCH_DUTY of a core. */
+		/*
+		 * With many descriptors the count itself costs: at most 1/WATCH_DUTY
+		 * of a core. Far below the mark (under half of it) the count is
+		 * taken only every WATCH_IDLE_MS, so an idle daemon does not wake
+		 * 50 times a second for it.
+		 */
+		int64_t every = now || open < 0 || open > high / 2 ? WATCH_MS : WATCH_IDLE_MS;
 		if (!w->stop)
 			rn_cond_wait_ms(&w->cv, &w->mu,
-			                took * WATCH_DUTY > WATCH_MS ? took * WATCH_DUTY
-			                                             : WATCH_MS);
+			                took * WATCH_DUTY > every ? took * WATCH_DUTY : every);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;

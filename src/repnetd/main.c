@@ -13,13 +13,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: repnetd [-fnvV] [-c file] [-o section.key=value]...\n"
 	           "\n"
-	           "  -c file   configuration file (default: built-in defaults)\n"
-	           "  -o k=v    override one key, e.g. -o core.log_level=debug\n"
-	           "  -f        stay in the foreground and log to stderr\n"
-	           "  -n        check the configuration, print \"configuration OK\", exit\n"
-	           "  -v        more verbose (debug)\n"
-	           "  -V        print the version and exit\n"
-	           "  -h        this help\n"
+	           "  -c, --config file     configuration file (default: built-in defaults)\n"
+	           "  -o, --set k=v         override one key, e.g. -o core.log_level=debug\n"
+	           "  -f, --foreground      stay in the foreground and log to stderr\n"
+	           "  -n, --check           check the configuration, print \"configuration OK\", "
+	           "exit\n"
+	           "  -v, --verbose         more verbose (debug)\n"
+	           "  -V, --version         print the version and exit\n"
+	           "  -h, --help            this help\n"
 	           "\n"
 	           "Signals: TERM/INT drain and exit 0; HUP reloads the configuration.\n");
 }
@@ -33,7 +34,13 @@ int main(int argc, char **argv)
 
 	if (conf_args_init(&ca, argc) != RN_OK)
 		return 1;
-	while ((ch = conf_args_getopt(&ca, argc, argv, "c:fhno:vV", NULL)) != -1) {
+	static const struct option lopts[] = {
+	        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 'o'},
+	        {"foreground", no_argument, NULL, 'f'},   {"check", no_argument, NULL, 'n'},
+	        {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	while ((ch = conf_args_getopt(&ca, argc, argv, "c:fhno:vV", lopts)) != -1) {
 		switch (ch) {
 		case 'f':
 			o.foreground = true;

@@ -550,8 +550,8 @@ static void test_sflow(void **state)
 	assert_int_equal(r->sampling, 512);
 	assert_int_equal(r->packets, 512);
 	assert_int_equal(r->bytes, 60 * 512);
-	assert_true(metric(&f, "repnet_flow_sflow_counter_samples_total",
-	                   "exporter=\"127.0.0.1\"") == 1);
+	assert_true(metric(&f, "repnet_flow_sflow_stats_samples_total", "exporter=\"127.0.0.1\"") ==
+	            1);
 	fx_free(&f);
 }
 

@@ -44,7 +44,9 @@ start() {
 }
 start
 HTTP=127.0.0.1:9477
-$X python3 "$REPNET_SRC/tests/integration/replay.py" syslog 127.0.0.1 5514 "$D/mail/postfix-maillog_file.log"
+# As rsyslog's omfwd relays: newline framing, RFC 3164, stamps moved to now.
+$X "$R" replay "$D/mail/postfix-maillog_file.log" --to tcp://127.0.0.1:5514 --now \
+	--framing newline --rfc3164
 $X python3 "$REPNET_SRC/tests/integration/replay.py" netflow 127.0.0.1 2055 "$D/netflow/export-softflowd-v9.pcap"
 
 # subscribe OUT: a subscriber on the bus, until it has the snapshot and a

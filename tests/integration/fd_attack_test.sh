@@ -106,7 +106,7 @@ for n in dnsbl policy syslog http ingest feed resync; do wait_for "$T/$n.ready" 
 for l in http dnsbl policy syslog ingest feed resync; do
 	wait_metric "$HP" "repnet_connections_open{listener=\"$l\"}" $(($(cap $l) * 9 / 10)) 90
 done
-echo "every listener is full; $(metric "$HP" repnet_process_open_fds) descriptors open"
+echo "every listener is full; $(metric "$HP" process_open_fds) descriptors open"
 
 t0=$(date +%s%N)
 c0=$(cpu_ticks)
@@ -133,7 +133,7 @@ for round in 1 2 3; do
 		fail "round $round: the DNSBL does not answer for 198.51.100.$last"
 	[ "$($D +tcp $((last - 19)).100.51.198.bl.test A)" = 127.0.0.10 ] ||
 		fail "round $round: dig +tcp of a listing"
-	echo "round $round: answered; $(listed) listed, $(metric "$HP" repnet_process_open_fds) descriptors open"
+	echo "round $round: answered; $(listed) listed, $(metric "$HP" process_open_fds) descriptors open"
 done
 wait_metric "$HP" 'repnet_scoring_snapshots_total{result="ok"}' $((ok0 + 3)) 30
 # The window is at least 15 s of the attack held open, so that what is

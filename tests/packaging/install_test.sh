@@ -30,15 +30,22 @@ expect_f "$mandir/man5/repnet.conf.5"
 expect_f "$mandir/man8/repnetd.8"
 for u in repnetd repnetd-collect repnetd-score repnetd-serve repnetd-sync; do
 	expect_f "$unitdir/$u.service"
-	grep -q "^ExecStart=$prefix/$sbindir/repnetd -f " "$R/$unitdir/$u.service" ||
-		fail "$u.service does not run the configured prefix's repnetd"
+	# The prefix of the install, not the one configured (/usr/local).
+	grep -q "^ExecStart=$R/$sbindir/repnetd -f " "$R/$unitdir/$u.service" ||
+		fail "$u.service does not run the installed repnetd ($R/$sbindir/repnetd)"
 done
 expect_f "$sysusersdir/repnet.conf"
 expect_f "$tmpfilesdir/repnet.conf"
 for e in single-host edge-collector scorer member; do
 	expect_f "$docdir/examples/$e.conf"
 done
-expect_f "$docdir/examples/repnetd-collect-capture.conf"
+# The capture drop-in is not among the example configurations (repnetd -n
+# checks every file there below); the feed's schema and bash completion.
+expect_f "$datadir/repnet/systemd/repnetd-collect-capture.conf"
+[ ! -e "$R/$docdir/examples/repnetd-collect-capture.conf" ] || fail "the drop-in is among the examples"
+expect_f "$datadir/repnet/repnet.proto"
+expect_f "$datadir/bash-completion/completions/repnet"
+bash -n "$R/$datadir/bash-completion/completions/repnet" || fail "bash completion: syntax"
 expect_f "$docdir/deployment.md"
 expect_f "$docdir/postfix.md"
 expect_f "$datadir/repnet/demo/mail/postfix-maillog_file.log"
@@ -75,10 +82,13 @@ n_check() {
 	printf '%s\n' "$_left"
 	return 1
 }
-for e in single-host edge-collector scorer member; do
-	n_check -c "$R/$docdir/examples/$e.conf" >"$T/n.out" ||
-		fail "installed repnetd -n on the installed $e.conf: $(cat "$T/n.out")"
+n=0
+for e in "$R/$docdir/examples/"*; do
+	n_check -c "$e" >"$T/n.out" ||
+		fail "installed repnetd -n on the installed ${e##*/}: $(cat "$T/n.out")"
+	n=$((n + 1))
 done
+[ "$n" -eq 4 ] || fail "$n example configurations installed, want 4"
 
 # The installed daemon starts the installed launcher, which starts the
 # installed capture helper (root only: it drops to nobody, and the helper

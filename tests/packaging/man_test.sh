@@ -46,7 +46,7 @@ while read -r c; do
 done <"$T/cmds"
 
 # repnetd(8): every option letter of repnetd's usage.
-"$REPNET_BUILD/repnetd" -h | sed -n 's/^  -\([a-zA-Z]\) .*/\1/p' >"$T/opts"
+"$REPNET_BUILD/repnetd" -h | sed -n 's/^  -\([a-zA-Z]\)[ ,].*/\1/p' >"$T/opts"
 [ "$(wc -l <"$T/opts")" -ge 6 ] || fail "repnetd -h listed too few options"
 while read -r o; do
 	grep -q "^\.BI\? \\\\-$o\( \|$\)" "$M/repnetd.8" || fail "repnetd.8 does not document -$o"
