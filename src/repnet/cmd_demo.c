@@ -118,8 +118,10 @@ void cmd_demo_help(FILE *f)
  * the daemon reads it (when the user names no -c file of their own), and
  * the printed `repnet explain -c` reads the same, so both score alike.
  */
-static const char *const demo_lab[] = {"scoring.default_never_block=false", "scoring.tick=2s",
-                                       "scoring.lateness=1s", "feeds.bus.heartbeat=1s",
+static const char *const demo_lab[] = {"scoring.default_never_block=false",
+                                       "scoring.tick=2s",
+                                       "scoring.lateness=1s",
+                                       "feeds.bus.heartbeat=1s",
                                        "core.roles=collect,score,publish,serve",
                                        "collector.journal.mode=off"};
 
