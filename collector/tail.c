@@ -57,6 +57,7 @@
 struct tfile {
 	char *path;
 	char state_path[PATH_MAX];
+	char state_key[32]; /* the name of state_path in state_dir */
 	int fd;
 	dev_t dev;
 	ino_t ino;
@@ -89,6 +90,9 @@ static uint64_t committed(const struct tfile *f)
 
 static void file_feed(struct tailer *t, struct tfile *f, const uint8_t *buf, size_t n)
 {
+	const struct collector_sink *sk = &t->pipe->sink;
+	if (sk->hold != NULL)
+		sk->hold(sk->arg, f->state_key);
 	uint64_t before = f->lb.overlong;
 	(void)linebuf_feed(&f->lb, buf, n, smtp_pipe_line, t->pipe);
 	if (f->lb.overlong != before)
@@ -121,6 +125,34 @@ static void fp_update(struct tfile *f)
 	}
 }
 
+/*
+ * Hands the sink a position: the observations emitted so far carry the
+ * lines up to off of the file (dev, ino) whose first fp_len bytes have
+ * CRC32C fp_crc. The format of the position file (v1).
+ */
+static void mark_at(struct tailer *t, struct tfile *f, uint64_t dev, uint64_t ino, uint64_t off,
+                    uint32_t fp_len, uint32_t fp_crc, bool skipping)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "v1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %d\n", dev,
+	                 ino, off, fp_len, fp_crc, skipping ? 1 : 0);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		t->pipe->sink.mark(t->pipe->sink.arg, f->state_key, (const uint8_t *)buf,
+		                   (size_t)n);
+}
+
+/* With a sink that gates positions: everything read so far, flushed and marked. */
+static void flush_mark(struct tailer *t, struct tfile *f)
+{
+	if (t->pipe->sink.mark == NULL)
+		return;
+	smtp_pipe_flush(t->pipe);
+	if (f->fd >= 0)
+		fp_update(f);
+	mark_at(t, f, (uint64_t)f->dev, (uint64_t)f->ino, committed(f), f->fp_len, f->fp_crc,
+	        f->lb.skipping);
+}
+
 /* Reads fd from the current offset to its end. */
 static void read_to_end(struct tailer *t, struct tfile *f, int fd, uint64_t *off)
 {
@@ -137,6 +169,8 @@ static void read_to_end(struct tailer *t, struct tfile *f, int fd, uint64_t *off
 			return;
 		*off += (uint64_t)r;
 		file_feed(t, f, t->chunk, (size_t)r);
+		if (off == &f->off)
+			flush_mark(t, f);
 	}
 }
 
@@ -215,6 +249,14 @@ static void state_save(struct tailer *t, struct tfile *f)
 	                 f->lb.skipping ? 1 : 0);
 	if (n <= 0 || (size_t)n >= sizeof(buf))
 		return;
+	if (t->pipe->sink.mark != NULL) {
+		/* Saved by the sink once the observations of these lines are acknowledged. */
+		t->pipe->sink.mark(t->pipe->sink.arg, f->state_key, (const uint8_t *)buf,
+		                   (size_t)n);
+		rn_counter_inc(&t->ctr->saves);
+		f->dirty = false;
+		return;
+	}
 	int rc = rn_file_replace(f->state_path, buf, (size_t)n, 0640);
 	if (rc != RN_OK) {
 		rn_counter_inc(&t->ctr->errors);
@@ -441,6 +483,12 @@ static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off,
 		pos += (uint64_t)n;
 		if ((size_t)n > skip)
 			file_feed(t, f, t->chunk + skip, (size_t)n - skip);
+		if (t->pipe->sink.mark != NULL && pos > off) {
+			/* Where we are in the rotated copy, as the copy's own position. */
+			smtp_pipe_flush(t->pipe);
+			mark_at(t, f, (uint64_t)dev, (uint64_t)ino, pos - f->lb.len, f->fp_len,
+			        f->fp_crc, f->lb.skipping);
+		}
 	}
 	if (r.max != UINT64_MAX && r.got >= r.max)
 		ok = false;
@@ -469,7 +517,19 @@ static void file_first_open(struct tailer *t, struct tfile *f)
 	int skip;
 	bool have = false;
 
-	if (rn_file_read(f->state_path, 512, &buf, &len) == RN_OK) {
+	uint8_t pend[COLLECTOR_POS_MAX];
+	size_t plen = 0;
+	const struct collector_sink *sk = &t->pipe->sink;
+	if (sk->pending != NULL &&
+	    sk->pending(sk->arg, f->state_key, pend, sizeof(pend), &plen) == RN_OK) {
+		/* Newer than the file: its lines' observations are in the sink's spill. */
+		buf = malloc(plen ? plen : 1);
+		if (buf != NULL) {
+			memcpy(buf, pend, plen);
+			len = plen;
+		}
+	}
+	if (buf != NULL || rn_file_read(f->state_path, 512, &buf, &len) == RN_OK) {
 		char s[512];
 		memcpy(s, buf, len < sizeof(s) - 1 ? len : sizeof(s) - 1);
 		s[len < sizeof(s) - 1 ? len : sizeof(s) - 1] = '\0';
@@ -651,8 +711,9 @@ int tailer_start(struct tailer **out, const struct rn_strlist *paths, const char
 			goto fail;
 		t->n++;
 		uint32_t h = rn_crc32c(0, f->path, strlen(f->path));
-		if (snprintf(f->state_path, sizeof(f->state_path), "%s/tail-%08x.pos", state_dir,
-		             h) >= (int)sizeof(f->state_path)) {
+		snprintf(f->state_key, sizeof(f->state_key), "tail-%08x.pos", h);
+		if (snprintf(f->state_path, sizeof(f->state_path), "%s/%s", state_dir,
+		             f->state_key) >= (int)sizeof(f->state_path)) {
 			rc = RN_ELIMIT;
 			goto fail;
 		}
