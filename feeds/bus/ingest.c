@@ -968,14 +968,26 @@ static void *writer_main(void *arg)
 		if (c->mn > 0 && c->marks[c->mhead].at <= head_pos) {
 			struct pmark *pm = &c->marks[c->mhead];
 			int rc = spill_add_mark(c->spill, pm->key, pm->pos, pm->len);
-			if (rc != RN_OK) {
-				rn_counter_inc(&c->marks_dropped);
-				if (rc != RN_ELIMIT)
-					log_warnx_rl("ingest: position %s not spilled: %s", pm->key,
-					             rn_strerror(rc));
+			if (rc == RN_ELIMIT || (rc != RN_OK && rc != RN_EPARSE)) {
+				/*
+				 * The batches before it are in the file: so must it be,
+				 * before anything after it. Wait for room (or stop).
+				 */
+				if (c->stopping)
+					break;
+				if (rc == RN_ELIMIT)
+					spill_full(c);
+				else
+					log_warnx_rl("ingest: writing position %s to the spill: %s",
+					             pm->key, rn_strerror(rc));
+				rn_cond_wait_until(&c->cv_spill, &c->mu, rn_time_mono_ms() + 1000);
+				continue;
 			}
+			if (rc != RN_OK)
+				rn_counter_inc(&c->marks_dropped); /* a key the file cannot name */
 			c->mhead = (c->mhead + 1) % MARKQ;
 			c->mn--;
+			pthread_cond_broadcast(&c->cv_spill); /* open batches are sendable now */
 			rn_gauge_set(&c->g_spill_bytes, (int64_t)spill_bytes(c->spill));
 			continue;
 		}
@@ -1015,8 +1027,9 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		for (;;) {
+			/* With a position queued, the batch may hold lines it covers: open. */
 			rc = spill_add_batch(c->spill, c->meta.collector_id, c->meta.batch_seq,
-			                     (uint32_t)k, env, envlen);
+			                     (uint32_t)k, env, envlen, c->mn > 0);
 			if (rc == RN_OK || c->stopping)
 				break;
 			if (rc == RN_ELIMIT)
@@ -1128,10 +1141,14 @@ void feeds_ingest_client_mark(struct feeds_ingest_client *c, const char *key, co
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	/* A newer position of the key last queued replaces it; so does one when the queue is full. */
+	/*
+	 * A newer position of the key last queued replaces it (so does one when
+	 * the queue is full), but never the oldest: the writer may be writing
+	 * the batches before it, and moving it would stretch their group.
+	 */
 	for (size_t i = c->mn; i > 0 && pm == NULL; i--) {
 		struct pmark *e = &c->marks[(c->mhead + i - 1) % MARKQ];
-		if (strcmp(e->key, key) == 0 && (i == c->mn || c->mn == MARKQ))
+		if (strcmp(e->key, key) == 0 && i > 1 && (i == c->mn || c->mn == MARKQ))
 			pm = e;
 		else if (c->mn < MARKQ)
 			break;

@@ -45,9 +45,13 @@
 #define REC_HDR     9
 #define REC_BATCH   1
 #define REC_MARK    2
+#define REC_ACK     3
+#define REC_OPEN    4 /* a batch that the next position commits */
 #define BATCH_FIXED (16 + 8 + 4 + 8)
 #define REC_MAX     (64u << 20) /* a record body, at most */
 #define MARKS_MAX   65536       /* positions in the file not yet acknowledged */
+#define MARK_SLACK  (64u << 10) /* what positions may add past the cap */
+#define OPEN_SLACK  (16u << 20) /* what the batches of an open group may add past it */
 
 struct sbatch {
 	uint64_t off;
@@ -55,6 +59,7 @@ struct sbatch {
 	uint32_t nobs;
 	int64_t ms;
 	bool old;
+	bool open; /* not sendable until a position follows it */
 };
 
 struct smark {
@@ -85,6 +90,8 @@ struct spill {
 	struct skey keys[SPILL_KEYS];
 	size_t nkeys;
 	uint64_t last_batch_off; /* where the newest batch starts; 0: none since compaction */
+	uint64_t committed;      /* batches starting below this may be sent */
+	bool open;               /* open batches wait for their position */
 };
 
 static bool key_valid(const char *k)
@@ -200,7 +207,12 @@ static int write_rec(struct spill *s, uint8_t type, const uint8_t *a, size_t ale
 	size_t body = alen + blen;
 	if (body > REC_MAX)
 		return RN_ELIMIT;
-	if (s->size + REC_HDR + body > s->max)
+	/* Positions may pass the cap a little, so that the one after a batch that filled it fits. */
+	uint64_t cap = type == REC_ACK    ? UINT64_MAX
+	               : type == REC_MARK ? s->max + MARK_SLACK
+	               : s->open          ? s->max + OPEN_SLACK
+	                                  : s->max;
+	if (s->size + REC_HDR + body > cap)
 		return RN_ELIMIT;
 	uint32_t crc = rn_crc32c(0, &type, 1);
 	crc = rn_crc32c(crc, a, alen);
@@ -244,7 +256,7 @@ static int write_rec(struct spill *s, uint8_t type, const uint8_t *a, size_t ale
 }
 
 int spill_add_batch(struct spill *s, const uint8_t id[16], uint64_t seq, uint32_t nobs,
-                    const uint8_t *env, size_t len)
+                    const uint8_t *env, size_t len, bool open)
 {
 	uint8_t fx[BATCH_FIXED];
 	int64_t now = rn_time_now_ms();
@@ -253,11 +265,20 @@ int spill_add_batch(struct spill *s, const uint8_t id[16], uint64_t seq, uint32_
 	rn_wcur_store(fx + 24, nobs, 4);
 	rn_wcur_store(fx + 28, (uint64_t)now, 8);
 	uint64_t off = s->size;
-	int rc = write_rec(s, REC_BATCH, fx, sizeof(fx), env, len);
+	int rc = write_rec(s, open ? REC_OPEN : REC_BATCH, fx, sizeof(fx), env, len);
 	if (rc != RN_OK)
 		return rc;
-	struct sbatch b = {.off = off, .len = (uint32_t)(s->size - off), .nobs = nobs, .ms = now};
+	struct sbatch b = {.off = off,
+	                   .len = (uint32_t)(s->size - off),
+	                   .nobs = nobs,
+	                   .ms = now,
+	                   .open = open};
 	rc = batch_push(s, &b);
+	if (rc == RN_OK) {
+		s->open = s->open || open;
+		if (!s->open)
+			s->committed = s->size;
+	}
 	if (rc != RN_OK) {
 		/* Not indexed: take it back out of the file. */
 		s->size = off;
@@ -284,6 +305,9 @@ int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t 
 	int rc = write_rec(s, REC_MARK, fx, 1 + kl, pos, len);
 	if (rc != RN_OK)
 		return rc;
+	/* In the file: it commits the batches before it, whatever the index does. */
+	s->committed = s->size;
+	s->open = false;
 	rc = mark_push(s, off, k, pos, len);
 	if (rc == RN_OK && s->bn == 0)
 		marks_settle(s);
@@ -310,7 +334,7 @@ static int read_rec(struct spill *s, uint64_t off, uint64_t end, uint8_t *type, 
 	}
 	uint32_t c = rn_crc32c(0, &h[8], 1);
 	c = rn_crc32c(c, b, len);
-	if (c != crc || (h[8] != REC_BATCH && h[8] != REC_MARK)) {
+	if (c != crc || h[8] < REC_BATCH || h[8] > REC_OPEN) {
 		free(b);
 		return RN_ECHECKSUM;
 	}
@@ -330,7 +354,7 @@ static int load(struct spill *s)
 	if (end < HDR) {
 		if (ftruncate(s->fd, 0) != 0 || pwrite(s->fd, MAGIC, HDR, 0) != HDR)
 			return -errno;
-		s->size = s->synced = HDR;
+		s->size = s->synced = s->committed = HDR;
 		return RN_OK;
 	}
 	if (pread(s->fd, magic, HDR, 0) != HDR || memcmp(magic, MAGIC, HDR) != 0) {
@@ -338,8 +362,9 @@ static int load(struct spill *s)
 		          SPILL_NAME);
 		return RN_EVERSION;
 	}
-	uint64_t off = HDR;
+	uint64_t off = HDR, commit = HDR;
 	size_t nb = 0, nm = 0;
+	bool open = false;
 	int rc = RN_OK;
 	while (off < end) {
 		uint8_t type, *body = NULL;
@@ -352,7 +377,7 @@ static int load(struct spill *s)
 		struct rn_cur c;
 		rn_cur_init(&c, body, blen);
 		uint64_t next = off + REC_HDR + blen;
-		if (type == REC_BATCH) {
+		if (type == REC_BATCH || type == REC_OPEN) {
 			rn_cur_skip(&c, 16);
 			(void)rn_cur_u64(&c);
 			uint32_t nobs = rn_cur_u32(&c);
@@ -367,9 +392,25 @@ static int load(struct spill *s)
 			                   .len = (uint32_t)(next - off),
 			                   .nobs = nobs,
 			                   .ms = ms,
-			                   .old = true};
+			                   .old = true,
+			                   .open = type == REC_OPEN};
 			rc = batch_push(s, &b);
+			if (type == REC_BATCH && !open)
+				commit = next;
+			open = open || type == REC_OPEN;
 			nb++;
+		} else if (type == REC_ACK) {
+			uint64_t at = rn_cur_u64(&c);
+			if (!rn_cur_ok(&c) || s->bn == 0 || s->b[s->bhead].off != at) {
+				free(body);
+				rc = RN_EPARSE;
+				break;
+			}
+			s->bobs -= s->b[s->bhead].nobs;
+			s->bhead = (s->bhead + 1) % s->bcap;
+			s->bn--;
+			marks_settle(s);
+			nb--;
 		} else {
 			uint8_t kl = rn_cur_u8(&c);
 			const uint8_t *k = rn_cur_bytes(&c, kl);
@@ -383,6 +424,8 @@ static int load(struct spill *s)
 				break;
 			}
 			rc = mark_push(s, off, ki, c.p, plen);
+			commit = next;
+			open = false;
 			nm++;
 		}
 		free(body);
@@ -390,14 +433,30 @@ static int load(struct spill *s)
 			break;
 		off = next;
 	}
-	if (off < end) {
+	if (off < end)
 		log_warnx("spill %s/%s: cut at offset %llu of %llu (%s): a torn or damaged "
 		          "record",
 		          s->dir, SPILL_NAME, (unsigned long long)off, (unsigned long long)end,
 		          rn_strerror(rc));
-		if (ftruncate(s->fd, (off_t)off) != 0)
-			return -errno;
+	if (open) {
+		/* Batches whose position never followed: their lines are read again. */
+		size_t dropped = 0;
+		while (s->bn > 0 && s->b[(s->bhead + s->bn - 1) % s->bcap].off >= commit) {
+			s->bobs -= s->b[(s->bhead + s->bn - 1) % s->bcap].nobs;
+			s->bn--;
+			dropped++;
+		}
+		nb -= dropped;
+		while (s->mn > 0 && s->m[(s->mhead + s->mn - 1) % s->mcap].off >= commit)
+			s->mn--;
+		off = commit;
+		log_notice("spill %s/%s: %zu batch(es) without their position dropped (their lines "
+		           "are read again)",
+		           s->dir, SPILL_NAME, dropped);
 	}
+	if (off < end && ftruncate(s->fd, (off_t)off) != 0)
+		return -errno;
+	s->committed = off;
 	s->size = s->synced = off;
 	if (nb > 0 || nm > 0)
 		log_notice("spill %s/%s: %zu batch(es) of %llu observations to resend, %zu "
@@ -449,6 +508,8 @@ int spill_head(struct spill *s, struct spill_head *h)
 	if (s->bn == 0)
 		return RN_ENOTFOUND;
 	const struct sbatch *b = &s->b[s->bhead];
+	if (b->off >= s->committed)
+		return RN_ENOTFOUND; /* its position is not in the file yet */
 	if (s->synced < b->off + b->len) {
 		if (fdatasync(s->fd) != 0)
 			return -errno;
@@ -459,7 +520,7 @@ int spill_head(struct spill *s, struct spill_head *h)
 	int rc = read_rec(s, b->off, s->size, &type, &body, &blen);
 	if (rc != RN_OK)
 		return rc;
-	if (type != REC_BATCH || blen < BATCH_FIXED) {
+	if ((type != REC_BATCH && type != REC_OPEN) || blen < BATCH_FIXED) {
 		free(body);
 		return RN_EINTERNAL;
 	}
@@ -478,6 +539,12 @@ void spill_ack_head(struct spill *s)
 {
 	if (s->bn == 0)
 		return;
+	/* Best effort: without it, a restart resends the batch and the scorer refuses it as a
+	 * duplicate. */
+	uint8_t at[8];
+	rn_wcur_store(at, s->b[s->bhead].off, 8);
+	if (write_rec(s, REC_ACK, at, sizeof(at), NULL, 0) != RN_OK)
+		log_warnx_rl("spill: recording an acknowledgement failed");
 	s->bobs -= s->b[s->bhead].nobs;
 	s->bhead = (s->bhead + 1) % s->bcap;
 	s->bn--;
@@ -504,7 +571,7 @@ int spill_compact(struct spill *s)
 	if (s->size > HDR) {
 		if (ftruncate(s->fd, HDR) != 0)
 			return -errno;
-		s->size = s->synced = HDR;
+		s->size = s->synced = s->committed = HDR;
 	}
 	s->last_batch_off = 0;
 	return RN_OK;

@@ -12,7 +12,12 @@
  *                     sealed envelope exactly as sent;
  *   type 2, a position: key length u8, key, the position (at most
  *                     SPILL_POS_MAX bytes), which is the content of the
- *                     source's position file data_dir/KEY.
+ *                     source's position file data_dir/KEY;
+ *   type 4, an open batch: as type 1, but committed only by a position
+ *                     record after it (see spill_add_batch);
+ *   type 3, an acknowledgement: the offset u64 of the batch record the
+ *                     scorer acknowledged (always the oldest one not yet
+ *                     acknowledged; written without a sync, past the cap).
  * A position record follows every batch holding observations of the lines
  * before that position. The file is read up to its first record that does
  * not verify (a torn write) and cut there.
@@ -37,9 +42,16 @@ struct spill;
 int spill_open(struct spill **out, const char *dir, uint64_t max);
 void spill_close(struct spill *s);
 
-/* Appends a sealed batch. RN_ELIMIT when it would pass max (nothing written). */
+/*
+ * Appends a sealed batch. RN_ELIMIT when it would pass max (nothing
+ * written). An open batch may hold observations of lines whose position
+ * is not in the file yet: it is not handed out (spill_head) until the next
+ * position is added, and a restart drops it if none followed (the lines
+ * are read again). The open batches before a position may pass max by up
+ * to 16 MiB, so that a group once begun can end.
+ */
 int spill_add_batch(struct spill *s, const uint8_t id[16], uint64_t seq, uint32_t nobs,
-                    const uint8_t *env, size_t len);
+                    const uint8_t *env, size_t len, bool open);
 /*
  * Appends a source position: every batch added before it holds the
  * observations of the source's lines up to pos. RN_EINVAL for a key that

@@ -30,7 +30,7 @@ collector: { tail: { paths = ["$L"]; start = "beginning"; poll_interval = "100ms
              flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; }; };
 feeds: { bus: { ingest_url = "tcp://127.0.0.1:$S_INGEST"; ingest_flush = "20ms"; ingest_batch = 32;
                 ingest_timeout = "500ms"; reconnect_max = "500ms";
-                ingest_spill = "16K"; ingest_queue = 1024;
+                ingest_spill = "4K"; ingest_queue = 1024;
                 collector_key = "$T/col1-collector.key"; }; };
 CONF
 "$REPNET_BUILD/repnetd" -n -c "$T/col1.conf" >/dev/null || fail "collector configuration"
@@ -68,7 +68,10 @@ start_col 2
 grep -q "spill .*to resend" "$T/col1.2.log" || fail "the spill was not loaded"
 # The scorer comes back on its port (its counters start again at 0):
 # everything arrives, once.
-S_INGEST_LISTEN="tcp://127.0.0.1:$S_INGEST" start_scorer s1 ""
+sed -i "s|ingest_listen = \"tcp://127.0.0.1:0\"|ingest_listen = \"tcp://127.0.0.1:$S_INGEST\"|" "$T/s1.conf"
+start_daemon "$T/s1.b.log" -c "$T/s1.conf"
+S_PID=$DPID
+S_HTTP=$(http_port "$T/s1.b.log")
 rest=$((want - first))
 arrived() { [ "$(accepted)" -ge "$rest" ] && [ "$(metric "$C_HTTP" repnet_collector_queue_depth)" = 0 ]; }
 wait_until 60 arrived || fail "the scorer accepted $(accepted) observations, want $rest"
