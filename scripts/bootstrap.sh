@@ -15,7 +15,7 @@ build_pkgs="gcc g++ make cmake pkg-config clang llvm lld libclang-rt-14-dev
 # Real peers and clients the tests talk to.
 test_pkgs="dnsutils nftables ipset iproute2 bsdutils nfdump curl procps
   python3 util-linux logrotate tzdata rbldnsd postfix swaks crowdsec-firewall-bouncer
-  systemd groff-base man-db bsdextrautils openssl tcpdump"
+  systemd groff-base man-db bsdextrautils openssl tcpdump xz-utils zstd"
 bench_pkgs="rbldnsd dnsperf pmacct fail2ban hyperfine bc"
 
 pkgs="$build_pkgs $test_pkgs"
