@@ -70,7 +70,7 @@ struct feeds_bus_conf {
 	int64_t ingest_flush_ms;
 	int64_t ingest_timeout_ms;
 	int64_t ingest_block_ms;
-	uint64_t ingest_spill; /* bytes of the collector's spill file; 0: none */
+	uint64_t ingest_spill;              /* bytes of the collector's spill file; 0: none */
 	char *collector_key;                /* secret key file; "" = data_dir/keys/collector.key */
 	struct feeds_collectors collectors; /* the keys the scorer takes batches from */
 	/* The feed. */
