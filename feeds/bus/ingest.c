@@ -647,6 +647,8 @@ struct feeds_ingest_client {
 	pthread_cond_t cv_spill; /* a batch in the spill, or room in it */
 	struct pmark {
 		uint64_t at; /* pos_taken when marked */
+		uint64_t
+		        from; /* the first observation of its lines not yet marked; UINT64_MAX: none */
 		char key[SPILL_KEY_MAX];
 		uint16_t len;
 		uint8_t pos[SPILL_POS_MAX];
@@ -967,7 +969,18 @@ static void *writer_main(void *arg)
 		uint64_t head_pos = c->pos_taken - c->count;
 		if (c->mn > 0 && c->marks[c->mhead].at <= head_pos) {
 			struct pmark *pm = &c->marks[c->mhead];
-			int rc = spill_add_mark(c->spill, pm->key, pm->pos, pm->len);
+			/*
+			 * It commits the open batches only if no other queued position
+			 * has lines in them (a source that held concurrently).
+			 */
+			uint64_t minfrom = UINT64_MAX;
+			for (size_t i = 1; i < c->mn; i++) {
+				const struct pmark *q = &c->marks[(c->mhead + i) % MARKQ];
+				if (q->from < minfrom)
+					minfrom = q->from;
+			}
+			int rc = spill_add_mark(c->spill, pm->key, pm->pos, pm->len,
+			                        minfrom > head_pos);
 			if (rc == RN_ELIMIT || (rc != RN_OK && rc != RN_EPARSE)) {
 				/*
 				 * The batches before it are in the file: so must it be,
@@ -1153,18 +1166,28 @@ void feeds_ingest_client_mark(struct feeds_ingest_client *c, const char *key, co
 		else if (c->mn < MARKQ)
 			break;
 	}
-	if (pm == NULL && c->mn < MARKQ)
+	if (pm == NULL && c->mn < MARKQ) {
 		pm = &c->marks[(c->mhead + c->mn++) % MARKQ];
+		pm->key[0] = '\0';
+	}
+	uint64_t from = UINT64_MAX;
 	if (pm != NULL) {
 		/* Everything this source submitted so far is before this position. */
 		for (size_t i = 0; i < c->nholds; i++)
-			if (strcmp(c->holds[i].key, key) == 0)
+			if (strcmp(c->holds[i].key, key) == 0) {
+				if (c->holds[i].from != 0)
+					from = c->holds[i].from;
 				c->holds[i].from = 0;
+			}
+		/* A replaced position keeps the start of the lines it already covered. */
+		if (pm->key[0] != '\0' && strcmp(pm->key, key) == 0 && pm->from < from)
+			from = pm->from;
 	}
 	if (pm == NULL) {
 		rn_counter_inc(&c->marks_dropped);
 	} else {
 		pm->at = c->pos_taken;
+		pm->from = from;
 		snprintf(pm->key, sizeof(pm->key), "%s", key);
 		pm->len = (uint16_t)len;
 		memcpy(pm->pos, pos, len);

@@ -46,7 +46,8 @@
 #define REC_BATCH   1
 #define REC_MARK    2
 #define REC_ACK     3
-#define REC_OPEN    4 /* a batch that the next position commits */
+#define REC_OPEN    4 /* a batch that the next committing position commits */
+#define REC_MARK_NC 5 /* a position that commits nothing (another source's group is open) */
 #define BATCH_FIXED (16 + 8 + 4 + 8)
 #define REC_MAX     (64u << 20) /* a record body, at most */
 #define MARKS_MAX   65536       /* positions in the file not yet acknowledged */
@@ -148,9 +149,6 @@ static int batch_push(struct spill *s, const struct sbatch *b)
 /* Notes a position at off; a newer one of the same key with no batch between replaces it. */
 static int mark_push(struct spill *s, uint64_t off, int key, const uint8_t *pos, size_t len)
 {
-	struct skey *k = &s->keys[key];
-	memcpy(k->newest, pos, len);
-	k->newest_len = len;
 	for (size_t i = s->mn; i > 0; i--) {
 		struct smark *e = &s->m[(s->mhead + i - 1) % s->mcap];
 		if (e->off < s->last_batch_off)
@@ -208,10 +206,10 @@ static int write_rec(struct spill *s, uint8_t type, const uint8_t *a, size_t ale
 	if (body > REC_MAX)
 		return RN_ELIMIT;
 	/* Positions may pass the cap a little, so that the one after a batch that filled it fits. */
-	uint64_t cap = type == REC_ACK    ? UINT64_MAX
-	               : type == REC_MARK ? s->max + MARK_SLACK
-	               : s->open          ? s->max + OPEN_SLACK
-	                                  : s->max;
+	uint64_t cap = type == REC_ACK                           ? UINT64_MAX
+	               : type == REC_MARK || type == REC_MARK_NC ? s->max + MARK_SLACK
+	               : s->open                                 ? s->max + OPEN_SLACK
+	                                                         : s->max;
 	if (s->size + REC_HDR + body > cap)
 		return RN_ELIMIT;
 	uint32_t crc = rn_crc32c(0, &type, 1);
@@ -288,7 +286,7 @@ int spill_add_batch(struct spill *s, const uint8_t id[16], uint64_t seq, uint32_
 	return rc;
 }
 
-int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t len)
+int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t len, bool commit)
 {
 	if (!key_valid(key))
 		return RN_EPARSE;
@@ -302,12 +300,17 @@ int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t 
 	fx[0] = (uint8_t)kl;
 	memcpy(fx + 1, key, kl);
 	uint64_t off = s->size;
-	int rc = write_rec(s, REC_MARK, fx, 1 + kl, pos, len);
+	commit = commit || !s->open; /* nothing open before it: nothing to hold back */
+	int rc = write_rec(s, commit ? REC_MARK : REC_MARK_NC, fx, 1 + kl, pos, len);
 	if (rc != RN_OK)
 		return rc;
 	/* In the file: it commits the batches before it, whatever the index does. */
-	s->committed = s->size;
-	s->open = false;
+	if (commit) {
+		s->committed = s->size;
+		s->open = false;
+	}
+	memcpy(s->keys[k].newest, pos, len);
+	s->keys[k].newest_len = len;
 	rc = mark_push(s, off, k, pos, len);
 	if (rc == RN_OK && s->bn == 0)
 		marks_settle(s);
@@ -334,7 +337,7 @@ static int read_rec(struct spill *s, uint64_t off, uint64_t end, uint8_t *type, 
 	}
 	uint32_t c = rn_crc32c(0, &h[8], 1);
 	c = rn_crc32c(c, b, len);
-	if (c != crc || h[8] < REC_BATCH || h[8] > REC_OPEN) {
+	if (c != crc || h[8] < REC_BATCH || h[8] > REC_MARK_NC) {
 		free(b);
 		return RN_ECHECKSUM;
 	}
@@ -342,6 +345,22 @@ static int read_rec(struct spill *s, uint64_t off, uint64_t end, uint8_t *type, 
 	*body = b;
 	*blen = len;
 	return RN_OK;
+}
+
+/* The positions staged since the last commit point are resume points now. */
+static void promote(struct spill *s, void *stagedp)
+{
+	struct {
+		uint8_t pos[SPILL_POS_MAX];
+		size_t len;
+	} *staged = stagedp;
+	for (size_t i = 0; i < s->nkeys; i++) {
+		if (staged[i].len == 0)
+			continue;
+		memcpy(s->keys[i].newest, staged[i].pos, staged[i].len);
+		s->keys[i].newest_len = staged[i].len;
+		staged[i].len = 0;
+	}
 }
 
 static int load(struct spill *s)
@@ -365,6 +384,12 @@ static int load(struct spill *s)
 	uint64_t off = HDR, commit = HDR;
 	size_t nb = 0, nm = 0;
 	bool open = false;
+	/* Positions become resume points only where the file commits them. */
+	struct {
+		uint8_t pos[SPILL_POS_MAX];
+		size_t len;
+	} staged[SPILL_KEYS];
+	memset(staged, 0, sizeof(staged));
 	int rc = RN_OK;
 	while (off < end) {
 		uint8_t type, *body = NULL;
@@ -395,8 +420,10 @@ static int load(struct spill *s)
 			                   .old = true,
 			                   .open = type == REC_OPEN};
 			rc = batch_push(s, &b);
-			if (type == REC_BATCH && !open)
+			if (type == REC_BATCH && !open) {
 				commit = next;
+				promote(s, staged);
+			}
 			open = open || type == REC_OPEN;
 			nb++;
 		} else if (type == REC_ACK) {
@@ -424,8 +451,13 @@ static int load(struct spill *s)
 				break;
 			}
 			rc = mark_push(s, off, ki, c.p, plen);
-			commit = next;
-			open = false;
+			memcpy(staged[ki].pos, c.p, plen);
+			staged[ki].len = plen;
+			if (type == REC_MARK) {
+				commit = next;
+				open = false;
+				promote(s, staged);
+			}
 			nm++;
 		}
 		free(body);
@@ -438,6 +470,8 @@ static int load(struct spill *s)
 		          "record",
 		          s->dir, SPILL_NAME, (unsigned long long)off, (unsigned long long)end,
 		          rn_strerror(rc));
+	if (!open)
+		promote(s, staged);
 	if (open) {
 		/* Batches whose position never followed: their lines are read again. */
 		size_t dropped = 0;

@@ -14,7 +14,8 @@
  *                     SPILL_POS_MAX bytes), which is the content of the
  *                     source's position file data_dir/KEY;
  *   type 4, an open batch: as type 1, but committed only by a position
- *                     record after it (see spill_add_batch);
+ *                     record of type 2 after it (see spill_add_batch);
+ *   type 5, a position that commits nothing: as type 2;
  *   type 3, an acknowledgement: the offset u64 of the batch record the
  *                     scorer acknowledged (always the oldest one not yet
  *                     acknowledged; written without a sync, past the cap).
@@ -54,10 +55,12 @@ int spill_add_batch(struct spill *s, const uint8_t id[16], uint64_t seq, uint32_
                     const uint8_t *env, size_t len, bool open);
 /*
  * Appends a source position: every batch added before it holds the
- * observations of the source's lines up to pos. RN_EINVAL for a key that
+ * observations of the source's lines up to pos. With commit, the open
+ * batches before it become sendable; without (another source's lines in
+ * them are not yet covered by its position), they stay open. RN_EINVAL for a key that
  * is not [A-Za-z0-9_.-] (not starting with '.'), RN_ELIMIT when full.
  */
-int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t len);
+int spill_add_mark(struct spill *s, const char *key, const uint8_t *pos, size_t len, bool commit);
 
 /* The oldest batch not acknowledged. */
 struct spill_head {

@@ -40,7 +40,7 @@ static void add_batch(struct spill *s, uint64_t seq, uint32_t nobs, bool open)
 
 static void add_mark(struct spill *s, const char *key, const char *pos)
 {
-	RN_PASS(spill_add_mark(s, key, (const uint8_t *)pos, strlen(pos)));
+	RN_PASS(spill_add_mark(s, key, (const uint8_t *)pos, strlen(pos), true));
 }
 
 static uint64_t head_seq(struct spill *s)
@@ -162,6 +162,32 @@ static void test_open(void **state)
 	assert_int_equal(spill_observations(s), 10);
 	pending_is(s, "tail-1.pos", "v1 x");
 	spill_close(s);
+
+	/*
+	 * A position that commits nothing (another source's lines are in the
+	 * open batches): the batches wait, and if no committing position
+	 * follows, a reopen drops them and resumes from the earlier position.
+	 */
+	reset();
+	RN_PASS(spill_open(&s, tmpdir, 1 << 20));
+	add_mark(s, "tail-1.pos", "v1 old");
+	add_batch(s, 1, 5, true);
+	RN_PASS(spill_add_mark(s, "tail-1.pos", (const uint8_t *)"v1 new", 6, false));
+	assert_int_equal(head_seq(s), 0);
+	spill_close(s);
+	RN_PASS(spill_open(&s, tmpdir, 1 << 20));
+	assert_int_equal(spill_batches(s), 0);
+	pending_is(s, "tail-1.pos", "v1 old");
+	add_batch(s, 2, 5, true);
+	RN_PASS(spill_add_mark(s, "tail-1.pos", (const uint8_t *)"v1 mid", 6, false));
+	add_mark(s, "tail-2.pos", "v1 two"); /* commits both */
+	assert_int_equal(head_seq(s), 2);
+	spill_close(s);
+	RN_PASS(spill_open(&s, tmpdir, 1 << 20));
+	assert_int_equal(spill_batches(s), 1);
+	pending_is(s, "tail-1.pos", "v1 mid");
+	pending_is(s, "tail-2.pos", "v1 two");
+	spill_close(s);
 }
 
 /* A torn last record is cut off; what came before stays. */
@@ -224,10 +250,10 @@ static void test_cap(void **state)
 	RN_FAILS_WITH(spill_add_batch(s, id, 999, 1, env, sizeof(env), false), RN_ELIMIT);
 	/* A position still fits (it must follow the batches before it). */
 	add_mark(s, "tail-1.pos", "v1 full");
-	RN_FAILS_WITH(spill_add_mark(s, "../etc", (const uint8_t *)"x", 1), RN_EPARSE);
-	RN_FAILS_WITH(spill_add_mark(s, ".hidden", (const uint8_t *)"x", 1), RN_EPARSE);
+	RN_FAILS_WITH(spill_add_mark(s, "../etc", (const uint8_t *)"x", 1, true), RN_EPARSE);
+	RN_FAILS_WITH(spill_add_mark(s, ".hidden", (const uint8_t *)"x", 1, true), RN_EPARSE);
 	uint8_t big[SPILL_POS_MAX + 1] = {0};
-	RN_FAILS_WITH(spill_add_mark(s, "tail-1.pos", big, sizeof(big)), RN_ELIMIT);
+	RN_FAILS_WITH(spill_add_mark(s, "tail-1.pos", big, sizeof(big), true), RN_ELIMIT);
 	while (spill_batches(s) > 0)
 		spill_ack_head(s);
 	RN_PASS(spill_compact(s));
