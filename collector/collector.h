@@ -29,8 +29,32 @@ extern "C" {
  */
 struct collector_sink {
 	void (*emit)(void *arg, const struct rn_obs *obs, size_t n);
+	/*
+	 * Optional durability of a source's position (a followed file's
+	 * offset, a journal cursor); both NULL: the source saves its own
+	 * position file as it reads. mark() says that every observation
+	 * emitted so far carries the source's lines up to pos (len bytes, at
+	 * most COLLECTOR_POS_MAX), the content of its position file
+	 * data_dir/key (key: [A-Za-z0-9_.-]); the sink writes that file once
+	 * those observations are acknowledged (the scorer's journal has them),
+	 * never before. pending() gives the newest position of key the sink
+	 * holds but has not written yet (kept across a restart with the
+	 * batches that carry its lines): a source resumes from it rather than
+	 * from its file. RN_ENOTFOUND: none.
+	 */
+	void (*mark)(void *arg, const char *key, const uint8_t *pos, size_t len);
+	/*
+	 * With mark(): called before emitting observations of key's lines not
+	 * yet marked. The sink keeps them (and what follows them) in memory
+	 * until the next mark(key), so that nothing it stores durably lies
+	 * past the newest position it stores: a restart reads those lines
+	 * again instead.
+	 */
+	void (*hold)(void *arg, const char *key);
+	int (*pending)(void *arg, const char *key, uint8_t *pos, size_t cap, size_t *len);
 	void *arg;
 };
+#define COLLECTOR_POS_MAX 512
 
 /* ------------------------------------------------------------------ */
 /* Configuration                                                       */

@@ -19,9 +19,16 @@
  *     minus the partial line in the line buffer), with the inode and the
  *     fingerprint, in state_dir/tail-<crc32c of path>.pos, written with
  *     rn_file_replace every tail.save_interval and at stop. A restart
- *     resumes there: same inode and fingerprint; or the rotated file
- *     ("path.1") if the file was rotated while repnet was down. A crash
- *     re-reads at most one save interval of lines; a clean stop none.
+ *     resumes there when the file has the same inode and fingerprint.
+ *   - Rotated while repnet was down: the saved file is looked for among
+ *     the names in its directory that start with the file's name and a
+ *     '.' or '-' (numbered, dated, compressed): first plain ones by inode
+ *     or fingerprint, then ".gz", ".xz" and ".zst" ones by the fingerprint
+ *     of their decompressed start, read through gzip, xz or zstd -dc in a
+ *     child process (posix_spawn, a pipe, bounded at 64 times the
+ *     compressed size plus 64 MiB). The first match is read past the
+ *     saved offset, then the new file from its start. A crash re-reads at
+ *     most one save interval of lines; a clean stop none.
  *   - Each file has its own bounded line buffer; lines go to the shared
  *     pipe of this thread.
  *   - A file that cannot be opened (absent, unreadable, not a regular
@@ -29,17 +36,21 @@
  *     goes away, and again every MISSING_WARN_MS while it stays so; it
  *     counts in the files_missing gauge until it opens, which is logged.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "collector/tail.h"
@@ -51,6 +62,7 @@
 struct tfile {
 	char *path;
 	char state_path[PATH_MAX];
+	char state_key[32]; /* the name of state_path in state_dir */
 	int fd;
 	dev_t dev;
 	ino_t ino;
@@ -86,6 +98,9 @@ static uint64_t committed(const struct tfile *f)
 
 static void file_feed(struct tailer *t, struct tfile *f, const uint8_t *buf, size_t n)
 {
+	const struct collector_sink *sk = &t->pipe->sink;
+	if (sk->hold != NULL)
+		sk->hold(sk->arg, f->state_key);
 	uint64_t before = f->lb.overlong;
 	(void)linebuf_feed(&f->lb, buf, n, smtp_pipe_line, t->pipe);
 	if (f->lb.overlong != before)
@@ -118,6 +133,34 @@ static void fp_update(struct tfile *f)
 	}
 }
 
+/*
+ * Hands the sink a position: the observations emitted so far carry the
+ * lines up to off of the file (dev, ino) whose first fp_len bytes have
+ * CRC32C fp_crc. The format of the position file (v1).
+ */
+static void mark_at(struct tailer *t, struct tfile *f, uint64_t dev, uint64_t ino, uint64_t off,
+                    uint32_t fp_len, uint32_t fp_crc, bool skipping)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "v1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %d\n", dev,
+	                 ino, off, fp_len, fp_crc, skipping ? 1 : 0);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		t->pipe->sink.mark(t->pipe->sink.arg, f->state_key, (const uint8_t *)buf,
+		                   (size_t)n);
+}
+
+/* With a sink that gates positions: everything read so far, flushed and marked. */
+static void flush_mark(struct tailer *t, struct tfile *f)
+{
+	if (t->pipe->sink.mark == NULL)
+		return;
+	smtp_pipe_flush(t->pipe);
+	if (f->fd >= 0)
+		fp_update(f);
+	mark_at(t, f, (uint64_t)f->dev, (uint64_t)f->ino, committed(f), f->fp_len, f->fp_crc,
+	        f->lb.skipping);
+}
+
 /* Reads fd from the current offset to its end. */
 static void read_to_end(struct tailer *t, struct tfile *f, int fd, uint64_t *off)
 {
@@ -134,6 +177,8 @@ static void read_to_end(struct tailer *t, struct tfile *f, int fd, uint64_t *off
 			return;
 		*off += (uint64_t)r;
 		file_feed(t, f, t->chunk, (size_t)r);
+		if (off == &f->off)
+			flush_mark(t, f);
 	}
 }
 
@@ -238,6 +283,14 @@ static void state_save(struct tailer *t, struct tfile *f)
 	                 f->lb.skipping ? 1 : 0);
 	if (n <= 0 || (size_t)n >= sizeof(buf))
 		return;
+	if (t->pipe->sink.mark != NULL) {
+		/* Saved by the sink once the observations of these lines are acknowledged. */
+		t->pipe->sink.mark(t->pipe->sink.arg, f->state_key, (const uint8_t *)buf,
+		                   (size_t)n);
+		rn_counter_inc(&t->ctr->saves);
+		f->dirty = false;
+		return;
+	}
 	int rc = rn_file_replace(f->state_path, buf, (size_t)n, 0640);
 	if (rc != RN_OK) {
 		rn_counter_inc(&t->ctr->errors);
@@ -246,6 +299,246 @@ static void state_save(struct tailer *t, struct tfile *f)
 	}
 	rn_counter_inc(&t->ctr->saves);
 	f->dirty = false;
+}
+
+/* ---- rotated while stopped ------------------------------------------ */
+
+enum { RC_PLAIN, RC_GZIP, RC_XZ, RC_ZSTD };
+
+/* Decompressor argv by suffix, or RC_PLAIN. */
+static int rotated_kind(const char *name)
+{
+	size_t n = strlen(name);
+	if (n > 3 && strcmp(name + n - 3, ".gz") == 0)
+		return RC_GZIP;
+	if (n > 3 && strcmp(name + n - 3, ".xz") == 0)
+		return RC_XZ;
+	if (n > 4 && strcmp(name + n - 4, ".zst") == 0)
+		return RC_ZSTD;
+	return RC_PLAIN;
+}
+
+/*
+ * A reader of one rotated copy: the file itself, or the standard output of
+ * gzip, xz or zstd decompressing it (a child process, ended by
+ * rotated_close). Reads are bounded by max bytes of decompressed data.
+ */
+struct rotated {
+	int fd;
+	pid_t pid;
+	uint64_t got, max;
+};
+
+static int rotated_open(struct rotated *r, const char *path, int kind, uint64_t size)
+{
+	static const char *const tools[] = {NULL, "gzip", "xz", "zstd"};
+	r->fd = -1;
+	r->pid = -1;
+	r->got = 0;
+	int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0)
+		return -errno;
+	if (kind == RC_PLAIN) {
+		r->fd = in;
+		r->max = UINT64_MAX;
+		return RN_OK;
+	}
+	/* A rotated log compresses well, but not without bound. */
+	r->max = size * 64 + (64u << 20);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		int rc = -errno;
+		close(in);
+		return rc;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	char *argv[] = {(char *)tools[kind], (char *)"-dc", NULL};
+	extern char **environ;
+	int rc = posix_spawnp(&r->pid, tools[kind], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		r->pid = -1;
+		return -rc;
+	}
+	r->fd = p[0];
+	return RN_OK;
+}
+
+static ssize_t rotated_read(struct rotated *r, uint8_t *buf, size_t len)
+{
+	if (r->got >= r->max)
+		return 0;
+	if (len > r->max - r->got)
+		len = (size_t)(r->max - r->got);
+	for (;;) {
+		ssize_t n = read(r->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			r->got += (uint64_t)n;
+		return n;
+	}
+}
+
+/* Reads exactly len bytes unless the stream ends first; returns what was read. */
+static size_t rotated_read_full(struct rotated *r, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = rotated_read(r, buf + got, len - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+static void rotated_close(struct rotated *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	if (r->pid > 0) {
+		int st;
+		kill(r->pid, SIGTERM);
+		while (waitpid(r->pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	r->pid = -1;
+}
+
+/*
+ * Whether a rotated copy is the file we were reading: the same inode (a
+ * plain rename), or the same first fp_len bytes (a copy, or a compressed
+ * rename). On a match r is open and positioned just past the fingerprint.
+ */
+static bool rotated_match(struct tailer *t, const char *path, int kind, const struct stat *st,
+                          dev_t dev, ino_t ino, bool by_inode, uint32_t fp_len, uint32_t fp_crc,
+                          uint64_t off, struct rotated *r)
+{
+	if (kind == RC_PLAIN && by_inode && st->st_dev == dev && st->st_ino == ino)
+		return rotated_open(r, path, kind, (uint64_t)st->st_size) == RN_OK;
+	if (fp_len == 0 || (kind == RC_PLAIN && (uint64_t)st->st_size < off))
+		return false;
+	if (rotated_open(r, path, kind, (uint64_t)st->st_size) != RN_OK) {
+		rn_counter_inc(&t->ctr->errors);
+		log_warnx_rl("tail: cannot read rotated copy %s", path);
+		return false;
+	}
+	uint8_t b[FP_MAX];
+	if (rotated_read_full(r, b, fp_len) == fp_len && rn_crc32c(0, b, fp_len) == fp_crc)
+		return true;
+	rotated_close(r);
+	return false;
+}
+
+#define ROTATED_SCAN_MAX 4096 /* directory entries looked at, at most */
+
+/*
+ * The file we were reading when we stopped was rotated (or copied and
+ * truncated) meanwhile: find it among the rotated names in its directory
+ * (PATH.1, PATH.2.gz, PATH-20261205, PATH.20261205-123456.xz, ...), by
+ * inode or content, and read its lines past off. Returns whether found.
+ */
+static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off, bool by_inode,
+                                dev_t dev, ino_t ino)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *slash = strrchr(f->path, '/');
+	const char *base = slash != NULL ? slash + 1 : f->path;
+	size_t blen = strlen(base);
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == f->path ? 1 : (int)(slash - f->path),
+		         f->path);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return false;
+	struct rotated r = {.fd = -1, .pid = -1};
+	bool found = false;
+	char found_name[NAME_MAX + 1] = "";
+	/* Plain copies first (cheap), then compressed ones. */
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		rewinddir(d);
+		struct dirent *de;
+		for (int i = 0; i < ROTATED_SCAN_MAX && !found && (de = readdir(d)) != NULL; i++) {
+			const char *nm = de->d_name;
+			if (strncmp(nm, base, blen) != 0 || (nm[blen] != '.' && nm[blen] != '-') ||
+			    nm[blen + 1] == '\0')
+				continue;
+			int kind = rotated_kind(nm);
+			if ((kind == RC_PLAIN) != (pass == 0))
+				continue;
+			struct stat st;
+			if (snprintf(path, sizeof(path), "%s/%s", dir, nm) >= (int)sizeof(path) ||
+			    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
+			found = rotated_match(t, path, kind, &st, dev, ino, by_inode, f->fp_len,
+			                      f->fp_crc, off, &r);
+			if (found)
+				snprintf(found_name, sizeof(found_name), "%s", nm);
+		}
+	}
+	closedir(d);
+	if (!found)
+		return false;
+	/* Skip to off (past the fingerprint already read), then read the rest. */
+	uint64_t pos = r.pid > 0 ? f->fp_len : 0;
+	if (r.pid < 0) {
+		if (lseek(r.fd, (off_t)off, SEEK_SET) < 0) {
+			rotated_close(&r);
+			return false;
+		}
+		pos = off;
+	}
+	uint64_t before = rn_counter_get(&t->pipe->ctr->lines);
+	bool ok = true;
+	for (;;) {
+		ssize_t n = rotated_read(&r, t->chunk, sizeof(t->chunk));
+		if (n < 0) {
+			ok = false;
+			break;
+		}
+		if (n == 0)
+			break;
+		size_t skip = 0;
+		if (pos < off) {
+			uint64_t want = off - pos;
+			skip = want < (uint64_t)n ? (size_t)want : (size_t)n;
+		}
+		pos += (uint64_t)n;
+		if ((size_t)n > skip)
+			file_feed(t, f, t->chunk + skip, (size_t)n - skip);
+		if (t->pipe->sink.mark != NULL && pos > off) {
+			/* Where we are in the rotated copy, as the copy's own position. */
+			smtp_pipe_flush(t->pipe);
+			mark_at(t, f, (uint64_t)dev, (uint64_t)ino, pos - f->lb.len, f->fp_len,
+			        f->fp_crc, f->lb.skipping);
+		}
+	}
+	if (r.max != UINT64_MAX && r.got >= r.max)
+		ok = false;
+	rotated_close(&r);
+	(void)linebuf_finish(&f->lb, smtp_pipe_line, t->pipe);
+	uint64_t lines = rn_counter_get(&t->pipe->ctr->lines) - before;
+	rn_counter_add(&t->ctr->rotated_reads, lines);
+	if (!ok) {
+		rn_counter_inc(&t->ctr->errors);
+		log_warnx("tail %s: reading the rotated copy %s/%s failed or exceeded its bound",
+		          f->path, dir, found_name);
+	}
+	log_notice("tail %s: rotated while stopped: read %" PRIu64 " line(s) from %s/%s past "
+	           "offset %" PRIu64,
+	           f->path, lines, dir, found_name, off);
+	return true;
 }
 
 /* The first open: resume from the saved position when it still applies. */
@@ -258,7 +551,19 @@ static void file_first_open(struct tailer *t, struct tfile *f)
 	int skip;
 	bool have = false;
 
-	if (rn_file_read(f->state_path, 512, &buf, &len) == RN_OK) {
+	uint8_t pend[COLLECTOR_POS_MAX];
+	size_t plen = 0;
+	const struct collector_sink *sk = &t->pipe->sink;
+	if (sk->pending != NULL &&
+	    sk->pending(sk->arg, f->state_key, pend, sizeof(pend), &plen) == RN_OK) {
+		/* Newer than the file: its lines' observations are in the sink's spill. */
+		buf = malloc(plen ? plen : 1);
+		if (buf != NULL) {
+			memcpy(buf, pend, plen);
+			len = plen;
+		}
+	}
+	if (buf != NULL || rn_file_read(f->state_path, 512, &buf, &len) == RN_OK) {
 		char s[512];
 		memcpy(s, buf, len < sizeof(s) - 1 ? len : sizeof(s) - 1);
 		s[len < sizeof(s) - 1 ? len : sizeof(s) - 1] = '\0';
@@ -267,13 +572,12 @@ static void file_first_open(struct tailer *t, struct tfile *f)
 		       fp_len <= FP_MAX;
 		free(buf);
 	}
-	if (!file_open_at(t, f, !have && !t->start_beginning))
-		return;
+	bool opened = file_open_at(t, f, !have && !t->start_beginning);
 	if (!have)
 		return;
 	struct stat st;
 	uint32_t crc;
-	bool same_inode = f->dev == (dev_t)dev && f->ino == (ino_t)ino;
+	bool same_inode = opened && f->dev == (dev_t)dev && f->ino == (ino_t)ino;
 	if (same_inode && fstat(f->fd, &st) == 0 && (uint64_t)st.st_size >= off &&
 	    (fp_len == 0 || (fingerprint(f->fd, fp_len, &crc) && crc == fp_crc))) {
 		f->off = off;
@@ -285,14 +589,22 @@ static void file_first_open(struct tailer *t, struct tfile *f)
 	/* Rotated or truncated while we were down: finish the old copy first. */
 	f->fp_len = fp_len;
 	f->fp_crc = fp_crc;
-	recover_rotated(t, f, off, !same_inode, (ino_t)ino);
+	f->lb.skipping = skip != 0;
+	if (!recover_rotated_any(t, f, off, !same_inode, (dev_t)dev, (ino_t)ino))
+		log_warnx("tail %s: changed while stopped and no rotated copy matches the saved "
+		          "position; reading the file from its start",
+		          f->path);
+	f->lb.len = 0;
+	f->lb.skipping = false;
 	if (same_inode)
 		rn_counter_inc(&t->ctr->truncations);
 	else
 		rn_counter_inc(&t->ctr->rotations);
 	f->off = 0;
 	f->fp_len = 0;
-	fp_update(f);
+	f->dirty = true;
+	if (opened)
+		fp_update(f);
 }
 
 static void file_service(struct tailer *t, struct tfile *f, bool final)
@@ -433,8 +745,9 @@ int tailer_start(struct tailer **out, const struct rn_strlist *paths, const char
 			goto fail;
 		t->n++;
 		uint32_t h = rn_crc32c(0, f->path, strlen(f->path));
-		if (snprintf(f->state_path, sizeof(f->state_path), "%s/tail-%08x.pos", state_dir,
-		             h) >= (int)sizeof(f->state_path)) {
+		snprintf(f->state_key, sizeof(f->state_key), "tail-%08x.pos", h);
+		if (snprintf(f->state_path, sizeof(f->state_path), "%s/%s", state_dir,
+		             f->state_key) >= (int)sizeof(f->state_path)) {
 			rc = RN_ELIMIT;
 			goto fail;
 		}

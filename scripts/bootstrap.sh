@@ -15,7 +15,7 @@ build_pkgs="gcc g++ make cmake pkg-config clang llvm lld libclang-rt-14-dev
 # Real peers and clients the tests talk to.
 test_pkgs="dnsutils nftables ipset iproute2 bsdutils nfdump curl procps
   python3 util-linux logrotate tzdata rbldnsd postfix swaks crowdsec-firewall-bouncer
-  systemd groff-base man-db bsdextrautils openssl tcpdump prometheus
+  systemd groff-base man-db bsdextrautils openssl tcpdump prometheus xz-utils zstd
   dpkg-dev debhelper lintian
   systemd-journal-remote rsyslog libivykis0 libnet1 libwrap0 libjson-c5 libpcre3"
 bench_pkgs="rbldnsd dnsperf pmacct fail2ban hyperfine bc"

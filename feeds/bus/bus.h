@@ -70,6 +70,7 @@ struct feeds_bus_conf {
 	int64_t ingest_flush_ms;
 	int64_t ingest_timeout_ms;
 	int64_t ingest_block_ms;
+	uint64_t ingest_spill;              /* bytes of the collector's spill file; 0: none */
 	char *collector_key;                /* secret key file; "" = data_dir/keys/collector.key */
 	struct feeds_collectors collectors; /* the keys the scorer takes batches from */
 	/* The feed. */
@@ -264,6 +265,46 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
                               const char *url, struct rn_metrics *m, const uint8_t reporter[8],
                               const struct feeds_signer *signer);
 /*
+ * As feeds_ingest_client_start(), with the durable queue: the spill file
+ * in spill_dir (conf->ingest_spill bytes at most; 0 is the start above).
+ * Batches an earlier run left there are sent first, with their own ids.
+ * Every batch is written there before it is sent and stays until
+ * acknowledged; sources' positions (feeds_ingest_client_mark) are saved in
+ * spill_dir once acknowledged. While the file is full, submit waits
+ * without limit until feeds_ingest_client_unblock().
+ */
+int feeds_ingest_client_start_spill(struct feeds_ingest_client **out,
+                                    const struct feeds_bus_conf *conf, const char *url,
+                                    struct rn_metrics *m, const uint8_t reporter[8],
+                                    const struct feeds_signer *signer, const char *spill_dir);
+/*
+ * A source's position: every observation submitted before this call
+ * carries lines up to pos (len bytes, at most 512), the content of its
+ * position file spill_dir/key (key: [A-Za-z0-9_.-], at most 63 bytes).
+ * The file is written once those observations are acknowledged. Ignored
+ * without a spill, and after an observation was dropped (a restart then
+ * reads those lines again). Thread-safe.
+ */
+void feeds_ingest_client_mark(struct feeds_ingest_client *c, const char *key, const uint8_t *pos,
+                              size_t len);
+/*
+ * Before submitting observations of key's lines not yet marked: they, and
+ * whatever is submitted after them, stay in memory (not in the spill)
+ * until the next feeds_ingest_client_mark(key), so that the spill never
+ * holds observations of lines past the source's newest position there (a
+ * restart reads those lines again). Ignored without a spill.
+ */
+void feeds_ingest_client_hold(struct feeds_ingest_client *c, const char *key);
+/*
+ * The newest position of key in the spill, acknowledged or not: a source
+ * resumes from it rather than from its position file. RN_ENOTFOUND: none
+ * (or no spill).
+ */
+int feeds_ingest_client_pending(struct feeds_ingest_client *c, const char *key, uint8_t *pos,
+                                size_t cap, size_t *len);
+/* From now on submit waits at most conf->ingest_block (before stopping the sources). */
+void feeds_ingest_client_unblock(struct feeds_ingest_client *c);
+/*
  * Queues n observations (copied). Waits up to conf->ingest_block for room;
  * what still does not fit is dropped and counted. Returns the number
  * taken. Each observation taken gets the next position (1, 2, ...); *pos,
@@ -297,8 +338,9 @@ struct feeds_ingest_tally {
 void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_ingest_tally *t);
 /*
  * Waits up to grace_ms for the queue to be acknowledged, then stops and
- * frees c. Returns how many observations were left unacknowledged (they
- * are counted as lost). Safe on NULL.
+ * frees c. Returns how many observations were left unacknowledged and not
+ * in the spill (they are counted as lost); what is in the spill is sent
+ * at the next start. Safe on NULL.
  */
 size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms);
 

@@ -399,6 +399,17 @@ const struct rn_conf_key feeds_bus_conf_keys[] = {
          .def = "100ms",
          .help = "How long a source may wait for room in a full queue before its observations "
                  "are dropped."},
+        {.name = "bus.ingest_spill",
+         .type = RN_CONF_SIZE,
+         .offset = BUS(ingest_spill),
+         .min = 0,
+         .max = (uint64_t)64 << 30,
+         .def = "256M",
+         .help = "Cap of the collector's spill file (core.data_dir/collector.spill): every "
+                 "batch is written there before it is sent and kept until the scorer "
+                 "acknowledges it, and a followed file's position is saved only past "
+                 "acknowledged lines. When it is full, sources stop reading (nothing is "
+                 "dropped). 0: no spill, the queue is in memory only."},
         {.name = "bus.collector_key",
          .type = RN_CONF_STRING,
          .offset = BUS(collector_key),

@@ -90,6 +90,7 @@
 #include "feeds/bus/ingest.h"
 #include "feeds/bus/sign.h"
 #include "feeds/bus/socket.h"
+#include "feeds/bus/spill.h"
 
 #define SEEN_MAX      4096
 #define MAX_BATCH_OBS 65536
@@ -648,7 +649,36 @@ struct feeds_ingest_client {
 	struct rn_gauge depth;
 	_Atomic int pipes;           /* connections to the scorer that are up */
 	_Atomic int64_t last_ack_ms; /* wall clock of the last batch the scorer took */
+
+	/* The durable queue (spill.c); NULL: memory only. Under mu. */
+	struct spill *spill;
+	uint64_t spill_max;
+	pthread_t wthr; /* the writer: ring -> spill; the sender (thr) sends from the spill */
+	bool wthr_started;
+	bool writer_done;
+	pthread_cond_t cv_spill; /* a batch in the spill, or room in it */
+	struct pmark {
+		uint64_t at; /* pos_taken when marked */
+		uint64_t
+		        from; /* the first observation of its lines not yet marked; UINT64_MAX: none */
+		char key[SPILL_KEY_MAX];
+		uint16_t len;
+		uint8_t pos[SPILL_POS_MAX];
+	} * marks;
+	size_t mhead, mn;
+	/* Sources whose observations past their last position wait in the ring. */
+	struct hold {
+		char key[SPILL_KEY_MAX];
+		uint64_t from; /* position of the first observation not yet marked; 0: none */
+	} holds[SPILL_KEYS];
+	size_t nholds;
+	bool unblocked, poisoned, full_noted;
+	int64_t compact_ms;
+	struct rn_counter s_spilled, s_replayed, s_full, marks_dropped;
+	struct rn_gauge g_spill_bytes, g_ack_lag;
 };
+
+#define MARKQ 64 /* positions waiting for the writer */
 
 size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn_obs *obs, size_t n,
                                   uint64_t *pos)
@@ -660,6 +690,11 @@ size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn
 		if (c->stopping)
 			break;
 		if (c->count == c->cap) {
+			if (c->spill != NULL && !c->unblocked) {
+				/* Durable: the source stops reading until there is room. */
+				pthread_cond_wait(&c->cv_room, &c->mu);
+				continue;
+			}
 			if (waited || c->block_ms == 0)
 				break;
 			int64_t deadline = rn_time_mono_ms() + c->block_ms;
@@ -686,6 +721,8 @@ size_t feeds_ingest_client_submit(struct feeds_ingest_client *c, const struct rn
 		pthread_cond_signal(&c->cv_items);
 	if (pos != NULL)
 		*pos = c->pos_taken;
+	if (done < n)
+		c->poisoned = true; /* positions past the dropped lines must not be saved */
 	rn_gauge_set(&c->depth, (int64_t)c->count);
 	pthread_mutex_unlock(&c->mu);
 	rn_counter_add_shared(&c->taken, done);
@@ -705,10 +742,10 @@ size_t feeds_ingest_client_flush(struct feeds_ingest_client *c, int64_t timeout_
 {
 	int64_t deadline = rn_time_mono_ms() + timeout_ms;
 	pthread_mutex_lock(&c->mu);
-	while (c->count > 0)
+	while (c->count > 0 || (c->spill != NULL && spill_batches(c->spill) > 0))
 		if (rn_cond_wait_until(&c->cv_room, &c->mu, deadline) == ETIMEDOUT)
 			break;
-	size_t left = c->count;
+	size_t left = c->count + (c->spill != NULL ? (size_t)spill_observations(c->spill) : 0);
 	pthread_mutex_unlock(&c->mu);
 	return left;
 }
@@ -722,7 +759,7 @@ void feeds_ingest_client_tally(struct feeds_ingest_client *c, struct feeds_inges
 	t->connected = atomic_load(&c->pipes) > 0;
 	t->last_ack_ms = atomic_load(&c->last_ack_ms);
 	pthread_mutex_lock(&c->mu);
-	t->queued = c->count;
+	t->queued = c->count + (c->spill != NULL ? (size_t)spill_observations(c->spill) : 0);
 	pthread_mutex_unlock(&c->mu);
 	snprintf(t->url, sizeof(t->url), "%s", c->url);
 }
@@ -789,7 +826,7 @@ static bool backoff_wait(struct feeds_ingest_client *c, int64_t backoff)
 
 /* Sends one sealed batch until it is answered; returns the ack status, or -1 on stop. */
 static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf, size_t len,
-                               uint32_t *accepted)
+                               const uint8_t *id, uint64_t seq, uint32_t *accepted)
 {
 	int64_t backoff = c->backoff_min_ms;
 	for (;;) {
@@ -804,9 +841,9 @@ static int send_until_answered(struct feeds_ingest_client *c, const uint8_t *buf
 			rv = nng_recvmsg(c->sock, &msg, 0);
 			if (rv == 0) {
 				int st;
-				int drc = feeds_ingest_ack_decode(
-				        nng_msg_body(msg), nng_msg_len(msg), c->meta.batch_seq,
-				        c->meta.collector_id, &st, accepted);
+				int drc =
+				        feeds_ingest_ack_decode(nng_msg_body(msg), nng_msg_len(msg),
+				                                seq, id, &st, accepted);
 				nng_msg_free(msg);
 				if (drc != RN_OK) {
 					log_warnx_rl("ingest: an answer that is not for our batch");
@@ -891,7 +928,8 @@ static void *client_main(void *arg)
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		int st = send_until_answered(c, env, envlen, &accepted);
+		int st = send_until_answered(c, env, envlen, c->meta.collector_id,
+		                             c->meta.batch_seq, &accepted);
 		free(env);
 		pthread_mutex_lock(&c->mu);
 		if (st < 0)
@@ -913,6 +951,321 @@ static void *client_main(void *arg)
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
+}
+
+/* ---- the durable queue ------------------------------------------------ */
+
+/*
+ * The writer: moves observations from the ring into the spill as sealed
+ * batches, in order, and the sources' positions after the batches that
+ * carry their lines. A batch never runs past a position, so that a
+ * position in the file always follows every observation of its lines.
+ * Observations leave the ring only once in the file: a full file stops
+ * the ring from draining, and so the sources. Called with mu held.
+ */
+static void spill_full(struct feeds_ingest_client *c)
+{
+	if (!c->full_noted) {
+		c->full_noted = true;
+		rn_counter_inc(&c->s_full);
+		log_warnx("ingest: the spill file is full (bus.ingest_spill = %llu bytes): sources "
+		          "stop reading until the scorer acknowledges",
+		          (unsigned long long)c->spill_max);
+	}
+}
+
+/* Observations below this position may go to the file (held sources' marks). */
+static uint64_t held_limit(const struct feeds_ingest_client *c)
+{
+	uint64_t lim = UINT64_MAX;
+	for (size_t i = 0; i < c->nholds; i++)
+		if (c->holds[i].from != 0 && c->holds[i].from - 1 < lim)
+			lim = c->holds[i].from - 1;
+	return lim;
+}
+
+static void *writer_main(void *arg)
+{
+	struct feeds_ingest_client *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (c->count == 0 && c->mn == 0 && !c->stopping)
+			pthread_cond_wait(&c->cv_items, &c->mu);
+		if (c->count == 0 && c->mn == 0)
+			break;
+		uint64_t head_pos = c->pos_taken - c->count;
+		if (c->mn > 0 && c->marks[c->mhead].at <= head_pos) {
+			struct pmark *pm = &c->marks[c->mhead];
+			/*
+			 * It commits the open batches only if no other queued position
+			 * has lines in them (a source that held concurrently).
+			 */
+			uint64_t minfrom = UINT64_MAX;
+			for (size_t i = 1; i < c->mn; i++) {
+				const struct pmark *q = &c->marks[(c->mhead + i) % MARKQ];
+				if (q->from < minfrom)
+					minfrom = q->from;
+			}
+			int rc = spill_add_mark(c->spill, pm->key, pm->pos, pm->len,
+			                        minfrom > head_pos);
+			if (rc == RN_ELIMIT || (rc != RN_OK && rc != RN_EPARSE)) {
+				/*
+				 * The batches before it are in the file: so must it be,
+				 * before anything after it. Wait for room (or stop).
+				 */
+				if (c->stopping)
+					break;
+				if (rc == RN_ELIMIT)
+					spill_full(c);
+				else
+					log_warnx_rl("ingest: writing position %s to the spill: %s",
+					             pm->key, rn_strerror(rc));
+				rn_cond_wait_until(&c->cv_spill, &c->mu, rn_time_mono_ms() + 1000);
+				continue;
+			}
+			if (rc != RN_OK)
+				rn_counter_inc(&c->marks_dropped); /* a key the file cannot name */
+			c->mhead = (c->mhead + 1) % MARKQ;
+			c->mn--;
+			pthread_cond_broadcast(&c->cv_spill); /* open batches are sendable now */
+			rn_gauge_set(&c->g_spill_bytes, (int64_t)spill_bytes(c->spill));
+			continue;
+		}
+		if (c->count < c->batch && c->mn == 0 && !c->stopping) {
+			/* Let a partial batch fill for up to flush_ms. */
+			int64_t deadline = rn_time_mono_ms() + c->flush_ms;
+			while (c->count < c->batch && c->mn == 0 && !c->stopping)
+				if (rn_cond_wait_until(&c->cv_items, &c->mu, deadline) == ETIMEDOUT)
+					break;
+		}
+		size_t k = c->count < c->batch ? c->count : c->batch;
+		if (c->mn > 0 && c->marks[c->mhead].at - head_pos < k)
+			k = (size_t)(c->marks[c->mhead].at - head_pos);
+		if (k == 0)
+			continue; /* a position is due first */
+		/* Nothing past a held source's newest position goes to the file. */
+		uint64_t limit = held_limit(c);
+		if (limit <= head_pos) {
+			rn_cond_wait_until(&c->cv_items, &c->mu, rn_time_mono_ms() + c->flush_ms);
+			if (c->stopping)
+				break; /* held observations die with the process: their lines are read again */
+			continue;
+		}
+		if (limit - head_pos < k)
+			k = (size_t)(limit - head_pos);
+		for (size_t i = 0; i < k; i++)
+			c->scratch[i] = c->ring[(c->head + i) % c->cap];
+		pthread_mutex_unlock(&c->mu);
+		uint8_t *env = NULL;
+		size_t envlen = 0;
+		int rc = seal_batch(c, &k, &env, &envlen);
+		pthread_mutex_lock(&c->mu);
+		if (rc != RN_OK) {
+			pthread_mutex_unlock(&c->mu);
+			rn_time_sleep_ms(100);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		for (;;) {
+			/* With a position queued, the batch may hold lines it covers: open. */
+			rc = spill_add_batch(c->spill, c->meta.collector_id, c->meta.batch_seq,
+			                     (uint32_t)k, env, envlen, c->mn > 0);
+			if (rc == RN_OK || c->stopping)
+				break;
+			if (rc == RN_ELIMIT)
+				spill_full(c);
+			else
+				log_warnx_rl("ingest: writing the spill file: %s; retrying",
+				             rn_strerror(rc));
+			rn_cond_wait_until(&c->cv_spill, &c->mu, rn_time_mono_ms() + 1000);
+		}
+		free(env);
+		if (rc != RN_OK)
+			break; /* stopping with the file full: what is left in the ring is lost */
+		c->full_noted = false;
+		c->head = (c->head + k) % c->cap;
+		c->count -= k;
+		rn_counter_inc(&c->s_spilled);
+		rn_gauge_set(&c->g_spill_bytes, (int64_t)spill_bytes(c->spill));
+		rn_gauge_set(&c->depth, (int64_t)(c->count + spill_observations(c->spill)));
+		pthread_cond_broadcast(&c->cv_room);
+		pthread_cond_broadcast(&c->cv_spill);
+	}
+	c->writer_done = true;
+	pthread_cond_broadcast(&c->cv_spill);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Empties the file once everything in it is acknowledged, at most every second. */
+static void maybe_compact(struct feeds_ingest_client *c, bool now)
+{
+	int64_t t = rn_time_mono_ms();
+	if (spill_batches(c->spill) > 0 || spill_bytes(c->spill) <= 8)
+		return;
+	if (!now && t - c->compact_ms < 1000 && spill_bytes(c->spill) < c->spill_max / 2)
+		return;
+	int rc = spill_compact(c->spill);
+	if (rc != RN_OK)
+		log_warnx_rl("ingest: saving positions and emptying the spill file: %s",
+		             rn_strerror(rc));
+	c->compact_ms = t;
+	rn_gauge_set(&c->g_spill_bytes, (int64_t)spill_bytes(c->spill));
+	pthread_cond_broadcast(&c->cv_spill);
+}
+
+/* The sender: the spill's oldest batch, until acknowledged, then the next. */
+static void *sender_main(void *arg)
+{
+	struct feeds_ingest_client *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		if (c->stopping && rn_time_mono_ms() >= c->deadline_ms)
+			break;
+		struct spill_head h;
+		int rc = spill_head(c->spill, &h);
+		if (rc == RN_ENOTFOUND) {
+			rn_gauge_set(&c->g_ack_lag, 0);
+			maybe_compact(c, c->stopping);
+			if (c->stopping && c->writer_done)
+				break;
+			rn_cond_wait_until(&c->cv_spill, &c->mu, rn_time_mono_ms() + 500);
+			continue;
+		}
+		if (rc != RN_OK) {
+			log_warnx_rl("ingest: reading the spill file: %s", rn_strerror(rc));
+			rn_cond_wait_until(&c->cv_stop, &c->mu, rn_time_mono_ms() + 1000);
+			continue;
+		}
+		int64_t lag = rn_time_now_ms() - h.spilled_ms;
+		rn_gauge_set(&c->g_ack_lag, lag > 0 ? lag : 0);
+		pthread_mutex_unlock(&c->mu);
+		uint32_t accepted = 0;
+		int st = send_until_answered(c, h.env, h.len, h.id, h.seq, &accepted);
+		free(h.env);
+		pthread_mutex_lock(&c->mu);
+		if (st < 0)
+			break; /* stopped unanswered: it stays in the file for the next start */
+		spill_ack_head(c->spill);
+		atomic_fetch_add(&c->pos_acked, h.nobs);
+		if (h.old)
+			rn_counter_inc(&c->s_replayed);
+		if (st == REPNET__V1__BATCH_ACK__STATUS__STATUS_OK) {
+			atomic_store(&c->last_ack_ms, rn_time_now_ms());
+			rn_counter_inc(&c->b_acked);
+			rn_counter_add(&c->obs_acked, h.nobs);
+		} else {
+			rn_counter_inc(&c->b_refused);
+			rn_counter_add(&c->obs_refused, h.nobs);
+			log_warnx_rl("ingest: the scorer refused a batch of %u observations",
+			             h.nobs);
+		}
+		rn_gauge_set(&c->depth, (int64_t)(c->count + spill_observations(c->spill)));
+		maybe_compact(c, false);
+		pthread_cond_broadcast(&c->cv_room);
+	}
+	if (spill_batches(c->spill) == 0)
+		maybe_compact(c, true);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+void feeds_ingest_client_mark(struct feeds_ingest_client *c, const char *key, const uint8_t *pos,
+                              size_t len)
+{
+	if (c == NULL || c->spill == NULL || len > SPILL_POS_MAX || strlen(key) >= SPILL_KEY_MAX)
+		return;
+	pthread_mutex_lock(&c->mu);
+	struct pmark *pm = NULL;
+	if (c->poisoned || c->stopping) {
+		rn_counter_inc(&c->marks_dropped);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	/*
+	 * A newer position of the key last queued replaces it (so does one when
+	 * the queue is full), but never the oldest: the writer may be writing
+	 * the batches before it, and moving it would stretch their group.
+	 */
+	for (size_t i = c->mn; i > 0 && pm == NULL; i--) {
+		struct pmark *e = &c->marks[(c->mhead + i - 1) % MARKQ];
+		if (strcmp(e->key, key) == 0 && i > 1 && (i == c->mn || c->mn == MARKQ))
+			pm = e;
+		else if (c->mn < MARKQ)
+			break;
+	}
+	if (pm == NULL && c->mn < MARKQ) {
+		pm = &c->marks[(c->mhead + c->mn++) % MARKQ];
+		pm->key[0] = '\0';
+	}
+	uint64_t from = UINT64_MAX;
+	if (pm != NULL) {
+		/* Everything this source submitted so far is before this position. */
+		for (size_t i = 0; i < c->nholds; i++)
+			if (strcmp(c->holds[i].key, key) == 0) {
+				if (c->holds[i].from != 0)
+					from = c->holds[i].from;
+				c->holds[i].from = 0;
+			}
+		/* A replaced position keeps the start of the lines it already covered. */
+		if (pm->key[0] != '\0' && strcmp(pm->key, key) == 0 && pm->from < from)
+			from = pm->from;
+	}
+	if (pm == NULL) {
+		rn_counter_inc(&c->marks_dropped);
+	} else {
+		pm->at = c->pos_taken;
+		pm->from = from;
+		snprintf(pm->key, sizeof(pm->key), "%s", key);
+		pm->len = (uint16_t)len;
+		memcpy(pm->pos, pos, len);
+		pthread_cond_signal(&c->cv_items);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void feeds_ingest_client_hold(struct feeds_ingest_client *c, const char *key)
+{
+	if (c == NULL || c->spill == NULL || strlen(key) >= SPILL_KEY_MAX)
+		return;
+	pthread_mutex_lock(&c->mu);
+	struct hold *h = NULL;
+	for (size_t i = 0; i < c->nholds && h == NULL; i++)
+		if (strcmp(c->holds[i].key, key) == 0)
+			h = &c->holds[i];
+	if (h == NULL && c->nholds < SPILL_KEYS) {
+		h = &c->holds[c->nholds++];
+		snprintf(h->key, sizeof(h->key), "%s", key);
+		h->from = 0;
+	}
+	if (h == NULL) {
+		/* Past the table: hold everything from here until a mark frees it. */
+		h = &c->holds[SPILL_KEYS - 1];
+	}
+	if (h->from == 0)
+		h->from = c->pos_taken + 1;
+	pthread_mutex_unlock(&c->mu);
+}
+
+int feeds_ingest_client_pending(struct feeds_ingest_client *c, const char *key, uint8_t *pos,
+                                size_t cap, size_t *len)
+{
+	if (c == NULL || c->spill == NULL)
+		return RN_ENOTFOUND;
+	pthread_mutex_lock(&c->mu);
+	int rc = spill_pending(c->spill, key, pos, cap, len);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+void feeds_ingest_client_unblock(struct feeds_ingest_client *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->unblocked = true;
+	pthread_cond_broadcast(&c->cv_room);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
@@ -952,10 +1305,38 @@ static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
 	                             "Observations the scorer acknowledged as durable.", NULL,
 	                             &c->obs_acked);
 	rc = rc ? rc
-	        : rn_metrics_counter(
-	                  m, c, "repnet_collector_observations_lost_total",
-	                  "Observations still unacknowledged when the collector stopped.", NULL,
-	                  &c->lost);
+	        : rn_metrics_counter(m, c, "repnet_collector_observations_lost_total",
+	                             "Observations still unacknowledged when the collector "
+	                             "stopped, and not in the spill file.",
+	                             NULL, &c->lost);
+	if (c->spill == NULL)
+		return rc;
+	const char *hs = "Batches written to the spill file, and batches an earlier run left "
+	                 "there delivered after a restart.";
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_spill_batches_total", hs,
+	                             "event=\"spilled\"", &c->s_spilled);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_spill_batches_total", hs,
+	                             "event=\"replayed\"", &c->s_replayed);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_spill_full_total",
+	                             "Times the spill file reached bus.ingest_spill and sources "
+	                             "stopped reading.",
+	                             NULL, &c->s_full);
+	rc = rc ? rc
+	        : rn_metrics_counter(m, c, "repnet_collector_positions_dropped_total",
+	                             "Source positions not kept (a full spill or queue, or after "
+	                             "a dropped observation); the source resumes earlier.",
+	                             NULL, &c->marks_dropped);
+	rc = rc ? rc
+	        : rn_metrics_gauge(m, c, "repnet_collector_spill_bytes", "Size of the spill file.",
+	                           NULL, &c->g_spill_bytes);
+	rc = rc ? rc
+	        : rn_metrics_gauge(m, c, "repnet_collector_ack_lag_milliseconds",
+	                           "Age of the oldest batch the scorer has not acknowledged (0: "
+	                           "none).",
+	                           NULL, &c->g_ack_lag);
 	return rc;
 }
 
@@ -963,6 +1344,9 @@ static void client_free(struct feeds_ingest_client *c)
 {
 	if (c->metrics != NULL)
 		rn_metrics_unregister(c->metrics, c);
+	spill_close(c->spill);
+	free(c->marks);
+	pthread_cond_destroy(&c->cv_spill);
 	pthread_cond_destroy(&c->cv_stop);
 	pthread_cond_destroy(&c->cv_room);
 	pthread_cond_destroy(&c->cv_items);
@@ -975,6 +1359,14 @@ static void client_free(struct feeds_ingest_client *c)
 int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct feeds_bus_conf *conf,
                               const char *url, struct rn_metrics *m, const uint8_t reporter[8],
                               const struct feeds_signer *signer)
+{
+	return feeds_ingest_client_start_spill(out, conf, url, m, reporter, signer, NULL);
+}
+
+int feeds_ingest_client_start_spill(struct feeds_ingest_client **out,
+                                    const struct feeds_bus_conf *conf, const char *url,
+                                    struct rn_metrics *m, const uint8_t reporter[8],
+                                    const struct feeds_signer *signer, const char *spill_dir)
 {
 	int rv, rc;
 	const char *u = url != NULL ? url : conf->ingest_url;
@@ -1002,11 +1394,23 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	rn_cond_init(&c->cv_items);
 	rn_cond_init(&c->cv_room);
 	rn_cond_init(&c->cv_stop);
+	rn_cond_init(&c->cv_spill);
 	c->ring = calloc(c->cap, sizeof(*c->ring));
 	c->scratch = calloc(c->batch, sizeof(*c->scratch));
 	if (c->ring == NULL || c->scratch == NULL) {
 		client_free(c);
 		return -ENOMEM;
+	}
+	if (spill_dir != NULL && conf->ingest_spill > 0) {
+		c->spill_max = conf->ingest_spill;
+		c->marks = calloc(MARKQ, sizeof(*c->marks));
+		rc = c->marks != NULL ? spill_open(&c->spill, spill_dir, c->spill_max) : -ENOMEM;
+		if (rc != RN_OK) {
+			log_warnx("ingest: spill file in %s: %s", spill_dir, rn_strerror(rc));
+			client_free(c);
+			return rc;
+		}
+		c->compact_ms = rn_time_mono_ms();
 	}
 	randombytes_buf(c->meta.collector_id, sizeof(c->meta.collector_id));
 	memcpy(c->meta.reporter, reporter, sizeof(c->meta.reporter));
@@ -1035,7 +1439,16 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 		if ((rc = client_metrics(c, m)) != RN_OK)
 			goto fail;
 	}
-	if (pthread_create(&c->thr, NULL, client_main, c) != 0) {
+	if (c->spill != NULL) {
+		rn_gauge_set(&c->g_spill_bytes, (int64_t)spill_bytes(c->spill));
+		rn_gauge_set(&c->depth, (int64_t)spill_observations(c->spill));
+		if (pthread_create(&c->wthr, NULL, writer_main, c) != 0) {
+			rc = -EAGAIN;
+			goto fail;
+		}
+		c->wthr_started = true;
+	}
+	if (pthread_create(&c->thr, NULL, c->spill != NULL ? sender_main : client_main, c) != 0) {
 		rc = -EAGAIN;
 		goto fail;
 	}
@@ -1043,6 +1456,13 @@ int feeds_ingest_client_start(struct feeds_ingest_client **out, const struct fee
 	*out = c;
 	return RN_OK;
 fail:
+	if (c->wthr_started) {
+		pthread_mutex_lock(&c->mu);
+		c->stopping = true;
+		pthread_cond_broadcast(&c->cv_items);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->wthr, NULL);
+	}
 	nng_close(c->sock);
 	client_free(c);
 	return rc;
@@ -1058,7 +1478,11 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 	pthread_cond_broadcast(&c->cv_items);
 	pthread_cond_broadcast(&c->cv_room);
 	pthread_cond_broadcast(&c->cv_stop);
+	pthread_cond_broadcast(&c->cv_spill);
 	pthread_mutex_unlock(&c->mu);
+	/* The writer moves what the ring holds into the spill first. */
+	if (c->wthr_started)
+		pthread_join(c->wthr, NULL);
 	/* The sender drains until the deadline; closing the socket then unblocks it. */
 	if (c->thr_started) {
 		feeds_ingest_client_flush(c, grace_ms);
@@ -1071,6 +1495,11 @@ size_t feeds_ingest_client_stop(struct feeds_ingest_client *c, int64_t grace_ms)
 	rn_counter_add(&c->lost, left);
 	if (left > 0)
 		log_warnx("ingest: stopped with %zu observations unacknowledged", left);
+	if (c->spill != NULL && spill_batches(c->spill) > 0)
+		log_notice("ingest: %zu batch(es) of %llu observations stay in the spill file for "
+		           "the next start",
+		           spill_batches(c->spill),
+		           (unsigned long long)spill_observations(c->spill));
 	client_free(c);
 	return left;
 }

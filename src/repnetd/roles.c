@@ -261,6 +261,25 @@ static void smtp_emit(void *arg, const struct rn_obs *obs, size_t n)
 	submit(r, &r->obs_smtp, obs, n);
 }
 
+/* A source's position, saved once the scorer acknowledges its lines (ingest.c). */
+static void source_mark(void *arg, const char *key, const uint8_t *pos, size_t len)
+{
+	struct roles *r = arg;
+	feeds_ingest_client_mark(r->ingest, key, pos, len);
+}
+
+static void source_hold(void *arg, const char *key)
+{
+	struct roles *r = arg;
+	feeds_ingest_client_hold(r->ingest, key);
+}
+
+static int source_pending(void *arg, const char *key, uint8_t *pos, size_t cap, size_t *len)
+{
+	struct roles *r = arg;
+	return feeds_ingest_client_pending(r->ingest, key, pos, cap, len);
+}
+
 /*
  * Loop safety for flows. With the sync role, the kernel sets drop what the
  * view lists, so a listed address's SYNs and datagrams go unanswered
@@ -410,8 +429,10 @@ static int start_ingest_client(struct roles *r)
 		log_errx("collect: feeds.bus.ingest_url is empty: observations would go nowhere");
 		return RN_ECONF;
 	}
-	int rc = feeds_ingest_client_start(&r->ingest, &c->feeds.bus, u, r->m, r->reporter,
-	                                   r->collector);
+	/* A collector's queue is durable: the spill file in the data directory. */
+	int rc = feeds_ingest_client_start_spill(
+	        &r->ingest, &c->feeds.bus, u, r->m, r->reporter, r->collector,
+	        (c->core.roles & RN_ROLE_COLLECT) ? c->core.data_dir : NULL);
 	if (rc != RN_OK)
 		log_errx("collect: ingest to %s: %s", u, rn_strerror(rc));
 	return rc;
@@ -443,6 +464,11 @@ static int start_collect(struct roles *r)
 		return rc;
 	}
 	struct collector_sink ss = {.emit = smtp_emit, .arg = r};
+	if (r->ingest != NULL && c->feeds.bus.ingest_spill > 0) {
+		ss.mark = source_mark;
+		ss.hold = source_hold;
+		ss.pending = source_pending;
+	}
 	rc = collector_smtp_start(&r->smtp, &c->collector.smtp, c->core.data_dir, r->m, &ss);
 	if (rc != RN_OK) {
 		log_errx("collect: SMTP logs: %s", rn_strerror(rc));
@@ -707,6 +733,8 @@ void roles_stop_early(struct roles *r, int64_t grace_ms)
 {
 	if (r == NULL)
 		return;
+	/* A full spill must not hold the sources' last reads for ever. */
+	feeds_ingest_client_unblock(r->ingest);
 	/* Sources first: they drain what the kernel holds into the queue. */
 	collector_flow_stop(r->flow);
 	r->flow = NULL;
