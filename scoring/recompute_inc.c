@@ -226,32 +226,42 @@ int rpass_mark_due(struct rpass *r)
 	struct scoring_engine *e = r->e;
 	const struct scoring_table *t = e->cur;
 	int64_t half[ENGINE_OFF_MAX + 1];
-	int64_t most = 0;
-	for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++) {
+	for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++)
 		half[o] = engine_ttl(&e->conf, o ? o : 1) / 2;
-		most = half[o] > most ? half[o] : most;
-	}
-	/* Listings share few expiries: when no class is near its end, no listing is. */
+	/*
+	 * Listings share few expiries (classes): per class, the offence counts
+	 * (0 .. ENGINE_OFF_MAX, one bit each) for which a listing of it is due.
+	 * When no class is due at any count, no listing is and nothing is walked.
+	 */
+	_Static_assert(ENGINE_OFF_MAX < 8, "one byte of offence counts per class");
+	uint8_t *due = malloc(t->ncls ? t->ncls : 1);
+	if (due == NULL)
+		return -ENOMEM;
 	bool any = false;
-	for (size_t c = 0; c < t->ncls && !any; c++)
-		any = t->cls[c].expires_ms - r->t < most;
-	if (!any)
-		return RN_OK;
-	for (size_t si = 0; si < t->nsp; si++) {
+	for (size_t c = 0; c < t->ncls; c++) {
+		due[c] = 0;
+		for (unsigned o = 0; o <= ENGINE_OFF_MAX; o++)
+			if (t->cls[c].expires_ms - r->t < half[o])
+				due[c] |= (uint8_t)(1u << o);
+		any |= due[c] != 0;
+	}
+	int rc = RN_OK;
+	for (size_t si = 0; any && si < t->nsp && rc == RN_OK; si++) {
 		const struct tspace *s = &t->sp[si];
 		unsigned space = space_index(s->family, s->plen);
 		uint32_t hi = 0;
-		for (size_t i = 0; i < s->n; i++) {
-			int64_t exp = t->cls[tspace_cls(s, i)].expires_ms;
+		for (size_t i = 0; i < s->n && rc == RN_OK; i++) {
+			uint8_t d = due[tspace_cls(s, i)];
+			if (d == 0)
+				continue;
 			unsigned o = t->rich ? s->offences[i] : 0;
-			if (exp - r->t >= half[o > ENGINE_OFF_MAX ? ENGINE_OFF_MAX : o])
+			if (!((d >> (o > ENGINE_OFF_MAX ? ENGINE_OFF_MAX : o)) & 1))
 				continue;
 			if (s->family == RN_AF_INET)
 				hi = tspace_hi_of(s, i, hi);
-			int rc = engine_dirty_mark(e, space, tspace_key(s, i, hi));
-			if (rc != RN_OK)
-				return rc;
+			rc = engine_dirty_mark(e, space, tspace_key(s, i, hi));
 		}
 	}
-	return RN_OK;
+	free(due);
+	return rc;
 }
