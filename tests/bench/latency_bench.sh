@@ -38,7 +38,8 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && cp "$T/log" "$KEEP"
 	rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM HUP PIPE
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 chmod 0755 "$T"

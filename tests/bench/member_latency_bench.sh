@@ -41,7 +41,8 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && cp "$T/edge.log" "$T/member.log" "$KEEP" 2>/dev/null
 	rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM HUP PIPE
 
 ip netns add "$NA"
 ip netns add "$NB"
