@@ -20,8 +20,12 @@
  *     more than that).
  *   - The cursor of the last entry read is saved in
  *     state_dir/journal-<crc32c of the source>.cursor (rn_file_replace)
- *     every tail.save_interval and at stop, through cursor_save() alone,
- *     so that saving can later wait for the scorer's acknowledgement. A
+ *     every tail.save_interval and at stop, through cursor_save() alone.
+ *     With a sink that gates positions (collector_sink.mark, the collect
+ *     role's spill) the cursor is a mark instead, every JOURNAL_BATCH
+ *     entries too, and the sink writes the file once the observations
+ *     before it are acknowledged; at start the sink's pending cursor, if
+ *     any, wins over the file's. A
  *     restart seeks to it and skips the entry it names; a cursor the
  *     journal no longer holds (vacuumed) resumes at the nearest entry.
  *     Without a cursor, reading starts at the end (journal.start), or at
@@ -45,7 +49,7 @@
 
 #include "collector/journal.h"
 
-#define JOURNAL_BATCH    4096 /* entries between checks for stop and saves */
+#define JOURNAL_BATCH    1024 /* entries between checks for stop, and positions marked */
 #define JOURNAL_MAX_FILE 16
 
 static bool ident_char(uint8_t ch)
@@ -230,6 +234,7 @@ int journal_read_all(const char *const *paths, size_t n, struct smtp_pipe *pipe)
 struct journal_reader {
 	struct rn_strlist paths; /* borrowed from the caller's configuration */
 	char state_path[PATH_MAX];
+	char state_key[32]; /* the name of state_path in state_dir */
 	sd_journal *j;
 	bool positioned; /* the journal is at an entry already read */
 	bool pending;    /* the journal is at an entry not yet read */
@@ -245,16 +250,23 @@ struct journal_reader {
 };
 
 /*
- * Saves the cursor of the last entry read. The one place a position is
- * made durable: gate it here on the scorer's acknowledgement.
+ * Saves the cursor of the last entry read: the one place a position is
+ * made durable. With a sink that gates positions (the repnetd collect
+ * role's spill), the entries read so far are flushed and the cursor is
+ * handed to the sink as a mark: it writes the file once their
+ * observations are acknowledged, never before. Otherwise it is written
+ * here.
  */
 static void cursor_save(struct journal_reader *r)
 {
 	char *cur = NULL;
 	char buf[1024];
+	const struct collector_sink *sk = &r->pipe->sink;
 
 	if (r->j == NULL || !r->dirty || !r->positioned)
 		return;
+	if (sk->mark != NULL)
+		smtp_pipe_flush(r->pipe);
 	int rc = sd_journal_get_cursor(r->j, &cur);
 	if (rc < 0) {
 		rn_counter_inc(&r->ctr->errors);
@@ -265,6 +277,12 @@ static void cursor_save(struct journal_reader *r)
 	free(cur);
 	if (n <= 0 || (size_t)n >= sizeof(buf)) {
 		rn_counter_inc(&r->ctr->errors);
+		return;
+	}
+	if (sk->mark != NULL && (size_t)n <= COLLECTOR_POS_MAX) {
+		sk->mark(sk->arg, r->state_key, (const uint8_t *)buf, (size_t)n);
+		rn_counter_inc(&r->ctr->saves);
+		r->dirty = false;
 		return;
 	}
 	rc = rn_file_replace(r->state_path, buf, (size_t)n, 0640);
@@ -278,14 +296,25 @@ static void cursor_save(struct journal_reader *r)
 	r->dirty = false;
 }
 
-/* The saved cursor into cur (NUL-terminated), or false. */
+/*
+ * The saved cursor into cur (NUL-terminated), or false: the newest the
+ * sink holds for this source (its entries' observations are in the spill,
+ * not yet acknowledged), else the file's.
+ */
 static bool cursor_load(const struct journal_reader *r, char *cur, size_t cap)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	uint8_t *buf = NULL, pend[COLLECTOR_POS_MAX];
+	size_t len = 0, plen = 0;
 	bool ok = false;
-	if (rn_file_read(r->state_path, cap, &buf, &len) != RN_OK)
+	const struct collector_sink *sk = &r->pipe->sink;
+	if (sk->pending != NULL &&
+	    sk->pending(sk->arg, r->state_key, pend, sizeof(pend), &plen) == RN_OK &&
+	    (buf = malloc(plen ? plen : 1)) != NULL) {
+		memcpy(buf, pend, plen);
+		len = plen;
+	} else if (rn_file_read(r->state_path, cap, &buf, &len) != RN_OK) {
 		return false;
+	}
 	if (len > 4 && len < cap && memcmp(buf, "v1 ", 3) == 0 && buf[len - 1] == '\n') {
 		memcpy(cur, buf + 3, len - 4);
 		cur[len - 4] = '\0';
@@ -369,9 +398,18 @@ static bool stopped(const struct journal_reader *r)
 	return poll(&pfd, 1, 0) > 0;
 }
 
+/* Tells a gating sink that entries not yet marked are coming. */
+static void hold(struct journal_reader *r)
+{
+	const struct collector_sink *sk = &r->pipe->sink;
+	if (sk->hold != NULL)
+		sk->hold(sk->arg, r->state_key);
+}
+
 /* Reads new entries; false when asked to stop in between. */
 static bool read_new(struct journal_reader *r)
 {
+	hold(r);
 	if (r->pending) {
 		entry_feed(r->j, r->pipe);
 		r->pending = false;
@@ -391,6 +429,11 @@ static bool read_new(struct journal_reader *r)
 		r->positioned = r->dirty = true;
 		if (n % JOURNAL_BATCH == 0) {
 			smtp_pipe_flush(r->pipe);
+			if (r->pipe->sink.mark != NULL) {
+				/* A gating sink holds what follows the last mark in memory: bound it. */
+				cursor_save(r);
+				hold(r);
+			}
 			if (stopped(r))
 				return false;
 		}
@@ -466,8 +509,9 @@ int journal_reader_start(struct journal_reader **out, const struct rn_strlist *p
 	uint32_t h = rn_crc32c(0, "journal", 7);
 	for (size_t i = 0; i < paths->n; i++)
 		h = rn_crc32c(h, paths->v[i], strlen(paths->v[i]) + 1);
-	if (snprintf(r->state_path, sizeof(r->state_path), "%s/journal-%08x.cursor", state_dir,
-	             h) >= (int)sizeof(r->state_path)) {
+	snprintf(r->state_key, sizeof(r->state_key), "journal-%08x.cursor", h);
+	if (snprintf(r->state_path, sizeof(r->state_path), "%s/%s", state_dir, r->state_key) >=
+	    (int)sizeof(r->state_path)) {
 		rc = RN_ELIMIT;
 		goto fail;
 	}

@@ -116,7 +116,11 @@ wait_until 60 metric_ge "$PORT" "$EV" "$E12" || fail "appended part: $(metric "$
 kill -TERM "$DPID"
 wait_exit "$DPID" 30
 [ "$EXIT_STATUS" = 0 ] || fail "repnetd exited with $EXIT_STATUS"
-ls "$T"/data/journal-*.cursor >/dev/null 2>&1 || fail "no cursor saved"
+# No scorer answers this collect-only node: the cursor is not written to
+# its file (that waits for the acknowledgement of the entries before it)
+# but kept in the spill with the batches, and the restart resumes from it.
+! ls "$T"/data/journal-*.cursor >/dev/null 2>&1 || fail "a cursor written before its entries were acknowledged"
+grep -aq "journal-[0-9a-f]*\.cursorv1 " "$T/data/collector.spill" || fail "no journal cursor kept in the spill"
 
 # Appended while repnetd was down: read after the restart, and only that.
 "$JR" --split-mode=none --output="$T/jl/live.journal" "$T/l3.export" 2>"$T/jr.err" || fail "journal-remote l3"
@@ -125,6 +129,19 @@ PORT=$(http_port "$T/d2.log")
 wait_until 60 metric_ge "$PORT" "$EV" "$E3" || fail "after restart: $(metric "$PORT" "$EV") events, want $E3"
 [ "$(metric "$PORT" "$EV")" = "$E3" ] || fail "after restart: $(metric "$PORT" "$EV") events, want $E3 (duplicates?)"
 [ "$(metric "$PORT" "$LN")" = $((N - H2)) ] || fail "after restart: lines $(metric "$PORT" "$LN"), want $((N - H2)) (duplicates?)"
+kill -TERM "$DPID"
+wait_exit "$DPID" 30
+
+# With a scorer in the same repnetd (the one-process default), the cursor
+# file is written once the scorer has journaled the entries before it.
+sed -e 's/roles = \["collect"\]/roles = ["collect", "score"]/' -e "s#$T/data#$T/data4#" \
+	"$T/r.conf" >"$T/s.conf"
+start_daemon "$T/d4.log" -v -c "$T/s.conf"
+PORT=$(http_port "$T/d4.log")
+EA=$(events_of 1 "$N")
+wait_until 60 metric_ge "$PORT" "$EV" "$EA" || fail "with a scorer: $(metric "$PORT" "$EV") events, want $EA"
+cursor_written() { ls "$T"/data4/journal-*.cursor >/dev/null 2>&1; }
+wait_until 30 cursor_written || fail "with a scorer: no cursor file once acknowledged"
 kill -TERM "$DPID"
 wait_exit "$DPID" 30
 
