@@ -439,7 +439,138 @@ static bool rotated_match(struct tailer *t, const char *path, int kind, const st
 	return false;
 }
 
-#define ROTATED_SCAN_MAX 4096 /* directory entries looked at, at most */
+#define ROTATED_SCAN_MAX  4096 /* directory entries looked at, at most */
+#define ROTATED_NEWER_MAX 64   /* copies rotated after the one resumed in, read at most */
+
+/* A rotated copy newer than the one resumed in. */
+struct rnewer {
+	char name[NAME_MAX + 1];
+	struct timespec mt;
+	int kind;
+	uint64_t size;
+	dev_t dev;
+	ino_t ino;
+};
+
+static int rnewer_cmp(const void *a, const void *b)
+{
+	const struct rnewer *x = a, *y = b;
+	if (x->mt.tv_sec != y->mt.tv_sec)
+		return x->mt.tv_sec < y->mt.tv_sec ? -1 : 1;
+	if (x->mt.tv_nsec != y->mt.tv_nsec)
+		return x->mt.tv_nsec < y->mt.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static bool ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/*
+ * Reads one rotated copy whole, marking positions in it as the copy's own
+ * (its device, inode and the fingerprint of its first bytes), so that a
+ * stop half-way resumes inside it. Returns the lines read, or -1.
+ */
+static int64_t read_whole_copy(struct tailer *t, struct tfile *f, const char *path,
+                               const struct rnewer *c)
+{
+	struct rotated r = {.fd = -1, .pid = -1};
+	if (rotated_open(&r, path, c->kind, c->size) != RN_OK)
+		return -1;
+	uint64_t before = rn_counter_get(&t->pipe->ctr->lines), pos = 0;
+	uint32_t fp_len = 0, fp_crc = 0;
+	bool ok = true;
+	for (;;) {
+		ssize_t n = rotated_read(&r, t->chunk, sizeof(t->chunk));
+		if (n < 0) {
+			ok = false;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (pos == 0) {
+			fp_len = (size_t)n < FP_MAX ? (uint32_t)n : FP_MAX;
+			fp_crc = rn_crc32c(0, t->chunk, fp_len);
+		}
+		pos += (uint64_t)n;
+		file_feed(t, f, t->chunk, (size_t)n);
+		if (t->pipe->sink.mark != NULL) {
+			smtp_pipe_flush(t->pipe);
+			mark_at(t, f, (uint64_t)c->dev, (uint64_t)c->ino, pos - f->lb.len, fp_len,
+			        fp_crc, f->lb.skipping);
+		}
+	}
+	if (r.max != UINT64_MAX && r.got >= r.max)
+		ok = false;
+	rotated_close(&r);
+	(void)linebuf_finish(&f->lb, smtp_pipe_line, t->pipe);
+	uint64_t lines = rn_counter_get(&t->pipe->ctr->lines) - before;
+	rn_counter_add(&t->ctr->rotated_reads, lines);
+	return ok ? (int64_t)lines : -1;
+}
+
+/*
+ * The file was rotated more than once while we were stopped: the copies
+ * rotated after the one we resumed in (modified after it) hold lines the
+ * current file does not. They are read whole, oldest first (modification
+ * time, then name), before the current file.
+ */
+static void read_newer_copies(struct tailer *t, struct tfile *f, const char *dir, const char *base,
+                              size_t blen, const char *resumed, const struct timespec *resumed_mt)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct rnewer *v = calloc(ROTATED_NEWER_MAX, sizeof(*v));
+	size_t n = 0;
+	struct dirent *de;
+	char path[PATH_MAX];
+	for (int i = 0; v != NULL && i < ROTATED_SCAN_MAX && (de = readdir(d)) != NULL; i++) {
+		const char *nm = de->d_name;
+		if (strncmp(nm, base, blen) != 0 || (nm[blen] != '.' && nm[blen] != '-') ||
+		    nm[blen + 1] == '\0' || strcmp(nm, resumed) == 0)
+			continue;
+		struct stat st;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, nm) >= (int)sizeof(path) ||
+		    stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    !ts_after(&st.st_mtim, resumed_mt))
+			continue;
+		if (n == ROTATED_NEWER_MAX) {
+			log_warnx(
+			        "tail %s: more than %d copies rotated while stopped; the rest are "
+			        "not read",
+			        f->path, ROTATED_NEWER_MAX);
+			break;
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", nm);
+		v[n].mt = st.st_mtim;
+		v[n].kind = rotated_kind(nm);
+		v[n].size = (uint64_t)st.st_size;
+		v[n].dev = st.st_dev;
+		v[n].ino = st.st_ino;
+		n++;
+	}
+	closedir(d);
+	if (v == NULL)
+		return;
+	qsort(v, n, sizeof(*v), rnewer_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, v[i].name) >= (int)sizeof(path))
+			continue; /* cannot happen: the same path was stat()ed above */
+		int64_t lines = read_whole_copy(t, f, path, &v[i]);
+		if (lines < 0) {
+			rn_counter_inc(&t->ctr->errors);
+			log_warnx(
+			        "tail %s: reading the rotated copy %s failed or exceeded its bound",
+			        f->path, path);
+			continue;
+		}
+		log_notice("tail %s: rotated again while stopped: read %" PRId64 " line(s) from %s",
+		           f->path, lines, path);
+	}
+	free(v);
+}
 
 /*
  * The file we were reading when we stopped was rotated (or copied and
@@ -465,6 +596,7 @@ static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off,
 	struct rotated r = {.fd = -1, .pid = -1};
 	bool found = false;
 	char found_name[NAME_MAX + 1] = "";
+	struct timespec found_mt = {0, 0};
 	/* Plain copies first (cheap), then compressed ones. */
 	for (int pass = 0; pass < 2 && !found; pass++) {
 		rewinddir(d);
@@ -483,8 +615,10 @@ static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off,
 				continue;
 			found = rotated_match(t, path, kind, &st, dev, ino, by_inode, f->fp_len,
 			                      f->fp_crc, off, &r);
-			if (found)
+			if (found) {
 				snprintf(found_name, sizeof(found_name), "%s", nm);
+				found_mt = st.st_mtim;
+			}
 		}
 	}
 	closedir(d);
@@ -538,6 +672,7 @@ static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off,
 	log_notice("tail %s: rotated while stopped: read %" PRIu64 " line(s) from %s/%s past "
 	           "offset %" PRIu64,
 	           f->path, lines, dir, found_name, off);
+	read_newer_copies(t, f, dir, base, blen, found_name, &found_mt);
 	return true;
 }
 

@@ -4,6 +4,9 @@
 # follower, write M more, rotate, write K more, start: every line's
 # observation exactly once (the M lines come from the rotated copy,
 # compressed or not, found by the saved inode or content fingerprint).
+# Where the scheme can rotate twice in a row (all but a date-only name),
+# it rotates again and J more lines are written before the start: the K
+# lines are then only in the newer copy, read whole after the first.
 . "$REPNET_SRC/tests/integration/lib.sh"
 R="$REPNET_BUILD/repnet"
 command -v logrotate >/dev/null || skip "logrotate is not installed"
@@ -38,12 +41,20 @@ check_once() { # total
 	[ "$(wc -l <"$D/counts")" = "$1" ] || fail "$scheme: $(wc -l <"$D/counts") distinct lines, want $1"
 }
 
-# run SCHEME NAME_REGEX LOGROTATE_OPTIONS...: NAME_REGEX is what the
-# rotated copy must be called.
+# Waits for the next second of the clock (dated names with %s differ by it).
+next_second() {
+	_s=$(date +%s)
+	second_passed() { [ "$(date +%s)" != "$_s" ]; }
+	wait_until 5 second_passed || fail "the clock did not move"
+}
+
+# run SCHEME NAME_REGEX TWICE LOGROTATE_OPTIONS...: NAME_REGEX is what the
+# rotated copy must be called; TWICE=1 rotates again before the start.
 run() {
 	scheme=$1
 	want=$2
-	shift 2
+	twice=$3
+	shift 3
 	D="$T/$scheme"
 	mkdir -p "$D/log"
 	L="$D/log/mail.log"
@@ -63,23 +74,30 @@ run() {
 	write 301 500
 	logrotate -f -s "$D/lr.state" "$D/lr.conf" || fail "$scheme: logrotate"
 	write 501 600
+	total=600
+	if [ "$twice" = 1 ]; then
+		next_second
+		logrotate -f -s "$D/lr.state" "$D/lr.conf" || fail "$scheme: second logrotate"
+		write 601 700
+		total=700
+	fi
 	ls "$D/log" >"$D/names"
 	start
-	wait_seen 600
+	wait_seen $total
 	stop
-	check_once 600
+	check_once $total
 	# Lines 301..500 were only in the rotated copy.
 	grep -Eq "^mail\.log$want\$" "$D/names" ||
 		fail "$scheme: no rotated copy named like mail.log$want: $(cat "$D/names")"
 	echo "$scheme: ok ($(tr '\n' ' ' <"$D/names"))"
 }
 
-run numbered-gzip '\.1\.gz' compress nodelaycompress
-run dateext '-[0-9]{8}' dateext nocompress
-run dateext-gzip '\.[0-9]{8}-[0-9]+\.gz' dateext 'dateformat .%Y%m%d-%s' compress
-run xz '\.1\.xz' compress 'compresscmd /usr/bin/xz' 'compressext .xz' 'uncompresscmd /usr/bin/unxz'
+run numbered-gzip '\.1\.gz' 1 compress nodelaycompress
+run dateext '-[0-9]{8}' 0 dateext nocompress
+run dateext-gzip '\.[0-9]{8}-[0-9]+\.gz' 1 dateext 'dateformat .%Y%m%d-%s' compress
+run xz '\.1\.xz' 1 compress 'compresscmd /usr/bin/xz' 'compressext .xz' 'uncompresscmd /usr/bin/unxz'
 if command -v zstd >/dev/null; then
-	run zstd '\.1\.zst' compress 'compresscmd /usr/bin/zstd' 'compressext .zst' 'compressoptions -q' \
+	run zstd '\.1\.zst' 1 compress 'compresscmd /usr/bin/zstd' 'compressext .zst' 'compressoptions -q' \
 		'uncompresscmd /usr/bin/unzstd'
 else
 	echo "zstd: skipped (zstd is not installed)"
