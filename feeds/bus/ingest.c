@@ -1268,6 +1268,12 @@ void feeds_ingest_client_unblock(struct feeds_ingest_client *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The ack lag is kept in milliseconds and exported in seconds. */
+static double gauge_ms_to_seconds(void *arg)
+{
+	return (double)rn_gauge_get(arg) / 1e3;
+}
+
 static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
 {
 	const char *hq = "Observations offered to the collector's queue, by result.";
@@ -1333,10 +1339,10 @@ static int client_metrics(struct feeds_ingest_client *c, struct rn_metrics *m)
 	        : rn_metrics_gauge(m, c, "repnet_collector_spill_bytes", "Size of the spill file.",
 	                           NULL, &c->g_spill_bytes);
 	rc = rc ? rc
-	        : rn_metrics_gauge(m, c, "repnet_collector_ack_lag_milliseconds",
-	                           "Age of the oldest batch the scorer has not acknowledged (0: "
-	                           "none).",
-	                           NULL, &c->g_ack_lag);
+	        : rn_metrics_func(m, c, "repnet_collector_ack_lag_seconds",
+	                          "Age of the oldest batch the scorer has not acknowledged, in "
+	                          "seconds (0: none).",
+	                          RN_METRIC_GAUGE, NULL, gauge_ms_to_seconds, &c->g_ack_lag);
 	return rc;
 }
 

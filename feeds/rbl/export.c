@@ -172,7 +172,14 @@ static int export_fn(void *arg, const struct feeds_view_entry *e)
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version)
 {
-	struct export_ctx x = {.fmt = fmt, .conf = c, .now_ms = rn_time_now_ms()};
+	return feeds_export_at(v, fmt, c, rn_time_now_ms(), out, len, version);
+}
+
+int feeds_export_at(const struct feeds_view *v, enum feeds_list_format fmt,
+                    const struct feeds_rbl_conf *c, int64_t now_ms, char **out, size_t *len,
+                    uint64_t *version)
+{
+	struct export_ctx x = {.fmt = fmt, .conf = c, .now_ms = now_ms};
 	char err[256];
 	uint64_t ver = 0;
 	int rc;

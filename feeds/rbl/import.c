@@ -598,13 +598,19 @@ int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t def
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st)
 {
+	return feeds_import_file_at(path, fmt, default_cats, max_entries, rn_time_now_ms(), out, n,
+	                            st);
+}
+
+int feeds_import_file_at(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
+                         size_t max_entries, int64_t now_ms, struct feeds_view_entry **out,
+                         size_t *n, struct feeds_import_stats *st)
+{
 	struct feeds_import_stats dummy;
 	if (st == NULL)
 		st = &dummy;
-	struct collect c = {.max = max_entries,
-	                    .default_cats = default_cats,
-	                    .now_ms = rn_time_now_ms(),
-	                    .st = st};
+	struct collect c = {
+	        .max = max_entries, .default_cats = default_cats, .now_ms = now_ms, .st = st};
 	int rc = import_stream(path, fmt, collect_fn, &c, st);
 	if (rc != RN_OK) {
 		free(c.v);

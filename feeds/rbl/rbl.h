@@ -137,6 +137,10 @@ int feeds_import_parse(enum feeds_list_format fmt, const uint8_t *buf, size_t le
 int feeds_import_file(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
                       size_t max_entries, struct feeds_view_entry **out, size_t *n,
                       struct feeds_import_stats *st);
+/* The same, judging expiry at now_ms instead of the wall clock (a replay's list). */
+int feeds_import_file_at(const char *path, enum feeds_list_format fmt, uint32_t default_cats,
+                         size_t max_entries, int64_t now_ms, struct feeds_view_entry **out,
+                         size_t *n, struct feeds_import_stats *st);
 /*
  * Reads a list file into a bulk load (feeds/view/view.h), as
  * feeds_import_file() does into an array: the file is read and parsed
@@ -157,6 +161,10 @@ int feeds_import_load(const char *path, enum feeds_list_format fmt, uint32_t def
  */
 int feeds_export(const struct feeds_view *v, enum feeds_list_format fmt,
                  const struct feeds_rbl_conf *c, char **out, size_t *len, uint64_t *version);
+/* The same, leaving out entries expired at now_ms instead of the wall clock. */
+int feeds_export_at(const struct feeds_view *v, enum feeds_list_format fmt,
+                    const struct feeds_rbl_conf *c, int64_t now_ms, char **out, size_t *len,
+                    uint64_t *version);
 
 /*
  * The group the policy service's unix socket is given: policy.unix_group,

@@ -16,7 +16,7 @@ static bool export_format_ok(enum feeds_list_format f)
 }
 
 /*
- * repnet export --format F --from FILE [--from-format F] [--category C]
+ * repnet export --format F --from FILE [--from-format F] [--category C] [--at TIME]
  *               [--output FILE] [-c CONF] [-o section.key=value]...
  * Loads the list into a list view and writes it in format F, to stdout
  * or atomically (write, fsync, rename) to FILE.
@@ -28,10 +28,12 @@ int cmd_export(int argc, char **argv)
 	                                      {"from", required_argument, NULL, 'F'},
 	                                      {"from-format", required_argument, NULL, 'I'},
 	                                      {"category", required_argument, NULL, 'C'},
+	                                      {"at", required_argument, NULL, 'A'},
 	                                      {"config", required_argument, NULL, 'c'},
 	                                      {NULL, 0, NULL, 0}};
 	const char *fmt_s = NULL, *output = NULL, *from = NULL, *from_fmt = "json";
-	const char *cat_s = "drop";
+	const char *cat_s = "drop", *at_s = NULL;
+	int64_t at_ms = 0;
 	struct conf_args ca;
 	int ch, code = 1, rc;
 	struct daemon_conf c;
@@ -61,6 +63,9 @@ int cmd_export(int argc, char **argv)
 		case 'C':
 			cat_s = optarg;
 			break;
+		case 'A':
+			at_s = optarg;
+			break;
 		default:
 			conf_args_free(&ca);
 			return 2;
@@ -71,16 +76,20 @@ int cmd_export(int argc, char **argv)
 	if (optind != argc || fmt_s == NULL || from == NULL ||
 	    feeds_list_format_parse(fmt_s, &fmt) != RN_OK || !export_format_ok(fmt) ||
 	    feeds_list_format_parse(from_fmt, &ffmt) != RN_OK ||
-	    rn_category_parse(cat_s, &cat) != RN_OK) {
+	    rn_category_parse(cat_s, &cat) != RN_OK ||
+	    (at_s != NULL && rn_time_parse((const uint8_t *)at_s, strlen(at_s), &at_ms) != RN_OK)) {
 		conf_args_free(&ca);
 		return 2;
 	}
+	/* Expiry is judged now, or at --at (a list from a replay of old logs). */
+	if (at_s == NULL)
+		at_ms = rn_time_now_ms();
 	if (conf_args_load(&ca, "repnet", &c) != RN_OK) {
 		goto out;
 	}
 	conf_loaded = true;
 	struct feeds_import_stats st;
-	rc = feeds_import_file(from, ffmt, 1u << cat, (size_t)64 << 20, &e, &n, &st);
+	rc = feeds_import_file_at(from, ffmt, 1u << cat, (size_t)64 << 20, at_ms, &e, &n, &st);
 	if (rc != RN_OK) {
 		fprintf(stderr, "repnet: %s: %s\n", from, rn_strerror(rc));
 		goto out;
@@ -98,7 +107,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	}
 	feeds_listview_view(lv, &v);
-	rc = feeds_export(&v, fmt, &c.feeds.rbl, &out, &len, NULL);
+	rc = feeds_export_at(&v, fmt, &c.feeds.rbl, at_ms, &out, &len, NULL);
 	if (rc != RN_OK) {
 		fprintf(stderr, "repnet: export: %s\n", rn_strerror(rc));
 		goto out;

@@ -84,9 +84,11 @@ static const struct cmd cmds[] = {
          "Write a blocklist as rbldnsd data, an nft script, an ipset restore file, a plain\n"
          "list or JSON lines, read from a list file (--from, in --from-format; entries\n"
          "without categories get --category, default drop). --output replaces FILE\n"
-         "atomically; without it the export goes to standard output.",
+         "atomically; without it the export goes to standard output. Entries expired now,\n"
+         "or at --at TIME (RFC 3339: a list scored from old logs), are left out.",
          "export --format rbldnsd|nft|ipset|plain|json --from FILE [--from-format FMT]\n"
-         "       [--category CAT] [--output FILE] [-c CONF] [-o section.key=value]...",
+         "       [--category CAT] [--at TIME] [--output FILE] [-c CONF]\n"
+         "       [-o section.key=value]...",
          cmd_export},
         {"import",
          "Read an external list (Spamhaus DROP JSON or text, rbldnsd ip4set, CIDR list)\n"

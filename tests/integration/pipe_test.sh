@@ -89,8 +89,14 @@ assert d["key"] == "203.0.113.77/32" and d["covered_by"] == "203.0.113.0/24", d'
 "$R" score $LAB --obs "$D/scoring/obs-sample.jsonl" >"$T/score.list" 2>/dev/null || fail "score"
 WANT="192.0.2.1/32 198.51.100.7/32 2001:db8::/64 203.0.113.0/24 "
 prefixes() { python3 -c 'import ipaddress,sys; print(" ".join(sorted(str(ipaddress.ip_network(l.split()[0])) for l in sys.stdin if l.strip())) + " ")'; }
-# -> repnet export --from: the same entries, categories and expiry.
-"$R" export --format json --from - <"$T/score.list" >"$T/export.json" || fail "score | export json"
+# -> repnet export --from: the same entries, categories and expiry. The
+# sample's listings expire in event time (November 2026): exported as of
+# then, and as of now (expired: an empty export, said on standard error).
+AT=2026-11-29T12:00:00Z
+"$R" export --format plain --from - <"$T/score.list" >"$T/now.plain" 2>"$T/now.err" || fail "export now"
+[ ! -s "$T/now.plain" ] && grep -q "4 expired entries left out" "$T/now.err" ||
+	fail "export now: expired entries not left out: $(cat "$T/now.err")"
+"$R" export --format json --at "$AT" --from - <"$T/score.list" >"$T/export.json" || fail "score | export json"
 python3 -c 'import json,sys
 s = {e.get("ip") or e["prefix"]: e for e in map(json.loads, open(sys.argv[1]))}
 x = [json.loads(l) for l in open(sys.argv[2])]
@@ -99,7 +105,7 @@ for e in x:
     p = e["prefix"][:-3] if e["prefix"].endswith("/32") else e["prefix"]
     assert e["categories"] == s[p]["categories"] and e["expires"] == s[p]["expires"], (e, s[p])' \
 	"$T/score.list" "$T/export.json" || fail "score | export json: content"
-[ "$("$R" export --format plain --from - <"$T/score.list" | prefixes)" = "$WANT" ] || fail "score | export plain"
+[ "$("$R" export --format plain --at "$AT" --from - <"$T/score.list" | prefixes)" = "$WANT" ] || fail "score | export plain"
 # -> repnet import: one observation per entry, which scores back to the same keys.
 "$R" import --format json - <"$T/score.list" >"$T/relist.obs" 2>/dev/null || fail "score | import"
 [ "$(wc -l <"$T/relist.obs")" -eq 4 ] || fail "score | import: four observations"
@@ -107,12 +113,12 @@ for e in x:
 [ "$(keys "$T/relist")" = "$(keys "$T/score.list")" ] || { cat "$T/relist"; fail "score | import | score: keys"; }
 
 # repnet export --format json -> repnet export --from and repnet import.
-[ "$("$R" export --format plain --from - <"$T/export.json" | prefixes)" = "$WANT" ] || fail "export json | export"
+[ "$("$R" export --format plain --at "$AT" --from - <"$T/export.json" | prefixes)" = "$WANT" ] || fail "export json | export"
 "$R" import --format json - <"$T/export.json" 2>/dev/null | "$R" score $LAB --obs - >"$T/relist2" 2>/dev/null ||
 	fail "export json | import | score"
 [ "$(keys "$T/relist2")" = "$(keys "$T/score.list")" ] || fail "export json | import | score: keys"
 # and its plain list, as plain and as CIDR.
-"$R" export --format plain --from "$T/export.json" >"$T/export.plain" || fail "export plain"
+"$R" export --format plain --at "$AT" --from "$T/export.json" >"$T/export.plain" || fail "export plain"
 for f in plain cidr; do
 	"$R" import --format $f "$T/export.plain" 2>/dev/null | "$R" score $LAB --obs - >"$T/relist3" 2>/dev/null ||
 		fail "export plain | import --format $f | score"
