@@ -15,14 +15,8 @@
 # a Go duration. Then a change of the list: both bouncers drop what was
 # delisted.
 . "$REPNET_SRC/tests/integration/lib.sh"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, nftables, ipset)"
-command -v crowdsec-firewall-bouncer >/dev/null || skip "crowdsec-firewall-bouncer is not installed"
-command -v nft >/dev/null || skip "nft is not installed"
-command -v ipset >/dev/null || skip "ipset is not installed"
-NS="rncm$$"
-netns_add "$NS" || skip "cannot create a network namespace"
-ip -n "$NS" link set lo up
-X="ip netns exec $NS"
+. "$REPNET_SRC/tests/feeds/bouncer_lib.sh"
+bouncer_ns rncm ipset
 
 cat >"$T/list.json" <<'LIST'
 {"prefix":"192.0.2.1/32","categories":["spam_source"]}
@@ -30,53 +24,7 @@ cat >"$T/list.json" <<'LIST'
 {"prefix":"2001:db8::1/128","categories":["drop"]}
 {"prefix":"2001:db8:1:2::/64","categories":["spam_source"]}
 LIST
-HP=$((20000 + $$ % 20000))
-cat >"$T/r.conf" <<CONF
-core: { data_dir = "$T/data"; http_listen = "127.0.0.1:$HP"; roles = ["serve"]; };
-feeds: { dnsbl: { list_file = "$T/list.json"; list_poll = "200ms"; listen = []; };
-         policy: { listen = ""; };
-         decisions: { api_keys_file = "$T/keys"; }; };
-CONF
-printf 'bouncer-nft-%s\nbouncer-ipset-%s\n' $$ $$ >"$T/keys"
-chmod 600 "$T/keys"
-# bouncer_conf MODE KEY DIR: the bouncer's configuration.
-bouncer_conf() {
-	mkdir -p "$3"
-	cat <<YAML
-mode: $1
-pid_dir: $3/
-update_frequency: 1s
-daemonize: false
-log_mode: stdout
-log_dir: $3/
-log_level: info
-api_url: http://127.0.0.1:$HP/
-api_key: $2
-disable_ipv6: false
-deny_action: DROP
-deny_log: false
-supported_decisions_types:
-  - ban
-blacklists_ipv4: crowdsec-blacklists
-blacklists_ipv6: crowdsec6-blacklists
-ipset_type: nethash
-nftables:
-  ipv4:
-    enabled: true
-    set-only: false
-    table: crowdsec
-    chain: crowdsec-chain
-  ipv6:
-    enabled: true
-    set-only: false
-    table: crowdsec6
-    chain: crowdsec6-chain
-prometheus:
-  enabled: false
-  listen_addr: 127.0.0.1
-  listen_port: 60601
-YAML
-}
+bouncer_repnetd "bouncer-nft-$$" "bouncer-ipset-$$"
 bouncer_conf nftables "bouncer-nft-$$" "$T/nft" >"$T/nft.yaml"
 bouncer_conf ipset "bouncer-ipset-$$" "$T/ipset" >"$T/ipset.yaml"
 # ipset mode manages sets the operator made (docs: README, CrowdSec bouncers).

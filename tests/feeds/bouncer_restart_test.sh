@@ -7,59 +7,15 @@
 # and polls with startup=false, takes 192.0.2.1 out of its set. Before,
 # the ban stayed until the bouncer's own timeout (decisions.duration).
 . "$REPNET_SRC/tests/integration/lib.sh"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, nftables)"
-command -v crowdsec-firewall-bouncer >/dev/null || skip "crowdsec-firewall-bouncer is not installed"
-command -v nft >/dev/null || skip "nft is not installed"
-NS="rncr$$"
-netns_add "$NS" || skip "cannot create a network namespace"
-ip -n "$NS" link set lo up
+. "$REPNET_SRC/tests/feeds/bouncer_lib.sh"
+bouncer_ns rncr
 
 cat >"$T/list.json" <<'LIST'
 {"prefix":"192.0.2.1/32","categories":["spam_source"]}
 {"prefix":"192.0.2.2/32","categories":["scanner"]}
 LIST
-HP=$((20000 + $$ % 20000))
-cat >"$T/r.conf" <<CONF
-core: { data_dir = "$T/data"; http_listen = "127.0.0.1:$HP"; roles = ["serve"]; };
-feeds: { dnsbl: { list_file = "$T/list.json"; list_poll = "200ms"; listen = []; };
-         policy: { listen = ""; };
-         decisions: { api_keys_file = "$T/keys"; }; };
-CONF
-echo "bouncer-key-$$" >"$T/keys"
-chmod 600 "$T/keys"
-cat >"$T/bouncer.yaml" <<YAML
-mode: nftables
-pid_dir: $T/
-update_frequency: 1s
-daemonize: false
-log_mode: stdout
-log_dir: $T/
-log_level: info
-api_url: http://127.0.0.1:$HP/
-api_key: bouncer-key-$$
-disable_ipv6: false
-deny_action: DROP
-deny_log: false
-supported_decisions_types:
-  - ban
-blacklists_ipv4: crowdsec-blacklists
-blacklists_ipv6: crowdsec6-blacklists
-nftables:
-  ipv4:
-    enabled: true
-    set-only: false
-    table: crowdsec
-    chain: crowdsec-chain
-  ipv6:
-    enabled: true
-    set-only: false
-    table: crowdsec6
-    chain: crowdsec6-chain
-prometheus:
-  enabled: false
-  listen_addr: 127.0.0.1
-  listen_port: 60601
-YAML
+bouncer_repnetd "bouncer-key-$$"
+bouncer_conf nftables "bouncer-key-$$" "$T" >"$T/bouncer.yaml"
 ip netns exec "$NS" "$REPNET_BUILD/repnetd" -f -c "$T/r.conf" >"$T/first.log" 2>&1 &
 RPID=$!
 DAEMON_PIDS="$DAEMON_PIDS $RPID"

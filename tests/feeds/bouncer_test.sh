@@ -4,60 +4,16 @@
 # nftables sets inside a network namespace this test creates, and takes
 # them out again when the list changes.
 . "$REPNET_SRC/tests/integration/lib.sh"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, nftables)"
-command -v crowdsec-firewall-bouncer >/dev/null || skip "crowdsec-firewall-bouncer is not installed"
-command -v nft >/dev/null || skip "nft is not installed"
-NS="rncb$$"
-netns_add "$NS" || skip "cannot create a network namespace"
-ip -n "$NS" link set lo up
+. "$REPNET_SRC/tests/feeds/bouncer_lib.sh"
+bouncer_ns rncb
 
 cat >"$T/list.json" <<'LIST'
 {"prefix":"192.0.2.1/32","categories":["spam_source"]}
 {"prefix":"198.51.100.7/32","categories":["scanner"]}
 {"prefix":"2001:db8::1/128","categories":["drop"]}
 LIST
-HP=$((20000 + $$ % 20000))
-cat >"$T/r.conf" <<CONF
-core: { data_dir = "$T/data"; http_listen = "127.0.0.1:$HP"; roles = ["serve"]; };
-feeds: { dnsbl: { list_file = "$T/list.json"; list_poll = "200ms"; listen = []; };
-         policy: { listen = ""; };
-         decisions: { api_keys_file = "$T/keys"; }; };
-CONF
-echo "bouncer-key-$$" >"$T/keys"
-chmod 600 "$T/keys"
-cat >"$T/bouncer.yaml" <<YAML
-mode: nftables
-pid_dir: $T/
-update_frequency: 1s
-daemonize: false
-log_mode: stdout
-log_dir: $T/
-log_level: info
-api_url: http://127.0.0.1:$HP/
-api_key: bouncer-key-$$
-disable_ipv6: false
-deny_action: DROP
-deny_log: false
-supported_decisions_types:
-  - ban
-blacklists_ipv4: crowdsec-blacklists
-blacklists_ipv6: crowdsec6-blacklists
-nftables:
-  ipv4:
-    enabled: true
-    set-only: false
-    table: crowdsec
-    chain: crowdsec-chain
-  ipv6:
-    enabled: true
-    set-only: false
-    table: crowdsec6
-    chain: crowdsec6-chain
-prometheus:
-  enabled: false
-  listen_addr: 127.0.0.1
-  listen_port: 60601
-YAML
+bouncer_repnetd "bouncer-key-$$"
+bouncer_conf nftables "bouncer-key-$$" "$T" >"$T/bouncer.yaml"
 ip netns exec "$NS" "$REPNET_BUILD/repnetd" -f -c "$T/r.conf" >"$T/log" 2>&1 &
 DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_for "$T/log" "repnetd .* running"
