@@ -120,3 +120,22 @@ collector_drained() {
 # pub_settled HTTP_PORT: the publisher's seq has not moved for 3 s (a tick
 # is 1 s and lateness 0.5 s). Bounded at 60 s.
 pub_settled() { $NSX python3 "$CHECK" settled "$1" || fail "the publisher did not settle"; }
+
+# ---- certificates: pki_* in $P ($T/pki), P-256, valid for 2 days --------
+P="$T/pki"
+# ca NAME CN: a self-signed CA, $P/NAME.crt and .key.
+ca() {
+	mkdir -p "$P"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=$2" -keyout "$P/$1.key" -out "$P/$1.crt" 2>"$P/err" || { cat "$P/err"; fail "openssl: CA $1"; }
+}
+# leaf NAME CA CN EXTENSIONS: a certificate signed by CA, with the
+# extensions (openssl x509 -extfile lines).
+leaf() {
+	mkdir -p "$P"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
+		-keyout "$P/$1.key" -out "$P/$1.csr" 2>"$P/err" || { cat "$P/err"; fail "openssl: key $1"; }
+	printf '%s\n' "$4" >"$P/$1.ext"
+	openssl x509 -req -in "$P/$1.csr" -CA "$P/$2.crt" -CAkey "$P/$2.key" -CAcreateserial \
+		-days 2 -extfile "$P/$1.ext" -out "$P/$1.crt" 2>"$P/err" || { cat "$P/err"; fail "openssl: sign $1"; }
+}

@@ -22,20 +22,7 @@
 . "$REPNET_SRC/tests/feeds/feed_lib.sh"
 command -v openssl >/dev/null || skip "openssl is not installed"
 
-# ---- certificates (P-256, valid for 2 days, in the test's directory) ----
-P="$T/pki"
-mkdir -p "$P"
-ca() { # NAME CN
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj "/CN=$2" -keyout "$P/$1.key" -out "$P/$1.crt" 2>"$P/err" || { cat "$P/err"; fail "openssl: CA $1"; }
-}
-leaf() { # NAME CA CN EXTENSIONS
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
-		-keyout "$P/$1.key" -out "$P/$1.csr" 2>"$P/err" || { cat "$P/err"; fail "openssl: key $1"; }
-	printf '%s\n' "$4" >"$P/$1.ext"
-	openssl x509 -req -in "$P/$1.csr" -CA "$P/$2.crt" -CAkey "$P/$2.key" -CAcreateserial \
-		-days 2 -extfile "$P/$1.ext" -out "$P/$1.crt" 2>"$P/err" || { cat "$P/err"; fail "openssl: sign $1"; }
-}
+# ---- certificates (P-256, valid for 2 days, in $P: feed_lib.sh) ----
 ca ca "repnet test CA"
 ca ca2 "untrusted CA"
 # The scorer dials its own ingest listener too: its certificate serves both ways.
