@@ -45,7 +45,8 @@ core: { instance = "col1"; data_dir = "$T/col1.d"; http_listen = "127.0.0.1:0";
 collector: { tail: { paths = ["$L"]; start = "beginning"; poll_interval = "100ms";
                      save_interval = "100ms"; };
              detect: { enable = false; };
-             flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; }; };
+             flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; };
+             syslog: { udp_listen = ""; tcp_listen = ""; }; };
 feeds: { bus: { ingest_url = "tcp://127.0.0.1:$S_INGEST"; ingest_flush = "20ms"; ingest_batch = 64;
                 collector_key = "$T/col1-collector.key"; }; };
 CONF
