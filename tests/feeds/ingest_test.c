@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -188,11 +192,22 @@ static void test_scorer_later(void **state)
 	load_conf(ov0);
 	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 5000};
 	s.got = calloc(s.cap, sizeof(*s.got));
-	struct feeds_ingest_server *srv;
-	RN_PASS(feeds_ingest_server_start(&srv, &conf, NULL, ring, handler, &s));
-	unsigned port = feeds_ingest_server_port(srv);
-	feeds_ingest_server_stop(srv);
+	/*
+	 * A port nobody listens on yet, kept for the scorer: bound by a socket
+	 * that does not listen (connections to it are refused, as to no
+	 * scorer), with SO_REUSEADDR as nng's listener has, so that the scorer
+	 * can take it later while nothing else on the machine can in between.
+	 */
+	int hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	assert_true(hold >= 0);
+	assert_int_equal(setsockopt(hold, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(bind(hold, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(hold, (struct sockaddr *)&sin, &sl), 0);
+	unsigned port = ntohs(sin.sin_port);
 	rn_conf_release(&sec, 1);
+	struct feeds_ingest_server *srv;
 
 	char url[64];
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
@@ -211,6 +226,7 @@ static void test_scorer_later(void **state)
 	nanosleep(&ts, NULL);
 	assert_int_equal(feeds_ingest_client_acked(c), 0);
 	RN_PASS(feeds_ingest_server_start(&srv, &conf, NULL, ring, handler, &s));
+	close(hold);
 	wait_acked(c, 3000);
 	check_in_order(&s, 3000);
 	assert_int_equal(feeds_ingest_client_stop(c, 1000), 0);
