@@ -279,7 +279,15 @@ static void cursor_save(struct journal_reader *r)
 		rn_counter_inc(&r->ctr->errors);
 		return;
 	}
-	if (sk->mark != NULL && (size_t)n <= COLLECTOR_POS_MAX) {
+	if (sk->mark != NULL) {
+		/* Never written here: the file must not run ahead of the acknowledgements. */
+		if ((size_t)n > COLLECTOR_POS_MAX) {
+			rn_counter_inc(&r->ctr->errors);
+			log_warnx_rl(
+			        "journal %s: a cursor of %d bytes does not fit a position (%d)",
+			        paths_name(&r->paths), n, COLLECTOR_POS_MAX);
+			return;
+		}
 		sk->mark(sk->arg, r->state_key, (const uint8_t *)buf, (size_t)n);
 		rn_counter_inc(&r->ctr->saves);
 		r->dirty = false;

@@ -442,6 +442,47 @@ static bool rotated_match(struct tailer *t, const char *path, int kind, const st
 #define ROTATED_SCAN_MAX  4096 /* directory entries looked at, at most */
 #define ROTATED_NEWER_MAX 64   /* copies rotated after the one resumed in, read at most */
 
+/*
+ * Feeds an open rotated copy from stream position pos to its end, skipping
+ * what lies before off, and closes it. With a sink that gates positions,
+ * marks after each chunk where it is, as a position in the copy (dev, ino,
+ * and the fingerprint of its first fp_len bytes), so that a stop half-way
+ * resumes inside it. False on a read error or when the decompressed stream
+ * reached its bound.
+ */
+static bool copy_feed(struct tailer *t, struct tfile *f, struct rotated *r, uint64_t pos,
+                      uint64_t off, dev_t dev, ino_t ino, uint32_t fp_len, uint32_t fp_crc)
+{
+	bool ok = true;
+	for (;;) {
+		ssize_t n = rotated_read(r, t->chunk, sizeof(t->chunk));
+		if (n < 0) {
+			ok = false;
+			break;
+		}
+		if (n == 0)
+			break;
+		size_t skip = 0;
+		if (pos < off) {
+			uint64_t want = off - pos;
+			skip = want < (uint64_t)n ? (size_t)want : (size_t)n;
+		}
+		pos += (uint64_t)n;
+		if ((size_t)n > skip)
+			file_feed(t, f, t->chunk + skip, (size_t)n - skip);
+		if (t->pipe->sink.mark != NULL && pos > off) {
+			smtp_pipe_flush(t->pipe);
+			mark_at(t, f, (uint64_t)dev, (uint64_t)ino, pos - f->lb.len, fp_len, fp_crc,
+			        f->lb.skipping);
+		}
+	}
+	if (r->max != UINT64_MAX && r->got >= r->max)
+		ok = false;
+	rotated_close(r);
+	(void)linebuf_finish(&f->lb, smtp_pipe_line, t->pipe);
+	return ok;
+}
+
 /* A rotated copy newer than the one resumed in. */
 struct rnewer {
 	char name[NAME_MAX + 1];
@@ -478,33 +519,13 @@ static int64_t read_whole_copy(struct tailer *t, struct tfile *f, const char *pa
 	struct rotated r = {.fd = -1, .pid = -1};
 	if (rotated_open(&r, path, c->kind, c->size) != RN_OK)
 		return -1;
-	uint64_t before = rn_counter_get(&t->pipe->ctr->lines), pos = 0;
-	uint32_t fp_len = 0, fp_crc = 0;
-	bool ok = true;
-	for (;;) {
-		ssize_t n = rotated_read(&r, t->chunk, sizeof(t->chunk));
-		if (n < 0) {
-			ok = false;
-			break;
-		}
-		if (n == 0)
-			break;
-		if (pos == 0) {
-			fp_len = (size_t)n < FP_MAX ? (uint32_t)n : FP_MAX;
-			fp_crc = rn_crc32c(0, t->chunk, fp_len);
-		}
-		pos += (uint64_t)n;
-		file_feed(t, f, t->chunk, (size_t)n);
-		if (t->pipe->sink.mark != NULL) {
-			smtp_pipe_flush(t->pipe);
-			mark_at(t, f, (uint64_t)c->dev, (uint64_t)c->ino, pos - f->lb.len, fp_len,
-			        fp_crc, f->lb.skipping);
-		}
-	}
-	if (r.max != UINT64_MAX && r.got >= r.max)
-		ok = false;
-	rotated_close(&r);
-	(void)linebuf_finish(&f->lb, smtp_pipe_line, t->pipe);
+	/* Its fingerprint: its first bytes, fed like the rest. */
+	uint8_t b[FP_MAX];
+	size_t got = rotated_read_full(&r, b, sizeof(b));
+	uint32_t fp_len = (uint32_t)got, fp_crc = rn_crc32c(0, b, got);
+	uint64_t before = rn_counter_get(&t->pipe->ctr->lines);
+	file_feed(t, f, b, got);
+	bool ok = copy_feed(t, f, &r, got, 0, c->dev, c->ino, fp_len, fp_crc);
 	uint64_t lines = rn_counter_get(&t->pipe->ctr->lines) - before;
 	rn_counter_add(&t->ctr->rotated_reads, lines);
 	return ok ? (int64_t)lines : -1;
@@ -634,34 +655,8 @@ static bool recover_rotated_any(struct tailer *t, struct tfile *f, uint64_t off,
 		pos = off;
 	}
 	uint64_t before = rn_counter_get(&t->pipe->ctr->lines);
-	bool ok = true;
-	for (;;) {
-		ssize_t n = rotated_read(&r, t->chunk, sizeof(t->chunk));
-		if (n < 0) {
-			ok = false;
-			break;
-		}
-		if (n == 0)
-			break;
-		size_t skip = 0;
-		if (pos < off) {
-			uint64_t want = off - pos;
-			skip = want < (uint64_t)n ? (size_t)want : (size_t)n;
-		}
-		pos += (uint64_t)n;
-		if ((size_t)n > skip)
-			file_feed(t, f, t->chunk + skip, (size_t)n - skip);
-		if (t->pipe->sink.mark != NULL && pos > off) {
-			/* Where we are in the rotated copy, as the copy's own position. */
-			smtp_pipe_flush(t->pipe);
-			mark_at(t, f, (uint64_t)dev, (uint64_t)ino, pos - f->lb.len, f->fp_len,
-			        f->fp_crc, f->lb.skipping);
-		}
-	}
-	if (r.max != UINT64_MAX && r.got >= r.max)
-		ok = false;
-	rotated_close(&r);
-	(void)linebuf_finish(&f->lb, smtp_pipe_line, t->pipe);
+	/* Positions in it are the copy's own: the saved identity and fingerprint. */
+	bool ok = copy_feed(t, f, &r, pos, off, dev, ino, f->fp_len, f->fp_crc);
 	uint64_t lines = rn_counter_get(&t->pipe->ctr->lines) - before;
 	rn_counter_add(&t->ctr->rotated_reads, lines);
 	if (!ok) {

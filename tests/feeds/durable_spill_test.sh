@@ -17,24 +17,11 @@ want=$(wc -l <"$T/oneshot.obs")
 third=$((total / 3 + 1))
 
 S_COLLECTORS="col1" start_scorer s1 ""
-collector_key col1 >/dev/null
 L="$T/log/mail.log"
 mkdir -p "$T/log"
 : >"$L"
-cat >"$T/col1.conf" <<CONF
-core: { instance = "col1"; data_dir = "$T/col1.d"; http_listen = "127.0.0.1:0";
-        roles = ["collect"]; log_level = "info"; };
-collector: { tail: { paths = ["$L"]; start = "beginning"; poll_interval = "100ms";
-                     save_interval = "100ms"; };
-             detect: { enable = false; };
-             flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; };
-             syslog: { udp_listen = ""; tcp_listen = ""; }; };
-feeds: { bus: { ingest_url = "tcp://127.0.0.1:$S_INGEST"; ingest_flush = "20ms"; ingest_batch = 32;
-                ingest_timeout = "500ms"; reconnect_max = "500ms";
-                ingest_spill = "4K"; ingest_queue = 1024;
-                collector_key = "$T/col1-collector.key"; }; };
-CONF
-"$REPNET_BUILD/repnetd" -n -c "$T/col1.conf" >/dev/null || fail "collector configuration"
+followed_collector col1 "$L" 'ingest_batch = 32; ingest_timeout = "500ms"; reconnect_max = "500ms";
+                ingest_spill = "4K"; ingest_queue = 1024;'
 start_col() {
 	start_daemon "$T/col1.$1.log" -c "$T/col1.conf"
 	C_PID=$DPID

@@ -139,3 +139,25 @@ leaf() {
 	openssl x509 -req -in "$P/$1.csr" -CA "$P/$2.crt" -CAkey "$P/$2.key" -CAcreateserial \
 		-days 2 -extfile "$P/$1.ext" -out "$P/$1.crt" 2>"$P/err" || { cat "$P/err"; fail "openssl: sign $1"; }
 }
+
+# followed_collector NAME LOG BUS_KEYS: $T/NAME.conf, a collect-only repnetd
+# following LOG from its beginning (detectors off, no syslog or flow
+# listener: two such tests side by side never meet on a port), sending to
+# the scorer start_scorer made ($S_INGEST) signed with $T/NAME-collector.key;
+# BUS_KEYS are more feeds.bus keys ('ingest_batch = 64;' ...). Its data
+# directory is $T/NAME.d.
+followed_collector() {
+	collector_key "$1" >/dev/null
+	cat >"$T/$1.conf" <<CONF
+core: { instance = "$1"; data_dir = "$T/$1.d"; http_listen = "127.0.0.1:0";
+        roles = ["collect"]; log_level = "info"; };
+collector: { tail: { paths = ["$2"]; start = "beginning"; poll_interval = "100ms";
+                     save_interval = "100ms"; };
+             detect: { enable = false; };
+             flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; };
+             syslog: { udp_listen = ""; tcp_listen = ""; }; };
+feeds: { bus: { ingest_url = "tcp://127.0.0.1:$S_INGEST"; ingest_flush = "20ms";
+                collector_key = "$T/$1-collector.key"; $3 }; };
+CONF
+	"$REPNET_BUILD/repnetd" -n -c "$T/$1.conf" >/dev/null || fail "collector $1 configuration"
+}
