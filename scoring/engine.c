@@ -244,6 +244,7 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->late.v);
 	free(e->lq.v);
 	rchunk_release(&e->chunk);
+	rinc_release(&e->inc);
 	scoring_table_free(e->retired);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);

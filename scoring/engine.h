@@ -91,6 +91,21 @@ struct rchunk {
 };
 
 /*
+ * An incremental pass's working arrays, kept by the engine between ticks
+ * and grown as needed (recompute_inc.c): a slot per dirty key, the
+ * indexes of the dirty keys a set slice holds, and the sort's buffer.
+ */
+struct rinc {
+	struct rslot *slots;
+	size_t capslots;
+	uint32_t *hits;
+	size_t caphits;
+	uint64_t *tmp;
+	size_t captmp;
+};
+void rinc_release(struct rinc *ri);
+
+/*
  * An observation whose bucket had already ended when it arrived (real-time
  * scoring): decided at its own time at the next pass (engine_late_resolve).
  */
@@ -161,6 +176,7 @@ struct scoring_engine {
 	uint64_t since_full;
 
 	struct rchunk chunk; /* allocated at the first tick */
+	struct rinc inc;     /* grown by incremental passes */
 
 	/*
 	 * Real-time scoring: late observations noted at ingest, and those of

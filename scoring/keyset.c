@@ -215,11 +215,11 @@ bool keyset_remove(struct keyset *ks, uint64_t key)
 	return true;
 }
 
-static int vec_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+static int idx_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 256;
-		uint64_t *nv = realloc(*v, c * sizeof(*nv));
+		uint32_t *nv = realloc(*v, c * sizeof(*nv));
 		if (nv == NULL)
 			return -ENOMEM;
 		*v = nv;
@@ -253,7 +253,8 @@ static inline void probe_prefetch(const void *c, uint8_t tc, uint16_t val)
 }
 
 /*
- * The keys of run[0 .. n) (sorted, one group) that bm holds, appended to *v.
+ * The indexes (base + i) of the keys of run[0 .. n) (sorted, one group) that
+ * bm holds, appended to *v.
  * Per key, a galloping search over the container keys from the last
  * container reached (the keys ascend), then a lookup inside the container.
  * A probe is three dependent cache misses on a large sparse set (the
@@ -265,8 +266,8 @@ static inline void probe_prefetch(const void *c, uint8_t tc, uint16_t val)
  * roaring_move_uint32_iterator_equalorlarger() starts every move with a
  * binary search over all containers, and waits on each miss in turn.
  */
-static int probe_run(const roaring_bitmap_t *bm, uint64_t h, const uint64_t *run, size_t n,
-                     uint64_t **v, size_t *vn, size_t *cap)
+static int probe_run(const roaring_bitmap_t *bm, uint32_t first, const uint64_t *run, size_t n,
+                     uint32_t **v, size_t *vn, size_t *cap)
 {
 	const roaring_array_t *ra = &bm->high_low_container;
 	int32_t pos = -1; /* every container up to pos has a smaller key */
@@ -304,7 +305,7 @@ static int probe_run(const roaring_bitmap_t *bm, uint64_t h, const uint64_t *run
 			uint32_t lo = (uint32_t)run[base + k];
 			if (idx[k] < 0 || !container_contains(ct[k], (uint16_t)lo, tc[k]))
 				continue;
-			int rc = vec_push(v, vn, cap, h | lo);
+			int rc = idx_push(v, vn, cap, first + (uint32_t)(base + k));
 			if (rc != RN_OK)
 				return rc;
 		}
@@ -314,9 +315,11 @@ static int probe_run(const roaring_bitmap_t *bm, uint64_t h, const uint64_t *run
 	return RN_OK;
 }
 
-int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
-                          size_t *n, size_t *cap)
+int keyset_find_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint32_t **v,
+                     size_t *n, size_t *cap)
 {
+	if (nkeys > UINT32_MAX)
+		return -ERANGE;
 	for (size_t i = 0; i < nkeys;) {
 		uint32_t hi = (uint32_t)(keys[i] >> 32);
 		size_t j = i;
@@ -328,22 +331,25 @@ int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t n
 			continue;
 		}
 		const roaring_bitmap_t *bm = a->bm[g];
-		uint64_t h = (uint64_t)hi << 32;
 		/*
-		 * Walk the group when it is the smaller side. Its size is known
-		 * without counting when it is the set's only group (IPv4); a group
-		 * with at least as many containers as keys to probe is never smaller.
+		 * Walk the group when that costs less than probing it. A walk
+		 * pays per container (the iterator's setup, a container at a
+		 * time: sparse sets have one value per container) as much as
+		 * for several values; a probe that finds no container costs
+		 * about one value's step. Its size is known without counting
+		 * when it is the set's only group (IPv4).
 		 */
 		uint64_t probes = (uint64_t)(j - i);
+		uint64_t walk_c = 8 * (uint64_t)bm->high_low_container.size;
 		bool walk;
-		if (a->n == 1)
-			walk = a->card < probes;
-		else if ((uint64_t)bm->high_low_container.size >= probes)
+		if (walk_c >= probes)
 			walk = false;
+		else if (a->n == 1)
+			walk = walk_c + a->card < probes;
 		else
-			walk = roaring_bitmap_get_cardinality(bm) < probes;
+			walk = walk_c + roaring_bitmap_get_cardinality(bm) < probes;
 		if (!walk) {
-			int rc = probe_run(bm, h, keys + i, j - i, v, n, cap);
+			int rc = probe_run(bm, (uint32_t)i, keys + i, j - i, v, n, cap);
 			if (rc != RN_OK)
 				return rc;
 			i = j;
@@ -359,7 +365,7 @@ int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t n
 				while (k < j && (uint32_t)keys[k] < buf[q])
 					k++;
 				if (k < j && (uint32_t)keys[k] == buf[q]) {
-					int rc = vec_push(v, n, cap, h | buf[q]);
+					int rc = idx_push(v, n, cap, (uint32_t)k);
 					if (rc != RN_OK)
 						return rc;
 				}

@@ -39,13 +39,13 @@ static inline uint64_t keyset_card(const struct keyset *ks)
 	return ks->card;
 }
 /*
- * Appends the keys of a that are in keys (sorted, distinct) to the array *v
- * (n used, cap allocated), ascending, without allocating roaring
- * containers: for each group, the smaller side is walked and looked up in
- * the other by moving one iterator forward.
+ * Which of keys (sorted, distinct, at most UINT32_MAX) a holds: their
+ * indexes into keys are appended to the array *v (n used, cap allocated),
+ * ascending, without allocating roaring containers. For each group, the
+ * smaller side is walked and looked up in the other, moving forward.
  */
-int keyset_intersect_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint64_t **v,
-                          size_t *n, size_t *cap);
+int keyset_find_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint32_t **v,
+                     size_t *n, size_t *cap);
 /* Heap bytes, from roaring's statistics. */
 size_t keyset_bytes(const struct keyset *ks);
 /* Sorts the group order if groups were added; needed before iteration. */

@@ -38,7 +38,8 @@
  * offence_decay period (engine_off_decay(), at each tick).
  *
  * Incremental passes (recompute_inc.c) decide only the keys that can have
- * changed, with the same merge and the same decisions.
+ * changed, with the same decisions (rpass_decide()) over slots of their
+ * own: the sets are probed for those keys, not merged.
  *
  * State (recompute.h). A pass (struct rpass) lives for one tick and owns
  * what it builds: the table builder, each space's part of the delta and
@@ -65,15 +66,6 @@
 #define CSIZE (1u << CHUNK_BITS)
 
 /* ---- the chunk ------------------------------------------------------------------- */
-
-/* One key of a chunk, accumulated over the sources. */
-struct rslot {
-	uint64_t score;
-	uint64_t kmask;
-	int64_t first, last; /* over the sets it is in */
-	uint32_t prev;       /* index + 1 into the previous space */
-	uint32_t esc;        /* index + 1 into the escalation list */
-};
 
 /* What an incremental pass records for a key it delists. */
 static const struct rlisting not_listed;
@@ -139,7 +131,7 @@ static inline uint64_t src_chunk(const struct src *s)
 	return s->key >> CHUNK_BITS;
 }
 
-void src_load(struct src *s)
+static void src_load(struct src *s)
 {
 	switch (s->type) {
 	case SRC_SET:
@@ -160,27 +152,19 @@ void src_load(struct src *s)
 		else
 			s->key = s->el->v[s->pi].key;
 		break;
-	case SRC_ARR:
-	case SRC_DIRTY:
-		if (s->pi >= s->end)
-			s->done = true;
-		else
-			s->key = s->arr[s->pi];
-		break;
 	}
 }
 
-struct src *srcset_add(struct srcset *ss)
+static struct src *srcset_add(struct srcset *ss)
 {
 	struct src *x = &ss->v[ss->n++];
 	memset(x, 0, sizeof(*x));
 	return x;
 }
 
-void srcset_release(struct srcset *ss)
+static void srcset_release(struct srcset *ss)
 {
 	free(ss->v);
-	free(ss->keys);
 	memset(ss, 0, sizeof(*ss));
 }
 
@@ -213,12 +197,7 @@ static inline struct rslot *touch(struct rchunk *ch, uint32_t i)
 	if (!(ch->bits[i >> 6] & bit)) {
 		ch->bits[i >> 6] |= bit;
 		ch->touched[ch->n++] = i;
-		sl->score = 0;
-		sl->kmask = 0;
-		sl->first = INT64_MAX;
-		sl->last = INT64_MIN;
-		sl->prev = 0;
-		sl->esc = 0;
+		rslot_clear(sl);
 	}
 	return sl;
 }
@@ -227,13 +206,7 @@ static inline struct rslot *touch(struct rchunk *ch, uint32_t i)
 static inline void slot_add(struct rchunk *ch, uint64_t key, uint64_t w, uint64_t bit,
                             int64_t first, int64_t last)
 {
-	struct rslot *sl = touch(ch, (uint32_t)(key & (CSIZE - 1)));
-	sl->score += w;
-	sl->kmask |= bit;
-	if (first < sl->first)
-		sl->first = first;
-	if (last > sl->last)
-		sl->last = last;
+	rslot_add(touch(ch, (uint32_t)(key & (CSIZE - 1))), w, bit, first, last);
 }
 
 /* Feeds one source's keys of chunk c into the slots. */
@@ -258,41 +231,6 @@ static void src_consume(struct rpass *r, struct src *s, uint64_t c)
 			}
 		}
 	}
-	case SRC_ARR: {
-		uint64_t w = s->w, bit = 1ull << s->bit;
-		int64_t first = s->first, last = s->last;
-		for (;;) {
-			uint64_t key = s->arr[s->pi];
-			if (key >> CHUNK_BITS != c) {
-				s->key = key;
-				return;
-			}
-			slot_add(&r->ch, key, w, bit, first, last);
-			if (++s->pi == s->end) {
-				s->done = true;
-				return;
-			}
-		}
-	}
-	case SRC_DIRTY:
-		/* Every key to rescore gets a slot, and its previous entry if it has one. */
-		for (;;) {
-			uint64_t key = s->arr[s->pi];
-			if (key >> CHUNK_BITS != c) {
-				s->key = key;
-				return;
-			}
-			struct rslot *sl = touch(&r->ch, (uint32_t)(key & (CSIZE - 1)));
-			if (r->cur.prev != NULL) {
-				ptrdiff_t k = tspace_find(r->cur.prev, key, NULL);
-				if (k >= 0)
-					sl->prev = (uint32_t)k + 1;
-			}
-			if (++s->pi == s->end) {
-				s->done = true;
-				return;
-			}
-		}
 	case SRC_PREV:
 	case SRC_ESC:
 		while (!s->done && src_chunk(s) == c) {
@@ -437,8 +375,7 @@ static int chg_push(struct chglist *l, uint64_t key, size_t prev, const struct r
 	return RN_OK;
 }
 
-/* Decides one address or prefix of the current space. */
-static int decide(struct rpass *r, uint64_t key, const struct rslot *sl)
+int rpass_decide(struct rpass *r, uint64_t key, const struct rslot *sl)
 {
 	struct scoring_engine *e = r->e;
 	const struct scoring_conf *c = &e->conf;
@@ -583,7 +520,7 @@ static int decide_chunk(struct rpass *r, uint64_t c)
 		}
 		for (size_t i = 0; i < ch->n && rc == RN_OK; i++) {
 			uint32_t k = ch->touched[i];
-			rc = decide(r, c << CHUNK_BITS | k, &ch->slots[k]);
+			rc = rpass_decide(r, c << CHUNK_BITS | k, &ch->slots[k]);
 		}
 		for (size_t i = 0; i < ch->n; i++)
 			ch->bits[ch->touched[i] >> 6] &= ~(1ull << (ch->touched[i] & 63));
@@ -594,7 +531,7 @@ static int decide_chunk(struct rpass *r, uint64_t c)
 			while (bits != 0 && rc == RN_OK) {
 				uint32_t k = w * 64 + (uint32_t)__builtin_ctzll(bits);
 				bits &= bits - 1;
-				rc = decide(r, c << CHUNK_BITS | k, &ch->slots[k]);
+				rc = rpass_decide(r, c << CHUNK_BITS | k, &ch->slots[k]);
 			}
 		}
 		if (rc != RN_OK)
@@ -628,7 +565,11 @@ void rpass_space_begin(struct rpass *r, unsigned space)
 	}
 }
 
-int rpass_merge(struct rpass *r, struct srcset *ss)
+/*
+ * The chunked merge of ss's sources: decides every key they touch, in key
+ * order, into the builder and the delta.
+ */
+static int rpass_merge(struct rpass *r, struct srcset *ss)
 {
 	struct src **hv = calloc(ss->n ? ss->n : 1, sizeof(*hv));
 	if (hv == NULL)
@@ -655,17 +596,21 @@ int rpass_merge(struct rpass *r, struct srcset *ss)
 	return rc;
 }
 
-int rpass_set_sources(struct rpass *r, unsigned space, const struct kvec *only, struct srcset *ss)
+/*
+ * The set slices of space that count at r->t, as sources into ss (empty on
+ * entry; the caller releases it, also on failure). Room is left for two
+ * more sources.
+ */
+static int rpass_set_sources(struct rpass *r, unsigned space, struct srcset *ss)
 {
 	struct scoring_engine *e = r->e;
-	size_t cap = 3;
+	size_t cap = 2;
 	for (size_t i = 0; i < e->nsets; i++)
 		if (e->sets[i]->space == space)
 			cap += e->sets[i]->nslices;
 	if ((ss->v = calloc(cap, sizeof(*ss->v))) == NULL)
 		return -ENOMEM;
-	int rc = RN_OK;
-	for (size_t i = 0; i < e->nsets && rc == RN_OK; i++) {
+	for (size_t i = 0; i < e->nsets; i++) {
 		struct rset *s = e->sets[i];
 		if (s->space != space)
 			continue;
@@ -673,45 +618,24 @@ int rpass_set_sources(struct rpass *r, unsigned space, const struct kvec *only, 
 		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
 		if (unit == 0)
 			continue;
-		for (unsigned j = 0; j < s->nslices && rc == RN_OK; j++) {
+		for (unsigned j = 0; j < s->nslices; j++) {
 			struct keyset *ks = s->slice[j];
 			if (keyset_card(ks) == 0)
 				continue;
-			if ((rc = keyset_prepare(ks)) != RN_OK)
-				break;
+			int rc = keyset_prepare(ks);
+			if (rc != RN_OK)
+				return rc;
 			struct src *x = srcset_add(ss);
+			x->type = SRC_SET;
 			x->bit = e->kinds[s->kind].bit;
 			x->first = s->first_ms;
 			x->last = s->last_ms;
 			x->w = (uint64_t)unit << j;
-			if (only == NULL) {
-				x->type = SRC_SET;
-				keyset_iter_init(&x->it, ks);
-				src_load(x);
-				if (x->done)
-					ss->n--;
-				continue;
-			}
-			size_t before = ss->nkeys;
-			rc = keyset_intersect_keys(ks, only->v, only->n, &ss->keys, &ss->nkeys,
-			                           &ss->capkeys);
-			if (rc != RN_OK || ss->nkeys == before) {
+			keyset_iter_init(&x->it, ks);
+			src_load(x);
+			if (x->done)
 				ss->n--;
-				continue;
-			}
-			x->type = SRC_ARR;
-			x->pi = before;
-			x->end = ss->nkeys;
 		}
-	}
-	if (rc != RN_OK)
-		return rc;
-	/* The key array may have moved while it grew: point the sources at it now. */
-	for (size_t i = 0; i < ss->n; i++) {
-		if (ss->v[i].type != SRC_ARR)
-			continue;
-		ss->v[i].arr = ss->keys;
-		src_load(&ss->v[i]);
 	}
 	return RN_OK;
 }
@@ -730,7 +654,7 @@ static int space_run(struct rpass *r, unsigned space)
 		if (rc != RN_OK)
 			return rc;
 	}
-	rc = rpass_set_sources(r, space, NULL, &ss);
+	rc = rpass_set_sources(r, space, &ss);
 	if (rc == RN_OK && cur->prev != NULL) {
 		struct src *x = srcset_add(&ss);
 		x->type = SRC_PREV;

@@ -58,35 +58,62 @@ struct rcur {
 	struct escacc acc;
 };
 
-enum { SRC_SET, SRC_PREV, SRC_ESC, SRC_DIRTY, SRC_ARR };
+enum { SRC_SET, SRC_PREV, SRC_ESC };
 
 /*
- * A sorted source of keys for the merge: a set slice (walked whole, or
- * only its keys among the dirty ones), the previous listings, the
- * escalation candidates, or the dirty keys themselves.
+ * A sorted source of keys for a full pass's merge: a set slice, the
+ * previous listings, or the escalation candidates.
  */
 struct src {
 	uint8_t type;
-	uint8_t bit; /* SRC_SET, SRC_ARR: the kind's bit */
+	uint8_t bit; /* SRC_SET: the kind's bit */
 	bool done;
 	uint64_t key;             /* the next key */
-	uint64_t w;               /* SRC_SET, SRC_ARR: what each key scores */
-	int64_t first, last;      /* SRC_SET, SRC_ARR: the set's first and last observation */
+	uint64_t w;               /* SRC_SET: what each key scores */
+	int64_t first, last;      /* SRC_SET: the set's first and last observation */
 	const struct tspace *ps;  /* SRC_PREV */
 	uint32_t phi;             /* SRC_PREV: the cursor of entry pi */
 	const struct esclist *el; /* SRC_ESC */
-	const uint64_t *arr;      /* SRC_ARR, SRC_DIRTY: the keys arr[pi .. end) */
-	size_t pi, end;           /* the position (every type but SRC_SET) */
+	size_t pi;                /* the position (SRC_PREV, SRC_ESC) */
 	struct keyset_iter it;    /* SRC_SET */
 };
 
-/* The sources of one space's merge, and the key runs its SRC_ARR sources walk. */
+/* The sources of one space's merge. */
 struct srcset {
 	struct src *v;
 	size_t n;
-	uint64_t *keys;
-	size_t nkeys, capkeys;
 };
+
+/* One key being decided, accumulated over the set slices that hold it. */
+struct rslot {
+	uint64_t score;
+	uint64_t kmask;
+	int64_t first, last; /* over the sets it is in */
+	uint32_t prev;       /* index + 1 into the previous space */
+	uint32_t esc;        /* index + 1 into the escalation list */
+};
+
+static inline void rslot_clear(struct rslot *sl)
+{
+	sl->score = 0;
+	sl->kmask = 0;
+	sl->first = INT64_MAX;
+	sl->last = INT64_MIN;
+	sl->prev = 0;
+	sl->esc = 0;
+}
+
+/* What one set slice gives a key that it holds. */
+static inline void rslot_add(struct rslot *sl, uint64_t w, uint64_t bit, int64_t first,
+                             int64_t last)
+{
+	sl->score += w;
+	sl->kmask |= bit;
+	if (first < sl->first)
+		sl->first = first;
+	if (last > sl->last)
+		sl->last = last;
+}
 
 /* A key's listing: before the tick (its previous entry) or after it. */
 struct rlisting {
@@ -125,28 +152,15 @@ struct rpass {
 
 /* ---- recompute.c -------------------------------------------------------------- */
 
-/* Positions a source on its next key (or done). */
-void src_load(struct src *s);
-/* A new, zeroed source of ss; rpass_set_sources() leaves room for three. */
-struct src *srcset_add(struct srcset *ss);
-/* Frees the sources and their keys; ss is empty again. */
-void srcset_release(struct srcset *ss);
+/*
+ * Decides one address or prefix of the current space from its slot: into
+ * the builder and the delta, or (r->collect) into r->chg.
+ */
+int rpass_decide(struct rpass *r, uint64_t key, const struct rslot *sl);
 /* Appends a candidate; -ENOMEM. */
 int esc_push(struct esclist *l, const struct esc *x);
 /* Makes space the current one (r->cur) and sets its escalation parameters. */
 void rpass_space_begin(struct rpass *r, unsigned space);
-/*
- * The set slices of space that count at r->t, as sources into ss (empty on
- * entry; the caller releases it, also on failure): over their own keys,
- * or (only != NULL, sorted) over those of their keys that are in only,
- * found by probing. Room is left for three more sources.
- */
-int rpass_set_sources(struct rpass *r, unsigned space, const struct kvec *only, struct srcset *ss);
-/*
- * The chunked merge of ss's sources: decides every key they touch, in key
- * order, into the builder and the delta (or, r->collect, into r->chg).
- */
-int rpass_merge(struct rpass *r, struct srcset *ss);
 
 /* ---- recompute_inc.c ---------------------------------------------------------- */
 

@@ -5,10 +5,12 @@
  * again only the keys that can have changed: those marked dirty (observed
  * since the last tick, or members of a set that aged out: engine.c marks
  * them), the listings due for renewal or expired (rpass_mark_due()), the
- * escalation candidates, and the escalation parents of all of those. The
- * merge runs over those keys alone: each set slice is probed for them
- * (one roaring iterator moving forward), so the work is proportional to
- * the dirty keys, not to the sets. The decisions are collected (struct
+ * escalation candidates, and the escalation parents of all of those. They
+ * are sorted (radix) and get one slot each, in the engine's struct rinc;
+ * each set slice is probed for them in a batch (keyset_find_keys()) and
+ * adds what it gives straight to the slots of those it holds, so the work
+ * is proportional to the dirty keys times the slices, not to the sets,
+ * and no merge of the slices is needed. The decisions are collected (struct
  * chg, in key order) and merged with the previous space, which is copied
  * in spans around them; entries that stay are updated in place.
  * engine_recompute() (recompute.c) says why this reaches the decisions a
@@ -34,20 +36,83 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void rinc_release(struct rinc *ri)
+{
+	free(ri->slots);
+	free(ri->hits);
+	free(ri->tmp);
+	memset(ri, 0, sizeof(*ri));
+}
+
+/* Grows *p (of *cap elements of size sz) to at least n, geometrically. */
+static int grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+	if (*cap >= n)
+		return RN_OK;
+	size_t c = *cap ? *cap : 256;
+	while (c < n)
+		c *= 2;
+	void *np = realloc(*p, c * sz);
+	if (np == NULL)
+		return -ENOMEM;
+	*p = np;
+	*cap = c;
+	return RN_OK;
+}
+
+/*
+ * Sorts v[0 .. n) by least-significant-digit radix, a byte per pass, with
+ * tmp (n elements): every byte's counts in one read, and the bytes on
+ * which all keys agree (the upper half of an IPv4 key) skipped.
+ */
+static void radix_sort(uint64_t *v, size_t n, uint64_t *tmp)
+{
+	uint32_t cnt[8][256];
+	memset(cnt, 0, sizeof(cnt));
+	for (size_t i = 0; i < n; i++)
+		for (unsigned d = 0; d < 8; d++)
+			cnt[d][(uint8_t)(v[i] >> (8 * d))]++;
+	uint64_t *src = v, *dst = tmp;
+	for (unsigned d = 0; d < 8; d++) {
+		if (cnt[d][(uint8_t)(v[0] >> (8 * d))] == n)
+			continue; /* one value of this byte: already in order */
+		uint32_t pos[256], sum = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			pos[b] = sum;
+			sum += cnt[d][b];
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[pos[(uint8_t)(src[i] >> (8 * d))]++] = src[i];
+		uint64_t *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+}
+
 /* Sorts and deduplicates a space's dirty keys. */
-static void kvec_norm(struct kvec *d)
+static int kvec_norm(struct rinc *ri, struct kvec *d)
 {
 	if (d->sorted || d->n < 2) {
 		d->sorted = true;
-		return;
+		return RN_OK;
 	}
-	qsort(d->v, d->n, sizeof(*d->v), cmp_u64);
+	if (d->n < 64 || d->n > UINT32_MAX) {
+		qsort(d->v, d->n, sizeof(*d->v), cmp_u64);
+	} else {
+		int rc = grow((void **)&ri->tmp, &ri->captmp, d->n, sizeof(*ri->tmp));
+		if (rc != RN_OK)
+			return rc;
+		radix_sort(d->v, d->n, ri->tmp);
+	}
 	size_t k = 0;
 	for (size_t i = 0; i < d->n; i++)
 		if (k == 0 || d->v[k - 1] != d->v[i])
 			d->v[k++] = d->v[i];
 	d->n = k;
 	d->sorted = true;
+	return RN_OK;
 }
 
 /*
@@ -167,9 +232,69 @@ static int merge_changes(struct rpass *r)
 	return rc;
 }
 
+/*
+ * The slots of the dirty keys dk (sorted, distinct): what every set slice
+ * of the space that holds them gives them, their previous entries and
+ * their escalation candidates. Each slice is probed for the dirty keys
+ * alone (keyset_find_keys()), and what it gives is added straight to the
+ * slots of the keys it holds: no merge of the slices.
+ */
+static int inc_slots(struct rpass *r, unsigned space, const struct kvec *dk, struct rslot *sl)
+{
+	struct scoring_engine *e = r->e;
+	struct rinc *ri = &e->inc;
+	const struct rcur *cur = &r->cur;
+	for (size_t i = 0; i < dk->n; i++)
+		rslot_clear(&sl[i]);
+	for (size_t i = 0; i < e->nsets; i++) {
+		const struct rset *s = e->sets[i];
+		if (s->space != space)
+			continue;
+		uint32_t unit =
+		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
+		if (unit == 0)
+			continue;
+		uint64_t bit = 1ull << e->kinds[s->kind].bit;
+		for (unsigned j = 0; j < s->nslices; j++) {
+			const struct keyset *ks = s->slice[j];
+			if (keyset_card(ks) == 0)
+				continue;
+			size_t nh = 0;
+			int rc = keyset_find_keys(ks, dk->v, dk->n, &ri->hits, &nh, &ri->caphits);
+			if (rc != RN_OK)
+				return rc;
+			uint64_t w = (uint64_t)unit << j;
+			for (size_t h = 0; h < nh; h++)
+				rslot_add(&sl[ri->hits[h]], w, bit, s->first_ms, s->last_ms);
+		}
+	}
+	if (cur->prev != NULL)
+		for (size_t i = 0; i < dk->n; i++) {
+			ptrdiff_t k = tspace_find(cur->prev, dk->v[i], NULL);
+			if (k >= 0)
+				sl[i].prev = (uint32_t)k + 1;
+		}
+	/* Each candidate was marked dirty: its key is among dk. */
+	for (size_t i = 0; i < cur->el->n; i++) {
+		uint64_t key = cur->el->v[i].key;
+		size_t lo = 0, hi = dk->n;
+		while (lo < hi) {
+			size_t m = lo + (hi - lo) / 2;
+			if (dk->v[m] < key)
+				lo = m + 1;
+			else
+				hi = m;
+		}
+		if (lo < dk->n && dk->v[lo] == key)
+			sl[lo].esc = (uint32_t)i + 1;
+	}
+	return RN_OK;
+}
+
 int rpass_space_inc(struct rpass *r, unsigned space)
 {
 	struct scoring_engine *e = r->e;
+	struct rinc *ri = &e->inc;
 	rpass_space_begin(r, space);
 	const struct rcur *cur = &r->cur;
 	int rc = RN_OK;
@@ -179,7 +304,10 @@ int rpass_space_inc(struct rpass *r, unsigned space)
 	if (rc != RN_OK)
 		return rc;
 	struct kvec *dk = &e->dirty[space];
-	kvec_norm(dk);
+	if ((rc = kvec_norm(ri, dk)) != RN_OK)
+		return rc;
+	if (dk->n > UINT32_MAX || (cur->prev != NULL && cur->prev->n >= UINT32_MAX))
+		return -ERANGE;
 	/* Room for everything the previous space had and every dirty key: no regrowth. */
 	if (cur->prev != NULL || dk->n > 0) {
 		rc = tbuilder_reserve(&r->b, cur->family, cur->plen,
@@ -191,32 +319,22 @@ int rpass_space_inc(struct rpass *r, unsigned space)
 		if (cur->prev != NULL)
 			rc = tbuilder_copy(&r->b, e->cur, cur->prev, 0, cur->prev->n);
 	} else {
-		struct srcset ss = {0};
-		rc = rpass_set_sources(r, space, dk, &ss);
-		if (rc == RN_OK) {
-			struct src *x = srcset_add(&ss);
-			x->type = SRC_DIRTY;
-			x->arr = dk->v;
-			x->end = dk->n;
-			src_load(x);
-			if (cur->el->n > 0) {
-				x = srcset_add(&ss);
-				x->type = SRC_ESC;
-				x->el = cur->el;
-				src_load(x);
-			}
-			r->collect = true;
-			r->chg.n = 0;
-			rc = rpass_merge(r, &ss);
-			r->collect = false;
-		}
-		srcset_release(&ss);
+		rc = grow((void **)&ri->slots, &ri->capslots, dk->n, sizeof(*ri->slots));
+		if (rc == RN_OK)
+			rc = inc_slots(r, space, dk, ri->slots);
+		/* Decided in key order, collected, then merged with the previous space. */
+		r->collect = true;
+		r->chg.n = 0;
+		for (size_t i = 0; i < dk->n && rc == RN_OK; i++)
+			rc = rpass_decide(r, dk->v[i], &ri->slots[i]);
+		r->collect = false;
 		if (rc == RN_OK)
 			rc = merge_changes(r);
 	}
 	if (rc == RN_OK && cur->esc_thr > 0) {
-		kvec_norm(&e->dirty[space_index(cur->family, cur->esc_plen)]);
-		rc = escalate_inc(r, dk);
+		rc = kvec_norm(ri, &e->dirty[space_index(cur->family, cur->esc_plen)]);
+		if (rc == RN_OK)
+			rc = escalate_inc(r, dk);
 	}
 	return rc;
 }

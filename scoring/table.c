@@ -263,7 +263,12 @@ int tbuilder_reserve(struct tbuilder *b, unsigned family, unsigned plen, size_t 
 {
 	space_open(b, family, plen);
 	struct tspace *s = &b->sp[space_index(family, plen)];
-	return s->cap >= n ? RN_OK : tspace_grow_to(s, b->rich, n);
+	/*
+	 * With room to spare: an incremental pass reserves what the previous
+	 * table held plus its dirty keys, and builds into the buffers of the
+	 * table before that, which would otherwise fall short by a few.
+	 */
+	return s->cap >= n ? RN_OK : tspace_grow_to(s, b->rich, n + n / 8);
 }
 
 int tbuilder_push(struct tbuilder *b, unsigned family, unsigned plen, uint64_t key, uint32_t cats,
@@ -444,10 +449,11 @@ int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struc
 
 /*
  * Gives back the room a space did not use, when that is worth a realloc:
- * a little slack stays, so that a table reused for the next pass
- * (tbuilder_reuse) rarely has to grow.
+ * up to half again stays (what tbuilder_reserve() adds, an eighth, is
+ * kept), so that a table reused for the next pass (tbuilder_reuse) rarely
+ * has to grow.
  */
-#define SHRINK_SLACK(cap, n) ((cap) > (n) + (n) / 16 + 64)
+#define SHRINK_SLACK(cap, n) ((cap) > (n) + (n) / 2 + 64)
 #define SHRINK(p, n)                                                  \
 	do {                                                          \
 		if ((p) != NULL && (n) > 0) {                         \
