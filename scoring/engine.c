@@ -198,6 +198,7 @@ int scoring_engine_new(const struct scoring_conf *conf, bool live, struct scorin
 	e->last_tick = INT64_MIN;
 	e->next_tick = INT64_MIN;
 	e->off_period = INT64_MIN;
+	e->bidx_min_keys = BIDX_MIN_KEYS;
 	uint16_t other, nobody;
 	if ((rc = resolve_conf(e)) != RN_OK || (rc = engine_code_intern(e, "", &other)) != RN_OK ||
 	    (rc = engine_from_intern(e, "", &nobody)) != RN_OK ||
@@ -245,6 +246,9 @@ void scoring_engine_free(struct scoring_engine *e)
 	free(e->lq.v);
 	rchunk_release(&e->chunk);
 	rinc_release(&e->inc);
+	for (size_t i = 0; i < e->nbidx; i++)
+		bidx_free(e->bidx[i]);
+	free(e->bidx);
 	scoring_table_free(e->retired);
 	scoring_table_free(e->cur);
 	scoring_protect_free(e->protect);
@@ -463,6 +467,7 @@ static int sets_prune(struct scoring_engine *e, int64_t t)
 				shash_rebuild(e, e->shcap ? e->shcap : 256);
 				return rc;
 			}
+			bidx_drop(e, s->bidx);
 			engine_set_free(s);
 			continue;
 		}
@@ -536,6 +541,7 @@ static int set_count_add(struct rset *s, const struct kslot *k, uint64_t key, ui
  */
 static int sets_freeze(struct scoring_engine *e, int64_t t)
 {
+	bool froze = false;
 	for (size_t i = 0; i < e->nsets; i++) {
 		struct rset *s = e->sets[i];
 		if (s->frozen || (s->bucket + 1) * e->conf.bucket_ms > t)
@@ -551,8 +557,10 @@ static int sets_freeze(struct scoring_engine *e, int64_t t)
 				return rc;
 		}
 		s->frozen = true;
+		froze = true;
 	}
-	return RN_OK;
+	/* Their buckets may be complete now: index them. */
+	return froze ? bidx_update(e) : RN_OK;
 }
 
 /* ---- evidence codes ------------------------------------------------------------ */
@@ -814,6 +822,11 @@ static int apply_obs(struct scoring_engine *e, const struct rn_obs *o, uint16_t 
 	if (rc != RN_OK)
 		return rc;
 	s->frozen = false; /* a late observation thaws what it writes to */
+	if (s->bidx != NULL) {
+		/* Its bucket's index no longer holds: its sets are probed one by one again. */
+		bidx_drop(e, s->bidx);
+		e->bidx_thawed++;
+	}
 	if ((rc = set_count_add(s, k, key, o->count)) != RN_OK)
 		return rc;
 	if (e->dirty_on && (rc = engine_dirty_mark(e, space, key)) != RN_OK)
@@ -1131,6 +1144,11 @@ void scoring_engine_stats(const struct scoring_engine *e, struct scoring_engine_
 		for (unsigned j = 0; j < s->nev; j++)
 			st->set_bytes += keyset_bytes(s->ev[j].ks);
 	}
+	for (size_t i = 0; i < e->nbidx; i++) {
+		st->index_bytes += bidx_bytes(e->bidx[i]);
+		st->indexed_buckets++;
+	}
+	st->set_bytes += st->index_bytes;
 	st->held = e->nheld;
 	st->evidence_codes = e->ncodes;
 }

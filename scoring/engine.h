@@ -58,6 +58,7 @@ struct evset {
  * of thing in one time bucket, with the number of events (capped at the
  * kind's max_count) bit-sliced over nslices key sets.
  */
+struct bidx;
 struct rset {
 	uint8_t kind;
 	uint8_t space;
@@ -68,6 +69,32 @@ struct rset {
 	struct keyset *slice[ENGINE_MAX_SLICES];
 	struct evset *ev;
 	uint16_t nev, capev;
+	struct bidx *bidx; /* the index covering it (the engine's), or NULL */
+};
+
+/*
+ * A closed bucket's membership index over one IPv4 space (bidx.c): the
+ * union of the keys of its set slices (src), sorted, as low 16 bits under
+ * a directory by the high 16 bits, and per key the mask of the slices
+ * that hold it. Owned by the engine (e->bidx); the sets it covers point to
+ * it and it to them.
+ */
+#define BIDX_MAX_SRC 64
+/* Keys a bucket's slices hold in all before it is worth indexing (the directory is 256 KB). */
+#define BIDX_MIN_KEYS (1u << 16)
+struct bidx {
+	int64_t bucket;
+	uint8_t space;
+	uint8_t nsrc;
+	uint8_t mw; /* bytes per mask: 1, 2, 4 or 8 */
+	struct {
+		struct rset *set;
+		uint8_t slice;
+	} src[BIDX_MAX_SRC];
+	uint32_t *dir; /* 65537 entries: the keys with high half h are [dir[h], dir[h + 1]) */
+	uint16_t *lo;  /* the keys' low halves, n */
+	void *mask;    /* n masks of mw bytes: bit b, src[b] holds the key */
+	size_t n;
 };
 
 /* Keys to rescore: appended as they come, sorted and deduplicated at the tick. */
@@ -100,6 +127,9 @@ struct rinc {
 	size_t capslots;
 	uint32_t *hits;
 	size_t caphits;
+	uint32_t *bhits; /* an index's hits and their masks */
+	uint64_t *bmasks;
+	size_t capb;
 	uint64_t *tmp;
 	size_t captmp;
 };
@@ -177,6 +207,10 @@ struct scoring_engine {
 
 	struct rchunk chunk; /* allocated at the first tick */
 	struct rinc inc;     /* grown by incremental passes */
+	struct bidx **bidx;  /* the closed buckets' indexes (bidx.c) */
+	size_t nbidx, capbidx;
+	uint64_t bidx_min_keys; /* BIDX_MIN_KEYS; tests lower it */
+	uint64_t bidx_built, bidx_dropped, bidx_thawed; /* thawed: dropped by a late write */
 
 	/*
 	 * Real-time scoring: late observations noted at ingest, and those of
@@ -254,5 +288,24 @@ int engine_recompute(struct scoring_engine *e, int64_t t, bool full, struct scor
                      struct scoring_delta **out_d);
 /* Frees the chunk accumulator's buffers; safe on a zeroed one. */
 void rchunk_release(struct rchunk *ch);
+
+/* ---- bidx.c --------------------------------------------------------------------- */
+
+/*
+ * Indexes the closed buckets of IPv4 spaces whose sets are all frozen and
+ * none indexed yet, where worth it. Called after sets were frozen.
+ */
+int bidx_update(struct scoring_engine *e);
+/* Frees x after unlinking it from its sets and the engine; NULL is fine. */
+void bidx_drop(struct scoring_engine *e, struct bidx *x);
+void bidx_free(struct bidx *x);
+size_t bidx_bytes(const struct bidx *x);
+/*
+ * Which of keys (sorted, distinct, keys of x's space) x holds: their
+ * indexes into keys are appended to *hits and their masks to *masks (nh
+ * used, cap allocated, the same for both), ascending.
+ */
+int bidx_find(const struct bidx *x, const uint64_t *keys, size_t n, uint32_t **hits,
+              uint64_t **masks, size_t *nh, size_t *cap);
 
 #endif /* REPNET_SCORING_ENGINE_H */

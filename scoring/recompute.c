@@ -720,8 +720,9 @@ static void rpass_free(struct rpass *r)
  * scores only fall without new observations, a listing's fate only
  * changes at its renewal window or expiry, and a key whose set aged out
  * was marked dirty when the set was dropped. Only the rich columns of
- * untouched entries (score, last seen) are left as they were until the
- * next full pass.
+ * untouched entries (score, last seen; first seen, when a late event moved
+ * a set's first observation earlier) are left as they were until the next
+ * full pass.
  */
 int engine_recompute(struct scoring_engine *e, int64_t t, bool full, struct scoring_table **out_t,
                      struct scoring_delta **out_d)

@@ -40,6 +40,8 @@ void rinc_release(struct rinc *ri)
 {
 	free(ri->slots);
 	free(ri->hits);
+	free(ri->bhits);
+	free(ri->bmasks);
 	free(ri->tmp);
 	memset(ri, 0, sizeof(*ri));
 }
@@ -248,8 +250,8 @@ static int inc_slots(struct rpass *r, unsigned space, const struct kvec *dk, str
 		rslot_clear(&sl[i]);
 	for (size_t i = 0; i < e->nsets; i++) {
 		const struct rset *s = e->sets[i];
-		if (s->space != space)
-			continue;
+		if (s->space != space || s->bidx != NULL)
+			continue; /* an indexed set is found through its bucket's index, below */
 		uint32_t unit =
 		        engine_unit(&e->kinds[s->kind], (s->bucket + 1) * e->conf.bucket_ms, r->t);
 		if (unit == 0)
@@ -266,6 +268,36 @@ static int inc_slots(struct rpass *r, unsigned space, const struct kvec *dk, str
 			uint64_t w = (uint64_t)unit << j;
 			for (size_t h = 0; h < nh; h++)
 				rslot_add(&sl[ri->hits[h]], w, bit, s->first_ms, s->last_ms);
+		}
+	}
+	for (size_t i = 0; i < e->nbidx; i++) {
+		const struct bidx *x = e->bidx[i];
+		if (x->space != space)
+			continue;
+		/* What each of its slices gives: nothing once its set no longer counts. */
+		uint64_t w[BIDX_MAX_SRC], bit[BIDX_MAX_SRC], live = 0;
+		for (unsigned b = 0; b < x->nsrc; b++) {
+			const struct rset *s = x->src[b].set;
+			uint32_t unit = engine_unit(&e->kinds[s->kind],
+			                            (s->bucket + 1) * e->conf.bucket_ms, r->t);
+			w[b] = (uint64_t)unit << x->src[b].slice;
+			bit[b] = 1ull << e->kinds[s->kind].bit;
+			if (unit != 0)
+				live |= 1ull << b;
+		}
+		if (live == 0)
+			continue;
+		size_t nh = 0;
+		int rc = bidx_find(x, dk->v, dk->n, &ri->bhits, &ri->bmasks, &nh, &ri->capb);
+		if (rc != RN_OK)
+			return rc;
+		for (size_t h = 0; h < nh; h++) {
+			struct rslot *t = &sl[ri->bhits[h]];
+			for (uint64_t m = ri->bmasks[h] & live; m != 0; m &= m - 1) {
+				unsigned b = (unsigned)__builtin_ctzll(m);
+				const struct rset *s = x->src[b].set;
+				rslot_add(t, w[b], bit[b], s->first_ms, s->last_ms);
+			}
 		}
 	}
 	if (cur->prev != NULL)

@@ -469,7 +469,9 @@ int64_t scoring_engine_last_tick(const struct scoring_engine *e);
 struct scoring_engine_stats {
 	size_t sets;       /* reputation sets alive */
 	uint64_t set_keys; /* addresses in them, counted once per set and slice */
-	size_t set_bytes;  /* heap bytes of the sets (roaring's own estimate) */
+	size_t set_bytes;  /* heap bytes of the sets (roaring's own estimate) and their indexes */
+	size_t index_bytes;     /* of which the closed buckets' indexes */
+	size_t indexed_buckets; /* closed buckets indexed (per space) */
 	size_t held;       /* observations waiting for a later tick */
 	size_t evidence_codes;
 };

@@ -385,6 +385,9 @@ int main(int argc, char **argv)
 	printf("recompute, incremental, nothing new:      %7.1f ms wall, %6.1f ms CPU (best of "
 	       "%d)\n",
 	       ibest / 1e6, ibest_cpu / 1e6, reps);
+	scoring_engine_stats(e, &est);
+	printf("closed buckets indexed: %zu, %.1f MB (sets and indexes %.1f MB)\n",
+	       est.indexed_buckets, (double)est.index_bytes / 1e6, (double)est.set_bytes / 1e6);
 
 	/*
 	 * Batches of observations, applied, and the incremental tick that takes
