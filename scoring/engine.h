@@ -132,6 +132,8 @@ struct rinc {
 	size_t capb;
 	uint64_t *tmp;
 	size_t captmp;
+	uint32_t *cand; /* the slots whose offence counts are looked up ahead */
+	size_t capcand;
 };
 void rinc_release(struct rinc *ri);
 

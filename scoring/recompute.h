@@ -91,6 +91,7 @@ struct rslot {
 	int64_t first, last; /* over the sets it is in */
 	uint32_t prev;       /* index + 1 into the previous space */
 	uint32_t esc;        /* index + 1 into the escalation list */
+	uint8_t off;         /* its offence count + 1 when looked up ahead, or 0 */
 };
 
 static inline void rslot_clear(struct rslot *sl)
@@ -101,6 +102,7 @@ static inline void rslot_clear(struct rslot *sl)
 	sl->last = INT64_MIN;
 	sl->prev = 0;
 	sl->esc = 0;
+	sl->off = 0;
 }
 
 /* What one set slice gives a key that it holds. */

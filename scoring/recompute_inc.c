@@ -42,6 +42,7 @@ void rinc_release(struct rinc *ri)
 	free(ri->hits);
 	free(ri->bhits);
 	free(ri->bmasks);
+	free(ri->cand);
 	free(ri->tmp);
 	memset(ri, 0, sizeof(*ri));
 }
@@ -235,6 +236,40 @@ static int merge_changes(struct rpass *r)
 }
 
 /*
+ * The offence counts of the keys that may be listed anew (not listed, at
+ * the threshold), looked up ahead in a batch: a decision would otherwise
+ * search each of the offence slices for each of them, a binary search
+ * over every container at each step.
+ */
+static int inc_offences(struct rpass *r, unsigned space, const struct kvec *dk, struct rslot *sl)
+{
+	struct scoring_engine *e = r->e;
+	struct rinc *ri = &e->inc;
+	size_t nc = 0;
+	int rc;
+	if ((rc = grow((void **)&ri->tmp, &ri->captmp, dk->n, sizeof(*ri->tmp))) != RN_OK ||
+	    (rc = grow((void **)&ri->cand, &ri->capcand, dk->n, sizeof(*ri->cand))) != RN_OK)
+		return rc;
+	for (size_t i = 0; i < dk->n; i++)
+		if (sl[i].prev == 0 && sl[i].score >= r->T) {
+			ri->tmp[nc] = dk->v[i];
+			ri->cand[nc++] = (uint32_t)i;
+			sl[i].off = 1; /* a count of 0, unless a slice holds it */
+		}
+	for (unsigned j = 0; nc > 0 && j < ENGINE_OFF_SLICES; j++) {
+		const struct keyset *ks = e->off[space][j];
+		if (ks == NULL || keyset_card(ks) == 0)
+			continue;
+		size_t nh = 0;
+		if ((rc = keyset_find_keys(ks, ri->tmp, nc, &ri->hits, &nh, &ri->caphits)) != RN_OK)
+			return rc;
+		for (size_t h = 0; h < nh; h++)
+			sl[ri->cand[ri->hits[h]]].off += (uint8_t)(1u << j);
+	}
+	return RN_OK;
+}
+
+/*
  * The slots of the dirty keys dk (sorted, distinct): what every set slice
  * of the space that holds them gives them, their previous entries and
  * their escalation candidates. Each slice is probed for the dirty keys
@@ -354,6 +389,8 @@ int rpass_space_inc(struct rpass *r, unsigned space)
 		rc = grow((void **)&ri->slots, &ri->capslots, dk->n, sizeof(*ri->slots));
 		if (rc == RN_OK)
 			rc = inc_slots(r, space, dk, ri->slots);
+		if (rc == RN_OK)
+			rc = inc_offences(r, space, dk, ri->slots);
 		/* Decided in key order, collected, then merged with the previous space. */
 		r->collect = true;
 		r->chg.n = 0;

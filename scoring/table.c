@@ -439,7 +439,7 @@ int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struc
 			memset(s->flags + s->n, 0, n);
 		}
 	}
-	for (size_t k = i; k < j; k++)
+	for (size_t k = i; t->suppressed != 0 && k < j; k++) /* none: nothing to count */
 		if (t->cls[tspace_cls(src, k)].flags & TCLS_SUPPRESSED)
 			b->suppressed++;
 	s->n += n;
