@@ -280,6 +280,7 @@ int scoring_engine_reconfigure(struct scoring_engine *e, const struct scoring_co
 		return rc;
 	}
 	scoring_conf_release(&old);
+	e->bidx_recheck = true;
 	return RN_OK;
 }
 
@@ -559,8 +560,16 @@ static int sets_freeze(struct scoring_engine *e, int64_t t)
 		s->frozen = true;
 		froze = true;
 	}
-	/* Their buckets may be complete now: index them. */
-	return froze ? bidx_update(e) : RN_OK;
+	if (!e->conf.bucket_index) {
+		while (e->nbidx > 0)
+			bidx_drop(e, e->bidx[0]);
+		return RN_OK;
+	}
+	/* Their buckets may be complete now (or indexing was just turned on): index them. */
+	if (!froze && !e->bidx_recheck)
+		return RN_OK;
+	e->bidx_recheck = false;
+	return bidx_update(e);
 }
 
 /* ---- evidence codes ------------------------------------------------------------ */

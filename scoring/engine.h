@@ -212,6 +212,7 @@ struct scoring_engine {
 	struct bidx **bidx;  /* the closed buckets' indexes (bidx.c) */
 	size_t nbidx, capbidx;
 	uint64_t bidx_min_keys; /* BIDX_MIN_KEYS; tests lower it */
+	bool bidx_recheck;      /* reconfigured: index what is not, at the next tick */
 	uint64_t bidx_built, bidx_dropped, bidx_thawed; /* thawed: dropped by a late write */
 
 	/*

@@ -67,6 +67,7 @@ struct scoring_conf {
 	int64_t decay_horizon;    /* half-lives after which a bucket is dropped */
 	int64_t tick_ms;          /* recompute every tick, in event time */
 	int64_t full_every;       /* ticks between full recomputes; the rest are incremental */
+	bool bucket_index;        /* index closed buckets for incremental passes (memory for time) */
 	int64_t lateness_ms;      /* a tick waits this long for late observations (replay) */
 	int64_t realtime_ms;      /* live: rescore what was touched this often; 0 off */
 	int64_t max_future_ms;    /* live mode: refuse timestamps this far ahead */

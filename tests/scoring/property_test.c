@@ -843,6 +843,7 @@ static void run_realtime(uint64_t seed, size_t nobs)
 	const enum rn_kind kinds[] = {RN_KIND_SASL_FAIL, RN_KIND_PREGREET, RN_KIND_NO_RDNS,
 	                              RN_KIND_HANGUP};
 	uint64_t late = 0;
+	bool off_seen = false, indexed_while_off = false;
 	for (size_t i = 0; i < nobs;) {
 		size_t b = 1 + rn_test_rand(&seed) % 20;
 		struct rn_obs v[20];
@@ -865,10 +866,23 @@ static void run_realtime(uint64_t seed, size_t nobs)
 		RN_PASS(scoring_engine_realtime(ei, now, on_tick_inc, NULL));
 		RN_PASS(scoring_engine_advance(e, now, on_tick_full, NULL));
 		RN_PASS(scoring_engine_advance(ei, now, on_tick_inc, NULL));
+		if (!c.bucket_index && R.ninc > 0 && ei->nbidx != 0)
+			indexed_while_off = true; /* a pass ran with indexing off */
 		compare_inc_x(false);
 		now += (int64_t)(rn_test_rand(&seed) % 3000);
+		size_t before = i;
 		i += b;
+		/* Indexing off for the middle third (the indexes go at the next tick), then on again. */
+		if ((before < nobs / 3) != (i < nobs / 3) ||
+		    (before < 2 * nobs / 3) != (i < 2 * nobs / 3)) {
+			c.bucket_index = i >= 2 * nobs / 3;
+			RN_PASS(scoring_engine_reconfigure(ei, &c));
+			RN_PASS(scoring_engine_reconfigure(e, &c)); /* the same full tick in both */
+			off_seen |= !c.bucket_index;
+		}
 	}
+	assert_true(off_seen);
+	assert_false(indexed_while_off);
 	print_message("real time, seed %llu: %llu late events; %llu bucket indexes built, "
 	              "%llu dropped by a late event\n",
 	              (unsigned long long)seed, (unsigned long long)late,
