@@ -50,6 +50,8 @@ if "$R" explain $LAB --obs "$OBS" 300.1.1.1 2>/dev/null; then fail "bad address"
 cat >"$T/d.conf" <<CONF
 core: { data_dir = "$T/data"; http_listen = "127.0.0.1:0"; roles = ["score"]; };
 scoring: { tick = "1s"; };
+# Not the default port, which a test running beside this one may hold.
+feeds: { bus: { ingest_listen = "tcp://127.0.0.1:0"; }; };
 CONF
 start_daemon "$T/log" -c "$T/d.conf"
 PORT=$(http_port "$T/log")
