@@ -20,6 +20,8 @@ collector: {
   smtp: { max_line = "1k"; };
   tail: { paths = ["$L"]; poll_interval = "200ms"; };
 };
+# Batches to a port nothing listens on, not the default (a scorer of a test running beside this one).
+feeds: { bus: { ingest_url = "tcp://127.0.0.1:1"; }; };
 CONF
 "$D" -n -c "$T/r.conf" >/dev/null || fail "configuration"
 start_daemon "$T/log" -v -c "$T/r.conf"

@@ -99,6 +99,10 @@ collector: {
   journal: { paths = ["$T/jl"]; start = "beginning"; save_interval = "200ms"; };
   tail: { poll_interval = "200ms"; };
 };
+# Batches go to a port nothing listens on (not the default, where a
+# scorer of a test running beside this one may answer); with a scorer in
+# the process (below), to the port it binds.
+feeds: { bus: { ingest_url = "tcp://127.0.0.1:1"; ingest_listen = "tcp://127.0.0.1:0"; }; };
 CONF
 "$REPNET_BUILD/repnetd" -n -c "$T/r.conf" >/dev/null || fail "configuration"
 start_daemon "$T/d1.log" -v -c "$T/r.conf"

@@ -17,7 +17,8 @@ for o in "collector.syslog.udp_listen=0.0.0.0:0" "collector.syslog.tcp_listen=[:
 	fi
 	grep -q "collector.syslog.senders" "$T/n.out" || { cat "$T/n.out" >&2; fail "-n does not name the key"; }
 	start_daemon "$T/nolist.log" -o core.roles=collect -o "core.data_dir=$T/data0" \
-		-o core.http_listen=127.0.0.1:0 -o collector.flow.netflow_listen= \
+		-o core.http_listen=127.0.0.1:0 -o feeds.bus.ingest_url=tcp://127.0.0.1:1 \
+		-o collector.flow.netflow_listen= \
 		-o collector.flow.ipfix_listen= -o collector.flow.sflow_listen= -o "$o"
 	wait_exit "$DPID" 30
 	[ "$EXIT_STATUS" != 0 ] || fail "repnetd started with $o and no senders"
@@ -35,6 +36,8 @@ collector: {
   syslog: { udp_listen = "127.0.0.1:0"; tcp_listen = "127.0.0.1:0"; senders = ["127.0.0.2/32"]; };
   flow: { netflow_listen = ""; ipfix_listen = ""; sflow_listen = ""; };
 };
+# Batches to a port nothing listens on, not the default (a scorer of a test running beside this one).
+feeds: { bus: { ingest_url = "tcp://127.0.0.1:1"; }; };
 CONF
 start_daemon "$T/log" -v -c "$T/r.conf"
 PORT=$(http_port "$T/log")

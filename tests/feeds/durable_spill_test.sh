@@ -45,7 +45,15 @@ wait_until 30 has_first || fail "the scorer has $(accepted) observations, want $
 stop_pid "$S_PID"
 sed -n "$((third + 1)),$((2 * third))p" "$T/all.log" >>"$L"
 full() { [ "$(metric "$C_HTTP" repnet_collector_spill_full_total)" -ge 1 ]; }
-wait_until 30 full || fail "the spill file did not fill"
+# What the collector did, for a failure's message.
+state() {
+	for m in 'repnet_smtp_lines_total{source="tail"}' repnet_collector_queue_depth \
+		repnet_collector_spill_bytes 'repnet_collector_spill_batches_total{event="spilled"}' \
+		repnet_collector_spill_full_total; do
+		printf '%s=%s ' "$m" "$(metric "$C_HTTP" "$m")"
+	done
+}
+wait_until 30 full || fail "the spill file did not fill: $(state)"
 [ "$(metric "$C_HTTP" 'repnet_collector_queue_total{result="dropped"}')" = 0 ] ||
 	fail "observations were dropped"
 # The collector restarts with the scorer still away, and the rest is written.
