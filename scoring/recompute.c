@@ -784,6 +784,10 @@ int engine_recompute(struct scoring_engine *e, int64_t t, bool full, struct scor
 				r->sp[k].need = true;
 	}
 
+	/* After a burst (a large set aged out), the incremental arrays are not kept that large. */
+	if (e->inc.capslots > (1u << 16) && r->inc_max * 4 < e->inc.capslots)
+		rinc_release(&e->inc);
+
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		rc = -ENOMEM;

@@ -150,6 +150,7 @@ struct rpass {
 	/* Incremental passes collect their decisions, then merge them with the previous space. */
 	bool collect;
 	struct chglist chg;
+	size_t inc_max; /* the most dirty keys of a space this pass */
 };
 
 /* ---- recompute.c -------------------------------------------------------------- */

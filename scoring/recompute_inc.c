@@ -375,6 +375,8 @@ int rpass_space_inc(struct rpass *r, unsigned space)
 		return rc;
 	if (dk->n > UINT32_MAX || (cur->prev != NULL && cur->prev->n >= UINT32_MAX))
 		return -ERANGE;
+	if (dk->n > r->inc_max)
+		r->inc_max = dk->n;
 	/* Room for everything the previous space had and every dirty key: no regrowth. */
 	if (cur->prev != NULL || dk->n > 0) {
 		rc = tbuilder_reserve(&r->b, cur->family, cur->plen,
