@@ -55,6 +55,7 @@ for f in /usr/sbin/repnetd /usr/bin/repnet /usr/sbin/repnet-nfsync /usr/libexec/
 	/usr/libexec/repnet/repnet-launch /lib/systemd/system/repnetd.service \
 	/lib/systemd/system/repnetd-collect.service /usr/lib/sysusers.d/repnet.conf \
 	/usr/lib/tmpfiles.d/repnet.conf /usr/share/man/man8/repnetd.8.gz /usr/share/man/man1/repnet.1.gz \
+	/usr/share/man/man8/repnet-nfsync.8.gz \
 	/usr/share/man/man5/repnet.conf.5.gz /etc/repnet/repnet.conf /usr/share/repnet/repnet.proto \
 	/usr/share/bash-completion/completions/repnet /usr/share/doc/repnet/copyright; do
 	grep -qx "$f" "$T/files" || fail "the package does not hold $f"

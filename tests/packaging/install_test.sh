@@ -28,6 +28,7 @@ expect_x "$libexecdir/repnet/repnet-launch"
 expect_f "$mandir/man1/repnet.1"
 expect_f "$mandir/man5/repnet.conf.5"
 expect_f "$mandir/man8/repnetd.8"
+expect_f "$mandir/man8/repnet-nfsync.8"
 for u in repnetd repnetd-collect repnetd-score repnetd-serve repnetd-sync; do
 	expect_f "$unitdir/$u.service"
 	# The prefix of the install, not the one configured (/usr/local).

@@ -2,13 +2,14 @@
 # The man pages: each renders without a groff warning, repnet.conf(5) lists
 # every key `repnet config` prints and its KEYS section is what
 # docs/man/gen-conf-keys.sh makes of this build, repnet(1) has a section for
-# every command of `repnet --help`, and repnetd(8) documents every option.
+# every command of `repnet --help`, repnetd(8) documents every option, and
+# repnet-nfsync(8) every option of its usage.
 . "$REPNET_SRC/tests/integration/lib.sh"
 
 command -v groff >/dev/null 2>&1 || skip "groff is missing (package groff-base)"
 M="$REPNET_SRC/docs/man"
 
-for p in repnet.1 repnet.conf.5 repnetd.8; do
+for p in repnet.1 repnet.conf.5 repnetd.8 repnet-nfsync.8; do
 	[ -f "$M/$p" ] || fail "no $p"
 	LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$M/$p" >"$T/groff.out" 2>&1 || fail "groff $p"
 	if grep -q . "$T/groff.out"; then
@@ -51,4 +52,11 @@ done <"$T/cmds"
 while read -r o; do
 	grep -q "^\.BI\? \\\\-$o\( \|$\)" "$M/repnetd.8" || fail "repnetd.8 does not document -$o"
 done <"$T/opts"
+# repnet-nfsync(8): every long option of its usage.
+"$REPNET_BUILD/repnet-nfsync" --help 2>&1 | grep -o -- '--[a-z-]*' | sort -u >"$T/nopts"
+[ "$(wc -l <"$T/nopts")" -ge 5 ] || fail "repnet-nfsync --help listed too few options"
+while read -r o; do
+	esc=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
+	grep -q "^\.BI\? $esc\( \|$\)" "$M/repnet-nfsync.8" || fail "repnet-nfsync.8 does not document $o"
+done <"$T/nopts"
 echo "man pages: $(wc -l <"$T/keys") keys, $(wc -l <"$T/cmds") commands, $(wc -l <"$T/opts") options"
