@@ -96,6 +96,14 @@
 #define CS_STOP_READS    16 /* reads per connection when draining at stop */
 #define CS_NAME_MAX      32
 #define CS_BACKOFF_DEF   250
+/*
+ * The listen backlog; the kernel caps it at net.core.somaxconn (4096 on
+ * Debian 12). A burst of connects (every smtpd after a Postfix reload, or
+ * a flood) that overflows a short queue turns to SYN cookies, and a client
+ * whose handshake completes while the queue is full believes itself
+ * connected to a server that never sees it.
+ */
+#define CS_BACKLOG SOMAXCONN
 #define CS_PEER_MAX_BITS 24
 
 enum cs_kind {
@@ -913,7 +921,7 @@ static int listen_tcp(const struct rn_connsrv_listen *spec, int *out, unsigned *
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    (ss.ss_family == AF_INET6 && spec->v6only &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0) {
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, CS_BACKLOG) != 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -939,7 +947,7 @@ static int listen_unix(const char *path, int *out)
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 128) != 0) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, CS_BACKLOG) != 0) {
 		int rc = -errno;
 		close(fd);
 		return rc;

@@ -17,7 +17,8 @@ test_pkgs="dnsutils nftables ipset iproute2 bsdutils nfdump curl procps
   python3 util-linux logrotate tzdata rbldnsd postfix swaks crowdsec-firewall-bouncer
   systemd groff-base man-db bsdextrautils openssl tcpdump prometheus xz-utils zstd
   dpkg-dev debhelper lintian
-  systemd-journal-remote rsyslog libivykis0 libnet1 libwrap0 libjson-c5 libpcre3"
+  systemd-journal-remote rsyslog libivykis0 libnet1 libwrap0 libjson-c5 libpcre3
+  unbound dnsmasq-base"
 bench_pkgs="rbldnsd dnsperf pmacct fail2ban hyperfine bc"
 
 pkgs="$build_pkgs $test_pkgs"

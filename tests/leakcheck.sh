@@ -9,6 +9,13 @@
 # processes to finish dying, then lists what is left, kills it, and fails
 # the test whatever its own result. A skipped test (77) that leaks fails
 # too. Zombies do not count: their parent has exited and init reaps them.
+# As root, a netfilter table the test left in the host's own network
+# namespace (tests work in namespaces of their own) fails it the same way.
+tables() {
+	[ "$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1 && nft list tables 2>/dev/null | sort
+}
+tables_before=$(mktemp)
+tables >"$tables_before"
 tag="repnet-$$-$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')"
 REPNET_TEST_TAG=$tag "$@"
 rc=$?
@@ -30,6 +37,13 @@ while [ -n "$left" ] && [ $i -lt 100 ]; do
 	i=$((i + 1))
 	left=$(survivors)
 done
+new_tables=$(tables | comm -13 "$tables_before" -)
+rm -f "$tables_before"
+if [ -n "$new_tables" ]; then
+	echo "LEAK: the test left netfilter tables in the host's namespace:" >&2
+	echo "$new_tables" | sed 's/^/  /' >&2
+	rc=1
+fi
 if [ -n "$left" ]; then
 	echo "LEAK: processes started by this test outlived it:" >&2
 	for pid in $left; do

@@ -103,10 +103,17 @@ start_flood_named feed --port "$FP" --conns 250 $F --prefix 0053500000210000
 start_flood_named resync --port "$RP" --conns 200 $F --prefix 0053500000300000
 for n in dnsbl policy syslog http ingest feed resync; do wait_for "$T/$n.ready" ready 90; done
 # Every listener full (nine tenths: the deadlines close some all the time).
+# If one is not, what the daemon saw: its accept pauses, outcomes, log.
+full_diag() {
+	curl -sf "http://127.0.0.1:$HP/metrics" | grep -E '^(repnet_connections_open|repnet_accept_backoffs|repnet_connections_total|process_open_fds)' >&2
+	tail -n 40 "$LOG" >&2
+}
+WM_DIAG=full_diag
 for l in http dnsbl policy syslog ingest feed resync; do
 	wait_metric "$HP" "repnet_connections_open{listener=\"$l\"}" $(($(cap $l) * 9 / 10)) 90
 done
 echo "every listener is full; $(metric "$HP" process_open_fds) descriptors open"
+WM_DIAG=
 
 t0=$(date +%s%N)
 c0=$(cpu_ticks)

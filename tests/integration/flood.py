@@ -16,6 +16,7 @@ import argparse
 import errno
 import select
 import socket
+import sys
 import time
 
 p = argparse.ArgumentParser()
@@ -34,17 +35,40 @@ prefix = bytes.fromhex(a.prefix)
 CONNECT_TIMEOUT = 2.0
 
 
+start_failed = {}  # errno name: connects that failed before the SYN
+last_report = [0.0, 0]
+
+
+def report_failures(now, force=False):
+    """Says on stderr (at most every ten seconds) why connects could not start."""
+    n = sum(start_failed.values())
+    if n != last_report[1] and (force or now - last_report[0] >= 10):
+        last_report[0], last_report[1] = now, n
+        print("flood.py port %d: %d connects failed to start: %s" %
+              (a.port, n, ", ".join("%s %d" % kv for kv in sorted(start_failed.items()))),
+              file=sys.stderr, flush=True)
+
+
 def start(i):
     """A non-blocking connect from slot i's source, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        # Keepalive probes find a connection the server never accepted (a
+        # SYN cookie's handshake completed while its accept queue was
+        # full): the probe is answered with a reset, and the slot reconnects.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 2)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 2)
         s.bind(("127.0.0.%d" % (10 + i % a.sources), 0))
         s.setblocking(False)
         rc = s.connect_ex(("127.0.0.1", a.port))
         if rc not in (0, errno.EINPROGRESS):
             raise OSError(rc, "connect")
         return s
-    except OSError:
+    except OSError as e:
+        name = errno.errorcode.get(e.errno, str(e.errno))
+        start_failed[name] = start_failed.get(name, 0) + 1
         s.close()
         return None
 
@@ -82,6 +106,7 @@ def drop(i):
 
 while time.monotonic() < end:
     now = time.monotonic()
+    report_failures(now)
     for i in range(a.conns):
         if conns[i] is None and now >= retry[i]:
             retry[i] = now + 0.2  # at most five connections a second per slot

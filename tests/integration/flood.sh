@@ -43,11 +43,12 @@ PY
 }
 
 # wait_metric HTTP_PORT SAMPLE MIN [SECONDS]: until the sample is at least MIN.
+# WM_DIAG, when set, names a command run before a timeout fails the test.
 wait_metric() {
 	wm_i=0; wm_lim=$(( ${4:-30} * 10 ))
 	while wm_v=$(metric "$1" "$2"); [ -z "$wm_v" ] || [ "$wm_v" -lt "$3" ]; do
 		wm_i=$((wm_i + 1))
-		[ $wm_i -le $wm_lim ] || fail "timeout waiting for $2 >= $3 (it is ${wm_v:-absent})"
+		[ $wm_i -le $wm_lim ] || { ${WM_DIAG:-:}; fail "timeout waiting for $2 >= $3 (it is ${wm_v:-absent})"; }
 		sleep 0.1
 	done
 }
