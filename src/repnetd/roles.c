@@ -68,6 +68,7 @@ struct roles {
 	struct collector_flow *flow;
 	struct rn_counter obs_smtp, obs_flow, obs_peer;
 	bool fw_drops;                 /* the sync role drops what view lists */
+	struct rn_prefix_list fw_allow; /* ...except these (feeds.sync.allow, nft) */
 	struct rn_counter enforced_fw; /* one-way flows of addresses the firewall drops */
 
 	/* serve and sync */
@@ -286,8 +287,10 @@ static int source_pending(void *arg, const char *key, uint8_t *pos, size_t cap, 
  * because of repnet; the one-way context kinds (syn_only, udp_oneway) are
  * what that produces, not new behaviour. For an address the view lists
  * they are counted as enforcement and not submitted, so a drop cannot
- * renew or re-categorise its own listing. Runs of kept observations are
- * submitted in place: nothing is copied.
+ * renew or re-categorise its own listing. An address inside
+ * feeds.sync.allow is accepted by the nft backend's rules before the drop,
+ * listed or not: its one-way flows are its own, and observed. Runs of
+ * kept observations are submitted in place: nothing is copied.
  */
 static bool fw_dropped(struct roles *r, const struct rn_obs *o, int64_t now)
 {
@@ -296,7 +299,9 @@ static bool fw_dropped(struct roles *r, const struct rn_obs *o, int64_t now)
 	int64_t exp = 0;
 	if (r->view.lookup(r->view.arg, &o->addr, &exp) == 0)
 		return false;
-	return exp == 0 || exp > now;
+	if (exp != 0 && exp <= now)
+		return false;
+	return !rn_prefix_list_contains(&r->fw_allow, &o->addr);
 }
 
 static void flow_emit(void *arg, const struct rn_obs *obs, size_t n)
@@ -449,6 +454,9 @@ static int start_collect(struct roles *r)
 	                             "Observations handed to the ingest bus, by origin.",
 	                             "origin=\"flow\"", &r->obs_flow);
 	r->fw_drops = (c->core.roles & RN_ROLE_SYNC) != 0 && r->view.lookup != NULL;
+	if (r->fw_drops && c->feeds.sync.backend == FEEDS_SYNC_NFT)
+		for (size_t i = 0; rc == RN_OK && i < c->feeds.sync.allow.n; i++)
+			rc = rn_prefix_list_add(&r->fw_allow, &c->feeds.sync.allow.v[i]);
 	rc = rc ? rc
 	        : rn_metrics_counter(
 	                  r->m, r, "repnet_collector_enforced_total",
@@ -778,6 +786,7 @@ void roles_stop_late(struct roles *r)
 	scoring_protect_free(r->protect);
 	feeds_signer_free(r->signer);
 	feeds_signer_free(r->collector);
+	rn_prefix_list_clear(&r->fw_allow);
 	free(r);
 }
 
