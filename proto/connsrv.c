@@ -89,13 +89,13 @@
 
 #include "proto/proto.h"
 
-#define CS_LISTEN_MAX    16
-#define CS_WATCH_MAX     4
-#define CS_EVENTS        64
-#define CS_ACCEPT_BATCH  64 /* accepts per listener per round */
-#define CS_STOP_READS    16 /* reads per connection when draining at stop */
-#define CS_NAME_MAX      32
-#define CS_BACKOFF_DEF   250
+#define CS_LISTEN_MAX   16
+#define CS_WATCH_MAX    4
+#define CS_EVENTS       64
+#define CS_ACCEPT_BATCH 64 /* accepts per listener per round */
+#define CS_STOP_READS   16 /* reads per connection when draining at stop */
+#define CS_NAME_MAX     32
+#define CS_BACKOFF_DEF  250
 /*
  * The listen backlog; the kernel caps it at net.core.somaxconn (4096 on
  * Debian 12). A burst of connects (every smtpd after a Postfix reload, or
@@ -103,7 +103,7 @@
  * whose handshake completes while the queue is full believes itself
  * connected to a server that never sees it.
  */
-#define CS_BACKLOG SOMAXCONN
+#define CS_BACKLOG       SOMAXCONN
 #define CS_PEER_MAX_BITS 24
 
 enum cs_kind {

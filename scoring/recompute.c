@@ -377,7 +377,6 @@ static int chg_push(struct chglist *l, uint64_t key, size_t prev, const struct r
 
 int rpass_decide(struct rpass *r, uint64_t key, const struct rslot *sl)
 {
-
 	struct scoring_engine *e = r->e;
 	const struct scoring_conf *c = &e->conf;
 	const struct rcur *cur = &r->cur;
@@ -442,7 +441,8 @@ int rpass_decide(struct rpass *r, uint64_t key, const struct rslot *sl)
 		           (lt != NULL && engine_quantize(c, lt->ts + engine_ttl(c, 1)) > t)) {
 			/* Listed from the time it reached the threshold: now, or a late event's. */
 			int64_t at = lt != NULL ? lt->ts : t;
-			unsigned off = sl->off != 0 ? sl->off - 1u : engine_off_get(e, cur->space, key);
+			unsigned off =
+			        sl->off != 0 ? sl->off - 1u : engine_off_get(e, cur->space, key);
 			unsigned o = off < ENGINE_OFF_MAX ? off + 1 : ENGINE_OFF_MAX;
 			if ((rc = off_set(e, cur->space, key, off, o)) != RN_OK)
 				return rc;

@@ -61,19 +61,19 @@ struct scoring_kind {
  * scoring_kind_defaults(), and the file overrides them field by field.
  */
 struct scoring_conf {
-	double threshold;         /* points at which an address is listed */
-	double delist_threshold;  /* a listing is renewed while at or above this */
-	int64_t bucket_ms;        /* length of a time bucket */
-	int64_t decay_horizon;    /* half-lives after which a bucket is dropped */
-	int64_t tick_ms;          /* recompute every tick, in event time */
-	int64_t full_every;       /* ticks between full recomputes; the rest are incremental */
-	bool bucket_index;        /* index closed buckets for incremental passes (memory for time) */
-	int64_t lateness_ms;      /* a tick waits this long for late observations (replay) */
-	int64_t realtime_ms;      /* live: rescore what was touched this often; 0 off */
-	int64_t max_future_ms;    /* live mode: refuse timestamps this far ahead */
-	int64_t ttl_ms;           /* first listing's TTL */
-	int64_t ttl_max_ms;       /* cap of the TTL after repeat offences */
-	double ttl_growth;        /* TTL factor per repeat offence */
+	double threshold;        /* points at which an address is listed */
+	double delist_threshold; /* a listing is renewed while at or above this */
+	int64_t bucket_ms;       /* length of a time bucket */
+	int64_t decay_horizon;   /* half-lives after which a bucket is dropped */
+	int64_t tick_ms;         /* recompute every tick, in event time */
+	int64_t full_every;      /* ticks between full recomputes; the rest are incremental */
+	bool bucket_index;       /* index closed buckets for incremental passes (memory for time) */
+	int64_t lateness_ms;     /* a tick waits this long for late observations (replay) */
+	int64_t realtime_ms;     /* live: rescore what was touched this often; 0 off */
+	int64_t max_future_ms;   /* live mode: refuse timestamps this far ahead */
+	int64_t ttl_ms;          /* first listing's TTL */
+	int64_t ttl_max_ms;      /* cap of the TTL after repeat offences */
+	double ttl_growth;       /* TTL factor per repeat offence */
 	int64_t offence_decay_ms; /* offence counts halve this often */
 	int64_t expiry_quantum_ms;
 	int64_t ipv6_prefix; /* IPv6 addresses aggregate to this length */
@@ -468,12 +468,12 @@ int64_t scoring_engine_clock(const struct scoring_engine *e);
 int64_t scoring_engine_last_tick(const struct scoring_engine *e);
 
 struct scoring_engine_stats {
-	size_t sets;       /* reputation sets alive */
-	uint64_t set_keys; /* addresses in them, counted once per set and slice */
-	size_t set_bytes;  /* heap bytes of the sets (roaring's own estimate) and their indexes */
-	size_t index_bytes;     /* of which the closed buckets' indexes */
+	size_t sets;        /* reputation sets alive */
+	uint64_t set_keys;  /* addresses in them, counted once per set and slice */
+	size_t set_bytes;   /* heap bytes of the sets (roaring's own estimate) and their indexes */
+	size_t index_bytes; /* of which the closed buckets' indexes */
 	size_t indexed_buckets; /* closed buckets indexed (per space) */
-	size_t held;       /* observations waiting for a later tick */
+	size_t held;            /* observations waiting for a later tick */
 	size_t evidence_codes;
 };
 void scoring_engine_stats(const struct scoring_engine *e, struct scoring_engine_stats *st);

@@ -67,9 +67,9 @@ struct roles {
 	struct collector_smtp_live *smtp;
 	struct collector_flow *flow;
 	struct rn_counter obs_smtp, obs_flow, obs_peer;
-	bool fw_drops;                 /* the sync role drops what view lists */
+	bool fw_drops;                  /* the sync role drops what view lists */
 	struct rn_prefix_list fw_allow; /* ...except these (feeds.sync.allow, nft) */
-	struct rn_counter enforced_fw; /* one-way flows of addresses the firewall drops */
+	struct rn_counter enforced_fw;  /* one-way flows of addresses the firewall drops */
 
 	/* serve and sync */
 	struct feeds_keyring *ring;

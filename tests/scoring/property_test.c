@@ -512,13 +512,16 @@ static void compare_inc_x(bool first_seen)
 			if (x.prefix.len != y.prefix.len ||
 			    !rn_addr_equal(&x.prefix.addr, &y.prefix.addr) || x.cats != y.cats ||
 			    x.expires_ms != y.expires_ms || x.offences != y.offences ||
-			    x.flags != y.flags || (first_seen && x.first_seen_ms != y.first_seen_ms))
-				fail_msg("tick %lld: incremental entry differs: len %u/%u cats %x/%x "
+			    x.flags != y.flags ||
+			    (first_seen && x.first_seen_ms != y.first_seen_ms))
+				fail_msg("tick %lld: incremental entry differs: len %u/%u cats "
+				         "%x/%x "
 				         "exp %lld/%lld off %u/%u flags %x/%x first %lld/%lld",
-				         (long long)R.full_at[k], x.prefix.len, y.prefix.len, x.cats,
-				         y.cats, (long long)x.expires_ms, (long long)y.expires_ms,
-				         x.offences, y.offences, x.flags, y.flags,
-				         (long long)x.first_seen_ms, (long long)y.first_seen_ms);
+				         (long long)R.full_at[k], x.prefix.len, y.prefix.len,
+				         x.cats, y.cats, (long long)x.expires_ms,
+				         (long long)y.expires_ms, x.offences, y.offences, x.flags,
+				         y.flags, (long long)x.first_seen_ms,
+				         (long long)y.first_seen_ms);
 		}
 		assert_false(scoring_iter_next(&ib, &y));
 		scoring_table_free(R.full_t[k]);
