@@ -249,6 +249,25 @@ static int bidx_build(struct rset *const *sets, size_t n, uint64_t min_keys, str
 	return RN_OK;
 }
 
+/*
+ * The first of lo[from .. to) not below key (to: none). A run is one high
+ * half's keys, up to 65,536 of them where addresses cluster (a /16 of a
+ * busy network): halved down to a cache line, then read in order.
+ */
+static inline size_t lo_bound(const uint16_t *lo, size_t from, size_t to, uint16_t key)
+{
+	while (to - from > 32) {
+		size_t mid = from + (to - from) / 2;
+		if (lo[mid] < key)
+			from = mid + 1;
+		else
+			to = mid;
+	}
+	while (from < to && lo[from] < key)
+		from++;
+	return from;
+}
+
 int bidx_find(const struct bidx *x, const uint64_t *keys, size_t n, uint32_t **hits,
               uint64_t **masks, size_t *nh, size_t *cap)
 {
@@ -266,9 +285,7 @@ int bidx_find(const struct bidx *x, const uint64_t *keys, size_t n, uint32_t **h
 		}
 		for (size_t k = 0; k < m; k++) {
 			uint16_t lo = (uint16_t)keys[base + k];
-			size_t i = from[k];
-			while (i < to[k] && x->lo[i] < lo)
-				i++;
+			size_t i = lo_bound(x->lo, from[k], to[k], lo);
 			if (i == to[k] || x->lo[i] != lo)
 				continue;
 			if (*nh == *cap) {

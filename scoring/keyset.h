@@ -42,7 +42,8 @@ static inline uint64_t keyset_card(const struct keyset *ks)
  * Which of keys (sorted, distinct, at most UINT32_MAX) a holds: their
  * indexes into keys are appended to the array *v (n used, cap allocated),
  * ascending, without allocating roaring containers. For each group, the
- * smaller side is walked and looked up in the other, moving forward.
+ * keys are probed into the bitmap, or the bitmap is walked and looked up
+ * among the keys when that costs less (few containers, many keys).
  */
 int keyset_find_keys(const struct keyset *a, const uint64_t *keys, size_t nkeys, uint32_t **v,
                      size_t *n, size_t *cap);

@@ -439,9 +439,10 @@ int tbuilder_copy(struct tbuilder *b, const struct scoring_table *t, const struc
 			memset(s->flags + s->n, 0, n);
 		}
 	}
-	for (size_t k = i; t->suppressed != 0 && k < j; k++) /* none: nothing to count */
-		if (t->cls[tspace_cls(src, k)].flags & TCLS_SUPPRESSED)
-			b->suppressed++;
+	if (t->suppressed != 0) /* none in the table: none in the span */
+		for (size_t k = i; k < j; k++)
+			if (t->cls[tspace_cls(src, k)].flags & TCLS_SUPPRESSED)
+				b->suppressed++;
 	s->n += n;
 	b->count += n;
 	return RN_OK;
